@@ -1,0 +1,142 @@
+use netcraq_wire::{Ipv4Addr, MacAddr};
+
+/// A node's place in its chain (`node_config.role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Role {
+    Head = 1,
+    Replica = 2,
+    Tail = 3,
+    /// A chain of one: head and tail at once.
+    Solo = 4,
+}
+
+impl Role {
+    pub fn from_code(code: u8) -> Option<Role> {
+        [Role::Head, Role::Replica, Role::Tail, Role::Solo].into_iter().find(|r| *r as u8 == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Head => "HEAD",
+            Role::Replica => "REPLICA",
+            Role::Tail => "TAIL",
+            Role::Solo => "SOLO",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        [Role::Head, Role::Replica, Role::Tail, Role::Solo].into_iter().find(|r| r.name() == name)
+    }
+
+    /// Answers reads itself whatever the key state: it holds only committed values.
+    pub fn is_tail_like(self) -> bool {
+        matches!(self, Role::Tail | Role::Solo)
+    }
+
+    /// Stamps versions on client writes.
+    pub fn is_head_like(self) -> bool {
+        matches!(self, Role::Head | Role::Solo)
+    }
+}
+
+/// Whether clean keys are read anywhere (CRAQ) or every read goes to the
+/// tail (CR, the NetChain-style baseline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Mode {
+    Craq = 0,
+    Cr = 1,
+}
+
+impl Mode {
+    pub fn from_code(code: u8) -> Option<Mode> {
+        match code {
+            0 => Some(Mode::Craq),
+            1 => Some(Mode::Cr),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Craq => "CRAQ",
+            Mode::Cr => "CR",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        [Mode::Craq, Mode::Cr].into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// The single entry of the `node_config` table (`docs/protocol.md` §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeConfig {
+    pub own_mac: MacAddr,
+    pub own_ip: Ipv4Addr,
+    pub role: Role,
+    pub mode: Mode,
+    pub head_ip: Ipv4Addr,
+    pub tail_ip: Ipv4Addr,
+    pub successor_ip: Ipv4Addr,
+    pub predecessor_ip: Ipv4Addr,
+    pub key_lo: u16,
+    /// One past the last key served (up to 65536, hence wider than a key).
+    pub key_hi: u32,
+}
+
+/// Why a `node_config` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    KeyRange { key_lo: u16, key_hi: u32, capacity: usize },
+    MissingAddress { role: Role, field: &'static str },
+    OwnAddress,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::KeyRange { key_lo, key_hi, capacity } => write!(
+                f,
+                "key range [{key_lo}, {key_hi}) is empty or exceeds the node's {capacity} key registers: need key_lo < key_hi <= {capacity}"
+            ),
+            ConfigError::MissingAddress { role, field } => {
+                write!(f, "a {} node needs {field} (it is 0.0.0.0)", role.name())
+            }
+            ConfigError::OwnAddress => f.write_str("own_ip must not be 0.0.0.0 and own_mac must be a unicast address"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl NodeConfig {
+    /// Checks the entry against the node's register capacity and its role.
+    pub fn validate(&self, key_capacity: usize) -> Result<(), ConfigError> {
+        let hi = usize::try_from(self.key_hi).unwrap_or(usize::MAX);
+        if usize::from(self.key_lo) >= hi || hi > key_capacity {
+            return Err(ConfigError::KeyRange { key_lo: self.key_lo, key_hi: self.key_hi, capacity: key_capacity });
+        }
+        if self.own_ip.is_unspecified() || self.own_mac.0[0] & 1 == 1 {
+            return Err(ConfigError::OwnAddress);
+        }
+        for (field, addr) in self.required_addresses() {
+            if addr.is_unspecified() {
+                return Err(ConfigError::MissingAddress { role: self.role, field });
+            }
+        }
+        Ok(())
+    }
+
+    fn required_addresses(&self) -> Vec<(&'static str, Ipv4Addr)> {
+        let (head, tail) = (("head_ip", self.head_ip), ("tail_ip", self.tail_ip));
+        let (succ, pred) = (("successor_ip", self.successor_ip), ("predecessor_ip", self.predecessor_ip));
+        match self.role {
+            Role::Head => vec![tail, succ],
+            Role::Replica => vec![head, tail, succ, pred],
+            Role::Tail => vec![head, pred],
+            Role::Solo => vec![],
+        }
+    }
+}

@@ -1,0 +1,400 @@
+use crate::{is_newer, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
+use crate::{ConfigError, Mode};
+use netcraq_wire::{
+    ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op, UdpDatagram,
+    WireError, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, IPV4_HEADER_LEN, IP_PROTOCOL_UDP, NETCRAQ_FRAME_LEN,
+    NETCRAQ_UDP_PORT, UDP_HEADER_LEN,
+};
+
+const NETCRAQ_IPV4_TOTAL_LEN: u16 = (NETCRAQ_FRAME_LEN - ETHERNET_HEADER_LEN) as u16;
+const NETCRAQ_UDP_LEN: u16 = NETCRAQ_IPV4_TOTAL_LEN - IPV4_HEADER_LEN as u16;
+const MIN_UDP_TOTAL_LEN: u16 = (IPV4_HEADER_LEN + UDP_HEADER_LEN) as u16;
+
+/// A frame to send: on which port, and how many bytes of its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Egress {
+    pub port: u16,
+    pub len: usize,
+}
+
+/// What [`Node::process`] did with one frame: its outcome and the frames to
+/// send, in order: first `primary` (the received buffer, rewritten in place),
+/// then `secondary` (written into the scratch buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub primary: Option<Egress>,
+    pub secondary: Option<Egress>,
+    /// Outputs not sent for lack of a route, each counted `NO_ROUTE`.
+    pub unrouted: u8,
+}
+
+impl Verdict {
+    fn silent(outcome: Outcome) -> Self {
+        Verdict { outcome, primary: None, secondary: None, unrouted: 0 }
+    }
+}
+
+/// What the behaviour table (§5.1) decides for one request.
+enum Action {
+    Silent(Outcome),
+    Reply(Outcome, NetcraqRepr),
+    Forward(Outcome, Ipv4Addr, NetcraqRepr),
+    ResendStored(Outcome, u16),
+    ReplyAndAck(Outcome, NetcraqRepr),
+}
+
+enum Received {
+    Transit,
+    Request(NetcraqFrame),
+}
+
+/// One NetCRAQ node: its tables, registers and counters, and the per-frame
+/// behaviour of `docs/protocol.md`.
+#[derive(Debug, Clone)]
+pub struct Node {
+    config: Option<NodeConfig>,
+    routes: RouteTable,
+    registers: Registers,
+    outcomes: [u64; Outcome::COUNT],
+    key_reads: Vec<u64>,
+    key_writes: Vec<u64>,
+}
+
+impl Node {
+    /// An unconfigured node with `key_capacity` key registers, all zero.
+    pub fn new(key_capacity: usize) -> Self {
+        assert!(key_capacity > 0 && key_capacity <= 1 << 16, "key capacity must be 1..=65536");
+        Node {
+            config: None,
+            routes: RouteTable::default(),
+            registers: Registers::new(key_capacity),
+            outcomes: [0; Outcome::COUNT],
+            key_reads: vec![0; key_capacity],
+            key_writes: vec![0; key_capacity],
+        }
+    }
+
+    pub fn config(&self) -> Option<&NodeConfig> {
+        self.config.as_ref()
+    }
+
+    /// Sets the `node_config` entry after validating it.
+    pub fn set_config(&mut self, config: NodeConfig) -> Result<(), ConfigError> {
+        config.validate(self.registers.capacity())?;
+        self.config = Some(config);
+        Ok(())
+    }
+
+    pub fn clear_config(&mut self) {
+        self.config = None;
+    }
+
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    pub fn routes_mut(&mut self) -> &mut RouteTable {
+        &mut self.routes
+    }
+
+    pub fn registers(&self) -> &Registers {
+        &self.registers
+    }
+
+    pub fn registers_mut(&mut self) -> &mut Registers {
+        &mut self.registers
+    }
+
+    pub fn outcome_count(&self, outcome: Outcome) -> u64 {
+        self.outcomes[outcome.index()]
+    }
+
+    pub fn outcome_counts(&self) -> &[u64; Outcome::COUNT] {
+        &self.outcomes
+    }
+
+    pub fn key_reads(&self) -> &[u64] {
+        &self.key_reads
+    }
+
+    pub fn key_writes(&self) -> &[u64] {
+        &self.key_writes
+    }
+
+    /// Processes one received frame (§5). The first output is written over
+    /// `frame` itself, the second into `scratch`; see [`Verdict`].
+    pub fn process(&mut self, _ingress_port: u16, frame: &mut [u8], scratch: &mut [u8; NETCRAQ_FRAME_LEN]) -> Verdict {
+        let verdict = self.handle(frame, scratch);
+        self.outcomes[verdict.outcome.index()] += 1;
+        self.outcomes[Outcome::NoRoute.index()] += u64::from(verdict.unrouted);
+        verdict
+    }
+
+    fn handle(&mut self, frame: &mut [u8], scratch: &mut [u8; NETCRAQ_FRAME_LEN]) -> Verdict {
+        let Some(config) = self.config else {
+            return Verdict::silent(Outcome::DropUnconfigured);
+        };
+        match receive(&config, frame) {
+            Err(outcome) => Verdict::silent(outcome),
+            Ok(Received::Transit) => self.transit(&config, frame),
+            Ok(Received::Request(request)) => {
+                let action = self.decide(&config, &request);
+                self.emit(&config, &request, action, frame, scratch)
+            }
+        }
+    }
+
+    fn transit(&self, config: &NodeConfig, frame: &mut [u8]) -> Verdict {
+        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+        let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
+        let Some(route) = self.routes.lookup(ip.dst_addr()) else {
+            return Verdict { unrouted: 1, ..Verdict::silent(Outcome::Transit) };
+        };
+        ip.set_ttl(ip.ttl() - 1);
+        ip.fill_checksum();
+        eth.set_src_addr(config.own_mac);
+        eth.set_dst_addr(route.mac);
+        let primary = Some(Egress { port: route.port, len: frame.len() });
+        Verdict { primary, ..Verdict::silent(Outcome::Transit) }
+    }
+
+    /// Steps 15 and 16 of §5, the key counters, then the behaviour table.
+    fn decide(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
+        let header = request.header;
+        let role = config.role;
+        let handled = match header.op {
+            Op::Read | Op::Write => true,
+            Op::ChainWrite => matches!(role, Role::Replica | Role::Tail),
+            Op::Ack => matches!(role, Role::Head | Role::Replica),
+            Op::ReadReply | Op::WriteReply | Op::Error => false,
+        };
+        if !handled {
+            return Action::Silent(Outcome::DropUnexpectedOp);
+        }
+        let in_range = (u32::from(config.key_lo)..config.key_hi).contains(&u32::from(header.key));
+        match (header.op, in_range) {
+            (Op::Read | Op::Write, false) => Action::Reply(
+                Outcome::KeyOutOfRange,
+                NetcraqRepr { op: Op::Error, version: ErrorCode::KeyOutOfRange as u8, ..header },
+            ),
+            (_, false) => Action::Silent(Outcome::DropKeyOutOfRange),
+            (Op::Read, true) => {
+                self.key_reads[usize::from(header.key)] += 1;
+                self.on_read(config, header)
+            }
+            (Op::Write, true) => {
+                self.key_writes[usize::from(header.key)] += 1;
+                self.on_write(config, request)
+            }
+            (Op::ChainWrite, true) => self.on_chain_write(config, request),
+            (_, true) => self.on_ack(config, header),
+        }
+    }
+
+    fn on_read(&self, config: &NodeConfig, header: NetcraqRepr) -> Action {
+        let slot = self.slot(header.key);
+        let local = config.role.is_tail_like() || (config.mode == Mode::Craq && !slot.is_dirty());
+        if local {
+            let reply = NetcraqRepr { op: Op::ReadReply, version: slot.version, value: slot.value, ..header };
+            Action::Reply(Outcome::ReadLocal, reply)
+        } else {
+            Action::Forward(Outcome::ReadToTail, config.tail_ip, header)
+        }
+    }
+
+    fn on_write(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
+        let header = request.header;
+        if !config.role.is_head_like() {
+            return Action::Forward(Outcome::WriteToHead, config.head_ip, header);
+        }
+        let writer = writer_of(request);
+        let solo = config.role == Role::Solo;
+        let slot = self.slot_mut(header.key);
+        if slot.writer == writer && slot.value == header.value {
+            return match solo {
+                true => Action::Reply(Outcome::WriteRetransmit, stored_header(Op::WriteReply, header.key, slot)),
+                false => Action::ResendStored(Outcome::WriteRetransmit, header.key),
+            };
+        }
+        if header.version != 0 {
+            let error = NetcraqRepr { op: Op::Error, version: ErrorCode::OutcomeUnknown as u8, ..header };
+            return Action::Reply(Outcome::WriteUnknown, error);
+        }
+        if slot.uncommitted() >= MAX_UNCOMMITTED_VERSIONS {
+            return Action::ResendStored(Outcome::WriteWindowFull, header.key);
+        }
+        let version = slot.version.wrapping_add(1);
+        *slot = crate::KeySlot { value: header.value, version, acked: if solo { version } else { slot.acked }, writer };
+        match solo {
+            true => Action::Reply(Outcome::WriteStamped, NetcraqRepr { op: Op::WriteReply, version, ..header }),
+            false => Action::Forward(
+                Outcome::WriteStamped,
+                config.successor_ip,
+                NetcraqRepr { op: Op::ChainWrite, version, ..header },
+            ),
+        }
+    }
+
+    fn on_chain_write(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
+        let header = request.header;
+        let tail = config.role == Role::Tail;
+        let slot = self.slot_mut(header.key);
+        let newer = is_newer(header.version, slot.version);
+        if newer {
+            let acked = if tail { header.version } else { slot.acked };
+            *slot = crate::KeySlot { value: header.value, version: header.version, acked, writer: writer_of(request) };
+        }
+        match (tail, newer) {
+            (true, true) => Action::ReplyAndAck(Outcome::CommitApplied, header),
+            (true, false) => Action::ReplyAndAck(Outcome::CommitDuplicate, header),
+            (false, true) => Action::Forward(Outcome::ChainWriteApplied, config.successor_ip, header),
+            (false, false) => Action::Forward(Outcome::ChainWriteStale, config.successor_ip, header),
+        }
+    }
+
+    fn on_ack(&mut self, config: &NodeConfig, header: NetcraqRepr) -> Action {
+        self.slot_mut(header.key).acknowledge(header.version);
+        match config.role {
+            Role::Replica => Action::Forward(Outcome::AckForwarded, config.predecessor_ip, header),
+            _ => Action::Silent(Outcome::AckConsumed),
+        }
+    }
+
+    fn emit(
+        &self,
+        config: &NodeConfig,
+        request: &NetcraqFrame,
+        action: Action,
+        frame: &mut [u8],
+        scratch: &mut [u8; NETCRAQ_FRAME_LEN],
+    ) -> Verdict {
+        let (outcome, first, second) = match action {
+            Action::Silent(outcome) => return Verdict::silent(outcome),
+            Action::Reply(outcome, header) => (outcome, reply(config, request, header), None),
+            Action::Forward(outcome, to, header) => (outcome, forward(request, to, header), None),
+            Action::ResendStored(outcome, key) => (outcome, self.resend_stored(config, request, key), None),
+            Action::ReplyAndAck(outcome, header) => {
+                let write_reply = reply(config, request, NetcraqRepr { op: Op::WriteReply, ..header });
+                let ack = forward(request, config.predecessor_ip, NetcraqRepr { op: Op::Ack, ..header });
+                (outcome, write_reply, Some(ack))
+            }
+        };
+        let primary = self.route_and_write(config, first, frame);
+        let secondary = second.and_then(|ack| self.route_and_write(config, ack, scratch));
+        let unrouted = u8::from(primary.is_none()) + u8::from(second.is_some() && secondary.is_none());
+        Verdict { outcome, primary, secondary, unrouted }
+    }
+
+    /// §4.4: the stored version, addressed as its writer's request, to the successor.
+    fn resend_stored(&self, config: &NodeConfig, request: &NetcraqFrame, key: u16) -> NetcraqFrame {
+        let slot = self.slot(key);
+        let header = stored_header(Op::ChainWrite, key, slot);
+        let writer = slot.writer;
+        NetcraqFrame {
+            ip_src: writer.ip,
+            udp_src: writer.port,
+            ident: writer.id,
+            ..forward(request, config.successor_ip, header)
+        }
+    }
+
+    fn route_and_write(&self, config: &NodeConfig, mut out: NetcraqFrame, buffer: &mut [u8]) -> Option<Egress> {
+        let route = self.routes.lookup(out.ip_dst)?;
+        out.eth_src = config.own_mac;
+        out.eth_dst = route.mac;
+        // Every buffer reaching here holds at least a whole NetCRAQ frame:
+        // `receive` checked the received one, and scratch is exactly that size.
+        let len = out.emit(buffer).ok()?;
+        Some(Egress { port: route.port, len })
+    }
+
+    fn slot(&self, key: u16) -> &crate::KeySlot {
+        self.registers.get(key).expect("key_hi <= capacity, checked by set_config")
+    }
+
+    fn slot_mut(&mut self, key: u16) -> &mut crate::KeySlot {
+        self.registers.get_mut(key).expect("key_hi <= capacity, checked by set_config")
+    }
+}
+
+fn writer_of(request: &NetcraqFrame) -> Writer {
+    Writer { ip: request.ip_src, port: request.udp_src, id: request.ident }
+}
+
+fn stored_header(op: Op, key: u16, slot: &crate::KeySlot) -> NetcraqRepr {
+    NetcraqRepr { op, version: slot.version, key, value: slot.value }
+}
+
+/// §4.3: a reply from this node to the client.
+fn reply(config: &NodeConfig, request: &NetcraqFrame, header: NetcraqRepr) -> NetcraqFrame {
+    NetcraqFrame {
+        ip_src: config.own_ip,
+        ip_dst: request.ip_src,
+        udp_src: NETCRAQ_UDP_PORT,
+        udp_dst: request.udp_src,
+        ttl: request.ttl - 1,
+        header,
+        ..*request
+    }
+}
+
+/// §4.3: the request passed on to node `to`, keeping the client's addressing.
+fn forward(request: &NetcraqFrame, to: Ipv4Addr, header: NetcraqRepr) -> NetcraqFrame {
+    NetcraqFrame { ip_dst: to, udp_dst: NETCRAQ_UDP_PORT, ttl: request.ttl - 1, header, ..*request }
+}
+
+/// Steps 2 to 14 of §5.
+fn receive(config: &NodeConfig, frame: &[u8]) -> Result<Received, Outcome> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| Outcome::DropTruncated)?;
+    if eth.dst_addr() != config.own_mac {
+        return Err(Outcome::DropWrongMac);
+    }
+    if eth.ethertype() != ETHERTYPE_IPV4 {
+        return Err(Outcome::DropNotIpv4);
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).map_err(|error| match error {
+        WireError::Truncated => Outcome::DropTruncated,
+        _ => Outcome::DropIpv4Malformed,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(Outcome::DropIpv4Checksum);
+    }
+    if ip.ttl() < 2 {
+        return Err(Outcome::DropTtlExpired);
+    }
+    if ip.dst_addr() != config.own_ip {
+        return Ok(Received::Transit);
+    }
+    if ip.is_fragment() {
+        return Err(Outcome::DropFragment);
+    }
+    if ip.protocol() != IP_PROTOCOL_UDP {
+        return Err(Outcome::DropNotUdp);
+    }
+    if ip.total_len() < MIN_UDP_TOTAL_LEN {
+        return Err(Outcome::DropBadLength);
+    }
+    let udp = UdpDatagram::new_unchecked(ip.payload());
+    if udp.dst_port() != NETCRAQ_UDP_PORT {
+        return Err(Outcome::DropWrongPort);
+    }
+    if ip.total_len() != NETCRAQ_IPV4_TOTAL_LEN || udp.len() != NETCRAQ_UDP_LEN {
+        return Err(Outcome::DropBadLength);
+    }
+    let header =
+        NetcraqRepr::parse(&NetcraqHeader::new_unchecked(udp.payload())).map_err(|_| Outcome::DropUnknownOp)?;
+    Ok(Received::Request(NetcraqFrame {
+        eth_src: eth.src_addr(),
+        eth_dst: eth.dst_addr(),
+        ip_src: ip.src_addr(),
+        ip_dst: ip.dst_addr(),
+        ttl: ip.ttl(),
+        tos: ip.tos(),
+        ident: ip.ident(),
+        flags_fragment: ip.flags_fragment(),
+        udp_src: udp.src_port(),
+        udp_dst: udp.dst_port(),
+        header,
+    }))
+}

@@ -1,0 +1,117 @@
+use netcraq_wire::{Ipv4Addr, VALUE_LEN};
+
+/// The head stamps a new version only while fewer than this many of the
+/// key's versions are uncommitted (`docs/protocol.md` §3.3).
+pub const MAX_UNCOMMITTED_VERSIONS: u8 = 127;
+
+/// RFC 1982 serial-number order on 8 bits: `a` is newer than `b` when it is
+/// 1 to 127 steps ahead. At exactly 128 the order is undefined: not newer.
+pub fn is_newer(a: u8, b: u8) -> bool {
+    (1..=127).contains(&a.wrapping_sub(b))
+}
+
+/// The client request that wrote a key's stored version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Writer {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub id: u16,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer { ip: Ipv4Addr::UNSPECIFIED, port: 0, id: 0 }
+    }
+}
+
+/// One key's registers: `kv_value`, `kv_version`, `kv_acked` and the
+/// `kv_writer_*` registers at that index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KeySlot {
+    pub value: [u8; VALUE_LEN],
+    pub version: u8,
+    pub acked: u8,
+    pub writer: Writer,
+}
+
+impl KeySlot {
+    /// Dirty: a version is stored that this node does not know to be committed.
+    pub fn is_dirty(&self) -> bool {
+        self.version != self.acked
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == KeySlot::default()
+    }
+
+    /// Versions stamped but not known to be committed.
+    pub fn uncommitted(&self) -> u8 {
+        self.version.wrapping_sub(self.acked)
+    }
+
+    /// Applies an ACK for `version` (§5.1): advances `acked` if the version
+    /// is newer than it and not newer than the stored one.
+    pub fn acknowledge(&mut self, version: u8) {
+        if is_newer(version, self.acked) && !is_newer(version, self.version) {
+            self.acked = version;
+        }
+    }
+}
+
+/// The per-key register arrays, one slot per key up to the capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Registers {
+    slots: Vec<KeySlot>,
+}
+
+impl Registers {
+    pub fn new(capacity: usize) -> Self {
+        Registers { slots: vec![KeySlot::default(); capacity] }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn get(&self, key: u16) -> Option<&KeySlot> {
+        self.slots.get(usize::from(key))
+    }
+
+    pub fn get_mut(&mut self, key: u16) -> Option<&mut KeySlot> {
+        self.slots.get_mut(usize::from(key))
+    }
+
+    /// Keys whose registers are not all zero, with their slots.
+    pub fn non_zero(&self) -> impl Iterator<Item = (u16, &KeySlot)> {
+        self.slots.iter().enumerate().filter(|(_, s)| !s.is_zero()).map(|(k, s)| (k as u16, s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_order_wraps_and_is_undefined_at_128() {
+        assert!(is_newer(1, 0));
+        assert!(is_newer(0, 255));
+        assert!(is_newer(127, 0));
+        assert!(!is_newer(128, 0));
+        assert!(!is_newer(0, 128));
+        assert!(!is_newer(5, 5));
+        assert!(!is_newer(4, 5));
+    }
+
+    #[test]
+    fn ack_advances_only_within_stored_version() {
+        let mut slot = KeySlot { version: 7, acked: 3, ..KeySlot::default() };
+        slot.acknowledge(9);
+        assert_eq!(slot.acked, 3, "an ACK newer than the stored version is ignored");
+        slot.acknowledge(5);
+        assert_eq!(slot.acked, 5);
+        slot.acknowledge(4);
+        assert_eq!(slot.acked, 5, "acked never moves back");
+        slot.acknowledge(7);
+        assert!(!slot.is_dirty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Backends that move frames between the NetCRAQ core and the world.

@@ -1,0 +1,211 @@
+use crate::{read_u16, write_u16, Result, WireError};
+use std::net::Ipv4Addr;
+
+/// NetCRAQ carries no IPv4 options: the header is always 20 bytes (IHL 5).
+pub const IPV4_HEADER_LEN: usize = 20;
+pub const IP_PROTOCOL_UDP: u8 = 17;
+
+const FLAG_MORE_FRAGMENTS: u16 = 0x2000;
+const FRAGMENT_OFFSET_MASK: u16 = 0x1fff;
+
+/// A view of an IPv4 packet without options.
+#[derive(Debug, Clone)]
+pub struct Ipv4Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    pub fn new_unchecked(buffer: T) -> Self {
+        Ipv4Packet { buffer }
+    }
+
+    /// Wraps `buffer` after checking (in the order of `docs/protocol.md` §5
+    /// step 5) that it holds a 20-byte header, version 4, IHL 5, and the
+    /// whole packet its total length declares. Bytes after the total length
+    /// (Ethernet padding) are allowed and ignored by `payload`.
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let packet = Ipv4Packet { buffer };
+        let len = packet.buffer.as_ref().len();
+        if len < IPV4_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if packet.version() != 4 || packet.ihl() != 5 || usize::from(packet.total_len()) < IPV4_HEADER_LEN {
+            return Err(WireError::Malformed);
+        }
+        if usize::from(packet.total_len()) > len {
+            return Err(WireError::Truncated);
+        }
+        Ok(packet)
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[0] >> 4
+    }
+
+    /// Header length in 32-bit words.
+    pub fn ihl(&self) -> u8 {
+        self.buffer.as_ref()[0] & 0x0f
+    }
+
+    pub fn tos(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+
+    pub fn total_len(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), 2)
+    }
+
+    pub fn ident(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), 4)
+    }
+
+    /// Flags (3 bits) and fragment offset (13 bits), as on the wire.
+    pub fn flags_fragment(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), 6)
+    }
+
+    pub fn is_fragment(&self) -> bool {
+        let field = self.flags_fragment();
+        field & FLAG_MORE_FRAGMENTS != 0 || field & FRAGMENT_OFFSET_MASK != 0
+    }
+
+    pub fn ttl(&self) -> u8 {
+        self.buffer.as_ref()[8]
+    }
+
+    pub fn protocol(&self) -> u8 {
+        self.buffer.as_ref()[9]
+    }
+
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), 10)
+    }
+
+    pub fn src_addr(&self) -> Ipv4Addr {
+        let b = self.buffer.as_ref();
+        Ipv4Addr::new(b[12], b[13], b[14], b[15])
+    }
+
+    pub fn dst_addr(&self) -> Ipv4Addr {
+        let b = self.buffer.as_ref();
+        Ipv4Addr::new(b[16], b[17], b[18], b[19])
+    }
+
+    pub fn verify_checksum(&self) -> bool {
+        ones_complement_sum(&self.buffer.as_ref()[..IPV4_HEADER_LEN]) == 0xffff
+    }
+
+    /// The bytes after the header, up to the total length.
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[IPV4_HEADER_LEN..usize::from(self.total_len())]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    fn set_version_ihl(&mut self) {
+        self.buffer.as_mut()[0] = 0x45;
+    }
+
+    pub fn set_tos(&mut self, tos: u8) {
+        self.buffer.as_mut()[1] = tos;
+    }
+
+    pub fn set_total_len(&mut self, len: u16) {
+        write_u16(self.buffer.as_mut(), 2, len);
+    }
+
+    pub fn set_ident(&mut self, ident: u16) {
+        write_u16(self.buffer.as_mut(), 4, ident);
+    }
+
+    pub fn set_flags_fragment(&mut self, field: u16) {
+        write_u16(self.buffer.as_mut(), 6, field);
+    }
+
+    pub fn set_ttl(&mut self, ttl: u8) {
+        self.buffer.as_mut()[8] = ttl;
+    }
+
+    pub fn set_protocol(&mut self, protocol: u8) {
+        self.buffer.as_mut()[9] = protocol;
+    }
+
+    pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
+        self.buffer.as_mut()[12..16].copy_from_slice(&addr.octets());
+    }
+
+    pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
+        self.buffer.as_mut()[16..20].copy_from_slice(&addr.octets());
+    }
+
+    /// Recomputes the header checksum over the current header fields.
+    pub fn fill_checksum(&mut self) {
+        write_u16(self.buffer.as_mut(), 10, 0);
+        let sum = ones_complement_sum(&self.buffer.as_ref()[..IPV4_HEADER_LEN]);
+        write_u16(self.buffer.as_mut(), 10, !sum);
+    }
+
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = usize::from(self.total_len());
+        &mut self.buffer.as_mut()[IPV4_HEADER_LEN..end]
+    }
+}
+
+/// RFC 1071 one's-complement sum of 16-bit words (`bytes` has even length).
+fn ones_complement_sum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes.chunks_exact(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The fields of an IPv4 header that NetCRAQ reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Repr {
+    pub src_addr: Ipv4Addr,
+    pub dst_addr: Ipv4Addr,
+    pub protocol: u8,
+    pub ttl: u8,
+    pub tos: u8,
+    pub ident: u16,
+    pub flags_fragment: u16,
+    pub payload_len: u16,
+}
+
+impl Ipv4Repr {
+    /// Parses a checked packet; fails on a bad checksum.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>) -> Result<Self> {
+        if !packet.verify_checksum() {
+            return Err(WireError::Checksum);
+        }
+        Ok(Ipv4Repr {
+            src_addr: packet.src_addr(),
+            dst_addr: packet.dst_addr(),
+            protocol: packet.protocol(),
+            ttl: packet.ttl(),
+            tos: packet.tos(),
+            ident: packet.ident(),
+            flags_fragment: packet.flags_fragment(),
+            payload_len: packet.total_len() - IPV4_HEADER_LEN as u16,
+        })
+    }
+
+    /// Writes the header, checksum included, into a buffer of at least 20 bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>) {
+        packet.set_version_ihl();
+        packet.set_tos(self.tos);
+        packet.set_total_len(IPV4_HEADER_LEN as u16 + self.payload_len);
+        packet.set_ident(self.ident);
+        packet.set_flags_fragment(self.flags_fragment);
+        packet.set_ttl(self.ttl);
+        packet.set_protocol(self.protocol);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+        packet.fill_checksum();
+    }
+}

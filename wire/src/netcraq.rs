@@ -1,0 +1,144 @@
+use crate::{read_u16, write_u16, Result, WireError};
+
+pub const NETCRAQ_HEADER_LEN: usize = 20;
+pub const VALUE_LEN: usize = 16;
+
+/// Operation codes (`docs/protocol.md` §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Op {
+    Read = 1,
+    Write = 2,
+    ReadReply = 3,
+    WriteReply = 4,
+    Ack = 5,
+    Error = 6,
+    ChainWrite = 7,
+}
+
+impl Op {
+    pub const ALL: [Op; 7] = [Op::Read, Op::Write, Op::ReadReply, Op::WriteReply, Op::Ack, Op::Error, Op::ChainWrite];
+
+    pub fn from_code(code: u8) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| *op as u8 == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Read => "READ",
+            Op::Write => "WRITE",
+            Op::ReadReply => "READ_REPLY",
+            Op::WriteReply => "WRITE_REPLY",
+            Op::Ack => "ACK",
+            Op::Error => "ERROR",
+            Op::ChainWrite => "CHAIN_WRITE",
+        }
+    }
+}
+
+/// Error codes carried in the `version` field of an `ERROR` reply (§1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ErrorCode {
+    KeyOutOfRange = 1,
+    OutcomeUnknown = 2,
+}
+
+impl ErrorCode {
+    pub fn from_code(code: u8) -> Option<ErrorCode> {
+        match code {
+            1 => Some(ErrorCode::KeyOutOfRange),
+            2 => Some(ErrorCode::OutcomeUnknown),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ErrorCode::KeyOutOfRange => "key outside the node's key range",
+            ErrorCode::OutcomeUnknown => {
+                "write outcome unknown: the retransmission could not be matched to a stamped write"
+            }
+        })
+    }
+}
+
+/// A view of the 20-byte NetCRAQ header.
+#[derive(Debug, Clone)]
+pub struct NetcraqHeader<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> NetcraqHeader<T> {
+    pub fn new_unchecked(buffer: T) -> Self {
+        NetcraqHeader { buffer }
+    }
+
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        if buffer.as_ref().len() < NETCRAQ_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(NetcraqHeader { buffer })
+    }
+
+    /// The raw operation code, which may be unknown.
+    pub fn op_code(&self) -> u8 {
+        self.buffer.as_ref()[0]
+    }
+
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+
+    pub fn key(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), 2)
+    }
+
+    pub fn value(&self) -> [u8; VALUE_LEN] {
+        self.buffer.as_ref()[4..NETCRAQ_HEADER_LEN].try_into().unwrap()
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> NetcraqHeader<T> {
+    pub fn set_op(&mut self, op: Op) {
+        self.buffer.as_mut()[0] = op as u8;
+    }
+
+    pub fn set_version(&mut self, version: u8) {
+        self.buffer.as_mut()[1] = version;
+    }
+
+    pub fn set_key(&mut self, key: u16) {
+        write_u16(self.buffer.as_mut(), 2, key);
+    }
+
+    pub fn set_value(&mut self, value: &[u8; VALUE_LEN]) {
+        self.buffer.as_mut()[4..NETCRAQ_HEADER_LEN].copy_from_slice(value);
+    }
+}
+
+/// The fields of a NetCRAQ header with a known operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetcraqRepr {
+    pub op: Op,
+    pub version: u8,
+    pub key: u16,
+    pub value: [u8; VALUE_LEN],
+}
+
+impl NetcraqRepr {
+    /// Fails with `Malformed` on an unknown operation code.
+    pub fn parse<T: AsRef<[u8]>>(header: &NetcraqHeader<T>) -> Result<Self> {
+        let op = Op::from_code(header.op_code()).ok_or(WireError::Malformed)?;
+        Ok(NetcraqRepr { op, version: header.version(), key: header.key(), value: header.value() })
+    }
+
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, header: &mut NetcraqHeader<T>) {
+        header.set_op(self.op);
+        header.set_version(self.version);
+        header.set_key(self.key);
+        header.set_value(&self.value);
+    }
+}
