@@ -1,0 +1,1 @@
+//! The NetCRAQ control plane.
