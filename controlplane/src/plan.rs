@@ -1,0 +1,159 @@
+//! From a chain description to each node's table entries (`docs/protocol.md`
+//! §2.3). Pure: no I/O, so the topology runner, the in-memory network and the
+//! P4Runtime controller all install the same entries.
+
+use netcraq_core::{Mode, NodeConfig, Role, Route};
+use netcraq_wire::{Ipv4Addr, MacAddr};
+
+/// A node or host as the network sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+/// A chain: its nodes from head to tail, its mode and its key range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSpec {
+    pub nodes: Vec<Endpoint>,
+    pub mode: Mode,
+    pub key_lo: u16,
+    pub key_hi: u32,
+}
+
+/// Where a node reaches a destination: the egress port and next-hop MAC.
+pub trait Reachability {
+    /// The port on which `from` (index into the chain) reaches `to`, or
+    /// `None` when it cannot.
+    fn port(&self, from: usize, to: Ipv4Addr) -> Option<(u16, MacAddr)>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    EmptyChain,
+    DuplicateNode(Ipv4Addr),
+    Unreachable { from: Ipv4Addr, to: Ipv4Addr },
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanError::EmptyChain => f.write_str("a chain needs at least one node"),
+            PlanError::DuplicateNode(ip) => write!(f, "node {ip} appears twice in the chain"),
+            PlanError::Unreachable { from, to } => write!(f, "node {from} has no path to {to}: check the links"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// One node's table entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTables {
+    pub config: NodeConfig,
+    pub routes: Vec<Route>,
+}
+
+/// Computes every node's tables: its role from its position, its neighbours,
+/// and a /32 route to each chain node it talks to and to each client.
+pub fn chain_tables(
+    chain: &ChainSpec,
+    clients: &[Ipv4Addr],
+    reach: &impl Reachability,
+) -> Result<Vec<NodeTables>, PlanError> {
+    let nodes = &chain.nodes;
+    let (Some(head), Some(tail)) = (nodes.first(), nodes.last()) else {
+        return Err(PlanError::EmptyChain);
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        if nodes[..i].iter().any(|other| other.ip == node.ip) {
+            return Err(PlanError::DuplicateNode(node.ip));
+        }
+    }
+    (0..nodes.len())
+        .map(|i| {
+            let config = NodeConfig {
+                own_mac: nodes[i].mac,
+                own_ip: nodes[i].ip,
+                role: role_at(i, nodes.len()),
+                mode: chain.mode,
+                head_ip: head.ip,
+                tail_ip: tail.ip,
+                successor_ip: nodes.get(i + 1).map_or(Ipv4Addr::UNSPECIFIED, |n| n.ip),
+                predecessor_ip: i.checked_sub(1).map_or(Ipv4Addr::UNSPECIFIED, |p| nodes[p].ip),
+                key_lo: chain.key_lo,
+                key_hi: chain.key_hi,
+            };
+            let peers = nodes.iter().map(|n| n.ip).filter(|ip| *ip != nodes[i].ip);
+            let routes = peers
+                .chain(clients.iter().copied())
+                .map(|to| {
+                    let (port, mac) = reach.port(i, to).ok_or(PlanError::Unreachable { from: nodes[i].ip, to })?;
+                    Ok(Route { prefix: to, prefix_len: 32, port, mac })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(NodeTables { config, routes })
+        })
+        .collect()
+}
+
+fn role_at(index: usize, len: usize) -> Role {
+    match (index, len) {
+        (_, 1) => Role::Solo,
+        (0, _) => Role::Head,
+        (i, n) if i + 1 == n => Role::Tail,
+        _ => Role::Replica,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct PortPerPeer;
+
+    impl Reachability for PortPerPeer {
+        fn port(&self, _from: usize, to: Ipv4Addr) -> Option<(u16, MacAddr)> {
+            let last = to.octets()[3];
+            (last != 99).then_some((u16::from(last), MacAddr([2, 0, 0, 0, 0, last])))
+        }
+    }
+
+    fn chain(len: u8) -> ChainSpec {
+        let nodes =
+            (1..=len).map(|i| Endpoint { ip: Ipv4Addr::new(10, 0, 0, i), mac: MacAddr([2, 0, 0, 0, 0, i]) }).collect();
+        ChainSpec { nodes, mode: Mode::Craq, key_lo: 0, key_hi: 1024 }
+    }
+
+    #[test]
+    fn roles_and_neighbours_follow_chain_order() {
+        let tables = chain_tables(&chain(3), &[Ipv4Addr::new(10, 0, 0, 50)], &PortPerPeer).unwrap();
+        let roles: Vec<_> = tables.iter().map(|t| t.config.role).collect();
+        assert_eq!(roles, [Role::Head, Role::Replica, Role::Tail]);
+        let middle = &tables[1].config;
+        assert_eq!(
+            (middle.predecessor_ip, middle.successor_ip),
+            (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 3))
+        );
+        assert_eq!(tables[0].config.predecessor_ip, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(tables[2].routes.len(), 3, "two peers and one client");
+        for t in &tables {
+            t.config.validate(netcraq_core::DEFAULT_KEY_CAPACITY).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_chain_of_one_is_solo_and_errors_are_named() {
+        let tables = chain_tables(&chain(1), &[], &PortPerPeer).unwrap();
+        assert_eq!(tables[0].config.role, Role::Solo);
+        assert_eq!(
+            chain_tables(&ChainSpec { nodes: vec![], ..chain(1) }, &[], &PortPerPeer),
+            Err(PlanError::EmptyChain)
+        );
+        let unreachable = chain_tables(&chain(2), &[Ipv4Addr::new(10, 0, 0, 99)], &PortPerPeer).unwrap_err();
+        assert_eq!(unreachable.to_string(), "node 10.0.0.1 has no path to 10.0.0.99: check the links");
+        let mut twice = chain(2);
+        twice.nodes.push(twice.nodes[0]);
+        assert_eq!(chain_tables(&twice, &[], &PortPerPeer), Err(PlanError::DuplicateNode(Ipv4Addr::new(10, 0, 0, 1))));
+    }
+}
