@@ -211,7 +211,7 @@ impl Node {
         let writer = writer_of(request);
         let solo = config.role == Role::Solo;
         let slot = self.slot_mut(header.key);
-        if slot.writer == writer && slot.value == header.value {
+        if slot.writer.same_socket(&writer) && slot.value == header.value {
             return match solo {
                 true => Action::Reply(Outcome::WriteRetransmit, stored_header(Op::WriteReply, header.key, slot)),
                 false => Action::ResendStored(Outcome::WriteRetransmit, header.key),

@@ -18,6 +18,14 @@ pub struct Writer {
     pub id: u16,
 }
 
+impl Writer {
+    /// Same IPv4 source and UDP source port: the identification is not
+    /// compared, because a plain UDP socket cannot choose it (§3.4).
+    pub fn same_socket(&self, other: &Writer) -> bool {
+        self.ip == other.ip && self.port == other.port
+    }
+}
+
 impl Default for Writer {
     fn default() -> Self {
         Writer { ip: Ipv4Addr::UNSPECIFIED, port: 0, id: 0 }
