@@ -1,0 +1,1 @@
+//! NetCRAQ client library.
