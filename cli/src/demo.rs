@@ -1,0 +1,161 @@
+//! `netcraq demo`: the same workload on a simulated chain, in CRAQ mode and in CR mode.
+
+use crate::report::{DemoReport, DemoSetup};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use netcraq_core::Mode;
+use netcraq_dataplane::sim::{
+    run_experiment, ChainNetworkSpec, ClientConfig, ExperimentReport, ExperimentSpec, Layout, SimConfig, WorkloadSpec,
+};
+use std::io::{ErrorKind, Write};
+
+/// Client hosts and requests each keeps outstanding: enough to saturate
+/// any chain the demo accepts, so throughput is the bottleneck node's.
+const CLIENT_HOSTS: usize = 4;
+const WORKERS_PER_CLIENT: u16 = 32;
+/// Far above the saturated round trip (about 128 requests queued at a node
+/// serving one per microsecond), so clients do not retransmit needlessly.
+const TIMEOUT_NS: u64 = 5_000_000;
+const MAX_NODES: u8 = 16;
+const SECONDS_MIN: f64 = 0.0001;
+const SECONDS_MAX: f64 = 10.0;
+/// Warm-up before measuring, as a share of the measured time.
+const WARMUP_SHARE: f64 = 0.1;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Nodes in the chain, head to tail (1 to 16)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_NODES)))]
+    nodes: u8,
+    /// Simulated seconds measured per mode (0.0001 to 10); the wall time is a few seconds per simulated second
+    #[arg(long, default_value = "0.1", value_parser = parse_seconds)]
+    seconds: f64,
+    /// Share of operations that are reads, as a decimal or a fraction (0 to 1); the rest are writes
+    #[arg(long, default_value = "2/3", value_parser = parse_fraction)]
+    read_fraction: f64,
+    /// Number of keys, drawn uniformly (1 to 65536)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    keys: u32,
+    /// Seed of the simulation: the same seed gives the same numbers
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the results as JSON on stdout instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &DemoArgs) -> Result<(), String> {
+    let spec = |mode| experiment_spec(args, mode);
+    let (craq_spec, cr_spec) = (spec(Mode::Craq), spec(Mode::Cr));
+    let total_ns = craq_spec.warmup_ns + craq_spec.measure_ns;
+    let progress = progress_bar(2 * total_ns);
+    let craq = measure(&craq_spec, &progress, 0)?;
+    let cr = measure(&cr_spec, &progress, total_ns)?;
+    progress.finish_and_clear();
+    let setup = DemoSetup {
+        nodes: args.nodes,
+        clients: CLIENT_HOSTS,
+        outstanding_requests: CLIENT_HOSTS * usize::from(WORKERS_PER_CLIENT),
+        seconds: args.seconds,
+        warmup_seconds: craq_spec.warmup_ns as f64 / 1e9,
+        read_fraction: args.read_fraction,
+        keys: args.keys,
+        seed: args.seed,
+    };
+    let report = DemoReport::new(setup, &craq, &cr);
+    let text = match args.json {
+        true => serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
+        false => report.table(),
+    };
+    write_stdout(&text)
+}
+
+/// Writes the report; a reader that stopped reading (`| head`) is not an error.
+fn write_stdout(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(|error| format!("cannot write the report: {error}")),
+    }
+}
+
+fn experiment_spec(args: &DemoArgs, mode: Mode) -> ExperimentSpec {
+    let measure_ns = (args.seconds * 1e9).round() as u64;
+    ExperimentSpec {
+        network: ChainNetworkSpec {
+            nodes: usize::from(args.nodes),
+            clients: CLIENT_HOSTS,
+            mode,
+            layout: Layout::Star,
+            sim: SimConfig { seed: args.seed, ..SimConfig::default() },
+            ..ChainNetworkSpec::default()
+        },
+        client: ClientConfig {
+            workers: WORKERS_PER_CLIENT,
+            timeout_ns: TIMEOUT_NS,
+            history_capacity: 0, // the demo reports rates, not histories
+            ..ClientConfig::default()
+        },
+        workload: WorkloadSpec { read_fraction: args.read_fraction, key_count: args.keys, ..WorkloadSpec::default() },
+        warmup_ns: (measure_ns as f64 * WARMUP_SHARE) as u64,
+        measure_ns,
+    }
+}
+
+/// Runs one mode, advancing the shared progress bar from `offset_ns`.
+fn measure(spec: &ExperimentSpec, progress: &ProgressBar, offset_ns: u64) -> Result<ExperimentReport, String> {
+    progress.set_message(spec.network.mode.name());
+    run_experiment(spec, |done_ns, _| progress.set_position(offset_ns + done_ns))
+        .map_err(|error| format!("the {} run failed: {error}", spec.network.mode.name()))
+}
+
+/// A bar over simulated time on stderr; indicatif hides it when stderr is not a terminal.
+fn progress_bar(total_ns: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total_ns);
+    let style = ProgressStyle::with_template("{msg:>4} [{bar:40}] {percent:>3}% of the simulated time")
+        .expect("the template is valid")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if (SECONDS_MIN..=SECONDS_MAX).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!("must be between {SECONDS_MIN} and {SECONDS_MAX} simulated seconds"))
+    }
+}
+
+/// A share between 0 and 1, as a decimal (`0.75`) or a fraction (`3/4`).
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let number = |part: &str| part.trim().parse::<f64>().map_err(|_| format!("`{text}` is not a number or a fraction"));
+    let share = match text.split_once('/') {
+        Some((numerator, denominator)) => number(numerator)? / number(denominator)?,
+        None => number(text)?,
+    };
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("`{text}` is not between 0 and 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_and_decimals_parse_and_out_of_range_is_refused() {
+        assert_eq!(parse_fraction("2/3"), Ok(2.0 / 3.0));
+        assert_eq!(parse_fraction("0.25"), Ok(0.25));
+        assert!(parse_fraction("3/2").is_err());
+        assert!(parse_fraction("1/0").is_err(), "infinity is out of range");
+        assert!(parse_fraction("0/0").is_err(), "NaN is out of range");
+        assert!(parse_fraction("lots").is_err());
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("NaN").is_err());
+        assert_eq!(parse_seconds("0.5"), Ok(0.5));
+    }
+}
