@@ -1,4 +1,4 @@
-use crate::{is_newer, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
+use crate::{is_newer, KeySlot, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
 use crate::{ConfigError, Mode};
 use netcraq_wire::{
     ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op, UdpDatagram,
@@ -35,13 +35,20 @@ impl Verdict {
     }
 }
 
-/// What the behaviour table (§5.1) decides for one request.
+/// One frame the behaviour table asks for (§4.3, §4.4).
+#[derive(Clone, Copy)]
+enum Output {
+    Reply(NetcraqRepr),
+    Forward(Ipv4Addr, NetcraqRepr),
+    ResendStored(u16),
+}
+
+/// What the behaviour table (§5.1) decides for one request: its outcome and
+/// up to two frames, sent in this order.
 enum Action {
     Silent(Outcome),
-    Reply(Outcome, NetcraqRepr),
-    Forward(Outcome, Ipv4Addr, NetcraqRepr),
-    ResendStored(Outcome, u16),
-    ReplyAndAck(Outcome, NetcraqRepr),
+    One(Outcome, Output),
+    Two(Outcome, Output, Output),
 }
 
 enum Received {
@@ -174,10 +181,9 @@ impl Node {
         }
         let in_range = (u32::from(config.key_lo)..config.key_hi).contains(&u32::from(header.key));
         match (header.op, in_range) {
-            (Op::Read | Op::Write, false) => Action::Reply(
-                Outcome::KeyOutOfRange,
-                NetcraqRepr { op: Op::Error, version: ErrorCode::KeyOutOfRange as u8, ..header },
-            ),
+            (Op::Read | Op::Write, false) => {
+                Action::One(Outcome::KeyOutOfRange, Output::Reply(error_reply(header, ErrorCode::KeyOutOfRange)))
+            }
             (_, false) => Action::Silent(Outcome::DropKeyOutOfRange),
             (Op::Read, true) => {
                 self.key_reads[usize::from(header.key)] += 1;
@@ -195,44 +201,45 @@ impl Node {
     fn on_read(&self, config: &NodeConfig, header: NetcraqRepr) -> Action {
         let slot = self.slot(header.key);
         let local = config.role.is_tail_like() || (config.mode == Mode::Craq && !slot.is_dirty());
-        if local {
-            let reply = NetcraqRepr { op: Op::ReadReply, version: slot.version, value: slot.value, ..header };
-            Action::Reply(Outcome::ReadLocal, reply)
-        } else {
-            Action::Forward(Outcome::ReadToTail, config.tail_ip, header)
+        match local {
+            true => Action::One(Outcome::ReadLocal, Output::Reply(stored_header(Op::ReadReply, header.key, slot))),
+            false => Action::One(Outcome::ReadToTail, Output::Forward(config.tail_ip, header)),
         }
     }
 
     fn on_write(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
         let header = request.header;
         if !config.role.is_head_like() {
-            return Action::Forward(Outcome::WriteToHead, config.head_ip, header);
+            return Action::One(Outcome::WriteToHead, Output::Forward(config.head_ip, header));
         }
         let writer = writer_of(request);
         let solo = config.role == Role::Solo;
         let slot = self.slot_mut(header.key);
         if slot.writer.same_socket(&writer) && slot.value == header.value {
-            return match solo {
-                true => Action::Reply(Outcome::WriteRetransmit, stored_header(Op::WriteReply, header.key, slot)),
-                false => Action::ResendStored(Outcome::WriteRetransmit, header.key),
+            let resend = match solo {
+                true => Output::Reply(stored_header(Op::WriteReply, header.key, slot)),
+                false => Output::ResendStored(header.key),
             };
+            return Action::One(Outcome::WriteRetransmit, resend);
         }
         if header.version != 0 {
-            let error = NetcraqRepr { op: Op::Error, version: ErrorCode::OutcomeUnknown as u8, ..header };
-            return Action::Reply(Outcome::WriteUnknown, error);
+            return Action::One(Outcome::WriteUnknown, Output::Reply(error_reply(header, ErrorCode::OutcomeUnknown)));
         }
-        if slot.uncommitted() >= MAX_UNCOMMITTED_VERSIONS {
-            return Action::ResendStored(Outcome::WriteWindowFull, header.key);
+        if !solo && slot.uncommitted() >= MAX_UNCOMMITTED_VERSIONS {
+            let refusal = Output::Reply(error_reply(header, ErrorCode::WindowFull));
+            return Action::Two(Outcome::WriteWindowFull, refusal, Output::ResendStored(header.key));
         }
         let version = slot.version.wrapping_add(1);
-        *slot = crate::KeySlot { value: header.value, version, acked: if solo { version } else { slot.acked }, writer };
+        let acked = if solo { version } else { slot.acked };
+        *slot = KeySlot { value: header.value, version, acked, writer };
         match solo {
-            true => Action::Reply(Outcome::WriteStamped, NetcraqRepr { op: Op::WriteReply, version, ..header }),
-            false => Action::Forward(
-                Outcome::WriteStamped,
-                config.successor_ip,
-                NetcraqRepr { op: Op::ChainWrite, version, ..header },
-            ),
+            true => {
+                Action::One(Outcome::WriteStamped, Output::Reply(NetcraqRepr { op: Op::WriteReply, version, ..header }))
+            }
+            false => {
+                let chain_write = NetcraqRepr { op: Op::ChainWrite, version, ..header };
+                Action::One(Outcome::WriteStamped, Output::Forward(config.successor_ip, chain_write))
+            }
         }
     }
 
@@ -243,20 +250,22 @@ impl Node {
         let newer = is_newer(header.version, slot.version);
         if newer {
             let acked = if tail { header.version } else { slot.acked };
-            *slot = crate::KeySlot { value: header.value, version: header.version, acked, writer: writer_of(request) };
+            *slot = KeySlot { value: header.value, version: header.version, acked, writer: writer_of(request) };
         }
-        match (tail, newer) {
-            (true, true) => Action::ReplyAndAck(Outcome::CommitApplied, header),
-            (true, false) => Action::ReplyAndAck(Outcome::CommitDuplicate, header),
-            (false, true) => Action::Forward(Outcome::ChainWriteApplied, config.successor_ip, header),
-            (false, false) => Action::Forward(Outcome::ChainWriteStale, config.successor_ip, header),
+        if !tail {
+            let outcome = if newer { Outcome::ChainWriteApplied } else { Outcome::ChainWriteStale };
+            return Action::One(outcome, Output::Forward(config.successor_ip, header));
         }
+        let outcome = if newer { Outcome::CommitApplied } else { Outcome::CommitDuplicate };
+        let write_reply = Output::Reply(NetcraqRepr { op: Op::WriteReply, ..header });
+        let ack = Output::Forward(config.predecessor_ip, NetcraqRepr { op: Op::Ack, ..header });
+        Action::Two(outcome, write_reply, ack)
     }
 
     fn on_ack(&mut self, config: &NodeConfig, header: NetcraqRepr) -> Action {
         self.slot_mut(header.key).acknowledge(header.version);
         match config.role {
-            Role::Replica => Action::Forward(Outcome::AckForwarded, config.predecessor_ip, header),
+            Role::Replica => Action::One(Outcome::AckForwarded, Output::Forward(config.predecessor_ip, header)),
             _ => Action::Silent(Outcome::AckConsumed),
         }
     }
@@ -271,19 +280,21 @@ impl Node {
     ) -> Verdict {
         let (outcome, first, second) = match action {
             Action::Silent(outcome) => return Verdict::silent(outcome),
-            Action::Reply(outcome, header) => (outcome, reply(config, request, header), None),
-            Action::Forward(outcome, to, header) => (outcome, forward(request, to, header), None),
-            Action::ResendStored(outcome, key) => (outcome, self.resend_stored(config, request, key), None),
-            Action::ReplyAndAck(outcome, header) => {
-                let write_reply = reply(config, request, NetcraqRepr { op: Op::WriteReply, ..header });
-                let ack = forward(request, config.predecessor_ip, NetcraqRepr { op: Op::Ack, ..header });
-                (outcome, write_reply, Some(ack))
-            }
+            Action::One(outcome, first) => (outcome, first, None),
+            Action::Two(outcome, first, second) => (outcome, first, Some(second)),
         };
-        let primary = self.route_and_write(config, first, frame);
-        let secondary = second.and_then(|ack| self.route_and_write(config, ack, scratch));
+        let primary = self.route_and_write(config, self.build(config, request, first), frame);
+        let secondary = second.and_then(|out| self.route_and_write(config, self.build(config, request, out), scratch));
         let unrouted = u8::from(primary.is_none()) + u8::from(second.is_some() && secondary.is_none());
         Verdict { outcome, primary, secondary, unrouted }
+    }
+
+    fn build(&self, config: &NodeConfig, request: &NetcraqFrame, output: Output) -> NetcraqFrame {
+        match output {
+            Output::Reply(header) => reply(config, request, header),
+            Output::Forward(to, header) => forward(request, to, header),
+            Output::ResendStored(key) => self.resend_stored(config, request, key),
+        }
     }
 
     /// §4.4: the stored version, addressed as its writer's request, to the successor.
@@ -309,11 +320,11 @@ impl Node {
         Some(Egress { port: route.port, len })
     }
 
-    fn slot(&self, key: u16) -> &crate::KeySlot {
+    fn slot(&self, key: u16) -> &KeySlot {
         self.registers.get(key).expect("key_hi <= capacity, checked by set_config")
     }
 
-    fn slot_mut(&mut self, key: u16) -> &mut crate::KeySlot {
+    fn slot_mut(&mut self, key: u16) -> &mut KeySlot {
         self.registers.get_mut(key).expect("key_hi <= capacity, checked by set_config")
     }
 }
@@ -322,7 +333,11 @@ fn writer_of(request: &NetcraqFrame) -> Writer {
     Writer { ip: request.ip_src, port: request.udp_src, id: request.ident }
 }
 
-fn stored_header(op: Op, key: u16, slot: &crate::KeySlot) -> NetcraqRepr {
+fn error_reply(request: NetcraqRepr, code: ErrorCode) -> NetcraqRepr {
+    NetcraqRepr { op: Op::Error, version: code as u8, ..request }
+}
+
+fn stored_header(op: Op, key: u16, slot: &KeySlot) -> NetcraqRepr {
     NetcraqRepr { op, version: slot.version, key, value: slot.value }
 }
 

@@ -48,11 +48,9 @@ fn operation_codes_match_section_1_2() {
 #[test]
 fn error_codes_match_section_1_3() {
     let pairs = numbered_names("### 1.3 Error codes");
-    let expected = [(1, "KEY_OUT_OF_RANGE", ErrorCode::KeyOutOfRange), (2, "OUTCOME_UNKNOWN", ErrorCode::OutcomeUnknown)];
-    assert_eq!(pairs.len(), expected.len());
-    for ((code, name), (want_code, want_name, error)) in pairs.into_iter().zip(expected) {
-        assert_eq!((code, name.as_str()), (want_code, want_name));
-        assert_eq!(ErrorCode::from_code(code), Some(error));
+    assert_eq!(pairs.len(), 3);
+    for (code, name) in pairs {
+        assert_eq!(ErrorCode::from_code(code).map(ErrorCode::name), Some(name.as_str()));
     }
 }
 

@@ -42,6 +42,7 @@ impl Op {
 pub enum ErrorCode {
     KeyOutOfRange = 1,
     OutcomeUnknown = 2,
+    WindowFull = 3,
 }
 
 impl ErrorCode {
@@ -49,7 +50,17 @@ impl ErrorCode {
         match code {
             1 => Some(ErrorCode::KeyOutOfRange),
             2 => Some(ErrorCode::OutcomeUnknown),
+            3 => Some(ErrorCode::WindowFull),
             _ => None,
+        }
+    }
+
+    /// The name the spec uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::KeyOutOfRange => "KEY_OUT_OF_RANGE",
+            ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            ErrorCode::WindowFull => "WINDOW_FULL",
         }
     }
 }
@@ -61,6 +72,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::OutcomeUnknown => {
                 "write outcome unknown: the retransmission could not be matched to a stamped write"
             }
+            ErrorCode::WindowFull => "write not applied: 127 writes of this key are uncommitted; retry as a new write",
         })
     }
 }

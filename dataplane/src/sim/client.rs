@@ -86,6 +86,8 @@ pub enum OpResult {
     TimedOut,
     /// `ERROR KEY_OUT_OF_RANGE`: nothing changed.
     KeyOutOfRange,
+    /// `ERROR WINDOW_FULL`: the write was not applied.
+    WindowFull,
 }
 
 /// One operation as a linearizability checker needs it. Each worker is one
@@ -119,6 +121,7 @@ pub struct ClientStats {
     pub outcome_unknown: u64,
     pub timed_out: u64,
     pub key_out_of_range: u64,
+    pub window_full: u64,
     pub retransmissions: u64,
     /// Replies for a request no longer outstanding (late or duplicated).
     pub stale_replies: u64,
@@ -145,6 +148,7 @@ impl ClientStats {
             outcome_unknown: 0,
             timed_out: 0,
             key_out_of_range: 0,
+            window_full: 0,
             retransmissions: 0,
             stale_replies: 0,
             mismatched_replies: 0,
@@ -162,6 +166,7 @@ impl ClientStats {
         self.outcome_unknown += other.outcome_unknown;
         self.timed_out += other.timed_out;
         self.key_out_of_range += other.key_out_of_range;
+        self.window_full += other.window_full;
         self.retransmissions += other.retransmissions;
         self.stale_replies += other.stale_replies;
         self.mismatched_replies += other.mismatched_replies;
@@ -431,6 +436,7 @@ impl Client {
             (OpResult::OutcomeUnknown, _) => stats.outcome_unknown += 1,
             (OpResult::TimedOut, _) => stats.timed_out += 1,
             (OpResult::KeyOutOfRange, _) => stats.key_out_of_range += 1,
+            (OpResult::WindowFull, _) => stats.window_full += 1,
         }
     }
 }
@@ -448,6 +454,7 @@ fn judge(op: &Operation, reply: &NetcraqRepr) -> Option<OpResult> {
         (_, Op::Error) => match ErrorCode::from_code(reply.version)? {
             ErrorCode::OutcomeUnknown => Some(OpResult::OutcomeUnknown),
             ErrorCode::KeyOutOfRange => Some(OpResult::KeyOutOfRange),
+            ErrorCode::WindowFull => Some(OpResult::WindowFull),
         },
         _ => None,
     }
