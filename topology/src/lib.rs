@@ -1,1 +1,28 @@
-//! NetCRAQ topologies.
+//! NetCRAQ topologies: the topology file, the node file each node process
+//! reads, the plan from one to the other, and the runner that brings a
+//! topology up on network namespaces and veth links (see `README.md`).
+//!
+//! `netcraq up --topology FILE` is [`Topology::load`], [`catch_interrupts`],
+//! [`Topology::up`], [`Running::wait`], [`Running::down`];
+//! `netcraq node --config FILE` is [`NodeFile::load`], then
+//! [`NodeFile::to_node_config`], [`NodeFile::routes`] and [`NodeFile::ports`].
+
+mod command;
+mod interrupts;
+mod netns;
+mod node_file;
+mod plan;
+mod process;
+mod runner;
+mod topology;
+mod validate;
+
+pub use command::{command_line, run_command, CommandError, CommandFailure, IP_COMMAND_TIMEOUT};
+pub use interrupts::catch_interrupts;
+pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
+pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
+pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
+pub use process::Exit;
+pub use runner::{Event, RunError, Running, TeardownError, STOP_GRACE};
+pub use topology::{Chain, Host, Link, Node, NodeKind, Topology, TopologyError};
+pub use validate::{derived_mac, MAX_PORTS_PER_NODE};

@@ -1,0 +1,261 @@
+//! The node file that `netcraq node --config FILE` reads: the node's
+//! `node_config` entry, its `ipv4_route` entries and which interface is which
+//! port. TOML, with the names and notations of `docs/protocol.md` and the
+//! conformance vectors (`"REPLICA"`, `"CRAQ"`, `"10.0.0.3/32"`).
+
+use netcraq_core::{Mode, NodeConfig, Role, Route, RouteTable, DEFAULT_KEY_CAPACITY};
+use netcraq_wire::{Ipv4Addr, MacAddr};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Linux limit on interface names (IFNAMSIZ less the terminating zero).
+pub const MAX_INTERFACE_NAME_LEN: usize = 15;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    /// The node's name in the topology, for logs.
+    pub name: String,
+    #[serde(with = "as_text")]
+    pub own_mac: MacAddr,
+    pub own_ip: Ipv4Addr,
+    #[serde(with = "by_name")]
+    pub role: Role,
+    #[serde(with = "by_name")]
+    pub mode: Mode,
+    pub head_ip: Ipv4Addr,
+    pub tail_ip: Ipv4Addr,
+    pub successor_ip: Ipv4Addr,
+    pub predecessor_ip: Ipv4Addr,
+    pub key_lo: u16,
+    pub key_hi: u32,
+    #[serde(rename = "port")]
+    pub ports: Vec<Port>,
+    #[serde(rename = "route")]
+    pub routes: Vec<RouteEntry>,
+}
+
+/// A port of the node and the interface that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub number: u16,
+    pub interface: String,
+}
+
+/// An `ipv4_route` entry as written: `prefix = "10.0.0.3/32"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    #[serde(with = "as_text")]
+    pub prefix: Prefix,
+    pub port: u16,
+    #[serde(with = "as_text")]
+    pub mac: MacAddr,
+}
+
+/// An IPv4 prefix written `a.b.c.d/len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl std::str::FromStr for Prefix {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Prefix, String> {
+        let invalid = || format!("invalid prefix {text:?}: expected a.b.c.d/len with len at most 32");
+        let (addr, len) = text.split_once('/').ok_or_else(invalid)?;
+        let addr = addr.parse().map_err(|_| invalid())?;
+        let len = len.parse().ok().filter(|len| *len <= 32).ok_or_else(invalid)?;
+        Ok(Prefix { addr, len })
+    }
+}
+
+/// Why a node file cannot configure a node.
+#[derive(Debug)]
+pub enum NodeFileError {
+    Io { path: String, error: std::io::Error },
+    Format { path: String, problem: String },
+    Invalid(String),
+}
+
+impl std::fmt::Display for NodeFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeFileError::Io { path, error } => write!(f, "node file {path}: {error}"),
+            NodeFileError::Format { path, problem } => write!(f, "node file {path}: {problem}"),
+            NodeFileError::Invalid(problem) => write!(f, "node file: {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeFileError {}
+
+impl NodeFile {
+    /// Reads and checks a node file, so a node never starts half-configured.
+    pub fn load(path: &Path) -> Result<NodeFile, NodeFileError> {
+        let io_error = |error| NodeFileError::Io { path: path.display().to_string(), error };
+        let text = std::fs::read_to_string(path).map_err(io_error)?;
+        let file: NodeFile = toml::from_str(&text)
+            .map_err(|error| NodeFileError::Format { path: path.display().to_string(), problem: error.to_string() })?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), NodeFileError> {
+        let format_error = |error: toml::ser::Error| NodeFileError::Format {
+            path: path.display().to_string(),
+            problem: error.to_string(),
+        };
+        let text = toml::to_string(self).map_err(format_error)?;
+        std::fs::write(path, text).map_err(|error| NodeFileError::Io { path: path.display().to_string(), error })
+    }
+
+    /// Checks what a node needs before it starts: a valid `node_config`,
+    /// distinct ports on interfaces Linux can name, and routes that fit the
+    /// table and leave on one of those ports.
+    pub fn validate(&self) -> Result<(), NodeFileError> {
+        let invalid = |problem: String| NodeFileError::Invalid(format!("node {}: {problem}", self.name));
+        self.to_node_config().validate(DEFAULT_KEY_CAPACITY).map_err(|e| invalid(e.to_string()))?;
+        for (index, port) in self.ports.iter().enumerate() {
+            let earlier = &self.ports[..index];
+            if earlier.iter().any(|p| p.number == port.number || p.interface == port.interface) {
+                return Err(invalid(format!(
+                    "port {} ({}) repeats a number or interface",
+                    port.number, port.interface
+                )));
+            }
+            if port.interface.is_empty() || port.interface.len() > MAX_INTERFACE_NAME_LEN {
+                return Err(invalid(format!("interface name {:?} is not 1 to 15 bytes", port.interface)));
+            }
+        }
+        if let Some(route) = self.routes.iter().find(|r| !self.ports.iter().any(|p| p.number == r.port)) {
+            return Err(invalid(format!("route {} leaves on port {}, which is not listed", route.prefix, route.port)));
+        }
+        self.route_table().map(|_| ()).map_err(|(prefix, e)| invalid(format!("route {prefix}: {e}")))
+    }
+
+    pub fn to_node_config(&self) -> NodeConfig {
+        NodeConfig {
+            own_mac: self.own_mac,
+            own_ip: self.own_ip,
+            role: self.role,
+            mode: self.mode,
+            head_ip: self.head_ip,
+            tail_ip: self.tail_ip,
+            successor_ip: self.successor_ip,
+            predecessor_ip: self.predecessor_ip,
+            key_lo: self.key_lo,
+            key_hi: self.key_hi,
+        }
+    }
+
+    /// The routes in file order, which is the order to install them in.
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes
+            .iter()
+            .map(|r| Route { prefix: r.prefix.addr, prefix_len: r.prefix.len, port: r.port, mac: r.mac })
+            .collect()
+    }
+
+    /// The routes installed into a table, or the first prefix refused.
+    pub fn route_table(&self) -> Result<RouteTable, (Prefix, netcraq_core::RouteError)> {
+        let mut table = RouteTable::default();
+        for (entry, route) in self.routes.iter().zip(self.routes()) {
+            table.insert(route).map_err(|e| (entry.prefix, e))?;
+        }
+        Ok(table)
+    }
+
+    /// The file for a node with this config, ports and routes.
+    pub fn new(name: &str, config: &NodeConfig, ports: Vec<Port>, routes: &[Route]) -> NodeFile {
+        let routes = routes
+            .iter()
+            .map(|r| RouteEntry { prefix: Prefix { addr: r.prefix, len: r.prefix_len }, port: r.port, mac: r.mac })
+            .collect();
+        NodeFile {
+            name: name.to_owned(),
+            own_mac: config.own_mac,
+            own_ip: config.own_ip,
+            role: config.role,
+            mode: config.mode,
+            head_ip: config.head_ip,
+            tail_ip: config.tail_ip,
+            successor_ip: config.successor_ip,
+            predecessor_ip: config.predecessor_ip,
+            key_lo: config.key_lo,
+            key_hi: config.key_hi,
+            ports,
+            routes,
+        }
+    }
+}
+
+/// Serde through `Display` and `FromStr`, for types the wire crate leaves
+/// without serde.
+mod as_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use std::{fmt::Display, str::FromStr};
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
+    }
+}
+
+/// Serde for the core's enums by their names in `docs/protocol.md`.
+mod by_name {
+    use netcraq_core::{Mode, Role};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub trait Named: Sized + Copy {
+        const NAMES: &'static str;
+        fn name(self) -> &'static str;
+        fn from_name(name: &str) -> Option<Self>;
+    }
+
+    impl Named for Role {
+        const NAMES: &'static str = "HEAD, REPLICA, TAIL or SOLO";
+        fn name(self) -> &'static str {
+            Role::name(self)
+        }
+        fn from_name(name: &str) -> Option<Role> {
+            Role::from_name(name)
+        }
+    }
+
+    impl Named for Mode {
+        const NAMES: &'static str = "CRAQ or CR";
+        fn name(self) -> &'static str {
+            Mode::name(self)
+        }
+        fn from_name(name: &str) -> Option<Mode> {
+            Mode::from_name(name)
+        }
+    }
+
+    pub fn serialize<T: Named, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(value.name())
+    }
+
+    pub fn deserialize<'de, T: Named, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        T::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown {name:?}: expected {}", T::NAMES)))
+    }
+}

@@ -1,0 +1,284 @@
+//! The checks that turn a parsed file into a [`Topology`]. Each error names
+//! the entry at fault, so a user can find it in a file of many entries.
+
+use crate::topology::TopologyFile;
+use crate::topology::{Chain, ChainEntry, Host, HostEntry, Link, Node, NodeEntry, NodeKind, Topology, TopologyError};
+use netcraq_core::ROUTE_TABLE_CAPACITY;
+use netcraq_wire::{Ipv4Addr, MacAddr};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Port numbers a node may use: bmv2 ports are 9 bits and 511 means drop,
+/// and ports count from 1.
+pub const MAX_PORTS_PER_NODE: usize = 510;
+
+/// Keeps namespace and file names derived from endpoint names short.
+const MAX_NAME_LEN: usize = 32;
+
+/// One past the largest key.
+const KEY_SPACE: u32 = 1 << 16;
+
+pub(crate) fn topology(file: TopologyFile) -> Result<Topology, TopologyError> {
+    let nodes = file.nodes.iter().map(node).collect::<Result<Vec<_>, _>>()?;
+    let hosts = file.hosts.iter().map(host).collect::<Result<Vec<_>, _>>()?;
+    if nodes.is_empty() {
+        return Err(error("topology", "has no [[node]]: a topology needs at least one node"));
+    }
+    unique_endpoints(&nodes, &hosts)?;
+    for (index, link) in file.links.iter().enumerate() {
+        check_link(index, link, &nodes, &hosts)?;
+    }
+    check_port_counts(&nodes, &hosts, &file.links)?;
+    let chains = chains(&file.chains, &nodes, &hosts)?;
+    every_node_in_a_chain(&nodes, &chains)?;
+    nodes_connected(&nodes, &file.links)?;
+    routes_fit(&nodes, &hosts)?;
+    Ok(Topology { nodes, hosts, links: file.links, chains })
+}
+
+/// The MAC an endpoint gets when the file gives none: locally administered,
+/// unicast, and unique as long as the IPs are.
+pub fn derived_mac(ip: Ipv4Addr) -> MacAddr {
+    let [a, b, c, d] = ip.octets();
+    MacAddr([0x02, 0x00, a, b, c, d])
+}
+
+fn error(entry: impl Into<String>, problem: impl Into<String>) -> TopologyError {
+    TopologyError { entry: entry.into(), problem: problem.into() }
+}
+
+fn node(entry: &NodeEntry) -> Result<Node, TopologyError> {
+    check_name("node", &entry.name)?;
+    let at = format!("node {}", entry.name);
+    if entry.kind != NodeKind::Software {
+        let kind = if entry.kind == NodeKind::Dpdk { "dpdk" } else { "bmv2" };
+        return Err(error(at, format!("kind \"{kind}\" is not supported yet (only \"software\")")));
+    }
+    let ip = unicast_ip(&at, &entry.ip)?;
+    let mac = match &entry.mac {
+        Some(text) => unicast_mac(&at, text)?,
+        None => derived_mac(ip),
+    };
+    Ok(Node { name: entry.name.clone(), kind: entry.kind, ip, mac })
+}
+
+fn host(entry: &HostEntry) -> Result<Host, TopologyError> {
+    check_name("host", &entry.name)?;
+    let ip = unicast_ip(&format!("host {}", entry.name), &entry.ip)?;
+    Ok(Host { name: entry.name.clone(), ip, mac: derived_mac(ip) })
+}
+
+/// Names become parts of namespace and file names, so they stay plain.
+fn check_name(kind: &str, name: &str) -> Result<(), TopologyError> {
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !plain {
+        return Err(error(
+            format!("{kind} {name:?}"),
+            format!("a name is 1 to {MAX_NAME_LEN} characters among letters, digits, '-' and '_'"),
+        ));
+    }
+    Ok(())
+}
+
+fn unicast_ip(at: &str, text: &str) -> Result<Ipv4Addr, TopologyError> {
+    let ip: Ipv4Addr = text.parse().map_err(|_| error(at, format!("ip {text:?} is not an IPv4 address")))?;
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+        return Err(error(at, format!("ip {ip} is not a unicast address outside 127.0.0.0/8")));
+    }
+    Ok(ip)
+}
+
+fn unicast_mac(at: &str, text: &str) -> Result<MacAddr, TopologyError> {
+    let mac: MacAddr = text.parse().map_err(|problem: String| error(at, problem))?;
+    if mac.0[0] & 1 == 1 || mac == MacAddr::default() {
+        return Err(error(
+            at,
+            format!("mac {mac} is not a unicast address (all zero, or lowest bit of the first byte set)"),
+        ));
+    }
+    Ok(mac)
+}
+
+/// Names, IPs and MACs are unique across nodes and hosts together.
+fn unique_endpoints(nodes: &[Node], hosts: &[Host]) -> Result<(), TopologyError> {
+    let endpoints = nodes
+        .iter()
+        .map(|n| ("node", &n.name, n.ip, n.mac))
+        .chain(hosts.iter().map(|h| ("host", &h.name, h.ip, h.mac)));
+    let (mut names, mut ips, mut macs) = (HashMap::new(), HashMap::new(), HashMap::new());
+    for (kind, name, ip, mac) in endpoints {
+        let at = format!("{kind} {name}");
+        if let Some(first) = names.insert(name.as_str(), at.clone()) {
+            return Err(error(at, format!("name is already used by {first}")));
+        }
+        if let Some(first) = ips.insert(ip, at.clone()) {
+            return Err(error(at, format!("ip {ip} is already used by {first}")));
+        }
+        if let Some(first) = macs.insert(mac, at.clone()) {
+            return Err(error(at, format!("mac {mac} is already used by {first} (a MAC left out is 02:00 + the ip)")));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn link_entry(index: usize, link: &Link) -> String {
+    format!("link {} ({} <-> {})", index + 1, link.a, link.b)
+}
+
+fn check_link(index: usize, link: &Link, nodes: &[Node], hosts: &[Host]) -> Result<(), TopologyError> {
+    let at = link_entry(index, link);
+    let is_node = |name: &str| nodes.iter().any(|n| n.name == name);
+    let is_host = |name: &str| hosts.iter().any(|h| h.name == name);
+    for end in [&link.a, &link.b] {
+        if !is_node(end) && !is_host(end) {
+            return Err(error(at, format!("{end:?} is neither a node nor a host")));
+        }
+    }
+    if link.a == link.b {
+        return Err(error(at, format!("connects {} to itself", link.a)));
+    }
+    if is_host(&link.a) && is_host(&link.b) {
+        return Err(error(at, "connects two hosts: hosts do not forward, so a link needs a node at one end"));
+    }
+    check_faults(&at, link)
+}
+
+fn check_faults(at: &str, link: &Link) -> Result<(), TopologyError> {
+    if let Some(loss) = link.loss_percent.filter(|loss| !(0.0..=100.0).contains(loss)) {
+        return Err(error(at, format!("loss_percent {loss} is outside 0 to 100")));
+    }
+    if let Some(rate) = link.rate_mbit.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
+        return Err(error(at, format!("rate_mbit {rate} is not a positive number")));
+    }
+    if link.jitter_ms.is_some() && link.delay_ms.is_none() {
+        return Err(error(at, "jitter_ms needs delay_ms: jitter varies the delay"));
+    }
+    Ok(())
+}
+
+fn check_port_counts(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Result<(), TopologyError> {
+    let count = |name: &str| links.iter().filter(|l| l.a == name || l.b == name).count();
+    for node in nodes {
+        let ports = count(&node.name);
+        if ports > MAX_PORTS_PER_NODE {
+            let problem = format!("has {ports} links; a node has at most {MAX_PORTS_PER_NODE} ports");
+            return Err(error(format!("node {}", node.name), problem));
+        }
+    }
+    for host in hosts {
+        match count(&host.name) {
+            1 => {}
+            0 => return Err(error(format!("host {}", host.name), "has no link")),
+            n => {
+                let problem = format!("has {n} links; a host attaches to exactly one node for now");
+                return Err(error(format!("host {}", host.name), problem));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn chains(entries: &[ChainEntry], nodes: &[Node], hosts: &[Host]) -> Result<Vec<Chain>, TopologyError> {
+    let mut chain_of_node: HashMap<&str, &str> = HashMap::new();
+    let mut chains: Vec<Chain> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        check_name("chain", &entry.name)?;
+        let at = format!("chain {}", entry.name);
+        if chains.iter().any(|c| c.name == entry.name) {
+            return Err(error(at, "name is used by another chain"));
+        }
+        if entry.nodes.is_empty() {
+            return Err(error(at, "lists no nodes"));
+        }
+        for member in &entry.nodes {
+            check_member(&at, member, nodes, hosts)?;
+            if let Some(other) = chain_of_node.insert(member, &entry.name) {
+                let problem = if other == entry.name {
+                    format!("lists {member} twice")
+                } else {
+                    format!("{member} is already in chain {other}: one chain per node for now")
+                };
+                return Err(error(at, problem));
+            }
+        }
+        let (key_lo, key_hi) = key_range(&at, entry.keys)?;
+        chains.push(Chain {
+            name: entry.name.clone(),
+            nodes: entry.nodes.clone(),
+            mode: entry.mode.into(),
+            key_lo,
+            key_hi,
+        });
+    }
+    Ok(chains)
+}
+
+fn check_member(at: &str, member: &str, nodes: &[Node], hosts: &[Host]) -> Result<(), TopologyError> {
+    if nodes.iter().any(|n| n.name == member) {
+        Ok(())
+    } else if hosts.iter().any(|h| h.name == member) {
+        Err(error(at, format!("{member:?} is a host, not a node")))
+    } else {
+        Err(error(at, format!("{member:?} is not a node")))
+    }
+}
+
+fn key_range(at: &str, [lo, hi]: [u32; 2]) -> Result<(u16, u32), TopologyError> {
+    match u16::try_from(lo) {
+        Ok(key_lo) if lo < hi && hi <= KEY_SPACE => Ok((key_lo, hi)),
+        _ => Err(error(at, format!("keys [{lo}, {hi}] is not a range [lo, hi) with lo < hi <= {KEY_SPACE}"))),
+    }
+}
+
+fn every_node_in_a_chain(nodes: &[Node], chains: &[Chain]) -> Result<(), TopologyError> {
+    match nodes.iter().find(|n| !chains.iter().any(|c| c.nodes.contains(&n.name))) {
+        Some(idle) => Err(error(
+            format!("node {}", idle.name),
+            "belongs to no chain; a node without a chain is unconfigured and drops every frame",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Hosts do not forward and each hangs off one node, so every host reaches
+/// every node exactly when the nodes are connected among themselves.
+fn nodes_connected(nodes: &[Node], links: &[Link]) -> Result<(), TopologyError> {
+    let is_node = |name: &str| nodes.iter().any(|n| n.name == name);
+    let node_links: Vec<(&str, &str)> =
+        links.iter().filter(|l| is_node(&l.a) && is_node(&l.b)).map(|l| (l.a.as_str(), l.b.as_str())).collect();
+    let first = nodes[0].name.as_str();
+    let mut reached = HashSet::from([first]);
+    let mut queue = VecDeque::from([first]);
+    while let Some(at) = queue.pop_front() {
+        for &(a, b) in &node_links {
+            let next = if a == at {
+                b
+            } else if b == at {
+                a
+            } else {
+                continue;
+            };
+            if reached.insert(next) {
+                queue.push_back(next);
+            }
+        }
+    }
+    match nodes.iter().find(|n| !reached.contains(n.name.as_str())) {
+        Some(cut_off) => Err(error(
+            format!("node {}", cut_off.name),
+            format!("has no path to node {first} through links between nodes (hosts do not forward)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Every node holds a /32 route to every other node and to every host.
+fn routes_fit(nodes: &[Node], hosts: &[Host]) -> Result<(), TopologyError> {
+    let routes = nodes.len() - 1 + hosts.len();
+    if routes > ROUTE_TABLE_CAPACITY {
+        return Err(error(
+            "topology",
+            format!("needs {routes} routes per node, more than the {ROUTE_TABLE_CAPACITY} a node holds"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! The topology file: the examples parse, and every refusal names the entry
+//! at fault and says what is wrong.
+
+use netcraq_core::Mode;
+use netcraq_topology::{derived_mac, NodeKind, Topology};
+use netcraq_wire::{Ipv4Addr, MacAddr};
+use std::path::Path;
+
+/// One node, one host, one link, one chain: valid as it stands, and the
+/// base the refusals below add to or change.
+const SOLO: &str = r#"
+[[node]]
+name = "n1"
+kind = "software"
+ip = "10.0.0.1"
+
+[[host]]
+name = "h1"
+ip = "10.0.1.1"
+
+[[link]]
+a = "h1"
+b = "n1"
+
+[[chain]]
+name = "kv"
+nodes = ["n1"]
+mode = "craq"
+keys = [0, 65536]
+"#;
+
+fn refusal(text: &str) -> String {
+    match Topology::parse(text) {
+        Ok(_) => panic!("accepted a bad topology:\n{text}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// SOLO with `from` replaced by `to` (which must occur exactly once).
+fn solo_with(from: &str, to: &str) -> String {
+    assert_eq!(SOLO.matches(from).count(), 1, "{from:?} must occur once in SOLO");
+    SOLO.replace(from, to)
+}
+
+fn example(name: &str) -> Topology {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    Topology::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn chain3_example_is_a_line_of_three_with_a_host_at_each_end() {
+    let topology = example("chain3.toml");
+    let names = |it: Vec<&str>| it.join(" ");
+    assert_eq!(names(topology.nodes().iter().map(|n| n.name.as_str()).collect()), "n1 n2 n3");
+    assert_eq!(names(topology.hosts().iter().map(|h| h.name.as_str()).collect()), "h1 h2");
+    assert!(topology.nodes().iter().all(|n| n.kind == NodeKind::Software));
+    assert_eq!(topology.nodes()[1].mac, MacAddr([2, 0, 10, 0, 0, 2]), "a MAC left out is derived from the IP");
+    assert_eq!(topology.hosts()[0].mac, derived_mac(Ipv4Addr::new(10, 0, 1, 1)));
+    let chain = &topology.chains()[0];
+    assert_eq!((chain.name.as_str(), chain.mode, chain.key_lo, chain.key_hi), ("kv", Mode::Craq, 0, 65536));
+    assert_eq!(chain.nodes, ["n1", "n2", "n3"]);
+    let links: Vec<_> = topology.links().iter().map(|l| format!("{}-{}", l.a, l.b)).collect();
+    assert_eq!(links, ["h1-n1", "n1-n2", "n2-n3", "n3-h2"]);
+    assert!(!topology.links().iter().any(|l| l.has_faults()));
+}
+
+#[test]
+fn solo_example_keeps_its_explicit_mac() {
+    let topology = example("solo.toml");
+    assert_eq!(topology.nodes()[0].mac, MacAddr([2, 0, 0, 0, 0, 1]));
+    assert_eq!(topology.chains()[0].nodes, ["n1"]);
+}
+
+#[test]
+fn cr_mode_and_partial_key_ranges_parse() {
+    let topology = Topology::parse(&solo_with(
+        r#"mode = "craq"
+keys = [0, 65536]"#,
+        r#"mode = "cr"
+keys = [100, 200]"#,
+    ))
+    .unwrap();
+    let chain = &topology.chains()[0];
+    assert_eq!((chain.mode, chain.key_lo, chain.key_hi), (Mode::Cr, 100, 200));
+}
+
+#[test]
+fn load_names_the_file() {
+    let error = Topology::load(Path::new("/nonexistent/topology.toml")).unwrap_err().to_string();
+    assert!(error.starts_with("/nonexistent/topology.toml: "), "{error}");
+}
+
+#[test]
+fn syntax_errors_and_unknown_fields_come_from_the_parser_with_their_line() {
+    let unknown = refusal(&solo_with(r#"ip = "10.0.0.1""#, "ip = \"10.0.0.1\"\ncolour = \"red\""));
+    assert!(unknown.starts_with("topology file: "), "{unknown}");
+    assert!(unknown.contains("unknown field `colour`") && unknown.contains("line 6"), "{unknown}");
+    let section = refusal(&format!("{SOLO}\n[[switch]]\nname = \"s1\"\n"));
+    assert!(section.contains("unknown field `switch`"), "{section}");
+    let kind = refusal(&solo_with(r#"kind = "software""#, r#"kind = "fpga""#));
+    assert!(kind.contains("unknown variant `fpga`, expected one of `software`, `dpdk`, `bmv2`"), "{kind}");
+    let mode = refusal(&solo_with(r#"mode = "craq""#, r#"mode = "paxos""#));
+    assert!(mode.contains("unknown variant `paxos`, expected `craq` or `cr`"), "{mode}");
+    let missing = refusal(&solo_with("kind = \"software\"\n", ""));
+    assert!(missing.contains("missing field `kind`"), "{missing}");
+}
+
+#[test]
+fn reserved_node_kinds_are_not_supported_yet() {
+    assert_eq!(
+        refusal(&solo_with(r#"kind = "software""#, r#"kind = "dpdk""#)),
+        r#"node n1: kind "dpdk" is not supported yet (only "software")"#
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"kind = "software""#, r#"kind = "bmv2""#)),
+        r#"node n1: kind "bmv2" is not supported yet (only "software")"#
+    );
+}
+
+#[test]
+fn names_are_plain_and_unique() {
+    assert_eq!(
+        refusal(&SOLO.replace(r#""n1""#, r#""n 1""#)),
+        r#"node "n 1": a name is 1 to 32 characters among letters, digits, '-' and '_'"#
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"name = "h1""#, r#"name = """#)),
+        r#"host "": a name is 1 to 32 characters among letters, digits, '-' and '_'"#
+    );
+    assert_eq!(refusal(&SOLO.replace("h1", "n1")), "host n1: name is already used by node n1");
+}
+
+#[test]
+fn addresses_are_valid_unicast_and_unique() {
+    assert_eq!(
+        refusal(&solo_with(r#"ip = "10.0.0.1""#, r#"ip = "10.0.0""#)),
+        r#"node n1: ip "10.0.0" is not an IPv4 address"#
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"ip = "10.0.1.1""#, r#"ip = "224.0.0.5""#)),
+        "host h1: ip 224.0.0.5 is not a unicast address outside 127.0.0.0/8"
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"ip = "10.0.1.1""#, r#"ip = "10.0.0.1""#)),
+        "host h1: ip 10.0.0.1 is already used by node n1"
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"ip = "10.0.0.1""#, "ip = \"10.0.0.1\"\nmac = \"zz\"")),
+        r#"node n1: invalid MAC address "zz": expected six hex pairs like 02:00:00:00:00:01"#
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"ip = "10.0.0.1""#, "ip = \"10.0.0.1\"\nmac = \"01:00:5e:00:00:01\"")),
+        "node n1: mac 01:00:5e:00:00:01 is not a unicast address (all zero, or lowest bit of the first byte set)"
+    );
+    assert_eq!(
+        refusal(&solo_with(r#"ip = "10.0.0.1""#, "ip = \"10.0.0.1\"\nmac = \"02:00:0a:00:01:01\"")),
+        "host h1: mac 02:00:0a:00:01:01 is already used by node n1 (a MAC left out is 02:00 + the ip)"
+    );
+}
+
+#[test]
+fn links_join_existing_endpoints_and_at_least_one_node() {
+    let extra_link = |a: &str, b: &str| format!("{SOLO}\n[[link]]\na = \"{a}\"\nb = \"{b}\"\n");
+    assert_eq!(refusal(&extra_link("n1", "n9")), r#"link 2 (n1 <-> n9): "n9" is neither a node nor a host"#);
+    assert_eq!(refusal(&extra_link("n1", "n1")), "link 2 (n1 <-> n1): connects n1 to itself");
+    let two_hosts = format!("{}\n[[host]]\nname = \"h2\"\nip = \"10.0.1.2\"\n", extra_link("h1", "h2"));
+    assert_eq!(
+        refusal(&two_hosts),
+        "link 2 (h1 <-> h2): connects two hosts: hosts do not forward, so a link needs a node at one end"
+    );
+}
+
+#[test]
+fn fault_settings_are_checked() {
+    let with_faults = |faults: &str| solo_with("b = \"n1\"\n", &format!("b = \"n1\"\n{faults}\n"));
+    let topology = Topology::parse(&with_faults("loss_percent = 1\ndelay_ms = 5\njitter_ms = 1\nrate_mbit = 100"))
+        .expect("valid fault settings parse");
+    let link = &topology.links()[0];
+    assert_eq!(
+        (link.loss_percent, link.delay_ms, link.jitter_ms, link.rate_mbit),
+        (Some(1.0), Some(5), Some(1), Some(100.0))
+    );
+    assert!(link.has_faults());
+    assert_eq!(
+        refusal(&with_faults("loss_percent = 150.0")),
+        "link 1 (h1 <-> n1): loss_percent 150 is outside 0 to 100"
+    );
+    assert_eq!(refusal(&with_faults("rate_mbit = 0")), "link 1 (h1 <-> n1): rate_mbit 0 is not a positive number");
+    assert_eq!(
+        refusal(&with_faults("jitter_ms = 3")),
+        "link 1 (h1 <-> n1): jitter_ms needs delay_ms: jitter varies the delay"
+    );
+    let negative = refusal(&with_faults("delay_ms = -1"));
+    assert!(negative.starts_with("topology file: ") && negative.contains("delay_ms"), "{negative}");
+}
+
+#[test]
+fn a_host_attaches_to_exactly_one_node() {
+    let second_host = format!("{SOLO}\n[[host]]\nname = \"h2\"\nip = \"10.0.1.2\"\n");
+    assert_eq!(refusal(&second_host), "host h2: has no link");
+    let twice = format!("{SOLO}\n[[link]]\na = \"n1\"\nb = \"h1\"\n");
+    assert_eq!(refusal(&twice), "host h1: has 2 links; a host attaches to exactly one node for now");
+}
+
+#[test]
+fn chains_name_nodes_once_each_with_a_key_range() {
+    let members = |list: &str| solo_with(r#"nodes = ["n1"]"#, &format!("nodes = {list}"));
+    assert_eq!(refusal(&members(r#"["n1", "h1"]"#)), r#"chain kv: "h1" is a host, not a node"#);
+    assert_eq!(refusal(&members(r#"["n9"]"#)), r#"chain kv: "n9" is not a node"#);
+    assert_eq!(refusal(&members(r#"["n1", "n1"]"#)), "chain kv: lists n1 twice");
+    assert_eq!(refusal(&members("[]")), "chain kv: lists no nodes");
+    let keys = |range: &str| solo_with("keys = [0, 65536]", &format!("keys = {range}"));
+    let range_problem = "is not a range [lo, hi) with lo < hi <= 65536";
+    assert_eq!(refusal(&keys("[5, 5]")), format!("chain kv: keys [5, 5] {range_problem}"));
+    assert_eq!(refusal(&keys("[0, 65537]")), format!("chain kv: keys [0, 65537] {range_problem}"));
+    assert_eq!(refusal(&keys("[70000, 70001]")), format!("chain kv: keys [70000, 70001] {range_problem}"));
+    let second = format!("{SOLO}\n[[chain]]\nname = \"{{name}}\"\nnodes = [\"n1\"]\nmode = \"cr\"\nkeys = [0, 10]\n");
+    assert_eq!(refusal(&second.replace("{name}", "kv")), "chain kv: name is used by another chain");
+    assert_eq!(
+        refusal(&second.replace("{name}", "other")),
+        "chain other: n1 is already in chain kv: one chain per node for now"
+    );
+}
+
+#[test]
+fn every_node_serves_a_chain_and_the_nodes_are_connected() {
+    let idle_node = format!("{SOLO}\n[[node]]\nname = \"n2\"\nkind = \"software\"\nip = \"10.0.0.2\"\n");
+    assert_eq!(
+        refusal(&idle_node),
+        "node n2: belongs to no chain; a node without a chain is unconfigured and drops every frame"
+    );
+    let island = idle_node.replace(r#"nodes = ["n1"]"#, r#"nodes = ["n1", "n2"]"#);
+    assert_eq!(refusal(&island), "node n2: has no path to node n1 through links between nodes (hosts do not forward)");
+    let through_a_host = format!("{island}\n[[link]]\na = \"n2\"\nb = \"h1\"\n");
+    assert_eq!(refusal(&through_a_host), "host h1: has 2 links; a host attaches to exactly one node for now");
+    let linked = format!("{island}\n[[link]]\na = \"n2\"\nb = \"n1\"\n");
+    assert!(Topology::parse(&linked).is_ok());
+}
+
+#[test]
+fn an_empty_topology_is_refused() {
+    assert_eq!(refusal(""), "topology: has no [[node]]: a topology needs at least one node");
+}
+
+#[test]
+fn every_node_must_fit_a_route_to_everyone_in_its_table() {
+    // Three nodes in a line, 342 hosts on each: 2 + 1026 routes per node.
+    let mut text = String::new();
+    for node in 1..=3 {
+        text += &format!("[[node]]\nname = \"n{node}\"\nkind = \"software\"\nip = \"10.0.0.{node}\"\n");
+        for host in 0..342 {
+            text += &format!("[[host]]\nname = \"h{node}-{host}\"\nip = \"10.{node}.{}.{}\"\n", host / 256, host % 256);
+            text += &format!("[[link]]\na = \"n{node}\"\nb = \"h{node}-{host}\"\n");
+        }
+    }
+    text += "[[link]]\na = \"n1\"\nb = \"n2\"\n[[link]]\na = \"n2\"\nb = \"n3\"\n";
+    text += "[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nmode = \"craq\"\nkeys = [0, 65536]\n";
+    assert_eq!(refusal(&text), "topology: needs 1028 routes per node, more than the 1024 a node holds");
+}
