@@ -1,0 +1,143 @@
+//! The blocking client: one operation at a time.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+use netcraq_linearizability::Value;
+
+use crate::error::ClientError;
+use crate::request::{ReadReply, Reply, Request, WriteReply};
+
+/// Bytes received per datagram: more than a header, so that a longer
+/// datagram shows as the wrong length instead of being cut to fit.
+pub(crate) const RECEIVE_BUFFER_LEN: usize = 64;
+
+/// How requests are sent and retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// How long to wait for a reply before retransmitting. Default 20 ms,
+    /// many chain round trips even for software nodes, yet short enough that
+    /// a lost packet costs little.
+    pub timeout: Duration,
+    /// How many times to retransmit after the first transmission before
+    /// giving up. Default 5, so an operation fails after 6 × `timeout`.
+    pub retries: u32,
+    /// The address requests are sent from. Default `0.0.0.0`: the kernel
+    /// picks one by route.
+    pub local_ip: Ipv4Addr,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { timeout: Duration::from_millis(20), retries: 5, local_ip: Ipv4Addr::UNSPECIFIED }
+    }
+}
+
+impl ClientOptions {
+    pub(crate) fn attempts(&self) -> u32 {
+        self.retries.saturating_add(1)
+    }
+}
+
+/// Counters over a client's lifetime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Retransmissions, not counting first transmissions.
+    pub retransmissions: u64,
+    /// Datagrams that arrived on a request's socket but were not a reply to
+    /// it (wrong op, key or value), and were ignored.
+    pub ignored_replies: u64,
+}
+
+/// A client of one NetCRAQ node, running one operation at a time.
+///
+/// Each operation gets its own UDP socket, so its own source port, reused
+/// for its retransmissions: the head recognises a retransmission by source
+/// address, port and value (docs/protocol.md §3.4), and a late reply to an
+/// earlier operation can never be taken for the reply to a later one. The
+/// socket is not connected, because the reply may come from another node
+/// than the one asked (the tail answers writes, and reads of dirty keys).
+#[derive(Debug)]
+pub struct Client {
+    node: SocketAddrV4,
+    options: ClientOptions,
+    stats: ClientStats,
+}
+
+impl Client {
+    pub fn new(node: SocketAddrV4, options: ClientOptions) -> Self {
+        Client { node, options, stats: ClientStats::default() }
+    }
+
+    pub fn node(&self) -> SocketAddrV4 {
+        self.node
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    /// Reads `key`, retransmitting on each timeout.
+    pub fn read(&mut self, key: u16) -> Result<ReadReply, ClientError> {
+        match self.exchange(Request::read(key))? {
+            Reply::Read(reply) => Ok(reply),
+            other => unreachable!("a read request matched {other:?}"),
+        }
+    }
+
+    /// Writes `value` to `key`, retransmitting on each timeout with `version`
+    /// 1 so that the head applies it at most once. On an error, see
+    /// [`ClientError::write_may_have_applied`].
+    pub fn write(&mut self, key: u16, value: Value) -> Result<WriteReply, ClientError> {
+        match self.exchange(Request::write(key, value))? {
+            Reply::Written(reply) => Ok(reply),
+            other => unreachable!("a write request matched {other:?}"),
+        }
+    }
+
+    /// Sends `request` until a reply matches it or the attempts run out.
+    fn exchange(&mut self, request: Request) -> Result<Reply, ClientError> {
+        let node = self.node;
+        let io_error = |source| ClientError::Io { node, source };
+        let socket = UdpSocket::bind((self.options.local_ip, 0)).map_err(io_error)?;
+        for attempt in 0..self.options.attempts() {
+            socket.send_to(&request.encode(attempt), self.node).map_err(io_error)?;
+            self.stats.retransmissions += u64::from(attempt > 0);
+            let deadline = Instant::now() + self.options.timeout;
+            if let Some(outcome) = self.await_reply(&socket, &request, deadline).map_err(io_error)? {
+                return outcome;
+            }
+        }
+        Err(ClientError::Timeout { kind: request.kind, key: request.key, attempts: self.options.attempts() })
+    }
+
+    /// Receives until a datagram matches `request` or `deadline` passes. The
+    /// loop ends by the deadline however many stray datagrams arrive.
+    fn await_reply(
+        &mut self,
+        socket: &UdpSocket,
+        request: &Request,
+        deadline: Instant,
+    ) -> io::Result<Option<Result<Reply, ClientError>>> {
+        let mut buffer = [0; RECEIVE_BUFFER_LEN];
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(None);
+            }
+            socket.set_read_timeout(Some(remaining))?;
+            let len = match socket.recv(&mut buffer) {
+                Ok(len) => len,
+                Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Ok(None)
+                }
+                Err(error) => return Err(error),
+            };
+            match request.match_reply(&buffer[..len]) {
+                Some(outcome) => return Ok(Some(outcome)),
+                None => self.stats.ignored_replies += 1,
+            }
+        }
+    }
+}

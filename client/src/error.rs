@@ -1,0 +1,87 @@
+//! What can go wrong with one operation.
+
+use std::fmt::{self, Display, Formatter};
+use std::io;
+use std::net::SocketAddrV4;
+
+/// The two kinds of request a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    Read,
+    Write,
+}
+
+impl Display for RequestKind {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestKind::Read => "READ",
+            RequestKind::Write => "WRITE",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum ClientError {
+    /// The node answered `ERROR KEY_OUT_OF_RANGE`: nothing was changed.
+    KeyOutOfRange { key: u16 },
+    /// The node answered `ERROR OUTCOME_UNKNOWN` to a retransmitted write:
+    /// the write may or may not have been applied.
+    OutcomeUnknown { key: u16 },
+    /// The head answered `ERROR WINDOW_FULL`: 127 writes of the key are
+    /// uncommitted, and this one was not applied; it may be sent again later.
+    WindowFull { key: u16 },
+    /// No reply after every attempt. For a write, the outcome is unknown.
+    Timeout { kind: RequestKind, key: u16, attempts: u32 },
+    /// A socket operation failed.
+    Io { node: SocketAddrV4, source: io::Error },
+}
+
+impl ClientError {
+    /// Whether a write that failed this way may still have been applied (and
+    /// may be applied later): then only a read can tell.
+    pub fn write_may_have_applied(&self) -> bool {
+        match self {
+            ClientError::KeyOutOfRange { .. } | ClientError::WindowFull { .. } => false,
+            ClientError::OutcomeUnknown { .. } | ClientError::Io { .. } => true,
+            ClientError::Timeout { kind, .. } => *kind == RequestKind::Write,
+        }
+    }
+}
+
+impl Display for ClientError {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::KeyOutOfRange { key } => {
+                write!(f, "key {key} is outside the node's key range; nothing was changed")
+            }
+            ClientError::OutcomeUnknown { key } => write!(
+                f,
+                "the write to key {key} may or may not have been applied: the head could not match \
+                 its retransmission to the write it last stamped (read the key to find out)"
+            ),
+            ClientError::WindowFull { key } => write!(
+                f,
+                "the write to key {key} was not applied: the head holds 127 uncommitted writes of the key; \
+                 send it again later"
+            ),
+            ClientError::Timeout { kind: RequestKind::Read, key, attempts } => {
+                write!(f, "no reply to READ of key {key} after {attempts} attempts")
+            }
+            ClientError::Timeout { kind: RequestKind::Write, key, attempts } => write!(
+                f,
+                "no reply to WRITE of key {key} after {attempts} attempts; \
+                 the write may or may not have been applied (read the key to find out)"
+            ),
+            ClientError::Io { node, source } => write!(f, "I/O error talking to {node}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

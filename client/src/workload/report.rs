@@ -1,0 +1,120 @@
+//! What a workload run measured.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use netcraq_linearizability::History;
+
+use crate::error::ClientError;
+
+/// Failed operations by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// No reply after every attempt (for writes: outcome unknown).
+    pub timeouts: u64,
+    /// Writes answered `ERROR OUTCOME_UNKNOWN`.
+    pub outcome_unknown: u64,
+    /// Writes answered `ERROR WINDOW_FULL` (not applied).
+    pub window_full: u64,
+    /// Operations answered `ERROR KEY_OUT_OF_RANGE`.
+    pub key_out_of_range: u64,
+    /// Operations ended by a socket error.
+    pub io: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.timeouts + self.outcome_unknown + self.window_full + self.key_out_of_range + self.io
+    }
+
+    pub(crate) fn count(&mut self, error: &ClientError) {
+        let counter = match error {
+            ClientError::Timeout { .. } => &mut self.timeouts,
+            ClientError::OutcomeUnknown { .. } => &mut self.outcome_unknown,
+            ClientError::WindowFull { .. } => &mut self.window_full,
+            ClientError::KeyOutOfRange { .. } => &mut self.key_out_of_range,
+            ClientError::Io { .. } => &mut self.io,
+        };
+        *counter += 1;
+    }
+}
+
+/// A snapshot handed to the progress callback while a workload runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub elapsed: Duration,
+    /// Operations finished so far, failed ones included.
+    pub ops: u64,
+    pub errors: u64,
+    pub in_flight: usize,
+}
+
+/// The result of [`run_workload`](crate::run_workload).
+#[derive(Debug, Clone)]
+pub struct WorkloadReport {
+    /// Operations finished: `reads + writes + errors.total()`.
+    pub ops: u64,
+    /// Reads that returned a value.
+    pub reads: u64,
+    /// Writes that were acknowledged.
+    pub writes: u64,
+    pub errors: ErrorCounts,
+    /// Retransmissions, not counting first transmissions.
+    pub retransmissions: u64,
+    /// Datagrams ignored because they answered no outstanding request.
+    pub ignored_replies: u64,
+    /// From the first request to the end of the last operation.
+    pub duration: Duration,
+    /// Latency of each successful operation, from its first transmission to
+    /// its reply, in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// The operations, when the workload asked for a history.
+    pub history: Option<History>,
+    /// Whether operations were left out of the history because it was full.
+    pub history_truncated: bool,
+}
+
+/// Latencies above this many microseconds (a minute) are recorded as this.
+const LATENCY_MAX_US: u64 = 60_000_000;
+
+impl WorkloadReport {
+    pub(crate) fn empty(record_history: Option<History>) -> Self {
+        WorkloadReport {
+            ops: 0,
+            reads: 0,
+            writes: 0,
+            errors: ErrorCounts::default(),
+            retransmissions: 0,
+            ignored_replies: 0,
+            duration: Duration::ZERO,
+            latency_us: Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds"),
+            history: record_history,
+            history_truncated: false,
+        }
+    }
+
+    pub(crate) fn record_latency(&mut self, latency: Duration) {
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.saturating_record(latency_us.max(1));
+    }
+
+    /// Finished operations per second, failed ones included.
+    pub fn ops_per_sec(&self) -> f64 {
+        match self.duration.as_secs_f64() {
+            seconds if seconds > 0.0 => self.ops as f64 / seconds,
+            _ => 0.0,
+        }
+    }
+
+    pub fn latency_us_p50(&self) -> u64 {
+        self.latency_us.value_at_quantile(0.5)
+    }
+
+    pub fn latency_us_p99(&self) -> u64 {
+        self.latency_us.value_at_quantile(0.99)
+    }
+
+    pub fn latency_us_p999(&self) -> u64 {
+        self.latency_us.value_at_quantile(0.999)
+    }
+}
