@@ -32,7 +32,7 @@ pub fn catch_interrupts() -> std::io::Result<()> {
 }
 
 /// The signal caught since the last call, if any.
-pub(crate) fn take_interrupt() -> Option<i32> {
+pub fn take_interrupt() -> Option<i32> {
     match CAUGHT.swap(0, Ordering::SeqCst) {
         0 => None,
         signal => Some(signal),

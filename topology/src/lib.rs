@@ -8,6 +8,7 @@
 //! [`NodeFile::to_node_config`], [`NodeFile::routes`] and [`NodeFile::ports`].
 
 mod command;
+mod faults;
 mod interrupts;
 mod netns;
 mod node_file;
@@ -18,7 +19,8 @@ mod topology;
 mod validate;
 
 pub use command::{command_line, run_command, CommandError, CommandFailure, IP_COMMAND_TIMEOUT};
-pub use interrupts::catch_interrupts;
+pub use faults::{PortFaults, DEFAULT_FAULT_SEED};
+pub use interrupts::{catch_interrupts, take_interrupt};
 pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
 pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};

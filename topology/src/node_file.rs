@@ -1,8 +1,10 @@
 //! The node file that `netcraq node --config FILE` reads: the node's
 //! `node_config` entry, its `ipv4_route` entries and which interface is which
 //! port. TOML, with the names and notations of `docs/protocol.md` and the
-//! conformance vectors (`"REPLICA"`, `"CRAQ"`, `"10.0.0.3/32"`).
+//! conformance vectors (`"REPLICA"`, `"CRAQ"`, `"10.0.0.3/32"`), plus the
+//! faults each port injects into what it sends.
 
+use crate::faults::{port_fault_seed, PortFaults};
 use netcraq_core::{Mode, NodeConfig, Role, Route, RouteTable, DEFAULT_KEY_CAPACITY};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
@@ -11,7 +13,7 @@ use std::path::Path;
 /// Linux limit on interface names (IFNAMSIZ less the terminating zero).
 pub const MAX_INTERFACE_NAME_LEN: usize = 15;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeFile {
     /// The node's name in the topology, for logs.
@@ -29,18 +31,66 @@ pub struct NodeFile {
     pub predecessor_ip: Ipv4Addr,
     pub key_lo: u16,
     pub key_hi: u32,
+    /// What the seed of each port's fault injection is derived from (see
+    /// [`NodeFile::port_fault_seed`]); 0 when the file leaves it out.
+    #[serde(default)]
+    pub fault_seed: u64,
     #[serde(rename = "port")]
     pub ports: Vec<Port>,
     #[serde(rename = "route")]
     pub routes: Vec<RouteEntry>,
 }
 
-/// A port of the node and the interface that carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A port of the node, the interface that carries it, and the faults the
+/// node injects into the frames it sends there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PortEntry", into = "PortEntry")]
 pub struct Port {
     pub number: u16,
     pub interface: String,
+    pub faults: PortFaults,
+}
+
+/// A port as written: the fault probabilities are flat fields, left out
+/// when 0, so a port without faults reads as before there were any.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortEntry {
+    number: u16,
+    interface: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    loss_percent: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    duplicate_percent: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    reorder_percent: f64,
+}
+
+fn is_zero(percent: &f64) -> bool {
+    *percent == 0.0
+}
+
+impl From<PortEntry> for Port {
+    fn from(entry: PortEntry) -> Port {
+        let faults = PortFaults {
+            loss_percent: entry.loss_percent,
+            duplicate_percent: entry.duplicate_percent,
+            reorder_percent: entry.reorder_percent,
+        };
+        Port { number: entry.number, interface: entry.interface, faults }
+    }
+}
+
+impl From<Port> for PortEntry {
+    fn from(port: Port) -> PortEntry {
+        PortEntry {
+            number: port.number,
+            interface: port.interface,
+            loss_percent: port.faults.loss_percent,
+            duplicate_percent: port.faults.duplicate_percent,
+            reorder_percent: port.faults.reorder_percent,
+        }
+    }
 }
 
 /// An `ipv4_route` entry as written: `prefix = "10.0.0.3/32"`.
@@ -120,8 +170,8 @@ impl NodeFile {
     }
 
     /// Checks what a node needs before it starts: a valid `node_config`,
-    /// distinct ports on interfaces Linux can name, and routes that fit the
-    /// table and leave on one of those ports.
+    /// distinct ports on interfaces Linux can name with faults a node can
+    /// inject, and routes that fit the table and leave on one of those ports.
     pub fn validate(&self) -> Result<(), NodeFileError> {
         let invalid = |problem: String| NodeFileError::Invalid(format!("node {}: {problem}", self.name));
         self.to_node_config().validate(DEFAULT_KEY_CAPACITY).map_err(|e| invalid(e.to_string()))?;
@@ -136,6 +186,9 @@ impl NodeFile {
             if port.interface.is_empty() || port.interface.len() > MAX_INTERFACE_NAME_LEN {
                 return Err(invalid(format!("interface name {:?} is not 1 to 15 bytes", port.interface)));
             }
+            port.faults
+                .check()
+                .map_err(|problem| invalid(format!("port {} ({}): {problem}", port.number, port.interface)))?;
         }
         if let Some(route) = self.routes.iter().find(|r| !self.ports.iter().any(|p| p.number == r.port)) {
             return Err(invalid(format!("route {} leaves on port {}, which is not listed", route.prefix, route.port)));
@@ -175,8 +228,15 @@ impl NodeFile {
         Ok(table)
     }
 
-    /// The file for a node with this config, ports and routes.
-    pub fn new(name: &str, config: &NodeConfig, ports: Vec<Port>, routes: &[Route]) -> NodeFile {
+    /// The seed for the fault injection of `port`: derived from
+    /// `fault_seed` and the port number, so each port draws its own sequence
+    /// and a rerun with the same node file draws the same ones.
+    pub fn port_fault_seed(&self, port: u16) -> u64 {
+        port_fault_seed(self.fault_seed, port)
+    }
+
+    /// The file for a node with this config, ports, routes and fault seed.
+    pub fn new(name: &str, config: &NodeConfig, ports: Vec<Port>, routes: &[Route], fault_seed: u64) -> NodeFile {
         let routes = routes
             .iter()
             .map(|r| RouteEntry { prefix: Prefix { addr: r.prefix, len: r.prefix_len }, port: r.port, mac: r.mac })
@@ -193,6 +253,7 @@ impl NodeFile {
             predecessor_ip: config.predecessor_ip,
             key_lo: config.key_lo,
             key_hi: config.key_hi,
+            fault_seed,
             ports,
             routes,
         }

@@ -2,6 +2,7 @@
 //! `node_config`, routes), every host's addressing, and both ends of every
 //! link. Pure, so it is tested without root.
 
+use crate::faults::node_fault_seed;
 use crate::node_file::{NodeFile, Port};
 use crate::topology::Topology;
 use netcraq_controlplane::plan::{chain_tables, ChainSpec, Endpoint, PlanError, Reachability};
@@ -10,7 +11,7 @@ use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::collections::{HashMap, VecDeque};
 
 /// Everything `up` builds, computed before it builds anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// In topology file order.
     pub nodes: Vec<NodeFile>,
@@ -58,11 +59,21 @@ struct EndpointInfo {
     forwards: bool,
 }
 
+/// A port of an endpoint in the link graph.
+#[derive(Clone, Copy)]
+struct GraphPort {
+    number: u16,
+    /// The endpoint at the far end.
+    peer: usize,
+    /// The link that carries it, as an index into the topology's links.
+    link: usize,
+}
+
 /// The link graph: endpoints (nodes first, then hosts) and, per endpoint,
-/// its ports in link order as (port, neighbour index).
+/// its ports in link order.
 struct Graph {
     endpoints: Vec<EndpointInfo>,
-    ports: Vec<Vec<(u16, usize)>>,
+    ports: Vec<Vec<GraphPort>>,
 }
 
 impl Graph {
@@ -73,11 +84,11 @@ impl Graph {
             topology.hosts.iter().map(|h| EndpointInfo { name: h.name.clone(), ip: h.ip, mac: h.mac, forwards: false });
         let endpoints: Vec<EndpointInfo> = nodes.chain(hosts).collect();
         let index: HashMap<&str, usize> = endpoints.iter().enumerate().map(|(i, e)| (e.name.as_str(), i)).collect();
-        let mut ports: Vec<Vec<(u16, usize)>> = endpoints.iter().map(|_| Vec::new()).collect();
-        for link in &topology.links {
-            let (a, b) = (index[link.a.as_str()], index[link.b.as_str()]);
-            add_port(&mut ports[a], b);
-            add_port(&mut ports[b], a);
+        let mut ports: Vec<Vec<GraphPort>> = endpoints.iter().map(|_| Vec::new()).collect();
+        for (link, ends) in topology.links.iter().enumerate() {
+            let (a, b) = (index[ends.a.as_str()], index[ends.b.as_str()]);
+            add_port(&mut ports[a], b, link);
+            add_port(&mut ports[b], a, link);
         }
         Graph { endpoints, ports }
     }
@@ -94,14 +105,14 @@ impl Graph {
         let mut visited = vec![false; self.endpoints.len()];
         visited[from] = true;
         let mut queue: VecDeque<(usize, (u16, MacAddr))> =
-            self.ports[from].iter().map(|&(port, next)| (next, (port, self.endpoints[next].mac))).collect();
+            self.ports[from].iter().map(|port| (port.peer, (port.number, self.endpoints[port.peer].mac))).collect();
         while let Some((at, hop)) = queue.pop_front() {
             if std::mem::replace(&mut visited[at], true) {
                 continue;
             }
             hops.insert(self.endpoints[at].ip, hop);
             if self.endpoints[at].forwards {
-                queue.extend(self.ports[at].iter().filter(|(_, next)| !visited[*next]).map(|&(_, next)| (next, hop)));
+                queue.extend(self.ports[at].iter().filter(|port| !visited[port.peer]).map(|port| (port.peer, hop)));
             }
         }
         hops
@@ -109,9 +120,9 @@ impl Graph {
 }
 
 /// Ports count from 1 on every endpoint; validation bounds their number.
-fn add_port(ports: &mut Vec<(u16, usize)>, peer: usize) {
+fn add_port(ports: &mut Vec<GraphPort>, peer: usize, link: usize) {
     let number = u16::try_from(ports.len() + 1).expect("validation bounds the ports per endpoint");
-    ports.push((number, peer));
+    ports.push(GraphPort { number, peer, link });
 }
 
 /// The first hops of each chain node, in chain order.
@@ -124,9 +135,10 @@ impl Reachability for ChainReach {
 }
 
 impl Topology {
-    /// Computes the plan: ports per endpoint in link order, chain tables from
-    /// `chain_tables` over shortest paths, plus /32 routes to the nodes of
-    /// other chains so every node can transit traffic for them.
+    /// Computes the plan: ports per endpoint in link order with their links'
+    /// faults, chain tables from `chain_tables` over shortest paths, plus /32
+    /// routes to the nodes of other chains so every node can transit traffic
+    /// for them, and each node's fault seed.
     pub fn plan(&self) -> Result<Plan, PlanError> {
         let graph = Graph::new(self);
         let host_ips: Vec<Ipv4Addr> = self.hosts.iter().map(|h| h.ip).collect();
@@ -142,7 +154,9 @@ impl Topology {
                 let mut routes = tables.routes;
                 routes.extend(self.transit_routes(&graph.endpoints[member], hops, &routes));
                 let node = &graph.endpoints[member].name;
-                node_files.insert(node, NodeFile::new(node, &tables.config, ports_of(&graph, member), &routes));
+                let ports = self.node_ports(&graph, member);
+                let fault_seed = node_fault_seed(self.fault_seed, node);
+                node_files.insert(node, NodeFile::new(node, &tables.config, ports, &routes, fault_seed));
             }
         }
         let nodes = self.nodes.iter().filter_map(|n| node_files.remove(n.name.as_str())).collect();
@@ -168,33 +182,47 @@ impl Topology {
         self.hosts
             .iter()
             .map(|host| {
-                let (port, gateway) = graph.ports[graph.index_of(&host.name)][0];
+                let port = graph.ports[graph.index_of(&host.name)][0];
                 HostPlan {
                     name: host.name.clone(),
                     ip: host.ip,
                     mac: host.mac,
-                    interface: interface_name(port),
-                    gateway_mac: graph.endpoints[gateway].mac,
+                    interface: interface_name(port.number),
+                    gateway_mac: graph.endpoints[port.peer].mac,
                     node_ips: node_ips.clone(),
                 }
             })
             .collect()
     }
+
+    /// A node's ports, each injecting its link's faults into what the node
+    /// sends on it. Only nodes get them: a host is an unmodified kernel
+    /// stack, so a host–node link is faulty in the node-to-host direction only.
+    fn node_ports(&self, graph: &Graph, node: usize) -> Vec<Port> {
+        graph.ports[node]
+            .iter()
+            .map(|port| Port {
+                number: port.number,
+                interface: interface_name(port.number),
+                faults: self.links[port.link].faults,
+            })
+            .collect()
+    }
 }
 
-fn ports_of(graph: &Graph, endpoint: usize) -> Vec<Port> {
-    graph.ports[endpoint].iter().map(|&(number, _)| Port { number, interface: interface_name(number) }).collect()
-}
-
-/// Both ends of each link; the n-th link of an endpoint is its port n.
+/// Both ends of each link, at the port of each endpoint that the link carries.
 fn link_plans(graph: &Graph, topology: &Topology) -> Vec<LinkPlan> {
-    let mut used = vec![0usize; graph.endpoints.len()];
-    let mut end = |name: &str| {
+    let end = |name: &str, link: usize| {
         let at = graph.index_of(name);
-        let (port, _) = graph.ports[at][used[at]];
-        used[at] += 1;
+        let port = graph.ports[at].iter().find(|port| port.link == link).expect("every link has a port at each end");
         let endpoint = &graph.endpoints[at];
-        LinkEnd { endpoint: endpoint.name.clone(), port, interface: interface_name(port), mac: endpoint.mac }
+        LinkEnd {
+            endpoint: endpoint.name.clone(),
+            port: port.number,
+            interface: interface_name(port.number),
+            mac: endpoint.mac,
+        }
     };
-    topology.links.iter().map(|link| LinkPlan { ends: [end(&link.a), end(&link.b)] }).collect()
+    let plans = topology.links.iter().enumerate();
+    plans.map(|(index, link)| LinkPlan { ends: [end(&link.a, index), end(&link.b, index)] }).collect()
 }

@@ -8,7 +8,6 @@ use crate::node_file::NodeFileError;
 use crate::plan::{LinkEnd, Plan};
 use crate::process::{Exit, NodeProcess};
 use crate::topology::Topology;
-use crate::validate::link_entry;
 use netcraq_controlplane::plan::PlanError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,16 +29,9 @@ static RUNS: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub enum RunError {
     Command(CommandError),
-    Io {
-        action: String,
-        error: std::io::Error,
-    },
+    Io { action: String, error: std::io::Error },
     Plan(PlanError),
     NodeFile(NodeFileError),
-    /// Fault settings are checked but not applied yet.
-    FaultsNotApplied {
-        link: String,
-    },
 }
 
 impl std::fmt::Display for RunError {
@@ -49,11 +41,6 @@ impl std::fmt::Display for RunError {
             RunError::Io { action, error } => write!(f, "{action}: {error}"),
             RunError::Plan(error) => error.fmt(f),
             RunError::NodeFile(error) => error.fmt(f),
-            RunError::FaultsNotApplied { link } => write!(
-                f,
-                "{link}: loss_percent, delay_ms, jitter_ms and rate_mbit are checked but not applied yet; \
-                 remove them to bring this topology up"
-            ),
         }
     }
 }
@@ -123,9 +110,6 @@ impl Topology {
     /// and one process per node from `node_command(node file)`, run inside
     /// the node's namespace. On error, everything made so far is removed.
     pub fn up(&self, node_command: impl Fn(&Path) -> Command) -> Result<Running, RunError> {
-        if let Some((index, link)) = self.links.iter().enumerate().find(|(_, link)| link.has_faults()) {
-            return Err(RunError::FaultsNotApplied { link: link_entry(index, link) });
-        }
         let plan = self.plan()?;
         let prefix = format!("ncq{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::SeqCst));
         let run_dir = std::env::temp_dir().join(&prefix);

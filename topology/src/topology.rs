@@ -1,6 +1,7 @@
 //! The topology file (TOML): nodes, hosts, links and chains, checked as a
 //! whole so that a topology that parses can be planned and brought up.
 
+use crate::faults::{PortFaults, DEFAULT_FAULT_SEED};
 use crate::validate;
 use netcraq_core::Mode;
 use netcraq_wire::{Ipv4Addr, MacAddr};
@@ -11,12 +12,14 @@ use std::path::Path;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TopologyFile {
+    #[serde(default = "default_fault_seed")]
+    pub fault_seed: u64,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeEntry>,
     #[serde(default, rename = "host")]
     pub hosts: Vec<HostEntry>,
     #[serde(default, rename = "link")]
-    pub links: Vec<Link>,
+    pub links: Vec<LinkEntry>,
     #[serde(default, rename = "chain")]
     pub chains: Vec<ChainEntry>,
 }
@@ -37,6 +40,35 @@ pub(crate) struct NodeEntry {
 pub(crate) struct HostEntry {
     pub name: String,
     pub ip: String,
+}
+
+/// Fault probabilities left out are 0.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkEntry {
+    pub a: String,
+    pub b: String,
+    #[serde(default)]
+    pub loss_percent: f64,
+    #[serde(default)]
+    pub duplicate_percent: f64,
+    #[serde(default)]
+    pub reorder_percent: f64,
+}
+
+impl From<LinkEntry> for Link {
+    fn from(entry: LinkEntry) -> Link {
+        let faults = PortFaults {
+            loss_percent: entry.loss_percent,
+            duplicate_percent: entry.duplicate_percent,
+            reorder_percent: entry.reorder_percent,
+        };
+        Link { a: entry.a, b: entry.b, faults }
+    }
+}
+
+fn default_fault_seed() -> u64 {
+    DEFAULT_FAULT_SEED
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,24 +125,15 @@ pub struct Host {
     pub mac: MacAddr,
 }
 
-/// A cable between two endpoints, with fault settings for later: they are
-/// checked, but `up` refuses links that set them until it can apply them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A cable between two endpoints.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Link {
     pub a: String,
     pub b: String,
-    pub loss_percent: Option<f64>,
-    pub delay_ms: Option<u32>,
-    /// Needs `delay_ms`: jitter varies the delay.
-    pub jitter_ms: Option<u32>,
-    pub rate_mbit: Option<f64>,
-}
-
-impl Link {
-    pub fn has_faults(&self) -> bool {
-        self.loss_percent.is_some() || self.delay_ms.is_some() || self.jitter_ms.is_some() || self.rate_mbit.is_some()
-    }
+    /// Applied by each node end to the frames it sends on the link. Hosts
+    /// are unmodified kernel stacks, so a link to a host is faulty only from
+    /// the node to the host.
+    pub faults: PortFaults,
 }
 
 /// A chain: node names from head to tail, its mode and key range `[key_lo, key_hi)`.
@@ -147,12 +170,26 @@ pub struct Topology {
     pub(crate) hosts: Vec<Host>,
     pub(crate) links: Vec<Link>,
     pub(crate) chains: Vec<Chain>,
+    pub(crate) fault_seed: u64,
 }
+
+/// Link fields that `tc netem` would have applied; nodes inject faults
+/// themselves now and only drop, duplicate and reorder.
+const RETIRED_LINK_FIELDS: [&str; 3] = ["delay_ms", "jitter_ms", "rate_mbit"];
 
 impl Topology {
     pub fn parse(text: &str) -> Result<Topology, TopologyError> {
-        let file: TopologyFile = toml::from_str(text)
-            .map_err(|error| TopologyError { entry: "topology file".into(), problem: error.to_string() })?;
+        let file: TopologyFile = toml::from_str(text).map_err(|error| {
+            let mut problem = error.to_string();
+            if RETIRED_LINK_FIELDS.iter().any(|field| error.message().starts_with(&format!("unknown field `{field}`")))
+            {
+                problem.push_str(
+                    "delay_ms, jitter_ms and rate_mbit are no longer supported: nodes inject only loss, \
+                     duplication and reordering (loss_percent, duplicate_percent, reorder_percent)",
+                );
+            }
+            TopologyError { entry: "topology file".into(), problem }
+        })?;
         validate::topology(file)
     }
 
@@ -179,5 +216,10 @@ impl Topology {
 
     pub fn chains(&self) -> &[Chain] {
         &self.chains
+    }
+
+    /// What each node's fault seed is derived from (see [`crate::NodeFile::fault_seed`]).
+    pub fn fault_seed(&self) -> u64 {
+        self.fault_seed
     }
 }

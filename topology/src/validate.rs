@@ -24,15 +24,16 @@ pub(crate) fn topology(file: TopologyFile) -> Result<Topology, TopologyError> {
         return Err(error("topology", "has no [[node]]: a topology needs at least one node"));
     }
     unique_endpoints(&nodes, &hosts)?;
-    for (index, link) in file.links.iter().enumerate() {
+    let links: Vec<Link> = file.links.into_iter().map(Link::from).collect();
+    for (index, link) in links.iter().enumerate() {
         check_link(index, link, &nodes, &hosts)?;
     }
-    check_port_counts(&nodes, &hosts, &file.links)?;
+    check_port_counts(&nodes, &hosts, &links)?;
     let chains = chains(&file.chains, &nodes, &hosts)?;
     every_node_in_a_chain(&nodes, &chains)?;
-    nodes_connected(&nodes, &file.links)?;
+    nodes_connected(&nodes, &links)?;
     routes_fit(&nodes, &hosts)?;
-    Ok(Topology { nodes, hosts, links: file.links, chains })
+    Ok(Topology { nodes, hosts, links, chains, fault_seed: file.fault_seed })
 }
 
 /// The MAC an endpoint gets when the file gives none: locally administered,
@@ -120,7 +121,7 @@ fn unique_endpoints(nodes: &[Node], hosts: &[Host]) -> Result<(), TopologyError>
     Ok(())
 }
 
-pub(crate) fn link_entry(index: usize, link: &Link) -> String {
+fn link_entry(index: usize, link: &Link) -> String {
     format!("link {} ({} <-> {})", index + 1, link.a, link.b)
 }
 
@@ -139,20 +140,7 @@ fn check_link(index: usize, link: &Link, nodes: &[Node], hosts: &[Host]) -> Resu
     if is_host(&link.a) && is_host(&link.b) {
         return Err(error(at, "connects two hosts: hosts do not forward, so a link needs a node at one end"));
     }
-    check_faults(&at, link)
-}
-
-fn check_faults(at: &str, link: &Link) -> Result<(), TopologyError> {
-    if let Some(loss) = link.loss_percent.filter(|loss| !(0.0..=100.0).contains(loss)) {
-        return Err(error(at, format!("loss_percent {loss} is outside 0 to 100")));
-    }
-    if let Some(rate) = link.rate_mbit.filter(|rate| !(rate.is_finite() && *rate > 0.0)) {
-        return Err(error(at, format!("rate_mbit {rate} is not a positive number")));
-    }
-    if link.jitter_ms.is_some() && link.delay_ms.is_none() {
-        return Err(error(at, "jitter_ms needs delay_ms: jitter varies the delay"));
-    }
-    Ok(())
+    link.faults.check().map_err(|problem| error(at, problem))
 }
 
 fn check_port_counts(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Result<(), TopologyError> {

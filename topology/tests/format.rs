@@ -2,7 +2,7 @@
 //! at fault and says what is wrong.
 
 use netcraq_core::Mode;
-use netcraq_topology::{derived_mac, NodeKind, Topology};
+use netcraq_topology::{derived_mac, NodeKind, PortFaults, Topology, DEFAULT_FAULT_SEED};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::path::Path;
 
@@ -61,7 +61,8 @@ fn chain3_example_is_a_line_of_three_with_a_host_at_each_end() {
     assert_eq!(chain.nodes, ["n1", "n2", "n3"]);
     let links: Vec<_> = topology.links().iter().map(|l| format!("{}-{}", l.a, l.b)).collect();
     assert_eq!(links, ["h1-n1", "n1-n2", "n2-n3", "n3-h2"]);
-    assert!(!topology.links().iter().any(|l| l.has_faults()));
+    assert!(topology.links().iter().all(|l| l.faults.is_none()));
+    assert_eq!(topology.fault_seed(), DEFAULT_FAULT_SEED);
 }
 
 #[test]
@@ -170,28 +171,85 @@ fn links_join_existing_endpoints_and_at_least_one_node() {
     );
 }
 
+/// SOLO with fault settings on its one link.
+fn solo_with_faults(faults: &str) -> String {
+    solo_with("b = \"n1\"\n", &format!("b = \"n1\"\n{faults}\n"))
+}
+
 #[test]
-fn fault_settings_are_checked() {
-    let with_faults = |faults: &str| solo_with("b = \"n1\"\n", &format!("b = \"n1\"\n{faults}\n"));
-    let topology = Topology::parse(&with_faults("loss_percent = 1\ndelay_ms = 5\njitter_ms = 1\nrate_mbit = 100"))
+fn fault_settings_parse_and_default_to_none() {
+    let topology = Topology::parse(&solo_with_faults("loss_percent = 1\nduplicate_percent = 2.5\nreorder_percent = 3"))
         .expect("valid fault settings parse");
-    let link = &topology.links()[0];
+    let faults = topology.links()[0].faults;
+    assert_eq!(faults, PortFaults { loss_percent: 1.0, duplicate_percent: 2.5, reorder_percent: 3.0 });
+    assert!(!faults.is_none());
+    let only_reorder = Topology::parse(&solo_with_faults("reorder_percent = 100")).unwrap().links()[0].faults;
+    assert_eq!(only_reorder, PortFaults { reorder_percent: 100.0, ..PortFaults::default() });
+    let explicit_zero = Topology::parse(&solo_with_faults("loss_percent = 0")).unwrap().links()[0].faults;
+    assert!(explicit_zero.is_none());
+    assert!(Topology::parse(SOLO).unwrap().links()[0].faults.is_none());
+}
+
+#[test]
+fn fault_seed_is_a_top_level_integer_that_defaults_to_1() {
+    assert_eq!(Topology::parse(SOLO).unwrap().fault_seed(), 1);
+    assert_eq!(Topology::parse(&format!("fault_seed = 42\n{SOLO}")).unwrap().fault_seed(), 42);
+    assert_eq!(Topology::parse(&format!("fault_seed = 0\n{SOLO}")).unwrap().fault_seed(), 0);
+    let negative = refusal(&format!("fault_seed = -1\n{SOLO}"));
+    assert!(negative.starts_with("topology file: ") && negative.contains("expected u64"), "{negative}");
+    let not_a_number = refusal(&format!("fault_seed = \"seven\"\n{SOLO}"));
+    assert!(not_a_number.starts_with("topology file: ") && not_a_number.contains("fault_seed"), "{not_a_number}");
+}
+
+#[test]
+fn fault_settings_are_probabilities_that_add_up_to_at_most_100() {
+    let link = "link 1 (h1 <-> n1)";
     assert_eq!(
-        (link.loss_percent, link.delay_ms, link.jitter_ms, link.rate_mbit),
-        (Some(1.0), Some(5), Some(1), Some(100.0))
+        refusal(&solo_with_faults("loss_percent = 150.0")),
+        format!("{link}: loss_percent 150 is outside 0 to 100")
     );
-    assert!(link.has_faults());
     assert_eq!(
-        refusal(&with_faults("loss_percent = 150.0")),
-        "link 1 (h1 <-> n1): loss_percent 150 is outside 0 to 100"
+        refusal(&solo_with_faults("duplicate_percent = -1")),
+        format!("{link}: duplicate_percent -1 is outside 0 to 100")
     );
-    assert_eq!(refusal(&with_faults("rate_mbit = 0")), "link 1 (h1 <-> n1): rate_mbit 0 is not a positive number");
     assert_eq!(
-        refusal(&with_faults("jitter_ms = 3")),
-        "link 1 (h1 <-> n1): jitter_ms needs delay_ms: jitter varies the delay"
+        refusal(&solo_with_faults("reorder_percent = 100.5")),
+        format!("{link}: reorder_percent 100.5 is outside 0 to 100")
     );
-    let negative = refusal(&with_faults("delay_ms = -1"));
-    assert!(negative.starts_with("topology file: ") && negative.contains("delay_ms"), "{negative}");
+    assert_eq!(
+        refusal(&solo_with_faults("loss_percent = nan")),
+        format!("{link}: loss_percent NaN is outside 0 to 100")
+    );
+    assert_eq!(
+        refusal(&solo_with_faults("loss_percent = 50\nduplicate_percent = 30\nreorder_percent = 21")),
+        format!(
+            "{link}: loss_percent, duplicate_percent and reorder_percent add up to 101, more than 100 \
+             (one draw per frame picks at most one of them)"
+        )
+    );
+    let rounded = solo_with_faults("loss_percent = 33.4\nduplicate_percent = 33.3\nreorder_percent = 33.3");
+    assert!(Topology::parse(&rounded).is_ok(), "a sum of 100 up to rounding is 100");
+    let not_a_number = refusal(&solo_with_faults("loss_percent = \"lots\""));
+    assert!(not_a_number.starts_with("topology file: ") && not_a_number.contains("loss_percent"), "{not_a_number}");
+}
+
+#[test]
+fn netem_settings_are_refused_with_what_replaced_them() {
+    for retired in ["delay_ms = 5", "jitter_ms = 1", "rate_mbit = 100"] {
+        let error = refusal(&solo_with_faults(retired));
+        let field = retired.split(' ').next().unwrap();
+        assert!(error.starts_with("topology file: "), "{error}");
+        assert!(error.contains(&format!("unknown field `{field}`")) && error.contains("line 14"), "{error}");
+        assert!(
+            error.ends_with(
+                "delay_ms, jitter_ms and rate_mbit are no longer supported: nodes inject only loss, duplication \
+                 and reordering (loss_percent, duplicate_percent, reorder_percent)"
+            ),
+            "{error}"
+        );
+    }
+    let other = refusal(&solo_with_faults("colour = 1"));
+    assert!(!other.contains("no longer supported"), "{other}");
 }
 
 #[test]

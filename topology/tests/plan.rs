@@ -2,13 +2,41 @@
 //! examples, followed hop by hop as frames would follow them.
 
 use netcraq_core::{Mode, Role, DEFAULT_KEY_CAPACITY};
-use netcraq_topology::{NodeFile, Plan, Topology};
+use netcraq_topology::{NodeFile, Plan, PortFaults, Topology};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::path::{Path, PathBuf};
 
+fn example_text(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap()
+}
+
 fn example_plan(name: &str) -> Plan {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-    Topology::load(&path).unwrap().plan().unwrap()
+    Topology::parse(&example_text(name)).unwrap().plan().unwrap()
+}
+
+fn faults(loss_percent: f64, duplicate_percent: f64, reorder_percent: f64) -> PortFaults {
+    PortFaults { loss_percent, duplicate_percent, reorder_percent }
+}
+
+/// chain3 with faults on every link but n2–n3, and `fault_seed` first when given.
+fn faulty_chain3(fault_seed: Option<u64>) -> String {
+    let mut text = example_text("chain3.toml");
+    for (link, faults) in [
+        ("a = \"h1\"\nb = \"n1\"\n", "loss_percent = 10\n"),
+        ("a = \"n1\"\nb = \"n2\"\n", "duplicate_percent = 5\nreorder_percent = 2.5\n"),
+        ("a = \"n3\"\nb = \"h2\"\n", "reorder_percent = 7\n"),
+    ] {
+        assert_eq!(text.matches(link).count(), 1, "{link:?}");
+        text = text.replace(link, &format!("{link}{faults}"));
+    }
+    match fault_seed {
+        Some(seed) => format!("fault_seed = {seed}\n{text}"),
+        None => text,
+    }
+}
+
+fn plan_of(text: &str) -> Plan {
+    Topology::parse(text).unwrap().plan().unwrap()
 }
 
 fn ip(last: [u8; 2]) -> Ipv4Addr {
@@ -160,6 +188,57 @@ fn nodes_route_to_other_chains_nodes_so_they_can_transit_for_them() {
     assert_eq!((outer_tail.role, outer_tail.mode, outer_tail.predecessor_ip), (Role::Tail, Mode::Cr, n1));
 }
 
+#[test]
+fn a_links_faults_apply_to_what_each_node_end_sends() {
+    let plan = plan_of(&faulty_chain3(None));
+    let port_faults = |name: &str| node(&plan, name).ports.iter().map(|p| p.faults).collect::<Vec<_>>();
+    let none = PortFaults::default();
+    // h1–n1: only n1 injects, into what it sends to h1; h1 is a kernel stack.
+    // n1–n2: both ends inject, so both directions are faulty.
+    // n2–n3: no faults. n3–h2: only n3, towards h2.
+    assert_eq!(port_faults("n1"), [faults(10.0, 0.0, 0.0), faults(0.0, 5.0, 2.5)]);
+    assert_eq!(port_faults("n2"), [faults(0.0, 5.0, 2.5), none]);
+    assert_eq!(port_faults("n3"), [none, faults(0.0, 0.0, 7.0)]);
+    assert!(example_plan("chain3.toml").nodes.iter().flat_map(|n| &n.ports).all(|p| p.faults.is_none()));
+    // Faults change nothing else in the plan.
+    let mut without_faults = plan.clone();
+    without_faults.nodes.iter_mut().flat_map(|n| &mut n.ports).for_each(|p| p.faults = PortFaults::default());
+    assert_eq!(without_faults, example_plan("chain3.toml"));
+}
+
+#[test]
+fn node_fault_seeds_are_derived_from_the_topology_seed_and_the_node_name() {
+    let seeds = |plan: &Plan| plan.nodes.iter().map(|n| n.fault_seed).collect::<Vec<_>>();
+    let default = seeds(&plan_of(&faulty_chain3(None)));
+    assert_eq!(default, seeds(&plan_of(&faulty_chain3(None))), "planning again gives the same seeds");
+    assert_eq!(default, seeds(&plan_of(&faulty_chain3(Some(1)))), "fault_seed defaults to 1");
+    assert_eq!(default, seeds(&example_plan("chain3.toml")), "seeds do not depend on the faults");
+    // Pinned: a seed reported by a failing run must reproduce its faults in later builds.
+    assert_eq!(default[0], 7_896_918_767_940_184_603);
+    let distinct = |seeds: &[u64]| seeds.iter().collect::<std::collections::BTreeSet<_>>().len() == seeds.len();
+    assert!(distinct(&default), "each node draws its own faults: {default:?}");
+    let reseeded = seeds(&plan_of(&faulty_chain3(Some(2))));
+    assert!(default.iter().zip(&reseeded).all(|(a, b)| a != b), "{default:?} {reseeded:?}");
+    assert!(default.iter().chain(&reseeded).all(|seed| *seed <= i64::MAX as u64), "a TOML integer holds each seed");
+    // A node's seed follows its name, not its place in the file.
+    let text = example_text("chain3.toml");
+    let n1 = "[[node]]\nname = \"n1\"\nkind = \"software\"\nip = \"10.0.0.1\"\n\n";
+    let n1_last = text.replace(n1, "").replace("[[host]]\nname = \"h1\"", &format!("{n1}[[host]]\nname = \"h1\""));
+    let moved = plan_of(&n1_last);
+    assert_eq!(moved.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["n2", "n3", "n1"]);
+    assert_eq!(seeds(&moved), [default[1], default[2], default[0]]);
+}
+
+#[test]
+fn each_port_of_a_node_has_its_own_fault_seed() {
+    let (plan, again) = (plan_of(&faulty_chain3(Some(7))), plan_of(&faulty_chain3(Some(7))));
+    let n1 = node(&plan, "n1");
+    let (port1, port2) = (n1.port_fault_seed(1), n1.port_fault_seed(2));
+    assert_ne!(port1, port2);
+    assert_eq!((port1, port2), (node(&again, "n1").port_fault_seed(1), node(&again, "n1").port_fault_seed(2)));
+    assert_ne!(port1, node(&plan, "n2").port_fault_seed(1), "the same port number on another node");
+}
+
 struct TempFile(PathBuf);
 
 impl TempFile {
@@ -197,6 +276,34 @@ fn node_files_round_trip_in_the_protocol_notation() {
 }
 
 #[test]
+fn node_files_carry_port_faults_and_the_fault_seed() {
+    let plan = plan_of(&faulty_chain3(Some(3)));
+    let file = TempFile::new("faulty-n1.toml");
+    node(&plan, "n1").save(&file.0).unwrap();
+    let text = std::fs::read_to_string(&file.0).unwrap();
+    for expected in [
+        format!("fault_seed = {}\n", node(&plan, "n1").fault_seed),
+        "[[port]]\nnumber = 1\ninterface = \"eth1\"\nloss_percent = 10.0\n\n".into(),
+        "[[port]]\nnumber = 2\ninterface = \"eth2\"\nduplicate_percent = 5.0\nreorder_percent = 2.5\n\n".into(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} missing from:\n{text}");
+    }
+    assert_eq!(&NodeFile::load(&file.0).unwrap(), node(&plan, "n1"));
+
+    let unseeded = text.lines().filter(|line| !line.starts_with("fault_seed")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&file.0, unseeded).unwrap();
+    assert_eq!(NodeFile::load(&file.0).unwrap().fault_seed, 0, "a file without fault_seed has seed 0");
+}
+
+#[test]
+fn node_files_without_faults_leave_the_fault_fields_out() {
+    let file = TempFile::new("plain-n2.toml");
+    node(&example_plan("chain3.toml"), "n2").save(&file.0).unwrap();
+    let text = std::fs::read_to_string(&file.0).unwrap();
+    assert!(!text.contains("percent"), "{text}");
+}
+
+#[test]
 fn node_files_that_cannot_configure_a_node_are_refused() {
     let plan = example_plan("chain3.toml");
     let file = TempFile::new("bad.toml");
@@ -223,7 +330,29 @@ fn node_files_that_cannot_configure_a_node_are_refused() {
         refusal(&|f| f.routes[1] = f.routes[0]),
         "node file: node n2: route 10.0.0.1/32: ipv4_route already has an entry for this prefix"
     );
-    std::fs::write(&file.0, std::fs::read_to_string(&file.0).unwrap().replace("\"CRAQ\"", "\"craq\"")).unwrap();
+    assert_eq!(
+        refusal(&|f| f.ports[0].faults.loss_percent = 101.0),
+        "node file: node n2: port 1 (eth1): loss_percent 101 is outside 0 to 100"
+    );
+    assert_eq!(
+        refusal(&|f| f.ports[1].faults.duplicate_percent = -0.5),
+        "node file: node n2: port 2 (eth2): duplicate_percent -0.5 is outside 0 to 100"
+    );
+    assert_eq!(
+        refusal(&|f| f.ports[1].faults.reorder_percent = 250.0),
+        "node file: node n2: port 2 (eth2): reorder_percent 250 is outside 0 to 100"
+    );
+    assert_eq!(
+        refusal(&|f| f.ports[0].faults = faults(60.0, 40.0, 0.5)),
+        "node file: node n2: port 1 (eth1): loss_percent, duplicate_percent and reorder_percent add up to 100.5, \
+         more than 100 (one draw per frame picks at most one of them)"
+    );
+    node(&plan, "n2").save(&file.0).unwrap();
+    let text = std::fs::read_to_string(&file.0).unwrap();
+    std::fs::write(&file.0, text.replace("interface = \"eth1\"", "interface = \"eth1\"\ndelay_ms = 5")).unwrap();
+    let delay = NodeFile::load(&file.0).unwrap_err().to_string();
+    assert!(delay.contains("unknown field `delay_ms`, expected one of"), "{delay}");
+    std::fs::write(&file.0, text.replace("\"CRAQ\"", "\"craq\"")).unwrap();
     let wrong_mode = NodeFile::load(&file.0).unwrap_err().to_string();
     assert!(wrong_mode.contains(r#"unknown "craq": expected CRAQ or CR"#), "{wrong_mode}");
 }

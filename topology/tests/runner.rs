@@ -6,7 +6,7 @@
 //! that its node file is readable inside its namespace.
 
 use netcraq_topology::{
-    catch_interrupts, tx_checksum_offload, Event, Exit, Namespace, NodeFile, RunError, Running, Topology, NETNS_DIR,
+    catch_interrupts, tx_checksum_offload, Event, Exit, Namespace, NodeFile, PortFaults, Running, Topology, NETNS_DIR,
     STOP_GRACE,
 };
 use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
@@ -277,15 +277,36 @@ fn wait_reports_a_caught_interrupt() {
 }
 
 #[test]
-fn links_with_fault_settings_are_refused_until_they_are_applied() {
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+fn links_with_faults_come_up_and_the_node_files_carry_the_faults() {
+    let Some(_guard) = root_guard() else { return };
     let before = leftovers();
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/chain3.toml")).unwrap();
-    let lossy =
-        Topology::parse(&text.replace("a = \"n2\"\nb = \"n3\"\n", "a = \"n2\"\nb = \"n3\"\nloss_percent = 1\n"));
-    let error = lossy.unwrap().up(stand_in_node).unwrap_err();
-    assert!(matches!(&error, RunError::FaultsNotApplied { link } if link == "link 3 (n2 <-> n3)"), "{error}");
-    assert_eq!(leftovers(), before, "nothing was made");
+    let faulty = format!("fault_seed = 9\n{text}")
+        .replace("a = \"h1\"\nb = \"n1\"\n", "a = \"h1\"\nb = \"n1\"\nduplicate_percent = 3\n")
+        .replace("a = \"n2\"\nb = \"n3\"\n", "a = \"n2\"\nb = \"n3\"\nloss_percent = 1\nreorder_percent = 4\n");
+    let topology = Topology::parse(&faulty).unwrap();
+    let mut running = topology.up(stand_in_node).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(running.wait(Duration::from_millis(300)), Event::TimedOut, "every stand-in found its node file");
+    let ports = |node: &str| {
+        let file = NodeFile::load(&running.node_file(node).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.fault_seed, node_of(&topology, node).fault_seed);
+        file.ports.iter().map(|p| p.faults).collect::<Vec<_>>()
+    };
+    let (none, duplicate, lossy) = (
+        PortFaults::default(),
+        PortFaults { duplicate_percent: 3.0, ..PortFaults::default() },
+        PortFaults { loss_percent: 1.0, reorder_percent: 4.0, ..PortFaults::default() },
+    );
+    assert_eq!(ports("n1"), [duplicate, none], "towards h1 only: h1 sends to n1 unharmed");
+    assert_eq!(ports("n2"), [none, lossy]);
+    assert_eq!(ports("n3"), [lossy, none]);
+    running.down().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(leftovers(), before);
+}
+
+/// The node's file as planned, before `up` wrote it.
+fn node_of(topology: &Topology, node: &str) -> NodeFile {
+    topology.plan().unwrap().nodes.into_iter().find(|n| n.name == node).unwrap()
 }
 
 /// An AF_PACKET socket on one interface, as the real node will open one per port.
