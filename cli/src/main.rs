@@ -1,10 +1,16 @@
 //! `netcraq`: the command-line entry point to NetCRAQ.
 
 mod demo;
+mod kv;
+mod node;
 mod report;
+mod state;
+mod up;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
 
 const ABOUT: &str = "NetCRAQ: a chain-replicated key-value store that runs in the network";
 
@@ -58,12 +64,32 @@ struct Cli {
 enum Command {
     #[command(about = DEMO_ABOUT, long_about = DEMO_LONG_ABOUT)]
     Demo(demo::DemoArgs),
+    /// Run one software node: the NetCRAQ core over AF_PACKET sockets on
+    /// kernel interfaces (needs CAP_NET_RAW). `netcraq up` starts these.
+    Node(node::NodeArgs),
+    /// Bring a topology up on network namespaces and veth links: one process
+    /// per node, tables installed, until Ctrl-C, then everything torn down
+    /// (needs root)
+    Up(up::UpArgs),
+    /// Read a key from a running chain
+    Get(kv::GetArgs),
+    /// Write a key on a running chain
+    Put(kv::PutArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(EnvFilter::try_from_env("NETCRAQ_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
     let result = match &cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Get(args) => kv::get(args),
+        Command::Put(args) => kv::put(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,147 @@
+//! Real chains for tests: a topology on network namespaces whose nodes are
+//! `netcraq node` processes, with helpers to talk to it and read counters.
+//! Every test that uses it needs root; without root it prints a visible SKIP.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use netcraq_client::{Client, ClientOptions};
+use netcraq_topology::{Running, Topology};
+use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use serde_json::Value;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Stats files are rewritten this often by the nodes.
+const STATS_INTERVAL_MS: &str = "20";
+const STATS_WAIT: Duration = Duration::from_secs(5);
+
+/// True when running as root; otherwise says the test is skipped.
+pub fn running_as_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        // Past the harness's capture, so the skip is visible in any run.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIP: {test} needs root (network namespaces)");
+    }
+    root
+}
+
+/// A line of nodes `n1 … nN` with host `h1` on `n1` and `h2` on `nN`, one
+/// chain over all of them. `link_extra` is appended to every node–node link.
+pub fn line_topology(nodes: usize, mode: &str, link_extra: &str) -> String {
+    let mut text = String::new();
+    for i in 1..=nodes {
+        text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"software\"\nip = \"10.0.0.{i}\"\n\n");
+    }
+    text += "[[host]]\nname = \"h1\"\nip = \"10.0.1.1\"\n\n[[host]]\nname = \"h2\"\nip = \"10.0.1.2\"\n\n";
+    text += "[[link]]\na = \"h1\"\nb = \"n1\"\n\n";
+    for i in 1..nodes {
+        text += &format!("[[link]]\na = \"n{i}\"\nb = \"n{}\"\n{link_extra}\n", i + 1);
+    }
+    text += &format!("[[link]]\na = \"n{nodes}\"\nb = \"h2\"\n\n");
+    let names: Vec<String> = (1..=nodes).map(|i| format!("\"n{i}\"")).collect();
+    text += &format!("[[chain]]\nname = \"kv\"\nnodes = [{}]\nmode = \"{mode}\"\nkeys = [0, 1024]\n", names.join(", "));
+    text
+}
+
+/// A topology that is up, torn down on drop.
+pub struct Chain {
+    pub running: Running,
+}
+
+impl Chain {
+    pub fn up(topology_text: &str) -> Chain {
+        let topology = Topology::parse(topology_text).expect("test topology is valid");
+        let running = topology
+            .up(|node_file| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
+                command.arg("node").arg("--config").arg(node_file);
+                command.arg("--stats").arg(stats_path(node_file)).args(["--stats-interval-ms", STATS_INTERVAL_MS]);
+                command.env("NETCRAQ_LOG", "warn");
+                command
+            })
+            .expect("topology comes up");
+        let chain = Chain { running };
+        for node in chain.node_names() {
+            chain.wait_stats(&node, |_| true);
+        }
+        chain
+    }
+
+    pub fn node_names(&self) -> Vec<String> {
+        self.running.plan().nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    pub fn node_ip(&self, node: &str) -> Ipv4Addr {
+        self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").own_ip
+    }
+
+    pub fn node_mac(&self, node: &str) -> MacAddr {
+        self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").own_mac
+    }
+
+    pub fn address(&self, node: &str) -> SocketAddrV4 {
+        SocketAddrV4::new(self.node_ip(node), NETCRAQ_UDP_PORT)
+    }
+
+    /// Runs `f` on a thread inside `endpoint`'s namespace.
+    pub fn inside<T: Send>(&self, endpoint: &str, f: impl FnOnce() -> T + Send) -> T {
+        self.running.namespace(endpoint).expect("endpoint exists").run(f).expect("entering the namespace")
+    }
+
+    /// A client in host `host` talking to `node`.
+    pub fn client(&self, node: &str) -> Client {
+        let options = ClientOptions { timeout: Duration::from_millis(50), retries: 10, ..ClientOptions::default() };
+        Client::new(self.address(node), options)
+    }
+
+    /// The node's counters, once `ready` holds for them (or panics after 5 s).
+    pub fn wait_stats(&self, node: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let path = stats_path(&self.running.node_file(node).expect("node exists"));
+        let deadline = Instant::now() + STATS_WAIT;
+        loop {
+            let stats = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            match stats {
+                Some(stats) if ready(&stats) => return stats,
+                last if Instant::now() >= deadline => panic!("stats of {node} not as expected within 5 s: {last:?}"),
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
+    /// Waits until one snapshot of the node's counters shows every
+    /// `(outcome, count)` (stats lag the traffic by up to one interval), or
+    /// panics with the last snapshot.
+    pub fn expect_outcomes(&self, node: &str, expected: &[(&str, u64)]) {
+        self.wait_stats(node, |stats| expected.iter().all(|(name, count)| outcome(stats, name) == *count));
+    }
+}
+
+pub fn outcome(stats: &Value, name: &str) -> u64 {
+    stats["outcomes"][name].as_u64().unwrap_or_else(|| panic!("no outcome {name} in {stats}"))
+}
+
+fn stats_path(node_file: &std::path::Path) -> PathBuf {
+    node_file.with_extension("stats.json")
+}
+
+/// A NetCRAQ request frame from a host to a node, ready to mutate.
+pub fn request_frame(from: (Ipv4Addr, MacAddr, u16), to: (Ipv4Addr, MacAddr), op: Op, key: u16) -> Vec<u8> {
+    let frame = NetcraqFrame {
+        eth_src: from.1,
+        eth_dst: to.1,
+        ip_src: from.0,
+        ip_dst: to.0,
+        ttl: 64,
+        tos: 0,
+        ident: 0x1234,
+        flags_fragment: 0x4000,
+        udp_src: from.2,
+        udp_dst: NETCRAQ_UDP_PORT,
+        header: NetcraqRepr { op, version: 0, key, value: *b"injected-value!!" },
+    };
+    frame.to_bytes().to_vec()
+}
