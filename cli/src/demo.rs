@@ -1,6 +1,7 @@
 //! `netcraq demo`: the same workload on a simulated chain, in CRAQ mode and in CR mode.
 
-use crate::report::{DemoReport, DemoSetup};
+use crate::demo_netns;
+use crate::report::{DemoReport, DemoSetup, ModeReport, Network};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use netcraq_core::Mode;
@@ -18,7 +19,8 @@ const WORKERS_PER_CLIENT: u16 = 32;
 const TIMEOUT_NS: u64 = 5_000_000;
 const MAX_NODES: u8 = 16;
 const SECONDS_MIN: f64 = 0.0001;
-const SECONDS_MAX: f64 = 10.0;
+const SECONDS_MAX: f64 = 600.0;
+const SIMULATED_SECONDS_MAX: f64 = 10.0;
 /// Warm-up before measuring, as a share of the measured time.
 const WARMUP_SHARE: f64 = 0.1;
 
@@ -27,9 +29,10 @@ pub struct DemoArgs {
     /// Nodes in the chain, head to tail (1 to 16)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_NODES)))]
     nodes: u8,
-    /// Simulated seconds measured per mode (0.0001 to 10); the wall time is a few seconds per simulated second
-    #[arg(long, default_value = "0.1", value_parser = parse_seconds)]
-    seconds: f64,
+    /// Seconds measured per mode: wall-clock on namespaces (default 3), simulated on the
+    /// in-memory network (default 0.1; a few seconds of wall time per simulated second)
+    #[arg(long, value_parser = parse_seconds)]
+    seconds: Option<f64>,
     /// Share of operations that are reads, as a decimal or a fraction (0 to 1); the rest are writes
     #[arg(long, default_value = "2/3", value_parser = parse_fraction)]
     read_fraction: f64,
@@ -42,10 +45,50 @@ pub struct DemoArgs {
     /// Print the results as JSON on stdout instead of a table
     #[arg(long)]
     json: bool,
+    /// Use the in-memory network even when running as root
+    #[arg(long)]
+    simulated: bool,
 }
 
+const NAMESPACE_SECONDS_DEFAULT: f64 = 3.0;
+const SIMULATED_SECONDS_DEFAULT: f64 = 0.1;
+
 pub fn run(args: &DemoArgs) -> Result<(), String> {
-    let spec = |mode| experiment_spec(args, mode);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let report = match root && !args.simulated {
+        true => on_namespaces(args)?,
+        false => simulated(args)?,
+    };
+    let text = match args.json {
+        true => serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
+        false => report.table(),
+    };
+    write_stdout(&text)
+}
+
+fn on_namespaces(args: &DemoArgs) -> Result<DemoReport, String> {
+    let settings = demo_netns::Settings {
+        nodes: args.nodes,
+        seconds: args.seconds.unwrap_or(NAMESPACE_SECONDS_DEFAULT),
+        read_fraction: args.read_fraction,
+        keys: args.keys,
+        seed: args.seed,
+    };
+    let progress = ProgressBar::new(1);
+    let style = ProgressStyle::with_template("{msg:<22} [{bar:40}] {elapsed}").expect("the template is valid");
+    progress.set_style(style.progress_chars("=> "));
+    let report = demo_netns::run(&settings, &progress);
+    progress.finish_and_clear();
+    report
+}
+
+fn simulated(args: &DemoArgs) -> Result<DemoReport, String> {
+    let seconds = args.seconds.unwrap_or(SIMULATED_SECONDS_DEFAULT);
+    if seconds > SIMULATED_SECONDS_MAX {
+        return Err(format!("--seconds {seconds}: the in-memory network simulates at most {SIMULATED_SECONDS_MAX} s"));
+    }
+    let spec = |mode| experiment_spec(args, seconds, mode);
     let (craq_spec, cr_spec) = (spec(Mode::Craq), spec(Mode::Cr));
     let total_ns = craq_spec.warmup_ns + craq_spec.measure_ns;
     let progress = progress_bar(2 * total_ns);
@@ -56,18 +99,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         nodes: args.nodes,
         clients: CLIENT_HOSTS,
         outstanding_requests: CLIENT_HOSTS * usize::from(WORKERS_PER_CLIENT),
-        seconds: args.seconds,
+        seconds,
         warmup_seconds: craq_spec.warmup_ns as f64 / 1e9,
         read_fraction: args.read_fraction,
         keys: args.keys,
         seed: args.seed,
     };
-    let report = DemoReport::new(setup, &craq, &cr);
-    let text = match args.json {
-        true => serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
-        false => report.table(),
-    };
-    write_stdout(&text)
+    Ok(DemoReport::new(Network::InMemory, setup, ModeReport::from_simulation(&craq), ModeReport::from_simulation(&cr)))
 }
 
 /// Writes the report; a reader that stopped reading (`| head`) is not an error.
@@ -79,8 +117,8 @@ fn write_stdout(text: &str) -> Result<(), String> {
     }
 }
 
-fn experiment_spec(args: &DemoArgs, mode: Mode) -> ExperimentSpec {
-    let measure_ns = (args.seconds * 1e9).round() as u64;
+fn experiment_spec(args: &DemoArgs, seconds: f64, mode: Mode) -> ExperimentSpec {
+    let measure_ns = (seconds * 1e9).round() as u64;
     ExperimentSpec {
         network: ChainNetworkSpec {
             nodes: usize::from(args.nodes),
@@ -124,7 +162,7 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     if (SECONDS_MIN..=SECONDS_MAX).contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(format!("must be between {SECONDS_MIN} and {SECONDS_MAX} simulated seconds"))
+        Err(format!("must be between {SECONDS_MIN} and {SECONDS_MAX} seconds"))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `netcraq`: the command-line entry point to NetCRAQ.
 
 mod demo;
+mod demo_netns;
 mod kv;
 mod node;
 mod report;
@@ -32,22 +33,26 @@ Two modes share that write path and differ in reads:
 
 Both are linearizable; docs/protocol.md is the contract.";
 
-const DEMO_ABOUT: &str = "Compare CRAQ with CR on a simulated chain under the same workload";
+const DEMO_ABOUT: &str = "Compare CRAQ with CR on a 3-node chain under the same workload";
 
 const DEMO_LONG_ABOUT: &str = "\
-Compare CRAQ with CR on a simulated chain under the same workload.
+Compare CRAQ with CR on a chain under the same workload.
 
-Runs a chain of real NetCRAQ nodes (the same core the software node runs) on
-the in-memory network: a deterministic simulation in virtual time, where each
-node serves one frame per microsecond and each link takes 2 µs. Every time and
-rate printed is simulated, not measured on this machine. (Later the demo will
-use network namespaces when run as root.)
+As root, the chain is real: one `netcraq node` process per node, each in its
+own network namespace, linked by veth pairs, with a client host attached to
+every node that reads through its own node and writes through it to the head.
+Times and rates are wall-clock, measured on this machine, and every node
+process and client competes for its cores.
 
-Clients keep many requests outstanding, so the chain is saturated. The run is
-done twice with the same seed and the same operations, once in CRAQ mode and
-once in CR mode, and the demo prints, per mode, throughput and latency, and
-per node how many reads it answered itself and how many it forwarded to the
-tail.
+Otherwise (or with --simulated) the chain runs on the in-memory network: the
+same core in a deterministic simulation in virtual time, where each node
+serves one frame per microsecond and each link takes 2 µs. Every time and
+rate printed is then simulated.
+
+Clients keep many requests outstanding. The run is done twice with the same
+seed, once in CRAQ mode and once in CR mode, and the demo prints, per mode,
+throughput and latency, and per node how many reads it answered itself and
+how many it forwarded to the tail. The first line says which network ran.
 
 Every write costs each non-tail node two frames (the write and its ACK), so
 CRAQ's advantage grows with the share of reads and with the chain's length:

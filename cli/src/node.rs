@@ -1,5 +1,6 @@
 //! `netcraq node`: one software node, the core over AF_PACKET sockets.
 
+use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
 use netcraq_dataplane::afpacket::{IoCounters, PortSpec, SoftwareNode};
@@ -7,6 +8,7 @@ use netcraq_dataplane::faults::FaultSettings;
 use netcraq_topology::NodeFile;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -46,6 +48,13 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
         .map_err(|e| format!("node {}: {e}", file.name))?;
     tracing::info!(node = %file.name, "node stopped");
     Ok(())
+}
+
+/// The command that runs the node of `node_file`, writing its counters next to it.
+pub fn node_command(exe: &Path, node_file: &Path) -> Command {
+    let mut command = Command::new(exe);
+    command.arg("node").arg("--config").arg(node_file).arg("--stats").arg(stats_path(node_file));
+    command
 }
 
 fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {

@@ -1,11 +1,36 @@
 //! What `netcraq demo` prints: the same content as a table or as JSON.
 
-use netcraq_core::Outcome;
+use netcraq_client::WorkloadReport;
+use netcraq_core::{Mode, Outcome};
 use netcraq_dataplane::sim::{ExperimentReport, NodeReport};
 use serde::Serialize;
 use std::fmt::Write;
 
-const NETWORK: &str = "in-memory network (simulated; every time and rate is virtual time, not wall-clock)";
+/// Where the demo ran, as its first line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    InMemory,
+    Namespaces,
+}
+
+impl Network {
+    fn describe(self) -> &'static str {
+        match self {
+            Network::InMemory => "in-memory network (simulated; every time and rate is virtual time, not wall-clock)",
+            Network::Namespaces => {
+                "network namespaces and veth links (real packets between netcraq node processes; wall-clock time)"
+            }
+        }
+    }
+
+    fn time(self) -> &'static str {
+        match self {
+            Network::InMemory => "simulated",
+            Network::Namespaces => "wall-clock",
+        }
+    }
+}
 
 /// The demo's parameters, as run.
 #[derive(Debug, Clone, Serialize)]
@@ -22,7 +47,8 @@ pub struct DemoSetup {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
-    network: &'static str,
+    network: Network,
+    network_description: &'static str,
     setup: DemoSetup,
     modes: Vec<ModeReport>,
     /// CRAQ's reads per second over CR's; absent when CR completed no read.
@@ -30,7 +56,7 @@ pub struct DemoReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct ModeReport {
+pub struct ModeReport {
     mode: &'static str,
     ops_per_s: f64,
     reads_per_s: f64,
@@ -45,24 +71,26 @@ struct ModeReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct NodeRow {
+pub struct NodeRow {
     /// Position in the chain, 1 for the head.
-    position: usize,
-    ip: String,
-    role: &'static str,
-    reads_local: u64,
-    reads_to_tail: u64,
-    frames_served: u64,
-    busy_fraction: f64,
+    pub position: usize,
+    pub ip: String,
+    pub role: &'static str,
+    pub reads_local: u64,
+    pub reads_to_tail: u64,
+    pub frames_served: u64,
+    /// Share of the time spent serving; known only in the simulation.
+    pub busy_fraction: Option<f64>,
 }
 
 impl DemoReport {
-    pub fn new(setup: DemoSetup, craq: &ExperimentReport, cr: &ExperimentReport) -> Self {
-        let ratio = (cr.reads_per_s() > 0.0).then(|| craq.reads_per_s() / cr.reads_per_s());
+    pub fn new(network: Network, setup: DemoSetup, craq: ModeReport, cr: ModeReport) -> Self {
+        let ratio = (cr.reads_per_s > 0.0).then(|| craq.reads_per_s / cr.reads_per_s);
         DemoReport {
-            network: NETWORK,
+            network,
+            network_description: network.describe(),
             setup,
-            modes: vec![ModeReport::new(craq), ModeReport::new(cr)],
+            modes: vec![craq, cr],
             craq_to_cr_read_throughput_ratio: ratio,
         }
     }
@@ -76,7 +104,7 @@ impl DemoReport {
 
     fn write_table(&self, out: &mut String) -> std::fmt::Result {
         let s = &self.setup;
-        writeln!(out, "NetCRAQ demo on the {NETWORK}")?;
+        writeln!(out, "NetCRAQ demo on {}", self.network.describe())?;
         writeln!(
             out,
             "{}-node chain, {} client hosts with {} requests outstanding, {:.0}% reads over {} uniform keys, seed {}",
@@ -87,7 +115,8 @@ impl DemoReport {
             s.keys,
             s.seed
         )?;
-        writeln!(out, "each mode measured for {} s simulated after {} s of warm-up\n", s.seconds, s.warmup_seconds)?;
+        let time = self.network.time();
+        writeln!(out, "each mode measured for {} s {time} after {} s of warm-up\n", s.seconds, s.warmup_seconds)?;
         writeln!(
             out,
             "{:<5} {:>11} {:>11} {:>11} {:>9} {:>9}",
@@ -117,7 +146,7 @@ impl DemoReport {
         let [craq, cr] = [&self.modes[0], &self.modes[1]];
         writeln!(
             out,
-            "\nreads answered by each node itself (local) or forwarded to the tail; busy = share of time serving"
+            "\nreads answered by each node itself (local) or forwarded to the tail; busy = share of time serving (simulation only)"
         )?;
         writeln!(
             out,
@@ -127,15 +156,15 @@ impl DemoReport {
         for (a, b) in craq.nodes.iter().zip(&cr.nodes) {
             writeln!(
                 out,
-                "{:<12} {:<8} | {:>10} {:>10} {:>4.0}% | {:>10} {:>10} {:>4.0}%",
+                "{:<12} {:<8} | {:>10} {:>10} {:>5} | {:>10} {:>10} {:>5}",
                 a.ip,
                 a.role,
                 a.reads_local,
                 a.reads_to_tail,
-                a.busy_fraction * 100.0,
+                percent(a.busy_fraction),
                 b.reads_local,
                 b.reads_to_tail,
-                b.busy_fraction * 100.0
+                percent(b.busy_fraction)
             )?;
         }
         Ok(())
@@ -161,8 +190,31 @@ impl DemoReport {
     }
 }
 
+fn percent(fraction: Option<f64>) -> String {
+    fraction.map_or_else(|| "-".to_owned(), |f| format!("{:.0}%", f * 100.0))
+}
+
 impl ModeReport {
-    fn new(report: &ExperimentReport) -> Self {
+    /// A mode measured on network namespaces: the client's report and each
+    /// node's counters over the measured interval.
+    pub fn from_namespaces(mode: Mode, client: &WorkloadReport, nodes: Vec<NodeRow>) -> Self {
+        let seconds = client.duration.as_secs_f64().max(f64::MIN_POSITIVE);
+        ModeReport {
+            mode: mode.name(),
+            ops_per_s: client.ops_per_sec(),
+            reads_per_s: client.reads as f64 / seconds,
+            writes_per_s: client.writes as f64 / seconds,
+            latency_us_p50: client.latency_us_p50() as f64,
+            latency_us_p99: client.latency_us_p99() as f64,
+            writes_outcome_unknown: client.errors.outcome_unknown,
+            timed_out: client.errors.timeouts,
+            retransmissions: client.retransmissions,
+            frames_dropped_by_network: 0,
+            nodes,
+        }
+    }
+
+    pub fn from_simulation(report: &ExperimentReport) -> Self {
         let network = &report.network;
         ModeReport {
             mode: report.mode.name(),
@@ -193,7 +245,7 @@ impl NodeRow {
             reads_local: node.count(Outcome::ReadLocal),
             reads_to_tail: node.count(Outcome::ReadToTail),
             frames_served: node.frames_served,
-            busy_fraction: node.busy_fraction,
+            busy_fraction: Some(node.busy_fraction),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! `netcraq up`: a topology on network namespaces, until Ctrl-C.
 
-use crate::state::{state_path, stats_path, RunState};
+use crate::node::node_command;
+use crate::state::{state_path, RunState};
 use clap::Args;
 use netcraq_topology::{Event, Running, Topology};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const WAIT_SLICE: Duration = Duration::from_millis(200);
@@ -35,12 +35,6 @@ pub fn run(args: &UpArgs) -> Result<(), String> {
     let teardown = running.down().map_err(|e| e.to_string());
     println!("torn down: no namespaces, links or node processes of this run remain");
     outcome.and(teardown)
-}
-
-fn node_command(exe: &Path, node_file: &Path) -> Command {
-    let mut command = Command::new(exe);
-    command.arg("node").arg("--config").arg(node_file).arg("--stats").arg(stats_path(node_file));
-    command
 }
 
 fn wait(running: &Running, limit: Option<Duration>) -> Result<(), String> {

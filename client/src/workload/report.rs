@@ -27,6 +27,14 @@ impl ErrorCounts {
         self.timeouts + self.outcome_unknown + self.window_full + self.key_out_of_range + self.io
     }
 
+    fn absorb(&mut self, other: &ErrorCounts) {
+        self.timeouts += other.timeouts;
+        self.outcome_unknown += other.outcome_unknown;
+        self.window_full += other.window_full;
+        self.key_out_of_range += other.key_out_of_range;
+        self.io += other.io;
+    }
+
     pub(crate) fn count(&mut self, error: &ClientError) {
         let counter = match error {
             ClientError::Timeout { .. } => &mut self.timeouts,
@@ -91,6 +99,20 @@ impl WorkloadReport {
             history: record_history,
             history_truncated: false,
         }
+    }
+
+    /// Adds the counts and latencies of a workload run at the same time
+    /// (another client host); the duration is the longer of the two.
+    /// Histories are not merged: their client ids and clocks are per run.
+    pub fn absorb(&mut self, other: &WorkloadReport) {
+        self.ops += other.ops;
+        self.reads += other.reads;
+        self.writes += other.writes;
+        self.errors.absorb(&other.errors);
+        self.retransmissions += other.retransmissions;
+        self.ignored_replies += other.ignored_replies;
+        self.duration = self.duration.max(other.duration);
+        self.latency_us.add(&other.latency_us).expect("histograms with the same bounds add");
     }
 
     pub(crate) fn record_latency(&mut self, latency: Duration) {
