@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command: installs what the test suite needs on a fresh Debian
 # machine, then runs every test of the workspace (release mode, so the model
-# checker finishes quickly).
+# checker finishes quickly). Tests with real packets need root for network
+# namespaces; without it they print SKIP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
+command -v ip >/dev/null || missing+=(iproute2)
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 if ((${#missing[@]})); then
     echo "tests/run.sh: installing ${missing[*]}" >&2
