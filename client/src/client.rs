@@ -109,7 +109,8 @@ impl Client {
                 return outcome;
             }
         }
-        Err(ClientError::Timeout { kind: request.kind, key: request.key, attempts: self.options.attempts() })
+        let attempts = self.options.attempts();
+        Err(ClientError::Timeout { kind: request.kind, key: request.key, attempts, node })
     }
 
     /// Receives until a datagram matches `request` or `deadline` passes. The

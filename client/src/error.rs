@@ -31,7 +31,7 @@ pub enum ClientError {
     /// uncommitted, and this one was not applied; it may be sent again later.
     WindowFull { key: u16 },
     /// No reply after every attempt. For a write, the outcome is unknown.
-    Timeout { kind: RequestKind, key: u16, attempts: u32 },
+    Timeout { kind: RequestKind, key: u16, attempts: u32, node: SocketAddrV4 },
     /// A socket operation failed.
     Io { node: SocketAddrV4, source: io::Error },
 }
@@ -64,12 +64,14 @@ impl Display for ClientError {
                 "the write to key {key} was not applied: the head holds 127 uncommitted writes of the key; \
                  send it again later"
             ),
-            ClientError::Timeout { kind: RequestKind::Read, key, attempts } => {
-                write!(f, "no reply to READ of key {key} after {attempts} attempts")
-            }
-            ClientError::Timeout { kind: RequestKind::Write, key, attempts } => write!(
+            ClientError::Timeout { kind: RequestKind::Read, key, attempts, node } => write!(
                 f,
-                "no reply to WRITE of key {key} after {attempts} attempts; \
+                "no reply from {node} to READ of key {key} after {attempts} attempts: \
+                 is the chain up, and does this host have a route to it?"
+            ),
+            ClientError::Timeout { kind: RequestKind::Write, key, attempts, node } => write!(
+                f,
+                "no reply from {node} to WRITE of key {key} after {attempts} attempts; \
                  the write may or may not have been applied (read the key to find out)"
             ),
             ClientError::Io { node, source } => write!(f, "I/O error talking to {node}: {source}"),

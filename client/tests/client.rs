@@ -46,8 +46,12 @@ fn a_read_times_out_after_every_attempt() {
     let started = Instant::now();
     let error = client.read(1).unwrap_err();
 
-    assert!(matches!(error, ClientError::Timeout { kind: RequestKind::Read, key: 1, attempts: 4 }), "{error:?}");
-    assert_eq!(error.to_string(), "no reply to READ of key 1 after 4 attempts");
+    assert!(matches!(error, ClientError::Timeout { kind: RequestKind::Read, key: 1, attempts: 4, .. }), "{error:?}");
+    let expected = format!(
+        "no reply from {} to READ of key 1 after 4 attempts: is the chain up, and does this host have a route to it?",
+        client.node()
+    );
+    assert_eq!(error.to_string(), expected);
     assert!(started.elapsed() >= Duration::from_millis(40));
     assert_eq!(responder.requests().len(), 4);
     assert_eq!(client.stats().retransmissions, 3);

@@ -216,7 +216,8 @@ impl<'a> Engine<'a> {
                 self.transmit(slot);
             } else {
                 let Request { kind, key, .. } = in_flight.request;
-                self.complete(slot, Err(ClientError::Timeout { kind, key, attempts }));
+                let node = in_flight.target;
+                self.complete(slot, Err(ClientError::Timeout { kind, key, attempts, node }));
             }
         }
     }

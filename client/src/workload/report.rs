@@ -140,3 +140,29 @@ impl WorkloadReport {
         self.latency_us.value_at_quantile(0.999)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ops: u64, latency_ms: u64, seconds: u64) -> WorkloadReport {
+        let mut report = WorkloadReport::empty(None);
+        (report.ops, report.reads, report.writes, report.errors.timeouts) = (ops, ops - 2, 1, 1);
+        report.duration = Duration::from_secs(seconds);
+        for _ in 0..ops - 1 {
+            report.record_latency(Duration::from_millis(latency_ms));
+        }
+        report
+    }
+
+    #[test]
+    fn absorbing_a_concurrent_run_adds_counts_and_latencies_and_keeps_the_longer_duration() {
+        let mut total = report(10, 1, 2);
+        total.absorb(&report(20, 5, 3));
+        assert_eq!((total.ops, total.reads, total.writes, total.errors.total()), (30, 26, 2, 2));
+        assert_eq!(total.duration, Duration::from_secs(3));
+        assert_eq!(total.latency_us.len(), 28);
+        assert!(total.latency_us_p50() >= 4_990, "most samples are the 5 ms ones: {}", total.latency_us_p50());
+        assert_eq!(total.ops_per_sec(), 10.0);
+    }
+}
