@@ -168,7 +168,8 @@ impl SoftwareNode {
         let faults = self.ports.iter().map(|p| p.faults.counters);
         let (mut dropped, mut duplicated, mut reordered) = (0, 0, 0);
         for f in faults {
-            (dropped, duplicated, reordered) = (dropped + f.dropped, duplicated + f.duplicated, reordered + f.reordered);
+            (dropped, duplicated, reordered) =
+                (dropped + f.dropped, duplicated + f.duplicated, reordered + f.reordered);
         }
         IoCounters { fault_dropped: dropped, fault_duplicated: duplicated, fault_reordered: reordered, ..self.io }
     }
