@@ -199,7 +199,8 @@ impl Ipv4Repr {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>) {
         packet.set_version_ihl();
         packet.set_tos(self.tos);
-        packet.set_total_len(IPV4_HEADER_LEN as u16 + self.payload_len);
+        // A payload_len above 65515 cannot be represented; it saturates.
+        packet.set_total_len((IPV4_HEADER_LEN as u16).saturating_add(self.payload_len));
         packet.set_ident(self.ident);
         packet.set_flags_fragment(self.flags_fragment);
         packet.set_ttl(self.ttl);

@@ -46,13 +46,10 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 3] = [ErrorCode::KeyOutOfRange, ErrorCode::OutcomeUnknown, ErrorCode::WindowFull];
+
     pub fn from_code(code: u8) -> Option<ErrorCode> {
-        match code {
-            1 => Some(ErrorCode::KeyOutOfRange),
-            2 => Some(ErrorCode::OutcomeUnknown),
-            3 => Some(ErrorCode::WindowFull),
-            _ => None,
-        }
+        ErrorCode::ALL.into_iter().find(|error| *error as u8 == code)
     }
 
     /// The name the spec uses.

@@ -101,7 +101,8 @@ impl UdpRepr {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, datagram: &mut UdpDatagram<T>) {
         datagram.set_src_port(self.src_port);
         datagram.set_dst_port(self.dst_port);
-        datagram.set_len(UDP_HEADER_LEN as u16 + self.payload_len);
+        // A payload_len above 65527 cannot be represented; it saturates.
+        datagram.set_len((UDP_HEADER_LEN as u16).saturating_add(self.payload_len));
         datagram.clear_checksum();
     }
 }
