@@ -103,8 +103,8 @@ fn measure_running(
             let delta = |path: &[&str]| counter(&after[i], path).saturating_sub(counter(&before[i], path));
             NodeRow {
                 position: i + 1,
-                ip: node.own_ip.to_string(),
-                role: node.role.name(),
+                ip: node.config.own_ip.to_string(),
+                role: node.config.role.name(),
                 reads_local: delta(&["outcomes", "READ_LOCAL"]),
                 reads_to_tail: delta(&["outcomes", "READ_TO_TAIL"]),
                 frames_served: delta(&["io", "rx_frames"]),
@@ -148,7 +148,7 @@ fn clients(
             .iter()
             .enumerate()
             .map(|(i, host)| {
-                let node = SocketAddrV4::new(running.plan().nodes[i].own_ip, NETCRAQ_UDP_PORT);
+                let node = SocketAddrV4::new(running.plan().nodes[i].config.own_ip, NETCRAQ_UDP_PORT);
                 let workload = workload(settings, length, node, i as u64);
                 let namespace = running.namespace(&host.name).expect("planned host");
                 scope.spawn(move || {

@@ -28,13 +28,13 @@ pub struct NodeArgs {
 pub fn run(args: &NodeArgs) -> Result<(), String> {
     let file = NodeFile::load(&args.config).map_err(|e| e.to_string())?;
     let mut node = Node::new(DEFAULT_KEY_CAPACITY);
-    node.set_config(file.to_node_config()).map_err(|e| format!("node {}: {e}", file.name))?;
+    node.set_config(file.config).map_err(|e| format!("node {}: {e}", file.name))?;
     *node.routes_mut() =
         file.route_table().map_err(|(prefix, e)| format!("node {}: route {prefix}: {e}", file.name))?;
     let ports: Vec<PortSpec> = file.ports.iter().map(|p| port_spec(&file, p)).collect();
     let mut software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
-    tracing::info!(node = %file.name, ip = %file.own_ip, role = file.role.name(), ports = ports.len(), "node running");
+    tracing::info!(node = %file.name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(), "node running");
     let report = |running: &SoftwareNode| {
         if let Some(path) = &args.stats {
             if let Err(error) = write_stats(path, &file.name, running) {

@@ -53,7 +53,7 @@ impl RunState {
             .iter()
             .map(|n| Endpoint {
                 name: n.name.clone(),
-                ip: n.own_ip,
+                ip: n.config.own_ip,
                 namespace: namespace(&n.name),
                 stats: running.node_file(&n.name).map(|f| stats_path(&f)),
             })

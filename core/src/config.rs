@@ -12,8 +12,10 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::Head, Role::Replica, Role::Tail, Role::Solo];
+
     pub fn from_code(code: u8) -> Option<Role> {
-        [Role::Head, Role::Replica, Role::Tail, Role::Solo].into_iter().find(|r| *r as u8 == code)
+        Role::ALL.into_iter().find(|r| *r as u8 == code)
     }
 
     pub fn name(self) -> &'static str {
@@ -26,7 +28,7 @@ impl Role {
     }
 
     pub fn from_name(name: &str) -> Option<Role> {
-        [Role::Head, Role::Replica, Role::Tail, Role::Solo].into_iter().find(|r| r.name() == name)
+        Role::ALL.into_iter().find(|r| r.name() == name)
     }
 
     /// Answers reads itself whatever the key state: it holds only committed values.
@@ -50,12 +52,10 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Craq, Mode::Cr];
+
     pub fn from_code(code: u8) -> Option<Mode> {
-        match code {
-            0 => Some(Mode::Craq),
-            1 => Some(Mode::Cr),
-            _ => None,
-        }
+        Mode::ALL.into_iter().find(|m| *m as u8 == code)
     }
 
     pub fn name(self) -> &'static str {
@@ -66,12 +66,53 @@ impl Mode {
     }
 
     pub fn from_name(name: &str) -> Option<Mode> {
-        [Mode::Craq, Mode::Cr].into_iter().find(|m| m.name() == name)
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Serde for the spec's enums by name (`"HEAD"`, `"CRAQ"`), through their
+/// `name` and `from_name`.
+#[cfg(feature = "serde")]
+macro_rules! serde_by_name {
+    ($($ty:ident),+) => {$(
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(deserializer)?;
+                $ty::from_name(&name).ok_or_else(|| {
+                    let names = $ty::ALL.map($ty::name);
+                    serde::de::Error::custom(format!("unknown {name:?}: expected {}", one_of(&names)))
+                })
+            }
+        }
+    )+};
+}
+
+#[cfg(feature = "serde")]
+serde_by_name!(Role, Mode);
+
+/// `A, B or C`.
+#[cfg(feature = "serde")]
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [rest @ .., last] if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
     }
 }
 
 /// The single entry of the `node_config` table (`docs/protocol.md` §2.3).
+///
+/// With the `serde` feature it reads and writes the fields under these names,
+/// in the notation of the conformance vectors and node files: `own_mac` as
+/// `"02:00:00:00:00:01"`, addresses as `"10.0.0.1"`, `role` and `mode` by
+/// name (`"HEAD"`, `"CRAQ"`); unknown fields are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct NodeConfig {
     pub own_mac: MacAddr,
     pub own_ip: Ipv4Addr,

@@ -5,7 +5,7 @@
 //! `netcraq up --topology FILE` is [`Topology::load`], [`catch_interrupts`],
 //! [`Topology::up`], [`Running::wait`], [`Running::down`];
 //! `netcraq node --config FILE` is [`NodeFile::load`], then
-//! [`NodeFile::to_node_config`], [`NodeFile::routes`] and [`NodeFile::ports`].
+//! its `config`, [`NodeFile::routes`] and its `ports`.
 
 mod command;
 mod faults;

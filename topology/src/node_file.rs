@@ -5,7 +5,7 @@
 //! faults each port injects into what it sends.
 
 use crate::faults::{port_fault_seed, PortFaults};
-use netcraq_core::{Mode, NodeConfig, Role, Route, RouteTable, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{NodeConfig, Route, RouteTable, DEFAULT_KEY_CAPACITY};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -18,19 +18,10 @@ pub const MAX_INTERFACE_NAME_LEN: usize = 15;
 pub struct NodeFile {
     /// The node's name in the topology, for logs.
     pub name: String,
-    #[serde(with = "as_text")]
-    pub own_mac: MacAddr,
-    pub own_ip: Ipv4Addr,
-    #[serde(with = "by_name")]
-    pub role: Role,
-    #[serde(with = "by_name")]
-    pub mode: Mode,
-    pub head_ip: Ipv4Addr,
-    pub tail_ip: Ipv4Addr,
-    pub successor_ip: Ipv4Addr,
-    pub predecessor_ip: Ipv4Addr,
-    pub key_lo: u16,
-    pub key_hi: u32,
+    /// The `node_config` entry, written as top-level fields (`own_mac`,
+    /// `role = "REPLICA"`, ...) in the serde form the conformance vectors use.
+    #[serde(flatten)]
+    pub config: NodeConfig,
     /// What the seed of each port's fault injection is derived from (see
     /// [`NodeFile::port_fault_seed`]); 0 when the file leaves it out.
     #[serde(default)]
@@ -100,7 +91,6 @@ pub struct RouteEntry {
     #[serde(with = "as_text")]
     pub prefix: Prefix,
     pub port: u16,
-    #[serde(with = "as_text")]
     pub mac: MacAddr,
 }
 
@@ -174,7 +164,7 @@ impl NodeFile {
     /// inject, and routes that fit the table and leave on one of those ports.
     pub fn validate(&self) -> Result<(), NodeFileError> {
         let invalid = |problem: String| NodeFileError::Invalid(format!("node {}: {problem}", self.name));
-        self.to_node_config().validate(DEFAULT_KEY_CAPACITY).map_err(|e| invalid(e.to_string()))?;
+        self.config.validate(DEFAULT_KEY_CAPACITY).map_err(|e| invalid(e.to_string()))?;
         for (index, port) in self.ports.iter().enumerate() {
             let earlier = &self.ports[..index];
             if earlier.iter().any(|p| p.number == port.number || p.interface == port.interface) {
@@ -196,21 +186,7 @@ impl NodeFile {
         self.route_table().map(|_| ()).map_err(|(prefix, e)| invalid(format!("route {prefix}: {e}")))
     }
 
-    pub fn to_node_config(&self) -> NodeConfig {
-        NodeConfig {
-            own_mac: self.own_mac,
-            own_ip: self.own_ip,
-            role: self.role,
-            mode: self.mode,
-            head_ip: self.head_ip,
-            tail_ip: self.tail_ip,
-            successor_ip: self.successor_ip,
-            predecessor_ip: self.predecessor_ip,
-            key_lo: self.key_lo,
-            key_hi: self.key_hi,
-        }
-    }
-
+    /// The `node_config` entry to install: [`NodeFile::config`].
     /// The routes in file order, which is the order to install them in.
     pub fn routes(&self) -> Vec<Route> {
         self.routes
@@ -241,27 +217,11 @@ impl NodeFile {
             .iter()
             .map(|r| RouteEntry { prefix: Prefix { addr: r.prefix, len: r.prefix_len }, port: r.port, mac: r.mac })
             .collect();
-        NodeFile {
-            name: name.to_owned(),
-            own_mac: config.own_mac,
-            own_ip: config.own_ip,
-            role: config.role,
-            mode: config.mode,
-            head_ip: config.head_ip,
-            tail_ip: config.tail_ip,
-            successor_ip: config.successor_ip,
-            predecessor_ip: config.predecessor_ip,
-            key_lo: config.key_lo,
-            key_hi: config.key_hi,
-            fault_seed,
-            ports,
-            routes,
-        }
+        NodeFile { name: name.to_owned(), config: *config, fault_seed, ports, routes }
     }
 }
 
-/// Serde through `Display` and `FromStr`, for types the wire crate leaves
-/// without serde.
+/// Serde through `Display` and `FromStr`, for [`Prefix`].
 mod as_text {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
     use std::{fmt::Display, str::FromStr};
@@ -277,46 +237,5 @@ mod as_text {
         D: Deserializer<'de>,
     {
         String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
-    }
-}
-
-/// Serde for the core's enums by their names in `docs/protocol.md`.
-mod by_name {
-    use netcraq_core::{Mode, Role};
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    pub trait Named: Sized + Copy {
-        const NAMES: &'static str;
-        fn name(self) -> &'static str;
-        fn from_name(name: &str) -> Option<Self>;
-    }
-
-    impl Named for Role {
-        const NAMES: &'static str = "HEAD, REPLICA, TAIL or SOLO";
-        fn name(self) -> &'static str {
-            Role::name(self)
-        }
-        fn from_name(name: &str) -> Option<Role> {
-            Role::from_name(name)
-        }
-    }
-
-    impl Named for Mode {
-        const NAMES: &'static str = "CRAQ or CR";
-        fn name(self) -> &'static str {
-            Mode::name(self)
-        }
-        fn from_name(name: &str) -> Option<Mode> {
-            Mode::from_name(name)
-        }
-    }
-
-    pub fn serialize<T: Named, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(value.name())
-    }
-
-    pub fn deserialize<'de, T: Named, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        T::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown {name:?}: expected {}", T::NAMES)))
     }
 }

@@ -82,7 +82,7 @@ fn path_from_host(plan: &Plan, host: &str, to: Ipv4Addr) -> Vec<String> {
     let mut path = vec![host.to_owned(), at.clone()];
     for _ in 0..plan.nodes.len() + plan.hosts.len() {
         let here = node(plan, &at);
-        if here.own_ip == to {
+        if here.config.own_ip == to {
             return path;
         }
         let route = here.routes().into_iter().find(|r| r.prefix == to).unwrap();
@@ -115,16 +115,16 @@ fn chain3_ports_follow_link_order() {
 #[test]
 fn chain3_configs_follow_chain_order() {
     let plan = example_plan("chain3.toml");
-    let roles: Vec<Role> = plan.nodes.iter().map(|n| n.role).collect();
+    let roles: Vec<Role> = plan.nodes.iter().map(|n| n.config.role).collect();
     assert_eq!(roles, [Role::Head, Role::Replica, Role::Tail]);
-    let n2 = node(&plan, "n2").to_node_config();
+    let n2 = node(&plan, "n2").config;
     assert_eq!((n2.own_ip, n2.own_mac), (ip([0, 2]), mac_of(ip([0, 2]))));
     assert_eq!((n2.head_ip, n2.tail_ip), (ip([0, 1]), ip([0, 3])));
     assert_eq!((n2.predecessor_ip, n2.successor_ip), (ip([0, 1]), ip([0, 3])));
     assert_eq!((n2.mode, n2.key_lo, n2.key_hi), (Mode::Craq, 0, 65536));
     for file in &plan.nodes {
         file.validate().unwrap();
-        file.to_node_config().validate(DEFAULT_KEY_CAPACITY).unwrap();
+        file.config.validate(DEFAULT_KEY_CAPACITY).unwrap();
     }
 }
 
@@ -157,8 +157,8 @@ fn chain3_h1_reaches_n3_by_transit_through_n1_and_n2_and_back() {
 fn solo_is_a_chain_of_one_with_a_route_to_its_client() {
     let plan = example_plan("solo.toml");
     let n1 = &plan.nodes[0];
-    assert_eq!(n1.role, Role::Solo);
-    assert_eq!(n1.own_mac, MacAddr([2, 0, 0, 0, 0, 1]));
+    assert_eq!(n1.config.role, Role::Solo);
+    assert_eq!(n1.config.own_mac, MacAddr([2, 0, 0, 0, 0, 1]));
     assert_eq!(routes(n1), [(ip([1, 1]), 1, mac_of(ip([1, 1])))]);
     assert_eq!(plan.hosts[0].gateway_mac, MacAddr([2, 0, 0, 0, 0, 1]), "the host sends to the node's explicit MAC");
 }
@@ -185,7 +185,10 @@ fn nodes_route_to_other_chains_nodes_so_they_can_transit_for_them() {
     assert_eq!(routes(node(&plan, "n1")), [(n3, 1, mac_of(n2)), (h1, 2, mac_of(h1)), (n2, 1, mac_of(n2))]);
     assert_eq!(path_from_host(&plan, "h1", n3), ["h1", "n1", "n2", "n3"]);
     let outer_tail = node(&plan, "n3");
-    assert_eq!((outer_tail.role, outer_tail.mode, outer_tail.predecessor_ip), (Role::Tail, Mode::Cr, n1));
+    assert_eq!(
+        (outer_tail.config.role, outer_tail.config.mode, outer_tail.config.predecessor_ip),
+        (Role::Tail, Mode::Cr, n1)
+    );
 }
 
 #[test]
@@ -323,7 +326,7 @@ fn node_files_that_cannot_configure_a_node_are_refused() {
         r#"node file: node n2: interface name "a-very-long-name" is not 1 to 15 bytes"#
     );
     assert_eq!(
-        refusal(&|f| f.predecessor_ip = Ipv4Addr::UNSPECIFIED),
+        refusal(&|f| f.config.predecessor_ip = Ipv4Addr::UNSPECIFIED),
         "node file: node n2: a REPLICA node needs predecessor_ip (it is 0.0.0.0)"
     );
     assert_eq!(
@@ -352,6 +355,9 @@ fn node_files_that_cannot_configure_a_node_are_refused() {
     std::fs::write(&file.0, text.replace("interface = \"eth1\"", "interface = \"eth1\"\ndelay_ms = 5")).unwrap();
     let delay = NodeFile::load(&file.0).unwrap_err().to_string();
     assert!(delay.contains("unknown field `delay_ms`, expected one of"), "{delay}");
+    std::fs::write(&file.0, text.replace("fault_seed", "colour = \"blue\"\nfault_seed")).unwrap();
+    let unknown = NodeFile::load(&file.0).unwrap_err().to_string();
+    assert!(unknown.contains("unknown field `colour`"), "{unknown}");
     std::fs::write(&file.0, text.replace("\"CRAQ\"", "\"craq\"")).unwrap();
     let wrong_mode = NodeFile::load(&file.0).unwrap_err().to_string();
     assert!(wrong_mode.contains(r#"unknown "craq": expected CRAQ or CR"#), "{wrong_mode}");

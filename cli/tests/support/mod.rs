@@ -76,11 +76,11 @@ impl Chain {
     }
 
     pub fn node_ip(&self, node: &str) -> Ipv4Addr {
-        self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").own_ip
+        self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").config.own_ip
     }
 
     pub fn node_mac(&self, node: &str) -> MacAddr {
-        self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").own_mac
+        self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").config.own_mac
     }
 
     pub fn address(&self, node: &str) -> SocketAddrV4 {

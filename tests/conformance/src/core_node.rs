@@ -1,38 +1,15 @@
 //! [`NodeUnderTest`] for the Rust core.
 
-use crate::{Config, Counters, InitialState, KeyRegisters, Mode, NodeUnderTest, Output, Role};
-use netcraq_core::{KeySlot, Node, NodeConfig, Route, Writer};
+use crate::{Counters, InitialState, KeyRegisters, NodeUnderTest, Output};
+use netcraq_core::{KeySlot, Node, Route, Writer};
 use netcraq_wire::{MacAddr, NETCRAQ_FRAME_LEN};
-
-fn core_config(config: &Config) -> NodeConfig {
-    NodeConfig {
-        own_mac: MacAddr(config.own_mac),
-        own_ip: config.own_ip,
-        role: match config.role {
-            Role::Head => netcraq_core::Role::Head,
-            Role::Replica => netcraq_core::Role::Replica,
-            Role::Tail => netcraq_core::Role::Tail,
-            Role::Solo => netcraq_core::Role::Solo,
-        },
-        mode: match config.mode {
-            Mode::Craq => netcraq_core::Mode::Craq,
-            Mode::Cr => netcraq_core::Mode::Cr,
-        },
-        head_ip: config.head_ip,
-        tail_ip: config.tail_ip,
-        successor_ip: config.successor_ip,
-        predecessor_ip: config.predecessor_ip,
-        key_lo: config.key_lo,
-        key_hi: config.key_hi,
-    }
-}
 
 /// The core node keeps its register capacity across resets.
 impl NodeUnderTest for Node {
     fn reset(&mut self, state: &InitialState<'_>) -> Result<(), String> {
         *self = Node::new(Node::registers(self).capacity());
         if let Some(config) = state.config {
-            self.set_config(core_config(config)).map_err(|e| format!("node_config refused: {e}"))?;
+            self.set_config(*config).map_err(|e| format!("node_config refused: {e}"))?;
         }
         for route in state.routes {
             let entry =

@@ -1,7 +1,8 @@
 //! Replaying cases against an implementation and reporting every mismatch.
 
 use crate::frame::{describe, differing_fields, field_at, first_difference};
-use crate::{Case, Config, Counters, KeyRegisters, Output, Route, VectorFile, OUTCOMES};
+use crate::{Case, Counters, KeyRegisters, Output, Route, VectorFile, OUTCOMES};
+use netcraq_core::NodeConfig;
 use std::collections::BTreeMap;
 use std::fmt::{self, Display, Formatter};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy)]
 pub struct InitialState<'a> {
     /// `None`: the node stays unconfigured.
-    pub config: Option<&'a Config>,
+    pub config: Option<&'a NodeConfig>,
     /// `ipv4_route` entries, in installation order.
     pub routes: &'a [Route],
     /// Keys whose registers start non-zero; every other key starts at zero.

@@ -3,94 +3,20 @@
 //! Files are parsed with `serde_json` into a `Value` and then walked field by
 //! field, so that every error can name the file, the case and the path of the
 //! offending field (`steps[2].expect[0].frame`), and so that unknown fields are
-//! rejected rather than silently ignored.
+//! rejected rather than silently ignored. A case's `config` is the serde form of
+//! [`NodeConfig`], the one the node files use too.
 
 use crate::{outcome_code, OUTCOMES};
+use netcraq_core::NodeConfig;
+use netcraq_wire::MacAddr;
+use serde::de::value::MapDeserializer;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-
-/// `node_config.role` (§2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Head,
-    Replica,
-    Tail,
-    Solo,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Head, Role::Replica, Role::Tail, Role::Solo];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Head => "HEAD",
-            Role::Replica => "REPLICA",
-            Role::Tail => "TAIL",
-            Role::Solo => "SOLO",
-        }
-    }
-
-    /// The code of §2.3: 1 `HEAD`, 2 `REPLICA`, 3 `TAIL`, 4 `SOLO`.
-    pub fn code(self) -> u8 {
-        match self {
-            Role::Head => 1,
-            Role::Replica => 2,
-            Role::Tail => 3,
-            Role::Solo => 4,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name() == name)
-    }
-}
-
-/// `node_config.mode` (§2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    Craq,
-    Cr,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Craq => "CRAQ",
-            Mode::Cr => "CR",
-        }
-    }
-
-    /// The code of §2.3: 0 `CRAQ`, 1 `CR`.
-    pub fn code(self) -> u8 {
-        match self {
-            Mode::Craq => 0,
-            Mode::Cr => 1,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Mode> {
-        [Mode::Craq, Mode::Cr].into_iter().find(|m| m.name() == name)
-    }
-}
-
-/// The `node_config` entry of a case (§2.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub own_mac: [u8; 6],
-    pub own_ip: Ipv4Addr,
-    pub role: Role,
-    pub mode: Mode,
-    pub head_ip: Ipv4Addr,
-    pub tail_ip: Ipv4Addr,
-    pub successor_ip: Ipv4Addr,
-    pub predecessor_ip: Ipv4Addr,
-    pub key_lo: u16,
-    /// One past the last key served, up to 65536.
-    pub key_hi: u32,
-}
 
 /// One `ipv4_route` entry: `prefix/prefix_len` -> `set_next_hop(port, mac)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,7 +131,7 @@ pub struct Case {
     pub name: String,
     pub description: String,
     /// `None`: the node is unconfigured.
-    pub config: Option<Config>,
+    pub config: Option<NodeConfig>,
     pub routes: Vec<Route>,
     /// Registers set before the first step; unlisted keys are zero.
     pub registers: Vec<KeyRegisters>,
@@ -318,9 +244,6 @@ struct Ctx<'a> {
 const CASE_FIELDS: [&str; 8] =
     ["name", "description", "config", "routes", "registers", "steps", "final_registers", "final_counters"];
 
-const CONFIG_FIELDS: [&str; 10] =
-    ["own_mac", "own_ip", "role", "mode", "head_ip", "tail_ip", "successor_ip", "predecessor_ip", "key_lo", "key_hi"];
-
 const REGISTER_FIELDS: [&str; 7] = ["key", "value", "version", "acked", "writer_ip", "writer_port", "writer_id"];
 
 impl Ctx<'_> {
@@ -399,16 +322,9 @@ impl Ctx<'_> {
 
     fn mac(&self, value: &Value, path: &str) -> Result<[u8; 6], LoadError> {
         let text = self.string(value, path)?;
-        let bad = || self.err(path, format!("{text:?} is not a MAC address like 02:00:00:00:00:01"));
-        let parts: Vec<&str> = text.split(':').collect();
-        if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
-            return Err(bad());
-        }
-        let mut mac = [0u8; 6];
-        for (byte, part) in mac.iter_mut().zip(parts) {
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        Ok(mac)
+        let mac = text.parse::<MacAddr>();
+        mac.map(|mac| mac.0)
+            .map_err(|_| self.err(path, format!("{text:?} is not a MAC address like 02:00:00:00:00:01")))
     }
 
     fn outcome(&self, value: &Value, path: &str) -> Result<String, LoadError> {
@@ -467,42 +383,29 @@ impl Ctx<'_> {
         self.array(value, path)?.iter().enumerate().map(|(i, v)| item(v, &format!("{path}[{i}]"))).collect()
     }
 
-    fn config(&self, value: &Value) -> Result<Config, LoadError> {
-        let map = self.object(value, "config", &CONFIG_FIELDS, &CONFIG_FIELDS)?;
-        let field = |key: &str| (&map[key], format!("config.{key}"));
-        let (role, path) = field("role");
-        let role_name = self.string(role, &path)?;
-        let role = Role::from_name(role_name)
-            .ok_or_else(|| self.err(&path, format!("{role_name:?} is not HEAD, REPLICA, TAIL or SOLO")))?;
-        let (mode, path) = field("mode");
-        let mode_name = self.string(mode, &path)?;
-        let mode =
-            Mode::from_name(mode_name).ok_or_else(|| self.err(&path, format!("{mode_name:?} is not CRAQ or CR")))?;
-        let ip = |key: &str| {
-            let (v, p) = field(key);
-            self.ipv4(v, &p)
+    /// `node_config` in the serde form of [`NodeConfig`] (shared with the
+    /// node files); an error names the field being read when it occurred.
+    fn config(&self, value: &Value) -> Result<NodeConfig, LoadError> {
+        let Value::Object(map) = value else {
+            return Err(self.err("config", format!("expected an object, found {}", kind(value))));
         };
-        let (own_mac, path) = field("own_mac");
-        let own_mac = self.mac(own_mac, &path)?;
-        let (key_lo, path) = field("key_lo");
-        let key_lo = self.u16(key_lo, &path)?;
-        let (key_hi, path) = field("key_hi");
-        let key_hi = self.uint(key_hi, &path, 1 << 16)? as u32;
-        if u32::from(key_lo) >= key_hi {
-            return Err(self.err("config", format!("key_lo {key_lo} must be below key_hi {key_hi}")));
+        // The field the deserializer last took, "" once all are taken (a missing field).
+        let field = Cell::new("");
+        let mut entries = map.iter();
+        let fields = std::iter::from_fn(|| {
+            let entry = entries.next().map(|(key, value)| (key.as_str(), value));
+            field.set(entry.map_or("", |(key, _)| key));
+            entry
+        });
+        let config = NodeConfig::deserialize(MapDeserializer::new(fields))
+            .map_err(|e: serde_json::Error| self.err(&join("config", field.get()), e.to_string()))?;
+        if config.key_hi > 1 << 16 {
+            return Err(self.err("config.key_hi", format!("{} is above the maximum {}", config.key_hi, 1 << 16)));
         }
-        Ok(Config {
-            own_mac,
-            own_ip: ip("own_ip")?,
-            role,
-            mode,
-            head_ip: ip("head_ip")?,
-            tail_ip: ip("tail_ip")?,
-            successor_ip: ip("successor_ip")?,
-            predecessor_ip: ip("predecessor_ip")?,
-            key_lo,
-            key_hi,
-        })
+        if u32::from(config.key_lo) >= config.key_hi {
+            return Err(self.err("config", format!("key_lo {} must be below key_hi {}", config.key_lo, config.key_hi)));
+        }
+        Ok(config)
     }
 
     fn route(&self, value: &Value, path: &str) -> Result<Route, LoadError> {
@@ -611,10 +514,10 @@ impl Ctx<'_> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+    match (path, key) {
+        ("", key) => key.to_string(),
+        (path, "") => path.to_string(),
+        (path, key) => format!("{path}.{key}"),
     }
 }
 

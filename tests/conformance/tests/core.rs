@@ -47,7 +47,7 @@ fn every_role_receives_every_op() {
         let Some(config) = &case.config else { continue };
         for step in &case.steps {
             let f = &step.frame;
-            if f.len() == 62 && f[0..6] == config.own_mac && f[30..34] == config.own_ip.octets() && f[14] == 0x45 {
+            if f.len() == 62 && f[0..6] == config.own_mac.0 && f[30..34] == config.own_ip.octets() && f[14] == 0x45 {
                 let op = if (1..=7).contains(&f[42]) { f[42] } else { 0 };
                 seen.insert((config.role.name(), op));
             }

@@ -75,11 +75,50 @@ fn wrong_types_and_unknown_fields_are_refused() {
 
     let mut case = case_json("chain.json", "commit-tail-applies");
     case["config"]["role"] = Value::from("MIDDLE");
-    assert!(load_error("role", case).contains("config.role: \"MIDDLE\" is not HEAD, REPLICA, TAIL or SOLO"));
+    assert!(load_error("role", case).contains("config.role: unknown \"MIDDLE\": expected HEAD, REPLICA, TAIL or SOLO"));
 
     let mut case = case_json("chain.json", "commit-tail-applies");
     case["routes"][0]["prefix"] = Value::from("10.0.0.1/24");
     assert!(load_error("prefix", case).contains("routes[0].prefix"));
+}
+
+/// `config` is read through `NodeConfig`'s serde form; errors still name the field.
+#[test]
+fn bad_configs_are_refused_naming_the_field() {
+    for (field, value, expected) in [
+        ("tail_ip", Some("10.0.0".into()), "config.tail_ip: invalid IPv4 address syntax"),
+        ("own_mac", Some("02:00:00:00:00".into()), "config.own_mac: invalid MAC address \"02:00:00:00:00\""),
+        ("mode", Some(1.into()), "config.mode: invalid type: integer `1`, expected a string"),
+        ("key_hi", Some(65537.into()), "config.key_hi: 65537 is above the maximum 65536"),
+        ("key_lo", Some(65536.into()), "config.key_lo: invalid value: integer `65536`, expected u16"),
+        ("colour", Some("blue".into()), "config.colour: unknown field `colour`, expected one of `own_mac`"),
+        ("key_lo", None, "config: missing field `key_lo`"),
+    ] {
+        let mut case = case_json("chain.json", "commit-tail-applies");
+        let config = case["config"].as_object_mut().unwrap();
+        match value {
+            Some(value) => config.insert(field.to_string(), value),
+            None => config.remove(field),
+        };
+        let text = load_error(field, case);
+        assert!(text.contains(expected), "{text}");
+    }
+}
+
+/// `NodeConfig` writes a case's `config` back exactly as the vectors do.
+#[test]
+fn configs_serialize_as_the_vectors_write_them() {
+    let mut configs = 0;
+    for file in load_dir(&vectors_dir()).unwrap() {
+        let raw: Value = serde_json::from_str(&std::fs::read_to_string(&file.path).unwrap()).unwrap();
+        for (raw, case) in raw["cases"].as_array().unwrap().iter().zip(&file.cases) {
+            if let Some(config) = &case.config {
+                assert_eq!(serde_json::to_value(config).unwrap(), raw["config"], "{}", case.name);
+                configs += 1;
+            }
+        }
+    }
+    assert!(configs > 200, "only {configs} configs");
 }
 
 #[test]
