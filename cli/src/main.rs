@@ -69,8 +69,9 @@ struct Cli {
 enum Command {
     #[command(about = DEMO_ABOUT, long_about = DEMO_LONG_ABOUT)]
     Demo(demo::DemoArgs),
-    /// Run one software node: the NetCRAQ core over AF_PACKET sockets on
-    /// kernel interfaces (needs CAP_NET_RAW). `netcraq up` starts these.
+    /// Run one node: the NetCRAQ core over AF_PACKET sockets on kernel
+    /// interfaces (needs CAP_NET_RAW), or with --dpdk over DPDK ports.
+    /// `netcraq up` starts these.
     Node(node::NodeArgs),
     /// Bring a topology up on network namespaces and veth links: one process
     /// per node, tables installed, until Ctrl-C, then everything torn down

@@ -1,4 +1,5 @@
-//! `netcraq node`: one software node, the core over AF_PACKET sockets.
+//! `netcraq node`: one node, the core over AF_PACKET sockets (the software
+//! node) or, with `--dpdk`, over DPDK ports (the kernel-bypass node).
 
 use crate::state::stats_path;
 use clap::Args;
@@ -11,7 +12,44 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+const DPDK_HELP: &str = "\
+DPDK (--dpdk):
+  The node runs the same core over DPDK ports in a poll loop instead of
+  AF_PACKET sockets. --dpdk takes the EAL arguments as one string, split at
+  spaces; `netcraq node --dpdk ''` is enough on most machines.
+
+  Ports: node-file port N uses the device of `--dpdk-port N=DEVARGS` when
+  given (repeat the option per port), else `net_af_packet<N>,iface=<interface>`
+  (DPDK's AF_PACKET driver on the port's kernel interface, so a node file
+  written by `netcraq up` works as it is). DEVARGS is a PCI address bound to
+  a DPDK driver (0000:01:00.0) or a virtual device: net_memif0,role=server,
+  net_af_packet1,iface=eth1, net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap,
+  net_ring0, ...
+
+  Memory: by default DPDK uses hugepages; when none are free the node says
+  how to reserve them and exits. Without hugepages, add `--no-huge -m 256`:
+  -m is the megabytes of ordinary memory DPDK may use. Without -m, DPDK
+  takes 64 MB, which holds the mbufs of a node of up to 3 ports; give
+  more for more ports. --no-huge cannot be combined with --in-memory.
+
+  Added unless the EAL arguments already decide it:
+    --no-pci            when no port is a PCI device (else `-a ADDR` per PCI
+                        port), unless -a/--allow/-b/--block/--no-pci is given;
+    --in-memory         (hugepages) or --no-shconf (--no-huge), unless
+                        --in-memory/--no-shconf/--file-prefix is given: no
+                        files outlive the node, and several nodes can run
+                        side by side;
+    --lcores 0@(CPUS)   the CPUs this process may use, unless -l/--lcores/
+                        -c is given: DPDK pins its main thread, and this lets
+                        it float. Pin a node for measurements with `-l 2`.
+  The node prints the EAL arguments it uses.
+
+  Idle (--dpdk-idle): spin (poll at 100 % CPU), yield, or sleep[:US]
+  (the default, 50 us): after 64 empty rounds the loop yields or sleeps
+  between rounds, so more nodes than cores can run (tests, demos).";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = DPDK_HELP)]
 pub struct NodeArgs {
     /// The node file: node_config, routes and which interface is which port
     /// (written by `netcraq up`; format in topology/README.md).
@@ -23,6 +61,30 @@ pub struct NodeArgs {
     stats: Option<PathBuf>,
     #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     stats_interval_ms: u64,
+    /// Run over DPDK with these EAL arguments (one string, e.g. '--no-huge
+    /// -m 256'); see DPDK below (`--help`)
+    #[arg(long, value_name = "EAL_ARGS", allow_hyphen_values = true)]
+    dpdk: Option<String>,
+    /// With --dpdk: node port N is the DPDK device DEVARGS (PCI address or
+    /// vdev); repeatable. Default: net_af_packet<N>,iface=<interface>
+    #[arg(long = "dpdk-port", value_name = "N=DEVARGS", requires = "dpdk", value_parser = parse_dpdk_port)]
+    dpdk_ports: Vec<(u16, String)>,
+    /// With --dpdk: what the poll loop does when idle: spin, yield or sleep[:US]
+    #[arg(long, value_name = "MODE", default_value = "sleep", requires = "dpdk")]
+    dpdk_idle: String,
+    /// With --dpdk: frames per receive burst and per transmit call (1 to 64)
+    #[arg(long, value_name = "N", default_value_t = 32, requires = "dpdk",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    dpdk_burst: u16,
+}
+
+fn parse_dpdk_port(text: &str) -> Result<(u16, String), String> {
+    let (number, devargs) = text.split_once('=').ok_or("expected N=DEVARGS, e.g. 1=net_memif0,role=server")?;
+    let number = number.trim().parse().map_err(|_| format!("{number:?} is not a port number"))?;
+    match devargs.trim() {
+        "" => Err("DEVARGS is empty".to_string()),
+        devargs => Ok((number, devargs.to_string())),
+    }
 }
 
 pub fn run(args: &NodeArgs) -> Result<(), String> {
@@ -32,16 +94,16 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
     *node.routes_mut() =
         file.route_table().map_err(|(prefix, e)| format!("node {}: route {prefix}: {e}", file.name))?;
     let ports: Vec<PortSpec> = file.ports.iter().map(|p| port_spec(&file, p)).collect();
+    if let Some(eal_args) = &args.dpdk {
+        let devices = dpdk_devices(&ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
+        let idle = parse_idle(&args.dpdk_idle).map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
+        let eal_args = eal_arguments(eal_args, &devices);
+        return dpdk::run(args, &file, node, &ports, &devices, &eal_args, idle);
+    }
     let mut software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     tracing::info!(node = %file.name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(), "node running");
-    let report = |running: &SoftwareNode| {
-        if let Some(path) = &args.stats {
-            if let Err(error) = write_stats(path, &file.name, running) {
-                tracing::warn!(%error, path = %path.display(), "could not write stats");
-            }
-        }
-    };
+    let report = |running: &SoftwareNode| write_stats_if_asked(args, &file.name, running.node(), running.io_counters());
     let stop = || netcraq_topology::take_interrupt().is_some();
     software
         .run(stop, Duration::from_millis(args.stats_interval_ms), report)
@@ -67,6 +129,203 @@ fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {
     PortSpec { number: port.number, interface: port.interface.clone(), faults }
 }
 
+/// The DPDK device of each node port, in node-file order: `--dpdk-port`'s,
+/// else DPDK's AF_PACKET driver on the port's interface.
+fn dpdk_devices(ports: &[PortSpec], explicit: &[(u16, String)]) -> Result<Vec<String>, String> {
+    for (index, (number, _)) in explicit.iter().enumerate() {
+        if !ports.iter().any(|p| p.number == *number) {
+            return Err(format!("--dpdk-port {number}=...: the node file has no port {number}"));
+        }
+        if explicit[..index].iter().any(|(n, _)| n == number) {
+            return Err(format!("--dpdk-port {number}=... is given twice"));
+        }
+    }
+    let device = |port: &PortSpec| match explicit.iter().find(|(n, _)| *n == port.number) {
+        Some((_, devargs)) => devargs.clone(),
+        None => format!("net_af_packet{},iface={}", port.number, port.interface),
+    };
+    Ok(ports.iter().map(device).collect())
+}
+
+fn parse_idle(text: &str) -> Result<IdleMode, String> {
+    match text.split_once(':') {
+        None if text == "spin" => Ok(IdleMode::Spin),
+        None if text == "yield" => Ok(IdleMode::Yield),
+        None if text == "sleep" => Ok(IdleMode::Sleep(Duration::from_micros(50))),
+        Some(("sleep", us)) => match us.parse::<u64>() {
+            Ok(us @ 1..=1_000_000) => Ok(IdleMode::Sleep(Duration::from_micros(us))),
+            _ => Err(format!("sleep:{us}: give 1 to 1000000 microseconds")),
+        },
+        _ => Err(format!("{text:?} is not spin, yield or sleep[:US]")),
+    }
+}
+
+/// `netcraq_dataplane::dpdk_node::Idle`, parsed whether or not DPDK is built in.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdleMode {
+    Spin,
+    Yield,
+    Sleep(Duration),
+}
+
+/// `name` or `name=...` among the arguments.
+fn has_option(args: &[String], names: &[&str]) -> bool {
+    args.iter().any(|arg| names.iter().any(|name| arg == name || arg.starts_with(&format!("{name}="))))
+}
+
+/// A short option, alone (`-l 0`) or with its value attached (`-l0`).
+fn has_short(args: &[String], flag: &str) -> bool {
+    args.iter().any(|arg| arg.starts_with(flag) && !arg.starts_with("--"))
+}
+
+/// Whether a device argument names a PCI device (`0000:01:00.0` or `01:00.0`).
+fn is_pci(devargs: &str) -> bool {
+    let name = devargs.split(',').next().unwrap_or_default();
+    let parts: Vec<&str> = name.split(':').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit());
+    let device_function = |s: &str| s.split_once('.').is_some_and(|(d, f)| hex(d, 2) && f.len() == 1);
+    match parts.as_slice() {
+        [domain, bus, df] => hex(domain, 4) && hex(bus, 2) && device_function(df),
+        [bus, df] => hex(bus, 2) && device_function(df),
+        _ => false,
+    }
+}
+
+/// The EAL arguments: the user's, then what DPDK_HELP says is added.
+fn eal_arguments(user: &str, devices: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = user.split_whitespace().map(str::to_owned).collect();
+    let mut added = Vec::new();
+    if !has_option(&args, &["--no-pci", "--allow", "--block", "--pci-whitelist", "--pci-blacklist"])
+        && !has_short(&args, "-a")
+        && !has_short(&args, "-b")
+        && !has_short(&args, "-w")
+    {
+        let pci: Vec<&String> = devices.iter().filter(|d| is_pci(d)).collect();
+        match pci.as_slice() {
+            [] => added.push("--no-pci".to_string()),
+            pci => pci.iter().for_each(|d| added.extend(["-a".to_string(), d.to_string()])),
+        }
+    }
+    if !has_option(&args, &["--in-memory", "--no-shconf", "--file-prefix"]) {
+        let private = if has_option(&args, &["--no-huge"]) { "--no-shconf" } else { "--in-memory" };
+        added.push(private.to_string());
+    }
+    if !has_option(&args, &["--lcores", "--coremask"]) && !has_short(&args, "-l") && !has_short(&args, "-c") {
+        if let Some(cpus) = allowed_cpus() {
+            added.push(format!("--lcores=0@({cpus})"));
+        }
+    }
+    args.extend(added);
+    args
+}
+
+/// The CPUs this process may run on, as `0-3,6`.
+fn allowed_cpus() -> Option<String> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer and size describe `set`, which the call fills.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: reads a bit of the live set, in range.
+    let cpus: Vec<usize> =
+        (0..libc::CPU_SETSIZE as usize).filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) }).collect();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == cpu => *end = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    let text: Vec<String> =
+        ranges.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+    (!text.is_empty()).then(|| text.join(","))
+}
+
+#[cfg(feature = "dpdk")]
+mod dpdk {
+    use super::{write_stats_if_asked, IdleMode, NodeArgs};
+    use netcraq_core::Node;
+    use netcraq_dataplane::afpacket::PortSpec;
+    use netcraq_dataplane::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
+    use netcraq_dpdk::{hugepages, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
+    use netcraq_topology::NodeFile;
+    use std::time::Duration;
+
+    pub fn run(
+        args: &NodeArgs,
+        file: &NodeFile,
+        node: Node,
+        ports: &[PortSpec],
+        devices: &[String],
+        eal_args: &[String],
+        idle: IdleMode,
+    ) -> Result<(), String> {
+        let name = &file.name;
+        hugepages::check(eal_args).map_err(|hint| format!("node {name}: {hint}"))?;
+        tracing::info!(node = %name, eal = %eal_args.join(" "), "starting DPDK");
+        let eal = Eal::init(eal_args).map_err(|e| format!("node {name}: {e}"))?;
+        let settings = DpdkSettings {
+            burst: usize::from(args.dpdk_burst),
+            idle: match idle {
+                IdleMode::Spin => Idle::Spin,
+                IdleMode::Yield => Idle::Yield,
+                IdleMode::Sleep(duration) => Idle::Sleep(duration),
+            },
+            ..DpdkSettings::default()
+        };
+        // Enough for every queue full, in flight and in the caches.
+        let descriptors = u32::from(settings.port.rx_descriptors) + u32::from(settings.port.tx_descriptors);
+        let mbufs = (ports.len() as u32 * descriptors + 2048).next_power_of_two() - 1;
+        let pool = Mempool::new(&eal, "netcraq_node", mbufs, 256, DEFAULT_DATA_ROOM)
+            .map_err(|e| format!("node {name}: {e}"))?;
+        let mut specs = Vec::with_capacity(ports.len());
+        for (port, devargs) in ports.iter().zip(devices) {
+            let dpdk_port = Port::from_devargs(&eal, devargs)
+                .map_err(|e| format!("node {name}: port {} ({devargs}): {e}", port.number))?;
+            tracing::info!(node = %name, port = port.number, device = %devargs, driver = %dpdk_port.driver(), "DPDK port");
+            specs.push(DpdkPortSpec { number: port.number, port: dpdk_port, faults: port.faults });
+        }
+        let mut running = DpdkNode::start(node, pool, specs, settings).map_err(|e| format!("node {name}: {e}"))?;
+        netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
+        tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(),
+                       idle = %settings.idle, "DPDK node running");
+        let report = |running: &DpdkNode| write_stats_if_asked(args, name, running.node(), running.io_counters());
+        let stop = || netcraq_topology::take_interrupt().is_some();
+        running.run(stop, Duration::from_millis(args.stats_interval_ms), report);
+        drop(running);
+        tracing::info!(node = %name, "node stopped");
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+mod dpdk {
+    use super::{IdleMode, NodeArgs};
+    use netcraq_core::Node;
+    use netcraq_dataplane::afpacket::PortSpec;
+    use netcraq_topology::NodeFile;
+
+    pub fn run(
+        _: &NodeArgs,
+        file: &NodeFile,
+        _: Node,
+        _: &[PortSpec],
+        _: &[String],
+        _: &[String],
+        _: IdleMode,
+    ) -> Result<(), String> {
+        Err(format!(
+            "node {}: this netcraq was built without DPDK: install DPDK (`apt-get install -y dpdk-dev \
+             libdpdk-dev pkg-config libclang-dev clang`) and build with `cargo build --release -p netcraq \
+             --features dpdk`",
+            file.name
+        ))
+    }
+}
+
 /// The counters as JSON: outcomes by name, I/O counters, non-zero per-key counters.
 pub fn stats_json(name: &str, node: &Node, io: IoCounters) -> Value {
     let outcomes: Map<String, Value> =
@@ -87,9 +346,82 @@ pub fn stats_json(name: &str, node: &Node, io: IoCounters) -> Value {
     })
 }
 
-fn write_stats(path: &Path, name: &str, running: &SoftwareNode) -> std::io::Result<()> {
-    let text = stats_json(name, running.node(), running.io_counters()).to_string();
+/// Writes the stats file, when --stats asks for one; a failure is logged.
+fn write_stats_if_asked(args: &NodeArgs, name: &str, node: &Node, io: IoCounters) {
+    if let Some(path) = &args.stats {
+        if let Err(error) = write_stats(path, name, node, io) {
+            tracing::warn!(%error, path = %path.display(), "could not write stats");
+        }
+    }
+}
+
+fn write_stats(path: &Path, name: &str, node: &Node, io: IoCounters) -> std::io::Result<()> {
+    let text = stats_json(name, node, io).to_string();
     let partial = path.with_extension("partial");
     std::fs::write(&partial, text)?;
     std::fs::rename(&partial, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn port(number: u16, interface: &str) -> PortSpec {
+        PortSpec { number, interface: interface.to_string(), faults: FaultSettings::default() }
+    }
+
+    #[test]
+    fn ports_default_to_af_packet_on_their_interface() {
+        let ports = [port(1, "eth1"), port(2, "eth2")];
+        let explicit = [(2, "net_memif0,role=server".to_string())];
+        assert_eq!(dpdk_devices(&ports, &explicit).unwrap(), ["net_af_packet1,iface=eth1", "net_memif0,role=server"]);
+        assert!(dpdk_devices(&ports, &[(3, "net_ring0".into())]).unwrap_err().contains("no port 3"));
+        let twice = [(1, "net_ring0".to_string()), (1, "net_ring1".to_string())];
+        assert!(dpdk_devices(&ports, &twice).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn dpdk_port_options_parse() {
+        assert_eq!(
+            parse_dpdk_port("1=net_pcap0,rx_pcap=a,tx_pcap=b").unwrap(),
+            (1, "net_pcap0,rx_pcap=a,tx_pcap=b".into())
+        );
+        assert!(parse_dpdk_port("net_ring0").is_err());
+        assert!(parse_dpdk_port("x=net_ring0").is_err());
+        assert!(parse_dpdk_port("1=").is_err());
+    }
+
+    #[test]
+    fn idle_modes_parse() {
+        assert_eq!(parse_idle("spin"), Ok(IdleMode::Spin));
+        assert_eq!(parse_idle("sleep"), Ok(IdleMode::Sleep(Duration::from_micros(50))));
+        assert_eq!(parse_idle("sleep:200"), Ok(IdleMode::Sleep(Duration::from_micros(200))));
+        assert!(parse_idle("sleep:0").is_err());
+        assert!(parse_idle("nap").is_err());
+    }
+
+    #[test]
+    fn eal_arguments_get_safe_defaults_unless_given() {
+        let vdev = ["net_af_packet1,iface=eth1".to_string()];
+        let args = eal_arguments("--no-huge -m 256", &vdev);
+        assert_eq!(args[..5], words("--no-huge -m 256 --no-pci --no-shconf"));
+        assert!(args[5].starts_with("--lcores=0@("), "{args:?}");
+        assert_eq!(eal_arguments("", &vdev)[..2], words("--no-pci --in-memory"));
+        let given = eal_arguments("-l 1 --file-prefix=n1 -a 0000:01:00.0", &vdev);
+        assert_eq!(given, words("-l 1 --file-prefix=n1 -a 0000:01:00.0"));
+        let pci = ["0000:01:00.0,rxq=1".to_string(), "net_ring0".to_string()];
+        assert_eq!(eal_arguments("-l 0", &pci), words("-l 0 -a 0000:01:00.0,rxq=1 --in-memory"));
+    }
+
+    #[test]
+    fn pci_addresses_are_recognised() {
+        assert!(is_pci("0000:01:00.0"));
+        assert!(is_pci("af:00.1,representor=[0-3]"));
+        assert!(!is_pci("net_ring0"));
+        assert!(!is_pci("net_memif0,socket=/run/a:b"));
+    }
 }

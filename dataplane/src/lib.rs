@@ -3,10 +3,14 @@
 //!
 //! - [`afpacket`]: the software node, the core over AF_PACKET sockets on
 //!   kernel interfaces, with seeded [`faults`] injected on transmit when asked.
+//! - `dpdk_node` (feature `dpdk`): the kernel-bypass node, the core over
+//!   DPDK ports in a poll loop, with the same fault injection.
 //! - [`sim`]: the in-memory network, a deterministic discrete-event
 //!   simulation in which real [`netcraq_core::Node`]s exchange real frames
 //!   over simulated links, driven by simulated clients.
 
 pub mod afpacket;
+#[cfg(feature = "dpdk")]
+pub mod dpdk_node;
 pub mod faults;
 pub mod sim;

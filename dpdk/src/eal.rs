@@ -1,0 +1,90 @@
+use crate::{hugepages, sys, Error};
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const NOT_STARTED: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
+const FAILED: u8 = 3;
+
+/// Whether this process has called `rte_eal_init`, and how it went: DPDK
+/// allows one call per process, successful or not.
+static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+
+/// Proof that DPDK's Environment Abstraction Layer runs in this process.
+///
+/// `rte_eal_init` pins the calling thread to the main lcore's CPUs (all of
+/// `-l`/`--lcores`' first entry) and makes it DPDK's main thread; other
+/// threads that use mbuf pools should call [`Eal::register_current_thread`]
+/// first, or they bypass the pools' per-lcore caches.
+///
+/// The EAL is never torn down: it lives until the process exits, which
+/// releases everything it holds (with `--in-memory` or `--no-huge`, nothing
+/// outlives the process; with file-backed hugepages see README.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Eal {
+    _private: (),
+}
+
+impl Eal {
+    /// Runs `rte_eal_init` with `args` (the program name is added in front),
+    /// once per process: a second call fails, whatever the first did.
+    /// When it fails and the arguments need hugepages that are missing, the
+    /// error says how to provide them.
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal, Error> {
+        if STATE.compare_exchange(NOT_STARTED, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(Error::new(
+                "rte_eal_init was already called in this process (DPDK allows one call per process)",
+            ));
+        }
+        let words: Vec<&str> = std::iter::once("netcraq").chain(args.iter().map(AsRef::as_ref)).collect();
+        let mut strings = Vec::with_capacity(words.len());
+        for word in &words {
+            match CString::new(*word) {
+                Ok(string) => strings.push(string),
+                Err(_) => {
+                    STATE.store(NOT_STARTED, Ordering::Release);
+                    return Err(Error::new(format!("EAL argument {word:?} contains a NUL byte")));
+                }
+            }
+        }
+        // The EAL may keep pointers into argv and permutes the array while
+        // parsing, so both live until the process exits.
+        let argv: &'static mut [*mut c_char] = Vec::leak(
+            strings.into_iter().map(CString::into_raw).chain(std::iter::once(std::ptr::null_mut())).collect(),
+        );
+        let argc = (argv.len() - 1) as i32;
+        // SAFETY: argv holds argc valid NUL-terminated strings followed by a
+        // null pointer, all leaked so they outlive the EAL; STATE ensures this
+        // is the process's only call.
+        let rc = unsafe { sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        if rc < 0 {
+            STATE.store(FAILED, Ordering::Release);
+            let error = Error::from_rte_errno(format!("rte_eal_init with `{}` failed", words[1..].join(" ")));
+            let strings: Vec<String> = words[1..].iter().map(|w| w.to_string()).collect();
+            return Err(match hugepages::check(&strings) {
+                Err(hint) => error.with_hint(hint),
+                Ok(()) => error.with_hint("DPDK's own messages above say why."),
+            });
+        }
+        STATE.store(RUNNING, Ordering::Release);
+        Ok(Eal { _private: () })
+    }
+
+    /// The EAL of this process, if [`Eal::init`] succeeded.
+    pub fn get() -> Option<Eal> {
+        (STATE.load(Ordering::Acquire) == RUNNING).then_some(Eal { _private: () })
+    }
+
+    /// Gives the calling thread (not created by DPDK) an lcore id, so it
+    /// uses the mempools' per-lcore caches. Call it once per thread.
+    pub fn register_current_thread(&self) -> Result<(), Error> {
+        // SAFETY: the EAL is initialised (self proves it); the call only
+        // touches the calling thread's per-lcore state.
+        let rc = unsafe { sys::rte_thread_register() };
+        match rc {
+            0 => Ok(()),
+            _ => Err(Error::from_rte_errno("rte_thread_register")),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+use crate::{sys, Mempool};
+use std::fmt;
+use std::ptr::NonNull;
+
+/// One packet buffer (`struct rte_mbuf`), owned: exactly one `Mbuf` exists
+/// per buffer, it cannot be cloned, and dropping it returns the buffer to its
+/// pool (`rte_pktmbuf_free`). Handing it to DPDK ([`crate::Port::tx_burst`],
+/// [`crate::MbufRing::enqueue`]) gives the ownership away.
+///
+/// `Option<Mbuf>` has the layout of a C `struct rte_mbuf *` (null for
+/// `None`), so slices of them are passed to the burst functions as they are.
+#[repr(transparent)]
+pub struct Mbuf {
+    raw: NonNull<sys::rte_mbuf>,
+}
+
+// SAFETY: an Mbuf is the only handle to its buffer, and mbufs may be freed
+// from any thread (pools are thread-safe); moving one moves the ownership.
+unsafe impl Send for Mbuf {}
+
+/// A length the mbuf cannot take: more than its first segment holds, or a
+/// packet of several segments (lengths are only set on one-segment packets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LenError {
+    pub requested: usize,
+    pub capacity: usize,
+    pub segments: u16,
+}
+
+impl fmt::Display for LenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot set an mbuf's length to {} (capacity {}, {} segment(s))",
+            self.requested, self.capacity, self.segments
+        )
+    }
+}
+
+impl std::error::Error for LenError {}
+
+impl Mbuf {
+    /// An empty buffer from `pool`, or `None` when the pool is exhausted.
+    pub fn alloc(pool: &Mempool) -> Option<Mbuf> {
+        // SAFETY: the pool is valid for the life of the process; the result
+        // is either null or a freshly allocated mbuf that nothing else owns.
+        NonNull::new(unsafe { sys::netcraq_pktmbuf_alloc(pool.as_ptr()) }).map(|raw| Mbuf { raw })
+    }
+
+    /// A buffer from `pool` holding a copy of `bytes`, or `None` when the pool
+    /// is exhausted or `bytes` is longer than one of its mbufs holds.
+    pub fn from_bytes(pool: &Mempool, bytes: &[u8]) -> Option<Mbuf> {
+        let mut mbuf = Mbuf::alloc(pool)?;
+        mbuf.append(bytes.len())?.copy_from_slice(bytes);
+        Some(mbuf)
+    }
+
+    /// The data of the first segment (the whole packet unless it is chained).
+    pub fn data(&self) -> &[u8] {
+        let mut len = 0u16;
+        // SAFETY: the mbuf is valid and owned by self; mtod points to
+        // data_len initialised bytes of its buffer, borrowed as long as self.
+        unsafe {
+            let data = sys::netcraq_pktmbuf_data(self.raw.as_ptr(), &mut len);
+            std::slice::from_raw_parts(data, usize::from(len))
+        }
+    }
+
+    /// The data of the first segment, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let mut len = 0u16;
+        // SAFETY: as for data(); self is the buffer's only owner (mbufs are
+        // never cloned or attached by this crate, and rx_burst/alloc hand a
+        // buffer over to the application whole), so the slice is unaliased
+        // for the mutable borrow of self.
+        unsafe {
+            let data = sys::netcraq_pktmbuf_data(self.raw.as_ptr(), &mut len);
+            std::slice::from_raw_parts_mut(data, usize::from(len))
+        }
+    }
+
+    /// Bytes of data in the first segment.
+    pub fn len(&self) -> usize {
+        self.data().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of the whole packet, over all its segments.
+    pub fn pkt_len(&self) -> usize {
+        // SAFETY: reads a field of a valid mbuf that self owns.
+        unsafe { sys::netcraq_pktmbuf_pkt_len(self.raw.as_ptr()) as usize }
+    }
+
+    /// Segments in the packet (1 unless a driver chained buffers).
+    pub fn segments(&self) -> u16 {
+        // SAFETY: reads a field of a valid mbuf that self owns.
+        unsafe { sys::netcraq_pktmbuf_nb_segs(self.raw.as_ptr()) }
+    }
+
+    /// The most data the first segment can hold from where its data starts.
+    pub fn capacity(&self) -> usize {
+        // SAFETY: reads fields of a valid mbuf that self owns.
+        usize::from(unsafe { sys::netcraq_pktmbuf_capacity(self.raw.as_ptr()) })
+    }
+
+    /// Sets the length of a one-segment packet: shorter cuts the frame,
+    /// longer exposes the buffer's bytes after it (whatever they hold).
+    pub fn set_len(&mut self, len: usize) -> Result<(), LenError> {
+        let (capacity, segments) = (self.capacity(), self.segments());
+        if len > capacity || segments != 1 {
+            return Err(LenError { requested: len, capacity, segments });
+        }
+        // SAFETY: a one-segment mbuf that self owns, and len fits its buffer
+        // (checked above, so also below u16::MAX).
+        unsafe { sys::netcraq_pktmbuf_set_len(self.raw.as_ptr(), len as u16) };
+        Ok(())
+    }
+
+    /// Grows the packet by `len` bytes at its end (`rte_pktmbuf_append`) and
+    /// returns them, or `None` when they do not fit.
+    pub fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        let len16 = u16::try_from(len).ok()?;
+        // SAFETY: a valid mbuf that self owns; the result is null or points
+        // to len bytes of its buffer, now part of the packet, borrowed as
+        // long as self is.
+        unsafe {
+            let data = sys::netcraq_pktmbuf_append(self.raw.as_ptr(), len16);
+            NonNull::new(data).map(|data| std::slice::from_raw_parts_mut(data.as_ptr(), len))
+        }
+    }
+
+    /// The mbuf's `port` field: the port it arrived on after rx. NetCRAQ's
+    /// node sets it to the port a frame leaves by before tx, as DPDK's event
+    /// Tx adapter does; drivers ignore it on transmit.
+    pub fn port(&self) -> u16 {
+        // SAFETY: reads a field of a valid mbuf that self owns.
+        unsafe { sys::netcraq_pktmbuf_port(self.raw.as_ptr()) }
+    }
+
+    pub fn set_port(&mut self, port: u16) {
+        // SAFETY: writes a plain field of a valid mbuf that self owns.
+        unsafe { sys::netcraq_pktmbuf_set_port(self.raw.as_ptr(), port) }
+    }
+
+    /// Gives up ownership: the caller now owns the raw mbuf.
+    pub(crate) fn into_raw(self) -> *mut sys::rte_mbuf {
+        let raw = self.raw.as_ptr();
+        std::mem::forget(self);
+        raw
+    }
+
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `raw` is a valid mbuf that nothing else owns.
+    pub(crate) unsafe fn from_raw(raw: NonNull<sys::rte_mbuf>) -> Mbuf {
+        Mbuf { raw }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: self is the only owner of a valid mbuf, and it is not used after this.
+        unsafe { sys::netcraq_pktmbuf_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mbuf").field("len", &self.len()).field("segments", &self.segments()).finish()
+    }
+}
