@@ -246,7 +246,7 @@ impl SoftwareNode {
             self.io.tx_no_port += 1;
             return;
         };
-        let decision = port.faults.decide();
+        let decision = port.faults.decide(bytes);
         let sends = match decision {
             FaultDecision::Drop => 0,
             FaultDecision::Send => 1,

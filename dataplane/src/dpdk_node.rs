@@ -287,7 +287,7 @@ impl DpdkNode {
             self.io.tx_no_port += 1;
             return;
         };
-        let decision = self.ports[index].faults.decide();
+        let decision = self.ports[index].faults.decide(mbuf.data());
         match decision {
             FaultDecision::Drop => return,
             FaultDecision::Send => self.queue(index, mbuf),

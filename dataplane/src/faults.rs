@@ -1,7 +1,14 @@
 //! Seeded fault injection on a node's transmit path: loss, duplication and
 //! reordering, so tests can stress a real chain reproducibly without netem.
 //! Backend-agnostic: the AF_PACKET and DPDK ports both run frames through it.
+//!
+//! Duplication spares WRITE requests: `docs/protocol.md` §3.4 assumes the
+//! network never delivers a WRITE to the head twice with another write
+//! stamped in between, and no data plane can tolerate that without per-client
+//! state (`docs/model-checking.md` shows the violation). Everything else,
+//! stamped CHAIN_WRITEs included, may be duplicated.
 
+use netcraq_wire::{NetcraqFrame, Op};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -64,7 +71,8 @@ impl FaultInjector {
         FaultInjector { settings, rng: SmallRng::seed_from_u64(settings.seed), counters: FaultCounters::default() }
     }
 
-    pub fn decide(&mut self) -> FaultDecision {
+    /// The fate of `frame`, about to be sent.
+    pub fn decide(&mut self, frame: &[u8]) -> FaultDecision {
         if !self.settings.is_active() {
             return FaultDecision::Send;
         }
@@ -74,6 +82,9 @@ impl FaultInjector {
             self.counters.dropped += 1;
             FaultDecision::Drop
         } else if draw < s.loss_percent + s.duplicate_percent {
+            if is_unstamped_write(frame) {
+                return FaultDecision::Send;
+            }
             self.counters.duplicated += 1;
             FaultDecision::SendTwice
         } else if draw < s.loss_percent + s.duplicate_percent + s.reorder_percent {
@@ -82,5 +93,63 @@ impl FaultInjector {
         } else {
             FaultDecision::Send
         }
+    }
+}
+
+/// A client WRITE on its way to the head, which must not be duplicated (§3.4).
+pub fn is_unstamped_write(frame: &[u8]) -> bool {
+    NetcraqFrame::parse(frame).is_ok_and(|f| f.header.op == Op::Write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqRepr, NETCRAQ_UDP_PORT};
+
+    fn frame(op: Op) -> Vec<u8> {
+        let header = NetcraqRepr { op, version: 0, key: 1, value: [7; 16] };
+        let frame = NetcraqFrame {
+            eth_src: MacAddr([2, 0, 0, 0, 0, 1]),
+            eth_dst: MacAddr([2, 0, 0, 0, 0, 2]),
+            ip_src: Ipv4Addr::new(10, 0, 1, 1),
+            ip_dst: Ipv4Addr::new(10, 0, 0, 1),
+            ttl: 64,
+            tos: 0,
+            ident: 1,
+            flags_fragment: 0,
+            udp_src: 40000,
+            udp_dst: NETCRAQ_UDP_PORT,
+            header,
+        };
+        frame.to_bytes().to_vec()
+    }
+
+    #[test]
+    fn duplication_spares_write_requests_only() {
+        let always_duplicate = FaultSettings { duplicate_percent: 100.0, ..FaultSettings::default() };
+        let mut injector = FaultInjector::new(always_duplicate);
+        assert_eq!(injector.decide(&frame(Op::Write)), FaultDecision::Send);
+        for op in [Op::ChainWrite, Op::Ack, Op::Read, Op::ReadReply, Op::WriteReply] {
+            assert_eq!(injector.decide(&frame(op)), FaultDecision::SendTwice, "{op:?}");
+        }
+        assert_eq!(injector.decide(b"not a NetCRAQ frame"), FaultDecision::SendTwice);
+        assert_eq!(injector.counters.duplicated, 6);
+    }
+
+    #[test]
+    fn decisions_follow_the_seed_and_the_percentages() {
+        let settings = FaultSettings { loss_percent: 20.0, duplicate_percent: 20.0, reorder_percent: 20.0, seed: 3 };
+        let run = |settings| {
+            let mut injector = FaultInjector::new(settings);
+            (0..1000).map(|_| injector.decide(&frame(Op::Ack))).collect::<Vec<_>>()
+        };
+        let decisions = run(settings);
+        assert_eq!(decisions, run(settings), "same seed, same decisions");
+        for kind in [FaultDecision::Drop, FaultDecision::SendTwice, FaultDecision::HoldBack, FaultDecision::Send] {
+            let share = decisions.iter().filter(|d| **d == kind).count();
+            assert!((100..300).contains(&share) || (kind == FaultDecision::Send && (300..500).contains(&share)));
+        }
+        assert_eq!(FaultInjector::new(FaultSettings::default()).decide(&frame(Op::Ack)), FaultDecision::Send);
+        assert!(FaultSettings { loss_percent: 101.0, ..settings }.validate().is_err());
     }
 }

@@ -54,11 +54,15 @@ impl LinkConfig {
         }
     }
 
-    /// How many copies of one frame reach the far end: 0 (lost), 1, or 2 (duplicated).
-    pub(crate) fn copies(&self, rng: &mut SmallRng) -> usize {
+    /// How many copies of one frame reach the far end: 0 (lost), 1, or 2
+    /// (duplicated; never a WRITE request, as with [`crate::faults`]).
+    pub(crate) fn copies(&self, rng: &mut SmallRng, frame: &[u8]) -> usize {
         if self.loss_probability > 0.0 && rng.gen_bool(self.loss_probability) {
             0
-        } else if self.duplicate_probability > 0.0 && rng.gen_bool(self.duplicate_probability) {
+        } else if self.duplicate_probability > 0.0
+            && rng.gen_bool(self.duplicate_probability)
+            && !crate::faults::is_unstamped_write(frame)
+        {
             2
         } else {
             1

@@ -269,7 +269,7 @@ impl<A: HostAgent> Simulation<A> {
         let toward_side = 1 - end.side;
         let state = &mut self.links[end.link.0];
         state.counters.sent += 1;
-        let copies = config.copies(&mut self.rng);
+        let copies = config.copies(&mut self.rng, &frame);
         match copies {
             0 => state.counters.lost += 1,
             2 => state.counters.duplicated += 1,
