@@ -7,8 +7,6 @@
 
 mod support;
 
-use netcraq_topology::Topology;
-use std::process::Command;
 use support::{line_topology, outcome, running_as_root, Chain};
 
 fn value(text: &str) -> [u8; 16] {
@@ -18,22 +16,8 @@ fn value(text: &str) -> [u8; 16] {
 /// `netcraq up`'s node command with `--dpdk`: every node process has its
 /// own EAL on ordinary memory, and sleeps when idle (3 pollers, 2 cores).
 fn dpdk_chain(nodes: usize) -> Chain {
-    let topology = Topology::parse(&line_topology(nodes, "craq", "")).expect("test topology is valid");
-    let running = topology
-        .up(|node_file| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
-            command.arg("node").arg("--config").arg(node_file);
-            command.arg("--stats").arg(node_file.with_extension("stats.json")).args(["--stats-interval-ms", "20"]);
-            command.args(["--dpdk", "--no-huge -m 128 --no-telemetry --log-level=warning", "--dpdk-idle", "sleep:100"]);
-            command.env("NETCRAQ_LOG", "warn");
-            command
-        })
-        .expect("topology comes up");
-    let chain = Chain { running };
-    for node in chain.node_names() {
-        chain.wait_stats(&node, |_| true);
-    }
-    chain
+    let dpdk = ["--dpdk", "--no-huge -m 128 --no-telemetry --log-level=warning", "--dpdk-idle", "sleep:100"];
+    Chain::up_with(&line_topology(nodes, "craq", ""), &dpdk)
 }
 
 #[test]

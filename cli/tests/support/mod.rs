@@ -54,13 +54,18 @@ pub struct Chain {
 
 impl Chain {
     pub fn up(topology_text: &str) -> Chain {
+        Chain::up_with(topology_text, &[])
+    }
+
+    /// Like [`Chain::up`], with `node_args` added to every `netcraq node`.
+    pub fn up_with(topology_text: &str, node_args: &[&str]) -> Chain {
         let topology = Topology::parse(topology_text).expect("test topology is valid");
         let running = topology
             .up(|node_file| {
                 let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
                 command.arg("node").arg("--config").arg(node_file);
                 command.arg("--stats").arg(stats_path(node_file)).args(["--stats-interval-ms", STATS_INTERVAL_MS]);
-                command.env("NETCRAQ_LOG", "warn");
+                command.args(node_args).env("NETCRAQ_LOG", "warn");
                 command
             })
             .expect("topology comes up");
