@@ -17,7 +17,9 @@ pub enum Network {
 impl Network {
     fn describe(self) -> &'static str {
         match self {
-            Network::InMemory => "in-memory network (simulated; every time and rate is virtual time, not wall-clock)",
+            Network::InMemory => {
+                "the in-memory network (simulated; every time and rate is virtual time, not wall-clock)"
+            }
             Network::Namespaces => {
                 "network namespaces and veth links (real packets between netcraq node processes; wall-clock time)"
             }
