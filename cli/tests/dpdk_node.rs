@@ -63,24 +63,14 @@ fn write_node_file(dir: &Path) -> PathBuf {
 mod with_dpdk {
     use super::*;
     use netcraq_core::{Node, DEFAULT_KEY_CAPACITY};
-    use netcraq_wire::{NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN, NETCRAQ_UDP_PORT};
+    use netcraq_wire::{Endpoint, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN};
     use std::process::{Child, Output, Stdio};
     use std::time::{Duration, Instant};
 
     fn request(op: Op, key: u16, value: &[u8; 16], ident: u16) -> Vec<u8> {
-        let frame = NetcraqFrame {
-            eth_src: CLIENT.0,
-            eth_dst: NODE.0,
-            ip_src: CLIENT.1,
-            ip_dst: NODE.1,
-            ttl: 64,
-            tos: 0,
-            ident,
-            flags_fragment: 0,
-            udp_src: 40_000,
-            udp_dst: NETCRAQ_UDP_PORT,
-            header: NetcraqRepr { op, version: 0, key, value: *value },
-        };
+        let (client, node) = (Endpoint { mac: CLIENT.0, ip: CLIENT.1 }, Endpoint { mac: NODE.0, ip: NODE.1 });
+        let header = NetcraqRepr { op, version: 0, key, value: *value };
+        let frame = NetcraqFrame::request(client, 40_000, node, ident, header);
         frame.to_bytes().to_vec()
     }
 

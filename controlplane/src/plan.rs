@@ -5,12 +5,7 @@
 use netcraq_core::{Mode, NodeConfig, Role, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 
-/// A node or host as the network sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    pub ip: Ipv4Addr,
-    pub mac: MacAddr,
-}
+pub use netcraq_wire::Endpoint;
 
 /// A chain: its nodes from head to tail, its mode and its key range.
 #[derive(Debug, Clone, PartialEq, Eq)]

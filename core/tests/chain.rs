@@ -3,7 +3,7 @@
 //! each row exactly; the model checker checks all interleavings.)
 
 use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route};
-use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN, NETCRAQ_UDP_PORT};
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN};
 use std::collections::VecDeque;
 
 const CLIENT_PORT: u16 = 0;
@@ -47,19 +47,9 @@ fn chain(mode: Mode) -> Vec<Node> {
 }
 
 fn request(to: u8, op: Op, key: u16, value: u8, ident: u16) -> Vec<u8> {
-    let frame = NetcraqFrame {
-        eth_src: mac(100),
-        eth_dst: mac(to),
-        ip_src: ip(100),
-        ip_dst: ip(to),
-        ttl: 64,
-        tos: 0,
-        ident,
-        flags_fragment: 0x4000,
-        udp_src: 40000,
-        udp_dst: NETCRAQ_UDP_PORT,
-        header: NetcraqRepr { op, version: 0, key, value: [value; 16] },
-    };
+    let (client, node) = (Endpoint { ip: ip(100), mac: mac(100) }, Endpoint { ip: ip(to), mac: mac(to) });
+    let header = NetcraqRepr { op, version: 0, key, value: [value; 16] };
+    let frame = NetcraqFrame::request(client, 40000, node, ident, header);
     frame.to_bytes().to_vec()
 }
 

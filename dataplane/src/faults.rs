@@ -104,24 +104,13 @@ pub fn is_unstamped_write(frame: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqRepr, NETCRAQ_UDP_PORT};
+    use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqRepr};
 
     fn frame(op: Op) -> Vec<u8> {
+        let client = Endpoint { ip: Ipv4Addr::new(10, 0, 1, 1), mac: MacAddr([2, 0, 0, 0, 0, 1]) };
+        let node = Endpoint { ip: Ipv4Addr::new(10, 0, 0, 1), mac: MacAddr([2, 0, 0, 0, 0, 2]) };
         let header = NetcraqRepr { op, version: 0, key: 1, value: [7; 16] };
-        let frame = NetcraqFrame {
-            eth_src: MacAddr([2, 0, 0, 0, 0, 1]),
-            eth_dst: MacAddr([2, 0, 0, 0, 0, 2]),
-            ip_src: Ipv4Addr::new(10, 0, 1, 1),
-            ip_dst: Ipv4Addr::new(10, 0, 0, 1),
-            ttl: 64,
-            tos: 0,
-            ident: 1,
-            flags_fragment: 0,
-            udp_src: 40000,
-            udp_dst: NETCRAQ_UDP_PORT,
-            header,
-        };
-        frame.to_bytes().to_vec()
+        NetcraqFrame::request(client, 40000, node, 1, header).to_bytes().to_vec()
     }
 
     #[test]

@@ -15,7 +15,7 @@ use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAP
 use netcraq_dataplane::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
 use netcraq_dataplane::faults::FaultSettings;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, DEFAULT_DATA_ROOM};
-use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -171,19 +171,9 @@ fn configure_solo(node: &mut Node) {
 }
 
 fn read(ident: u16) -> Vec<u8> {
-    let frame = NetcraqFrame {
-        eth_src: CLIENT.0,
-        eth_dst: NODE.0,
-        ip_src: CLIENT.1,
-        ip_dst: NODE.1,
-        ttl: 64,
-        tos: 0,
-        ident,
-        flags_fragment: 0,
-        udp_src: 40_000,
-        udp_dst: NETCRAQ_UDP_PORT,
-        header: NetcraqRepr { op: Op::Read, version: 0, key: 1, value: [0; 16] },
-    };
+    let (client, node) = (Endpoint { mac: CLIENT.0, ip: CLIENT.1 }, Endpoint { mac: NODE.0, ip: NODE.1 });
+    let header = NetcraqRepr { op: Op::Read, version: 0, key: 1, value: [0; 16] };
+    let frame = NetcraqFrame::request(client, 40_000, node, ident, header);
     frame.to_bytes().to_vec()
 }
 

@@ -6,7 +6,7 @@ use netcraq_dataplane::sim::{
     client_address, node_address, Device, HostAgent, LinkConfig, NodeSettings, Outbox, RunStop, SimConfig, Simulation,
     Topology,
 };
-use netcraq_wire::{Ipv4Addr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use netcraq_wire::{Ipv4Addr, NetcraqFrame, NetcraqRepr, Op};
 
 const BURST: u16 = 40;
 
@@ -36,19 +36,8 @@ impl HostAgent for Probe {
 
 fn read(ident: u16) -> Vec<u8> {
     let (client, node) = (client_address(0), node_address(0));
-    let frame = NetcraqFrame {
-        eth_src: client.mac,
-        eth_dst: node.mac,
-        ip_src: client.ip,
-        ip_dst: node.ip,
-        ttl: 64,
-        tos: 0,
-        ident,
-        flags_fragment: 0,
-        udp_src: 40_000,
-        udp_dst: NETCRAQ_UDP_PORT,
-        header: NetcraqRepr { op: Op::Read, version: 0, key: 1, value: [0; 16] },
-    };
+    let header = NetcraqRepr { op: Op::Read, version: 0, key: 1, value: [0; 16] };
+    let frame = NetcraqFrame::request(client, 40_000, node, ident, header);
     frame.to_bytes().to_vec()
 }
 

@@ -11,6 +11,18 @@ pub const NETCRAQ_FRAME_LEN: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + UDP
 const UDP_PAYLOAD_LEN: u16 = NETCRAQ_HEADER_LEN as u16;
 const IPV4_PAYLOAD_LEN: u16 = (UDP_HEADER_LEN + NETCRAQ_HEADER_LEN) as u16;
 
+/// A node or host as the network sees it: its MAC and IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+/// The TTL a client's request starts with.
+const REQUEST_TTL: u8 = 64;
+/// IPv4 "don't fragment": NetCRAQ frames are never fragmented.
+const DONT_FRAGMENT: u16 = 0x4000;
+
 /// A whole NetCRAQ frame, as clients, tests and tools build and read it.
 /// (Nodes work on the views in place; see `netcraq-core`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +42,24 @@ pub struct NetcraqFrame {
 }
 
 impl NetcraqFrame {
+    /// A client's request to a node, as a client sends it (`docs/protocol.md`
+    /// §4.1): TTL 64, don't-fragment, to UDP port 20035.
+    pub fn request(from: Endpoint, udp_src: u16, to: Endpoint, ident: u16, header: NetcraqRepr) -> NetcraqFrame {
+        NetcraqFrame {
+            eth_src: from.mac,
+            eth_dst: to.mac,
+            ip_src: from.ip,
+            ip_dst: to.ip,
+            ttl: REQUEST_TTL,
+            tos: 0,
+            ident,
+            flags_fragment: DONT_FRAGMENT,
+            udp_src,
+            udp_dst: crate::NETCRAQ_UDP_PORT,
+            header,
+        }
+    }
+
     /// Parses and validates a frame: Ethernet II, IPv4 without options and a
     /// valid checksum, not a fragment, UDP with the exact NetCRAQ lengths, a
     /// known operation. Any UDP port is accepted (replies come from 20035 to

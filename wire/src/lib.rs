@@ -11,7 +11,7 @@ mod netcraq;
 mod udp;
 
 pub use ethernet::{EthernetFrame, EthernetRepr, MacAddr, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4};
-pub use frame::{NetcraqFrame, NETCRAQ_FRAME_LEN};
+pub use frame::{Endpoint, NetcraqFrame, NETCRAQ_FRAME_LEN};
 pub use ipv4::{Ipv4Packet, Ipv4Repr, IPV4_HEADER_LEN, IP_PROTOCOL_UDP};
 pub use netcraq::{ErrorCode, NetcraqHeader, NetcraqRepr, Op, NETCRAQ_HEADER_LEN, VALUE_LEN};
 pub use std::net::Ipv4Addr;

@@ -6,7 +6,7 @@
 
 use netcraq_client::{Client, ClientOptions};
 use netcraq_topology::{Running, Topology};
-use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -135,18 +135,8 @@ fn stats_path(node_file: &std::path::Path) -> PathBuf {
 
 /// A NetCRAQ request frame from a host to a node, ready to mutate.
 pub fn request_frame(from: (Ipv4Addr, MacAddr, u16), to: (Ipv4Addr, MacAddr), op: Op, key: u16) -> Vec<u8> {
-    let frame = NetcraqFrame {
-        eth_src: from.1,
-        eth_dst: to.1,
-        ip_src: from.0,
-        ip_dst: to.0,
-        ttl: 64,
-        tos: 0,
-        ident: 0x1234,
-        flags_fragment: 0x4000,
-        udp_src: from.2,
-        udp_dst: NETCRAQ_UDP_PORT,
-        header: NetcraqRepr { op, version: 0, key, value: *b"injected-value!!" },
-    };
+    let header = NetcraqRepr { op, version: 0, key, value: *b"injected-value!!" };
+    let (source, destination) = (Endpoint { ip: from.0, mac: from.1 }, Endpoint { ip: to.0, mac: to.1 });
+    let frame = NetcraqFrame::request(source, from.2, destination, 0x1234, header);
     frame.to_bytes().to_vec()
 }

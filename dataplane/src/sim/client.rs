@@ -13,9 +13,6 @@ use std::sync::Arc;
 /// Largest latency the histograms hold exactly; longer ones are recorded as this.
 const LATENCY_NS_MAX: u64 = 60_000_000_000;
 const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
-const REQUEST_TTL: u8 = 64;
-/// IPv4 "don't fragment": NetCRAQ frames are never fragments.
-const DONT_FRAGMENT: u16 = 0x4000;
 
 /// How a client behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,19 +355,8 @@ impl Client {
                 NetcraqRepr { op: Op::Write, version: u8::from(request.retransmissions > 0), key, value }
             }
         };
-        let frame = NetcraqFrame {
-            eth_src: self.address.mac,
-            eth_dst: target.next_hop_mac,
-            ip_src: self.address.ip,
-            ip_dst: target.ip,
-            ttl: REQUEST_TTL,
-            tos: 0,
-            ident: request.ident,
-            flags_fragment: DONT_FRAGMENT,
-            udp_src: self.workers[worker].udp_port,
-            udp_dst: NETCRAQ_UDP_PORT,
-            header,
-        };
+        let to = Endpoint { ip: target.ip, mac: target.next_hop_mac };
+        let frame = NetcraqFrame::request(self.address, self.workers[worker].udp_port, to, request.ident, header);
         outbox.send(target.port, frame.to_bytes().to_vec());
     }
 
