@@ -56,7 +56,12 @@ const SIMULATED_SECONDS_DEFAULT: f64 = 0.1;
 pub fn run(args: &DemoArgs) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let report = match root && !args.simulated {
+    let iproute2 = std::process::Command::new("ip").arg("-V").output().is_ok_and(|out| out.status.success());
+    if root && !args.simulated && !iproute2 {
+        eprintln!("netcraq: `ip` (iproute2) not found, so no namespaces: running on the in-memory network instead");
+        eprintln!("netcraq: `apt-get install -y iproute2` for a chain with real packets");
+    }
+    let report = match root && !args.simulated && iproute2 {
         true => on_namespaces(args)?,
         false => simulated(args)?,
     };
