@@ -80,6 +80,8 @@ pub fn check_with(args: &[String], pools: &[HugepagePool], mounted: bool) -> Res
         let pages = (512 * 2048 / size_kb).max(1);
         return Err(format!(
             "DPDK needs hugepages and none are free ({state}). Either reserve some (as root):\n    \
+             hugepages/hugepages.sh reserve    # from the NetCRAQ repository; `release` gives them back\n\
+             or by hand:\n    \
              echo {pages} > {nr}\n    {mount}    # not needed with --in-memory\n\
              and give them back when done with `echo 0 > {nr}`,\n{without}"
         ));
