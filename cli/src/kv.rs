@@ -21,7 +21,7 @@ pub struct Target {
     #[arg(long, value_name = "NODE")]
     node: Option<String>,
     /// With --topology: the host to send from (default: the first host)
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", requires = "topology")]
     host: Option<String>,
     /// Time to wait for a reply before retransmitting
     #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -84,7 +84,12 @@ impl Target {
         let state = RunState::load(topology)?;
         let node = match &self.node {
             Some(wanted) => state.node(wanted).ok_or_else(|| format!("the topology has no node {wanted:?}"))?,
-            None => state.chains.first().and_then(|chain| state.node(&chain[0])).ok_or("the topology has no chain")?,
+            None => state
+                .chains
+                .first()
+                .and_then(|chain| chain.first())
+                .and_then(|head| state.node(head))
+                .ok_or("the topology has no chain")?,
         };
         let host = match &self.host {
             Some(wanted) => state.host(wanted).ok_or_else(|| format!("the topology has no host {wanted:?}"))?,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use netcraq_linearizability::Value;
 
 use crate::error::ClientError;
+use crate::linger::Lingering;
 use crate::request::{ReadReply, Reply, Request, WriteReply};
 
 /// Bytes received per datagram: more than a header, so that a longer
@@ -54,20 +55,23 @@ pub struct ClientStats {
 ///
 /// Each operation gets its own UDP socket, so its own source port, reused
 /// for its retransmissions: the head recognises a retransmission by source
-/// address, port and value (docs/protocol.md §3.4), and a late reply to an
-/// earlier operation can never be taken for the reply to a later one. The
-/// socket is not connected, because the reply may come from another node
+/// address, port and value (docs/protocol.md §3.4). A finished operation's
+/// socket stays open for as long as it could have been retransmitting (up to
+/// a bound), so the kernel cannot hand its port to a later operation that
+/// would take a late reply for its own. The socket is not connected, because the reply may come from another node
 /// than the one asked (the tail answers writes, and reads of dirty keys).
 #[derive(Debug)]
 pub struct Client {
     node: SocketAddrV4,
     options: ClientOptions,
     stats: ClientStats,
+    lingering: Lingering,
 }
 
 impl Client {
     pub fn new(node: SocketAddrV4, options: ClientOptions) -> Self {
-        Client { node, options, stats: ClientStats::default() }
+        let lingering = Lingering::new(options.timeout * options.attempts());
+        Client { node, options, stats: ClientStats::default(), lingering }
     }
 
     pub fn node(&self) -> SocketAddrV4 {
@@ -101,11 +105,19 @@ impl Client {
         let node = self.node;
         let io_error = |source| ClientError::Io { node, source };
         let socket = UdpSocket::bind((self.options.local_ip, 0)).map_err(io_error)?;
+        let outcome = self.exchange_on(&socket, &request);
+        self.lingering.keep(socket);
+        outcome
+    }
+
+    fn exchange_on(&mut self, socket: &UdpSocket, request: &Request) -> Result<Reply, ClientError> {
+        let node = self.node;
+        let io_error = |source| ClientError::Io { node, source };
         for attempt in 0..self.options.attempts() {
             socket.send_to(&request.encode(attempt), self.node).map_err(io_error)?;
             self.stats.retransmissions += u64::from(attempt > 0);
             let deadline = Instant::now() + self.options.timeout;
-            if let Some(outcome) = self.await_reply(&socket, &request, deadline).map_err(io_error)? {
+            if let Some(outcome) = self.await_reply(socket, request, deadline).map_err(io_error)? {
                 return outcome;
             }
         }

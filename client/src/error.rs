@@ -57,7 +57,7 @@ impl Display for ClientError {
             ClientError::OutcomeUnknown { key } => write!(
                 f,
                 "the write to key {key} may or may not have been applied: the head could not match \
-                 its retransmission to the write it last stamped (read the key to find out)"
+                 its retransmission to the write it last stamped (it may still be applied later: a read shows only the current value)"
             ),
             ClientError::WindowFull { key } => write!(
                 f,
@@ -72,7 +72,7 @@ impl Display for ClientError {
             ClientError::Timeout { kind: RequestKind::Write, key, attempts, node } => write!(
                 f,
                 "no reply from {node} to WRITE of key {key} after {attempts} attempts; \
-                 the write may or may not have been applied (read the key to find out)"
+                 the write may or may not have been applied (it may still be applied later: a read shows only the current value)"
             ),
             ClientError::Io { node, source } => write!(f, "I/O error talking to {node}: {source}"),
         }

@@ -11,10 +11,13 @@
 //! A plain UDP socket can neither set nor read the IPv4 identification, so
 //! each operation has a socket (a source port) of its own, reused for its
 //! retransmissions, and a reply is matched by that socket, its op and its key
-//! (docs/protocol.md §3.4 and §4.1).
+//! (docs/protocol.md §3.4 and §4.1). Finished sockets linger (bounded), so a
+//! port is not reused while a late reply to its last operation may arrive. Finished sockets linger (bounded), so a
+//! port is not reused while a late reply to its last operation may arrive.
 
 mod client;
 mod error;
+mod linger;
 mod poll;
 mod request;
 mod value;

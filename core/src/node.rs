@@ -133,8 +133,11 @@ impl Node {
     /// `frame` itself, the second into `scratch`; see [`Verdict`].
     pub fn process(&mut self, _ingress_port: u16, frame: &mut [u8], scratch: &mut [u8; NETCRAQ_FRAME_LEN]) -> Verdict {
         let verdict = self.handle(frame, scratch);
-        self.outcomes[verdict.outcome.index()] += 1;
-        self.outcomes[Outcome::NoRoute.index()] += u64::from(verdict.unrouted);
+        // Counters wrap, as P4 counters do (§2.2).
+        let outcome = &mut self.outcomes[verdict.outcome.index()];
+        *outcome = outcome.wrapping_add(1);
+        let no_route = &mut self.outcomes[Outcome::NoRoute.index()];
+        *no_route = no_route.wrapping_add(u64::from(verdict.unrouted));
         verdict
     }
 
@@ -186,11 +189,11 @@ impl Node {
             }
             (_, false) => Action::Silent(Outcome::DropKeyOutOfRange),
             (Op::Read, true) => {
-                self.key_reads[usize::from(header.key)] += 1;
+                self.key_reads[usize::from(header.key)] = self.key_reads[usize::from(header.key)].wrapping_add(1);
                 self.on_read(config, header)
             }
             (Op::Write, true) => {
-                self.key_writes[usize::from(header.key)] += 1;
+                self.key_writes[usize::from(header.key)] = self.key_writes[usize::from(header.key)].wrapping_add(1);
                 self.on_write(config, request)
             }
             (Op::ChainWrite, true) => self.on_chain_write(config, request),

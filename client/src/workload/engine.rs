@@ -13,6 +13,7 @@ use super::report::{Progress, WorkloadReport};
 use super::{Stop, Workload, WriteTarget};
 use crate::client::RECEIVE_BUFFER_LEN;
 use crate::error::{ClientError, RequestKind};
+use crate::linger::Lingering;
 use crate::poll::Readiness;
 use crate::request::{Reply, Request};
 
@@ -51,6 +52,7 @@ pub(super) struct Engine<'a> {
     writes_issued: u64,
     history_room: usize,
     report: WorkloadReport,
+    lingering: Lingering,
 }
 
 impl<'a> Engine<'a> {
@@ -74,6 +76,7 @@ impl<'a> Engine<'a> {
             writes_issued: 0,
             history_room: workload.history_capacity_ops,
             report: WorkloadReport::empty(history),
+            lingering: Lingering::new(workload.client.timeout * workload.client.attempts()),
         }
     }
 
@@ -238,6 +241,7 @@ impl<'a> Engine<'a> {
         if in_flight.recorded_in_history {
             self.record_in_history(slot, &in_flight, &outcome, now);
         }
+        self.lingering.keep(in_flight.socket);
     }
 
     fn record_in_history(
