@@ -36,8 +36,8 @@ pub struct DemoArgs {
     /// Share of operations that are reads, as a decimal or a fraction (0 to 1); the rest are writes
     #[arg(long, default_value = "2/3", value_parser = parse_fraction)]
     read_fraction: f64,
-    /// Number of keys, drawn uniformly (1 to 65536)
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// Number of keys, drawn uniformly (1 to 65535)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
     keys: u32,
     /// Seed of the simulation: the same seed gives the same numbers
     #[arg(long, default_value_t = 1)]
