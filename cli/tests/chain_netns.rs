@@ -26,12 +26,14 @@ fn three_node_chain_reads_everywhere_and_forwards_dirty_reads_to_the_tail() {
     let chain = Chain::up(&line_topology(3, "craq", ""));
     chain.inside("h1", || {
         let first = chain.client("n1").write(5, value("first")).expect("write at the head");
+        chain.wait_acked_at_head(1);
         for node in ["n1", "n2", "n3"] {
             let read = chain.client(node).read(5).expect("read");
             assert_eq!((read.value, read.version), (value("first"), first.version), "read at {node}");
         }
         let second = chain.client("n3").write(5, value("second")).expect("write at the tail");
         assert_eq!(second.version, first.version.wrapping_add(1), "the head stamped the next version");
+        chain.wait_acked_at_head(2);
         for node in ["n1", "n2", "n3"] {
             assert_eq!(chain.client(node).read(5).expect("read").value, value("second"), "overwrite seen at {node}");
         }

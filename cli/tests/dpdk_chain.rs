@@ -28,12 +28,14 @@ fn a_chain_of_dpdk_nodes_replicates_and_answers() {
     let chain = dpdk_chain(3);
     chain.inside("h1", || {
         let first = chain.client("n1").write(5, value("dpdk")).expect("write at the head");
+        chain.wait_acked_at_head(1);
         for node in ["n1", "n2", "n3"] {
             let read = chain.client(node).read(5).expect("read");
             assert_eq!((read.value, read.version), (value("dpdk"), first.version), "read at {node}");
         }
         let second = chain.client("n3").write(5, value("again")).expect("write at the tail");
         assert_eq!(second.version, first.version.wrapping_add(1));
+        chain.wait_acked_at_head(2);
         assert_eq!(chain.client("n2").read(5).expect("read").value, value("again"));
     });
     chain.expect_outcomes("n1", &[("READ_LOCAL", 1), ("WRITE_STAMPED", 2), ("ACK_CONSUMED", 2)]);

@@ -117,6 +117,13 @@ impl Chain {
         }
     }
 
+    /// Waits until the head `n1` has consumed `acks` ACKs. A client hears
+    /// WRITE_REPLY from the tail before the ACK reaches the head, and until
+    /// then the key is dirty upstream (reads there go to the tail).
+    pub fn wait_acked_at_head(&self, acks: u64) {
+        self.wait_stats("n1", |stats| outcome(stats, "ACK_CONSUMED") == acks);
+    }
+
     /// Waits until one snapshot of the node's counters shows every
     /// `(outcome, count)` (stats lag the traffic by up to one interval), or
     /// panics with the last snapshot.
