@@ -27,6 +27,10 @@ mod with_dpdk {
         "rte_eal_init",
         "rte_strerror",
         "rte_thread_register",
+        "rte_get_main_lcore",
+        "rte_get_next_lcore",
+        "rte_eal_remote_launch",
+        "rte_eal_wait_lcore",
         "rte_pktmbuf_pool_create",
         "rte_mempool_avail_count",
         "rte_dev_probe",
@@ -44,11 +48,12 @@ mod with_dpdk {
         "rte_eth_dev_socket_id",
         "rte_eth_macaddr_get",
         "rte_eth_stats_get",
+        "rte_eth_link_get_nowait",
         "rte_ring_create",
         "rte_eth_from_rings",
         "netcraq_.*",
     ];
-    const VARIABLES: &[&str] = &["RTE_MAX_ETHPORTS", "RTE_PKTMBUF_HEADROOM", "SOCKET_ID_ANY"];
+    const VARIABLES: &[&str] = &["RTE_MAX_LCORE", "RTE_MAX_ETHPORTS", "RTE_PKTMBUF_HEADROOM", "SOCKET_ID_ANY"];
     /// Types only handled through pointers, whose layout Rust never needs.
     const OPAQUE: &[&str] = &["rte_mbuf", "rte_mempool", "rte_ring", "rte_device"];
 

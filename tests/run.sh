@@ -15,9 +15,18 @@ command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found: install Ru
 for package in dpdk-dev libdpdk-dev pkg-config libclang-dev clang; do
     [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" == "install ok installed" ]] || missing+=("$package")
 done
+# python3 -m venv needs ensurepip, which Debian ships in python3-venv.
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     echo "tests/run.sh: installing ${missing[*]}" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+# p4runtime-shell (PyPI), the P4Runtime peer of the interop test, in a venv under target/.
+shell_venv=target/p4runtime-shell-venv
+if ! "$shell_venv/bin/python" -c 'import p4runtime_sh.shell' 2>/dev/null; then
+    echo "tests/run.sh: installing p4runtime-shell into $shell_venv" >&2
+    python3 -m venv "$shell_venv" && "$shell_venv/bin/python" -m pip install --quiet p4runtime-shell ||
+        echo "tests/run.sh: could not install p4runtime-shell: the interop test will fail and say why" >&2
+fi
 
-cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-dataplane/dpdk,netcraq/dpdk
+cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-dataplane/dpdk,netcraq/dpdk,netcraq-perf/dpdk

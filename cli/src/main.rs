@@ -1,9 +1,12 @@
 //! `netcraq`: the command-line entry point to NetCRAQ.
 
+mod ctl;
 mod demo;
 mod demo_netns;
 mod kv;
+mod managed;
 mod node;
+mod node_control;
 mod report;
 mod state;
 mod up;
@@ -81,6 +84,12 @@ enum Command {
     Get(kv::GetArgs),
     /// Write a key on a running chain
     Put(kv::PutArgs),
+    /// The controller: apply a deployment's tables to its nodes over
+    /// P4Runtime, read their counters, list the hottest keys
+    Ctl(ctl::CtlArgs),
+    /// Benchmarks (perf/README.md): `netcraq bench node` measures the DPDK
+    /// node against dpdk-testpmd and the software node
+    Bench(netcraq_perf::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +105,8 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Get(args) => kv::get(args),
         Command::Put(args) => kv::put(args),
+        Command::Ctl(args) => ctl::run(args),
+        Command::Bench(args) => netcraq_perf::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

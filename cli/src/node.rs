@@ -1,6 +1,7 @@
 //! `netcraq node`: one node, the core over AF_PACKET sockets (the software
 //! node) or, with `--dpdk`, over DPDK ports (the kernel-bypass node).
 
+use crate::node_control;
 use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
@@ -44,6 +45,11 @@ DPDK (--dpdk):
                         it float. Pin a node for measurements with `-l 2`.
   The node prints the EAL arguments it uses.
 
+  Lcores: the node polls on every lcore the EAL is given (`-l 2-3`), each
+  over its own queue pair of every port, and lcore i owns the keys k with
+  k % lcores == i (frames of other keys are handed to their owner; see
+  docs/dpdk.md). af_packet devices get qpairs=<lcores> unless they say.
+
   Idle (--dpdk-idle): spin (poll at 100 % CPU), yield, or sleep[:US]
   (the default, 50 us): after 64 empty rounds the loop yields or sleeps
   between rounds, so more nodes than cores can run (tests, demos).";
@@ -52,9 +58,17 @@ DPDK (--dpdk):
 #[command(after_long_help = DPDK_HELP)]
 pub struct NodeArgs {
     /// The node file: node_config, routes and which interface is which port
-    /// (written by `netcraq up`; format in topology/README.md).
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    /// (written by `netcraq up`; format in topology/README.md). Optional with
+    /// --p4runtime and --port: the controller then configures the node.
+    #[arg(long, value_name = "FILE", required_unless_present = "p4runtime")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    control: node_control::ControlArgs,
+    /// With --config and --p4runtime: take only the ports (their faults and
+    /// DPDK devices) from the node file, and start unconfigured until the
+    /// controller sets node_config and routes over P4Runtime (`netcraq up`)
+    #[arg(long, requires_all = ["config", "p4runtime"])]
+    await_controller: bool,
     /// Write the node's counters as JSON to FILE, replaced atomically every
     /// --stats-interval-ms and at exit.
     #[arg(long, value_name = "FILE")]
@@ -88,27 +102,71 @@ fn parse_dpdk_port(text: &str) -> Result<(u16, String), String> {
 }
 
 pub fn run(args: &NodeArgs) -> Result<(), String> {
-    let file = NodeFile::load(&args.config).map_err(|e| e.to_string())?;
+    let file = args.config.as_deref().map(NodeFile::load).transpose().map_err(|e| e.to_string())?;
+    let name = file.as_ref().map_or(args.control.name.as_str(), |f| f.name.as_str()).to_string();
+    // The P4Runtime listener binds where the node starts, before --netns
+    // moves the packet sockets into the data namespace.
+    let control = node_control::start(&args.control, &name)?;
+    node_control::enter_netns(&args.control, &name)?;
+    let Some(file) = file else {
+        return run_controlled(args, &name, control);
+    };
     let mut node = Node::new(DEFAULT_KEY_CAPACITY);
-    node.set_config(file.config).map_err(|e| format!("node {}: {e}", file.name))?;
-    *node.routes_mut() =
-        file.route_table().map_err(|(prefix, e)| format!("node {}: route {prefix}: {e}", file.name))?;
+    if !args.await_controller {
+        node.set_config(file.config).map_err(|e| format!("node {}: {e}", file.name))?;
+        *node.routes_mut() =
+            file.route_table().map_err(|(prefix, e)| format!("node {}: route {prefix}: {e}", file.name))?;
+    }
     let ports: Vec<PortSpec> = file.ports.iter().map(|p| port_spec(&file, p)).collect();
-    if let Some(eal_args) = &args.dpdk {
-        let devices = dpdk_devices(&ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
+    if let Some(eal_args) = args.dpdk.as_ref().or(file.dpdk.as_ref()) {
+        let devices = dpdk_devices(&file.ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
         let idle = parse_idle(&args.dpdk_idle).map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
         let eal_args = eal_arguments(eal_args, &devices);
-        return dpdk::run(args, &file, node, &ports, &devices, &eal_args, idle);
+        return dpdk::run(args, &file, node, &ports, &devices, &eal_args, idle, control);
     }
-    let mut software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
-    netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
+    let software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
     tracing::info!(node = %file.name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(), "node running");
-    let report = |running: &SoftwareNode| write_stats_if_asked(args, &file.name, running.node(), running.io_counters());
+    run_software(args, &file.name, software, control)
+}
+
+/// A node with no node file: unconfigured, its ports from --port, until its
+/// controller sets node_config and routes over P4Runtime.
+fn run_controlled(args: &NodeArgs, name: &str, control: Option<node_control::Control>) -> Result<(), String> {
+    let ports = node_control::port_specs(&args.control).map_err(|e| format!("node {name}: {e}"))?;
+    if args.dpdk.is_some() {
+        return Err(format!("node {name}: --dpdk needs --config (the node file names the DPDK ports)"));
+    }
+    let node = Node::new(DEFAULT_KEY_CAPACITY);
+    let software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {name}: {e}"))?;
+    tracing::info!(node = %name, ports = ports.len(), "node running, unconfigured until its controller sets it");
+    run_software(args, name, software, control)
+}
+
+fn run_software(
+    args: &NodeArgs,
+    name: &str,
+    mut software: SoftwareNode,
+    control: Option<node_control::Control>,
+) -> Result<(), String> {
+    netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
+    let (server, p4runtime) = match control {
+        Some(node_control::Control { server, port }) => {
+            software.attach_control(port);
+            let counters = server.counters();
+            (Some(server), Some(counters))
+        }
+        None => (None, None),
+    };
+    let report = |running: &SoftwareNode| {
+        let p4runtime = p4runtime.as_ref().map(|counters| counters.snapshot());
+        write_stats_with(args, name, &[running.node()], running.io_counters(), p4runtime)
+    };
     let stop = || netcraq_topology::take_interrupt().is_some();
     software
         .run(stop, Duration::from_millis(args.stats_interval_ms), report)
-        .map_err(|e| format!("node {}: {e}", file.name))?;
-    tracing::info!(node = %file.name, "node stopped");
+        .map_err(|e| format!("node {name}: {e}"))?;
+    drop(server);
+    tracing::info!(node = %name, "node stopped");
     Ok(())
 }
 
@@ -131,7 +189,9 @@ fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {
 
 /// The DPDK device of each node port, in node-file order: `--dpdk-port`'s,
 /// else DPDK's AF_PACKET driver on the port's interface.
-fn dpdk_devices(ports: &[PortSpec], explicit: &[(u16, String)]) -> Result<Vec<String>, String> {
+/// Each port's DPDK device: `--dpdk-port`, else the node file's `device`,
+/// else DPDK's af_packet driver on the port's interface.
+fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) -> Result<Vec<String>, String> {
     for (index, (number, _)) in explicit.iter().enumerate() {
         if !ports.iter().any(|p| p.number == *number) {
             return Err(format!("--dpdk-port {number}=...: the node file has no port {number}"));
@@ -140,9 +200,9 @@ fn dpdk_devices(ports: &[PortSpec], explicit: &[(u16, String)]) -> Result<Vec<St
             return Err(format!("--dpdk-port {number}=... is given twice"));
         }
     }
-    let device = |port: &PortSpec| match explicit.iter().find(|(n, _)| *n == port.number) {
+    let device = |port: &netcraq_topology::Port| match explicit.iter().find(|(n, _)| *n == port.number) {
         Some((_, devargs)) => devargs.clone(),
-        None => format!("net_af_packet{},iface={}", port.number, port.interface),
+        None => port.device.clone().unwrap_or_else(|| format!("net_af_packet{},iface={}", port.number, port.interface)),
     };
     Ok(ports.iter().map(device).collect())
 }
@@ -246,13 +306,18 @@ fn allowed_cpus() -> Option<String> {
 
 #[cfg(feature = "dpdk")]
 mod dpdk {
-    use super::{write_stats_if_asked, IdleMode, NodeArgs};
+    use super::{node_control, write_stats_with, IdleMode, NodeArgs};
     use netcraq_core::Node;
-    use netcraq_dataplane::afpacket::PortSpec;
-    use netcraq_dataplane::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
+    use netcraq_dataplane::afpacket::{IoCounters, PortSpec};
+    use netcraq_dataplane::dpdk_node::{run_lcores, DpdkNode, DpdkPortSpec, DpdkSettings, Idle, HANDOFF_RING_SIZE};
+    use netcraq_dataplane::lcore_control::LcoreControl;
     use netcraq_dpdk::{hugepages, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
     use netcraq_topology::NodeFile;
+    use std::sync::Mutex;
     use std::time::Duration;
+
+    /// Mbufs each lcore keeps in its mempool cache.
+    const CACHE: u32 = 256;
 
     pub fn run(
         args: &NodeArgs,
@@ -262,6 +327,7 @@ mod dpdk {
         devices: &[String],
         eal_args: &[String],
         idle: IdleMode,
+        control: Option<node_control::Control>,
     ) -> Result<(), String> {
         let name = &file.name;
         hugepages::check(eal_args).map_err(|hint| format!("node {name}: {hint}"))?;
@@ -278,26 +344,65 @@ mod dpdk {
         };
         // Enough for every queue full, in flight and in the caches.
         let descriptors = u32::from(settings.port.rx_descriptors) + u32::from(settings.port.tx_descriptors);
-        let mbufs = (ports.len() as u32 * descriptors + 2048).next_power_of_two() - 1;
-        let pool = Mempool::new(&eal, "netcraq_node", mbufs, 256, DEFAULT_DATA_ROOM)
+        let lcores = eal.lcores().len() as u32;
+        let mbufs = ports.len() as u32 * descriptors * lcores + (HANDOFF_RING_SIZE + CACHE) * lcores + 1024;
+        let pool = Mempool::new(&eal, "netcraq_node", mbufs, CACHE, DEFAULT_DATA_ROOM)
             .map_err(|e| format!("node {name}: {e}"))?;
         let mut specs = Vec::with_capacity(ports.len());
         for (port, devargs) in ports.iter().zip(devices) {
+            let devargs = &with_queue_pairs(devargs, eal.lcores().len());
             let dpdk_port = Port::from_devargs(&eal, devargs)
                 .map_err(|e| format!("node {name}: port {} ({devargs}): {e}", port.number))?;
             tracing::info!(node = %name, port = port.number, device = %devargs, driver = %dpdk_port.driver(), "DPDK port");
             specs.push(DpdkPortSpec { number: port.number, port: dpdk_port, faults: port.faults });
         }
-        let mut running = DpdkNode::start(node, pool, specs, settings).map_err(|e| format!("node {name}: {e}"))?;
+        let lcores = eal.lcores().len();
+        let mut nodes = DpdkNode::start_lcores(Some(&eal), node, pool, specs, settings, lcores)
+            .map_err(|e| format!("node {name}: {e}"))?;
+        // The server's requests fan out to the lcores' copies of the core.
+        let (server, fan_out) = match control {
+            Some(node_control::Control { server, port }) => {
+                let (fan_out, ports) =
+                    LcoreControl::start(port, lcores).map_err(|e| format!("node {name}: control threads: {e}"))?;
+                nodes.iter_mut().zip(ports).for_each(|(node, port)| node.attach_control(port));
+                (Some(server), Some(fan_out))
+            }
+            None => (None, None),
+        };
+        let p4runtime = server.as_ref().map(|server| server.counters());
         netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
         tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(),
-                       idle = %settings.idle, "DPDK node running");
-        let report = |running: &DpdkNode| write_stats_if_asked(args, name, running.node(), running.io_counters());
-        let stop = || netcraq_topology::take_interrupt().is_some();
-        running.run(stop, Duration::from_millis(args.stats_interval_ms), report);
-        drop(running);
+                       lcores, idle = %settings.idle, "DPDK node running");
+        // Each lcore leaves its counters here; lcore 0 writes the sum.
+        let latest: Mutex<Vec<Option<(Node, IoCounters)>>> = Mutex::new(vec![None; lcores]);
+        let report = |running: &DpdkNode| {
+            if args.stats.is_none() {
+                return;
+            }
+            let mut latest = latest.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            latest[running.lcore()] = Some((running.node().clone(), running.io_counters()));
+            if running.lcore() == 0 {
+                let nodes: Vec<&Node> = latest.iter().flatten().map(|(node, _)| node).collect();
+                let mut io = IoCounters::default();
+                latest.iter().flatten().for_each(|(_, counters)| io.add(counters));
+                write_stats_with(args, name, &nodes, io, p4runtime.as_ref().map(|counters| counters.snapshot()));
+            }
+        };
+        let stop = || netcraq_topology::interrupted();
+        let nodes = run_lcores(&eal, nodes, stop, Duration::from_millis(args.stats_interval_ms), report)
+            .map_err(|e| format!("node {name}: {e}"))?;
+        drop((nodes, fan_out, server));
         tracing::info!(node = %name, "node stopped");
         Ok(())
+    }
+
+    /// DPDK's af_packet driver spreads frames over `qpairs` queue pairs (a
+    /// fanout group): one pair per lcore, unless the arguments say otherwise.
+    fn with_queue_pairs(devargs: &str, lcores: usize) -> String {
+        if lcores > 1 && devargs.starts_with("net_af_packet") && !devargs.contains("qpairs=") {
+            return format!("{devargs},qpairs={lcores}");
+        }
+        devargs.to_string()
     }
 }
 
@@ -316,6 +421,7 @@ mod dpdk {
         _: &[String],
         _: &[String],
         _: IdleMode,
+        _: Option<super::node_control::Control>,
     ) -> Result<(), String> {
         Err(format!(
             "node {}: this netcraq was built without DPDK: install DPDK (`apt-get install -y dpdk-dev \
@@ -326,37 +432,62 @@ mod dpdk {
     }
 }
 
-/// The counters as JSON: outcomes by name, I/O counters, non-zero per-key counters.
-pub fn stats_json(name: &str, node: &Node, io: IoCounters) -> Value {
+/// The counters as JSON: outcomes by name, I/O counters, non-zero per-key
+/// counters, summed over the node's pollers (the lcores of a DPDK node).
+pub fn stats_json(name: &str, nodes: &[&Node], io: IoCounters) -> Value {
+    let sum = |count: &dyn Fn(&Node) -> u64| nodes.iter().map(|node| count(node)).fold(0u64, u64::wrapping_add);
     let outcomes: Map<String, Value> =
-        Outcome::ALL.iter().map(|o| (o.name().to_owned(), json!(node.outcome_count(*o)))).collect();
-    let per_key = |counts: &[u64]| -> Map<String, Value> {
-        counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(key, n)| (key.to_string(), json!(n))).collect()
+        Outcome::ALL.iter().map(|o| (o.name().to_owned(), json!(sum(&|node| node.outcome_count(*o))))).collect();
+    let per_key = |counts: &dyn Fn(&Node) -> &[u64]| -> Map<String, Value> {
+        let len = nodes.iter().map(|node| counts(node).len()).max().unwrap_or(0);
+        (0..len)
+            .map(|key| (key, sum(&|node| counts(node).get(key).copied().unwrap_or(0))))
+            .filter(|(_, n)| *n > 0)
+            .map(|(key, n)| (key.to_string(), json!(n)))
+            .collect()
     };
     json!({
         "node": name,
         "outcomes": outcomes,
-        "key_reads": per_key(node.key_reads()),
-        "key_writes": per_key(node.key_writes()),
+        "key_reads": per_key(&|node| node.key_reads()),
+        "key_writes": per_key(&|node| node.key_writes()),
         "io": {
             "rx_frames": io.rx_frames, "tx_frames": io.tx_frames, "rx_errors": io.rx_errors,
             "tx_errors": io.tx_errors, "tx_no_port": io.tx_no_port, "fault_dropped": io.fault_dropped,
             "fault_duplicated": io.fault_duplicated, "fault_reordered": io.fault_reordered,
+            "handed_over": io.handed_over, "handoff_full": io.handoff_full,
         },
     })
 }
 
-/// Writes the stats file, when --stats asks for one; a failure is logged.
-fn write_stats_if_asked(args: &NodeArgs, name: &str, node: &Node, io: IoCounters) {
+/// Writes the stats file when --stats asks for one, with the P4Runtime
+/// server's counters when it runs; a failure is logged.
+fn write_stats_with(
+    args: &NodeArgs,
+    name: &str,
+    nodes: &[&Node],
+    io: IoCounters,
+    p4runtime: Option<netcraq_p4runtime::server::ServerCountersSnapshot>,
+) {
     if let Some(path) = &args.stats {
-        if let Err(error) = write_stats(path, name, node, io) {
+        if let Err(error) = write_stats(path, name, nodes, io, p4runtime) {
             tracing::warn!(%error, path = %path.display(), "could not write stats");
         }
     }
 }
 
-fn write_stats(path: &Path, name: &str, node: &Node, io: IoCounters) -> std::io::Result<()> {
-    let text = stats_json(name, node, io).to_string();
+fn write_stats(
+    path: &Path,
+    name: &str,
+    nodes: &[&Node],
+    io: IoCounters,
+    p4runtime: Option<netcraq_p4runtime::server::ServerCountersSnapshot>,
+) -> std::io::Result<()> {
+    let mut stats = stats_json(name, nodes, io);
+    if let Some(counters) = p4runtime {
+        stats["p4runtime"] = node_control::stats_json(counters);
+    }
+    let text = stats.to_string();
     let partial = path.with_extension("partial");
     std::fs::write(&partial, text)?;
     std::fs::rename(&partial, path)
@@ -370,16 +501,21 @@ mod tests {
         text.split_whitespace().map(str::to_owned).collect()
     }
 
-    fn port(number: u16, interface: &str) -> PortSpec {
-        PortSpec { number, interface: interface.to_string(), faults: FaultSettings::default() }
+    fn port(number: u16, interface: &str) -> netcraq_topology::Port {
+        let faults = netcraq_topology::PortFaults::default();
+        netcraq_topology::Port { number, interface: interface.to_string(), faults, device: None }
     }
 
     #[test]
     fn ports_default_to_af_packet_on_their_interface() {
-        let ports = [port(1, "eth1"), port(2, "eth2")];
+        let mut ports = [port(1, "eth1"), port(2, "eth2"), port(3, "eth3")];
+        ports[2].device = Some("net_memif3,role=client".into());
         let explicit = [(2, "net_memif0,role=server".to_string())];
-        assert_eq!(dpdk_devices(&ports, &explicit).unwrap(), ["net_af_packet1,iface=eth1", "net_memif0,role=server"]);
-        assert!(dpdk_devices(&ports, &[(3, "net_ring0".into())]).unwrap_err().contains("no port 3"));
+        assert_eq!(
+            dpdk_devices(&ports, &explicit).unwrap(),
+            ["net_af_packet1,iface=eth1", "net_memif0,role=server", "net_memif3,role=client"]
+        );
+        assert!(dpdk_devices(&ports, &[(4, "net_ring0".into())]).unwrap_err().contains("no port 4"));
         let twice = [(1, "net_ring0".to_string()), (1, "net_ring1".to_string())];
         assert!(dpdk_devices(&ports, &twice).unwrap_err().contains("twice"));
     }

@@ -26,6 +26,9 @@ pub struct Endpoint {
     pub namespace: String,
     /// Nodes only: where the node writes its counters.
     pub stats: Option<PathBuf>,
+    /// Nodes only: the node's P4Runtime server (`host:port`).
+    #[serde(default)]
+    pub p4runtime: Option<String>,
 }
 
 /// The state file of a topology file: one per topology file name.
@@ -40,13 +43,19 @@ pub fn stats_path(node_file: &Path) -> PathBuf {
 }
 
 impl RunState {
-    pub fn of(running: &Running, chains: Vec<Vec<String>>) -> RunState {
+    pub fn of(running: &Running, chains: Vec<Vec<String>>, p4runtime: Vec<(String, String)>) -> RunState {
         let namespace = |name: &str| running.namespace(name).map(|ns| ns.name().to_owned()).unwrap_or_default();
         let plan = running.plan();
         let hosts = plan
             .hosts
             .iter()
-            .map(|h| Endpoint { name: h.name.clone(), ip: h.ip, namespace: namespace(&h.name), stats: None })
+            .map(|h| Endpoint {
+                name: h.name.clone(),
+                ip: h.ip,
+                namespace: namespace(&h.name),
+                stats: None,
+                p4runtime: None,
+            })
             .collect();
         let nodes = plan
             .nodes
@@ -56,6 +65,7 @@ impl RunState {
                 ip: n.config.own_ip,
                 namespace: namespace(&n.name),
                 stats: running.node_file(&n.name).map(|f| stats_path(&f)),
+                p4runtime: p4runtime.iter().find(|(name, _)| *name == n.name).map(|(_, address)| address.clone()),
             })
             .collect();
         RunState { pid: std::process::id(), hosts, nodes, chains }

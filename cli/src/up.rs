@@ -1,9 +1,10 @@
 //! `netcraq up`: a topology on network namespaces, until Ctrl-C.
 
-use crate::node::node_command;
+use crate::managed;
 use crate::state::{state_path, RunState};
 use clap::Args;
-use netcraq_topology::{Event, Running, Topology};
+use netcraq_controller::apply_blocking;
+use netcraq_topology::{Event, Placement, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,11 +24,14 @@ pub fn run(args: &UpArgs) -> Result<(), String> {
     let topology = Topology::load(&args.topology).map_err(|e| e.to_string())?;
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("finding the netcraq executable: {e}"))?;
-    let mut running = topology.up(|node_file| node_command(&exe, node_file)).map_err(|e| e.to_string())?;
-    let chains = topology.chains().iter().map(|c| c.nodes.clone()).collect();
-    let state = RunState::of(&running, chains);
+    let mut running = topology
+        .up_placed(Placement::Here, |node_file, namespace| managed::node_command(&exe, node_file, namespace))
+        .map_err(|e| e.to_string())?;
     let state_file = state_path(&args.topology);
-    let outcome = state.save(&state_file).and_then(|()| {
+    let outcome = configure(&topology, &running).and_then(|addresses| {
+        let chains = topology.chains().iter().map(|c| c.nodes.clone()).collect();
+        let state = RunState::of(&running, chains, addresses);
+        state.save(&state_file)?;
         print_summary(&args.topology, &state);
         wait(&running, args.duration.map(Duration::from_secs))
     });
@@ -35,6 +39,16 @@ pub fn run(args: &UpArgs) -> Result<(), String> {
     let teardown = running.down().map_err(|e| e.to_string());
     println!("torn down: no namespaces, links or node processes of this run remain");
     outcome.and(teardown)
+}
+
+/// Pushes every node's planned tables with the controller, once every node
+/// listens; returns the nodes' P4Runtime addresses.
+fn configure(topology: &Topology, running: &Running) -> Result<Vec<(String, String)>, String> {
+    let addresses = netcraq_controller::topology::wait_for_listeners(running)?;
+    let deployment = netcraq_controller::topology::deployment(topology, &running.plan().nodes, &addresses)?;
+    let report = apply_blocking(&deployment).map_err(|e| format!("configuring the chain: {e}"))?;
+    tracing::info!(nodes = report.nodes.len(), "chain configured over P4Runtime");
+    Ok(addresses)
 }
 
 fn wait(running: &Running, limit: Option<Duration>) -> Result<(), String> {
@@ -52,12 +66,14 @@ fn wait(running: &Running, limit: Option<Duration>) -> Result<(), String> {
 fn print_summary(topology: &Path, state: &RunState) {
     println!("topology {} is up ({} nodes, {} hosts)", topology.display(), state.nodes.len(), state.hosts.len());
     for node in &state.nodes {
-        println!("  node {:<8} {:<15} namespace {}", node.name, node.ip, node.namespace);
+        let p4runtime = node.p4runtime.as_deref().unwrap_or("-");
+        println!("  node {:<8} {:<15} namespace {}  P4Runtime {p4runtime}", node.name, node.ip, node.namespace);
     }
     for host in &state.hosts {
         println!("  host {:<8} {:<15} namespace {}", host.name, host.ip, host.namespace);
     }
     let file = topology.display();
     println!("try:  netcraq put --topology {file} 1 hello   then   netcraq get --topology {file} 1");
+    println!("      netcraq ctl top --topology {file}   (the hottest keys, read over P4Runtime)");
     println!("Ctrl-C tears everything down.");
 }

@@ -1,13 +1,21 @@
-//! A chain of DPDK nodes: `netcraq node --dpdk` processes on network
-//! namespaces and veth links, each port on DPDK's AF_PACKET driver (the
-//! default mapping of a node-file port), without hugepages. Needs root and the
-//! `dpdk` feature; otherwise it says SKIP or is not built.
+//! Chains with DPDK nodes: `netcraq node --dpdk` processes on network
+//! namespaces, without hugepages: on veth links through DPDK's AF_PACKET
+//! driver (the default mapping of a node-file port), on memif links between
+//! DPDK nodes, mixed with software nodes, and on two lcores per node. All
+//! but the first are configured as `netcraq up` does it, by the controller
+//! over P4Runtime. Needs root and the `dpdk` feature; otherwise it says SKIP
+//! or is not built.
 
 #![cfg(feature = "dpdk")]
 
 mod support;
 
+use netcraq_client::{run_workload, KeyDistribution, Stop, Workload};
+use netcraq_linearizability::{check, CheckResult};
 use support::{line_topology, outcome, running_as_root, Chain};
+
+/// EAL arguments of every test node: ordinary memory, quiet.
+const EAL: &str = "--no-huge -m 256 --no-telemetry --log-level=warning";
 
 fn value(text: &str) -> [u8; 16] {
     netcraq_client::parse_value(text).expect("test value fits")
@@ -44,4 +52,104 @@ fn a_chain_of_dpdk_nodes_replicates_and_answers() {
     let stats = chain.wait_stats("n2", |s| s["io"]["tx_frames"].as_u64() > Some(0));
     assert_eq!(outcome(&stats, "NO_ROUTE"), 0, "{stats}");
     assert_eq!((&stats["io"]["tx_errors"], &stats["io"]["tx_no_port"]), (&0.into(), &0.into()), "{stats}");
+}
+
+/// A line `h1 - n1 - n2 - n3 - h2` whose nodes are of `kinds` with EAL
+/// arguments `eal` (for the DPDK ones), and whose node–node links are of
+/// `chain_link` ("veth" or "memif").
+fn topology(kinds: [&str; 3], eal: &str, chain_link: &str) -> String {
+    let mut text = String::new();
+    for (i, kind) in kinds.iter().enumerate() {
+        let eal = if *kind == "dpdk" { format!("eal = \"{eal}\"\n") } else { String::new() };
+        text += &format!("[[node]]\nname = \"n{n}\"\nkind = \"{kind}\"\nip = \"10.0.0.{n}\"\n{eal}\n", n = i + 1);
+    }
+    text += "[[host]]\nname = \"h1\"\nip = \"10.0.1.1\"\n\n[[host]]\nname = \"h2\"\nip = \"10.0.1.2\"\n\n";
+    text += "[[link]]\na = \"h1\"\nb = \"n1\"\n\n";
+    for (a, b) in [("n1", "n2"), ("n2", "n3")] {
+        text += &format!("[[link]]\na = \"{a}\"\nb = \"{b}\"\nkind = \"{chain_link}\"\n\n");
+    }
+    text += "[[link]]\na = \"n3\"\nb = \"h2\"\n\n";
+    text + "[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nmode = \"craq\"\nkeys = [0, 1024]\n"
+}
+
+/// Writes at the head and the tail, reads at every node, with the outcome
+/// counts of a 3-node CRAQ chain.
+fn replicates_and_answers(chain: &Chain) {
+    chain.inside("h1", || {
+        let first = chain.client("n1").write(9, value("first")).expect("write at the head");
+        chain.wait_acked_at_head(1);
+        for node in ["n1", "n2", "n3"] {
+            let read = chain.client(node).read(9).expect("read");
+            assert_eq!((read.value, read.version), (value("first"), first.version), "read at {node}");
+        }
+        let second = chain.client("n3").write(9, value("second")).expect("write at the tail");
+        assert_eq!(second.version, first.version.wrapping_add(1));
+        chain.wait_acked_at_head(2);
+        assert_eq!(chain.client("n2").read(9).expect("read").value, value("second"));
+    });
+    chain.expect_outcomes("n1", &[("READ_LOCAL", 1), ("WRITE_STAMPED", 2), ("ACK_CONSUMED", 2)]);
+    chain.expect_outcomes("n2", &[("READ_LOCAL", 2), ("CHAIN_WRITE_APPLIED", 2), ("ACK_FORWARDED", 2)]);
+    chain.expect_outcomes("n3", &[("READ_LOCAL", 1), ("WRITE_TO_HEAD", 1), ("COMMIT_APPLIED", 2)]);
+}
+
+/// Concurrent clients at every node over 4 keys; the history must be linearizable.
+fn histories_are_linearizable(chain: &Chain, label: &str) {
+    let targets: Vec<_> = ["n1", "n2", "n3"].iter().map(|n| chain.address(n)).collect();
+    let workload = Workload {
+        read_fraction: 0.6,
+        keys: 0..4,
+        key_distribution: KeyDistribution::Uniform,
+        concurrency: 12,
+        stop: Stop::AfterOperations(2000),
+        seed: 5,
+        history_capacity_ops: 2000,
+        ..Workload::default()
+    };
+    let report = chain.inside("h1", || run_workload(&targets, &workload, |_| {})).expect("workload runs");
+    let history = report.history.as_ref().expect("history recorded");
+    assert!(history.len() > 1500, "{label}: most operations recorded ({})", history.len());
+    match check(history) {
+        CheckResult::Linearizable => {}
+        other => panic!("{label}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_chain_of_dpdk_nodes_on_memif_links_replicates_and_is_linearizable() {
+    if !running_as_root("a_chain_of_dpdk_nodes_on_memif_links_replicates_and_is_linearizable") {
+        return;
+    }
+    let chain = Chain::up_managed(&topology(["dpdk", "dpdk", "dpdk"], EAL, "memif"));
+    replicates_and_answers(&chain);
+    histories_are_linearizable(&chain, "memif chain");
+    let n2 = chain.wait_stats("n2", |s| s["io"]["tx_frames"].as_u64() > Some(0));
+    assert_eq!(outcome(&n2, "NO_ROUTE"), 0, "{n2}");
+    assert_eq!((&n2["io"]["tx_errors"], &n2["io"]["rx_errors"]), (&0.into(), &0.into()), "{n2}");
+}
+
+#[test]
+fn a_chain_mixing_dpdk_and_software_nodes_replicates_and_is_linearizable() {
+    if !running_as_root("a_chain_mixing_dpdk_and_software_nodes_replicates_and_is_linearizable") {
+        return;
+    }
+    let chain = Chain::up_managed(&topology(["dpdk", "software", "dpdk"], EAL, "veth"));
+    replicates_and_answers(&chain);
+    histories_are_linearizable(&chain, "mixed chain");
+}
+
+#[test]
+fn dpdk_nodes_on_two_lcores_hand_frames_to_the_key_owner_and_stay_linearizable() {
+    if !running_as_root("dpdk_nodes_on_two_lcores_hand_frames_to_the_key_owner_and_stay_linearizable") {
+        return;
+    }
+    // Two lcores that float over the first two CPUs (CI has two cores);
+    // af_packet gets two queue pairs, one per lcore.
+    let eal = format!("{EAL} --lcores=(0-1)@(0-1)");
+    let chain = Chain::up_managed(&topology(["dpdk", "dpdk", "dpdk"], &eal, "veth"));
+    replicates_and_answers(&chain);
+    histories_are_linearizable(&chain, "two lcores per node");
+    for node in ["n1", "n2", "n3"] {
+        let stats = chain.wait_stats(node, |s| s["io"]["handed_over"].as_u64() > Some(0));
+        assert_eq!(stats["io"]["handoff_full"], 0, "{node}: {stats}");
+    }
 }

@@ -52,7 +52,7 @@ fn routes() -> Vec<Route> {
 
 /// A SOLO node with port 1 towards the client.
 fn write_node_file(dir: &Path) -> PathBuf {
-    let port = Port { number: 1, interface: "eth1".into(), faults: PortFaults::default() };
+    let port = Port { number: 1, interface: "eth1".into(), faults: PortFaults::default(), device: None };
     let file = NodeFile::new("solo", &config(), vec![port], &routes(), 0);
     let path = dir.join("solo.toml");
     file.save(&path).unwrap();

@@ -5,6 +5,7 @@
 //! All `unsafe` of this module is in [`PacketSocket`] and the poll call,
 //! each block with its reason.
 
+use crate::control::ControlPort;
 use crate::faults::{FaultDecision, FaultInjector, FaultSettings};
 use netcraq_core::Node;
 use netcraq_wire::NETCRAQ_FRAME_LEN;
@@ -116,6 +117,26 @@ pub struct IoCounters {
     pub fault_dropped: u64,
     pub fault_duplicated: u64,
     pub fault_reordered: u64,
+    /// Frames handed to the lcore owning their key (a node on several lcores).
+    pub handed_over: u64,
+    /// Frames dropped because the owning lcore's hand-off ring was full.
+    pub handoff_full: u64,
+}
+
+impl IoCounters {
+    /// Adds another poller's counters (the lcores of one node).
+    pub fn add(&mut self, other: &IoCounters) {
+        self.rx_frames += other.rx_frames;
+        self.tx_frames += other.tx_frames;
+        self.tx_errors += other.tx_errors;
+        self.rx_errors += other.rx_errors;
+        self.tx_no_port += other.tx_no_port;
+        self.fault_dropped += other.fault_dropped;
+        self.fault_duplicated += other.fault_duplicated;
+        self.fault_reordered += other.fault_reordered;
+        self.handed_over += other.handed_over;
+        self.handoff_full += other.handoff_full;
+    }
 }
 
 /// A port to open: its number in the tables, its interface and the faults
@@ -151,13 +172,21 @@ pub struct SoftwareNode {
     node: Node,
     ports: Vec<Port>,
     io: IoCounters,
+    /// Requests from the control plane, applied between receive bursts.
+    control: Option<ControlPort>,
 }
 
 impl SoftwareNode {
     /// Opens one socket per port.
     pub fn open(node: Node, ports: &[PortSpec]) -> io::Result<SoftwareNode> {
         let ports = ports.iter().map(Port::open).collect::<io::Result<Vec<_>>>()?;
-        Ok(SoftwareNode { node, ports, io: IoCounters::default() })
+        Ok(SoftwareNode { node, ports, io: IoCounters::default(), control: None })
+    }
+
+    /// Serves control requests from `port` in the poll loop (once per round,
+    /// and at once when a request wakes the loop).
+    pub fn attach_control(&mut self, port: ControlPort) {
+        self.control = Some(port);
     }
 
     pub fn node(&self) -> &Node {
@@ -192,6 +221,9 @@ impl SoftwareNode {
             for index in 0..self.ports.len() {
                 self.drain_port(index, &mut frame, &mut scratch);
             }
+            if let Some(control) = &mut self.control {
+                control.poll(&mut self.node);
+            }
             if last_report.elapsed() >= report_every {
                 report(self);
                 last_report = Instant::now();
@@ -201,15 +233,24 @@ impl SoftwareNode {
         Ok(())
     }
 
-    /// Waits for any port to be readable; `false` on timeout.
+    /// Waits for any port, or the control port's wake, to be readable;
+    /// `false` on timeout.
     fn wait_readable(&self) -> io::Result<bool> {
         let mut fds: Vec<libc::pollfd> = self
             .ports
             .iter()
             .map(|p| libc::pollfd { fd: p.socket.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
             .collect();
+        if let Some(control) = &self.control {
+            fds.push(libc::pollfd { fd: control.wake_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
         // SAFETY: `fds` is a live array of `fds.len()` pollfd entries.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, POLL_INTERVAL.as_millis() as i32) };
+        if let (Some(control), Some(wake)) = (&self.control, fds.last()) {
+            if wake.revents != 0 {
+                control.clear_wake();
+            }
+        }
         match rc {
             rc if rc >= 0 => Ok(rc > 0),
             _ => match io::Error::last_os_error() {

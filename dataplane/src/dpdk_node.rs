@@ -17,14 +17,28 @@
 //! DPDK's event Tx adapter uses it), which drivers ignore on transmit and a
 //! capture on a ring can read.
 //!
+//! Several lcores ([`DpdkNode::start_lcores`], [`run_lcores`]): each lcore
+//! runs one `DpdkNode` over its own queue pair of every port, and owns the
+//! keys `k` with `k % lcores == its index`. A frame that arrives on another
+//! lcore's queue is handed to its key's owner through the owner's hand-off
+//! ring (a lock-free DPDK ring, bounded; a full ring drops the frame and
+//! counts it, as a full NIC queue would). So each key's registers and its
+//! frames' processing belong to one lcore: no lock, no atomic and no shared
+//! cache line on the read path, and each key sees one sequence of frames,
+//! as on a single-core node. docs/dpdk.md argues why the order in which an
+//! owner takes frames from its queue and its ring is harmless.
+//!
 //! This module has no `unsafe`: all of it is in the `netcraq-dpdk` crate.
 
 use crate::afpacket::IoCounters;
+use crate::control::ControlPort;
 use crate::faults::{FaultDecision, FaultInjector, FaultSettings};
 use netcraq_core::Node;
-use netcraq_dpdk::{Mbuf, Mempool, Port, PortSettings};
+use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, PortQueue, PortSettings};
 use netcraq_wire::NETCRAQ_FRAME_LEN;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The largest burst: frames taken from one port per round, and frames sent
@@ -37,6 +51,16 @@ const HOLD_LIMIT: Duration = Duration::from_millis(20);
 const IDLE_AFTER_ROUNDS: u32 = 64;
 /// Busy poll rounds between two looks at the clock (for reports).
 const CLOCK_EVERY_ROUNDS: u32 = 1024;
+/// Frames each lcore's hand-off ring holds (a power of two; it holds one less).
+pub const HANDOFF_RING_SIZE: u32 = 1024;
+/// How long a memif port waits for the node at its other end.
+const MEMIF_PEER_WAIT: Duration = Duration::from_secs(20);
+/// How often it looks again.
+const MEMIF_RETRY: Duration = Duration::from_millis(20);
+/// The most lcores a node polls on.
+pub const MAX_LCORES: usize = 64;
+/// Byte offset of the key in a NetCRAQ frame: Ethernet 14 + IPv4 20 + UDP 8 + op 1 + version 1.
+const KEY_OFFSET: usize = 44;
 
 /// What the poll loop does once it has found nothing to receive for a while.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +120,30 @@ pub struct DpdkPortSpec {
     pub faults: FaultSettings,
 }
 
-/// One node port: its number in the tables, the DPDK port, its faults and
-/// the frame it holds back for reordering.
+/// One node port: its number in the tables, this lcore's queue of the DPDK
+/// port, its faults and the frame it holds back for reordering.
 struct NodePort {
     number: u16,
-    port: Port,
+    queue: PortQueue,
     faults: FaultInjector,
     held: Option<Mbuf>,
+}
+
+/// Where frames of keys another lcore owns go: `rings[i]` is lcore i's inbound ring.
+struct Handoff {
+    lcore: usize,
+    rings: Arc<[MbufRing]>,
+}
+
+impl Handoff {
+    /// The lcore owning the key of `frame`. Frames too short to hold a key
+    /// stay where they are: the core drops them, and any lcore may count that.
+    fn owner(&self, frame: &[u8]) -> usize {
+        match frame.get(KEY_OFFSET..KEY_OFFSET + 2) {
+            Some(key) => usize::from(u16::from_be_bytes([key[0], key[1]])) % self.rings.len(),
+            None => self.lcore,
+        }
+    }
 }
 
 /// Frames waiting to be sent, all to one port.
@@ -112,11 +153,15 @@ struct TxBatch {
     port: usize,
 }
 
-/// The core over DPDK ports.
+/// The core over DPDK ports, polled by one lcore: over every port, or over
+/// one queue of every port and the keys that lcore owns.
 pub struct DpdkNode {
     node: Node,
     pool: Mempool,
     ports: Vec<NodePort>,
+    handoff: Handoff,
+    /// Requests from the control plane, applied between poll rounds.
+    control: Option<ControlPort>,
     settings: DpdkSettings,
     io: IoCounters,
     rx: [Option<Mbuf>; MAX_BURST],
@@ -125,33 +170,79 @@ pub struct DpdkNode {
 }
 
 impl DpdkNode {
-    /// Starts every port (one receive queue filled from `pool`, one transmit
-    /// queue) and returns the node, ready to poll.
+    /// Starts every port (one queue pair, receive buffers from `pool`) and
+    /// returns the node, ready to poll on one lcore.
     pub fn start(node: Node, pool: Mempool, ports: Vec<DpdkPortSpec>, settings: DpdkSettings) -> Result<Self, String> {
+        let mut lcores = Self::start_lcores(None, node, pool, ports, settings, 1)?;
+        lcores.pop().ok_or_else(|| "no lcore to poll on".to_string())
+    }
+
+    /// Starts every port with `lcores` queue pairs and returns one node per
+    /// lcore, each over its own queue of every port and owning its share of
+    /// the keys, all configured as `node`; run them with [`run_lcores`].
+    /// More than one lcore needs the EAL, to make the hand-off rings.
+    pub fn start_lcores(
+        eal: Option<&Eal>,
+        node: Node,
+        pool: Mempool,
+        ports: Vec<DpdkPortSpec>,
+        settings: DpdkSettings,
+        lcores: usize,
+    ) -> Result<Vec<Self>, String> {
         if !(1..=MAX_BURST).contains(&settings.burst) {
             return Err(format!("burst {} is outside 1..={MAX_BURST}", settings.burst));
         }
-        let mut started = Vec::with_capacity(ports.len());
+        if !(1..=MAX_LCORES).contains(&lcores) {
+            return Err(format!("{lcores} lcores: a node polls on 1 to {MAX_LCORES}"));
+        }
+        let port_settings = PortSettings { queues: lcores as u16, ..settings.port };
+        let mut queues_by_port = Vec::with_capacity(ports.len());
         for spec in ports {
             let label = format!("port {} ({})", spec.number, spec.port.name());
-            if started.iter().any(|p: &NodePort| p.number == spec.number) {
+            if queues_by_port.iter().any(|(number, _, _)| *number == spec.number) {
                 return Err(format!("{label}: the node already has a port {}", spec.number));
             }
             spec.faults.validate().map_err(|e| format!("{label}: {e}"))?;
             let mut port = spec.port;
-            port.start(&pool, &settings.port).map_err(|e| format!("{label}: {e}"))?;
-            started.push(NodePort { number: spec.number, port, faults: FaultInjector::new(spec.faults), held: None });
+            start_port(&mut port, &pool, &port_settings).map_err(|e| format!("{label}: {e}"))?;
+            let queues = port.into_queues().map_err(|e| format!("{label}: {e}"))?;
+            queues_by_port.push((spec.number, spec.faults, queues.into_iter()));
         }
-        Ok(DpdkNode {
-            node,
-            pool,
-            ports: started,
-            settings,
-            io: IoCounters::default(),
-            rx: std::array::from_fn(|_| None),
-            tx: TxBatch { slots: std::array::from_fn(|_| None), len: 0, port: 0 },
-            scratch: [0; NETCRAQ_FRAME_LEN],
-        })
+        let rings = handoff_rings(eal, lcores)?;
+        let mut nodes = Vec::with_capacity(lcores);
+        for lcore in 0..lcores {
+            let mut ports = Vec::with_capacity(queues_by_port.len());
+            for (number, faults, queues) in &mut queues_by_port {
+                let queue = queues.next().ok_or_else(|| format!("port {number}: fewer queues than lcores"))?;
+                // Each lcore its own fault sequence, reproducible from the seed.
+                let faults = FaultSettings { seed: faults.seed.wrapping_add(lcore as u64), ..*faults };
+                ports.push(NodePort { number: *number, queue, faults: FaultInjector::new(faults), held: None });
+            }
+            nodes.push(DpdkNode {
+                node: node.clone(),
+                pool,
+                ports,
+                handoff: Handoff { lcore, rings: Arc::clone(&rings) },
+                control: None,
+                settings,
+                io: IoCounters::default(),
+                rx: std::array::from_fn(|_| None),
+                tx: TxBatch { slots: std::array::from_fn(|_| None), len: 0, port: 0 },
+                scratch: [0; NETCRAQ_FRAME_LEN],
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// Serves control requests from `port` between poll rounds (one
+    /// `try_recv` per round when none waits).
+    pub fn attach_control(&mut self, port: ControlPort) {
+        self.control = Some(port);
+    }
+
+    /// Which lcore of the node this is (0 on a one-lcore node).
+    pub fn lcore(&self) -> usize {
+        self.handoff.lcore
     }
 
     pub fn node(&self) -> &Node {
@@ -173,7 +264,7 @@ impl DpdkNode {
 
     /// The node's ports: each port number with its DPDK port.
     pub fn ports(&self) -> impl Iterator<Item = (u16, &Port)> {
-        self.ports.iter().map(|p| (p.number, &p.port))
+        self.ports.iter().map(|p| (p.number, p.queue.port()))
     }
 
     /// The I/O counters, fault counters summed over the ports.
@@ -200,6 +291,9 @@ impl DpdkNode {
         let mut idle_since: Option<Instant> = None;
         let (mut empty_rounds, mut busy_rounds) = (0u32, 0u32);
         while !should_stop() {
+            if let Some(control) = &mut self.control {
+                control.poll(&mut self.node);
+            }
             if self.poll_once() > 0 {
                 (empty_rounds, idle_since) = (0, None);
                 busy_rounds = busy_rounds.wrapping_add(1);
@@ -229,22 +323,64 @@ impl DpdkNode {
     }
 
     /// One poll round: a burst from each port in turn, each frame through the
-    /// core and its outputs sent. Returns the frames received.
+    /// core (or handed to the lcore owning its key) and its outputs sent,
+    /// then a burst of the frames other lcores handed over. Returns the
+    /// frames taken.
     pub fn poll_once(&mut self) -> usize {
         let burst = self.settings.burst;
         let mut received = 0;
         for index in 0..self.ports.len() {
-            let count = self.ports[index].port.rx_burst(&mut self.rx[..burst]);
+            let count = self.ports[index].queue.rx_burst(&mut self.rx[..burst]);
             received += count;
             for slot in 0..count {
                 if let Some(mbuf) = self.rx[slot].take() {
-                    self.handle(index, mbuf);
+                    self.dispatch(index, mbuf);
                 }
             }
         }
         self.io.rx_frames += received as u64;
+        received += self.take_handed_over();
         self.flush_tx();
         received
+    }
+
+    /// Processes a received frame here, or hands it to the lcore owning its key.
+    fn dispatch(&mut self, ingress: usize, mbuf: Mbuf) {
+        if self.handoff.rings.len() < 2 {
+            return self.handle(ingress, mbuf);
+        }
+        let owner = self.handoff.owner(mbuf.data());
+        if owner == self.handoff.lcore {
+            return self.handle(ingress, mbuf);
+        }
+        // The owner learns the ingress port from the mbuf's `port` field
+        // (which not every driver sets on receive).
+        let mut mbuf = mbuf;
+        mbuf.set_port(self.ports[ingress].queue.port().id());
+        match self.handoff.rings[owner].enqueue(mbuf) {
+            Ok(()) => self.io.handed_over += 1,
+            Err(dropped) => {
+                self.io.handoff_full += 1;
+                drop(dropped);
+            }
+        }
+    }
+
+    /// Processes up to a burst of the frames other lcores handed to this one.
+    fn take_handed_over(&mut self) -> usize {
+        let Some(ring) = self.handoff.rings.get(self.handoff.lcore).copied() else {
+            return 0;
+        };
+        let mut taken = 0;
+        while taken < self.settings.burst {
+            let Some(mbuf) = ring.dequeue() else { break };
+            taken += 1;
+            match self.ports.iter().position(|p| p.queue.port().id() == mbuf.port()) {
+                Some(ingress) => self.handle(ingress, mbuf),
+                None => self.io.rx_errors += 1,
+            }
+        }
+        taken
     }
 
     /// Sends the frames held back for reordering, so none is lost.
@@ -316,7 +452,7 @@ impl DpdkNode {
         if self.tx.len > 0 && (self.tx.port != index || self.tx.len >= self.settings.burst) {
             self.flush_tx();
         }
-        mbuf.set_port(self.ports[index].port.id());
+        mbuf.set_port(self.ports[index].queue.port().id());
         self.tx.port = index;
         match self.tx.slots.get_mut(self.tx.len) {
             Some(slot) => {
@@ -335,11 +471,77 @@ impl DpdkNode {
         }
         self.tx.len = 0;
         let slots = &mut self.tx.slots[..len];
-        let sent = self.ports[self.tx.port].port.tx_burst(slots);
+        let sent = self.ports[self.tx.port].queue.tx_burst(slots);
         self.io.tx_frames += sent as u64;
         if sent < len {
             self.io.tx_errors += (len - sent) as u64;
             slots.iter_mut().for_each(|slot| *slot = None);
         }
     }
+}
+
+/// Starts a port. Memif ports connect to their peer node, which starts in
+/// its own time: a client cannot start before its server has made the
+/// socket (it tries again for a while), and neither end carries frames until
+/// the two have connected, so the node waits for that before it serves.
+fn start_port(port: &mut Port, pool: &Mempool, settings: &PortSettings) -> Result<(), String> {
+    let memif = port.driver() == "net_memif";
+    let deadline = Instant::now() + MEMIF_PEER_WAIT;
+    loop {
+        match port.start(pool, settings) {
+            Err(_) if memif && Instant::now() < deadline => std::thread::sleep(MEMIF_RETRY),
+            result => break result.map_err(|e| e.to_string())?,
+        }
+    }
+    while memif && !port.link_up().map_err(|e| e.to_string())? {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the memif peer did not connect within {} s: is its node running?",
+                MEMIF_PEER_WAIT.as_secs()
+            ));
+        }
+        std::thread::sleep(MEMIF_RETRY);
+    }
+    Ok(())
+}
+
+/// One inbound hand-off ring per lcore; none for a node on one lcore.
+fn handoff_rings(eal: Option<&Eal>, lcores: usize) -> Result<Arc<[MbufRing]>, String> {
+    if lcores == 1 {
+        return Ok(Arc::from(Vec::new()));
+    }
+    let eal = eal.ok_or("a node on several lcores needs the EAL for its hand-off rings")?;
+    // Ring names are unique per process and rings live until it exits.
+    static NODES: AtomicUsize = AtomicUsize::new(0);
+    let node = NODES.fetch_add(1, Ordering::Relaxed);
+    let rings: Result<Vec<MbufRing>, String> = (0..lcores)
+        .map(|lcore| {
+            MbufRing::new(eal, &format!("ncq_handoff_{node}_{lcore}"), HANDOFF_RING_SIZE).map_err(|e| e.to_string())
+        })
+        .collect();
+    Ok(Arc::from(rings?))
+}
+
+/// Runs one node per lcore of the EAL (from [`DpdkNode::start_lcores`], in
+/// lcore order: node i on the EAL's i-th lcore) until `should_stop` says so,
+/// each calling `report` as [`DpdkNode::run`] does. Returns the nodes.
+pub fn run_lcores(
+    eal: &Eal,
+    nodes: Vec<DpdkNode>,
+    should_stop: impl Fn() -> bool + Sync,
+    report_every: Duration,
+    report: impl Fn(&DpdkNode) + Sync,
+) -> Result<Vec<DpdkNode>, String> {
+    let lcores = eal.lcores().len();
+    if nodes.len() != lcores {
+        return Err(format!("{} node lcores for the EAL's {lcores} lcores", nodes.len()));
+    }
+    let slots: Vec<std::sync::Mutex<DpdkNode>> = nodes.into_iter().map(std::sync::Mutex::new).collect();
+    eal.run_on_lcores(|index| {
+        // Each lcore locks its own node once, for the whole run.
+        let mut node = slots[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        node.run(&should_stop, report_every, &report);
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(slots.into_iter().map(|slot| slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())).collect())
 }

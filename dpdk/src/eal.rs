@@ -88,3 +88,89 @@ impl Eal {
         }
     }
 }
+
+impl Eal {
+    /// The lcores the EAL was given (`-l`, `--lcores`, `-c`), the main lcore first.
+    pub fn lcores(&self) -> Vec<u32> {
+        // SAFETY: the EAL is initialised (self proves it); both calls only read its lcore table.
+        let main = unsafe { sys::rte_get_main_lcore() };
+        let mut lcores = vec![main];
+        // u32::MAX: rte_get_next_lcore starts at the lcore after it, 0.
+        let mut previous = u32::MAX;
+        while lcores.len() <= sys::RTE_MAX_LCORE as usize {
+            // SAFETY: as above; skip_main = 1, wrap = 0.
+            let next = unsafe { sys::rte_get_next_lcore(previous, 1, 0) };
+            if next >= sys::RTE_MAX_LCORE {
+                break;
+            }
+            lcores.push(next);
+            previous = next;
+        }
+        lcores
+    }
+
+    /// Runs `work(i)` on the i-th lcore of [`Eal::lcores`], all at once: 0 on
+    /// the calling (main) thread, the others on the EAL's worker threads,
+    /// pinned where the EAL pinned them. Returns once every one has
+    /// returned, so `work` may borrow from the caller. A `work` that panics
+    /// does not unwind into DPDK: the panic is reported as an error after
+    /// all the others have finished. If a worker cannot be started, the
+    /// main lcore's work is skipped and the error returns once the workers
+    /// already started have finished: their work must end on its own (poll
+    /// loops watch a stop flag).
+    pub fn run_on_lcores<F: Fn(usize) + Sync>(&self, work: F) -> Result<(), Error> {
+        let lcores = self.lcores();
+        let launches: Vec<Launch<'_>> = (1..lcores.len()).map(|index| Launch { work: &work, index }).collect();
+        let mut launched = Vec::with_capacity(launches.len());
+        let mut failure = None;
+        for (launch, lcore) in launches.iter().zip(&lcores[1..]) {
+            let argument = launch as *const Launch<'_> as *mut std::ffi::c_void;
+            // SAFETY: `argument` points to a Launch that outlives the worker's
+            // run: every launched lcore is waited for below before `launches`
+            // is dropped. The trampoline only reads it.
+            let rc = unsafe { sys::rte_eal_remote_launch(Some(run_launch), argument, *lcore) };
+            if rc != 0 {
+                failure = Some(Error::from_return(format!("starting lcore {lcore} (rte_eal_remote_launch)"), rc));
+                break;
+            }
+            launched.push(*lcore);
+        }
+        let main_result = match failure {
+            None => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(0))).is_ok(),
+            Some(_) => true,
+        };
+        let mut panicked: Vec<u32> = Vec::new();
+        for lcore in launched {
+            // SAFETY: a worker lcore this call launched; waiting is what makes
+            // the borrow of `launches` above sound.
+            if unsafe { sys::rte_eal_wait_lcore(lcore) } != 0 {
+                panicked.push(lcore);
+            }
+        }
+        if !main_result {
+            panicked.insert(0, lcores[0]);
+        }
+        match (failure, panicked.is_empty()) {
+            (Some(error), _) => Err(error),
+            (None, true) => Ok(()),
+            (None, false) => Err(Error::new(format!("the work on lcore(s) {panicked:?} panicked"))),
+        }
+    }
+}
+
+/// What one worker lcore runs.
+struct Launch<'a> {
+    work: &'a (dyn Fn(usize) + Sync),
+    index: usize,
+}
+
+/// The worker's entry point: runs the work without unwinding into C.
+extern "C" fn run_launch(argument: *mut std::ffi::c_void) -> std::ffi::c_int {
+    // SAFETY: run_on_lcores passes a pointer to a live Launch and waits for
+    // this function to return before the Launch is dropped.
+    let launch = unsafe { &*(argument as *const Launch<'_>) };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (launch.work)(launch.index))) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}

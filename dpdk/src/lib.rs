@@ -45,6 +45,6 @@ pub use mbuf::{LenError, Mbuf};
 #[cfg(feature = "dpdk")]
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM};
 #[cfg(feature = "dpdk")]
-pub use port::{Port, PortSettings, PortStats};
+pub use port::{Port, PortQueue, PortSettings, PortStats};
 #[cfg(feature = "dpdk")]
 pub use ring::MbufRing;

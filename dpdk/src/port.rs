@@ -1,7 +1,7 @@
 use crate::{sys, Eal, Error, Mbuf, MbufRing, Mempool};
 use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Port ids that a [`Port`] handle holds, so no port has two.
 static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
@@ -13,11 +13,17 @@ pub struct PortSettings {
     /// to what they support.
     pub rx_descriptors: u16,
     pub tx_descriptors: u16,
+    /// Receive and transmit queues: one pair per lcore that polls the port.
+    /// With more than one, receive-side scaling spreads frames over the
+    /// receive queues where the driver has it (a NIC); without it, the
+    /// sender chooses the queue (memif) or the driver spreads them itself
+    /// (af_packet with `qpairs=`).
+    pub queues: u16,
 }
 
 impl Default for PortSettings {
     fn default() -> Self {
-        PortSettings { rx_descriptors: 1024, tx_descriptors: 1024 }
+        PortSettings { rx_descriptors: 1024, tx_descriptors: 1024, queues: 1 }
     }
 }
 
@@ -36,13 +42,11 @@ pub struct PortStats {
     pub rx_no_mbuf: u64,
 }
 
-/// An ethdev port, with one receive and one transmit queue once started.
-/// One handle per port: creating a second handle for a port fails. Dropping
-/// it stops and closes the port, and detaches the device if this handle
-/// attached it (so it can be attached again).
-///
-/// A later multi-core node will split a port into per-queue handles; queue 0
-/// is the only one today.
+/// An ethdev port. One handle per port: creating a second handle for a port
+/// fails. Dropping it stops and closes the port, and detaches the device if
+/// this handle attached it (so it can be attached again). Once started, its
+/// own bursts use queue 0; [`Port::into_queues`] splits it into one handle
+/// per queue, for one lcore each.
 #[derive(Debug)]
 pub struct Port {
     id: u16,
@@ -50,6 +54,8 @@ pub struct Port {
     /// Attached by this handle (`rte_dev_probe` or a ring port), so removed on drop.
     attached_here: bool,
     started: bool,
+    /// Queue pairs, once started.
+    queues: u16,
 }
 
 impl Port {
@@ -126,21 +132,36 @@ impl Port {
         if !claimed.insert(id) {
             return Err(Error::new(format!("port {id} ({name}) already has a handle in this process")));
         }
-        Ok(Port { id, name: name.to_string(), attached_here, started: false })
+        Ok(Port { id, name: name.to_string(), attached_here, started: false, queues: 0 })
     }
 
-    /// Configures one receive queue (its mbufs from `pool`) and one transmit
-    /// queue, starts the port and turns promiscuous mode on where the driver
-    /// has one.
+    /// Configures `settings.queues` receive queues (their mbufs from `pool`)
+    /// and as many transmit queues, starts the port and turns promiscuous
+    /// mode on where the driver has one.
     pub fn start(&mut self, pool: &Mempool, settings: &PortSettings) -> Result<(), Error> {
         if self.started {
             return Err(Error::new(format!("port {} ({}) is already started", self.id, self.name)));
         }
         let context = |what: &str| format!("port {} ({}): {what}", self.id, self.name);
-        let conf = sys::rte_eth_conf::default();
-        // SAFETY: a valid port id that this handle owns; conf is a live,
-        // all-zero (default) configuration that the call copies.
-        let rc = unsafe { sys::rte_eth_dev_configure(self.id, 1, 1, &conf) };
+        let info = self.info().map_err(|rc| Error::from_return(context("rte_eth_dev_info_get"), rc))?;
+        let queues = settings.queues;
+        if queues == 0 || queues > info.max_rx_queues || queues > info.max_tx_queues {
+            return Err(Error::new(context(&format!(
+                "{queues} queue pairs asked, the driver has 1 to {} (one pair per polling lcore; for \
+                 net_af_packet add qpairs=N to the device arguments)",
+                info.max_rx_queues.min(info.max_tx_queues)
+            ))));
+        }
+        let mut conf = sys::rte_eth_conf::default();
+        if queues > 1 && info.flow_type_rss_offloads != 0 {
+            conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
+            // The default key; hash on every field the driver can: what
+            // matters is that one flow stays on one queue.
+            conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads;
+        }
+        // SAFETY: a valid port id that this handle owns; conf is a live
+        // configuration that the call copies.
+        let rc = unsafe { sys::rte_eth_dev_configure(self.id, queues, queues, &conf) };
         check(rc, || context("rte_eth_dev_configure"))?;
         let (mut rx_descriptors, mut tx_descriptors) = (settings.rx_descriptors, settings.tx_descriptors);
         // SAFETY: a valid, configured port; both pointers are to live u16s.
@@ -148,19 +169,31 @@ impl Port {
         check(rc, || context("rte_eth_dev_adjust_nb_rx_tx_desc"))?;
         // SAFETY: a valid port id.
         let socket = unsafe { sys::rte_eth_dev_socket_id(self.id) };
-        // SAFETY: a configured port; a null rxconf means the driver's
-        // defaults; the pool outlives the port (pools live until exit).
-        let rc = unsafe {
-            sys::rte_eth_rx_queue_setup(self.id, 0, rx_descriptors, socket as u32, std::ptr::null(), pool.as_ptr())
-        };
-        check(rc, || context("rte_eth_rx_queue_setup"))?;
-        // SAFETY: as above, with the driver's default txconf.
-        let rc = unsafe { sys::rte_eth_tx_queue_setup(self.id, 0, tx_descriptors, socket as u32, std::ptr::null()) };
-        check(rc, || context("rte_eth_tx_queue_setup"))?;
+        for queue in 0..queues {
+            // SAFETY: a configured port with `queues` queues; a null rxconf
+            // means the driver's defaults; the pool outlives the port (pools
+            // live until exit).
+            let rc = unsafe {
+                sys::rte_eth_rx_queue_setup(
+                    self.id,
+                    queue,
+                    rx_descriptors,
+                    socket as u32,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            };
+            check(rc, || context(&format!("rte_eth_rx_queue_setup (queue {queue})")))?;
+            // SAFETY: as above, with the driver's default txconf.
+            let rc =
+                unsafe { sys::rte_eth_tx_queue_setup(self.id, queue, tx_descriptors, socket as u32, std::ptr::null()) };
+            check(rc, || context(&format!("rte_eth_tx_queue_setup (queue {queue})")))?;
+        }
         // SAFETY: a configured port with its queues set up.
         let rc = unsafe { sys::rte_eth_dev_start(self.id) };
         check(rc, || context("rte_eth_dev_start"))?;
         self.started = true;
+        self.queues = queues;
         // SAFETY: a started port.
         let rc = unsafe { sys::rte_eth_promiscuous_enable(self.id) };
         if rc < 0 && rc != -ENOTSUP {
@@ -178,14 +211,33 @@ impl Port {
         &self.name
     }
 
-    /// The driver's name (`net_ring`, `net_af_packet`, ...).
-    pub fn driver(&self) -> String {
+    fn info(&self) -> Result<sys::rte_eth_dev_info, i32> {
         let mut info = sys::rte_eth_dev_info::default();
         // SAFETY: a valid port id and a live info struct to fill.
         let rc = unsafe { sys::rte_eth_dev_info_get(self.id, &mut info) };
-        if rc != 0 || info.driver_name.is_null() {
-            return String::from("unknown");
+        if rc != 0 {
+            return Err(rc);
         }
+        Ok(info)
+    }
+
+    /// Splits a started port into one handle per queue pair, each for one
+    /// lcore; the port stops and closes when the last of them is dropped.
+    pub fn into_queues(self) -> Result<Vec<PortQueue>, Error> {
+        if !self.started {
+            return Err(Error::new(format!("port {} ({}) is not started", self.id, self.name)));
+        }
+        let queues = self.queues;
+        let port = Arc::new(self);
+        Ok((0..queues).map(|queue| PortQueue { port: Arc::clone(&port), queue }).collect())
+    }
+
+    /// The driver's name (`net_ring`, `net_af_packet`, ...).
+    pub fn driver(&self) -> String {
+        let info = match self.info() {
+            Ok(info) if !info.driver_name.is_null() => info,
+            _ => return String::from("unknown"),
+        };
         // SAFETY: driver_name is a static NUL-terminated string of the driver.
         unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
     }
@@ -197,6 +249,15 @@ impl Port {
         let rc = unsafe { sys::rte_eth_macaddr_get(self.id, &mut address) };
         check(rc, || format!("port {} ({}): rte_eth_macaddr_get", self.id, self.name))?;
         Ok(address.addr_bytes)
+    }
+
+    /// Whether the link is up, as the driver last saw it (does not wait).
+    pub fn link_up(&self) -> Result<bool, Error> {
+        let mut link = sys::rte_eth_link::default();
+        // SAFETY: a valid port id and a live link struct to fill.
+        let rc = unsafe { sys::rte_eth_link_get_nowait(self.id, &mut link) };
+        check(rc, || format!("port {} ({}): rte_eth_link_get_nowait", self.id, self.name))?;
+        Ok(link.link_status() == 1)
     }
 
     /// The driver's counters.
@@ -224,14 +285,8 @@ impl Port {
         if !self.started {
             return 0;
         }
-        let free = slots.iter().take_while(|s| s.is_none()).count().min(usize::from(u16::MAX));
-        // SAFETY: a started port, queue 0 exists and only this handle polls
-        // it (&mut self). Option<Mbuf> has the layout of a nullable
-        // `struct rte_mbuf *`, so the first `free` slots (all None) form an
-        // array of pointers the driver may write; each pointer it writes is
-        // an mbuf handed over to us, which makes that slot an owning Some.
-        let received = unsafe { sys::netcraq_rx_burst(self.id, 0, slots.as_mut_ptr().cast(), free as u16) };
-        usize::from(received)
+        // Queue 0 exists and only this handle polls it (&mut self).
+        rx_burst(self.id, 0, slots)
     }
 
     /// Transmits the frames at the start of `pkts` (up to the first `None`),
@@ -242,23 +297,72 @@ impl Port {
         if !self.started {
             return 0;
         }
-        let ready = pkts.iter().take_while(|s| s.is_some()).count().min(usize::from(u16::MAX));
-        // SAFETY: a started port, queue 0 exists and only this handle sends
-        // on it. The first `ready` slots are Some, i.e. non-null owned mbuf
-        // pointers laid out as `struct rte_mbuf *`; the driver takes the
-        // first `sent` of them.
-        let sent = usize::from(unsafe { sys::netcraq_tx_burst(self.id, 0, pkts.as_mut_ptr().cast(), ready as u16) });
-        for slot in &mut pkts[..sent] {
-            // The driver owns these now: forget the handles without freeing.
-            if let Some(mbuf) = slot.take() {
-                std::mem::forget(mbuf);
-            }
-        }
-        if sent > 0 && sent < ready {
-            pkts[..ready].rotate_left(sent);
-        }
-        sent
+        // Queue 0 exists and only this handle sends on it (&mut self).
+        tx_burst(self.id, 0, pkts)
     }
+}
+
+/// One receive and one transmit queue of a started [`Port`], polled by one
+/// lcore: DPDK lets different threads use different queues of a port at
+/// once, never one queue from two. Not cloneable, so each queue has one handle.
+#[derive(Debug)]
+pub struct PortQueue {
+    port: Arc<Port>,
+    queue: u16,
+}
+
+impl PortQueue {
+    pub fn port(&self) -> &Port {
+        &self.port
+    }
+
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// As [`Port::rx_burst`], on this queue.
+    pub fn rx_burst(&mut self, slots: &mut [Option<Mbuf>]) -> usize {
+        // The port is started (into_queues checked) and only this handle
+        // polls this queue (&mut self, one handle per queue).
+        rx_burst(self.port.id, self.queue, slots)
+    }
+
+    /// As [`Port::tx_burst`], on this queue.
+    pub fn tx_burst(&mut self, pkts: &mut [Option<Mbuf>]) -> usize {
+        // As rx_burst.
+        tx_burst(self.port.id, self.queue, pkts)
+    }
+}
+
+/// Receives into the empty slots at the start of `slots`. The caller
+/// guarantees a started port with this queue, polled by no other thread.
+fn rx_burst(port: u16, queue: u16, slots: &mut [Option<Mbuf>]) -> usize {
+    let free = slots.iter().take_while(|s| s.is_none()).count().min(usize::from(u16::MAX));
+    // SAFETY: the caller's guarantee above. Option<Mbuf> has the layout of a
+    // nullable `struct rte_mbuf *`, so the first `free` slots (all None)
+    // form an array of pointers the driver may write; each pointer it writes
+    // is an mbuf handed over to us, which makes that slot an owning Some.
+    let received = unsafe { sys::netcraq_rx_burst(port, queue, slots.as_mut_ptr().cast(), free as u16) };
+    usize::from(received)
+}
+
+/// Transmits the frames at the start of `pkts`, under the same guarantee as [`rx_burst`].
+fn tx_burst(port: u16, queue: u16, pkts: &mut [Option<Mbuf>]) -> usize {
+    let ready = pkts.iter().take_while(|s| s.is_some()).count().min(usize::from(u16::MAX));
+    // SAFETY: the caller's guarantee. The first `ready` slots are Some, i.e.
+    // non-null owned mbuf pointers laid out as `struct rte_mbuf *`; the
+    // driver takes the first `sent` of them.
+    let sent = usize::from(unsafe { sys::netcraq_tx_burst(port, queue, pkts.as_mut_ptr().cast(), ready as u16) });
+    for slot in &mut pkts[..sent] {
+        // The driver owns these now: forget the handles without freeing.
+        if let Some(mbuf) = slot.take() {
+            std::mem::forget(mbuf);
+        }
+    }
+    if sent > 0 && sent < ready {
+        pkts[..ready].rotate_left(sent);
+    }
+    sent
 }
 
 impl Drop for Port {

@@ -38,3 +38,9 @@ pub fn take_interrupt() -> Option<i32> {
         signal => Some(signal),
     }
 }
+
+/// Whether a signal was caught and not yet taken; leaves it for the next
+/// caller (several poll loops of one process all see it).
+pub fn interrupted() -> bool {
+    CAUGHT.load(Ordering::Relaxed) != 0
+}

@@ -20,11 +20,11 @@ mod validate;
 
 pub use command::{command_line, run_command, CommandError, CommandFailure, IP_COMMAND_TIMEOUT};
 pub use faults::{PortFaults, DEFAULT_FAULT_SEED};
-pub use interrupts::{catch_interrupts, take_interrupt};
+pub use interrupts::{catch_interrupts, interrupted, take_interrupt};
 pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
 pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
 pub use process::Exit;
-pub use runner::{Event, RunError, Running, TeardownError, STOP_GRACE};
-pub use topology::{Chain, Host, Link, Node, NodeKind, Topology, TopologyError};
+pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};
+pub use topology::{Chain, Host, Link, LinkKind, Node, NodeKind, Topology, TopologyError};
 pub use validate::{derived_mac, MAX_PORTS_PER_NODE};

@@ -26,6 +26,10 @@ pub struct NodeFile {
     /// [`NodeFile::port_fault_seed`]); 0 when the file leaves it out.
     #[serde(default)]
     pub fault_seed: u64,
+    /// EAL arguments: the node runs over DPDK (as `netcraq node --dpdk`
+    /// with them) when given, over AF_PACKET sockets when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpdk: Option<String>,
     #[serde(rename = "port")]
     pub ports: Vec<Port>,
     #[serde(rename = "route")]
@@ -40,6 +44,10 @@ pub struct Port {
     pub number: u16,
     pub interface: String,
     pub faults: PortFaults,
+    /// The DPDK device of the port on a DPDK node (device arguments, e.g.
+    /// `net_memif1,role=server,...`); left out, the node uses DPDK's
+    /// af_packet driver on `interface`.
+    pub device: Option<String>,
 }
 
 /// A port as written: the fault probabilities are flat fields, left out
@@ -49,6 +57,8 @@ pub struct Port {
 struct PortEntry {
     number: u16,
     interface: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     loss_percent: f64,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -68,7 +78,7 @@ impl From<PortEntry> for Port {
             duplicate_percent: entry.duplicate_percent,
             reorder_percent: entry.reorder_percent,
         };
-        Port { number: entry.number, interface: entry.interface, faults }
+        Port { number: entry.number, interface: entry.interface, faults, device: entry.device }
     }
 }
 
@@ -77,6 +87,7 @@ impl From<Port> for PortEntry {
         PortEntry {
             number: port.number,
             interface: port.interface,
+            device: port.device,
             loss_percent: port.faults.loss_percent,
             duplicate_percent: port.faults.duplicate_percent,
             reorder_percent: port.faults.reorder_percent,
@@ -217,7 +228,7 @@ impl NodeFile {
             .iter()
             .map(|r| RouteEntry { prefix: Prefix { addr: r.prefix, len: r.prefix_len }, port: r.port, mac: r.mac })
             .collect();
-        NodeFile { name: name.to_owned(), config: *config, fault_seed, ports, routes }
+        NodeFile { name: name.to_owned(), config: *config, fault_seed, dpdk: None, ports, routes }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::faults::node_fault_seed;
 use crate::node_file::{NodeFile, Port};
-use crate::topology::Topology;
+use crate::topology::{LinkKind, Topology};
 use netcraq_controlplane::plan::{chain_tables, ChainSpec, Endpoint, PlanError, Reachability};
 use netcraq_core::Route;
 use netcraq_wire::{Ipv4Addr, MacAddr};
@@ -32,10 +32,12 @@ pub struct HostPlan {
     pub node_ips: Vec<Ipv4Addr>,
 }
 
-/// A veth pair: one end per endpoint.
+/// A link: a veth pair with one end per endpoint, or a memif between two
+/// DPDK nodes (no kernel interface: the nodes' files name the device).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkPlan {
     pub ends: [LinkEnd; 2],
+    pub kind: LinkKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +52,31 @@ pub struct LinkEnd {
 /// The interface that carries `port` in the endpoint's namespace.
 pub fn interface_name(port: u16) -> String {
     format!("eth{port}")
+}
+
+/// The memif socket of a link, relative to the run directory:
+/// [`Plan::place_memif_sockets`] makes it absolute.
+fn memif_socket(link: usize) -> String {
+    format!("memif-{}.sock", link + 1)
+}
+
+/// The DPDK device of one end of a memif link. The socket is a file, not an
+/// abstract socket: those belong to a network namespace, and the two ends
+/// of a link are in two.
+fn memif_device(link: usize, role: &str) -> String {
+    format!("net_memif{},role={role},id=0,socket-abstract=no,socket={}", link + 1, memif_socket(link))
+}
+
+impl Plan {
+    /// Puts the memif sockets of the plan's DPDK ports in `dir`.
+    pub fn place_memif_sockets(&mut self, dir: &std::path::Path) {
+        let ports = self.nodes.iter_mut().flat_map(|node| node.ports.iter_mut());
+        for device in ports.filter_map(|port| port.device.as_mut()) {
+            if let Some((before, socket)) = device.split_once(",socket=") {
+                *device = format!("{before},socket={}", dir.join(socket).display());
+            }
+        }
+    }
 }
 
 struct EndpointInfo {
@@ -156,7 +183,9 @@ impl Topology {
                 let node = &graph.endpoints[member].name;
                 let ports = self.node_ports(&graph, member);
                 let fault_seed = node_fault_seed(self.fault_seed, node);
-                node_files.insert(node, NodeFile::new(node, &tables.config, ports, &routes, fault_seed));
+                let mut file = NodeFile::new(node, &tables.config, ports, &routes, fault_seed);
+                file.dpdk = self.nodes.iter().find(|n| n.name == *node).and_then(|n| n.eal.clone());
+                node_files.insert(node, file);
             }
         }
         let nodes = self.nodes.iter().filter_map(|n| node_files.remove(n.name.as_str())).collect();
@@ -201,10 +230,13 @@ impl Topology {
     fn node_ports(&self, graph: &Graph, node: usize) -> Vec<Port> {
         graph.ports[node]
             .iter()
-            .map(|port| Port {
-                number: port.number,
-                interface: interface_name(port.number),
-                faults: self.links[port.link].faults,
+            .map(|port| {
+                let link = &self.links[port.link];
+                let device = (link.kind == LinkKind::Memif).then(|| {
+                    let role = if link.a == graph.endpoints[node].name { "server" } else { "client" };
+                    memif_device(port.link, role)
+                });
+                Port { number: port.number, interface: interface_name(port.number), faults: link.faults, device }
             })
             .collect()
     }
@@ -224,5 +256,5 @@ fn link_plans(graph: &Graph, topology: &Topology) -> Vec<LinkPlan> {
         }
     };
     let plans = topology.links.iter().enumerate();
-    plans.map(|(index, link)| LinkPlan { ends: [end(&link.a, index), end(&link.b, index)] }).collect()
+    plans.map(|(index, link)| LinkPlan { ends: [end(&link.a, index), end(&link.b, index)], kind: link.kind }).collect()
 }

@@ -35,11 +35,15 @@ pub(crate) struct NodeProcess {
 
 impl NodeProcess {
     /// Runs `command` (program, arguments, environment and directory are
-    /// kept) as `ip netns exec NS program args...`, which execs the program
-    /// in place, so the PID is the node's. Its own process group keeps a
+    /// kept) as `ip netns exec NS program args...` when given a namespace
+    /// (which execs the program in place, so the PID is the node's), or as
+    /// it is. Its own process group keeps a
     /// terminal's Ctrl-C away from it: the runner stops nodes in order.
-    pub fn start(node: &str, namespace: &Namespace, command: &Command) -> Result<NodeProcess, CommandError> {
-        let mut wrapped = namespace.command(command.get_program());
+    pub fn start(node: &str, namespace: Option<&Namespace>, command: &Command) -> Result<NodeProcess, CommandError> {
+        let mut wrapped = match namespace {
+            Some(namespace) => namespace.command(command.get_program()),
+            None => Command::new(command.get_program()),
+        };
         wrapped.args(command.get_args()).stdin(Stdio::null()).process_group(0);
         for (key, value) in command.get_envs() {
             match value {

@@ -7,7 +7,7 @@ use crate::netns::{quiet_kernel, set_tx_checksum_offload, Namespace};
 use crate::node_file::NodeFileError;
 use crate::plan::{LinkEnd, Plan};
 use crate::process::{Exit, NodeProcess};
-use crate::topology::Topology;
+use crate::topology::{LinkKind, Topology};
 use netcraq_controlplane::plan::PlanError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,22 +104,45 @@ pub struct Running {
     run_dir: Option<PathBuf>,
 }
 
+/// Where the runner starts node processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Inside the node's namespace (`ip netns exec`).
+    InNamespace,
+    /// In the runner's own namespace: the command enters the node's
+    /// namespace itself (`netcraq node --netns NAME`), after binding what must
+    /// stay reachable from here, such as its P4Runtime listener.
+    Here,
+}
+
 impl Topology {
     /// Builds the topology: one namespace per node and host, one veth pair
     /// per link, host addresses, routes and neighbours, a node file per node,
     /// and one process per node from `node_command(node file)`, run inside
     /// the node's namespace. On error, everything made so far is removed.
     pub fn up(&self, node_command: impl Fn(&Path) -> Command) -> Result<Running, RunError> {
+        self.up_placed(Placement::InNamespace, |node_file, _| node_command(node_file))
+    }
+
+    /// As [`Topology::up`], with node processes started where `placement`
+    /// says, from `node_command(node file, node's namespace)`.
+    pub fn up_placed(
+        &self,
+        placement: Placement,
+        node_command: impl Fn(&Path, &Namespace) -> Command,
+    ) -> Result<Running, RunError> {
         let plan = self.plan()?;
         let prefix = format!("ncq{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::SeqCst));
         let run_dir = std::env::temp_dir().join(&prefix);
         std::fs::create_dir(&run_dir)
             .map_err(|error| RunError::Io { action: format!("create {}", run_dir.display()), error })?;
+        let mut plan = plan;
+        plan.place_memif_sockets(&run_dir);
         let mut running = Running { prefix, plan, namespaces: Vec::new(), nodes: Vec::new(), run_dir: Some(run_dir) };
         running.add_namespaces()?;
         running.add_links()?;
         running.address_hosts()?;
-        running.start_nodes(node_command)?;
+        running.start_nodes(placement, node_command)?;
         Ok(running)
     }
 }
@@ -143,6 +166,11 @@ impl Running {
     pub fn node_file(&self, node: &str) -> Option<PathBuf> {
         let known = self.plan.nodes.iter().any(|n| n.name == node);
         self.run_dir.as_ref().filter(|_| known).map(|dir| dir.join(format!("{node}.toml")))
+    }
+
+    /// How the node's process ended, if it has.
+    pub fn node_exit(&self, node: &str) -> Option<Exit> {
+        self.nodes.iter().find(|p| p.node == node).and_then(NodeProcess::exit)
     }
 
     /// The PID of the node's process, until `down` reaps it.
@@ -222,7 +250,7 @@ impl Running {
     /// Each veth end is created directly in its endpoint's namespace, with
     /// the endpoint's MAC, so no name ever appears in the caller's namespace.
     fn add_links(&self) -> Result<(), RunError> {
-        for link in &self.plan.links {
+        for link in self.plan.links.iter().filter(|link| link.kind == LinkKind::Veth) {
             let [a, b] = &link.ends;
             let (ns_a, ns_b) = (self.namespace_of(a), self.namespace_of(b));
             let (mac_a, mac_b) = (a.mac.to_string(), b.mac.to_string());
@@ -266,12 +294,18 @@ impl Running {
         Ok(())
     }
 
-    fn start_nodes(&mut self, node_command: impl Fn(&Path) -> Command) -> Result<(), RunError> {
+    fn start_nodes(
+        &mut self,
+        placement: Placement,
+        node_command: impl Fn(&Path, &Namespace) -> Command,
+    ) -> Result<(), RunError> {
         for file in self.plan.nodes.clone() {
             let path = self.node_file(&file.name).expect("the run directory exists during up");
             file.save(&path)?;
             let namespace = self.namespace(&file.name).expect("every node has a namespace");
-            let process = NodeProcess::start(&file.name, namespace, &node_command(&path))?;
+            let command = node_command(&path, namespace);
+            let inside = (placement == Placement::InNamespace).then_some(namespace);
+            let process = NodeProcess::start(&file.name, inside, &command)?;
             self.nodes.push(process);
         }
         Ok(())

@@ -33,6 +33,8 @@ pub(crate) struct NodeEntry {
     pub kind: NodeKind,
     pub ip: String,
     pub mac: Option<String>,
+    /// EAL arguments of a `dpdk` node.
+    pub eal: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,8 @@ pub(crate) struct LinkEntry {
     pub duplicate_percent: f64,
     #[serde(default)]
     pub reorder_percent: f64,
+    #[serde(default)]
+    pub kind: LinkKind,
 }
 
 impl From<LinkEntry> for Link {
@@ -63,8 +67,20 @@ impl From<LinkEntry> for Link {
             duplicate_percent: entry.duplicate_percent,
             reorder_percent: entry.reorder_percent,
         };
-        Link { a: entry.a, b: entry.b, faults }
+        Link { a: entry.a, b: entry.b, faults, kind: entry.kind }
     }
+}
+
+/// What carries a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// A veth pair between the two namespaces (any endpoints).
+    #[default]
+    Veth,
+    /// A DPDK memif (shared memory over a unix socket) between two `dpdk`
+    /// nodes: no kernel interface; `a` is the memif server, `b` the client.
+    Memif,
 }
 
 fn default_fault_seed() -> u64 {
@@ -97,8 +113,9 @@ impl From<ModeName> for Mode {
     }
 }
 
-/// What runs a node. Only `software` (the Rust core on AF_PACKET) can be
-/// brought up today; the others are reserved so files can name them.
+/// What runs a node: `software` (the Rust core on AF_PACKET sockets) or
+/// `dpdk` (the same core over DPDK ports) can be brought up; `bmv2` is
+/// reserved so files can name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
@@ -114,6 +131,8 @@ pub struct Node {
     pub kind: NodeKind,
     pub ip: Ipv4Addr,
     pub mac: MacAddr,
+    /// The EAL arguments of a `dpdk` node (empty: DPDK's defaults, hugepages).
+    pub eal: Option<String>,
 }
 
 /// A client machine, attached to exactly one node.
@@ -134,6 +153,7 @@ pub struct Link {
     /// are unmodified kernel stacks, so a link to a host is faulty only from
     /// the node to the host.
     pub faults: PortFaults,
+    pub kind: LinkKind,
 }
 
 /// A chain: node names from head to tail, its mode and key range `[key_lo, key_hi)`.

@@ -2,7 +2,9 @@
 //! the entry at fault, so a user can find it in a file of many entries.
 
 use crate::topology::TopologyFile;
-use crate::topology::{Chain, ChainEntry, Host, HostEntry, Link, Node, NodeEntry, NodeKind, Topology, TopologyError};
+use crate::topology::{
+    Chain, ChainEntry, Host, HostEntry, Link, LinkKind, Node, NodeEntry, NodeKind, Topology, TopologyError,
+};
 use netcraq_core::ROUTE_TABLE_CAPACITY;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -50,16 +52,20 @@ fn error(entry: impl Into<String>, problem: impl Into<String>) -> TopologyError 
 fn node(entry: &NodeEntry) -> Result<Node, TopologyError> {
     check_name("node", &entry.name)?;
     let at = format!("node {}", entry.name);
-    if entry.kind != NodeKind::Software {
-        let kind = if entry.kind == NodeKind::Dpdk { "dpdk" } else { "bmv2" };
-        return Err(error(at, format!("kind \"{kind}\" is not supported yet (only \"software\")")));
+    if entry.kind == NodeKind::Bmv2 {
+        return Err(error(at, "kind \"bmv2\" is not supported yet (only \"software\" and \"dpdk\")"));
     }
+    let eal = match (entry.kind, &entry.eal) {
+        (NodeKind::Dpdk, eal) => Some(eal.clone().unwrap_or_default()),
+        (_, Some(_)) => return Err(error(at, "eal is for kind \"dpdk\" nodes only")),
+        (_, None) => None,
+    };
     let ip = unicast_ip(&at, &entry.ip)?;
     let mac = match &entry.mac {
         Some(text) => unicast_mac(&at, text)?,
         None => derived_mac(ip),
     };
-    Ok(Node { name: entry.name.clone(), kind: entry.kind, ip, mac })
+    Ok(Node { name: entry.name.clone(), kind: entry.kind, ip, mac, eal })
 }
 
 fn host(entry: &HostEntry) -> Result<Host, TopologyError> {
@@ -139,6 +145,10 @@ fn check_link(index: usize, link: &Link, nodes: &[Node], hosts: &[Host]) -> Resu
     }
     if is_host(&link.a) && is_host(&link.b) {
         return Err(error(at, "connects two hosts: hosts do not forward, so a link needs a node at one end"));
+    }
+    let is_dpdk = |name: &str| nodes.iter().any(|n| n.name == name && n.kind == NodeKind::Dpdk);
+    if link.kind == LinkKind::Memif && !(is_dpdk(&link.a) && is_dpdk(&link.b)) {
+        return Err(error(at, "kind \"memif\" links two kind \"dpdk\" nodes; use a veth link (the default)"));
     }
     link.faults.check().map_err(|problem| error(at, problem))
 }

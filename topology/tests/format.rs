@@ -107,15 +107,30 @@ fn syntax_errors_and_unknown_fields_come_from_the_parser_with_their_line() {
 }
 
 #[test]
-fn reserved_node_kinds_are_not_supported_yet() {
+fn dpdk_nodes_take_eal_arguments_and_bmv2_is_reserved() {
+    let dpdk = Topology::parse(&solo_with(r#"kind = "software""#, "kind = \"dpdk\"\neal = \"--no-huge -m 256\""))
+        .expect("a dpdk node parses");
+    assert_eq!((dpdk.nodes()[0].kind, dpdk.nodes()[0].eal.as_deref()), (NodeKind::Dpdk, Some("--no-huge -m 256")));
+    let default_eal = Topology::parse(&solo_with(r#"kind = "software""#, r#"kind = "dpdk""#)).expect("parses");
+    assert_eq!(default_eal.nodes()[0].eal.as_deref(), Some(""), "DPDK's defaults when eal is left out");
     assert_eq!(
-        refusal(&solo_with(r#"kind = "software""#, r#"kind = "dpdk""#)),
-        r#"node n1: kind "dpdk" is not supported yet (only "software")"#
+        refusal(&solo_with(r#"kind = "software""#, "kind = \"software\"\neal = \"-l 1\"")),
+        r#"node n1: eal is for kind "dpdk" nodes only"#
     );
     assert_eq!(
         refusal(&solo_with(r#"kind = "software""#, r#"kind = "bmv2""#)),
-        r#"node n1: kind "bmv2" is not supported yet (only "software")"#
+        r#"node n1: kind "bmv2" is not supported yet (only "software" and "dpdk")"#
     );
+}
+
+#[test]
+fn memif_links_join_two_dpdk_nodes() {
+    let host_link = solo_with("b = \"n1\"\n", "b = \"n1\"\nkind = \"memif\"\n");
+    assert_eq!(
+        refusal(&host_link.replace(r#"kind = "software""#, r#"kind = "dpdk""#)),
+        r#"link 1 (h1 <-> n1): kind "memif" links two kind "dpdk" nodes; use a veth link (the default)"#
+    );
+    assert!(refusal(&solo_with("b = \"n1\"\n", "b = \"n1\"\nkind = \"wire\"\n")).contains("unknown variant"));
 }
 
 #[test]

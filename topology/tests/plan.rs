@@ -362,3 +362,26 @@ fn node_files_that_cannot_configure_a_node_are_refused() {
     let wrong_mode = NodeFile::load(&file.0).unwrap_err().to_string();
     assert!(wrong_mode.contains(r#"unknown "craq": expected CRAQ or CR"#), "{wrong_mode}");
 }
+
+#[test]
+fn dpdk_nodes_get_their_eal_arguments_and_memif_ports_in_their_files() {
+    let mut text = example_text("chain3.toml").replace("kind = \"software\"", "kind = \"dpdk\"\neal = \"--no-huge\"");
+    let link = "a = \"n2\"\nb = \"n3\"\n";
+    assert_eq!(text.matches(link).count(), 1);
+    text = text.replace(link, &format!("{link}kind = \"memif\"\n"));
+    let mut plan = plan_of(&text);
+    assert_eq!(node(&plan, "n1").dpdk.as_deref(), Some("--no-huge"));
+    let veth = &node(&plan, "n2").ports[0];
+    assert_eq!((veth.interface.as_str(), veth.device.as_deref()), ("eth1", None), "veth ports keep af_packet");
+    let server = node(&plan, "n2").ports[1].device.clone().expect("memif device at n2");
+    let client = node(&plan, "n3").ports[0].device.clone().expect("memif device at n3");
+    assert_eq!(server, "net_memif3,role=server,id=0,socket-abstract=no,socket=memif-3.sock");
+    assert_eq!(client, "net_memif3,role=client,id=0,socket-abstract=no,socket=memif-3.sock");
+    plan.place_memif_sockets(Path::new("/run/x"));
+    assert!(node(&plan, "n3").ports[0].device.as_deref().unwrap().ends_with(",socket=/run/x/memif-3.sock"));
+    let path = std::env::temp_dir().join(format!("netcraq-plan-test-{}.toml", std::process::id()));
+    node(&plan, "n3").save(&path).expect("saves");
+    let reloaded = NodeFile::load(&path);
+    std::fs::remove_file(&path).expect("removes");
+    assert_eq!(&reloaded.expect("node file round-trips"), node(&plan, "n3"));
+}

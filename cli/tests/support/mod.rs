@@ -5,7 +5,9 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use netcraq_client::{Client, ClientOptions};
-use netcraq_topology::{Running, Topology};
+use netcraq_controller::apply_blocking;
+use netcraq_controller::topology::{deployment, p4runtime_port_file, wait_for_listeners};
+use netcraq_topology::{Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
 use std::net::SocketAddrV4;
@@ -57,6 +59,32 @@ impl Chain {
         Chain::up_with(topology_text, &[])
     }
 
+    /// Like [`Chain::up`], but as `netcraq up` does it: every node starts
+    /// unconfigured with a P4Runtime server on loopback, and the controller
+    /// pushes the planned tables to it over P4Runtime.
+    pub fn up_managed(topology_text: &str) -> Chain {
+        let topology = Topology::parse(topology_text).expect("test topology is valid");
+        let running = topology
+            .up_placed(Placement::Here, |node_file, namespace| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
+                command.arg("node").arg("--config").arg(node_file).arg("--await-controller");
+                command.args(["--p4runtime", "127.0.0.1:0", "--netns", namespace.name()]);
+                command.arg("--p4runtime-port-file").arg(p4runtime_port_file(node_file));
+                command.arg("--stats").arg(stats_path(node_file)).args(["--stats-interval-ms", STATS_INTERVAL_MS]);
+                command.env("NETCRAQ_LOG", "warn");
+                command
+            })
+            .expect("topology comes up");
+        let addresses = wait_for_listeners(&running).expect("every node serves P4Runtime");
+        let deployment = deployment(&topology, &running.plan().nodes, &addresses).expect("deployment of the plan");
+        apply_blocking(&deployment).unwrap_or_else(|e| panic!("the controller configures the chain: {e}"));
+        let chain = Chain { running };
+        for node in chain.node_names() {
+            chain.wait_stats(&node, |_| true);
+        }
+        chain
+    }
+
     /// Like [`Chain::up`], with `node_args` added to every `netcraq node`.
     pub fn up_with(topology_text: &str, node_args: &[&str]) -> Chain {
         let topology = Topology::parse(topology_text).expect("test topology is valid");
@@ -99,7 +127,9 @@ impl Chain {
 
     /// A client in host `host` talking to `node`.
     pub fn client(&self, node: &str) -> Client {
-        let options = ClientOptions { timeout: Duration::from_millis(50), retries: 10, ..ClientOptions::default() };
+        // Long enough that a loaded machine does not turn replies into retransmissions,
+        // which would change the exact outcome counts the tests expect.
+        let options = ClientOptions { timeout: Duration::from_millis(250), retries: 8, ..ClientOptions::default() };
         Client::new(self.address(node), options)
     }
 

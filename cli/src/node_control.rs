@@ -1,0 +1,146 @@
+//! `netcraq node --p4runtime ADDR [--netns NAME]`: the node's P4Runtime
+//! server (`docs/p4runtime.md`), on its own thread, feeding the poll loop's
+//! control port; and the management model of `--netns`: the listener is
+//! bound where the node starts (like a switch's management port), then the
+//! node moves into its data namespace before opening its packet sockets.
+
+use clap::Args;
+use netcraq_dataplane::afpacket::PortSpec;
+use netcraq_dataplane::control::{control_channel, ControlPort};
+use netcraq_dataplane::faults::FaultSettings;
+use netcraq_p4runtime::server::ServerCountersSnapshot;
+use netcraq_p4runtime::{bind, serve_on_thread, NodeService, P4InfoIndex, RunningServer, ServerSettings};
+use serde_json::{json, Value};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// Serve P4Runtime (gRPC) on ADDR, e.g. 127.0.0.1:9559 (port 0: any free
+    /// port, see --p4runtime-port-file). The controller then sets node_config,
+    /// routes and registers and reads counters; without --config the node
+    /// starts unconfigured and waits for it.
+    #[arg(long, value_name = "ADDR")]
+    pub p4runtime: Option<String>,
+    /// With --p4runtime: write the bound TCP port to PATH once listening.
+    #[arg(long, value_name = "PATH", requires = "p4runtime")]
+    pub p4runtime_port_file: Option<PathBuf>,
+    /// With --p4runtime: the P4Runtime device id controllers must use.
+    #[arg(long, value_name = "ID", default_value_t = 1, requires = "p4runtime")]
+    pub p4runtime_device_id: u64,
+    /// Open the packet sockets in network namespace NAME (/run/netns/NAME),
+    /// after binding the P4Runtime listener where the node starts.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Without --config: node port N is interface IFACE (repeatable).
+    #[arg(long = "port", value_name = "N=IFACE", value_parser = parse_port, conflicts_with = "config")]
+    pub ports: Vec<(u16, String)>,
+    /// Without --config: the node's name in logs and stats.
+    #[arg(long, value_name = "NAME", default_value = "node", conflicts_with = "config")]
+    pub name: String,
+}
+
+fn parse_port(text: &str) -> Result<(u16, String), String> {
+    let (number, interface) = text.split_once('=').ok_or("expected N=IFACE, e.g. 1=eth0")?;
+    let number = number.trim().parse().map_err(|_| format!("{number:?} is not a port number"))?;
+    match interface.trim() {
+        "" => Err("IFACE is empty".to_string()),
+        interface => Ok((number, interface.to_string())),
+    }
+}
+
+/// The ports given with `--port`, without faults.
+pub fn port_specs(args: &ControlArgs) -> Result<Vec<PortSpec>, String> {
+    for (index, (number, _)) in args.ports.iter().enumerate() {
+        if args.ports[..index].iter().any(|(n, _)| n == number) {
+            return Err(format!("--port {number}=...: port {number} is given twice"));
+        }
+    }
+    let spec = |(number, interface): &(u16, String)| PortSpec {
+        number: *number,
+        interface: interface.clone(),
+        faults: FaultSettings::default(),
+    };
+    Ok(args.ports.iter().map(spec).collect())
+}
+
+/// A running P4Runtime server and the control port its requests arrive on.
+pub struct Control {
+    pub server: RunningServer,
+    pub port: ControlPort,
+}
+
+/// Starts the P4Runtime server when `--p4runtime` asks for one.
+pub fn start(args: &ControlArgs, node_name: &str) -> Result<Option<Control>, String> {
+    let Some(address) = &args.p4runtime else { return Ok(None) };
+    let fail = |e: String| format!("node {node_name}: P4Runtime: {e}");
+    let (handle, port) = control_channel().map_err(|e| fail(e.to_string()))?;
+    let settings = ServerSettings { device_id: args.p4runtime_device_id, ..ServerSettings::default() };
+    let service = NodeService::new(P4InfoIndex::netcraq(), handle, settings).map_err(fail)?;
+    let listener = bind(address).map_err(|e| fail(e.to_string()))?;
+    let server = serve_on_thread(listener, service).map_err(|e| fail(format!("starting the server thread: {e}")))?;
+    let bound = server.local_addr();
+    if let Some(path) = &args.p4runtime_port_file {
+        // Written whole, then renamed: a reader never sees half a number.
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, bound.port().to_string())
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
+    }
+    tracing::info!(node = %node_name, address = %bound, "P4Runtime server listening");
+    Ok(Some(Control { server, port }))
+}
+
+/// Moves this thread (the poll loop's) into network namespace `--netns`, if given.
+pub fn enter_netns(args: &ControlArgs, node_name: &str) -> Result<(), String> {
+    let Some(name) = &args.netns else { return Ok(()) };
+    let path = netcraq_topology::Namespace::named(name).path();
+    let handle = std::fs::File::open(&path).map_err(|e| {
+        format!(
+            "node {node_name}: --netns {name}: opening {}: {e} (create it with `ip netns add {name}`)",
+            path.display()
+        )
+    })?;
+    // SAFETY: setns on a descriptor we own; it changes only this thread's
+    // network namespace. Threads started before (the P4Runtime server's) stay where they are.
+    if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(format!("node {node_name}: --netns {name}: entering the namespace: {error} (needs CAP_SYS_ADMIN)"));
+    }
+    Ok(())
+}
+
+/// The server's counters for the stats file.
+pub fn stats_json(counters: ServerCountersSnapshot) -> Value {
+    json!({
+        "rpcs": counters.rpcs,
+        "rpcs_failed": counters.rpcs_failed,
+        "updates_applied": counters.updates_applied,
+        "updates_failed": counters.updates_failed,
+        "not_primary": counters.not_primary,
+        "arbitrations_refused": counters.arbitrations_refused,
+        "notices_dropped": counters.notices_dropped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_and_duplicates_are_refused() {
+        assert_eq!(parse_port("1=veth0").unwrap(), (1, "veth0".to_string()));
+        assert!(parse_port("veth0").is_err());
+        assert!(parse_port("x=veth0").is_err());
+        assert!(parse_port("1=").is_err());
+        let args = ControlArgs {
+            p4runtime: None,
+            p4runtime_port_file: None,
+            p4runtime_device_id: 1,
+            netns: None,
+            ports: vec![(1, "a".into()), (1, "b".into())],
+            name: "n".into(),
+        };
+        assert!(port_specs(&args).unwrap_err().contains("twice"));
+    }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the P4 programs into p4/build (or $1):
+#   netcraq.p4     with p4c (bmv2 / v1model): BMv2 JSON and P4Info;
+#   netcraq_tna.p4 with a Tofino-capable p4c (--target tofino --arch tna).
+# A program whose compiler is missing is skipped, visibly; a compile error
+# fails the script.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:-$here/build}"
+mkdir -p "$out"
+status=0
+
+if command -v p4c >/dev/null 2>&1; then
+    echo "== netcraq.p4 (bmv2, v1model)"
+    p4c --target bmv2 --arch v1model \
+        --p4runtime-files "$out/netcraq.p4info.txtpb" \
+        -o "$out/bmv2" "$here/netcraq.p4"
+    echo "   $out/bmv2/netcraq.json, $out/netcraq.p4info.txtpb"
+else
+    echo "SKIP: netcraq.p4: p4c not on PATH"
+fi
+
+# A Tofino-capable compiler: p4c with the tofino backend (p4c-barefoot), or
+# the SDE's bf-p4c.
+tofino_cc=""
+if command -v p4c-barefoot >/dev/null 2>&1; then
+    tofino_cc="p4c-barefoot"
+elif command -v bf-p4c >/dev/null 2>&1; then
+    tofino_cc="bf-p4c"
+elif command -v p4c >/dev/null 2>&1 && p4c --target-help 2>/dev/null | grep -qi tofino; then
+    tofino_cc="p4c"
+fi
+
+if [ -n "$tofino_cc" ]; then
+    echo "== netcraq_tna.p4 (tofino, tna) with $tofino_cc"
+    "$tofino_cc" --target tofino --arch tna \
+        --p4runtime-files "$out/netcraq_tna.p4info.txtpb" \
+        -o "$out/tofino" "$here/netcraq_tna.p4" || status=1
+    if [ "$status" = 0 ]; then
+        stages="$(grep -ho 'stages [0-9]*' "$out"/tofino/pipe/logs/mau.resources.log 2>/dev/null | head -n 1 || true)"
+        echo "   $out/tofino ${stages:+($stages)}"
+    fi
+else
+    echo "SKIP: netcraq_tna.p4: no Tofino-capable p4c (p4c-barefoot, bf-p4c) on PATH"
+fi
+
+exit "$status"

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Runs the conformance vectors (tests/vectors/*.json) against netcraq.p4 on BMv2.
+
+    sudo p4/run-vectors.py [--json p4/build/bmv2/netcraq.json] [files or case names ...]
+
+Needs root (veth pairs and raw sockets), `ip`, `simple_switch` and
+`simple_switch_CLI` (BMv2 with its Thrift CLI); without them it prints SKIP
+and exits 0. Each vector port P is a veth pair: BMv2 port P on `ncsP`, the
+test's end `nctP` (IPv6 off, so the kernel sends nothing on them). For each
+case: reset the switch state, install the clone session of the second output
+(session 100 -> port 510, p4/README.md), node_config, routes and registers;
+feed every step's frame on its ingress port, capture what comes out of every
+port, and compare the frames (in order per port: no order is required across
+ports), the step's outcome counter increments, and at the end the registers
+of keys 0..15 and every non-zero counter.
+
+Standard library only.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VECTORS = os.path.join(ROOT, "tests", "vectors")
+
+OUTCOMES = [
+    "READ_LOCAL", "READ_TO_TAIL", "WRITE_TO_HEAD", "WRITE_STAMPED", "WRITE_RETRANSMIT",
+    "WRITE_WINDOW_FULL", "WRITE_UNKNOWN", "CHAIN_WRITE_APPLIED", "CHAIN_WRITE_STALE",
+    "COMMIT_APPLIED", "COMMIT_DUPLICATE", "ACK_FORWARDED", "ACK_CONSUMED", "KEY_OUT_OF_RANGE",
+    "TRANSIT", "DROP_UNCONFIGURED", "DROP_TRUNCATED", "DROP_WRONG_MAC", "DROP_NOT_IPV4",
+    "DROP_IPV4_MALFORMED", "DROP_IPV4_CHECKSUM", "DROP_TTL_EXPIRED", "DROP_FRAGMENT",
+    "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
+    "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE",
+]
+ROLES = {"HEAD": 1, "REPLICA": 2, "TAIL": 3, "SOLO": 4}
+MODES = {"CRAQ": 0, "CR": 1}
+REGISTERS = [("value", "kv_value"), ("version", "kv_version"), ("acked", "kv_acked"),
+             ("writer_ip", "kv_writer_ip"), ("writer_port", "kv_writer_port"),
+             ("writer_id", "kv_writer_id")]
+KEYS_CHECKED = 16
+CLONE_SESSION, CLONE_PORT = 100, 510
+THRIFT_PORT = 9090
+SETTLE = 0.3  # seconds to wait for outputs after the last expected one
+
+
+def ip_to_int(text):
+    return int.from_bytes(socket.inet_aton(text), "big")
+
+
+def int_to_ip(value):
+    return socket.inet_ntoa(value.to_bytes(4, "big"))
+
+
+def reg_value(field, raw):
+    """A register's value in the vectors' notation."""
+    if field == "value":
+        return raw.to_bytes(16, "big").hex()
+    if field == "writer_ip":
+        return int_to_ip(raw)
+    return raw
+
+
+def cli(commands):
+    out = subprocess.run(["simple_switch_CLI", "--thrift-port", str(THRIFT_PORT)],
+                         input="\n".join(commands) + "\n", capture_output=True, text=True,
+                         timeout=60)
+    return out.stdout + out.stderr
+
+
+def read_counters(name, indices):
+    text = cli([f"counter_read NetcraqIngress.{name} {i}" for i in indices])
+    found = {}
+    for m in re.finditer(r"NetcraqIngress\.%s\[(\d+)\]= \((\d+) bytes, (\d+) packets\)" % name, text):
+        found[int(m.group(1))] = int(m.group(3))
+    missing = set(indices) - set(found)
+    if missing:
+        raise RuntimeError(f"counter_read {name} {sorted(missing)}: {text[-500:]}")
+    return found
+
+
+def read_registers():
+    commands = [f"register_read NetcraqIngress.{reg} {k}" for _, reg in REGISTERS for k in range(KEYS_CHECKED)]
+    text = cli(commands)
+    values = {}
+    for m in re.finditer(r"NetcraqIngress\.(kv_\w+)\[(\d+)\]=\s*(\d+)", text):
+        values[(m.group(1), int(m.group(2)))] = int(m.group(3))
+    slots = {}
+    for k in range(KEYS_CHECKED):
+        slot = {}
+        for field, reg in REGISTERS:
+            if (reg, k) not in values:
+                raise RuntimeError(f"register_read {reg} {k}: {text[-500:]}")
+            slot[field] = reg_value(field, values[(reg, k)])
+        slots[k] = slot
+    return slots
+
+
+def is_zero(slot):
+    return all(v in (0, "0.0.0.0", "00" * 16) for v in slot.values())
+
+
+class Ports:
+    def __init__(self, ports):
+        self.ports = sorted(ports)
+        self.socks = {}
+        for p in self.ports:
+            subprocess.run(["ip", "link", "del", f"ncs{p}"], capture_output=True)
+            subprocess.run(["ip", "link", "add", f"ncs{p}", "type", "veth", "peer", "name", f"nct{p}"], check=True)
+            for end in (f"ncs{p}", f"nct{p}"):
+                with open(f"/proc/sys/net/ipv6/conf/{end}/disable_ipv6", "w") as f:
+                    f.write("1")
+                subprocess.run(["ip", "link", "set", end, "up"], check=True)
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+            s.bind((f"nct{p}", 0))
+            s.setblocking(False)
+            self.socks[p] = s
+
+    def drain(self):
+        for s in self.socks.values():
+            while True:
+                try:
+                    s.recv(65535)
+                except BlockingIOError:
+                    break
+
+    def send(self, port, frame):
+        self.socks[port].send(frame)
+
+    def collect(self, expected):
+        got = {p: [] for p in self.ports}
+        deadline = time.time() + 2.0
+        settle_until = None
+        while True:
+            now = time.time()
+            count = sum(len(v) for v in got.values())
+            if count >= expected and settle_until is None:
+                settle_until = now + SETTLE
+            end = settle_until if settle_until is not None else deadline
+            if now >= end:
+                return got
+            ready, _, _ = select.select(list(self.socks.values()), [], [], end - now)
+            for p, s in self.socks.items():
+                if s in ready:
+                    while True:
+                        try:
+                            got[p].append(s.recv(65535))
+                        except BlockingIOError:
+                            break
+
+    def close(self):
+        for p, s in self.socks.items():
+            s.close()
+            subprocess.run(["ip", "link", "del", f"ncs{p}"], capture_output=True)
+
+
+def setup_case(case):
+    commands = ["reset_state", f"mirroring_add {CLONE_SESSION} {CLONE_PORT}"]
+    config = case.get("config")
+    if config:
+        commands.append(
+            "table_set_default NetcraqIngress.node_config NetcraqIngress.set_config "
+            f"{config['own_mac']} {config['own_ip']} {ROLES[config['role']]} {MODES[config['mode']]} "
+            f"{config['head_ip']} {config['tail_ip']} {config['successor_ip']} {config['predecessor_ip']} "
+            f"{config['key_lo']} {config['key_hi']}")
+    for route in case.get("routes", []):
+        commands.append(f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop {route['prefix']} "
+                        f"=> {route['port']} {route['mac']}")
+    for slot in case.get("registers", []):
+        k = slot["key"]
+        commands += [
+            f"register_write NetcraqIngress.kv_value {k} {int(slot['value'], 16)}",
+            f"register_write NetcraqIngress.kv_version {k} {slot['version']}",
+            f"register_write NetcraqIngress.kv_acked {k} {slot['acked']}",
+            f"register_write NetcraqIngress.kv_writer_ip {k} {ip_to_int(slot['writer_ip'])}",
+            f"register_write NetcraqIngress.kv_writer_port {k} {slot['writer_port']}",
+            f"register_write NetcraqIngress.kv_writer_id {k} {slot['writer_id']}",
+        ]
+    text = cli(commands)
+    errors = [line for line in text.splitlines()
+              if re.search(r"error|invalid|exception", line, re.I) and "mirroring" not in line.lower()]
+    if errors:
+        raise RuntimeError("setup: " + "; ".join(errors[:3]))
+
+
+def run_case(case, ports):
+    failures = []
+    setup_case(case)
+    before = read_counters("outcomes", range(len(OUTCOMES)))
+    for n, step in enumerate(case["steps"]):
+        ports.drain()
+        ports.send(step["ingress_port"], bytes.fromhex(step["frame"]))
+        got = ports.collect(len(step["expect"]))
+        want = {p: [] for p in ports.ports}
+        for e in step["expect"]:
+            want[e["port"]].append(e["frame"])
+        for p in ports.ports:
+            have = [f.hex() for f in got[p]]
+            if have != want[p]:
+                failures.append(f"step {n} port {p}: expected {want[p]}, got {have}")
+        after = read_counters("outcomes", range(len(OUTCOMES)))
+        delta = {OUTCOMES[i]: after[i] - before[i] for i in after if after[i] != before[i]}
+        expected = {}
+        for name in step["outcomes"]:
+            expected[name] = expected.get(name, 0) + 1
+        if delta != expected:
+            failures.append(f"step {n} outcomes: expected {expected}, got {delta}")
+        before = after
+    slots = read_registers()
+    want_regs = {s["key"]: {f: s[f] for f, _ in REGISTERS} for s in case.get("final_registers", [])}
+    for k, slot in slots.items():
+        if k in want_regs:
+            if slot != want_regs[k]:
+                failures.append(f"register key {k}: expected {want_regs[k]}, got {slot}")
+        elif not is_zero(slot):
+            failures.append(f"register key {k}: expected zero, got {slot}")
+    counters = case.get("final_counters", {})
+    got_outcomes = {OUTCOMES[i]: v for i, v in before.items() if v}
+    if got_outcomes != counters.get("outcomes", {}):
+        failures.append(f"final outcomes: expected {counters.get('outcomes')}, got {got_outcomes}")
+    for name in ("key_reads", "key_writes"):
+        values = read_counters(name, range(KEYS_CHECKED))
+        have = {str(k): v for k, v in values.items() if v}
+        want = {str(k): v for k, v in counters.get(name, {}).items()}
+        if have != want:
+            failures.append(f"final {name}: expected {want}, got {have}")
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", default=os.path.join(HERE, "build", "bmv2", "netcraq.json"))
+    parser.add_argument("--log", default=os.path.join(HERE, "build", "simple_switch.log"))
+    parser.add_argument("select", nargs="*", help="vector files (x.json) or case names; default: all")
+    args = parser.parse_args()
+
+    missing = [tool for tool in ("ip", "simple_switch", "simple_switch_CLI") if shutil.which(tool) is None]
+    if missing or os.geteuid() != 0:
+        print(f"SKIP: needs root and {', '.join(missing) or 'nothing else'}")
+        return 0
+    if not os.path.exists(args.json):
+        subprocess.run([os.path.join(HERE, "compile.sh")], check=True)
+
+    files = [f for f in args.select if f.endswith(".json")]
+    names = {n for n in args.select if not n.endswith(".json")}
+    paths = [os.path.join(VECTORS, os.path.basename(f)) for f in files] or sorted(glob.glob(os.path.join(VECTORS, "*.json")))
+    cases = []
+    for path in paths:
+        for case in json.load(open(path))["cases"]:
+            if not names or case["name"] in names:
+                cases.append((os.path.basename(path), case))
+
+    used = set()
+    for _, case in cases:
+        used |= {s["ingress_port"] for s in case["steps"]}
+        used |= {e["port"] for s in case["steps"] for e in s["expect"]}
+        used |= {r["port"] for r in case.get("routes", [])}
+    ports = Ports(used)
+    os.makedirs(os.path.dirname(args.log), exist_ok=True)
+    log = open(args.log, "w")
+    switch = subprocess.Popen(
+        ["simple_switch", "--device-id", "0", "--thrift-port", str(THRIFT_PORT)]
+        + [a for p in sorted(used) for a in ("-i", f"{p}@ncs{p}")] + [args.json],
+        stdout=log, stderr=subprocess.STDOUT)
+    passed = failed = 0
+    try:
+        for _ in range(50):
+            if "RuntimeCmd" in cli(["show_ports"]) and switch.poll() is None:
+                break
+            time.sleep(0.2)
+        for path, case in cases:
+            try:
+                failures = run_case(case, ports)
+            except Exception as error:  # a broken case must not hide the others
+                failures = [f"error: {error}"]
+            if failures:
+                failed += 1
+                print(f"FAIL {path} {case['name']}")
+                for line in failures:
+                    print(f"    {line}")
+            else:
+                passed += 1
+                print(f"ok   {path} {case['name']}")
+    finally:
+        switch.terminate()
+        switch.wait(timeout=10)
+        ports.close()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

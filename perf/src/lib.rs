@@ -1,0 +1,51 @@
+//! NetCRAQ's benchmarks (`perf/README.md`): `netcraq bench node`, which
+//! measures the DPDK node against dpdk-testpmd and the software node, and
+//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts.
+//!
+//! The request mix, the window, frame building and reply matching and the
+//! latency histogram are plain code with unit tests; the load generator's
+//! poll loop and the configurations need the `dpdk` feature (and, to run,
+//! root, hugepages and dpdk-testpmd).
+
+pub mod bench_node;
+pub mod frames;
+pub mod latency;
+pub mod loadgen;
+pub mod mix;
+pub mod report;
+pub mod system;
+pub mod window;
+
+use clap::{Args, Subcommand};
+
+/// What a build without the `dpdk` feature says.
+pub const WITHOUT_DPDK: &str = "this netcraq was built without DPDK: install DPDK (`apt-get install -y \
+                                dpdk-dev libdpdk-dev pkg-config libclang-dev clang`) and build with `cargo build \
+                                --release -p netcraq --features dpdk`";
+
+/// `netcraq bench ...`
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchCommand {
+    /// The DPDK node's throughput and latency over memif on one and two
+    /// lcores, against dpdk-testpmd io forwarding and the software node, in
+    /// one run (as root: sets up and releases hugepages itself). Prints the
+    /// table, the ratios and a summary line, and writes JSON (perf/README.md).
+    Node(bench_node::BenchNodeArgs),
+    /// The closed-loop DPDK load generator that `bench node` starts (one
+    /// process, one port, pinned with the EAL's -l/--lcores)
+    #[command(hide = true)]
+    Loadgen(loadgen::LoadgenArgs),
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    match &args.command {
+        BenchCommand::Node(args) => bench_node::run(args),
+        BenchCommand::Loadgen(args) => loadgen::run(args),
+    }
+}

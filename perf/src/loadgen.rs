@@ -1,0 +1,604 @@
+//! The closed-loop DPDK load generator (`netcraq bench loadgen`, started by
+//! `netcraq bench node`): one process, one EAL, polling one port on the
+//! calling thread (pinned by the EAL's `-l`).
+//!
+//! Each queue of the port keeps at most `window` requests outstanding; a
+//! reply (or an echo) frees its slot and the slot's next request goes out in
+//! the next burst, in the reply's own mbuf, so steady state allocates
+//! nothing. Key `k` goes on queue `k % queues`. Times are taken once per
+//! burst: a request's latency runs from the transmit burst it left in to the
+//! receive burst its reply arrived in. After a warm-up from the first reply,
+//! replies are counted and their latency recorded for the measured interval;
+//! then the generator stops sending, drains what is outstanding, stops its
+//! port and prints one line, `loadgen-result {JSON}`, on stdout.
+
+use crate::frames::Responder;
+use crate::latency::LatencyRecorder;
+use crate::mix::RequestMix;
+use clap::Args;
+use netcraq_wire::{Ipv4Addr, MacAddr};
+use serde::{Deserialize, Serialize};
+
+/// The prefix of the result line on stdout.
+pub const RESULT_PREFIX: &str = "loadgen-result ";
+/// The largest burst, as on the node.
+pub const MAX_BURST: usize = 64;
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadgenArgs {
+    /// The DPDK device to load (e.g. net_memif0,role=client,socket=/run/x.sock)
+    #[arg(long, value_name = "DEVARGS")]
+    pub device: String,
+    /// EAL arguments, one string (pin with -l CPU); --no-pci and --in-memory are added unless given
+    #[arg(long, value_name = "EAL_ARGS", default_value = "", allow_hyphen_values = true)]
+    pub eal: String,
+    /// What answers: `node` (replies) or `echo` (io forwarding returns the request)
+    #[arg(long, value_name = "node|echo", default_value = "node", value_parser = Responder::parse)]
+    pub responder: Responder,
+    /// Queue pairs on the port; key k travels on queue k % queues
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
+    #[command(flatten)]
+    pub load: LoadSettings,
+    /// Give up on a request after this long (its slot is reused; a late reply is stale)
+    #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub timeout_ms: u64,
+    /// Fail when no reply comes within this long of starting
+    #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub connect_timeout_s: u64,
+    #[arg(long, value_name = "MAC", default_value = "02:00:00:00:01:01")]
+    pub client_mac: MacAddr,
+    #[arg(long, value_name = "IP", default_value = "10.0.1.1")]
+    pub client_ip: Ipv4Addr,
+    #[arg(long, value_name = "MAC", default_value = "02:00:00:00:00:01")]
+    pub node_mac: MacAddr,
+    #[arg(long, value_name = "IP", default_value = "10.0.0.1")]
+    pub node_ip: Ipv4Addr,
+}
+
+/// The load: the same in every configuration of `netcraq bench node`.
+#[derive(Debug, Clone, Copy, Args, PartialEq)]
+pub struct LoadSettings {
+    /// Share of READ requests; the rest are WRITEs
+    #[arg(long, value_name = "F", default_value_t = 0.9)]
+    pub read_fraction: f64,
+    /// Keys drawn uniformly from 0..KEYS
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub keys: u32,
+    /// Requests outstanding per queue (the closed loop's window)
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub window: usize,
+    /// Frames per transmit and receive burst (1 to 64)
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub burst: usize,
+    /// Seconds of load before measuring
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    pub warmup_s: f64,
+    /// Seconds measured
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub duration_s: f64,
+    /// Seed of the request draw
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl LoadSettings {
+    pub fn mix(&self) -> RequestMix {
+        RequestMix { read_fraction: self.read_fraction, keys: self.keys }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.mix().validate()?;
+        crate::window::Window::new(self.window)?;
+        if !(1..=MAX_BURST).contains(&self.burst) {
+            return Err(format!("burst {}: give 1 to {MAX_BURST}", self.burst));
+        }
+        if !(0.0..=600.0).contains(&self.warmup_s) {
+            return Err(format!("warm-up {} s: give 0 to 600", self.warmup_s));
+        }
+        if !(0.1..=3600.0).contains(&self.duration_s) {
+            return Err(format!("duration {} s: give 0.1 to 3600", self.duration_s));
+        }
+        Ok(())
+    }
+}
+
+/// What one run of the load generator measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadgenReport {
+    pub responder: String,
+    pub driver: String,
+    pub queues: u16,
+    pub window_per_queue: usize,
+    pub burst: usize,
+    pub measured_s: f64,
+    /// Requests answered within the measured interval.
+    pub answered: u64,
+    /// Answered requests per second, in millions (one frame each way).
+    pub mpps: f64,
+    pub latency_us_p50: f64,
+    pub latency_us_p99: f64,
+    pub latency_us_p999: f64,
+    pub latency_us_max: f64,
+    /// Over the whole run, warm-up and drain included.
+    pub sent_total: u64,
+    pub answered_total: u64,
+    /// Answers that were `ERROR` replies (measured interval).
+    pub error_replies: u64,
+    /// Requests given up after the timeout, in the measured interval.
+    pub timed_out: u64,
+    /// The same over the whole run: a memif link loses what was sent while
+    /// it came up, which shows here and not in the measured interval.
+    pub timed_out_total: u64,
+    /// Frames for a slot that had moved on.
+    pub stale: u64,
+    /// Frames that answer no request.
+    pub unmatched: u64,
+    /// Share of receive polls that found nothing during the measured
+    /// interval: near 0 means the load generator itself was the bottleneck.
+    pub empty_poll_fraction: f64,
+    /// Share of the measured interval the load generator spent in poll
+    /// rounds that sent or received something: near 1 means it, not the
+    /// device under test, set the pace.
+    pub busy_fraction: f64,
+    /// Frames per receive poll that found any, over the burst size (measured
+    /// interval): near 1, replies waited in the load generator's receive
+    /// queue, so it set the pace; low, it waited for the device under test.
+    pub rx_burst_fill: f64,
+    /// Stopped early by a signal.
+    pub interrupted: bool,
+}
+
+impl LoadgenReport {
+    /// The line the load generator prints.
+    pub fn to_line(&self) -> String {
+        format!("{RESULT_PREFIX}{}", serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// Finds the result line in the load generator's stdout.
+    pub fn from_output(stdout: &str) -> Result<LoadgenReport, String> {
+        let line = stdout
+            .lines()
+            .rev()
+            .find_map(|line| line.strip_prefix(RESULT_PREFIX))
+            .ok_or_else(|| "the load generator printed no result".to_string())?;
+        serde_json::from_str(line).map_err(|e| format!("the load generator's result is unreadable: {e}"))
+    }
+}
+
+/// The EAL arguments: the user's, plus --no-pci and a private memory
+/// (--in-memory) unless they say otherwise, quiet logs and no telemetry.
+pub fn eal_arguments(user: &str) -> Vec<String> {
+    let mut args: Vec<String> = user.split_whitespace().map(str::to_owned).collect();
+    let has = |args: &[String], name: &str| args.iter().any(|a| a == name || a.starts_with(&format!("{name}=")));
+    if !has(&args, "--no-pci") && !args.iter().any(|a| a.starts_with("-a") || a.starts_with("--allow")) {
+        args.push("--no-pci".into());
+    }
+    if !has(&args, "--in-memory") && !has(&args, "--no-shconf") && !has(&args, "--file-prefix") {
+        args.push("--in-memory".into());
+    }
+    if !has(&args, "--no-telemetry") {
+        args.push("--no-telemetry".into());
+    }
+    if !has(&args, "--log-level") {
+        args.push("--log-level=warning".into());
+    }
+    args
+}
+
+/// Runs the load generator and prints its result line.
+pub fn run(args: &LoadgenArgs) -> Result<(), String> {
+    args.load.validate()?;
+    let report = with_dpdk::run(args)?;
+    println!("{}", report.to_line());
+    Ok(())
+}
+
+/// Latencies and counters of one queue.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+#[derive(Debug, Default)]
+struct QueueCounters {
+    latency: LatencyRecorder,
+    answered: u64,
+    error_replies: u64,
+    sent_total: u64,
+    answered_total: u64,
+    timed_out: u64,
+    timed_out_total: u64,
+    stale: u64,
+    unmatched: u64,
+    polls: u64,
+    empty_polls: u64,
+    /// Frames received while measuring.
+    received: u64,
+}
+
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+fn summarize(
+    args: &LoadgenArgs,
+    driver: String,
+    counters: &[QueueCounters],
+    measured_s: f64,
+    busy_s: f64,
+) -> LoadgenReport {
+    let mut latency = LatencyRecorder::default();
+    counters.iter().for_each(|c| latency.absorb(&c.latency));
+    let sum = |f: fn(&QueueCounters) -> u64| counters.iter().map(f).sum::<u64>();
+    let answered = sum(|c| c.answered);
+    let polls = sum(|c| c.polls);
+    LoadgenReport {
+        responder: args.responder.name().to_string(),
+        driver,
+        queues: args.queues,
+        window_per_queue: args.load.window,
+        burst: args.load.burst,
+        measured_s,
+        answered,
+        mpps: if measured_s > 0.0 { answered as f64 / measured_s / 1e6 } else { 0.0 },
+        latency_us_p50: latency.quantile_us(0.5),
+        latency_us_p99: latency.quantile_us(0.99),
+        latency_us_p999: latency.quantile_us(0.999),
+        latency_us_max: latency.max_us(),
+        sent_total: sum(|c| c.sent_total),
+        answered_total: sum(|c| c.answered_total),
+        error_replies: sum(|c| c.error_replies),
+        timed_out: sum(|c| c.timed_out),
+        timed_out_total: sum(|c| c.timed_out_total),
+        stale: sum(|c| c.stale),
+        unmatched: sum(|c| c.unmatched),
+        empty_poll_fraction: if polls > 0 { sum(|c| c.empty_polls) as f64 / polls as f64 } else { 0.0 },
+        busy_fraction: if measured_s > 0.0 { (busy_s / measured_s).min(1.0) } else { 0.0 },
+        rx_burst_fill: match polls - sum(|c| c.empty_polls) {
+            0 => 0.0,
+            busy_polls => sum(|c| c.received) as f64 / busy_polls as f64 / args.load.burst as f64,
+        },
+        interrupted: false,
+    }
+}
+
+#[cfg(feature = "dpdk")]
+mod with_dpdk {
+    use super::{eal_arguments, summarize, LoadgenArgs, LoadgenReport, QueueCounters, MAX_BURST};
+    use crate::frames::{read_reply, Request, RequestTemplates};
+    use crate::mix::RequestDraw;
+    use crate::window::{Completion, Window};
+    use netcraq_dpdk::{Eal, Mbuf, Mempool, Port, PortQueue, PortSettings, DEFAULT_DATA_ROOM};
+    use netcraq_wire::{Endpoint, NETCRAQ_FRAME_LEN};
+    use std::time::{Duration, Instant};
+
+    /// How often timeouts and signals are looked at.
+    const CHECK_EVERY_NS: u64 = 1_000_000;
+    /// How long the drain waits for outstanding replies at the end.
+    const DRAIN_LIMIT: Duration = Duration::from_millis(200);
+
+    /// Where the run is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Phase {
+        /// No reply yet (a memif peer may not be connected).
+        Connecting,
+        WarmingUp,
+        Measuring,
+        /// Sending stopped; waiting for what is outstanding.
+        Draining,
+    }
+
+    /// One queue's share of the load.
+    struct QueueLoad {
+        queue: PortQueue,
+        window: Window,
+        draw: RequestDraw,
+        counters: QueueCounters,
+        tx: [Option<Mbuf>; MAX_BURST],
+        tx_slots: [u16; MAX_BURST],
+        rx: [Option<Mbuf>; MAX_BURST],
+        /// Received mbufs kept to carry the next requests (bounded).
+        spare: Vec<Mbuf>,
+        sequence: u64,
+    }
+
+    pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport, String> {
+        let eal_args = eal_arguments(&args.eal);
+        let eal = Eal::init(&eal_args).map_err(|e| format!("loadgen: {e}"))?;
+        netcraq_topology::catch_interrupts().map_err(|e| format!("loadgen: installing signal handlers: {e}"))?;
+        let queues = args.queues;
+        let burst = args.load.burst;
+        // Every queue's window in flight, the rings full both ways, the spares and the caches.
+        let mbufs = (u32::from(queues) * (args.load.window as u32 + 2 * 1024 + 2 * burst as u32) + 2048)
+            .next_power_of_two()
+            - 1;
+        let pool = Mempool::new(&eal, "netcraq_loadgen", mbufs, 256, DEFAULT_DATA_ROOM)
+            .map_err(|e| format!("loadgen: {e}"))?;
+        let mut port = Port::from_devargs(&eal, &args.device).map_err(|e| format!("loadgen: {}: {e}", args.device))?;
+        let driver = port.driver();
+        port.start(&pool, &PortSettings { queues, ..PortSettings::default() })
+            .map_err(|e| format!("loadgen: {}: {e}", args.device))?;
+        let port_queues = port.into_queues().map_err(|e| format!("loadgen: {e}"))?;
+        let mut loads = Vec::with_capacity(port_queues.len());
+        for queue in port_queues {
+            let index = queue.queue();
+            loads.push(QueueLoad {
+                queue,
+                window: Window::new(args.load.window)?,
+                draw: RequestDraw::new(args.load.mix(), index, queues, args.load.seed)?,
+                counters: QueueCounters::default(),
+                tx: std::array::from_fn(|_| None),
+                tx_slots: [0; MAX_BURST],
+                rx: std::array::from_fn(|_| None),
+                spare: Vec::with_capacity(2 * MAX_BURST),
+                sequence: 0,
+            });
+        }
+        let result = drive(args, &pool, &mut loads);
+        // The queues (and with the last one the port) stop here, before the
+        // process exits: the peer sees the link go down with no traffic.
+        let counters: Vec<QueueCounters> = loads.into_iter().map(|load| load.counters).collect();
+        let run = result?;
+        let mut report = summarize(args, driver, &counters, run.measured_s, run.busy_s);
+        let interrupted = run.interrupted;
+        report.interrupted = interrupted;
+        Ok(report)
+    }
+
+    /// What [`drive`] measured besides the queues' counters.
+    struct Run {
+        measured_s: f64,
+        /// Time in rounds that moved frames, within the measured interval.
+        busy_s: f64,
+        /// A signal cut the run short.
+        interrupted: bool,
+    }
+
+    /// Runs the phases.
+    fn drive(args: &LoadgenArgs, pool: &Mempool, loads: &mut [QueueLoad]) -> Result<Run, String> {
+        let client = Endpoint { mac: args.client_mac, ip: args.client_ip };
+        let node = Endpoint { mac: args.node_mac, ip: args.node_ip };
+        let templates = RequestTemplates::new(client, node);
+        let timeout_ns = args.timeout_ms * 1_000_000;
+        let warmup_ns = (args.load.warmup_s * 1e9) as u64;
+        let duration_ns = (args.load.duration_s * 1e9) as u64;
+        let connect_limit_ns = args.connect_timeout_s * 1_000_000_000;
+        let burst = args.load.burst;
+        let clock = Instant::now();
+        let now_ns = || clock.elapsed().as_nanos() as u64;
+        let mut phase = Phase::Connecting;
+        let (mut measure_start_ns, mut measure_end_ns, mut drain_end_ns) = (u64::MAX, u64::MAX, u64::MAX);
+        let mut next_check_ns = CHECK_EVERY_NS;
+        let mut interrupted = false;
+        // The previous round: when it started, and whether it moved frames while measuring.
+        let (mut round_start_ns, mut round_busy) = (0u64, false);
+        let mut busy_ns = 0u64;
+        loop {
+            let now = now_ns();
+            if round_busy {
+                busy_ns += now - round_start_ns;
+            }
+            round_start_ns = now;
+            match phase {
+                Phase::WarmingUp if now >= measure_start_ns => phase = Phase::Measuring,
+                Phase::Measuring if now >= measure_end_ns => {
+                    (phase, drain_end_ns) = (Phase::Draining, now + DRAIN_LIMIT.as_nanos() as u64);
+                }
+                Phase::Draining if now >= drain_end_ns || loads.iter().all(|l| l.window.outstanding() == 0) => break,
+                _ => {}
+            }
+            let measuring = phase == Phase::Measuring;
+            let mut moved = 0;
+            for load in loads.iter_mut() {
+                if phase != Phase::Draining {
+                    moved += load.send(pool, &templates, burst, now);
+                }
+                let (received, answered) = load.receive(burst, measuring, args, &clock);
+                moved += received;
+                if answered > 0 && phase == Phase::Connecting {
+                    phase = Phase::WarmingUp;
+                    measure_start_ns = now_ns() + warmup_ns;
+                    measure_end_ns = measure_start_ns + duration_ns;
+                }
+            }
+            round_busy = measuring && moved > 0;
+            // After receiving, so a load generator that was descheduled for a
+            // while takes what arrived meanwhile before it gives up on anything.
+            if now >= next_check_ns {
+                next_check_ns = now + CHECK_EVERY_NS;
+                for load in loads.iter_mut() {
+                    let expired = load.window.expire(now.saturating_sub(timeout_ns));
+                    load.counters.timed_out_total += expired;
+                    if phase == Phase::Measuring {
+                        load.counters.timed_out += expired;
+                    }
+                }
+                if phase != Phase::Draining && netcraq_topology::interrupted() {
+                    interrupted = true;
+                    (phase, drain_end_ns) = (Phase::Draining, now + DRAIN_LIMIT.as_nanos() as u64);
+                    measure_end_ns = measure_end_ns.min(now);
+                }
+                if phase == Phase::Connecting && now > connect_limit_ns {
+                    return Err(format!(
+                        "loadgen: no reply within {} s on {} (is the peer up?)",
+                        args.connect_timeout_s, args.device
+                    ));
+                }
+            }
+        }
+        let measured_ns = measure_end_ns.saturating_sub(measure_start_ns).min(duration_ns);
+        Ok(Run { measured_s: measured_ns as f64 / 1e9, busy_s: busy_ns as f64 / 1e9, interrupted })
+    }
+
+    impl QueueLoad {
+        /// Fills the free slots of the window, up to a burst, and transmits;
+        /// returns the frames sent.
+        fn send(&mut self, pool: &Mempool, templates: &RequestTemplates, burst: usize, now_ns: u64) -> usize {
+            let mut ready = 0;
+            while ready < burst {
+                let Some(mut mbuf) = self.spare.pop().or_else(|| Mbuf::alloc(pool)) else { break };
+                let (op, key) = self.draw.draw();
+                let Some((slot, generation)) = self.window.issue(op, key, now_ns) else {
+                    self.keep_spare(mbuf);
+                    break;
+                };
+                self.sequence = self.sequence.wrapping_add(1);
+                let request = Request { op, key, slot, generation, sequence: self.sequence };
+                // A reply's mbuf has the length already: no need to set it.
+                let sized = mbuf.len() == NETCRAQ_FRAME_LEN || mbuf.set_len(NETCRAQ_FRAME_LEN).is_ok();
+                let written = sized && templates.write(mbuf.data_mut(), &request).is_ok();
+                if !written {
+                    // Cannot happen with the pool's 2 KiB buffers; give the slot back.
+                    self.window.unsend(slot);
+                    break;
+                }
+                self.tx[ready] = Some(mbuf);
+                self.tx_slots[ready] = slot;
+                ready += 1;
+            }
+            if ready == 0 {
+                return 0;
+            }
+            let sent = self.queue.tx_burst(&mut self.tx[..ready]);
+            self.counters.sent_total += sent as u64;
+            // What the driver did not take moved to the front, in order.
+            for index in sent..ready {
+                self.window.unsend(self.tx_slots[index]);
+                if let Some(mbuf) = self.tx[index - sent].take() {
+                    self.keep_spare(mbuf);
+                }
+            }
+            sent
+        }
+
+        /// Receives a burst and matches every frame; returns the frames
+        /// received and the requests they answered.
+        fn receive(&mut self, burst: usize, measuring: bool, args: &LoadgenArgs, clock: &Instant) -> (usize, usize) {
+            let count = self.queue.rx_burst(&mut self.rx[..burst]);
+            if measuring {
+                self.counters.polls += 1;
+                self.counters.empty_polls += u64::from(count == 0);
+                self.counters.received += count as u64;
+            }
+            if count == 0 {
+                return (0, 0);
+            }
+            let received_ns = clock.elapsed().as_nanos() as u64;
+            let mut answered = 0;
+            for index in 0..count {
+                let Some(mbuf) = self.rx[index].take() else { continue };
+                let completion = match read_reply(mbuf.data(), args.responder) {
+                    Some(reply) => self.window.complete(&reply, args.responder),
+                    None => Completion::Unmatched,
+                };
+                match completion {
+                    Completion::Answered { sent_ns, error, .. } => {
+                        answered += 1;
+                        self.counters.answered_total += 1;
+                        if measuring {
+                            self.counters.answered += 1;
+                            self.counters.error_replies += u64::from(error);
+                            self.counters.latency.record_ns(received_ns.saturating_sub(sent_ns));
+                        }
+                    }
+                    Completion::Stale => self.counters.stale += 1,
+                    Completion::Unmatched => self.counters.unmatched += 1,
+                }
+                if mbuf.segments() == 1 {
+                    self.keep_spare(mbuf);
+                }
+            }
+            (count, answered)
+        }
+
+        /// Keeps an mbuf for the next request, or frees it when enough are kept.
+        fn keep_spare(&mut self, mbuf: Mbuf) {
+            if self.spare.len() < self.spare.capacity() {
+                self.spare.push(mbuf);
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+mod with_dpdk {
+    use super::{LoadgenArgs, LoadgenReport};
+
+    pub fn run(_: &LoadgenArgs) -> Result<LoadgenReport, String> {
+        Err(crate::WITHOUT_DPDK.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_line_round_trips() {
+        let report =
+            LoadgenReport { mpps: 12.5, latency_us_p99: 7.25, driver: "net_memif".into(), ..Default::default() };
+        let stdout = format!("EAL: noise\n{}\n", report.to_line());
+        assert_eq!(LoadgenReport::from_output(&stdout), Ok(report));
+        assert!(LoadgenReport::from_output("nothing here").is_err());
+    }
+
+    #[test]
+    fn eal_arguments_get_private_memory_and_no_pci_unless_given() {
+        let args = eal_arguments("-l 0");
+        assert_eq!(args, ["-l", "0", "--no-pci", "--in-memory", "--no-telemetry", "--log-level=warning"]);
+        let given = eal_arguments("-l 1 --no-huge -m 256 --no-shconf --log-level=debug -a 0000:01:00.0");
+        assert_eq!(given.iter().filter(|a| a.starts_with("--in-memory") || *a == "--no-pci").count(), 0);
+    }
+
+    #[test]
+    fn load_settings_are_checked() {
+        let good = LoadSettings {
+            read_fraction: 0.9,
+            keys: 1024,
+            window: 128,
+            burst: 32,
+            warmup_s: 1.0,
+            duration_s: 5.0,
+            seed: 1,
+        };
+        assert_eq!(good.validate(), Ok(()));
+        assert!(LoadSettings { burst: 65, ..good }.validate().is_err());
+        assert!(LoadSettings { window: 0, ..good }.validate().is_err());
+        assert!(LoadSettings { duration_s: 0.0, ..good }.validate().is_err());
+        assert!(LoadSettings { read_fraction: -0.1, ..good }.validate().is_err());
+    }
+
+    #[test]
+    fn counters_sum_over_queues() {
+        let args = LoadgenArgs {
+            device: "net_ring0".into(),
+            eal: String::new(),
+            responder: Responder::Node,
+            queues: 2,
+            load: LoadSettings {
+                read_fraction: 0.9,
+                keys: 8,
+                window: 4,
+                burst: 4,
+                warmup_s: 0.0,
+                duration_s: 1.0,
+                seed: 1,
+            },
+            timeout_ms: 100,
+            connect_timeout_s: 1,
+            client_mac: MacAddr([2, 0, 0, 0, 1, 1]),
+            client_ip: Ipv4Addr::new(10, 0, 1, 1),
+            node_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            node_ip: Ipv4Addr::new(10, 0, 0, 1),
+        };
+        let mut queues = [QueueCounters::default(), QueueCounters::default()];
+        for (queue, counters) in queues.iter_mut().enumerate() {
+            counters.answered = 1_000_000 * (queue as u64 + 1);
+            counters.polls = 10;
+            counters.empty_polls = 1;
+            counters.received = 18;
+            counters.latency.record_ns(2000 * (queue as u64 + 1));
+        }
+        let report = summarize(&args, "net_memif".into(), &queues, 0.5, 0.25);
+        assert!((report.busy_fraction - 0.5).abs() < 1e-9);
+        assert!((report.rx_burst_fill - 0.5).abs() < 1e-9, "36 frames in 18 polls of bursts of 4");
+        assert_eq!(report.answered, 3_000_000);
+        assert!((report.mpps - 6.0).abs() < 1e-9);
+        assert!((report.empty_poll_fraction - 0.1).abs() < 1e-9);
+        assert!((report.latency_us_max - 4.0).abs() < 0.01);
+    }
+}

@@ -1,0 +1,367 @@
+//! The results of `netcraq bench node`: the table, the ratios, the JSON and
+//! the summary line.
+
+use crate::loadgen::LoadgenReport;
+use serde_json::{json, Value};
+
+/// The targets of issue #5: the DPDK node on one core against testpmd's
+/// io forwarding on one core, and against the software node.
+pub const TARGET_VS_TESTPMD: f64 = 0.7;
+pub const TARGET_VS_SOFTWARE: f64 = 10.0;
+
+/// Which configuration a result belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Configuration {
+    Testpmd,
+    DpdkOneLcore,
+    DpdkTwoLcores,
+    Software,
+}
+
+impl Configuration {
+    pub const ALL: [Configuration; 4] =
+        [Configuration::Testpmd, Configuration::DpdkOneLcore, Configuration::DpdkTwoLcores, Configuration::Software];
+
+    /// The key in the JSON file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Configuration::Testpmd => "testpmd_io_1core",
+            Configuration::DpdkOneLcore => "dpdk_node_1lcore",
+            Configuration::DpdkTwoLcores => "dpdk_node_2lcores",
+            Configuration::Software => "software_node",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Configuration::Testpmd => "(a) dpdk-testpmd io-fwd, memif",
+            Configuration::DpdkOneLcore => "(b) DPDK node, 1 lcore, memif",
+            Configuration::DpdkTwoLcores => "(c) DPDK node, 2 lcores, memif",
+            Configuration::Software => "(d) software node, veth",
+        }
+    }
+}
+
+/// How a configuration went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Measured(LoadgenReport),
+    Skipped(String),
+    Failed(String),
+}
+
+/// One configuration's result, with where everything ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigurationResult {
+    pub configuration: Configuration,
+    /// CPUs and pollers, e.g. "testpmd fwd lcore on CPU 1, loadgen on CPU 0".
+    pub placement: String,
+    /// More busy pollers than CPUs: the figures include their fight for CPU time.
+    pub oversubscribed: bool,
+    pub outcome: Outcome,
+    /// The node's own counters at the end (`--stats`), when it is a node.
+    pub node_stats: Option<Value>,
+    /// With several rounds: the Mpps of each measured round, in order.
+    pub mpps_per_round: Vec<f64>,
+}
+
+impl ConfigurationResult {
+    pub fn measured(&self) -> Option<&LoadgenReport> {
+        match &self.outcome {
+            Outcome::Measured(report) if !report.interrupted => Some(report),
+            _ => None,
+        }
+    }
+}
+
+/// One configuration's rounds as one result: the measured round of median
+/// Mpps (the lower middle one of an even count), with every round's Mpps;
+/// the first round's result when none was measured; `None` for no round.
+pub fn median_round(rounds: Vec<ConfigurationResult>) -> Option<ConfigurationResult> {
+    let mut measured: Vec<&ConfigurationResult> = rounds.iter().filter(|r| r.measured().is_some()).collect();
+    let mpps_per_round: Vec<f64> = measured.iter().filter_map(|r| r.measured()).map(|r| r.mpps).collect();
+    measured.sort_by(|a, b| {
+        let mpps = |r: &ConfigurationResult| r.measured().map_or(0.0, |m| m.mpps);
+        mpps(a).total_cmp(&mpps(b))
+    });
+    let chosen = match measured.get(measured.len().saturating_sub(1) / 2) {
+        Some(median) => (*median).clone(),
+        None => rounds.first()?.clone(),
+    };
+    Some(ConfigurationResult { mpps_per_round, ..chosen })
+}
+
+/// The ratios of each round on its own (`None` where a side was not measured):
+/// on a machine whose speed drifts, a round's configurations ran close together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PairedRatios {
+    pub vs_testpmd: Vec<Option<f64>>,
+    pub vs_software: Vec<Option<f64>>,
+}
+
+/// [`PairedRatios`] from the rounds of each selected configuration (same order).
+pub fn paired_ratios(selected: &[Configuration], rounds: &[Vec<ConfigurationResult>]) -> PairedRatios {
+    let round_mpps = |configuration: Configuration, round: usize| {
+        let index = selected.iter().position(|c| *c == configuration)?;
+        rounds.get(index)?.get(round)?.measured().map(|r| r.mpps)
+    };
+    let count = rounds.iter().map(Vec::len).max().unwrap_or(0);
+    let per_round = |other: Configuration| -> Vec<Option<f64>> {
+        (0..count)
+            .map(|round| ratio(round_mpps(Configuration::DpdkOneLcore, round), round_mpps(other, round)))
+            .collect()
+    };
+    PairedRatios { vs_testpmd: per_round(Configuration::Testpmd), vs_software: per_round(Configuration::Software) }
+}
+
+/// The figures the summary line compares, from one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub dpdk_mpps: Option<f64>,
+    pub testpmd_mpps: Option<f64>,
+    pub software_mpps: Option<f64>,
+}
+
+impl Comparison {
+    pub fn of(results: &[ConfigurationResult]) -> Comparison {
+        let mpps = |configuration| {
+            results.iter().find(|r| r.configuration == configuration).and_then(|r| r.measured()).map(|r| r.mpps)
+        };
+        Comparison {
+            dpdk_mpps: mpps(Configuration::DpdkOneLcore),
+            testpmd_mpps: mpps(Configuration::Testpmd),
+            software_mpps: mpps(Configuration::Software),
+        }
+    }
+
+    pub fn vs_testpmd(&self) -> Option<f64> {
+        ratio(self.dpdk_mpps, self.testpmd_mpps)
+    }
+
+    pub fn vs_software(&self) -> Option<f64> {
+        ratio(self.dpdk_mpps, self.software_mpps)
+    }
+
+    /// `summary: dpdk_mpps=X testpmd_mpps=Y software_mpps=Z vs_testpmd=R1 vs_software=R2`
+    /// (`n/a` for what was not measured).
+    pub fn summary_line(&self) -> String {
+        let mpps = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let times = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        format!(
+            "summary: dpdk_mpps={} testpmd_mpps={} software_mpps={} vs_testpmd={} vs_software={}",
+            mpps(self.dpdk_mpps),
+            mpps(self.testpmd_mpps),
+            mpps(self.software_mpps),
+            times(self.vs_testpmd()),
+            times(self.vs_software())
+        )
+    }
+}
+
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+    match (numerator, denominator) {
+        (Some(n), Some(d)) if d > 0.0 => Some(n / d),
+        _ => None,
+    }
+}
+
+/// The table printed at the end.
+pub fn table(results: &[ConfigurationResult]) -> String {
+    let mut text = format!(
+        "{:<32} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8}  {}\n",
+        "configuration", "Mpps", "p50 µs", "p99 µs", "timeouts", "lg busy %", "lg fill", "where"
+    );
+    for result in results {
+        let label = result.configuration.label();
+        let placement = if result.oversubscribed {
+            format!("{} [OVERSUBSCRIBED: more pollers than CPUs]", result.placement)
+        } else {
+            result.placement.clone()
+        };
+        let line = match &result.outcome {
+            Outcome::Measured(r) => format!(
+                "{label:<32} {:>8.3} {:>9.1} {:>9.1} {:>9} {:>10.1} {:>8.2}  {placement}{}\n",
+                r.mpps,
+                r.latency_us_p50,
+                r.latency_us_p99,
+                r.timed_out,
+                r.busy_fraction * 100.0,
+                r.rx_burst_fill,
+                if r.interrupted { " (interrupted)" } else { "" }
+            ),
+            Outcome::Skipped(why) => format!("{label:<32} {:>8}  skipped: {why}\n", "-"),
+            Outcome::Failed(why) => {
+                format!("{label:<32} {:>8}  FAILED: {}\n", "-", why.lines().next().unwrap_or_default())
+            }
+        };
+        text.push_str(&line);
+    }
+    text
+}
+
+/// The ratios, each against its target.
+pub fn ratio_lines(comparison: &Comparison) -> String {
+    let line = |name: &str, value: Option<f64>, target: f64| match value {
+        Some(v) => format!("{name}: {v:.2} (target >= {target}: {})\n", if v >= target { "met" } else { "MISSED" }),
+        None => format!("{name}: n/a (not measured)\n"),
+    };
+    line("DPDK node (1 lcore) / testpmd io-fwd (1 core)", comparison.vs_testpmd(), TARGET_VS_TESTPMD)
+        + &line("DPDK node (1 lcore) / software node", comparison.vs_software(), TARGET_VS_SOFTWARE)
+}
+
+/// The whole run as JSON.
+pub fn to_json(results: &[ConfigurationResult], settings: Value, machine: Value, timestamp_utc: &str) -> Value {
+    let comparison = Comparison::of(results);
+    let configurations: Vec<Value> = results
+        .iter()
+        .map(|result| {
+            let (status, detail, loadgen) = match &result.outcome {
+                Outcome::Measured(report) => ("measured", Value::Null, serde_json::to_value(report).ok()),
+                Outcome::Skipped(why) => ("skipped", json!(why), None),
+                Outcome::Failed(why) => ("failed", json!(why), None),
+            };
+            let figure = |f: fn(&LoadgenReport) -> f64| result.measured().map(f);
+            json!({
+                "name": result.configuration.key(),
+                "label": result.configuration.label(),
+                "status": status,
+                "detail": detail,
+                "placement": result.placement,
+                "oversubscribed": result.oversubscribed,
+                "mpps": figure(|r| r.mpps),
+                "latency_us_p50": figure(|r| r.latency_us_p50),
+                "latency_us_p99": figure(|r| r.latency_us_p99),
+                "mpps_per_round": result.mpps_per_round,
+                "loadgen": loadgen,
+                "node_stats": result.node_stats,
+            })
+        })
+        .collect();
+    json!({
+        "benchmark": "netcraq bench node",
+        "timestamp_utc": timestamp_utc,
+        "machine": machine,
+        "settings": settings,
+        "configurations": configurations,
+        "ratios": {
+            "dpdk_1lcore_vs_testpmd": comparison.vs_testpmd(),
+            "dpdk_1lcore_vs_software": comparison.vs_software(),
+            "target_vs_testpmd": TARGET_VS_TESTPMD,
+            "target_vs_software": TARGET_VS_SOFTWARE,
+        },
+        "summary": comparison.summary_line(),
+    })
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_timestamp(unix_s: u64) -> String {
+    let (days, seconds) = (unix_s / 86_400, unix_s % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", seconds / 3600, seconds % 3600 / 60, seconds % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(configuration: Configuration, mpps: f64) -> ConfigurationResult {
+        ConfigurationResult {
+            configuration,
+            placement: "somewhere".into(),
+            oversubscribed: configuration == Configuration::DpdkTwoLcores,
+            outcome: Outcome::Measured(LoadgenReport { mpps, latency_us_p50: 3.0, ..Default::default() }),
+            node_stats: None,
+            mpps_per_round: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ratios_are_paired_by_round() {
+        let selected = [Configuration::Testpmd, Configuration::DpdkOneLcore];
+        let rounds = vec![
+            vec![measured(Configuration::Testpmd, 8.0), measured(Configuration::Testpmd, 4.0)],
+            vec![measured(Configuration::DpdkOneLcore, 6.0), measured(Configuration::DpdkOneLcore, 3.0)],
+        ];
+        let paired = paired_ratios(&selected, &rounds);
+        assert_eq!(paired.vs_testpmd, [Some(0.75), Some(0.75)]);
+        assert_eq!(paired.vs_software, [None, None]);
+    }
+
+    #[test]
+    fn rounds_are_reduced_to_their_median() {
+        let rounds = vec![
+            measured(Configuration::Testpmd, 5.0),
+            measured(Configuration::Testpmd, 9.0),
+            measured(Configuration::Testpmd, 7.0),
+        ];
+        let median = median_round(rounds).unwrap();
+        assert_eq!(median.measured().unwrap().mpps, 7.0);
+        assert_eq!(median.mpps_per_round, [5.0, 9.0, 7.0]);
+        let failed =
+            ConfigurationResult { outcome: Outcome::Failed("x".into()), ..measured(Configuration::Software, 0.0) };
+        let median = median_round(vec![failed.clone(), measured(Configuration::Software, 0.2)]).unwrap();
+        assert_eq!(median.measured().unwrap().mpps, 0.2, "a failed round does not count");
+        assert_eq!(median_round(vec![failed.clone()]).unwrap().outcome, failed.outcome);
+        assert_eq!(median_round(Vec::new()), None);
+    }
+
+    #[test]
+    fn the_summary_line_has_the_figures_and_ratios_of_the_run() {
+        let results = [
+            measured(Configuration::Testpmd, 10.0),
+            measured(Configuration::DpdkOneLcore, 8.0),
+            measured(Configuration::DpdkTwoLcores, 9.0),
+            measured(Configuration::Software, 0.4),
+        ];
+        let comparison = Comparison::of(&results);
+        assert_eq!(
+            comparison.summary_line(),
+            "summary: dpdk_mpps=8.000 testpmd_mpps=10.000 software_mpps=0.400 vs_testpmd=0.80 vs_software=20.00"
+        );
+        let ratios = ratio_lines(&comparison);
+        assert!(ratios.contains("0.80 (target >= 0.7: met)") && ratios.contains("20.00 (target >= 10: met)"));
+        let table = table(&results);
+        assert!(table.contains("OVERSUBSCRIBED") && table.contains("8.000"), "{table}");
+        let json = to_json(&results, json!({}), json!({}), "now");
+        assert_eq!(json["configurations"][1]["mpps"], 8.0);
+        assert_eq!(json["summary"], comparison.summary_line());
+    }
+
+    #[test]
+    fn missing_figures_are_not_available_rather_than_zero() {
+        let results = [
+            measured(Configuration::DpdkOneLcore, 8.0),
+            ConfigurationResult {
+                configuration: Configuration::Testpmd,
+                placement: String::new(),
+                oversubscribed: false,
+                outcome: Outcome::Failed("no testpmd".into()),
+                node_stats: None,
+                mpps_per_round: Vec::new(),
+            },
+            measured(Configuration::Software, 0.0),
+        ];
+        let summary = Comparison::of(&results).summary_line();
+        assert_eq!(
+            summary,
+            "summary: dpdk_mpps=8.000 testpmd_mpps=n/a software_mpps=0.000 vs_testpmd=n/a vs_software=n/a"
+        );
+        assert!(table(&results).contains("FAILED: no testpmd"));
+    }
+
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_764_025_199), "2025-11-24T22:59:59Z");
+    }
+}
