@@ -150,8 +150,9 @@ fn run_software(
 ) -> Result<(), String> {
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     let (server, p4runtime) = match control {
-        Some(node_control::Control { server, port }) => {
+        Some(node_control::Control { server, port, port_file }) => {
             software.attach_control(port);
+            node_control::announce(&server, port_file.as_deref(), name)?;
             let counters = server.counters();
             (Some(server), Some(counters))
         }
@@ -361,10 +362,11 @@ mod dpdk {
             .map_err(|e| format!("node {name}: {e}"))?;
         // The server's requests fan out to the lcores' copies of the core.
         let (server, fan_out) = match control {
-            Some(node_control::Control { server, port }) => {
+            Some(node_control::Control { server, port, port_file }) => {
                 let (fan_out, ports) =
                     LcoreControl::start(port, lcores).map_err(|e| format!("node {name}: control threads: {e}"))?;
                 nodes.iter_mut().zip(ports).for_each(|(node, port)| node.attach_control(port));
+                node_control::announce(&server, port_file.as_deref(), name)?;
                 (Some(server), Some(fan_out))
             }
             None => (None, None),

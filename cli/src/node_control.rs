@@ -22,7 +22,8 @@ pub struct ControlArgs {
     /// starts unconfigured and waits for it.
     #[arg(long, value_name = "ADDR")]
     pub p4runtime: Option<String>,
-    /// With --p4runtime: write the bound TCP port to PATH once listening.
+    /// With --p4runtime: write the bound TCP port to PATH once the node
+    /// polls (so whoever reads it finds a node that answers).
     #[arg(long, value_name = "PATH", requires = "p4runtime")]
     pub p4runtime_port_file: Option<PathBuf>,
     /// With --p4runtime: the P4Runtime device id controllers must use.
@@ -68,6 +69,8 @@ pub fn port_specs(args: &ControlArgs) -> Result<Vec<PortSpec>, String> {
 pub struct Control {
     pub server: RunningServer,
     pub port: ControlPort,
+    /// Where to write the bound port once the node polls (--p4runtime-port-file).
+    pub port_file: Option<PathBuf>,
 }
 
 /// Starts the P4Runtime server when `--p4runtime` asks for one.
@@ -79,16 +82,20 @@ pub fn start(args: &ControlArgs, node_name: &str) -> Result<Option<Control>, Str
     let service = NodeService::new(P4InfoIndex::netcraq(), handle, settings).map_err(fail)?;
     let listener = bind(address).map_err(|e| fail(e.to_string()))?;
     let server = serve_on_thread(listener, service).map_err(|e| fail(format!("starting the server thread: {e}")))?;
-    let bound = server.local_addr();
-    if let Some(path) = &args.p4runtime_port_file {
-        // Written whole, then renamed: a reader never sees half a number.
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, bound.port().to_string())
-            .and_then(|()| std::fs::rename(&partial, path))
-            .map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
-    }
-    tracing::info!(node = %node_name, address = %bound, "P4Runtime server listening");
-    Ok(Some(Control { server, port }))
+    tracing::info!(node = %node_name, address = %server.local_addr(), "P4Runtime server listening");
+    Ok(Some(Control { server, port, port_file: args.p4runtime_port_file.clone() }))
+}
+
+/// Writes the bound port to --p4runtime-port-file, once the poll loop is
+/// about to run: a controller that reads the file finds a node that answers
+/// (a DPDK node may spend seconds starting its ports first).
+pub fn announce(server: &RunningServer, port_file: Option<&std::path::Path>, node_name: &str) -> Result<(), String> {
+    let Some(path) = port_file else { return Ok(()) };
+    // Written whole, then renamed: a reader never sees half a number.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, server.local_addr().port().to_string())
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("node {node_name}: P4Runtime: writing {}: {e}", path.display()))
 }
 
 /// Moves this thread (the poll loop's) into network namespace `--netns`, if given.

@@ -3,8 +3,7 @@
 use crate::managed;
 use crate::state::{state_path, RunState};
 use clap::Args;
-use netcraq_controller::apply_blocking;
-use netcraq_topology::{Event, Placement, Running, Topology};
+use netcraq_topology::{Event, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,20 +17,20 @@ pub struct UpArgs {
     /// Tear down after this many seconds instead of waiting for Ctrl-C
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     duration: Option<u64>,
+    /// Where p4/compile.sh wrote the compiled program, for kind "bmv2" nodes
+    #[arg(long, value_name = "DIR", default_value = managed::DEFAULT_P4_BUILD)]
+    p4_build: PathBuf,
 }
 
 pub fn run(args: &UpArgs) -> Result<(), String> {
     let topology = Topology::load(&args.topology).map_err(|e| e.to_string())?;
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("finding the netcraq executable: {e}"))?;
-    let mut running = topology
-        .up_placed(Placement::Here, |node_file, namespace| managed::node_command(&exe, node_file, namespace))
-        .map_err(|e| e.to_string())?;
+    let (mut running, addresses) = managed::up(&topology, &exe, &args.p4_build)?;
     let state_file = state_path(&args.topology);
-    let outcome = configure(&topology, &running).and_then(|addresses| {
-        let chains = topology.chains().iter().map(|c| c.nodes.clone()).collect();
-        let state = RunState::of(&running, chains, addresses);
-        state.save(&state_file)?;
+    let chains = topology.chains().iter().map(|c| c.nodes.clone()).collect();
+    let state = RunState::of(&running, chains, addresses);
+    let outcome = state.save(&state_file).and_then(|()| {
         print_summary(&args.topology, &state);
         wait(&running, args.duration.map(Duration::from_secs))
     });
@@ -39,16 +38,6 @@ pub fn run(args: &UpArgs) -> Result<(), String> {
     let teardown = running.down().map_err(|e| e.to_string());
     println!("torn down: no namespaces, links or node processes of this run remain");
     outcome.and(teardown)
-}
-
-/// Pushes every node's planned tables with the controller, once every node
-/// listens; returns the nodes' P4Runtime addresses.
-fn configure(topology: &Topology, running: &Running) -> Result<Vec<(String, String)>, String> {
-    let addresses = netcraq_controller::topology::wait_for_listeners(running)?;
-    let deployment = netcraq_controller::topology::deployment(topology, &running.plan().nodes, &addresses)?;
-    let report = apply_blocking(&deployment).map_err(|e| format!("configuring the chain: {e}"))?;
-    tracing::info!(nodes = report.nodes.len(), "chain configured over P4Runtime");
-    Ok(addresses)
 }
 
 fn wait(running: &Running, limit: Option<Duration>) -> Result<(), String> {

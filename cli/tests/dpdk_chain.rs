@@ -153,3 +153,47 @@ fn dpdk_nodes_on_two_lcores_hand_frames_to_the_key_owner_and_stay_linearizable()
         assert_eq!(stats["io"]["handoff_full"], 0, "{node}: {stats}");
     }
 }
+
+/// Why the BMv2 variant cannot run here, if it cannot: it needs
+/// `simple_switch_grpc` on PATH and the program compiled (by p4/compile.sh,
+/// run here when p4c is on PATH).
+fn bmv2_missing() -> Option<String> {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if !on_path("simple_switch_grpc") {
+        return Some("simple_switch_grpc is not on PATH".to_string());
+    }
+    let p4 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../p4");
+    if !p4.join("build/bmv2/netcraq.json").is_file() && on_path("p4c") {
+        let compiled = std::process::Command::new("bash").arg(p4.join("compile.sh")).status();
+        assert!(compiled.is_ok_and(|status| status.success()), "p4/compile.sh compiles the program");
+    }
+    (!p4.join("build/bmv2/netcraq.json").is_file())
+        .then(|| "p4/build/bmv2/netcraq.json is missing (p4c is not on PATH)".to_string())
+}
+
+#[test]
+fn a_chain_mixing_dpdk_bmv2_and_software_nodes_replicates_and_is_linearizable() {
+    let test = "a_chain_mixing_dpdk_bmv2_and_software_nodes_replicates_and_is_linearizable";
+    if !running_as_root(test) {
+        return;
+    }
+    if let Some(missing) = bmv2_missing() {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIP: {test}: {missing}");
+        return;
+    }
+    let chain = Chain::up_managed(&topology(["dpdk", "bmv2", "software"], EAL, "veth"));
+    chain.inside("h1", || {
+        let first = chain.client("n1").write(9, value("first")).expect("write at the head");
+        let second = chain.client("n3").write(9, value("second")).expect("write at the tail");
+        assert_eq!(second.version, first.version.wrapping_add(1));
+        // The switch in the middle answers reads itself once the ACK has passed it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while chain.client("n2").read(9).expect("read at the switch").value != value("second") {
+            assert!(std::time::Instant::now() < deadline, "the switch never served the committed value");
+        }
+    });
+    histories_are_linearizable(&chain, "dpdk, bmv2 and software");
+}

@@ -1,16 +1,22 @@
 //! A topology whose nodes the controller configures (`netcraq up`): every
-//! node starts unconfigured with a P4Runtime server on loopback and its
-//! packet sockets in its own namespace; [`wait_for_listeners`] finds the
+//! node starts unconfigured with a P4Runtime server its controller reaches
+//! from the runner's namespace, while its data ports are in its own: the
+//! software and DPDK nodes listen on loopback (`netcraq node --netns`), a
+//! BMv2 switch on a unix socket next to its node file.
+//! [`node_process`] says how to start each, [`wait_for_listeners`] finds the
 //! servers and [`deployment`] gives each node its planned tables.
 
-use crate::{Deployment, NodeKind, NodeTables, NodeTarget};
-use netcraq_topology::{NodeFile, NodeKind as TopologyKind, Running, Topology};
+use crate::{Deployment, NodeKind, NodeTables, NodeTarget, PipelineFiles};
+use netcraq_topology::{Namespace, NodeFile, NodeKind as TopologyKind, Running, Topology};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long to wait for a node's P4Runtime server to listen.
 const LISTEN_WAIT: Duration = Duration::from_secs(15);
 const LISTEN_POLL: Duration = Duration::from_millis(20);
+/// The BMv2 program that serves P4Runtime.
+pub const BMV2_SWITCH: &str = "simple_switch_grpc";
 
 /// Where a node started for the controller writes its P4Runtime port
 /// (`netcraq node --p4runtime-port-file`): next to its node file.
@@ -18,15 +24,42 @@ pub fn p4runtime_port_file(node_file: &Path) -> PathBuf {
     node_file.with_extension("p4runtime-port")
 }
 
+/// The unix socket a BMv2 switch serves P4Runtime on: next to its node file.
+pub fn bmv2_socket(node_file: &Path) -> PathBuf {
+    node_file.with_extension("grpc")
+}
+
+/// The kind of a topology node as the controller knows it.
+pub fn kind_of(topology: &Topology, node: &str) -> Option<NodeKind> {
+    match topology.nodes().iter().find(|n| n.name == node)?.kind {
+        TopologyKind::Dpdk => Some(NodeKind::Dpdk),
+        TopologyKind::Software => Some(NodeKind::Software),
+        TopologyKind::Bmv2 => Some(NodeKind::Bmv2),
+    }
+}
+
+/// The process of a BMv2 node: `simple_switch_grpc` in the node's namespace,
+/// BMv2 port N on the interface of node port N, no program until the
+/// controller installs one, P4Runtime on [`bmv2_socket`].
+pub fn bmv2_command(file: &NodeFile, node_file: &Path, namespace: &Namespace) -> Command {
+    let mut command = namespace.command(BMV2_SWITCH);
+    command.args(["--device-id", "1", "--no-p4"]);
+    for port in &file.ports {
+        command.arg("-i").arg(format!("{}@{}", port.number, port.interface));
+    }
+    command.arg("--").arg("--grpc-server-addr").arg(format!("unix:{}", bmv2_socket(node_file).display()));
+    command
+}
+
 /// Each node's P4Runtime address, once every node listens.
-pub fn wait_for_listeners(running: &Running) -> Result<Vec<(String, String)>, String> {
+pub fn wait_for_listeners(topology: &Topology, running: &Running) -> Result<Vec<(String, String)>, String> {
     let mut addresses = Vec::new();
     for file in &running.plan().nodes {
-        let path = p4runtime_port_file(&running.node_file(&file.name).ok_or("the run directory is gone")?);
+        let node_file = running.node_file(&file.name).ok_or("the run directory is gone")?;
         let deadline = Instant::now() + LISTEN_WAIT;
-        let port = loop {
-            if let Some(port) = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse::<u16>().ok()) {
-                break port;
+        let address = loop {
+            if let Some(address) = listening_address(kind_of(topology, &file.name), &node_file) {
+                break address;
             }
             if running.node_exit(&file.name).is_some() {
                 return Err(format!(
@@ -39,16 +72,27 @@ pub fn wait_for_listeners(running: &Running) -> Result<Vec<(String, String)>, St
             }
             std::thread::sleep(LISTEN_POLL);
         };
-        addresses.push((file.name.clone(), format!("127.0.0.1:{port}")));
+        addresses.push((file.name.clone(), address));
     }
     Ok(addresses)
 }
 
-/// The deployment of a topology's plan: each node's planned tables, at its address.
+fn listening_address(kind: Option<NodeKind>, node_file: &Path) -> Option<String> {
+    if kind == Some(NodeKind::Bmv2) {
+        let socket = bmv2_socket(node_file);
+        return socket.exists().then(|| format!("unix:{}", socket.display()));
+    }
+    let port = std::fs::read_to_string(p4runtime_port_file(node_file)).ok()?.trim().parse::<u16>().ok()?;
+    Some(format!("127.0.0.1:{port}"))
+}
+
+/// The deployment of a topology's plan: each node's planned tables, at its
+/// address; BMv2 nodes get the pipeline `bmv2` (P4Info and BMv2 JSON).
 pub fn deployment(
     topology: &Topology,
     nodes: &[NodeFile],
     addresses: &[(String, String)],
+    bmv2: &PipelineFiles,
 ) -> Result<Deployment, String> {
     let mut targets = Vec::with_capacity(nodes.len());
     for file in nodes {
@@ -57,14 +101,13 @@ pub fn deployment(
             .find(|(name, _)| *name == file.name)
             .map(|(_, address)| address.as_str())
             .ok_or_else(|| format!("node {}: no P4Runtime address", file.name))?;
-        let kind = match topology.nodes().iter().find(|n| n.name == file.name).map(|n| n.kind) {
-            Some(TopologyKind::Dpdk) => NodeKind::Dpdk,
-            Some(TopologyKind::Software) => NodeKind::Software,
-            Some(TopologyKind::Bmv2) => NodeKind::Bmv2,
-            None => return Err(format!("node {}: not in the topology", file.name)),
-        };
+        let kind = kind_of(topology, &file.name).ok_or_else(|| format!("node {}: not in the topology", file.name))?;
         let tables = NodeTables { config: file.config, routes: file.routes() };
-        targets.push(NodeTarget::new(&file.name, kind, address, 1, tables));
+        let mut target = NodeTarget::new(&file.name, kind, address, 1, tables);
+        if kind == NodeKind::Bmv2 {
+            target.spec.pipeline = bmv2.clone();
+        }
+        targets.push(target);
     }
     Ok(Deployment::new(targets))
 }

@@ -128,16 +128,26 @@ pub struct P4RuntimeClient {
 }
 
 impl P4RuntimeClient {
-    /// Connects to `address` (`host:port`, e.g. `127.0.0.1:9559`) for device
-    /// `device_id`; `timeout` bounds the connection and every later call.
+    /// Connects to `address` (`host:port`, e.g. `127.0.0.1:9559`, or
+    /// `unix:PATH` for a server on a unix socket, as BMv2 in a network
+    /// namespace listens) for device `device_id`; `timeout` bounds the
+    /// connection and every later call.
     pub async fn connect(address: &str, device_id: u64, timeout: Duration) -> Result<P4RuntimeClient, ClientError> {
-        let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
         let connect_error = |detail: String| ClientError::Connect { address: address.to_string(), detail };
-        let endpoint = Endpoint::from_shared(uri).map_err(|e| connect_error(format!("bad address: {e}")))?;
-        let channel = tokio::time::timeout(timeout, endpoint.connect_timeout(timeout).connect())
+        let connecting = async {
+            match address.strip_prefix("unix:") {
+                Some(path) => connect_unix(path, timeout).await,
+                None => {
+                    let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+                    let endpoint = Endpoint::from_shared(uri).map_err(|e| format!("bad address: {e}"))?;
+                    endpoint.connect_timeout(timeout).connect().await.map_err(|e| error_chain(&e))
+                }
+            }
+        };
+        let channel = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| connect_error(format!("no connection within {} ms", timeout.as_millis())))?
-            .map_err(|e| connect_error(error_chain(&e)))?;
+            .map_err(connect_error)?;
         let grpc = Grpc::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(16 << 20);
         Ok(P4RuntimeClient {
             address: address.to_string(),
@@ -367,6 +377,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// An update of `kind` (INSERT, MODIFY, DELETE) for `entity`.
+/// A channel to a server on the unix socket `path`.
+async fn connect_unix(path: &str, timeout: Duration) -> Result<Channel, String> {
+    let path = path.to_string();
+    // The URI is required but unused: the connector ignores it.
+    let endpoint = Endpoint::from_static("http://localhost").connect_timeout(timeout);
+    let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+        let path = path.clone();
+        async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
+    });
+    endpoint.connect_with_connector(connector).await.map_err(|e| error_chain(&e))
+}
+
 pub fn update(kind: p4::update::Type, entity: p4::entity::Entity) -> p4::Update {
     p4::Update { r#type: kind as i32, entity: Some(p4::Entity { entity: Some(entity) }) }
 }

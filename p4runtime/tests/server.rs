@@ -523,3 +523,35 @@ fn a_connection_to_nowhere_fails_in_time_and_names_the_address() {
         assert!(error.to_string().contains(&address) && error.to_string().contains("--p4runtime"), "{error}");
     });
 }
+
+#[test]
+fn a_server_on_a_unix_socket_is_reached_with_a_unix_address() {
+    let fixture = Fixture::start();
+    let socket = std::env::temp_dir().join(format!("netcraq-p4rt-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let tcp = fixture.address();
+    bounded(async {
+        // A relay from the socket to the server's TCP port: BMv2 listens on
+        // such a socket when it runs in a network namespace.
+        let listener = tokio::net::UnixListener::bind(&socket).expect("binds the socket");
+        tokio::spawn(async move {
+            while let Ok((mut unix, _)) = listener.accept().await {
+                let tcp = tcp.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(tcp).await {
+                        let _ = tokio::io::copy_bidirectional(&mut unix, &mut server).await;
+                    }
+                });
+            }
+        });
+        let address = format!("unix:{}", socket.display());
+        let mut client =
+            P4RuntimeClient::connect(&address, 1, support::CALL_TIMEOUT).await.expect("connects over the socket");
+        client.become_primary(4).await.expect("primary over the socket");
+        assert_eq!(&client.get_p4info().await.expect("get"), fixture.index.p4info());
+        let missing = format!("unix:{}.missing", socket.display());
+        let error = P4RuntimeClient::connect(&missing, 1, Duration::from_secs(2)).await.err().expect("no such socket");
+        assert!(error.to_string().contains(&missing), "{error}");
+    });
+    std::fs::remove_file(&socket).expect("socket removed");
+}

@@ -157,7 +157,7 @@ pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
         }
     }
     let paired_ratios = report::paired_ratios(&selected, &rounds);
-    let results: Vec<ConfigurationResult> = rounds.into_iter().filter_map(report::median_round).collect();
+    let (results, reported_round) = report::representative_results(&selected, rounds);
     drop(hugepages);
     drop(scratch);
     let interrupted = netcraq_topology::take_interrupt().is_some();
@@ -170,7 +170,15 @@ pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
         args.load.burst,
         args.load.duration_s,
         args.load.warmup_s,
-        if args.rounds > 1 { format!("; median of {} rounds", args.rounds) } else { String::new() }
+        match reported_round {
+            Some(round) if args.rounds > 1 => format!(
+                "\nround {} of {} shown: the one whose DPDK node/testpmd ratio is the median (all rounds in the JSON)",
+                round + 1,
+                args.rounds
+            ),
+            None if args.rounds > 1 => format!("; median of {} rounds", args.rounds),
+            _ => String::new(),
+        }
     );
     println!();
     print!("{}", report::table(&results));
@@ -196,6 +204,7 @@ pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
     let mut json = report::to_json(&results, settings_json(args), machine_json(&cpus, load_average), &timestamp);
     json["ratios"]["dpdk_1lcore_vs_testpmd_per_round"] = json!(paired_ratios.vs_testpmd);
     json["ratios"]["dpdk_1lcore_vs_software_per_round"] = json!(paired_ratios.vs_software);
+    json["reported_round"] = json!(reported_round.map(|round| round + 1));
     write_json(&json_path, &json)?;
     println!("results: {}", json_path.display());
     println!("{}", comparison.summary_line());
@@ -258,7 +267,15 @@ impl Bench<'_> {
                 (format!("software node on CPU {dut} (sleeps in poll(2) when idle), loadgen on CPU {lg}"), 1)
             }
         };
-        let outcome = match self.measure(configuration) {
+        // memif links between processes now and then fail to come up: one more try.
+        let measured = self.measure(configuration).or_else(|error| {
+            if netcraq_topology::interrupted() {
+                return Err(error);
+            }
+            eprintln!("bench:   failed, trying once more: {}", error.lines().next().unwrap_or_default());
+            self.measure(configuration)
+        });
+        let outcome = match measured {
             Ok((report, stats)) => (Outcome::Measured(report), stats),
             Err(error) => (Outcome::Failed(error), None),
         };

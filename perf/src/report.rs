@@ -114,6 +114,34 @@ pub fn paired_ratios(selected: &[Configuration], rounds: &[Vec<ConfigurationResu
     PairedRatios { vs_testpmd: per_round(Configuration::Testpmd), vs_software: per_round(Configuration::Software) }
 }
 
+/// The results to report from several rounds of each selected configuration
+/// (same order), and the round they come from, if one: the round whose own
+/// DPDK/testpmd ratio is the median (the lower middle one of an even count)
+/// gives every configuration it measured, so that the figures compared ran
+/// seconds apart; configurations it did not measure, or every configuration
+/// when no round measured both, get their median round ([`median_round`]).
+pub fn representative_results(
+    selected: &[Configuration],
+    rounds: Vec<Vec<ConfigurationResult>>,
+) -> (Vec<ConfigurationResult>, Option<usize>) {
+    let paired = paired_ratios(selected, &rounds).vs_testpmd;
+    let mut measured: Vec<(usize, f64)> =
+        paired.iter().enumerate().filter_map(|(round, ratio)| ratio.map(|r| (round, r))).collect();
+    measured.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let chosen = measured.get(measured.len().saturating_sub(1) / 2).map(|(round, _)| *round);
+    let results = rounds
+        .into_iter()
+        .filter_map(|runs| {
+            let mpps_per_round: Vec<f64> = runs.iter().filter_map(|r| r.measured()).map(|r| r.mpps).collect();
+            match chosen.and_then(|round| runs.get(round)).filter(|r| r.measured().is_some()) {
+                Some(result) => Some(ConfigurationResult { mpps_per_round, ..result.clone() }),
+                None => median_round(runs),
+            }
+        })
+        .collect();
+    (results, chosen)
+}
+
 /// The figures the summary line compares, from one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
@@ -294,6 +322,39 @@ mod tests {
         let paired = paired_ratios(&selected, &rounds);
         assert_eq!(paired.vs_testpmd, [Some(0.75), Some(0.75)]);
         assert_eq!(paired.vs_software, [None, None]);
+    }
+
+    #[test]
+    fn the_round_of_the_median_ratio_is_reported() {
+        let selected = [Configuration::Testpmd, Configuration::DpdkOneLcore, Configuration::Software];
+        let rounds = vec![
+            vec![
+                measured(Configuration::Testpmd, 3.0),
+                measured(Configuration::Testpmd, 7.0),
+                measured(Configuration::Testpmd, 7.0),
+            ],
+            vec![
+                measured(Configuration::DpdkOneLcore, 6.0),
+                measured(Configuration::DpdkOneLcore, 6.3),
+                measured(Configuration::DpdkOneLcore, 3.5),
+            ],
+            vec![
+                measured(Configuration::Software, 0.2),
+                measured(Configuration::Software, 0.3),
+                measured(Configuration::Software, 0.1),
+            ],
+        ];
+        let (results, round) = representative_results(&selected, rounds);
+        assert_eq!(round, Some(1), "ratios 2.0, 0.9 and 0.5: the median is round 1's");
+        let comparison = Comparison::of(&results);
+        assert_eq!(
+            (comparison.dpdk_mpps, comparison.testpmd_mpps, comparison.software_mpps),
+            (Some(6.3), Some(7.0), Some(0.3))
+        );
+        assert_eq!(results[0].mpps_per_round, [3.0, 7.0, 7.0]);
+        let (results, round) =
+            representative_results(&selected[2..], vec![vec![measured(Configuration::Software, 0.2)]]);
+        assert_eq!((round, results.len()), (None, 1));
     }
 
     #[test]

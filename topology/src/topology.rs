@@ -113,9 +113,9 @@ impl From<ModeName> for Mode {
     }
 }
 
-/// What runs a node: `software` (the Rust core on AF_PACKET sockets) or
-/// `dpdk` (the same core over DPDK ports) can be brought up; `bmv2` is
-/// reserved so files can name it.
+/// What runs a node: `software` (the Rust core on AF_PACKET sockets),
+/// `dpdk` (the same core over DPDK ports) or `bmv2` (BMv2's
+/// simple_switch_grpc running `p4/netcraq.p4`, configured by the controller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {

@@ -52,9 +52,6 @@ fn error(entry: impl Into<String>, problem: impl Into<String>) -> TopologyError 
 fn node(entry: &NodeEntry) -> Result<Node, TopologyError> {
     check_name("node", &entry.name)?;
     let at = format!("node {}", entry.name);
-    if entry.kind == NodeKind::Bmv2 {
-        return Err(error(at, "kind \"bmv2\" is not supported yet (only \"software\" and \"dpdk\")"));
-    }
     let eal = match (entry.kind, &entry.eal) {
         (NodeKind::Dpdk, eal) => Some(eal.clone().unwrap_or_default()),
         (_, Some(_)) => return Err(error(at, "eal is for kind \"dpdk\" nodes only")),

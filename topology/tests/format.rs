@@ -107,7 +107,7 @@ fn syntax_errors_and_unknown_fields_come_from_the_parser_with_their_line() {
 }
 
 #[test]
-fn dpdk_nodes_take_eal_arguments_and_bmv2_is_reserved() {
+fn dpdk_nodes_take_eal_arguments_and_bmv2_nodes_none() {
     let dpdk = Topology::parse(&solo_with(r#"kind = "software""#, "kind = \"dpdk\"\neal = \"--no-huge -m 256\""))
         .expect("a dpdk node parses");
     assert_eq!((dpdk.nodes()[0].kind, dpdk.nodes()[0].eal.as_deref()), (NodeKind::Dpdk, Some("--no-huge -m 256")));
@@ -117,10 +117,8 @@ fn dpdk_nodes_take_eal_arguments_and_bmv2_is_reserved() {
         refusal(&solo_with(r#"kind = "software""#, "kind = \"software\"\neal = \"-l 1\"")),
         r#"node n1: eal is for kind "dpdk" nodes only"#
     );
-    assert_eq!(
-        refusal(&solo_with(r#"kind = "software""#, r#"kind = "bmv2""#)),
-        r#"node n1: kind "bmv2" is not supported yet (only "software" and "dpdk")"#
-    );
+    let bmv2 = Topology::parse(&solo_with(r#"kind = "software""#, r#"kind = "bmv2""#)).expect("a bmv2 node parses");
+    assert_eq!((bmv2.nodes()[0].kind, bmv2.nodes()[0].eal.as_deref()), (NodeKind::Bmv2, None));
 }
 
 #[test]

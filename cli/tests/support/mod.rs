@@ -5,13 +5,13 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use netcraq_client::{Client, ClientOptions};
-use netcraq_controller::apply_blocking;
-use netcraq_controller::topology::{deployment, p4runtime_port_file, wait_for_listeners};
+use netcraq_controller::topology::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
+use netcraq_controller::{apply_blocking, NodeKind, PipelineFiles};
 use netcraq_topology::{Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -64,8 +64,14 @@ impl Chain {
     /// pushes the planned tables to it over P4Runtime.
     pub fn up_managed(topology_text: &str) -> Chain {
         let topology = Topology::parse(topology_text).expect("test topology is valid");
+        let plan = topology.plan().expect("test topology plans");
         let running = topology
             .up_placed(Placement::Here, |node_file, namespace| {
+                let name = node_file.file_stem().expect("node file name").to_string_lossy().into_owned();
+                if kind_of(&topology, &name) == Some(NodeKind::Bmv2) {
+                    let file = plan.nodes.iter().find(|n| n.name == name).expect("planned node");
+                    return bmv2_command(file, node_file, namespace);
+                }
                 let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
                 command.arg("node").arg("--config").arg(node_file).arg("--await-controller");
                 command.args(["--p4runtime", "127.0.0.1:0", "--netns", namespace.name()]);
@@ -75,12 +81,20 @@ impl Chain {
                 command
             })
             .expect("topology comes up");
-        let addresses = wait_for_listeners(&running).expect("every node serves P4Runtime");
-        let deployment = deployment(&topology, &running.plan().nodes, &addresses).expect("deployment of the plan");
+        let addresses = wait_for_listeners(&topology, &running).expect("every node serves P4Runtime");
+        let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../p4/build");
+        let pipeline = PipelineFiles {
+            p4info: Some(build.join("netcraq.p4info.txtpb")),
+            device_config: Some(build.join("bmv2").join("netcraq.json")),
+        };
+        let deployment =
+            deployment(&topology, &running.plan().nodes, &addresses, &pipeline).expect("deployment of the plan");
         apply_blocking(&deployment).unwrap_or_else(|e| panic!("the controller configures the chain: {e}"));
         let chain = Chain { running };
         for node in chain.node_names() {
-            chain.wait_stats(&node, |_| true);
+            if kind_of(&topology, &node) != Some(NodeKind::Bmv2) {
+                chain.wait_stats(&node, |_| true);
+            }
         }
         chain
     }
