@@ -319,6 +319,8 @@ mod dpdk {
 
     /// Mbufs each lcore keeps in its mempool cache.
     const CACHE: u32 = 256;
+    /// How long a memif client waits for its server's socket.
+    const MEMIF_SERVER_WAIT: Duration = Duration::from_secs(20);
 
     pub fn run(
         args: &NodeArgs,
@@ -352,6 +354,8 @@ mod dpdk {
         let mut specs = Vec::with_capacity(ports.len());
         for (port, devargs) in ports.iter().zip(devices) {
             let devargs = &with_queue_pairs(devargs, eal.lcores().len());
+            wait_for_memif_server(devargs)
+                .map_err(|e| format!("node {name}: port {} ({devargs}): {e}", port.number))?;
             let dpdk_port = Port::from_devargs(&eal, devargs)
                 .map_err(|e| format!("node {name}: port {} ({devargs}): {e}", port.number))?;
             tracing::info!(node = %name, port = port.number, device = %devargs, driver = %dpdk_port.driver(), "DPDK port");
@@ -393,8 +397,34 @@ mod dpdk {
         let stop = || netcraq_topology::interrupted();
         let nodes = run_lcores(&eal, nodes, stop, Duration::from_millis(args.stats_interval_ms), report)
             .map_err(|e| format!("node {name}: {e}"))?;
+        // The lcores' last reports may have crossed: the final counts come
+        // from the nodes themselves, once all have stopped.
+        let mut io = IoCounters::default();
+        nodes.iter().for_each(|node| io.add(&node.io_counters()));
+        let cores: Vec<&Node> = nodes.iter().map(DpdkNode::node).collect();
+        write_stats_with(args, name, &cores, io, p4runtime.as_ref().map(|counters| counters.snapshot()));
         drop((nodes, fan_out, server));
         tracing::info!(node = %name, "node stopped");
+        Ok(())
+    }
+
+    /// A memif client attached before its server made the socket fails to
+    /// start, and DPDK 22.11's memif does not always recover from that: the
+    /// node waits for the server's socket file first.
+    fn wait_for_memif_server(devargs: &str) -> Result<(), String> {
+        let client = devargs.starts_with("net_memif") && devargs.split(',').any(|arg| arg == "role=client");
+        let socket = devargs.split(',').find_map(|arg| arg.strip_prefix("socket="));
+        let (true, Some(socket)) = (client, socket) else { return Ok(()) };
+        let deadline = std::time::Instant::now() + MEMIF_SERVER_WAIT;
+        while !std::path::Path::new(socket).exists() {
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "no memif server made {socket} within {} s: is the node at the other end running?",
+                    MEMIF_SERVER_WAIT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(())
     }
 

@@ -4,8 +4,7 @@
 
 mod support;
 
-use netcraq_client::{run_workload, KeyDistribution, Stop, Workload, WriteTarget};
-use netcraq_linearizability::{check, CheckResult};
+use netcraq_client::{run_workload, Stop, Workload, WriteTarget};
 use netcraq_wire::{ErrorCode, NetcraqHeader, Op};
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -183,24 +182,7 @@ fn histories_from_concurrent_clients_are_linearizable_with_and_without_faults() 
     let faults = "loss_percent = 3\nduplicate_percent = 3\nreorder_percent = 10\n";
     for (label, link_faults) in [("clean links", ""), ("loss, duplication and reordering", faults)] {
         let chain = Chain::up(&format!("fault_seed = 7\n\n{}", line_topology(3, "craq", link_faults)));
-        let targets: Vec<_> = ["n1", "n2", "n3"].iter().map(|n| chain.address(n)).collect();
-        let workload = Workload {
-            read_fraction: 0.6,
-            keys: 0..4,
-            key_distribution: KeyDistribution::Uniform,
-            concurrency: 12,
-            stop: Stop::AfterOperations(3000),
-            seed: 11,
-            history_capacity_ops: 3000,
-            ..Workload::default()
-        };
-        let report = chain.inside("h1", || run_workload(&targets, &workload, |_| {})).expect("workload runs");
-        let history = report.history.as_ref().expect("history recorded");
-        assert!(history.len() > 2000, "{label}: most operations recorded ({})", history.len());
-        match check(history) {
-            CheckResult::Linearizable => {}
-            other => panic!("{label}: {other:?}"),
-        }
+        chain.assert_linearizable(3000, 11, label);
         if !link_faults.is_empty() {
             let n2 = chain.wait_stats("n2", |_| true);
             let io = &n2["io"];

@@ -135,9 +135,11 @@ impl std::fmt::Display for ApplyError {
             write!(f, "\n  {step}")?;
         }
         match self.rolled_back.is_empty() {
-            true if self.rollback_failures.is_empty() => {
-                write!(f, "\nno node_config had been written, so no node serves a partial chain")?
-            }
+            true if self.rollback_failures.is_empty() => write!(
+                f,
+                "\nthis apply wrote no node_config, so it configured no node into a partial chain (a node \
+                     configured by an earlier apply keeps that configuration, with the routes written above)"
+            )?,
             true => {}
             false => write!(
                 f,

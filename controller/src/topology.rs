@@ -3,7 +3,7 @@
 //! from the runner's namespace, while its data ports are in its own: the
 //! software and DPDK nodes listen on loopback (`netcraq node --netns`), a
 //! BMv2 switch on a unix socket next to its node file.
-//! [`node_process`] says how to start each, [`wait_for_listeners`] finds the
+//! [`bmv2_command`] starts a switch, [`wait_for_listeners`] finds the
 //! servers and [`deployment`] gives each node its planned tables.
 
 use crate::{Deployment, NodeKind, NodeTables, NodeTarget, PipelineFiles};
@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// How long to wait for a node's P4Runtime server to listen.
-const LISTEN_WAIT: Duration = Duration::from_secs(15);
+/// How long to wait for a node's P4Runtime server to listen: longer than a
+/// DPDK node waits for its memif peers.
+const LISTEN_WAIT: Duration = Duration::from_secs(30);
 const LISTEN_POLL: Duration = Duration::from_millis(20);
 /// The BMv2 program that serves P4Runtime.
 pub const BMV2_SWITCH: &str = "simple_switch_grpc";

@@ -197,16 +197,23 @@ impl DpdkNode {
         }
         let port_settings = PortSettings { queues: lcores as u16, ..settings.port };
         let mut queues_by_port = Vec::with_capacity(ports.len());
+        let mut started: Vec<(String, u16, FaultSettings, Port)> = Vec::with_capacity(ports.len());
         for spec in ports {
             let label = format!("port {} ({})", spec.number, spec.port.name());
-            if queues_by_port.iter().any(|(number, _, _)| *number == spec.number) {
+            if started.iter().any(|(_, number, _, _)| *number == spec.number) {
                 return Err(format!("{label}: the node already has a port {}", spec.number));
             }
             spec.faults.validate().map_err(|e| format!("{label}: {e}"))?;
             let mut port = spec.port;
             start_port(&mut port, &pool, &port_settings).map_err(|e| format!("{label}: {e}"))?;
+            started.push((label, spec.number, spec.faults, port));
+        }
+        // Every port first, then the links: two nodes joined by memif links
+        // both ways each wait for the other's ports.
+        for (label, number, faults, port) in started {
+            wait_for_memif_peer(&port).map_err(|e| format!("{label}: {e}"))?;
             let queues = port.into_queues().map_err(|e| format!("{label}: {e}"))?;
-            queues_by_port.push((spec.number, spec.faults, queues.into_iter()));
+            queues_by_port.push((number, faults, queues.into_iter()));
         }
         let rings = handoff_rings(eal, lcores)?;
         let mut nodes = Vec::with_capacity(lcores);
@@ -480,20 +487,25 @@ impl DpdkNode {
     }
 }
 
-/// Starts a port. Memif ports connect to their peer node, which starts in
-/// its own time: a client cannot start before its server has made the
-/// socket (it tries again for a while), and neither end carries frames until
-/// the two have connected, so the node waits for that before it serves.
+/// Starts a port. A memif client cannot start before its server has made
+/// the socket, and the nodes of a chain start in their own time: it tries
+/// again for a while.
 fn start_port(port: &mut Port, pool: &Mempool, settings: &PortSettings) -> Result<(), String> {
     let memif = port.driver() == "net_memif";
     let deadline = Instant::now() + MEMIF_PEER_WAIT;
     loop {
         match port.start(pool, settings) {
             Err(_) if memif && Instant::now() < deadline => std::thread::sleep(MEMIF_RETRY),
-            result => break result.map_err(|e| e.to_string())?,
+            result => return result.map_err(|e| e.to_string()),
         }
     }
-    while memif && !port.link_up().map_err(|e| e.to_string())? {
+}
+
+/// Waits until a memif port's peer has connected: until then no frame
+/// passes, and a node that serves before would lose the first requests.
+fn wait_for_memif_peer(port: &Port) -> Result<(), String> {
+    let deadline = Instant::now() + MEMIF_PEER_WAIT;
+    while port.driver() == "net_memif" && !port.link_up().map_err(|e| e.to_string())? {
         if Instant::now() >= deadline {
             return Err(format!(
                 "the memif peer did not connect within {} s: is its node running?",
@@ -537,10 +549,18 @@ pub fn run_lcores(
         return Err(format!("{} node lcores for the EAL's {lcores} lcores", nodes.len()));
     }
     let slots: Vec<std::sync::Mutex<DpdkNode>> = nodes.into_iter().map(std::sync::Mutex::new).collect();
+    // An lcore that panics stops the others: a node missing an lcore would
+    // drop every frame of that lcore's keys.
+    let aborted = std::sync::atomic::AtomicBool::new(false);
+    let stop = || should_stop() || aborted.load(Ordering::Relaxed);
     eal.run_on_lcores(|index| {
         // Each lcore locks its own node once, for the whole run.
         let mut node = slots[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        node.run(&should_stop, report_every, &report);
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.run(&stop, report_every, &report)));
+        if let Err(panic) = ran {
+            aborted.store(true, Ordering::Relaxed);
+            std::panic::resume_unwind(panic);
+        }
     })
     .map_err(|e| e.to_string())?;
     Ok(slots.into_iter().map(|slot| slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())).collect())

@@ -4,14 +4,16 @@
 //! asks about, with one answer as from a single core:
 //!
 //! - table entries (`node_config`, `ipv4_route`) go to every lcore, so all
-//!   copies stay the same; reads of them come from lcore 0;
+//!   copies stay the same; reads of them ask every lcore too, and copies
+//!   that differ (an lcore that missed a change) are an error, never hidden;
 //! - a key's registers live on the lcore owning the key (`key % lcores`);
 //!   a read of every index gathers each index from its owner;
 //! - counters are summed over the lcores, index by index.
 //!
-//! A batch is split into its requests, each routed as above: its requests
-//! stay in order, but frames may be processed between them (on one lcore, a
-//! batch runs between two frames).
+//! A batch of table requests goes whole to every lcore (one round trip
+//! each, applied between two frames there, as on one core). A batch that
+//! also touches registers or counters is split into its requests, each
+//! routed as above: they stay in order, but frames may pass between them.
 
 use crate::control::{control_channel, ControlError, ControlHandle, ControlPort, ControlRequest, ControlResponse};
 use std::time::Duration;
@@ -31,22 +33,40 @@ pub fn route(
 ) -> Result<ControlResponse, ControlError> {
     assert!(lcores > 0, "a node polls on at least one lcore");
     match request {
-        ControlRequest::ReadConfig | ControlRequest::ReadRoutes => call(0, request),
         ControlRequest::SetConfig(_)
         | ControlRequest::ClearConfig
+        | ControlRequest::ReadConfig
         | ControlRequest::InsertRoute(_)
         | ControlRequest::ModifyRoute(_)
-        | ControlRequest::DeleteRoute { .. } => to_every_lcore(request, lcores, call),
+        | ControlRequest::DeleteRoute { .. }
+        | ControlRequest::ReadRoutes => to_every_lcore(request, lcores, call),
         ControlRequest::ReadCounter { .. } => sum_counters(request, lcores, call),
         ControlRequest::ReadRegister { index: Some(index), .. }
         | ControlRequest::WriteRegister { index: Some(index), .. } => call(index as usize % lcores, request),
         ControlRequest::WriteRegister { index: None, .. } => to_every_lcore(request, lcores, call),
         ControlRequest::ReadRegister { index: None, .. } => gather_registers(request, lcores, call),
+        ControlRequest::Batch(requests) if requests.iter().all(is_table_request) => {
+            to_every_lcore(ControlRequest::Batch(requests), lcores, call)
+        }
         ControlRequest::Batch(requests) => {
             let results = requests.into_iter().map(|request| route_in_batch(request, lcores, call)).collect();
             Ok(ControlResponse::Batch(results))
         }
     }
+}
+
+/// Requests about the tables, which every lcore holds a copy of (as routed above).
+fn is_table_request(request: &ControlRequest) -> bool {
+    matches!(
+        request,
+        ControlRequest::SetConfig(_)
+            | ControlRequest::ClearConfig
+            | ControlRequest::ReadConfig
+            | ControlRequest::InsertRoute(_)
+            | ControlRequest::ModifyRoute(_)
+            | ControlRequest::DeleteRoute { .. }
+            | ControlRequest::ReadRoutes
+    )
 }
 
 fn route_in_batch(
@@ -60,23 +80,24 @@ fn route_in_batch(
     }
 }
 
-/// The same change on every lcore. The copies hold the same tables, so they
-/// accept or refuse alike; lcore 0's answer is the node's.
+/// The same request on every lcore. The copies hold the same tables, so
+/// they answer alike, and that answer is the node's. Every lcore is asked
+/// even after one answers differently (one that timed out missed the
+/// change): the error then names them, and reads keep saying so until the
+/// node restarts.
 fn to_every_lcore(
     request: ControlRequest,
     lcores: usize,
     call: &mut impl FnMut(usize, ControlRequest) -> Result<ControlResponse, ControlError>,
 ) -> Result<ControlResponse, ControlError> {
     let first = call(0, request.clone());
-    for lcore in 1..lcores {
-        let other = call(lcore, request.clone());
-        if other != first {
-            return Err(ControlError::LcoresDiffer(format!(
-                "lcore {lcore} answered {other:?} where lcore 0 answered {first:?}"
-            )));
-        }
+    let differing: Vec<usize> = (1..lcores).filter(|&lcore| call(lcore, request.clone()) != first).collect();
+    match differing.is_empty() {
+        true => first,
+        false => Err(ControlError::LcoresDiffer(format!(
+            "lcore(s) {differing:?} answered otherwise than lcore 0 ({first:?}): their tables differ"
+        ))),
     }
-    first
 }
 
 fn sum_counters(
@@ -238,5 +259,24 @@ mod tests {
         );
         assert!(matches!(results[2], Err(ControlError::BadBatch(_))));
         assert!(nodes.iter().all(|node| node.config() == Some(&config())));
+    }
+
+    #[test]
+    fn an_lcore_that_missed_a_change_is_reported_not_hidden() {
+        let mut nodes = vec![Node::new(8), Node::new(8)];
+        let batch = ControlRequest::Batch(vec![ControlRequest::SetConfig(config()), ControlRequest::ReadConfig]);
+        let Ok(ControlResponse::Batch(results)) = on(&mut nodes, batch) else { panic!("a table batch") };
+        assert_eq!(results[1], Ok(ControlResponse::Config(Some(config()))));
+        assert!(nodes.iter().all(|node| node.config() == Some(&config())), "the whole batch reached every lcore");
+
+        // Lcore 1 does not answer in time: it misses the change.
+        let mut missing_lcore_1 = |lcore: usize, request| match lcore {
+            1 => Err(ControlError::TimedOut(LCORE_CALL_TIMEOUT)),
+            _ => apply(&mut nodes[lcore], request),
+        };
+        let clear = route(ControlRequest::ClearConfig, 2, &mut missing_lcore_1);
+        assert!(matches!(&clear, Err(ControlError::LcoresDiffer(why)) if why.contains("[1]")), "{clear:?}");
+        let read = on(&mut nodes, ControlRequest::ReadConfig);
+        assert!(matches!(read, Err(ControlError::LcoresDiffer(_))), "reads keep saying so: {read:?}");
     }
 }

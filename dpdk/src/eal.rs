@@ -1,6 +1,6 @@
 use crate::{hugepages, sys, Error};
 use std::ffi::{c_char, CString};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 const NOT_STARTED: u8 = 0;
 const STARTING: u8 = 1;
@@ -10,6 +10,13 @@ const FAILED: u8 = 3;
 /// Whether this process has called `rte_eal_init`, and how it went: DPDK
 /// allows one call per process, successful or not.
 static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+
+/// The thread that initialised the EAL: DPDK's main lcore, the only thread
+/// that may launch work on the others.
+static MAIN_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
+/// Whether [`Eal::run_on_lcores`] is running: the workers take one job at a time.
+static LAUNCHED: AtomicBool = AtomicBool::new(false);
 
 /// Proof that DPDK's Environment Abstraction Layer runs in this process.
 ///
@@ -67,6 +74,7 @@ impl Eal {
                 Ok(()) => error.with_hint("DPDK's own messages above say why."),
             });
         }
+        let _ = MAIN_THREAD.set(std::thread::current().id());
         STATE.store(RUNNING, Ordering::Release);
         Ok(Eal { _private: () })
     }
@@ -118,9 +126,27 @@ impl Eal {
     /// main lcore's work is skipped and the error returns once the workers
     /// already started have finished: their work must end on its own (poll
     /// loops watch a stop flag).
+    ///
+    /// Only the thread that called [`Eal::init`] may call it, one call at a
+    /// time (DPDK's launch is not safe from other threads or concurrently);
+    /// otherwise it returns an error and runs nothing.
     pub fn run_on_lcores<F: Fn(usize) + Sync>(&self, work: F) -> Result<(), Error> {
+        if MAIN_THREAD.get() != Some(&std::thread::current().id()) {
+            return Err(Error::new(
+                "run_on_lcores must be called from the thread that called Eal::init (the main lcore)",
+            ));
+        }
+        if LAUNCHED.swap(true, Ordering::AcqRel) {
+            return Err(Error::new("run_on_lcores is already running: the lcores take one job at a time"));
+        }
+        let result = self.launch_on_lcores(&work);
+        LAUNCHED.store(false, Ordering::Release);
+        result
+    }
+
+    fn launch_on_lcores(&self, work: &(dyn Fn(usize) + Sync)) -> Result<(), Error> {
         let lcores = self.lcores();
-        let launches: Vec<Launch<'_>> = (1..lcores.len()).map(|index| Launch { work: &work, index }).collect();
+        let launches: Vec<Launch<'_>> = (1..lcores.len()).map(|index| Launch { work, index }).collect();
         let mut launched = Vec::with_capacity(launches.len());
         let mut failure = None;
         for (launch, lcore) in launches.iter().zip(&lcores[1..]) {

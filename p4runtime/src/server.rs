@@ -346,8 +346,11 @@ impl Shared {
             };
             let mut results = results.into_iter();
             for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-                if let Some(Err(error)) = results.next() {
-                    *outcome = Err(control_error(error));
+                match results.next() {
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => *outcome = Err(control_error(error)),
+                    // The node must answer every request of the batch.
+                    None => *outcome = Err(P4Error::new(Code::Internal, "the node gave no answer for this update")),
                 }
             }
         }

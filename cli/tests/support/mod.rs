@@ -4,9 +4,11 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use netcraq_client::{Client, ClientOptions};
+use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
 use netcraq_controller::topology::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
-use netcraq_controller::{apply_blocking, NodeKind, PipelineFiles};
+use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
+use netcraq_dataplane::control::RegisterId;
+use netcraq_linearizability::{check, CheckResult};
 use netcraq_topology::{Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
@@ -52,6 +54,8 @@ pub fn line_topology(nodes: usize, mode: &str, link_extra: &str) -> String {
 /// A topology that is up, torn down on drop.
 pub struct Chain {
     pub running: Running,
+    /// What the controller applied, for chains up with [`Chain::up_managed`].
+    deployment: Option<Deployment>,
 }
 
 impl Chain {
@@ -90,7 +94,7 @@ impl Chain {
         let deployment =
             deployment(&topology, &running.plan().nodes, &addresses, &pipeline).expect("deployment of the plan");
         apply_blocking(&deployment).unwrap_or_else(|e| panic!("the controller configures the chain: {e}"));
-        let chain = Chain { running };
+        let chain = Chain { running, deployment: Some(deployment) };
         for node in chain.node_names() {
             if kind_of(&topology, &node) != Some(NodeKind::Bmv2) {
                 chain.wait_stats(&node, |_| true);
@@ -111,7 +115,7 @@ impl Chain {
                 command
             })
             .expect("topology comes up");
-        let chain = Chain { running };
+        let chain = Chain { running, deployment: None };
         for node in chain.node_names() {
             chain.wait_stats(&node, |_| true);
         }
@@ -158,6 +162,47 @@ impl Chain {
                 last if Instant::now() >= deadline => panic!("stats of {node} not as expected within 5 s: {last:?}"),
                 _ => std::thread::sleep(Duration::from_millis(10)),
             }
+        }
+    }
+
+    /// Runs 12 concurrent clients from host `h1` at every node of `n1..n3`
+    /// over keys 0..4 (60 % reads) for `operations` operations, and asserts
+    /// that most were recorded and the history is linearizable.
+    pub fn assert_linearizable(&self, operations: usize, seed: u64, label: &str) {
+        let targets: Vec<_> = ["n1", "n2", "n3"].iter().map(|n| self.address(n)).collect();
+        let workload = Workload {
+            read_fraction: 0.6,
+            keys: 0..4,
+            key_distribution: KeyDistribution::Uniform,
+            concurrency: 12,
+            stop: Stop::AfterOperations(operations as u64),
+            seed,
+            history_capacity_ops: operations,
+            ..Workload::default()
+        };
+        let report = self.inside("h1", || run_workload(&targets, &workload, |_| {})).expect("workload runs");
+        let history = report.history.as_ref().expect("history recorded");
+        assert!(history.len() > operations * 2 / 3, "{label}: most operations recorded ({})", history.len());
+        match check(history) {
+            CheckResult::Linearizable => {}
+            other => panic!("{label}: {other:?}"),
+        }
+    }
+
+    /// The value of `register` at `key` on `node`, read over P4Runtime
+    /// (chains up with [`Chain::up_managed`]).
+    pub fn register(&self, node: &str, register: RegisterId, key: u16) -> u128 {
+        let deployment = self.deployment.as_ref().expect("a chain configured by the controller");
+        let mut controller = Controller::reader(deployment).expect("a reader of the deployment");
+        let runtime = block_on_runtime().expect("a runtime");
+        let values = runtime.block_on(async {
+            controller.connect().await.expect("connects to every node");
+            let target = controller.target(node).expect("the node is in the deployment");
+            target.read_register(register, Some(key)).await.expect("reads the register")
+        });
+        match values.as_slice() {
+            [(index, value)] if *index == u32::from(key) => *value,
+            other => panic!("{node}: one value for key {key} expected, got {other:?}"),
         }
     }
 
