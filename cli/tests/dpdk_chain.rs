@@ -11,7 +11,7 @@
 mod support;
 
 use netcraq_dataplane::control::RegisterId;
-use support::{line_topology, outcome, running_as_root, Chain};
+use support::{bmv2_available, line_topology, outcome, running_as_root, Chain};
 
 /// EAL arguments of every test node: ordinary memory, quiet.
 const EAL: &str = "--no-huge -m 256 --no-telemetry --log-level=warning";
@@ -142,34 +142,13 @@ fn dpdk_nodes_on_two_lcores_hand_frames_to_the_key_owner_and_stay_linearizable()
     }
 }
 
-/// Why the BMv2 variant cannot run here, if it cannot: it needs
-/// `simple_switch_grpc` on PATH and the program compiled (by p4/compile.sh,
-/// run here when p4c is on PATH).
-fn bmv2_missing() -> Option<String> {
-    let on_path = |program: &str| {
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-    };
-    if !on_path("simple_switch_grpc") {
-        return Some("simple_switch_grpc is not on PATH".to_string());
-    }
-    let p4 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../p4");
-    if !p4.join("build/bmv2/netcraq.json").is_file() && on_path("p4c") {
-        let compiled = std::process::Command::new("bash").arg(p4.join("compile.sh")).status();
-        assert!(compiled.is_ok_and(|status| status.success()), "p4/compile.sh compiles the program");
-    }
-    (!p4.join("build/bmv2/netcraq.json").is_file())
-        .then(|| "p4/build/bmv2/netcraq.json is missing (p4c is not on PATH)".to_string())
-}
-
 #[test]
 fn a_chain_mixing_dpdk_bmv2_and_software_nodes_replicates_and_is_linearizable() {
     let test = "a_chain_mixing_dpdk_bmv2_and_software_nodes_replicates_and_is_linearizable";
     if !running_as_root(test) {
         return;
     }
-    if let Some(missing) = bmv2_missing() {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIP: {test}: {missing}");
+    if !bmv2_available(test) {
         return;
     }
     let chain = Chain::up_managed(&topology(["dpdk", "bmv2", "software"], EAL, "veth"));

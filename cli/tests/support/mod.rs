@@ -7,7 +7,7 @@
 use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
 use netcraq_controller::topology::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
 use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
-use netcraq_dataplane::control::RegisterId;
+use netcraq_dataplane::control::{CounterId, RegisterId};
 use netcraq_linearizability::{check, CheckResult};
 use netcraq_topology::{Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
@@ -31,6 +31,29 @@ pub fn running_as_root(test: &str) -> bool {
         let _ = writeln!(std::io::stderr(), "SKIP: {test} needs root (network namespaces)");
     }
     root
+}
+
+/// True when BMv2 can run here; otherwise says the test is skipped and why.
+/// It needs `simple_switch_grpc` on PATH and the program compiled into
+/// p4/build (by p4/compile.sh, run here when p4c is on PATH).
+pub fn bmv2_available(test: &str) -> bool {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    let p4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../p4");
+    let compiled = || p4.join("build/bmv2/netcraq.json").is_file();
+    if on_path("simple_switch_grpc") && !compiled() && on_path("p4c") {
+        let status = Command::new("bash").arg(p4.join("compile.sh")).status();
+        assert!(status.is_ok_and(|status| status.success()), "p4/compile.sh compiles the program");
+    }
+    let missing = match (on_path("simple_switch_grpc"), compiled()) {
+        (false, _) => "simple_switch_grpc is not on PATH",
+        (true, false) => "p4/build/bmv2/netcraq.json is missing and p4c is not on PATH",
+        (true, true) => return true,
+    };
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP: {test}: {missing}");
+    false
 }
 
 /// A line of nodes `n1 … nN` with host `h1` on `n1` and `h2` on `nN`, one
@@ -204,6 +227,18 @@ impl Chain {
             [(index, value)] if *index == u32::from(key) => *value,
             other => panic!("{node}: one value for key {key} expected, got {other:?}"),
         }
+    }
+
+    /// Every index of `counter` on `node`, read over P4Runtime (chains up
+    /// with [`Chain::up_managed`]; BMv2 serves counter reads, not register reads).
+    pub fn counter(&self, node: &str, counter: CounterId) -> Vec<u64> {
+        let deployment = self.deployment.as_ref().expect("a chain configured by the controller");
+        let mut controller = Controller::reader(deployment).expect("a reader of the deployment");
+        block_on_runtime().expect("a runtime").block_on(async {
+            controller.connect().await.expect("connects to every node");
+            let target = controller.target(node).expect("the node is in the deployment");
+            target.read_counter(counter).await.expect("reads the counter")
+        })
     }
 
     /// Waits until the head `n1` has consumed `acks` ACKs. A client hears
