@@ -168,7 +168,7 @@ fn a_failure_before_node_config_changes_no_config_and_says_so() {
     assert!(error.to_string().ends_with("nothing was changed on any node"), "{error}");
     let (mut controller, _) = controller_failing_forwarding();
     let error = run(controller.apply()).unwrap_err().to_string();
-    assert!(error.contains("no node_config had been written"), "{error}");
+    assert!(error.contains("this apply wrote no node_config"), "{error}");
 }
 
 fn controller_failing_forwarding() -> (Controller, Journal) {
