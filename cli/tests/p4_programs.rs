@@ -31,7 +31,7 @@ fn run_script(test: &str, program: &str, script: &str) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{test}: {script} failed:\n{stdout}");
     if let Some(skip) = stdout.lines().find(|line| line.starts_with("SKIP")) {
-        let _ = writeln!(std::io::stderr(), "SKIP: {test}: {skip}");
+        let _ = writeln!(std::io::stderr(), "SKIP: {test}: {}", skip.trim_start_matches("SKIP: "));
     }
     stdout
 }
