@@ -40,11 +40,11 @@ pub fn route(
         | ControlRequest::ModifyRoute(_)
         | ControlRequest::DeleteRoute { .. }
         | ControlRequest::ReadRoutes => to_every_lcore(request, lcores, call),
-        ControlRequest::ReadCounter { .. } => sum_counters(request, lcores, call),
+        ControlRequest::ReadCounter { .. } => merge_reads(request, lcores, call),
         ControlRequest::ReadRegister { index: Some(index), .. }
         | ControlRequest::WriteRegister { index: Some(index), .. } => call(index as usize % lcores, request),
         ControlRequest::WriteRegister { index: None, .. } => to_every_lcore(request, lcores, call),
-        ControlRequest::ReadRegister { index: None, .. } => gather_registers(request, lcores, call),
+        ControlRequest::ReadRegister { index: None, .. } => merge_reads(request, lcores, call),
         ControlRequest::Batch(requests) if requests.iter().all(is_table_request) => {
             to_every_lcore(ControlRequest::Batch(requests), lcores, call)
         }
@@ -100,43 +100,31 @@ fn to_every_lcore(
     }
 }
 
-fn sum_counters(
+/// A read of every index from every lcore, merged into the node's answer:
+/// counters summed index by index, each register index taken from the lcore
+/// owning that key.
+fn merge_reads(
     request: ControlRequest,
     lcores: usize,
     call: &mut impl FnMut(usize, ControlRequest) -> Result<ControlResponse, ControlError>,
 ) -> Result<ControlResponse, ControlError> {
-    let mut total = call(0, request.clone())?;
+    let mut merged = call(0, request.clone())?;
     for lcore in 1..lcores {
-        let (ControlResponse::Counter { packets: sum, .. }, ControlResponse::Counter { packets, .. }) =
-            (&mut total, call(lcore, request.clone())?)
-        else {
-            return Err(ControlError::LcoresDiffer("a counter read answered with something else".to_string()));
-        };
-        sum.iter_mut().zip(packets).for_each(|(sum, count)| *sum = sum.wrapping_add(count));
-    }
-    Ok(total)
-}
-
-/// Every index of a register, each from the lcore owning that key.
-fn gather_registers(
-    request: ControlRequest,
-    lcores: usize,
-    call: &mut impl FnMut(usize, ControlRequest) -> Result<ControlResponse, ControlError>,
-) -> Result<ControlResponse, ControlError> {
-    let mut gathered = call(0, request.clone())?;
-    for lcore in 1..lcores {
-        let (ControlResponse::Register { values: all, .. }, ControlResponse::Register { values, .. }) =
-            (&mut gathered, call(lcore, request.clone())?)
-        else {
-            return Err(ControlError::LcoresDiffer("a register read answered with something else".to_string()));
-        };
-        for (key, value) in values.into_iter().enumerate().skip(lcore).step_by(lcores) {
-            if let Some(slot) = all.get_mut(key) {
-                *slot = value;
+        match (&mut merged, call(lcore, request.clone())?) {
+            (ControlResponse::Counter { packets: sum, .. }, ControlResponse::Counter { packets, .. }) => {
+                sum.iter_mut().zip(packets).for_each(|(sum, count)| *sum = sum.wrapping_add(count));
             }
+            (ControlResponse::Register { values: all, .. }, ControlResponse::Register { values, .. }) => {
+                for (key, value) in values.into_iter().enumerate().skip(lcore).step_by(lcores) {
+                    if let Some(slot) = all.get_mut(key) {
+                        *slot = value;
+                    }
+                }
+            }
+            _ => return Err(ControlError::LcoresDiffer(format!("lcore {lcore} answered a read with another kind"))),
         }
     }
-    Ok(gathered)
+    Ok(merged)
 }
 
 /// The fan-out of a node on several lcores: a thread that takes the
