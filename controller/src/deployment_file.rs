@@ -12,6 +12,7 @@ use crate::deploy::{Deployment, NodeTarget, DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT
 use crate::target::{NodeKind, PipelineFiles, TargetOptions, TargetSpec};
 use netcraq_controlplane::plan::{chain_tables, ChainSpec, Endpoint, Reachability};
 use netcraq_core::{Mode, Route};
+use netcraq_topology::derived_mac;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
@@ -185,13 +186,6 @@ pub fn parse_deployment(text: &str, base: &Path) -> Result<Deployment, Deploymen
         election_id: file.election_id.map_or(DEFAULT_ELECTION_ID, u128::from),
         options: TargetOptions { timeout, reinstall_pipeline: file.reinstall_pipeline },
     })
-}
-
-/// The MAC of an endpoint that gives none: `02:00` and the four bytes of
-/// its IP (locally administered; unique when IPs are), as topology files do.
-pub fn derived_mac(ip: Ipv4Addr) -> MacAddr {
-    let [a, b, c, d] = ip.octets();
-    MacAddr([0x02, 0x00, a, b, c, d])
 }
 
 struct End {
