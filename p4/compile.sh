@@ -21,20 +21,12 @@ else
     echo "SKIP: netcraq.p4: p4c not on PATH"
 fi
 
-# A Tofino-capable compiler: p4c with the tofino backend (p4c-barefoot), or
-# the SDE's bf-p4c.
-tofino_cc=""
-if command -v p4c-barefoot >/dev/null 2>&1; then
-    tofino_cc="p4c-barefoot"
-elif command -v bf-p4c >/dev/null 2>&1; then
-    tofino_cc="bf-p4c"
-elif command -v p4c >/dev/null 2>&1 && p4c --target-help 2>/dev/null | grep -qi tofino; then
-    tofino_cc="p4c"
-fi
+# shellcheck source=tofino-compiler.sh
+. "$here/tofino-compiler.sh"
 
 if [ -n "$tofino_cc" ]; then
     echo "== netcraq_tna.p4 (tofino, tna) with $tofino_cc"
-    "$tofino_cc" --target tofino --arch tna \
+    "$tofino_cc" "${tofino_flags[@]}" \
         --p4runtime-files "$out/netcraq_tna.p4info.txtpb" \
         -o "$out/tofino" "$here/netcraq_tna.p4" || status=1
     if [ "$status" = 0 ]; then

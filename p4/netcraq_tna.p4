@@ -111,6 +111,10 @@ struct ig_metadata_t {
     bit<1>  rewrite_csum;
     bit<1>  routed;
     bit<8>  second;          /* SECOND_*: the second output to mirror for */
+    /* The mirror header's kind and session: Tofino's Mirror.emit takes
+     * fields, not constants. */
+    bit<8>  mirror_kind;
+    MirrorId_t mirror_session;
     bit<32> client_ip;
     bit<16> client_port;
 
@@ -616,13 +620,19 @@ control NetcraqIngress(inout ig_headers_t hdr,
                 }
             } else if (hdr.netcraq.op == OP_CHAIN_WRITE) {
                 if (meta.role == ROLE_REPLICA) {
-                    meta.outcome = meta.ver_ok == 1 ? OUTCOME_CHAIN_WRITE_APPLIED
-                                                     : OUTCOME_CHAIN_WRITE_STALE;
+                    if (meta.ver_ok == 1) {
+                        meta.outcome = OUTCOME_CHAIN_WRITE_APPLIED;
+                    } else {
+                        meta.outcome = OUTCOME_CHAIN_WRITE_STALE;
+                    }
                     meta.out_kind = OUT_FORWARD;
                     meta.out_dst = meta.successor_ip;
                 } else {
-                    meta.outcome = meta.ver_ok == 1 ? OUTCOME_COMMIT_APPLIED
-                                                     : OUTCOME_COMMIT_DUPLICATE;
+                    if (meta.ver_ok == 1) {
+                        meta.outcome = OUTCOME_COMMIT_APPLIED;
+                    } else {
+                        meta.outcome = OUTCOME_COMMIT_DUPLICATE;
+                    }
                     hdr.netcraq.op = OP_WRITE_REPLY;
                     meta.out_kind = OUT_REPLY;
                     meta.second = SECOND_ACK;
@@ -695,6 +705,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
 
         if (meta.second != SECOND_NONE && meta.has_outcome == 1) {
             ig_dprsr_md.mirror_type = MIRROR_TYPE_SECOND;
+            meta.mirror_kind = PKT_KIND_MIRRORED;
+            meta.mirror_session = (MirrorId_t) NETCRAQ_SECOND_OUTPUT_SESSION;
         }
 
         /* One counter access per counter per pass. */
@@ -724,8 +736,8 @@ control NetcraqIngressDeparser(packet_out pkt,
                 hdr.ipv4.src_addr, hdr.ipv4.dst_addr });
         }
         if (ig_dprsr_md.mirror_type == MIRROR_TYPE_SECOND) {
-            mirror.emit<mirror_h>((MirrorId_t) NETCRAQ_SECOND_OUTPUT_SESSION,
-                                  { PKT_KIND_MIRRORED, meta.second, meta.client_ip, meta.client_port });
+            mirror.emit<mirror_h>(meta.mirror_session,
+                                  { meta.mirror_kind, meta.second, meta.client_ip, meta.client_port });
         }
         if (ig_dprsr_md.resubmit_type == 1) {
             resubmit.emit(meta.resubmit_md);

@@ -13,10 +13,12 @@
 //! kind (the P4Info contract), so both implementations share [`Connection`].
 
 use async_trait::async_trait;
-use netcraq_core::{NodeConfig, Route};
+use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_dataplane::control::{CounterId, RegisterId};
 use netcraq_p4runtime::client::{entity, update};
-use netcraq_p4runtime::entities::{decode_bits, CONTROL_PREFIX};
+use netcraq_p4runtime::entities::{
+    array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
+};
 use netcraq_p4runtime::p4info::{first_difference, load_p4info_file, netcraq_p4info};
 use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
@@ -710,17 +712,28 @@ impl Connection {
     }
 
     async fn read_counter(&mut self, counter: CounterId) -> Result<Vec<u64>, NodeError> {
-        let wanted = p4::entity::Entity::CounterEntry(self.ids.counter_entry(counter, None, None));
-        let doing = format!("reading counter {}", counter.name());
-        let found = self.read(&doing, vec![entity(wanted)]).await?;
-        let counter_id = self.ids.counter_id(counter);
+        let mut packets = self.read_counter_array(self.ids.counter_id(counter), counter.name()).await?;
+        if let (CounterId::Outcomes, Some(no_route)) = (counter, self.ids.no_route_counter) {
+            // Tofino counts NO_ROUTE apart: report it where every other node does.
+            let count = self.read_counter_array(no_route, NO_ROUTE_COUNTER).await?.first().copied().unwrap_or(0);
+            let slot = Outcome::NoRoute.index();
+            packets.resize(packets.len().max(slot + 1), 0);
+            packets[slot] = packets[slot].wrapping_add(count);
+        }
+        Ok(packets)
+    }
+
+    async fn read_counter_array(&mut self, counter_id: u32, name: &str) -> Result<Vec<u64>, NodeError> {
+        let wanted = p4::CounterEntry { counter_id, ..Default::default() };
+        let doing = format!("reading counter {name}");
+        let found = self.read(&doing, vec![entity(p4::entity::Entity::CounterEntry(wanted))]).await?;
         let mut packets = Vec::new();
         for entry in found.iter().filter_map(|e| match &e.entity {
             Some(p4::entity::Entity::CounterEntry(entry)) if entry.counter_id == counter_id => Some(entry),
             _ => None,
         }) {
             let index = entry.index.as_ref().and_then(|i| usize::try_from(i.index).ok());
-            let Some(index) = index.filter(|i| *i < self.key_capacity.max(netcraq_core::Outcome::COUNT)) else {
+            let Some(index) = index.filter(|i| *i < self.key_capacity.max(Outcome::COUNT)) else {
                 return Err(self.error(format!("{doing}: the node answered an entry without a valid index")));
             };
             if packets.len() <= index {
@@ -733,13 +746,33 @@ impl Connection {
     }
 
     async fn read_register(&mut self, register: RegisterId, key: Option<u16>) -> Result<Vec<(u32, u128)>, NodeError> {
-        let wanted = self.ids.register_entry(register, key.map(u32::from), None);
-        let doing = format!("reading register {}", register.name());
-        let found = self.read(&doing, vec![entity(p4::entity::Entity::RegisterEntry(wanted))]).await?;
-        let register_id = self.ids.register_id(register);
+        let key = key.map(u32::from);
+        match self.ids.register_arrays(register) {
+            RegisterArrays::Whole(id) => self.read_register_array(id, register.bitwidth(), register.name(), key).await,
+            RegisterArrays::Words(ids) => {
+                let mut words = Vec::with_capacity(ids.len());
+                for (word, id) in ids.into_iter().enumerate() {
+                    let name = format!("{}_{word}", register.name());
+                    words.push(self.read_register_array(id, REGISTER_WORD_BITS, &name, key).await?);
+                }
+                join_words(&words).map_err(|e| self.error(format!("reading register {}: {e}", register.name())))
+            }
+        }
+    }
+
+    async fn read_register_array(
+        &mut self,
+        array_id: u32,
+        bitwidth: u32,
+        name: &str,
+        key: Option<u32>,
+    ) -> Result<Vec<(u32, u128)>, NodeError> {
+        let doing = format!("reading register {name}");
+        let wanted = entity(p4::entity::Entity::RegisterEntry(array_entry(array_id, key, None)));
+        let found = self.read(&doing, vec![wanted]).await?;
         let mut values = Vec::with_capacity(found.len());
         for entry in found.iter().filter_map(|e| match &e.entity {
-            Some(p4::entity::Entity::RegisterEntry(entry)) if entry.register_id == register_id => Some(entry),
+            Some(p4::entity::Entity::RegisterEntry(entry)) if entry.register_id == array_id => Some(entry),
             _ => None,
         }) {
             let index = entry.index.as_ref().and_then(|i| u32::try_from(i.index).ok());
@@ -750,11 +783,29 @@ impl Connection {
             let (Some(index), Some(bits)) = (index, bits) else {
                 return Err(self.error(format!("{doing}: the node answered an entry without index or bitstring")));
             };
-            let value = decode_bits(bits, register.bitwidth(), register.name());
+            let value = decode_bits(bits, bitwidth, name);
             values.push((index, value.map_err(|e| self.error(format!("{doing}: {e}")))?));
         }
+        values.sort_unstable_by_key(|(index, _)| *index);
         Ok(values)
     }
+}
+
+/// Values per index from word arrays read most significant word first (all
+/// read at the same indexes, sorted).
+fn join_words(words: &[Vec<(u32, u128)>]) -> Result<Vec<(u32, u128)>, String> {
+    let Some(first) = words.first() else { return Ok(Vec::new()) };
+    let mut values: Vec<(u32, u128)> = first.iter().map(|(index, _)| (*index, 0)).collect();
+    for (word, read) in words.iter().enumerate() {
+        let same_indexes = read.len() == values.len() && read.iter().zip(&values).all(|(a, b)| a.0 == b.0);
+        if !same_indexes {
+            return Err(format!("word {word} was answered at other indexes than word 0"));
+        }
+        for ((_, part), (_, value)) in read.iter().zip(values.iter_mut()) {
+            *value = (*value << REGISTER_WORD_BITS) | part;
+        }
+    }
+    Ok(values)
 }
 
 /// A client error's own words, without the address the caller already names.
@@ -774,5 +825,55 @@ fn detail_of(error: &ClientError) -> String {
             }
             text
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tofino_target_takes_the_tofino_programs_p4info() {
+        let p4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../p4");
+        let device_config = std::env::temp_dir().join(format!("netcraq-tofino-{}.bin", std::process::id()));
+        std::fs::write(&device_config, b"read only when installed").unwrap();
+        let spec = TargetSpec {
+            name: "t1".to_string(),
+            kind: NodeKind::Tofino,
+            address: "127.0.0.1:9559".to_string(),
+            device_id: 1,
+            pipeline: PipelineFiles {
+                p4info: Some(p4.join("netcraq_tna.p4info.txtpb")),
+                device_config: Some(device_config.clone()),
+            },
+        };
+        let target = target_for(&spec, TargetOptions::default());
+        std::fs::remove_file(&device_config).unwrap();
+        let capabilities = target.expect("the Tofino P4Info fits the contract").capabilities();
+        assert_eq!((capabilities.key_capacity, capabilities.route_capacity), (65536, 1024));
+        assert!(capabilities.needs_replication_entries && capabilities.installs_pipeline);
+    }
+
+    #[test]
+    fn word_arrays_join_per_index_most_significant_word_first() {
+        let words = [
+            vec![(3, 0x0011_2233), (9, 0xffff_ffff)],
+            vec![(3, 0x4455_6677), (9, 0)],
+            vec![(3, 0x8899_aabb), (9, 1)],
+            vec![(3, 0xccdd_eeff), (9, 0x8000_0000)],
+        ];
+        assert_eq!(
+            join_words(&words),
+            Ok(vec![(3, 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff), (9, 0xffff_ffff_0000_0000_0000_0001_8000_0000)])
+        );
+        assert_eq!(join_words(&[]), Ok(vec![]));
+    }
+
+    #[test]
+    fn word_arrays_answered_at_different_indexes_are_an_error() {
+        let missing = [vec![(3, 1), (9, 2)], vec![(3, 1)]];
+        assert_eq!(join_words(&missing), Err("word 1 was answered at other indexes than word 0".to_string()));
+        let other = [vec![(3, 1)], vec![(4, 1)]];
+        assert!(join_words(&other).is_err());
     }
 }

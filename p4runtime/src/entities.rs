@@ -27,6 +27,8 @@ pub const SET_NEXT_HOP_ACTION: &str = "NetcraqIngress.set_next_hop";
 pub const NO_ROUTE_ACTION: &str = "NetcraqIngress.no_route";
 /// Objects of the P4 program live in this control.
 pub const CONTROL_PREFIX: &str = "NetcraqIngress.";
+/// Tofino's counter of NO_ROUTE outcomes (p4/README.md, "Tofino").
+pub const NO_ROUTE_COUNTER: &str = "no_route_count";
 
 /// `set_config`'s parameters, in this order in [`NetcraqIds::set_config_params`], with their widths.
 pub const SET_CONFIG_PARAMS: [(&str, u32); 10] = [
@@ -101,6 +103,16 @@ pub fn decode_bits(bytes: &[u8], bitwidth: u32, what: &str) -> Result<u128, P4Er
     }
 }
 
+/// An entry of register array `array_id`: to read (`value: None`), to
+/// write, or as read.
+pub fn array_entry(array_id: u32, index: Option<u32>, value: Option<u128>) -> p4::RegisterEntry {
+    p4::RegisterEntry {
+        register_id: array_id,
+        index: index.map(|i| p4::Index { index: i64::from(i) }),
+        data: value.map(|v| p4::P4Data { data: Some(p4::p4_data::Data::Bitstring(encode_bits(v))) }),
+    }
+}
+
 /// The canonical bitstring of `value`: big-endian, no leading zero bytes,
 /// at least one byte (what servers must send and clients should).
 pub fn encode_bits(value: u128) -> Vec<u8> {
@@ -143,8 +155,24 @@ pub struct NetcraqIds {
     pub mac_param: u32,
     pub no_route: u32,
     pub counters: [(CounterId, u32); 3],
-    pub registers: [(RegisterId, u32); 6],
+    /// Tofino's one-entry `no_route_count`, where its NO_ROUTE outcomes are
+    /// counted instead of `outcomes[NO_ROUTE]` (p4/README.md, "Tofino").
+    pub no_route_counter: Option<u32>,
+    pub registers: [(RegisterId, RegisterArrays); 6],
 }
+
+/// The register arrays that hold one register's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterArrays {
+    /// One array of the register's width (v1model, the servers).
+    Whole(u32),
+    /// Four `bit<32>` arrays, most significant word first: Tofino's
+    /// `kv_value_0` .. `kv_value_3`, since its registers hold at most 32 bits.
+    Words([u32; 4]),
+}
+
+/// The width of one of [`RegisterArrays::Words`].
+pub const REGISTER_WORD_BITS: u32 = 32;
 
 impl NetcraqIds {
     pub fn resolve(index: &P4InfoIndex) -> Result<NetcraqIds, String> {
@@ -184,13 +212,27 @@ impl NetcraqIds {
             let found = index.counter_by_name(&name).ok_or(format!("the P4Info has no counter {name}"))?;
             Ok((counter, crate::p4info::id_of(found.preamble.as_ref())))
         };
-        let register = |register: RegisterId| -> Result<(RegisterId, u32), String> {
-            let name = format!("{CONTROL_PREFIX}{}", register.name());
-            let found = index.register_by_name(&name).ok_or(format!("the P4Info has no register {name}"))?;
-            if register_bitwidth(found) != Some(register.bitwidth()) {
-                return Err(format!("register {name} must be a bit<{}>", register.bitwidth()));
+        let array = |name: &str, bitwidth: u32| -> Result<Option<u32>, String> {
+            let Some(found) = index.register_by_name(name) else { return Ok(None) };
+            if register_bitwidth(found) != Some(bitwidth) {
+                return Err(format!("register {name} must be a bit<{bitwidth}>"));
             }
-            Ok((register, crate::p4info::id_of(found.preamble.as_ref())))
+            Ok(Some(crate::p4info::id_of(found.preamble.as_ref())))
+        };
+        let register = |register: RegisterId| -> Result<(RegisterId, RegisterArrays), String> {
+            let name = format!("{CONTROL_PREFIX}{}", register.name());
+            if let Some(id) = array(&name, register.bitwidth())? {
+                return Ok((register, RegisterArrays::Whole(id)));
+            }
+            let words: Option<Vec<u32>> = (0..4)
+                .map(|word| array(&format!("{name}_{word}"), REGISTER_WORD_BITS))
+                .collect::<Result<_, String>>()?;
+            match words {
+                Some(ids) if register.bitwidth() == 4 * REGISTER_WORD_BITS => {
+                    Ok((register, RegisterArrays::Words(ids.try_into().expect("four words"))))
+                }
+                _ => Err(format!("the P4Info has no register {name}")),
+            }
         };
         Ok(NetcraqIds {
             node_config: crate::p4info::id_of(node_config.preamble.as_ref()),
@@ -204,6 +246,9 @@ impl NetcraqIds {
             mac_param: hop_params[1],
             no_route,
             counters: [counter(CounterId::Outcomes)?, counter(CounterId::KeyReads)?, counter(CounterId::KeyWrites)?],
+            no_route_counter: index
+                .counter_by_name(&format!("{CONTROL_PREFIX}{NO_ROUTE_COUNTER}"))
+                .map(|found| crate::p4info::id_of(found.preamble.as_ref())),
             registers: [
                 register(RegisterId::KvValue)?,
                 register(RegisterId::KvVersion)?,
@@ -223,12 +268,21 @@ impl NetcraqIds {
         self.counters.iter().find(|(_, i)| *i == id).map(|(c, _)| *c)
     }
 
-    pub fn register_id(&self, register: RegisterId) -> u32 {
-        self.registers.iter().find(|(r, _)| *r == register).map_or(0, |(_, id)| *id)
+    pub fn register_arrays(&self, register: RegisterId) -> RegisterArrays {
+        self.registers.iter().find(|(r, _)| *r == register).map(|(_, arrays)| *arrays).expect("every register resolved")
     }
 
+    /// The id of the one array that holds `register` (0 if it is split in words).
+    pub fn register_id(&self, register: RegisterId) -> u32 {
+        match self.register_arrays(register) {
+            RegisterArrays::Whole(id) => id,
+            RegisterArrays::Words(_) => 0,
+        }
+    }
+
+    /// The register whole array `id` is.
     pub fn register(&self, id: u32) -> Option<RegisterId> {
-        self.registers.iter().find(|(_, i)| *i == id).map(|(r, _)| *r)
+        self.registers.iter().find(|(_, arrays)| *arrays == RegisterArrays::Whole(id)).map(|(r, _)| *r)
     }
 
     // ------------------------------------------------------------ entities from node state
@@ -309,11 +363,7 @@ impl NetcraqIds {
 
     /// A register entry: to read (`value: None`), to write, or as read.
     pub fn register_entry(&self, register: RegisterId, index: Option<u32>, value: Option<u128>) -> p4::RegisterEntry {
-        p4::RegisterEntry {
-            register_id: self.register_id(register),
-            index: index.map(|i| p4::Index { index: i64::from(i) }),
-            data: value.map(|v| p4::P4Data { data: Some(p4::p4_data::Data::Bitstring(encode_bits(v))) }),
-        }
+        array_entry(self.register_id(register), index, value)
     }
 
     // ------------------------------------------------------------ node state from entities
@@ -746,6 +796,20 @@ mod tests {
         assert_eq!(ids.counter_id(CounterId::KeyWrites), 0x12000003);
         assert_eq!(ids.register_id(RegisterId::KvValue), 0x16000001);
         assert_eq!(ids.register_id(RegisterId::KvWriterId), 0x16000006);
+    }
+
+    #[test]
+    fn the_tofino_p4info_resolves_with_value_words_and_its_no_route_counter() {
+        let text = include_str!("../../p4/netcraq_tna.p4info.txtpb");
+        let index = P4InfoIndex::new(crate::p4info::parse_p4info_text(text).unwrap()).unwrap();
+        let ids = NetcraqIds::resolve(&index).expect("the Tofino program's P4Info fits the contract");
+        let id = |name: &str| crate::p4info::id_of(index.register_by_name(name).unwrap().preamble.as_ref());
+        let words = ["kv_value_0", "kv_value_1", "kv_value_2", "kv_value_3"].map(id);
+        assert_eq!(ids.register_arrays(RegisterId::KvValue), RegisterArrays::Words(words));
+        assert_eq!(ids.register_arrays(RegisterId::KvVersion), RegisterArrays::Whole(id("kv_version")));
+        let no_route = index.counter_by_name("NetcraqIngress.no_route_count").unwrap();
+        assert_eq!(ids.no_route_counter, Some(crate::p4info::id_of(no_route.preamble.as_ref())));
+        assert_eq!(NetcraqIds::resolve(&P4InfoIndex::netcraq()).unwrap().no_route_counter, None);
     }
 
     #[test]
