@@ -139,6 +139,40 @@ struct ig_metadata_t {
     bit<32> writer_ip;
     bit<16> writer_port;
     bit<16> writer_id;
+
+    /* Tests made flags first: Tofino's gateways read at most 44 bits of
+     * PHV and compare a field with a constant, not with another field.
+    * Each flag is written once, so that the flags are set in parallel. */
+    bit<1>  mac_hi_wrong;
+    bit<1>  mac_lo_wrong;
+    bit<1>  partial_hdr;
+    bit<1>  covers_udp;      /* total length covers a UDP header */
+    bit<1>  covers_netcraq;  /* total length covers the NetCRAQ header */
+    bit<8>  over_stored;     /* ACK: v - s */
+    bit<8>  uncommitted;     /* s - a */
+    bit<1>  same_ip;         /* WRITE: the stored writer's address, ... */
+    bit<1>  same_port;
+    bit<1>  same_w0;         /* ... and value words */
+    bit<1>  same_w1;
+    bit<1>  same_w2;
+    bit<1>  same_w3;
+    /* Operands of those tests, computed in table actions (a gateway cannot
+     * compute; an action's result is a plain field). `|-|` saturates at 0,
+     * so "a |-| b == 0" is "a <= b", within the operands' own width (which
+     * PHV allocation wants equal to a header field's). */
+    bit<16> mac_hi_diff;
+    bit<32> mac_lo_diff;
+    bit<16> ipv4_room;       /* total_len |-| 19: 0 iff total_len < 20 */
+    bit<16> udp_room;        /* total_len |-| 27: 0 iff total_len < 28 */
+    bit<16> netcraq_room;    /* total_len |-| 47: 0 iff total_len < 48 */
+    bit<16> below_lo;        /* key_lo |-| key: 0 iff key >= key_lo */
+    bit<16> below_hi;        /* key_hi[15:0] |-| key: 0 iff key >= key_hi[15:0] */
+    bit<32> ip_diff;
+    bit<16> port_diff;
+    bit<32> d0;
+    bit<32> d1;
+    bit<32> d2;
+    bit<32> d3;
 }
 
 /* ------------------------------------------------------------ ingress parser */
@@ -355,11 +389,58 @@ control NetcraqIngress(inout ig_headers_t hdr,
         size = 1024;
     }
 
+    /* Operands of the tests in apply (see the metadata's comment). */
+    @hidden action compute_header_operands() {
+        meta.mac_hi_diff = hdr.ethernet.dst_addr[47:32] ^ meta.own_mac[47:32];
+        meta.mac_lo_diff = hdr.ethernet.dst_addr[31:0] ^ meta.own_mac[31:0];
+        meta.ipv4_room = hdr.ipv4.total_len |-| 19;
+        meta.udp_room = hdr.ipv4.total_len |-| (MIN_UDP_IPV4_LEN - 1);
+        meta.netcraq_room = hdr.ipv4.total_len |-| (NETCRAQ_IPV4_LEN - 1);
+        meta.below_lo = meta.key_lo |-| hdr.netcraq.key;
+        meta.below_hi = meta.key_hi[15:0] |-| hdr.netcraq.key;
+    }
+    @hidden table header_operands {
+        actions = { compute_header_operands; }
+        const default_action = compute_header_operands();
+        size = 1;
+    }
+
+    @hidden action compute_version_operands() {
+        meta.over_stored = hdr.netcraq.version - meta.s;
+    }
+    @hidden table version_operands {
+        actions = { compute_version_operands; }
+        const default_action = compute_version_operands();
+        size = 1;
+    }
+
+    @hidden action compute_read_operands() {
+        meta.ip_diff = meta.writer_ip ^ hdr.ipv4.src_addr;
+        meta.port_diff = meta.writer_port ^ hdr.udp.src_port;
+        meta.d0 = meta.w0 ^ hdr.netcraq.value[127:96];
+        meta.d1 = meta.w1 ^ hdr.netcraq.value[95:64];
+        meta.d2 = meta.w2 ^ hdr.netcraq.value[63:32];
+        meta.d3 = meta.w3 ^ hdr.netcraq.value[31:0];
+        meta.uncommitted = meta.s - meta.a;
+    }
+    @hidden table read_operands {
+        actions = { compute_read_operands; }
+        const default_action = compute_read_operands();
+        size = 1;
+    }
+
     apply {
         key_t idx = hdr.netcraq.key;  /* the register index */
         bit<8> v = hdr.netcraq.version;
 
         node_config.apply();
+
+        header_operands.apply();
+        if (meta.mac_hi_diff != 0) { meta.mac_hi_wrong = 1; }
+        if (meta.mac_lo_diff != 0) { meta.mac_lo_wrong = 1; }
+        if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) { meta.partial_hdr = 1; }
+        if (meta.udp_room != 0) { meta.covers_udp = 1; }
+        if (meta.netcraq_room != 0) { meta.covers_netcraq = 1; }
 
         /* ---------------- decide (PHV only) ---------------- */
         if (meta.configured == 0) {
@@ -389,7 +470,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         } else if (!hdr.ethernet.isValid()) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_TRUNCATED;
-        } else if (hdr.ethernet.dst_addr != meta.own_mac) {
+        } else if (meta.mac_hi_wrong == 1 || meta.mac_lo_wrong == 1) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_WRONG_MAC;
         } else if (hdr.ethernet.ether_type != ETHERTYPE_IPV4) {
@@ -398,14 +479,14 @@ control NetcraqIngress(inout ig_headers_t hdr,
         } else if (!hdr.ipv4.isValid()) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_TRUNCATED;
-        } else if (hdr.ipv4.version != 4 || hdr.ipv4.ihl != 5 || hdr.ipv4.total_len < 20) {
+        } else if (hdr.ipv4.version != 4 || hdr.ipv4.ihl != 5 || meta.ipv4_room == 0) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_IPV4_MALFORMED;
-        } else if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0
+        } else if (meta.partial_hdr == 1
                    && hdr.ipv4.protocol == IP_PROTOCOL_UDP
-                   && ((!hdr.udp.isValid() && hdr.ipv4.total_len >= MIN_UDP_IPV4_LEN)
+                   && ((!hdr.udp.isValid() && meta.covers_udp == 1)
                        || (hdr.udp.isValid() && hdr.udp.dst_port == NETCRAQ_UDP_PORT
-                           && !hdr.netcraq.isValid() && hdr.ipv4.total_len >= NETCRAQ_IPV4_LEN))) {
+                           && !hdr.netcraq.isValid() && meta.covers_netcraq == 1))) {
             /* Step 5b where the parser proves it: the frame ended inside the
              * UDP or NetCRAQ header that its total length covers. Ingress has
              * no frame length on Tofino (p4/README.md, "Step 5b"). */
@@ -428,7 +509,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         } else if (hdr.ipv4.protocol != IP_PROTOCOL_UDP) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_NOT_UDP;
-        } else if (hdr.ipv4.total_len < MIN_UDP_IPV4_LEN || !hdr.udp.isValid()) {
+        } else if (meta.covers_udp == 0 || !hdr.udp.isValid()) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_BAD_LENGTH;
         } else if (hdr.udp.dst_port != NETCRAQ_UDP_PORT) {
@@ -447,7 +528,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
                          && (meta.role == ROLE_HEAD || meta.role == ROLE_REPLICA)))) {
             meta.has_outcome = 1;
             meta.outcome = OUTCOME_DROP_UNEXPECTED_OP;
-        } else if ((bit<17>) idx < (bit<17>) meta.key_lo || (bit<17>) idx >= meta.key_hi) {
+        } else if (meta.below_lo != 0 || (meta.key_hi[16:16] == 0 && meta.below_hi == 0)) {
+            /* (key_hi = 65536, bit 16, bounds no 16-bit key.) */
             meta.has_outcome = 1;
             if (hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE) {
                 meta.outcome = OUTCOME_KEY_OUT_OF_RANGE;
@@ -513,8 +595,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
             }
         } else if (!hdr.second.isValid() && hdr.netcraq.op == OP_ACK && meta.has_outcome == 0) {
             /* ACK: a = v if v is newer than a and not newer than s (§5.1). */
-            bit<8> over_stored = v - meta.s;
-            if (over_stored == 0 || over_stored[7:7] == 1) {
+            version_operands.apply();
+            if (meta.over_stored == 0 || meta.over_stored[7:7] == 1) {
                 meta.acked_ack = 1;
             }
         }
@@ -546,6 +628,15 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.writer_port = kv_writer_port_read.execute(idx);
             meta.writer_id = kv_writer_id_read.execute(idx);
         }
+
+        /* Flags of what was read (see the metadata's comment). */
+        read_operands.apply();
+        if (meta.ip_diff == 0) { meta.same_ip = 1; }
+        if (meta.port_diff == 0) { meta.same_port = 1; }
+        if (meta.d0 == 0) { meta.same_w0 = 1; }
+        if (meta.d1 == 0) { meta.same_w1 = 1; }
+        if (meta.d2 == 0) { meta.same_w2 = 1; }
+        if (meta.d3 == 0) { meta.same_w3 = 1; }
 
         /* ---------------- behaviour (§5.1) from what was read ---------------- */
         if (meta.configured == 1 && hdr.resubmit.isValid()) {
@@ -585,10 +676,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
                 }
             } else if (hdr.netcraq.op == OP_WRITE) {
                 /* HEAD or SOLO (others were decided above). */
-                bit<8> uncommitted = meta.s - meta.a;
-                if (meta.writer_ip == hdr.ipv4.src_addr && meta.writer_port == hdr.udp.src_port
-                    && meta.w0 == hdr.netcraq.value[127:96] && meta.w1 == hdr.netcraq.value[95:64]
-                    && meta.w2 == hdr.netcraq.value[63:32] && meta.w3 == hdr.netcraq.value[31:0]) {
+                if (meta.same_ip == 1 && meta.same_port == 1 && meta.same_w0 == 1
+                    && meta.same_w1 == 1 && meta.same_w2 == 1 && meta.same_w3 == 1) {
                     meta.outcome = OUTCOME_WRITE_RETRANSMIT;
                     if (meta.role == ROLE_SOLO) {
                         hdr.netcraq.op = OP_WRITE_REPLY;
@@ -603,7 +692,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
                     hdr.netcraq.version = ERR_OUTCOME_UNKNOWN;
                     meta.out_kind = OUT_REPLY;
                 } else if (meta.role == ROLE_HEAD
-                           && (uncommitted == MAX_UNCOMMITTED_VERSIONS || uncommitted[7:7] == 1)) {
+                           && (meta.uncommitted == MAX_UNCOMMITTED_VERSIONS || meta.uncommitted[7:7] == 1)) {
                     meta.outcome = OUTCOME_WRITE_WINDOW_FULL;
                     hdr.netcraq.op = OP_ERROR;
                     hdr.netcraq.version = ERR_WINDOW_FULL;
