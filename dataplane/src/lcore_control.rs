@@ -33,13 +33,6 @@ pub fn route(
 ) -> Result<ControlResponse, ControlError> {
     assert!(lcores > 0, "a node polls on at least one lcore");
     match request {
-        ControlRequest::SetConfig(_)
-        | ControlRequest::ClearConfig
-        | ControlRequest::ReadConfig
-        | ControlRequest::InsertRoute(_)
-        | ControlRequest::ModifyRoute(_)
-        | ControlRequest::DeleteRoute { .. }
-        | ControlRequest::ReadRoutes => to_every_lcore(request, lcores, call),
         ControlRequest::ReadCounter { .. } => merge_reads(request, lcores, call),
         ControlRequest::ReadRegister { index: Some(index), .. }
         | ControlRequest::WriteRegister { index: Some(index), .. } => call(index as usize % lcores, request),
@@ -52,10 +45,14 @@ pub fn route(
             let results = requests.into_iter().map(|request| route_in_batch(request, lcores, call)).collect();
             Ok(ControlResponse::Batch(results))
         }
+        table_request => {
+            assert!(is_table_request(&table_request), "every other request is routed above");
+            to_every_lcore(table_request, lcores, call)
+        }
     }
 }
 
-/// Requests about the tables, which every lcore holds a copy of (as routed above).
+/// Requests about the tables, which every lcore holds a copy of.
 fn is_table_request(request: &ControlRequest) -> bool {
     matches!(
         request,
