@@ -272,11 +272,24 @@ impl NetcraqIds {
         self.registers.iter().find(|(r, _)| *r == register).map(|(_, arrays)| *arrays).expect("every register resolved")
     }
 
-    /// The id of the one array that holds `register` (0 if it is split in words).
+    /// The ids a node serves: a node holds every register whole, so it
+    /// refuses a P4Info that splits one (Tofino's, which the controller reads).
+    pub fn resolve_for_node(index: &P4InfoIndex) -> Result<NetcraqIds, String> {
+        let ids = NetcraqIds::resolve(index)?;
+        match ids.registers.iter().find(|(_, arrays)| matches!(arrays, RegisterArrays::Words(_))) {
+            Some((register, _)) => {
+                Err(format!("register {} is split in words; a node serves it whole", register.name()))
+            }
+            None => Ok(ids),
+        }
+    }
+
+    /// The id of the one array that holds `register`, in a P4Info that keeps
+    /// it whole ([`NetcraqIds::resolve_for_node`]; 0 would mean every register).
     pub fn register_id(&self, register: RegisterId) -> u32 {
         match self.register_arrays(register) {
             RegisterArrays::Whole(id) => id,
-            RegisterArrays::Words(_) => 0,
+            RegisterArrays::Words(_) => panic!("{} is split in words: read its arrays", register.name()),
         }
     }
 
@@ -810,6 +823,9 @@ mod tests {
         let no_route = index.counter_by_name("NetcraqIngress.no_route_count").unwrap();
         assert_eq!(ids.no_route_counter, Some(crate::p4info::id_of(no_route.preamble.as_ref())));
         assert_eq!(NetcraqIds::resolve(&P4InfoIndex::netcraq()).unwrap().no_route_counter, None);
+        let refused = NetcraqIds::resolve_for_node(&index).unwrap_err();
+        assert!(refused.contains("kv_value is split"), "{refused}");
+        assert!(NetcraqIds::resolve_for_node(&P4InfoIndex::netcraq()).is_ok());
     }
 
     #[test]

@@ -220,7 +220,8 @@ impl NodeService {
     /// A service for the node behind `node`, under the P4Info of `index`
     /// (which must hold NetCRAQ's tables, counters and registers).
     pub fn new(index: P4InfoIndex, node: ControlHandle, settings: ServerSettings) -> Result<NodeService, String> {
-        let ids = NetcraqIds::resolve(&index).map_err(|e| format!("the P4Info does not fit a NetCRAQ node: {e}"))?;
+        let ids =
+            NetcraqIds::resolve_for_node(&index).map_err(|e| format!("the P4Info does not fit a NetCRAQ node: {e}"))?;
         let shared = Shared {
             index,
             ids,
