@@ -30,9 +30,8 @@ if [ -n "$tofino_cc" ]; then
         --p4runtime-files "$out/netcraq_tna.p4info.txtpb" \
         -o "$out/tofino" "$here/netcraq_tna.p4" || status=1
     if [ "$status" = 0 ]; then
-        # Table placement's result: one "stage N ingress" section per stage.
-        stages="$(grep -c '^stage [0-9]* ingress' "$out"/tofino/pipe/netcraq_tna.bfa || true)"
-        echo "   $out/tofino (ingress stages: ${stages:-unknown}; Tofino 1 has 12, Tofino 2 has 20)"
+        stages="$(tofino_ingress_stages "$out/tofino" || true)"
+        echo "   $out/tofino (ingress stages: ${stages:-unknown}; Tofino 1 has $TOFINO1_STAGES, Tofino 2 has 20)"
     fi
 elif command -v p4test >/dev/null 2>&1 && [ -f "${TNA_P4INCLUDE:-/nonexistent}/tna.p4" ]; then
     # No Tofino backend: at least the P4 front and mid ends (types, externs

@@ -11,12 +11,13 @@
  *   STAMP     a resubmitted head/solo WRITE (v = 0, no match, window open in
  *             FRESH): stamps the version with a compare-and-set on
  *             kv_version and writes value and writer registers (§5.1).
- *   SECOND    an ingress-mirrored copy of the first output, looped back
+ *   SECOND    an ingress-mirrored copy of the received frame, looped back
  *             through a recirculation port by egress: builds and routes the
  *             second output (tail ACK, or the stored version's re-send).
  *
- * Register access order (stages): kv_version, then kv_acked, kv_value_0..3,
- * kv_writer_ip/port/id, each once per pass.
+ * Each pass: `classify` decides §5 (and accesses kv_version), then kv_acked
+ * and the value and writer registers are accessed, each at most once, then
+ * `behave` decides §5.1 from what they said, and the output is routed.
  */
 
 #include <core.p4>
@@ -45,6 +46,15 @@ const bit<8> PKT_KIND_MIRRORED = 1;
 /* Resubmit kinds. */
 const bit<8> RESUBMIT_STAMP = 1;
 
+/* What a pass does after `classify` (§5) when its outcome needs registers
+ * (0: none, classify decided). */
+const bit<8> PLAN_READ        = 1;
+const bit<8> PLAN_WRITE       = 2;  /* at the head or solo: match, window */
+const bit<8> PLAN_CHAIN_WRITE = 3;
+const bit<8> PLAN_ACK         = 4;
+const bit<8> PLAN_STAMP       = 5;  /* STAMP pass */
+const bit<8> PLAN_RESEND      = 6;  /* SECOND pass: re-send the stored version */
+
 typedef bit<16> key_t;
 
 /* Ingress -> egress, on the first output. */
@@ -52,20 +62,15 @@ header bridge_h {
     bit<8> kind;
 }
 
-/* Ingress -> egress, on the mirrored copy (prepended by the mirror engine). */
+/* Ingress -> egress, in front of the mirrored copy of the received frame. */
 header mirror_h {
     bit<8>  kind;
     bit<8>  second;
-    bit<32> client_ip;     /* the received frame's IPv4 source */
-    bit<16> client_port;   /* the received frame's UDP source port */
 }
 
 /* Egress -> ingress, in front of the Ethernet header of the looped-back copy. */
 header second_h {
     bit<8>  second;
-    bit<32> client_ip;
-    bit<16> client_port;
-    bit<8>  pad;
 }
 
 /* Resubmit metadata: 64 bits on Tofino 1. */
@@ -104,6 +109,58 @@ struct ig_metadata_t {
     bit<16> key_lo;
     bit<17> key_hi;
 
+    /* Operands of the §5 tests, computed in an action (a gateway cannot
+     * compute, and reads at most 44 bits). `|-|` saturates at 0, so
+     * "a |-| b == 0" is "a <= b" within the operands' width. */
+    bit<16> mac_hi_diff;
+    bit<32> mac_lo_diff;
+    bit<32> dst_ip_diff;
+    bit<16> ipv4_room;       /* total_len |-| 19: 0 iff total_len < 20 */
+    bit<16> udp_room;        /* total_len |-| 27: 0 iff total_len < 28 */
+    bit<16> netcraq_room;    /* total_len |-| 47: 0 iff total_len < 48 */
+    bit<16> below_lo;        /* key_lo |-| key: 0 iff key >= key_lo */
+    bit<16> below_hi;        /* key_hi[15:0] |-| key: 0 iff key >= key_hi[15:0] */
+
+    /* The §5 tests as one-bit flags, each written once so that they are set
+     * in parallel; the `classify` table matches them in the spec's order. */
+    bit<1>  mac_hi_wrong;
+    bit<1>  mac_lo_wrong;
+    bit<1>  not_ipv4;
+    bit<1>  ipv4_bad_fields; /* version or IHL */
+    bit<1>  ipv4_short;      /* total length below 20 */
+    bit<1>  partial_hdr;
+    bit<1>  is_udp;
+    bit<1>  covers_udp;      /* total length covers a UDP header */
+    bit<1>  port_ok;
+    bit<1>  covers_netcraq;  /* total length covers the NetCRAQ header */
+    bit<1>  not_own_ip;
+    bit<1>  fragment;
+    bit<1>  length_ok;       /* total and UDP lengths of a NetCRAQ frame */
+    bit<1>  key_below;       /* key < key_lo */
+    bit<1>  key_above;       /* key >= key_hi */
+
+    /* What `classify` decided: an outcome now, or a plan for the register
+     * stages and `behave`. */
+    bit<8>  plan;            /* PLAN_* */
+    bit<1>  acked_set;       /* tail commit, solo stamp: a = new_version if stored */
+    bit<1>  key_write;       /* count the key in key_writes */
+    bit<8>  new_version;
+
+    /* What the registers said. On PLAN_WRITE the value and writer-address
+     * actions return 1 when the stored word equals the frame's, 0 if not
+     * (w0..w3, writer_ip, writer_port); otherwise the stored word. */
+    bit<8>  s;               /* kv_version */
+    bit<8>  uncommitted;     /* s - a */
+    bit<8>  over_stored;     /* ACK: v - s */
+    bit<1>  ver_ok;          /* chain: v was newer and stored; stamp: the CAS held */
+    bit<32> w0;
+    bit<32> w1;
+    bit<32> w2;
+    bit<32> w3;
+    bit<32> writer_ip;
+    bit<16> writer_port;
+    bit<16> writer_id;
+
     bit<1>  has_outcome;
     bit<8>  outcome;
     bit<3>  out_kind;
@@ -115,64 +172,6 @@ struct ig_metadata_t {
      * fields, not constants. */
     bit<8>  mirror_kind;
     MirrorId_t mirror_session;
-    bit<32> client_ip;
-    bit<16> client_port;
-
-    /* register plan of this pass */
-    bit<1>  ver_read;
-    bit<1>  ver_chain;       /* CHAIN_WRITE: store v if newer */
-    bit<1>  ver_cas;         /* STAMP: s_seen -> s_seen + 1 */
-    bit<1>  acked_read;
-    bit<1>  acked_ack;       /* ACK: a = v if newer than a (not newer than s checked before) */
-    bit<1>  acked_set;       /* tail commit, solo stamp: a = new version */
-    bit<1>  data_read;       /* value and writer registers: read */
-    bit<1>  data_write;      /* value and writer registers: store the packet's */
-
-    bit<8>  s;
-    bit<8>  a;
-    bit<8>  new_version;
-    bit<1>  ver_ok;          /* chain: newer; stamp: CAS succeeded */
-    bit<32> w0;
-    bit<32> w1;
-    bit<32> w2;
-    bit<32> w3;
-    bit<32> writer_ip;
-    bit<16> writer_port;
-    bit<16> writer_id;
-
-    /* Tests made flags first: Tofino's gateways read at most 44 bits of
-     * PHV and compare a field with a constant, not with another field.
-    * Each flag is written once, so that the flags are set in parallel. */
-    bit<1>  mac_hi_wrong;
-    bit<1>  mac_lo_wrong;
-    bit<1>  partial_hdr;
-    bit<1>  covers_udp;      /* total length covers a UDP header */
-    bit<1>  covers_netcraq;  /* total length covers the NetCRAQ header */
-    bit<8>  over_stored;     /* ACK: v - s */
-    bit<8>  uncommitted;     /* s - a */
-    bit<1>  same_ip;         /* WRITE: the stored writer's address, ... */
-    bit<1>  same_port;
-    bit<1>  same_w0;         /* ... and value words */
-    bit<1>  same_w1;
-    bit<1>  same_w2;
-    bit<1>  same_w3;
-    /* Operands of those tests, computed in table actions (a gateway cannot
-     * compute; an action's result is a plain field). `|-|` saturates at 0,
-     * so "a |-| b == 0" is "a <= b", within the operands' own width (which
-     * PHV allocation wants equal to a header field's). */
-    bit<16> mac_hi_diff;
-    bit<32> mac_lo_diff;
-    bit<16> ipv4_room;       /* total_len |-| 19: 0 iff total_len < 20 */
-    bit<16> udp_room;        /* total_len |-| 27: 0 iff total_len < 28 */
-    bit<16> netcraq_room;    /* total_len |-| 47: 0 iff total_len < 48 */
-    bit<16> below_lo;        /* key_lo |-| key: 0 iff key >= key_lo */
-    bit<16> below_hi;        /* key_hi[15:0] |-| key: 0 iff key >= key_hi[15:0] */
-    bit<32> ip_diff;
-    bit<16> port_diff;
-    bit<32> d0;
-    bit<32> d1;
-    bit<32> d2;
-    bit<32> d3;
 }
 
 /* ------------------------------------------------------------ ingress parser */
@@ -271,7 +270,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     Counter<bit<64>, key_t>(NETCRAQ_KEYS, CounterType_t.PACKETS) key_reads;
     Counter<bit<64>, key_t>(NETCRAQ_KEYS, CounterType_t.PACKETS) key_writes;
 
-    /* ---- kv_version ---- */
+    /* ---- kv_version: accessed by `classify` ---- */
     RegisterAction<bit<8>, key_t, bit<8>>(kv_version) version_read = {
         void apply(inout bit<8> stored, out bit<8> rv) {
             rv = stored;
@@ -299,33 +298,50 @@ control NetcraqIngress(inout ig_headers_t hdr,
             }
         }
     };
-
-    /* ---- kv_acked ---- */
-    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_read_ra = {
+    /* ACK: v - s, for "v is not newer than s" (§5.1). */
+    RegisterAction<bit<8>, key_t, bit<8>>(kv_version) version_ack = {
         void apply(inout bit<8> stored, out bit<8> rv) {
-            rv = stored;
+            rv = hdr.netcraq.version - stored;
         }
     };
-    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_ack_ra = {
+
+    /* ---- kv_acked ---- */
+    /* READ, WRITE: s - a, the uncommitted versions (0: the key is clean). */
+    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_uncommitted = {
+        void apply(inout bit<8> stored, out bit<8> rv) {
+            rv = meta.s - stored;
+        }
+    };
+    /* ACK: a = v if v is newer. v comes as new_version: this stateful ALU
+     * takes at most two PHV operands, and the others are s and new_version. */
+    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_ack = {
         void apply(inout bit<8> stored) {
-            if ((int<8>) (hdr.netcraq.version - stored) > 0) {
-                stored = hdr.netcraq.version;
+            if ((int<8>) (meta.new_version - stored) > 0) {
+                stored = meta.new_version;
             }
         }
     };
-    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_set_ra = {
+    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_set = {
         void apply(inout bit<8> stored) {
             stored = meta.new_version;
         }
     };
 
-    /* ---- value and writer registers: read, or store the packet's ---- */
+    /* ---- value and writer registers: read, store the frame's, or (the
+     * value and writer address, on a WRITE at the head) say whether the
+     * stored word is the frame's ---- */
 #define NETCRAQ_DATA_ACTIONS(REG, W, SRC)                                   \
     RegisterAction<bit<W>, key_t, bit<W>>(REG) REG##_read = {               \
         void apply(inout bit<W> stored, out bit<W> rv) { rv = stored; }     \
     };                                                                      \
     RegisterAction<bit<W>, key_t, bit<W>>(REG) REG##_write = {              \
         void apply(inout bit<W> stored) { stored = SRC; }                   \
+    };
+#define NETCRAQ_SAME_ACTION(REG, W, SRC)                                    \
+    RegisterAction<bit<W>, key_t, bit<W>>(REG) REG##_same = {               \
+        void apply(inout bit<W> stored, out bit<W> rv) {                    \
+            if (stored == SRC) { rv = 1; } else { rv = 0; }                 \
+        }                                                                   \
     };
     NETCRAQ_DATA_ACTIONS(kv_value_0, 32, hdr.netcraq.value[127:96])
     NETCRAQ_DATA_ACTIONS(kv_value_1, 32, hdr.netcraq.value[95:64])
@@ -334,6 +350,13 @@ control NetcraqIngress(inout ig_headers_t hdr,
     NETCRAQ_DATA_ACTIONS(kv_writer_ip, 32, hdr.ipv4.src_addr)
     NETCRAQ_DATA_ACTIONS(kv_writer_port, 16, hdr.udp.src_port)
     NETCRAQ_DATA_ACTIONS(kv_writer_id, 16, hdr.ipv4.identification)
+    NETCRAQ_SAME_ACTION(kv_value_0, 32, hdr.netcraq.value[127:96])
+    NETCRAQ_SAME_ACTION(kv_value_1, 32, hdr.netcraq.value[95:64])
+    NETCRAQ_SAME_ACTION(kv_value_2, 32, hdr.netcraq.value[63:32])
+    NETCRAQ_SAME_ACTION(kv_value_3, 32, hdr.netcraq.value[31:0])
+    NETCRAQ_SAME_ACTION(kv_writer_ip, 32, hdr.ipv4.src_addr)
+    NETCRAQ_SAME_ACTION(kv_writer_port, 16, hdr.udp.src_port)
+#undef NETCRAQ_SAME_ACTION
 #undef NETCRAQ_DATA_ACTIONS
 
     /* ---- tables (same names and parameters as the v1model program) ---- */
@@ -371,10 +394,16 @@ control NetcraqIngress(inout ig_headers_t hdr,
         ig_tm_md.ucast_egress_port = (PortId_t) port;
         hdr.ethernet.dst_addr = mac;
         meta.routed = 1;
+        hdr.bridge.setValid();
+        hdr.bridge.kind = PKT_KIND_BRIDGED;
     }
 
+    /* Dropped, but a second output is still mirrored (drop_ctl leaves
+     * mirroring alone). */
     action no_route() {
         meta.routed = 0;
+        no_route_count.count(0);
+        ig_dprsr_md.drop_ctl = 1;
     }
 
     table ipv4_route {
@@ -389,10 +418,11 @@ control NetcraqIngress(inout ig_headers_t hdr,
         size = 1024;
     }
 
-    /* Operands of the tests in apply (see the metadata's comment). */
+    /* Operands of the §5 tests (see the metadata's comment). */
     @hidden action compute_header_operands() {
         meta.mac_hi_diff = hdr.ethernet.dst_addr[47:32] ^ meta.own_mac[47:32];
         meta.mac_lo_diff = hdr.ethernet.dst_addr[31:0] ^ meta.own_mac[31:0];
+        meta.dst_ip_diff = hdr.ipv4.dst_addr ^ meta.own_ip;
         meta.ipv4_room = hdr.ipv4.total_len |-| 19;
         meta.udp_room = hdr.ipv4.total_len |-| (MIN_UDP_IPV4_LEN - 1);
         meta.netcraq_room = hdr.ipv4.total_len |-| (NETCRAQ_IPV4_LEN - 1);
@@ -405,221 +435,380 @@ control NetcraqIngress(inout ig_headers_t hdr,
         size = 1;
     }
 
-    @hidden action compute_version_operands() {
-        meta.over_stored = hdr.netcraq.version - meta.s;
+    /* ---- what a pass does: the outcome, the output's addressing (§4.3),
+     * the second output ---- */
+    action decide(bit<8> outcome) {
+        meta.has_outcome = 1;
+        meta.outcome = outcome;
     }
-    @hidden table version_operands {
-        actions = { compute_version_operands; }
-        const default_action = compute_version_operands();
-        size = 1;
+    action reply() {
+        meta.out_kind = OUT_REPLY;
+        meta.rewrite_csum = 1;
+        meta.out_dst = hdr.ipv4.src_addr;
+        hdr.ipv4.dst_addr = hdr.ipv4.src_addr;
+        hdr.ipv4.src_addr = meta.own_ip;
+        hdr.udp.dst_port = hdr.udp.src_port;
+        hdr.udp.src_port = NETCRAQ_UDP_PORT;
+    }
+    action forward(bit<32> dst) {
+        meta.out_kind = OUT_FORWARD;
+        meta.rewrite_csum = 1;
+        meta.out_dst = dst;
+        hdr.ipv4.dst_addr = dst;
+        hdr.udp.dst_port = NETCRAQ_UDP_PORT;
+    }
+    action reply_error(bit<8> outcome, bit<8> error_code) {
+        decide(outcome);
+        hdr.netcraq.op = OP_ERROR;
+        hdr.netcraq.version = error_code;
+        reply();
+    }
+    action mirror_second(bit<8> second) {
+        meta.second = second;
+        ig_dprsr_md.mirror_type = MIRROR_TYPE_SECOND;
+        meta.mirror_kind = PKT_KIND_MIRRORED;
+        meta.mirror_session = (MirrorId_t) NETCRAQ_SECOND_OUTPUT_SESSION;
     }
 
-    @hidden action compute_read_operands() {
-        meta.ip_diff = meta.writer_ip ^ hdr.ipv4.src_addr;
-        meta.port_diff = meta.writer_port ^ hdr.udp.src_port;
-        meta.d0 = meta.w0 ^ hdr.netcraq.value[127:96];
-        meta.d1 = meta.w1 ^ hdr.netcraq.value[95:64];
-        meta.d2 = meta.w2 ^ hdr.netcraq.value[63:32];
-        meta.d3 = meta.w3 ^ hdr.netcraq.value[31:0];
-        meta.uncommitted = meta.s - meta.a;
+    /* ---- §5: classify a pass by the first test that decides it ---- */
+    @hidden action drop_frame(bit<8> outcome) {
+        decide(outcome);
     }
-    @hidden table read_operands {
-        actions = { compute_read_operands; }
-        const default_action = compute_read_operands();
-        size = 1;
+    @hidden action ignore() {
+    }
+    @hidden action transit() {
+        decide(OUTCOME_TRANSIT);
+        meta.out_kind = OUT_TRANSIT;
+        meta.rewrite_csum = 1;
+        meta.out_dst = hdr.ipv4.dst_addr;
+    }
+    @hidden action refuse_key() {
+        reply_error(OUTCOME_KEY_OUT_OF_RANGE, ERR_KEY_OUT_OF_RANGE);
+    }
+    /* SECOND pass, tail: the received CHAIN_WRITE becomes the ACK (§5.1). */
+    @hidden action second_ack() {
+        hdr.netcraq.op = OP_ACK;
+        forward(meta.predecessor_ip);
+    }
+    @hidden action second_resend() {
+        meta.plan = PLAN_RESEND;
+        meta.s = version_read.execute(hdr.netcraq.key);
+    }
+    @hidden action stamp(bit<1> set_acked) {
+        meta.plan = PLAN_STAMP;
+        meta.ver_ok = (bit<1>) version_cas.execute(hdr.netcraq.key);
+        meta.new_version = hdr.resubmit.s_seen + 1;
+        meta.acked_set = set_acked;
+    }
+    @hidden action read() {
+        meta.plan = PLAN_READ;
+        meta.s = version_read.execute(hdr.netcraq.key);
+    }
+    @hidden action write_here() {
+        meta.plan = PLAN_WRITE;
+        meta.key_write = 1;
+        meta.s = version_read.execute(hdr.netcraq.key);
+    }
+    @hidden action write_to_head() {
+        decide(OUTCOME_WRITE_TO_HEAD);
+        meta.key_write = 1;
+        forward(meta.head_ip);
+    }
+    @hidden action chain_write(bit<1> set_acked) {
+        meta.plan = PLAN_CHAIN_WRITE;
+        meta.ver_ok = (bit<1>) version_chain.execute(hdr.netcraq.key);
+        meta.new_version = hdr.netcraq.version;
+        meta.acked_set = set_acked;
+    }
+    @hidden action ack() {
+        meta.plan = PLAN_ACK;
+        meta.over_stored = version_ack.execute(hdr.netcraq.key);
+        meta.new_version = hdr.netcraq.version;
+    }
+
+    /* One row per test, in §5's order: the first row that matches is the
+     * first test that decides the frame. Flags are 1 when the test's fact
+     * holds (see the metadata). */
+    @hidden table classify {
+        key = {
+            meta.configured         : ternary;  /* cfg */
+            hdr.second.isValid()    : ternary;  /* 2nd: SECOND pass */
+            hdr.second.second       : ternary;  /* kind */
+            hdr.resubmit.isValid()  : ternary;  /* rsb: STAMP pass */
+            hdr.ethernet.isValid()  : ternary;  /* eth */
+            meta.mac_hi_wrong       : ternary;  /* mhi */
+            meta.mac_lo_wrong       : ternary;  /* mlo */
+            meta.not_ipv4           : ternary;  /* ¬4 */
+            hdr.ipv4.isValid()      : ternary;  /* ip */
+            meta.ipv4_bad_fields    : ternary;  /* bad */
+            meta.ipv4_short         : ternary;  /* sho */
+            meta.partial_hdr        : ternary;  /* prt */
+            meta.is_udp             : ternary;  /* udp */
+            hdr.udp.isValid()       : ternary;  /* uv */
+            meta.covers_udp         : ternary;  /* cu */
+            meta.port_ok            : ternary;  /* po */
+            hdr.netcraq.isValid()   : ternary;  /* nv */
+            meta.covers_netcraq     : ternary;  /* cn */
+            meta.csum_ok            : ternary;  /* ck */
+            hdr.ipv4.ttl            : ternary;  /* ttl */
+            meta.not_own_ip         : ternary;  /* ¬me */
+            meta.fragment           : ternary;  /* frg */
+            meta.length_ok          : ternary;  /* len */
+            hdr.netcraq.op          : ternary;  /* op */
+            meta.role               : ternary;  /* role */
+            meta.key_below          : ternary;  /* <lo */
+            meta.key_above          : ternary;  /* >=hi */
+        }
+        actions = {
+            drop_frame; ignore; transit; refuse_key; second_ack; second_resend;
+            stamp; read; write_here; write_to_head; chain_write; ack;
+        }
+        const entries = {
+            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
+            /* A STAMP pass counts here too: its FRESH pass counted nothing. */
+            (0, false, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_UNCONFIGURED);
+            (0, true,  _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : ignore();
+            /* The SECOND pass starts from a copy of the received frame. */
+            (_, true, SECOND_ACK, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : second_ack();
+            (_, true, _,          _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : second_resend();
+            (_, _, _, true, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, ROLE_SOLO, _, _) : stamp(1);
+            (_, _, _, true, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _,         _, _) : stamp(0);
+            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
+            (_, _, _, _, false, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            (_, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
+            (_, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
+            (_, _, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_NOT_IPV4);
+            (_, _, _, _, _, _, _, _, false, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            (_, _, _, _, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
+            (_, _, _, _, _, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
+            /* Step 5b where the parser proves it: the frame ended inside the
+             * UDP or NetCRAQ header that its total length covers (p4/README.md, "Step 5b"). */
+            (_, _, _, _, _, _, _, _, _, _, _, 1, 1, false, 1, _, _,     _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            (_, _, _, _, _, _, _, _, _, _, _, 1, 1, true,  _, 1, false, 1, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_IPV4_CHECKSUM);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0 &&& 0xfe, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TTL_EXPIRED);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 1, _, _, _, _, _, _) : transit();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 1, _, _, _, _, _) : drop_frame(OUTCOME_DROP_FRAGMENT);
+            (_, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_NOT_UDP);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, false, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_WRONG_PORT);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            /* Every frame left is a whole NetCRAQ frame for this node. Ops
+             * 1..7 other than the ones expected of the role are
+             * DROP_UNEXPECTED_OP (the last rows); then the key range. */
+            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_READ,        _,            1, _) : refuse_key();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_READ,        _,            _, 1) : refuse_key();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       _,            1, _) : refuse_key();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       _,            _, 1) : refuse_key();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_REPLICA, 1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_REPLICA, _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_TAIL,    1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_TAIL,    _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_HEAD,    1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_HEAD,    _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_REPLICA, 1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_REPLICA, _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_READ,        _,            _, _) : read();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       ROLE_HEAD,    _, _) : write_here();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       ROLE_SOLO,    _, _) : write_here();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       _,            _, _) : write_to_head();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_REPLICA, _, _) : chain_write(0);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_TAIL,    _, _) : chain_write(1);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_HEAD,    _, _) : ack();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_REPLICA, _, _) : ack();
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0,              _,            _, _) : drop_frame(OUTCOME_DROP_UNKNOWN_OP);
+            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0 &&& 0xf8,     _,            _, _) : drop_frame(OUTCOME_DROP_UNEXPECTED_OP);
+        }
+        const default_action = drop_frame(OUTCOME_DROP_UNKNOWN_OP);
+        size = 64;
+    }
+
+    /* ---- §5.1: behave on what the registers said ---- */
+    action stamped(bit<8> op) {
+        decide(OUTCOME_WRITE_STAMPED);
+        hdr.netcraq.op = op;
+        hdr.netcraq.version = meta.new_version;
+    }
+    @hidden action stamped_reply() {
+        stamped(OP_WRITE_REPLY);
+        reply();
+    }
+    @hidden action stamped_forward() {
+        stamped(OP_CHAIN_WRITE);
+        forward(meta.successor_ip);
+    }
+    /* Also a STAMP pass whose compare-and-set failed (p4/README.md). */
+    @hidden action window_full() {
+        reply_error(OUTCOME_WRITE_WINDOW_FULL, ERR_WINDOW_FULL);
+        mirror_second(SECOND_RESEND);
+    }
+    @hidden action read_local() {
+        decide(OUTCOME_READ_LOCAL);
+        hdr.netcraq.op = OP_READ_REPLY;
+        hdr.netcraq.version = meta.s;
+        hdr.netcraq.value = meta.w0 ++ meta.w1 ++ meta.w2 ++ meta.w3;
+        reply();
+    }
+    @hidden action read_to_tail() {
+        decide(OUTCOME_READ_TO_TAIL);
+        forward(meta.tail_ip);
+    }
+    @hidden action retransmit_reply() {
+        decide(OUTCOME_WRITE_RETRANSMIT);
+        hdr.netcraq.op = OP_WRITE_REPLY;
+        hdr.netcraq.version = meta.s;
+        reply();
+    }
+    /* §4.4 re-send of the stored version, addressed as its writer's
+     * request. The stored value and writer address equal the frame's (that
+     * is what made it a retransmission); the IPv4 identification is the
+     * stored one. */
+    @hidden action retransmit_resend() {
+        decide(OUTCOME_WRITE_RETRANSMIT);
+        hdr.netcraq.op = OP_CHAIN_WRITE;
+        hdr.netcraq.version = meta.s;
+        hdr.ipv4.identification = meta.writer_id;
+        forward(meta.successor_ip);
+    }
+    @hidden action write_unknown() {
+        reply_error(OUTCOME_WRITE_UNKNOWN, ERR_OUTCOME_UNKNOWN);
+    }
+    /* Stamp in the STAMP pass, which counts the outcome. */
+    @hidden action stamp_next_pass() {
+        meta.resubmit_md.setValid();
+        meta.resubmit_md.kind = RESUBMIT_STAMP;
+        meta.resubmit_md.s_seen = meta.s;
+        meta.resubmit_md.pad = 0;
+        ig_dprsr_md.resubmit_type = 1;
+    }
+    @hidden action chain_forward(bit<8> outcome) {
+        decide(outcome);
+        forward(meta.successor_ip);
+    }
+    @hidden action commit(bit<8> outcome) {
+        decide(outcome);
+        hdr.netcraq.op = OP_WRITE_REPLY;
+        reply();
+        mirror_second(SECOND_ACK);
+    }
+    @hidden action ack_forward() {
+        decide(OUTCOME_ACK_FORWARDED);
+        forward(meta.predecessor_ip);
+    }
+    @hidden action ack_consumed() {
+        decide(OUTCOME_ACK_CONSUMED);
+    }
+    /* SECOND pass of a full window: §4.4, the stored version as its
+     * writer's request. */
+    @hidden action resend_stored() {
+        hdr.netcraq.op = OP_CHAIN_WRITE;
+        hdr.netcraq.version = meta.s;
+        hdr.netcraq.value = meta.w0 ++ meta.w1 ++ meta.w2 ++ meta.w3;
+        hdr.ipv4.src_addr = meta.writer_ip;
+        hdr.udp.src_port = meta.writer_port;
+        hdr.ipv4.identification = meta.writer_id;
+        forward(meta.successor_ip);
+    }
+
+    /* The rows of §5.1 in its order; the first that matches decides. */
+    @hidden table behave {
+        key = {
+            meta.plan                : ternary;  /* plan */
+            meta.role                : ternary;  /* role */
+            meta.mode                : ternary;  /* mode */
+            meta.ver_ok              : ternary;  /* ok */
+            meta.uncommitted         : ternary;  /* s-a */
+            hdr.netcraq.version      : ternary;  /* v */
+            /* PLAN_WRITE: the value words and writer address equal the frame's */
+            meta.w0[0:0]             : ternary @name("same_w0");
+            meta.w1[0:0]             : ternary @name("same_w1");
+            meta.w2[0:0]             : ternary @name("same_w2");
+            meta.w3[0:0]             : ternary @name("same_w3");
+            meta.writer_ip[0:0]      : ternary @name("same_ip");
+            meta.writer_port[0:0]    : ternary @name("same_port");
+        }
+        actions = {
+            stamped_reply; stamped_forward; window_full; read_local; read_to_tail;
+            retransmit_reply; retransmit_resend; write_unknown; stamp_next_pass;
+            chain_forward; commit; ack_forward; ack_consumed; resend_stored; ignore;
+        }
+        const entries = {
+            /* plan             role          mode       ok s-a                      v  w0 w1 w2 w3 ip port */
+            (PLAN_STAMP,        ROLE_SOLO,    _,         1, _,                       _, _, _, _, _, _, _) : stamped_reply();
+            (PLAN_STAMP,        _,            _,         1, _,                       _, _, _, _, _, _, _) : stamped_forward();
+            (PLAN_STAMP,        _,            _,         _, _,                       _, _, _, _, _, _, _) : window_full();
+            (PLAN_READ,         ROLE_TAIL,    _,         _, _,                       _, _, _, _, _, _, _) : read_local();
+            (PLAN_READ,         ROLE_SOLO,    _,         _, _,                       _, _, _, _, _, _, _) : read_local();
+            (PLAN_READ,         _,            MODE_CRAQ, _, 0,                       _, _, _, _, _, _, _) : read_local();
+            (PLAN_READ,         _,            _,         _, _,                       _, _, _, _, _, _, _) : read_to_tail();
+            (PLAN_WRITE,        ROLE_SOLO,    _,         _, _,                       _, 1, 1, 1, 1, 1, 1) : retransmit_reply();
+            (PLAN_WRITE,        _,            _,         _, _,                       _, 1, 1, 1, 1, 1, 1) : retransmit_resend();
+            /* (a v != 0 that is no retransmission is WRITE_UNKNOWN, the last WRITE row) */
+            (PLAN_WRITE,        ROLE_HEAD,    _,         _, MAX_UNCOMMITTED_VERSIONS, 0, _, _, _, _, _, _) : window_full();
+            (PLAN_WRITE,        ROLE_HEAD,    _,         _, 0x80 &&& 0x80,           0, _, _, _, _, _, _) : window_full();
+            (PLAN_WRITE,        _,            _,         _, _,                       0, _, _, _, _, _, _) : stamp_next_pass();
+            (PLAN_WRITE,        _,            _,         _, _,                       _, _, _, _, _, _, _) : write_unknown();
+            (PLAN_CHAIN_WRITE,  ROLE_REPLICA, _,         1, _,                       _, _, _, _, _, _, _) : chain_forward(OUTCOME_CHAIN_WRITE_APPLIED);
+            (PLAN_CHAIN_WRITE,  ROLE_REPLICA, _,         _, _,                       _, _, _, _, _, _, _) : chain_forward(OUTCOME_CHAIN_WRITE_STALE);
+            (PLAN_CHAIN_WRITE,  _,            _,         1, _,                       _, _, _, _, _, _, _) : commit(OUTCOME_COMMIT_APPLIED);
+            (PLAN_CHAIN_WRITE,  _,            _,         _, _,                       _, _, _, _, _, _, _) : commit(OUTCOME_COMMIT_DUPLICATE);
+            (PLAN_ACK,          ROLE_REPLICA, _,         _, _,                       _, _, _, _, _, _, _) : ack_forward();
+            (PLAN_ACK,          _,            _,         _, _,                       _, _, _, _, _, _, _) : ack_consumed();
+            (PLAN_RESEND,       _,            _,         _, _,                       _, _, _, _, _, _, _) : resend_stored();
+        }
+        const default_action = ignore();  /* plan 0: classify decided */
+        size = 32;
     }
 
     apply {
         key_t idx = hdr.netcraq.key;  /* the register index */
-        bit<8> v = hdr.netcraq.version;
 
         node_config.apply();
-
         header_operands.apply();
+
+        /* §5's facts as flags (header-only ones need no operand). */
+        if (hdr.ethernet.ether_type != ETHERTYPE_IPV4) { meta.not_ipv4 = 1; }
+        if (hdr.ipv4.version != 4 || hdr.ipv4.ihl != 5) { meta.ipv4_bad_fields = 1; }
+        if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) { meta.partial_hdr = 1; }
+        if (hdr.ipv4.protocol == IP_PROTOCOL_UDP) { meta.is_udp = 1; }
+        if (hdr.udp.dst_port == NETCRAQ_UDP_PORT) { meta.port_ok = 1; }
+        if (hdr.ipv4.flag_mf == 1 || hdr.ipv4.frag_offset != 0) { meta.fragment = 1; }
+        if (hdr.ipv4.total_len == NETCRAQ_IPV4_LEN && hdr.udp.length == NETCRAQ_UDP_LEN) {
+            meta.length_ok = 1;
+        }
         if (meta.mac_hi_diff != 0) { meta.mac_hi_wrong = 1; }
         if (meta.mac_lo_diff != 0) { meta.mac_lo_wrong = 1; }
-        if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) { meta.partial_hdr = 1; }
+        if (meta.dst_ip_diff != 0) { meta.not_own_ip = 1; }
+        if (meta.ipv4_room == 0) { meta.ipv4_short = 1; }
         if (meta.udp_room != 0) { meta.covers_udp = 1; }
         if (meta.netcraq_room != 0) { meta.covers_netcraq = 1; }
+        if (meta.below_lo != 0) { meta.key_below = 1; }
+        /* (key_hi = 65536, bit 16, bounds no 16-bit key.) */
+        if (meta.key_hi[16:16] == 0 && meta.below_hi == 0) { meta.key_above = 1; }
 
-        /* ---------------- decide (PHV only) ---------------- */
-        if (meta.configured == 0) {
-            /* A STAMP pass counts here too: its FRESH pass counted nothing. */
-            if (!hdr.second.isValid()) {
-                meta.has_outcome = 1;
-                meta.outcome = OUTCOME_DROP_UNCONFIGURED;
-            }
-        } else if (hdr.second.isValid()) {
-            /* SECOND pass: the copy is the first output (already TTL - 1). */
-            meta.second = hdr.second.second;
-            if (hdr.second.second == SECOND_ACK) {
-                /* The WRITE_REPLY turned back into the tail's ACK. */
-                hdr.netcraq.op = OP_ACK;
-                hdr.ipv4.src_addr = hdr.second.client_ip;
-                hdr.udp.src_port = hdr.second.client_port;
-                meta.out_kind = OUT_FORWARD;
-                meta.out_dst = meta.predecessor_ip;
-            } else {
-                meta.out_kind = OUT_RESEND;
-                meta.ver_read = 1;
-                meta.data_read = 1;
-            }
-        } else if (hdr.resubmit.isValid()) {
-            /* STAMP pass of a head/solo WRITE. */
-            meta.ver_cas = 1;
-        } else if (!hdr.ethernet.isValid()) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_TRUNCATED;
-        } else if (meta.mac_hi_wrong == 1 || meta.mac_lo_wrong == 1) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_WRONG_MAC;
-        } else if (hdr.ethernet.ether_type != ETHERTYPE_IPV4) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_NOT_IPV4;
-        } else if (!hdr.ipv4.isValid()) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_TRUNCATED;
-        } else if (hdr.ipv4.version != 4 || hdr.ipv4.ihl != 5 || meta.ipv4_room == 0) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_IPV4_MALFORMED;
-        } else if (meta.partial_hdr == 1
-                   && hdr.ipv4.protocol == IP_PROTOCOL_UDP
-                   && ((!hdr.udp.isValid() && meta.covers_udp == 1)
-                       || (hdr.udp.isValid() && hdr.udp.dst_port == NETCRAQ_UDP_PORT
-                           && !hdr.netcraq.isValid() && meta.covers_netcraq == 1))) {
-            /* Step 5b where the parser proves it: the frame ended inside the
-             * UDP or NetCRAQ header that its total length covers. Ingress has
-             * no frame length on Tofino (p4/README.md, "Step 5b"). */
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_TRUNCATED;
-        } else if (meta.csum_ok == 0) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_IPV4_CHECKSUM;
-        } else if (hdr.ipv4.ttl < 2) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_TTL_EXPIRED;
-        } else if (hdr.ipv4.dst_addr != meta.own_ip) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_TRANSIT;
-            meta.out_kind = OUT_TRANSIT;
-            meta.out_dst = hdr.ipv4.dst_addr;
-        } else if (hdr.ipv4.flag_mf == 1 || hdr.ipv4.frag_offset != 0) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_FRAGMENT;
-        } else if (hdr.ipv4.protocol != IP_PROTOCOL_UDP) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_NOT_UDP;
-        } else if (meta.covers_udp == 0 || !hdr.udp.isValid()) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_BAD_LENGTH;
-        } else if (hdr.udp.dst_port != NETCRAQ_UDP_PORT) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_WRONG_PORT;
-        } else if (hdr.ipv4.total_len != NETCRAQ_IPV4_LEN || hdr.udp.length != NETCRAQ_UDP_LEN) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_BAD_LENGTH;
-        } else if (hdr.netcraq.op == 0 || hdr.netcraq.op > OP_CHAIN_WRITE) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_UNKNOWN_OP;
-        } else if (!(hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE
-                     || (hdr.netcraq.op == OP_CHAIN_WRITE
-                         && (meta.role == ROLE_REPLICA || meta.role == ROLE_TAIL))
-                     || (hdr.netcraq.op == OP_ACK
-                         && (meta.role == ROLE_HEAD || meta.role == ROLE_REPLICA)))) {
-            meta.has_outcome = 1;
-            meta.outcome = OUTCOME_DROP_UNEXPECTED_OP;
-        } else if (meta.below_lo != 0 || (meta.key_hi[16:16] == 0 && meta.below_hi == 0)) {
-            /* (key_hi = 65536, bit 16, bounds no 16-bit key.) */
-            meta.has_outcome = 1;
-            if (hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE) {
-                meta.outcome = OUTCOME_KEY_OUT_OF_RANGE;
-                hdr.netcraq.op = OP_ERROR;
-                hdr.netcraq.version = ERR_KEY_OUT_OF_RANGE;
-                meta.out_kind = OUT_REPLY;
-            } else {
-                meta.outcome = OUTCOME_DROP_KEY_OUT_OF_RANGE;
-            }
-        } else if (hdr.netcraq.op == OP_READ) {
-            key_reads.count(idx);
-            meta.ver_read = 1;
-            meta.acked_read = 1;
-            meta.data_read = 1;
-        } else if (hdr.netcraq.op == OP_WRITE) {
-            key_writes.count(idx);
-            if (meta.role == ROLE_HEAD || meta.role == ROLE_SOLO) {
-                meta.ver_read = 1;
-                meta.acked_read = 1;
-                meta.data_read = 1;
-            } else {
-                meta.has_outcome = 1;
-                meta.outcome = OUTCOME_WRITE_TO_HEAD;
-                meta.out_kind = OUT_FORWARD;
-                meta.out_dst = meta.head_ip;
-            }
-        } else if (hdr.netcraq.op == OP_CHAIN_WRITE) {
-            meta.ver_chain = 1;
-        } else {
-            /* ACK */
-            meta.ver_read = 1;
-        }
+        /* §5, and kv_version in the actions that need it. */
+        classify.apply();
+        if (meta.plan == PLAN_READ) { key_reads.count(idx); }
+        if (meta.key_write == 1) { key_writes.count(idx); }
 
-        /* ---------------- stage: kv_version ---------------- */
-        if (meta.ver_read == 1) {
-            meta.s = version_read.execute(idx);
-        } else if (meta.ver_chain == 1) {
-            meta.ver_ok = (bit<1>) version_chain.execute(idx);
-        } else if (meta.ver_cas == 1) {
-            meta.ver_ok = (bit<1>) version_cas.execute(idx);
-        }
-
-        /* What the version decides for the later registers. */
-        if (meta.ver_chain == 1) {
-            if (meta.ver_ok == 1) {
-                meta.data_write = 1;
-                if (meta.role == ROLE_TAIL) {
-                    meta.new_version = v;
-                    meta.acked_set = 1;
-                }
-            }
-        } else if (meta.ver_cas == 1) {
-            if (meta.ver_ok == 1) {
-                meta.data_write = 1;
-                meta.new_version = hdr.resubmit.s_seen + 1;
-                if (meta.role == ROLE_SOLO) {
-                    meta.acked_set = 1;
-                }
-            } else {
-                /* A write was stamped since the FRESH pass: refuse this one
-                 * as a full window does, and re-send the stored version (the
-                 * SECOND pass reads it). */
-            }
-        } else if (!hdr.second.isValid() && hdr.netcraq.op == OP_ACK && meta.has_outcome == 0) {
-            /* ACK: a = v if v is newer than a and not newer than s (§5.1). */
-            version_operands.apply();
+        /* kv_acked. ACK: a = v if v is newer than a (in the action) and not
+         * newer than s (v - s <= 0 as a serial number). */
+        if (meta.plan == PLAN_READ || meta.plan == PLAN_WRITE) {
+            meta.uncommitted = acked_uncommitted.execute(idx);
+        } else if (meta.plan == PLAN_ACK) {
             if (meta.over_stored == 0 || meta.over_stored[7:7] == 1) {
-                meta.acked_ack = 1;
+                acked_ack.execute(idx);
             }
+        } else if (meta.acked_set == 1 && meta.ver_ok == 1) {
+            acked_set.execute(idx);
         }
 
-        /* ---------------- stage: kv_acked ---------------- */
-        if (meta.acked_read == 1) {
-            meta.a = acked_read_ra.execute(idx);
-        } else if (meta.acked_ack == 1) {
-            acked_ack_ra.execute(idx);
-        } else if (meta.acked_set == 1) {
-            acked_set_ra.execute(idx);
-        }
-
-        /* ---------------- stage: value and writer registers ---------------- */
-        if (meta.data_write == 1) {
-            kv_value_0_write.execute(idx);
-            kv_value_1_write.execute(idx);
-            kv_value_2_write.execute(idx);
-            kv_value_3_write.execute(idx);
-            kv_writer_ip_write.execute(idx);
-            kv_writer_port_write.execute(idx);
-            kv_writer_id_write.execute(idx);
-        } else if (meta.data_read == 1) {
+        /* Value and writer registers. */
+        if (meta.plan == PLAN_READ || meta.plan == PLAN_RESEND) {
             meta.w0 = kv_value_0_read.execute(idx);
             meta.w1 = kv_value_1_read.execute(idx);
             meta.w2 = kv_value_2_read.execute(idx);
@@ -627,183 +816,45 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.writer_ip = kv_writer_ip_read.execute(idx);
             meta.writer_port = kv_writer_port_read.execute(idx);
             meta.writer_id = kv_writer_id_read.execute(idx);
+        } else if (meta.plan == PLAN_WRITE) {
+            meta.w0 = kv_value_0_same.execute(idx);
+            meta.w1 = kv_value_1_same.execute(idx);
+            meta.w2 = kv_value_2_same.execute(idx);
+            meta.w3 = kv_value_3_same.execute(idx);
+            meta.writer_ip = kv_writer_ip_same.execute(idx);
+            meta.writer_port = kv_writer_port_same.execute(idx);
+            meta.writer_id = kv_writer_id_read.execute(idx);
+        } else if (meta.ver_ok == 1) {
+            /* CHAIN_WRITE stored v, or STAMP's compare-and-set held. */
+            kv_value_0_write.execute(idx);
+            kv_value_1_write.execute(idx);
+            kv_value_2_write.execute(idx);
+            kv_value_3_write.execute(idx);
+            kv_writer_ip_write.execute(idx);
+            kv_writer_port_write.execute(idx);
+            kv_writer_id_write.execute(idx);
         }
 
-        /* Flags of what was read (see the metadata's comment). */
-        read_operands.apply();
-        if (meta.ip_diff == 0) { meta.same_ip = 1; }
-        if (meta.port_diff == 0) { meta.same_port = 1; }
-        if (meta.d0 == 0) { meta.same_w0 = 1; }
-        if (meta.d1 == 0) { meta.same_w1 = 1; }
-        if (meta.d2 == 0) { meta.same_w2 = 1; }
-        if (meta.d3 == 0) { meta.same_w3 = 1; }
+        behave.apply();
 
-        /* ---------------- behaviour (§5.1) from what was read ---------------- */
-        if (meta.configured == 1 && hdr.resubmit.isValid()) {
-            meta.has_outcome = 1;
-            if (meta.ver_ok == 1) {
-                meta.outcome = OUTCOME_WRITE_STAMPED;
-                hdr.netcraq.version = meta.new_version;
-                if (meta.role == ROLE_SOLO) {
-                    hdr.netcraq.op = OP_WRITE_REPLY;
-                    meta.out_kind = OUT_REPLY;
-                } else {
-                    hdr.netcraq.op = OP_CHAIN_WRITE;
-                    meta.out_kind = OUT_FORWARD;
-                    meta.out_dst = meta.successor_ip;
-                }
-            } else {
-                meta.outcome = OUTCOME_WRITE_WINDOW_FULL;
-                hdr.netcraq.op = OP_ERROR;
-                hdr.netcraq.version = ERR_WINDOW_FULL;
-                meta.out_kind = OUT_REPLY;
-                meta.second = SECOND_RESEND;
-            }
-        } else if (meta.configured == 1 && !hdr.second.isValid() && meta.has_outcome == 0) {
-            meta.has_outcome = 1;
-            if (hdr.netcraq.op == OP_READ) {
-                if (meta.role == ROLE_TAIL || meta.role == ROLE_SOLO
-                    || (meta.mode == MODE_CRAQ && meta.s == meta.a)) {
-                    meta.outcome = OUTCOME_READ_LOCAL;
-                    hdr.netcraq.op = OP_READ_REPLY;
-                    hdr.netcraq.version = meta.s;
-                    hdr.netcraq.value = meta.w0 ++ meta.w1 ++ meta.w2 ++ meta.w3;
-                    meta.out_kind = OUT_REPLY;
-                } else {
-                    meta.outcome = OUTCOME_READ_TO_TAIL;
-                    meta.out_kind = OUT_FORWARD;
-                    meta.out_dst = meta.tail_ip;
-                }
-            } else if (hdr.netcraq.op == OP_WRITE) {
-                /* HEAD or SOLO (others were decided above). */
-                if (meta.same_ip == 1 && meta.same_port == 1 && meta.same_w0 == 1
-                    && meta.same_w1 == 1 && meta.same_w2 == 1 && meta.same_w3 == 1) {
-                    meta.outcome = OUTCOME_WRITE_RETRANSMIT;
-                    if (meta.role == ROLE_SOLO) {
-                        hdr.netcraq.op = OP_WRITE_REPLY;
-                        hdr.netcraq.version = meta.s;
-                        meta.out_kind = OUT_REPLY;
-                    } else {
-                        meta.out_kind = OUT_RESEND;
-                    }
-                } else if (v != 0) {
-                    meta.outcome = OUTCOME_WRITE_UNKNOWN;
-                    hdr.netcraq.op = OP_ERROR;
-                    hdr.netcraq.version = ERR_OUTCOME_UNKNOWN;
-                    meta.out_kind = OUT_REPLY;
-                } else if (meta.role == ROLE_HEAD
-                           && (meta.uncommitted == MAX_UNCOMMITTED_VERSIONS || meta.uncommitted[7:7] == 1)) {
-                    meta.outcome = OUTCOME_WRITE_WINDOW_FULL;
-                    hdr.netcraq.op = OP_ERROR;
-                    hdr.netcraq.version = ERR_WINDOW_FULL;
-                    meta.out_kind = OUT_REPLY;
-                    meta.second = SECOND_RESEND;
-                } else {
-                    /* Stamp in the STAMP pass; that pass counts the outcome. */
-                    meta.has_outcome = 0;
-                    meta.resubmit_md.setValid();
-                    meta.resubmit_md.kind = RESUBMIT_STAMP;
-                    meta.resubmit_md.s_seen = meta.s;
-                    meta.resubmit_md.pad = 0;
-                    ig_dprsr_md.resubmit_type = 1;
-                }
-            } else if (hdr.netcraq.op == OP_CHAIN_WRITE) {
-                if (meta.role == ROLE_REPLICA) {
-                    if (meta.ver_ok == 1) {
-                        meta.outcome = OUTCOME_CHAIN_WRITE_APPLIED;
-                    } else {
-                        meta.outcome = OUTCOME_CHAIN_WRITE_STALE;
-                    }
-                    meta.out_kind = OUT_FORWARD;
-                    meta.out_dst = meta.successor_ip;
-                } else {
-                    if (meta.ver_ok == 1) {
-                        meta.outcome = OUTCOME_COMMIT_APPLIED;
-                    } else {
-                        meta.outcome = OUTCOME_COMMIT_DUPLICATE;
-                    }
-                    hdr.netcraq.op = OP_WRITE_REPLY;
-                    meta.out_kind = OUT_REPLY;
-                    meta.second = SECOND_ACK;
-                }
-            } else {
-                /* ACK */
-                if (meta.role == ROLE_REPLICA) {
-                    meta.outcome = OUTCOME_ACK_FORWARDED;
-                    meta.out_kind = OUT_FORWARD;
-                    meta.out_dst = meta.predecessor_ip;
-                } else {
-                    meta.outcome = OUTCOME_ACK_CONSUMED;
-                }
-            }
-        }
-
-        /* §4.4 re-send: the stored version, addressed as its writer's request. */
-        if (meta.out_kind == OUT_RESEND) {
-            hdr.netcraq.op = OP_CHAIN_WRITE;
-            hdr.netcraq.version = meta.s;
-            hdr.netcraq.value = meta.w0 ++ meta.w1 ++ meta.w2 ++ meta.w3;
-            hdr.ipv4.src_addr = meta.writer_ip;
-            hdr.udp.src_port = meta.writer_port;
-            hdr.ipv4.identification = meta.writer_id;
-            meta.out_kind = OUT_FORWARD;
-            meta.out_dst = meta.successor_ip;
-        }
-
-        /* The mirrored copy carries the client's address and port, which the
-         * reply overwrites and the tail's ACK needs back. */
-        meta.client_ip = hdr.ipv4.src_addr;
-        meta.client_port = hdr.udp.src_port;
-
-        /* §4.3 addressing. */
-        if (meta.out_kind == OUT_REPLY) {
-            meta.out_dst = hdr.ipv4.src_addr;
-            hdr.ipv4.dst_addr = hdr.ipv4.src_addr;
-            hdr.ipv4.src_addr = meta.own_ip;
-            hdr.udp.dst_port = hdr.udp.src_port;
-            hdr.udp.src_port = NETCRAQ_UDP_PORT;
-        } else if (meta.out_kind == OUT_FORWARD) {
-            hdr.ipv4.dst_addr = meta.out_dst;
-            hdr.udp.dst_port = NETCRAQ_UDP_PORT;
-        }
-
-        /* §4.2. The SECOND pass starts from the first output, whose TTL was
-         * already decremented. */
+        /* §4.2: every output. */
         if (meta.out_kind != OUT_NONE) {
-            if (!hdr.second.isValid()) {
-                hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
-            }
-            meta.rewrite_csum = 1;
+            hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
             hdr.ethernet.src_addr = meta.own_mac;
             if (meta.out_kind != OUT_TRANSIT) {
                 hdr.udp.checksum = 0;
             }
             ipv4_route.apply();
-        }
-
-        if (meta.routed == 1) {
-            hdr.bridge.setValid();
-            hdr.bridge.kind = PKT_KIND_BRIDGED;
         } else if (ig_dprsr_md.resubmit_type == 0) {
-            /* Bit 0 of drop_ctl would also cancel a resubmit; it leaves
-             * mirroring alone, so a second output is still made. */
+            /* Bit 0 of drop_ctl would also cancel a resubmit. */
             ig_dprsr_md.drop_ctl = 1;
         }
         hdr.second.setInvalid();
         hdr.resubmit.setInvalid();
 
-        if (meta.second != SECOND_NONE && meta.has_outcome == 1) {
-            ig_dprsr_md.mirror_type = MIRROR_TYPE_SECOND;
-            meta.mirror_kind = PKT_KIND_MIRRORED;
-            meta.mirror_session = (MirrorId_t) NETCRAQ_SECOND_OUTPUT_SESSION;
-        }
-
         /* One counter access per counter per pass. */
         if (meta.has_outcome == 1) {
             outcomes.count(meta.outcome);
-        }
-        if (meta.out_kind != OUT_NONE && meta.routed == 0) {
-            no_route_count.count(0);
         }
     }
 }
@@ -825,8 +876,7 @@ control NetcraqIngressDeparser(packet_out pkt,
                 hdr.ipv4.src_addr, hdr.ipv4.dst_addr });
         }
         if (ig_dprsr_md.mirror_type == MIRROR_TYPE_SECOND) {
-            mirror.emit<mirror_h>(meta.mirror_session,
-                                  { meta.mirror_kind, meta.second, meta.client_ip, meta.client_port });
+            mirror.emit<mirror_h>(meta.mirror_session, { meta.mirror_kind, meta.second });
         }
         if (ig_dprsr_md.resubmit_type == 1) {
             resubmit.emit(meta.resubmit_md);
@@ -882,9 +932,6 @@ control NetcraqEgress(inout eg_headers_t hdr,
              * back to ingress with this header in front of its Ethernet. */
             hdr.second.setValid();
             hdr.second.second = hdr.mirror.second;
-            hdr.second.client_ip = hdr.mirror.client_ip;
-            hdr.second.client_port = hdr.mirror.client_port;
-            hdr.second.pad = 0;
             hdr.mirror.setInvalid();
         }
     }
