@@ -166,7 +166,6 @@ struct ig_metadata_t {
     bit<3>  out_kind;
     bit<32> out_dst;
     bit<1>  rewrite_csum;
-    bit<1>  routed;
     bit<8>  second;          /* SECOND_*: the second output to mirror for */
     /* The mirror header's kind and session: Tofino's Mirror.emit takes
      * fields, not constants. */
@@ -393,7 +392,6 @@ control NetcraqIngress(inout ig_headers_t hdr,
     action set_next_hop(bit<16> port, bit<48> mac) {
         ig_tm_md.ucast_egress_port = (PortId_t) port;
         hdr.ethernet.dst_addr = mac;
-        meta.routed = 1;
         hdr.bridge.setValid();
         hdr.bridge.kind = PKT_KIND_BRIDGED;
     }
@@ -401,7 +399,6 @@ control NetcraqIngress(inout ig_headers_t hdr,
     /* Dropped, but a second output is still mirrored (drop_ctl leaves
      * mirroring alone). */
     action no_route() {
-        meta.routed = 0;
         no_route_count.count(0);
         ig_dprsr_md.drop_ctl = 1;
     }
