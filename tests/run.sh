@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the test suite needs on a fresh Debian
 # machine, then runs every test of the workspace (release mode, so the model
-# checker finishes quickly), with the DPDK node built in (dpdk/README.md: DPDK
+# checker finishes quickly), with the DPDK node built in (dataplane/dpdk/README.md: DPDK
 # runs without hugepages, NIC or root in the tests). Tests with real packets
 # need root for network namespaces; without it they print SKIP.
 set -euo pipefail
@@ -29,4 +29,4 @@ if ! "$shell_venv/bin/python" -c 'import p4runtime_sh.shell' 2>/dev/null; then
         echo "tests/run.sh: could not install p4runtime-shell: the interop test will fail and say why" >&2
 fi
 
-cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-dataplane/dpdk,netcraq/dpdk,netcraq-perf/dpdk
+cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-node/dpdk,netcraq/dpdk,netcraq-perf/dpdk

@@ -5,7 +5,7 @@ use crate::report::{DemoReport, DemoSetup, ModeReport, Network};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use netcraq_core::Mode;
-use netcraq_dataplane::sim::{
+use netcraq_sim::{
     run_experiment, ChainNetworkSpec, ClientConfig, ExperimentReport, ExperimentSpec, Layout, SimConfig, WorkloadSpec,
 };
 use std::io::{ErrorKind, Write};

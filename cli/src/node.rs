@@ -5,8 +5,8 @@ use crate::node_control;
 use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
-use netcraq_dataplane::afpacket::{IoCounters, PortSpec, SoftwareNode};
-use netcraq_dataplane::faults::FaultSettings;
+use netcraq_node::afpacket::{IoCounters, PortSpec, SoftwareNode};
+use netcraq_node::faults::FaultSettings;
 use netcraq_topology::NodeFile;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ DPDK (--dpdk):
 #[command(after_long_help = DPDK_HELP)]
 pub struct NodeArgs {
     /// The node file: node_config, routes and which interface is which port
-    /// (written by `netcraq up`; format in topology/README.md). Optional with
+    /// (written by `netcraq up`; format in controlplane/topology/README.md). Optional with
     /// --p4runtime and --port: the controller then configures the node.
     #[arg(long, value_name = "FILE", required_unless_present = "p4runtime")]
     config: Option<PathBuf>,
@@ -221,7 +221,7 @@ fn parse_idle(text: &str) -> Result<IdleMode, String> {
     }
 }
 
-/// `netcraq_dataplane::dpdk_node::Idle`, parsed whether or not DPDK is built in.
+/// `netcraq_node::dpdk_node::Idle`, parsed whether or not DPDK is built in.
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdleMode {
@@ -309,9 +309,9 @@ fn allowed_cpus() -> Option<String> {
 mod dpdk {
     use super::{node_control, write_stats_with, IdleMode, NodeArgs};
     use netcraq_core::Node;
-    use netcraq_dataplane::afpacket::{IoCounters, PortSpec};
-    use netcraq_dataplane::dpdk_node::{run_lcores, DpdkNode, DpdkPortSpec, DpdkSettings, Idle, HANDOFF_RING_SIZE};
-    use netcraq_dataplane::lcore_control::LcoreControl;
+    use netcraq_node::afpacket::{IoCounters, PortSpec};
+    use netcraq_node::dpdk_node::{run_lcores, DpdkNode, DpdkPortSpec, DpdkSettings, Idle, HANDOFF_RING_SIZE};
+    use netcraq_node::lcore_control::LcoreControl;
     use netcraq_dpdk::{hugepages, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
     use netcraq_topology::NodeFile;
     use std::sync::Mutex;
@@ -442,7 +442,7 @@ mod dpdk {
 mod dpdk {
     use super::{IdleMode, NodeArgs};
     use netcraq_core::Node;
-    use netcraq_dataplane::afpacket::PortSpec;
+    use netcraq_node::afpacket::PortSpec;
     use netcraq_topology::NodeFile;
 
     pub fn run(

@@ -5,9 +5,9 @@
 //! node moves into its data namespace before opening its packet sockets.
 
 use clap::Args;
-use netcraq_dataplane::afpacket::PortSpec;
-use netcraq_dataplane::control::{control_channel, ControlPort};
-use netcraq_dataplane::faults::FaultSettings;
+use netcraq_node::afpacket::PortSpec;
+use netcraq_node::control::{control_channel, ControlPort};
+use netcraq_node::faults::FaultSettings;
 use netcraq_p4runtime::server::ServerCountersSnapshot;
 use netcraq_p4runtime::{bind, serve_on_thread, NodeService, P4InfoIndex, RunningServer, ServerSettings};
 use serde_json::{json, Value};

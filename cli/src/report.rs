@@ -2,7 +2,7 @@
 
 use netcraq_client::WorkloadReport;
 use netcraq_core::{Mode, Outcome};
-use netcraq_dataplane::sim::{ExperimentReport, NodeReport};
+use netcraq_sim::{ExperimentReport, NodeReport};
 use serde::Serialize;
 use std::fmt::Write;
 

@@ -11,7 +11,7 @@ const WAIT_SLICE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The topology file (format in topology/README.md; examples in topology/examples/)
+    /// The topology file (format in controlplane/topology/README.md; examples in controlplane/topology/examples/)
     #[arg(long, value_name = "FILE")]
     topology: PathBuf,
     /// Tear down after this many seconds instead of waiting for Ctrl-C

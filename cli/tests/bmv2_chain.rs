@@ -8,7 +8,7 @@
 mod support;
 
 use netcraq_core::Outcome;
-use netcraq_dataplane::control::CounterId;
+use netcraq_core::control::CounterId;
 use support::{bmv2_available, line_topology, running_as_root, Chain};
 
 fn value(text: &str) -> [u8; 16] {

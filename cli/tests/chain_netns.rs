@@ -110,7 +110,7 @@ fn malformed_frames_on_the_links_are_dropped_counted_and_the_chain_keeps_serving
         replies.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
         let port = replies.local_addr().expect("local address").port();
         let base = request_frame((host.ip, host.mac, port), n1, Op::Read, 3);
-        let socket = netcraq_dataplane::afpacket::PacketSocket::open(&host.interface).expect("packet socket in h1");
+        let socket = netcraq_node::afpacket::PacketSocket::open(&host.interface).expect("packet socket in h1");
         for frame in malformed_frames(&base) {
             socket.send(&frame).expect("inject");
         }
@@ -141,7 +141,7 @@ fn malformed_frames_on_the_links_are_dropped_counted_and_the_chain_keeps_serving
         .interface
         .clone();
     chain.inside("n1", || {
-        let socket = netcraq_dataplane::afpacket::PacketSocket::open(&n1_to_n2).expect("packet socket in n1");
+        let socket = netcraq_node::afpacket::PacketSocket::open(&n1_to_n2).expect("packet socket in n1");
         let n2 = (chain.node_ip("n2"), chain.node_mac("n2"));
         let base = request_frame((n1.0, n1.1, 20035), n2, Op::ChainWrite, 1500);
         socket.send(&base).expect("inject");

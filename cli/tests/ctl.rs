@@ -14,7 +14,7 @@ use netcraq_controller::{
     PipelineOutcome, Target,
 };
 use netcraq_core::{NodeConfig, Outcome, Route};
-use netcraq_dataplane::control::{CounterId, RegisterId};
+use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_topology::{Running, Topology};
 use netcraq_wire::NETCRAQ_UDP_PORT;
 use serde_json::Value;

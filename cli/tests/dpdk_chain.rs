@@ -10,7 +10,7 @@
 
 mod support;
 
-use netcraq_dataplane::control::RegisterId;
+use netcraq_core::control::RegisterId;
 use support::{bmv2_available, line_topology, outcome, running_as_root, Chain};
 
 /// EAL arguments of every test node: ordinary memory, quiet.

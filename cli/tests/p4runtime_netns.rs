@@ -8,7 +8,7 @@ mod support;
 
 use netcraq_client::{Client, ClientOptions};
 use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route};
-use netcraq_dataplane::control::{CounterId, RegisterId};
+use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_p4runtime::client::{entity, update};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;

@@ -7,7 +7,7 @@
 use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
 use netcraq_controller::topology::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
 use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
-use netcraq_dataplane::control::{CounterId, RegisterId};
+use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_linearizability::{check, CheckResult};
 use netcraq_topology::{Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};

@@ -1,0 +1,31 @@
+//! The NetCRAQ controller (`docs/controller.md`): pushes every node's
+//! tables over P4Runtime and reads their counters and registers.
+//!
+//! - [`target`]: the one interface to every node ([`Target`]), with its
+//!   implementations for software/DPDK nodes and for P4 switches.
+//! - [`deploy`]: a [`Deployment`] and [`apply`]: tables tail to head,
+//!   rolled back on failure.
+//! - [`deployment_file`]: deployment files (TOML) with their chains and links.
+//! - [`stats`]: counters from every node, hottest keys, local read shares.
+//! - [`topology`]: the deployment of a topology that `netcraq up` runs.
+
+pub mod deploy;
+pub mod deployment_file;
+pub mod stats;
+pub mod target;
+pub mod topology;
+
+pub use deploy::{
+    apply, apply_blocking, block_on_runtime, ApplyError, ApplyReport, Controller, Deployment, NodeReport, NodeTarget,
+    DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT,
+};
+pub use deployment_file::{load_deployment, parse_deployment, DeploymentFileError};
+/// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
+pub use netcraq_plan::plan::NodeTables;
+pub use target::{
+    target_for, Capabilities, ForwardingChanges, NodeError, NodeKind, PipelineFiles, PipelineOutcome, ServerTarget,
+    SwitchTarget, Target, TargetOptions, TargetSpec,
+};
+
+#[cfg(test)]
+mod tests;

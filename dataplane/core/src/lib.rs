@@ -1,0 +1,24 @@
+//! The NetCRAQ node as a pure state machine (`docs/protocol.md`).
+//!
+//! [`Node::process`] takes one received frame and rewrites it in place into
+//! the node's first output, writing a second output (the tail's ACK) into a
+//! scratch buffer. It holds exactly the tables, registers and counters the
+//! P4 program holds, performs no I/O, reads no clock and never allocates, so
+//! any backend (in-memory network, AF_PACKET, DPDK) can call it from a poll
+//! loop.
+
+pub mod control;
+mod config;
+mod node;
+mod outcome;
+mod registers;
+mod routes;
+
+pub use config::{ConfigError, Mode, NodeConfig, Role};
+pub use node::{Egress, Node, Verdict};
+pub use outcome::Outcome;
+pub use registers::{is_newer, KeySlot, Registers, Writer, MAX_UNCOMMITTED_VERSIONS};
+pub use routes::{Route, RouteError, RouteTable, ROUTE_TABLE_CAPACITY};
+
+/// Register capacity of the software and DPDK nodes: one slot per 16-bit key.
+pub const DEFAULT_KEY_CAPACITY: usize = 1 << 16;

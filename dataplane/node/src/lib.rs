@@ -1,0 +1,16 @@
+//! Backends that move frames between the NetCRAQ core and the world. The
+//! protocol is the core's alone; a backend only moves frames.
+//!
+//! - [`afpacket`]: the software node, the core over AF_PACKET sockets on
+//!   kernel interfaces, with seeded [`faults`] injected on transmit when asked.
+//! - `dpdk_node` (feature `dpdk`): the kernel-bypass node, the core over
+//!   DPDK ports in a poll loop, with the same fault injection.
+//! - [`control`]: the bounded channel that carries a control plane's
+//!   requests (the P4Runtime server's) to the poll loop that owns the node.
+
+pub mod afpacket;
+pub mod control;
+#[cfg(feature = "dpdk")]
+pub mod dpdk_node;
+pub mod faults;
+pub mod lcore_control;

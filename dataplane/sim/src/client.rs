@@ -1,0 +1,492 @@
+//! The simulated client: closed-loop workers that each keep one request
+//! outstanding, retransmit on timeout, and record every operation.
+
+use super::chain::{ClientPlacement, TargetNode};
+use super::network::{HostAgent, Outbox};
+use super::workload::{CompiledWorkload, OpGenerator, Operation, PlannedOp, Value, WorkloadSpec};
+use hdrhistogram::Histogram;
+use netcraq_plan::plan::Endpoint;
+use netcraq_wire::{ErrorCode, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Largest latency the histograms hold exactly; longer ones are recorded as this.
+const LATENCY_NS_MAX: u64 = 60_000_000_000;
+const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+
+/// How a client behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Requests outstanding at once, one per worker.
+    pub workers: u16,
+    /// Worker `w` sends from UDP port `first_udp_port + w`.
+    pub first_udp_port: u16,
+    /// Time without a reply after which a request is sent again.
+    pub timeout_ns: u64,
+    /// Sends after the first; then the operation ends [`OpResult::TimedOut`].
+    pub max_retransmissions: u8,
+    /// Operations returning earlier are left out of [`ClientStats`] (warm-up),
+    /// though not out of the history.
+    pub measure_from_ns: u64,
+    /// History entries kept; later operations are only counted.
+    pub history_capacity: usize,
+}
+
+impl Default for ClientConfig {
+    /// 16 workers, a 1 ms timeout (well above the simulated round trips),
+    /// 4 retransmissions, a history of up to a million operations.
+    fn default() -> Self {
+        ClientConfig {
+            workers: 16,
+            first_udp_port: 40_000,
+            timeout_ns: 1_000_000,
+            max_retransmissions: 4,
+            measure_from_ns: 0,
+            history_capacity: 1 << 20,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Why this configuration cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.workers == 0 {
+            Some("a client needs at least one worker")
+        } else if self.first_udp_port.checked_add(self.workers - 1).is_none() {
+            Some("the workers' UDP ports run past 65535")
+        } else if self.timeout_ns == 0 {
+            Some("the retransmission timeout must be above 0")
+        } else {
+            None
+        }
+    }
+}
+
+/// Where a client's operations come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Workload {
+    /// Random operations, issued until `issue_until_ns`; workers then finish
+    /// what they have outstanding and stop.
+    Random { spec: WorkloadSpec, issue_until_ns: u64 },
+    /// These operations, in order, taken by whichever worker is free.
+    Script(VecDeque<PlannedOp>),
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpResult {
+    /// `READ_REPLY` with the value read, or `WRITE_REPLY` with the value written.
+    Ok { version: u8, value: Value },
+    /// `ERROR OUTCOME_UNKNOWN`: the write may or may not take effect.
+    OutcomeUnknown,
+    /// No reply to any transmission: a write may or may not take effect.
+    TimedOut,
+    /// `ERROR KEY_OUT_OF_RANGE`: nothing changed.
+    KeyOutOfRange,
+    /// `ERROR WINDOW_FULL`: the write was not applied.
+    WindowFull,
+}
+
+/// One operation as a linearizability checker needs it. Each worker is one
+/// sequential process: `(client, worker)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub client: u16,
+    pub worker: u16,
+    pub op: Operation,
+    /// The chain node the request was sent to (0 is the head).
+    pub node: usize,
+    pub invoke_ns: u64,
+    pub return_ns: u64,
+    pub retransmissions: u8,
+    pub result: OpResult,
+}
+
+impl HistoryEntry {
+    /// A number that names the worker, the sequential process that issued
+    /// the operation, among all clients' workers.
+    pub fn process(&self) -> u32 {
+        (u32::from(self.client) << 16) | u32::from(self.worker)
+    }
+}
+
+/// What a client counted over its measured operations.
+#[derive(Debug, Clone)]
+pub struct ClientStats {
+    pub reads_ok: u64,
+    pub writes_ok: u64,
+    pub outcome_unknown: u64,
+    pub timed_out: u64,
+    pub key_out_of_range: u64,
+    pub window_full: u64,
+    pub retransmissions: u64,
+    /// Replies for a request no longer outstanding (late or duplicated).
+    pub stale_replies: u64,
+    /// Replies matching an outstanding request by port and identification
+    /// but not by key, operation or written value: a protocol error.
+    pub mismatched_replies: u64,
+    /// Frames that are not NetCRAQ frames for this host.
+    pub foreign_frames: u64,
+    /// Operations left out of the history once it was full.
+    pub history_dropped: u64,
+    pub read_latency_ns: Histogram<u64>,
+    pub write_latency_ns: Histogram<u64>,
+}
+
+impl ClientStats {
+    fn new() -> Self {
+        let histogram = || {
+            Histogram::new_with_bounds(1, LATENCY_NS_MAX, LATENCY_SIGNIFICANT_DIGITS)
+                .expect("constant bounds are valid")
+        };
+        ClientStats {
+            reads_ok: 0,
+            writes_ok: 0,
+            outcome_unknown: 0,
+            timed_out: 0,
+            key_out_of_range: 0,
+            window_full: 0,
+            retransmissions: 0,
+            stale_replies: 0,
+            mismatched_replies: 0,
+            foreign_frames: 0,
+            history_dropped: 0,
+            read_latency_ns: histogram(),
+            write_latency_ns: histogram(),
+        }
+    }
+
+    /// Adds another client's counts, to total a run.
+    pub fn merge(&mut self, other: &ClientStats) {
+        self.reads_ok += other.reads_ok;
+        self.writes_ok += other.writes_ok;
+        self.outcome_unknown += other.outcome_unknown;
+        self.timed_out += other.timed_out;
+        self.key_out_of_range += other.key_out_of_range;
+        self.window_full += other.window_full;
+        self.retransmissions += other.retransmissions;
+        self.stale_replies += other.stale_replies;
+        self.mismatched_replies += other.mismatched_replies;
+        self.foreign_frames += other.foreign_frames;
+        self.history_dropped += other.history_dropped;
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.read_latency_ns.add(&other.read_latency_ns);
+        let _ = self.write_latency_ns.add(&other.write_latency_ns);
+    }
+
+    /// Reads and writes together.
+    pub fn latency_ns(&self) -> Histogram<u64> {
+        let mut all = self.read_latency_ns.clone();
+        let _ = all.add(&self.write_latency_ns);
+        all
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    planned: PlannedOp,
+    ident: u16,
+    invoke_ns: u64,
+    deadline_ns: u64,
+    retransmissions: u8,
+}
+
+#[derive(Debug)]
+struct Worker {
+    udp_port: u16,
+    next_ident: u16,
+    outstanding: Option<Outstanding>,
+}
+
+#[derive(Debug)]
+enum OpSource {
+    Random { generators: Vec<OpGenerator>, issue_until_ns: u64 },
+    Script(VecDeque<PlannedOp>),
+}
+
+impl OpSource {
+    fn next(&mut self, worker: usize, now_ns: u64) -> Option<PlannedOp> {
+        match self {
+            OpSource::Random { generators, issue_until_ns } => {
+                (now_ns < *issue_until_ns).then(|| generators[worker].next_op())
+            }
+            OpSource::Script(ops) => ops.pop_front(),
+        }
+    }
+
+    fn has_more(&self, now_ns: u64) -> bool {
+        match self {
+            OpSource::Random { issue_until_ns, .. } => now_ns < *issue_until_ns,
+            OpSource::Script(ops) => !ops.is_empty(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    Config(&'static str),
+    Workload(&'static str),
+    NoTargets,
+    /// A scripted operation names a node the client cannot reach.
+    NoSuchNode(usize),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Config(problem) => write!(f, "bad client configuration: {problem}"),
+            ClientError::Workload(problem) => write!(f, "bad workload: {problem}"),
+            ClientError::NoTargets => f.write_str("a client needs at least one chain node to talk to"),
+            ClientError::NoSuchNode(node) => {
+                write!(f, "a scripted operation goes to node {node}, which does not exist")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// A client host: `workers` closed-loop workers, each with one request
+/// outstanding, matched to replies by (UDP port, IPv4 identification).
+#[derive(Debug)]
+pub struct Client {
+    index: u16,
+    address: Endpoint,
+    targets: Vec<TargetNode>,
+    config: ClientConfig,
+    seed: u64,
+    workers: Vec<Worker>,
+    source: OpSource,
+    now_ns: u64,
+    stats: ClientStats,
+    history: Vec<HistoryEntry>,
+}
+
+impl Client {
+    /// A client placed on the network, its workers drawing random streams
+    /// from `seed`.
+    pub fn new(
+        placement: &ClientPlacement,
+        config: ClientConfig,
+        workload: Workload,
+        seed: u64,
+    ) -> Result<Self, ClientError> {
+        if let Some(problem) = config.problem() {
+            return Err(ClientError::Config(problem));
+        }
+        if placement.targets.is_empty() {
+            return Err(ClientError::NoTargets);
+        }
+        let workers = (0..config.workers)
+            .map(|w| Worker { udp_port: config.first_udp_port + w, next_ident: 1, outstanding: None })
+            .collect();
+        let mut client = Client {
+            index: placement.index,
+            address: placement.address,
+            targets: placement.targets.clone(),
+            config,
+            seed,
+            workers,
+            source: OpSource::Script(VecDeque::new()),
+            now_ns: 0,
+            stats: ClientStats::new(),
+            history: Vec::new(),
+        };
+        client.set_workload(workload)?;
+        Ok(client)
+    }
+
+    /// Replaces the client's work; what is outstanding carries on. Through
+    /// [`Simulation::update_host`](super::Simulation::update_host), so that
+    /// idle workers wake up.
+    pub fn set_workload(&mut self, workload: Workload) -> Result<(), ClientError> {
+        self.source = match workload {
+            Workload::Random { spec, issue_until_ns } => {
+                if let Some(problem) = spec.problem() {
+                    return Err(ClientError::Workload(problem));
+                }
+                let compiled = Arc::new(CompiledWorkload::new(spec));
+                let generators = (0..self.config.workers)
+                    .map(|w| OpGenerator::new(Arc::clone(&compiled), self.targets.len(), self.seed, self.index, w))
+                    .collect();
+                OpSource::Random { generators, issue_until_ns }
+            }
+            Workload::Script(ops) => {
+                if let Some(bad) = ops.iter().find(|planned| planned.node >= self.targets.len()) {
+                    return Err(ClientError::NoSuchNode(bad.node));
+                }
+                OpSource::Script(ops)
+            }
+        };
+        Ok(())
+    }
+
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+
+    /// Nothing outstanding and nothing left to issue.
+    pub fn is_idle(&self) -> bool {
+        self.workers.iter().all(|w| w.outstanding.is_none()) && !self.source.has_more(self.now_ns)
+    }
+
+    fn start_next(&mut self, worker: usize, outbox: &mut Outbox) {
+        let Some(planned) = self.source.next(worker, self.now_ns) else { return };
+        let state = &mut self.workers[worker];
+        let ident = state.next_ident;
+        state.next_ident = state.next_ident.wrapping_add(1);
+        let deadline_ns = self.now_ns + self.config.timeout_ns;
+        let outstanding = Outstanding { planned, ident, invoke_ns: self.now_ns, deadline_ns, retransmissions: 0 };
+        state.outstanding = Some(outstanding);
+        self.send(worker, &outstanding, outbox);
+    }
+
+    /// Sends (or re-sends) a request. A retransmitted WRITE carries
+    /// `version` 1, so the head can tell it from a new write (§3.4).
+    fn send(&self, worker: usize, request: &Outstanding, outbox: &mut Outbox) {
+        let target = self.targets[request.planned.node];
+        let header = match request.planned.op {
+            Operation::Read { key } => NetcraqRepr { op: Op::Read, version: 0, key, value: [0; 16] },
+            Operation::Write { key, value } => {
+                NetcraqRepr { op: Op::Write, version: u8::from(request.retransmissions > 0), key, value }
+            }
+        };
+        let to = Endpoint { ip: target.ip, mac: target.next_hop_mac };
+        let frame = NetcraqFrame::request(self.address, self.workers[worker].udp_port, to, request.ident, header);
+        outbox.send(target.port, frame.to_bytes().to_vec());
+    }
+
+    /// Retransmits, or gives up after the last retransmission.
+    fn expire(&mut self, worker: usize, outbox: &mut Outbox) {
+        let Some(mut request) = self.workers[worker].outstanding else { return };
+        if request.retransmissions >= self.config.max_retransmissions {
+            self.complete(worker, OpResult::TimedOut);
+            self.start_next(worker, outbox);
+            return;
+        }
+        request.retransmissions += 1;
+        request.deadline_ns = self.now_ns + self.config.timeout_ns;
+        self.workers[worker].outstanding = Some(request);
+        self.send(worker, &request, outbox);
+    }
+
+    /// The worker whose outstanding request this reply answers.
+    fn addressee(&self, reply: &NetcraqFrame) -> Option<usize> {
+        if reply.ip_dst != self.address.ip || reply.udp_src != NETCRAQ_UDP_PORT {
+            return None;
+        }
+        let worker = usize::from(reply.udp_dst.checked_sub(self.config.first_udp_port)?);
+        let outstanding = self.workers.get(worker)?.outstanding?;
+        (outstanding.ident == reply.ident).then_some(worker)
+    }
+
+    fn complete(&mut self, worker: usize, result: OpResult) {
+        let Some(request) = self.workers[worker].outstanding.take() else { return };
+        let entry = HistoryEntry {
+            client: self.index,
+            worker: worker as u16,
+            op: request.planned.op,
+            node: request.planned.node,
+            invoke_ns: request.invoke_ns,
+            return_ns: self.now_ns,
+            retransmissions: request.retransmissions,
+            result,
+        };
+        if self.now_ns >= self.config.measure_from_ns {
+            self.count(&entry);
+        }
+        if self.history.len() < self.config.history_capacity {
+            self.history.push(entry);
+        } else {
+            self.stats.history_dropped += 1;
+        }
+    }
+
+    fn count(&mut self, entry: &HistoryEntry) {
+        let stats = &mut self.stats;
+        stats.retransmissions += u64::from(entry.retransmissions);
+        let latency_ns = (entry.return_ns - entry.invoke_ns).clamp(1, LATENCY_NS_MAX);
+        match (entry.result, entry.op.is_read()) {
+            (OpResult::Ok { .. }, true) => {
+                stats.reads_ok += 1;
+                stats.read_latency_ns.saturating_record(latency_ns);
+            }
+            (OpResult::Ok { .. }, false) => {
+                stats.writes_ok += 1;
+                stats.write_latency_ns.saturating_record(latency_ns);
+            }
+            (OpResult::OutcomeUnknown, _) => stats.outcome_unknown += 1,
+            (OpResult::TimedOut, _) => stats.timed_out += 1,
+            (OpResult::KeyOutOfRange, _) => stats.key_out_of_range += 1,
+            (OpResult::WindowFull, _) => stats.window_full += 1,
+        }
+    }
+}
+
+/// What a reply means for the request it answers, or `None` when it cannot
+/// answer it (another key, another kind of reply, another value).
+fn judge(op: &Operation, reply: &NetcraqRepr) -> Option<OpResult> {
+    if reply.key != op.key() {
+        return None;
+    }
+    let ok = OpResult::Ok { version: reply.version, value: reply.value };
+    match (op, reply.op) {
+        (Operation::Read { .. }, Op::ReadReply) => Some(ok),
+        (Operation::Write { value, .. }, Op::WriteReply) => (reply.value == *value).then_some(ok),
+        (_, Op::Error) => match ErrorCode::from_code(reply.version)? {
+            ErrorCode::OutcomeUnknown => Some(OpResult::OutcomeUnknown),
+            ErrorCode::KeyOutOfRange => Some(OpResult::KeyOutOfRange),
+            ErrorCode::WindowFull => Some(OpResult::WindowFull),
+        },
+        _ => None,
+    }
+}
+
+impl HostAgent for Client {
+    fn on_frame(&mut self, now_ns: u64, _port: u16, frame: &[u8], outbox: &mut Outbox) {
+        self.now_ns = now_ns;
+        let Ok(reply) = NetcraqFrame::parse(frame) else {
+            self.stats.foreign_frames += 1;
+            return;
+        };
+        if reply.eth_dst != self.address.mac {
+            self.stats.foreign_frames += 1;
+            return;
+        }
+        let Some(worker) = self.addressee(&reply) else {
+            self.stats.stale_replies += 1;
+            return;
+        };
+        let outstanding = self.workers[worker].outstanding.map(|o| o.planned.op);
+        match outstanding.and_then(|op| judge(&op, &reply.header)) {
+            Some(result) => {
+                self.complete(worker, result);
+                self.start_next(worker, outbox);
+            }
+            None => self.stats.mismatched_replies += 1,
+        }
+    }
+
+    fn on_wakeup(&mut self, now_ns: u64, outbox: &mut Outbox) {
+        self.now_ns = now_ns;
+        for worker in 0..self.workers.len() {
+            match self.workers[worker].outstanding {
+                Some(request) if request.deadline_ns <= now_ns => self.expire(worker, outbox),
+                Some(_) => {}
+                None => self.start_next(worker, outbox),
+            }
+        }
+    }
+
+    fn next_wakeup_ns(&self) -> Option<u64> {
+        let idle_worker = self.workers.iter().any(|w| w.outstanding.is_none());
+        if idle_worker && self.source.has_more(self.now_ns) {
+            return Some(self.now_ns);
+        }
+        self.workers.iter().filter_map(|w| w.outstanding.map(|o| o.deadline_ns)).min()
+    }
+}

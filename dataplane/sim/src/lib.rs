@@ -1,0 +1,45 @@
+//! The in-memory network: a deterministic discrete-event simulation in
+//! virtual nanoseconds.
+//!
+//! - [`Topology`] describes devices (NetCRAQ [`netcraq_core::Node`]s, client
+//!   hosts, plain switches) and the links between their numbered ports, each
+//!   link with its own latency, jitter, loss, duplication and bounded queue
+//!   ([`LinkConfig`]). It also computes shortest-path next hops, which is how
+//!   the control plane's [`Reachability`](netcraq_plan::plan::Reachability)
+//!   is answered.
+//! - [`Simulation`] moves frames over that topology in virtual time, seeded,
+//!   so the same seed and inputs give the same run. Each node is a single
+//!   server with a per-frame service time and a bounded queue
+//!   ([`NodeSettings`]): a hot node saturates, which is what makes CR's tail
+//!   the bottleneck. The simulator only moves frames: every protocol
+//!   decision is the core's. Hosts are [`HostAgent`]s.
+//! - [`build_chain`] wires a chain of N nodes and C client hosts in a
+//!   [`Layout`] and installs the tables from
+//!   [`chain_tables`](netcraq_plan::plan::chain_tables).
+//! - [`Client`] is a host agent with closed-loop workers, retransmissions and
+//!   a history of every operation; [`run_experiment`] measures a chain under
+//!   a random [`WorkloadSpec`].
+
+mod chain;
+mod client;
+mod event;
+mod experiment;
+mod link;
+mod network;
+mod topology;
+mod workload;
+
+pub use chain::{
+    build_chain, client_address, node_address, BuildError, ChainNetwork, ChainNetworkSpec, ClientPlacement, Layout,
+    TargetNode, MAX_CHAIN_NODES, MAX_CLIENT_HOSTS,
+};
+pub use client::{Client, ClientConfig, ClientError, ClientStats, HistoryEntry, OpResult, Workload};
+pub use experiment::{run_experiment, ExperimentError, ExperimentReport, ExperimentSpec, NodeReport};
+pub use link::{LinkConfig, LinkCounters, LinkId};
+pub use network::{
+    HostAgent, NetworkCounters, NodeCounters, Outbox, RunStop, SimConfig, Simulation, OUTBOX_CAPACITY_FRAMES,
+};
+pub use topology::{
+    Device, HostId, LinkEnd, LinkSpec, NodeId, NodeSettings, PortRef, SwitchId, Topology, TopologyError,
+};
+pub use workload::{KeyDistribution, NodeChoice, Operation, PlannedOp, Value, WorkloadSpec};
