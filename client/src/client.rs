@@ -1,4 +1,5 @@
-//! The blocking client: one operation at a time.
+//! The blocking client: one operation at a time, driving the
+//! [`ClientMachine`] with a UDP socket and the system clock.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -8,7 +9,8 @@ use netcraq_linearizability::Value;
 
 use crate::error::ClientError;
 use crate::linger::Lingering;
-use crate::request::{ReadReply, Reply, Request, WriteReply};
+use crate::machine::{ClientMachine, Expiry, Finished, Received, Retries};
+use crate::request::{header_bytes, parse_header, Operation, ReadReply, WriteReply};
 
 /// Bytes received per datagram: more than a header, so that a longer
 /// datagram shows as the wrong length instead of being cut to fit.
@@ -39,6 +41,11 @@ impl ClientOptions {
     pub(crate) fn attempts(&self) -> u32 {
         self.retries.saturating_add(1)
     }
+
+    pub(crate) fn machine_retries(&self) -> Retries {
+        let timeout_ns = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
+        Retries { timeout_ns, attempts: self.attempts() }
+    }
 }
 
 /// Counters over a client's lifetime.
@@ -58,20 +65,23 @@ pub struct ClientStats {
 /// address, port and value (docs/protocol.md §3.4). A finished operation's
 /// socket stays open for as long as it could have been retransmitting (up to
 /// a bound), so the kernel cannot hand its port to a later operation that
-/// would take a late reply for its own. The socket is not connected, because the reply may come from another node
-/// than the one asked (the tail answers writes, and reads of dirty keys).
+/// would take a late reply for its own. The socket is not connected, because
+/// the reply may come from another node than the one asked (the tail answers
+/// writes, and reads of dirty keys).
 #[derive(Debug)]
 pub struct Client {
     node: SocketAddrV4,
     options: ClientOptions,
     stats: ClientStats,
     lingering: Lingering,
+    /// The machine's clock counts nanoseconds from here.
+    started: Instant,
 }
 
 impl Client {
     pub fn new(node: SocketAddrV4, options: ClientOptions) -> Self {
         let lingering = Lingering::new(options.timeout * options.attempts());
-        Client { node, options, stats: ClientStats::default(), lingering }
+        Client { node, options, stats: ClientStats::default(), lingering, started: Instant::now() }
     }
 
     pub fn node(&self) -> SocketAddrV4 {
@@ -84,55 +94,55 @@ impl Client {
 
     /// Reads `key`, retransmitting on each timeout.
     pub fn read(&mut self, key: u16) -> Result<ReadReply, ClientError> {
-        match self.exchange(Request::read(key))? {
-            Reply::Read(reply) => Ok(reply),
-            other => unreachable!("a read request matched {other:?}"),
-        }
+        let (version, value) = self.exchange(Operation::Read { key })?;
+        Ok(ReadReply { version, value })
     }
 
     /// Writes `value` to `key`, retransmitting on each timeout with `version`
     /// 1 so that the head applies it at most once. On an error, see
     /// [`ClientError::write_may_have_applied`].
     pub fn write(&mut self, key: u16, value: Value) -> Result<WriteReply, ClientError> {
-        match self.exchange(Request::write(key, value))? {
-            Reply::Written(reply) => Ok(reply),
-            other => unreachable!("a write request matched {other:?}"),
-        }
+        let (version, _) = self.exchange(Operation::Write { key, value })?;
+        Ok(WriteReply { version })
     }
 
-    /// Sends `request` until a reply matches it or the attempts run out.
-    fn exchange(&mut self, request: Request) -> Result<Reply, ClientError> {
+    /// Sends `operation` until a reply matches it or the attempts run out.
+    fn exchange(&mut self, operation: Operation) -> Result<(u8, Value), ClientError> {
         let node = self.node;
-        let io_error = |source| ClientError::Io { node, source };
-        let socket = UdpSocket::bind((self.options.local_ip, 0)).map_err(io_error)?;
-        let outcome = self.exchange_on(&socket, &request);
+        let socket = UdpSocket::bind((self.options.local_ip, 0)).map_err(|source| ClientError::Io { node, source })?;
+        let outcome = self.exchange_on(&socket, operation);
         self.lingering.keep(socket);
         outcome
     }
 
-    fn exchange_on(&mut self, socket: &UdpSocket, request: &Request) -> Result<Reply, ClientError> {
+    fn exchange_on(&mut self, socket: &UdpSocket, operation: Operation) -> Result<(u8, Value), ClientError> {
         let node = self.node;
         let io_error = |source| ClientError::Io { node, source };
-        for attempt in 0..self.options.attempts() {
-            socket.send_to(&request.encode(attempt), self.node).map_err(io_error)?;
-            self.stats.retransmissions += u64::from(attempt > 0);
-            let deadline = Instant::now() + self.options.timeout;
-            if let Some(outcome) = self.await_reply(socket, request, deadline).map_err(io_error)? {
-                return outcome;
+        let mut machine = ClientMachine::new(1, self.options.machine_retries());
+        let first = machine.issue(0, operation, (), self.now_ns()).expect("the only slot is free");
+        socket.send_to(&header_bytes(&first.header), node).map_err(io_error)?;
+        loop {
+            if let Some(finished) = self.await_reply(socket, &mut machine).map_err(io_error)? {
+                return ClientError::result_of(&finished, node);
+            }
+            match machine.expire(0, self.now_ns()) {
+                Some(Expiry::Retransmit(again)) => {
+                    socket.send_to(&header_bytes(&again.header), node).map_err(io_error)?;
+                    self.stats.retransmissions += 1;
+                }
+                Some(Expiry::GaveUp(finished)) => return ClientError::result_of(&finished, node),
+                // Woken a little before the deadline: wait out the rest.
+                None => {}
             }
         }
-        let attempts = self.options.attempts();
-        Err(ClientError::Timeout { kind: request.kind, key: request.key, attempts, node })
     }
 
-    /// Receives until a datagram matches `request` or `deadline` passes. The
-    /// loop ends by the deadline however many stray datagrams arrive.
-    fn await_reply(
-        &mut self,
-        socket: &UdpSocket,
-        request: &Request,
-        deadline: Instant,
-    ) -> io::Result<Option<Result<Reply, ClientError>>> {
+    /// Receives until a datagram answers the operation in flight or its
+    /// deadline passes. The loop ends by the deadline however many stray
+    /// datagrams arrive.
+    fn await_reply(&mut self, socket: &UdpSocket, machine: &mut ClientMachine<()>) -> io::Result<Option<Finished<()>>> {
+        let deadline_ns = machine.next_deadline_ns().unwrap_or_default();
+        let deadline = self.started + Duration::from_nanos(deadline_ns);
         let mut buffer = [0; RECEIVE_BUFFER_LEN];
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -147,10 +157,15 @@ impl Client {
                 }
                 Err(error) => return Err(error),
             };
-            match request.match_reply(&buffer[..len]) {
-                Some(outcome) => return Ok(Some(outcome)),
-                None => self.stats.ignored_replies += 1,
+            let received = parse_header(&buffer[..len]).map(|reply| machine.receive(0, None, &reply, self.now_ns()));
+            match received {
+                Some(Received::Finished(finished)) => return Ok(Some(finished)),
+                _ => self.stats.ignored_replies += 1,
             }
         }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }

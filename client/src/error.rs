@@ -4,6 +4,11 @@ use std::fmt::{self, Display, Formatter};
 use std::io;
 use std::net::SocketAddrV4;
 
+use netcraq_linearizability::Value;
+
+use crate::machine::Finished;
+use crate::request::OpResult;
+
 /// The two kinds of request a client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestKind {
@@ -37,6 +42,22 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The version and value of an operation that ended well, or why it did
+    /// not, sent to `node`.
+    pub(crate) fn result_of<T>(finished: &Finished<T>, node: SocketAddrV4) -> Result<(u8, Value), ClientError> {
+        let key = finished.operation.key();
+        match finished.result {
+            OpResult::Ok { version, value } => Ok((version, value)),
+            OpResult::KeyOutOfRange => Err(ClientError::KeyOutOfRange { key }),
+            OpResult::OutcomeUnknown => Err(ClientError::OutcomeUnknown { key }),
+            OpResult::WindowFull => Err(ClientError::WindowFull { key }),
+            OpResult::TimedOut => {
+                let (kind, attempts) = (finished.operation.kind(), finished.transmissions);
+                Err(ClientError::Timeout { kind, key, attempts, node })
+            }
+        }
+    }
+
     /// Whether a write that failed this way may still have been applied (and
     /// may be applied later): then only a read can tell.
     pub fn write_may_have_applied(&self) -> bool {

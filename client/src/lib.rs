@@ -1,7 +1,12 @@
-//! NetCRAQ client library over plain UDP sockets.
+//! NetCRAQ clients, one state machine under every driver.
 //!
-//! - [`Client`]: blocking reads and writes, one at a time, with a timeout
-//!   and bounded retransmissions.
+//! - [`ClientMachine`]: the client as a pure state machine: request
+//!   identity, matching replies, retransmissions, timeouts and the
+//!   [`History`]. The UDP drivers below and the simulator's clients drive it.
+//! - [`mix`]: the request mix every client draws from (reads, keys, Zipf),
+//!   and its validation; [`Latencies`]: their latency histograms.
+//! - [`Client`]: blocking reads and writes over UDP, one at a time, with a
+//!   timeout and bounded retransmissions.
 //! - [`run_workload`]: a closed-loop load generator that keeps many requests
 //!   outstanding from one thread, measures latency and can record a
 //!   [`History`] for the linearizability checker.
@@ -12,12 +17,17 @@
 //! each operation has a socket (a source port) of its own, reused for its
 //! retransmissions, and a reply is matched by that socket, its op and its key
 //! (docs/protocol.md §3.4 and §4.1). Finished sockets linger (bounded), so a
-//! port is not reused while a late reply to its last operation may arrive. Finished sockets linger (bounded), so a
 //! port is not reused while a late reply to its last operation may arrive.
+
+// Only `poll(2)` needs unsafe code, in one place (poll.rs).
+#![deny(unsafe_code)]
 
 mod client;
 mod error;
+mod latency;
 mod linger;
+mod machine;
+pub mod mix;
 mod poll;
 mod request;
 mod value;
@@ -25,10 +35,12 @@ mod workload;
 
 pub use client::{Client, ClientOptions, ClientStats};
 pub use error::{ClientError, RequestKind};
+pub use latency::Latencies;
+pub use machine::{ClientMachine, Expiry, Finished, InFlight, Received, Retries, Transmission};
+pub use mix::KeyDistribution;
 pub use netcraq_linearizability::{History, Value};
-pub use request::{ReadReply, WriteReply};
+pub use request::{OpResult, Operation, ReadReply, WriteReply};
 pub use value::{format_value, parse_value, ValueError};
 pub use workload::{
-    run_workload, ErrorCounts, KeyDistribution, Progress, Stop, Workload, WorkloadError, WorkloadReport, WriteTarget,
-    MAX_CONCURRENCY,
+    run_workload, ErrorCounts, Progress, Stop, Workload, WorkloadError, WorkloadReport, WriteTarget, MAX_CONCURRENCY,
 };

@@ -1,4 +1,5 @@
-//! Waiting for any of many sockets with `poll(2)`.
+//! Waiting for any of many sockets with `poll(2)`: the crate's only unsafe code.
+#![allow(unsafe_code)]
 
 use std::io;
 use std::net::UdpSocket;

@@ -1,6 +1,6 @@
 //! Latency histograms in nanoseconds, reported in microseconds.
 
-use hdrhistogram::Histogram;
+use netcraq_client::Latencies;
 
 /// The longest latency recorded as it is; longer ones count as this.
 const MAX_LATENCY_NS: u64 = 10_000_000_000;
@@ -8,21 +8,19 @@ const MAX_LATENCY_NS: u64 = 10_000_000_000;
 /// Round-trip times of answered requests.
 #[derive(Debug, Clone)]
 pub struct LatencyRecorder {
-    histogram: Histogram<u64>,
+    histogram: Latencies,
 }
 
 impl Default for LatencyRecorder {
     fn default() -> Self {
         // 3 significant digits from 1 ns to 10 s: fixed bounds, never resized.
-        let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("constant, valid histogram bounds");
-        LatencyRecorder { histogram }
+        LatencyRecorder { histogram: Latencies::new(MAX_LATENCY_NS) }
     }
 }
 
 impl LatencyRecorder {
     pub fn record_ns(&mut self, latency_ns: u64) {
-        // Within the bounds by construction, so this cannot fail.
-        let _ = self.histogram.record(latency_ns.clamp(1, MAX_LATENCY_NS));
+        self.histogram.record(latency_ns);
     }
 
     pub fn count(&self) -> u64 {
@@ -43,8 +41,7 @@ impl LatencyRecorder {
 
     /// Adds the latencies of another recorder (one per queue).
     pub fn absorb(&mut self, other: &LatencyRecorder) {
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.histogram.add(&other.histogram);
+        self.histogram.absorb(&other.histogram);
     }
 }
 

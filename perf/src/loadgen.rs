@@ -14,7 +14,7 @@
 
 use crate::frames::Responder;
 use crate::latency::LatencyRecorder;
-use crate::mix::RequestMix;
+use netcraq_client::mix::RequestMix;
 use clap::Args;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
@@ -84,11 +84,11 @@ pub struct LoadSettings {
 
 impl LoadSettings {
     pub fn mix(&self) -> RequestMix {
-        RequestMix { read_fraction: self.read_fraction, keys: self.keys }
+        RequestMix::uniform(self.read_fraction, self.keys)
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        self.mix().validate()?;
+        self.mix().validate().map_err(|error| error.to_string())?;
         crate::window::Window::new(self.window)?;
         if !(1..=MAX_BURST).contains(&self.burst) {
             return Err(format!("burst {}: give 1 to {MAX_BURST}", self.burst));

@@ -1,44 +1,9 @@
-//! The request mix: which operation and which key each request carries.
+//! The load generator's draw from the shared request mix
+//! ([`netcraq_client::mix`]): which operation and which key each request
+//! carries, on the hot path, with a tiny generator and keys split by queue.
 
+use netcraq_client::mix::{KeyDistribution, RequestMix};
 use netcraq_wire::Op;
-use std::fmt;
-
-/// The largest key space a node serves (`key_hi` is at most 65536).
-pub const MAX_KEYS: u32 = 65_536;
-
-/// What the load generator asks for: a share of READs (the rest WRITEs) over
-/// keys drawn uniformly from `0..keys`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RequestMix {
-    pub read_fraction: f64,
-    pub keys: u32,
-}
-
-impl Default for RequestMix {
-    fn default() -> Self {
-        RequestMix { read_fraction: 0.9, keys: 1024 }
-    }
-}
-
-impl RequestMix {
-    /// Refuses a read fraction outside 0..=1 and a key count outside 1..=65536.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&self.read_fraction) {
-            return Err(format!("read fraction {} is outside 0..=1", self.read_fraction));
-        }
-        if !(1..=MAX_KEYS).contains(&self.keys) {
-            return Err(format!("{} keys: give 1 to {MAX_KEYS}", self.keys));
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for RequestMix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reads_percent = self.read_fraction * 100.0;
-        write!(f, "{reads_percent:.0}% READ / {:.0}% WRITE, keys uniform over 0..{}", 100.0 - reads_percent, self.keys)
-    }
-}
 
 /// SplitMix64: small, fast and good enough to draw operations and keys.
 #[derive(Debug, Clone)]
@@ -79,17 +44,21 @@ pub struct RequestDraw {
 }
 
 impl RequestDraw {
-    /// Fails when the mix is invalid, `queue >= queues`, or the queue owns no key.
+    /// Fails when the mix is invalid or not uniform from key 0, `queue >=
+    /// queues`, or the queue owns no key.
     pub fn new(mix: RequestMix, queue: u16, queues: u16, seed: u64) -> Result<Self, String> {
-        mix.validate()?;
+        mix.validate().map_err(|error| error.to_string())?;
+        if mix.first_key != 0 || mix.distribution != KeyDistribution::Uniform {
+            return Err(format!("{mix}: the load generator draws keys uniformly from key 0"));
+        }
         let (queue, queues) = (u32::from(queue), u32::from(queues));
         if queue >= queues {
             return Err(format!("queue {queue} of {queues}"));
         }
-        if mix.keys <= queue {
-            return Err(format!("{} keys leave queue {queue} of {queues} without a key", mix.keys));
+        if mix.key_count <= queue {
+            return Err(format!("{} keys leave queue {queue} of {queues} without a key", mix.key_count));
         }
-        let keys_of_queue = (mix.keys - queue).div_ceil(queues);
+        let keys_of_queue = (mix.key_count - queue).div_ceil(queues);
         let rng = SplitMix64::new(seed ^ (u64::from(queue) << 48));
         Ok(RequestDraw { rng, read_fraction: mix.read_fraction, queue, queues, keys_of_queue })
     }
@@ -110,7 +79,7 @@ mod tests {
 
     #[test]
     fn keys_stay_on_their_queue_and_in_range() {
-        let mix = RequestMix { read_fraction: 0.5, keys: 1001 };
+        let mix = RequestMix::uniform(0.5, 1001);
         for queue in 0..3 {
             let mut draw = RequestDraw::new(mix, queue, 3, 7).unwrap();
             for _ in 0..10_000 {
@@ -122,19 +91,19 @@ mod tests {
 
     #[test]
     fn the_read_fraction_is_respected() {
-        let mix = RequestMix { read_fraction: 0.9, keys: 1024 };
+        let mix = RequestMix::uniform(0.9, 1024);
         let mut draw = RequestDraw::new(mix, 0, 1, 1).unwrap();
         let reads = (0..100_000).filter(|_| draw.draw().0 == Op::Read).count();
         assert!((89_000..91_000).contains(&reads), "{reads} reads of 100000");
-        let mut all_reads = RequestDraw::new(RequestMix { read_fraction: 1.0, keys: 1 }, 0, 1, 1).unwrap();
+        let mut all_reads = RequestDraw::new(RequestMix::uniform(1.0, 1), 0, 1, 1).unwrap();
         assert!((0..1000).all(|_| all_reads.draw() == (Op::Read, 0)));
-        let mut all_writes = RequestDraw::new(RequestMix { read_fraction: 0.0, keys: 4 }, 0, 1, 1).unwrap();
+        let mut all_writes = RequestDraw::new(RequestMix::uniform(0.0, 4), 0, 1, 1).unwrap();
         assert!((0..1000).all(|_| all_writes.draw().0 == Op::Write));
     }
 
     #[test]
     fn every_key_of_the_queue_is_drawn() {
-        let mut draw = RequestDraw::new(RequestMix { read_fraction: 0.9, keys: 16 }, 1, 2, 3).unwrap();
+        let mut draw = RequestDraw::new(RequestMix::uniform(0.9, 16), 1, 2, 3).unwrap();
         let mut seen = [false; 16];
         (0..10_000).for_each(|_| seen[usize::from(draw.draw().1)] = true);
         assert_eq!(seen.iter().filter(|s| **s).count(), 8);
@@ -142,10 +111,12 @@ mod tests {
 
     #[test]
     fn bad_mixes_are_refused() {
-        assert!(RequestMix { read_fraction: 1.5, keys: 10 }.validate().is_err());
-        assert!(RequestMix { read_fraction: 0.5, keys: 0 }.validate().is_err());
-        assert!(RequestMix { read_fraction: 0.5, keys: 65_537 }.validate().is_err());
-        assert!(RequestDraw::new(RequestMix { read_fraction: 0.5, keys: 1 }, 1, 2, 0).is_err());
-        assert!(RequestDraw::new(RequestMix::default(), 2, 2, 0).is_err());
+        assert!(RequestDraw::new(RequestMix::uniform(1.5, 10), 0, 1, 0).is_err());
+        assert!(RequestDraw::new(RequestMix::uniform(0.5, 0), 0, 1, 0).is_err());
+        assert!(RequestDraw::new(RequestMix::uniform(0.5, 65_537), 0, 1, 0).is_err());
+        let zipf = RequestMix { distribution: KeyDistribution::Zipf { exponent: 1.0 }, ..RequestMix::uniform(0.5, 8) };
+        assert!(RequestDraw::new(zipf, 0, 1, 0).is_err());
+        assert!(RequestDraw::new(RequestMix::uniform(0.5, 1), 1, 2, 0).is_err());
+        assert!(RequestDraw::new(RequestMix::uniform(0.9, 1024), 2, 2, 0).is_err());
     }
 }

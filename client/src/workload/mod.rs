@@ -2,7 +2,6 @@
 //! replaced by a new one as soon as it ends, all driven by one thread.
 
 mod engine;
-mod keys;
 mod report;
 
 use std::fmt::{self, Display, Formatter};
@@ -11,10 +10,10 @@ use std::net::SocketAddrV4;
 use std::ops::Range;
 use std::time::Duration;
 
-pub use keys::KeyDistribution;
 pub use report::{ErrorCounts, Progress, WorkloadReport};
 
 use crate::client::ClientOptions;
+use crate::mix::{KeyDistribution, MixSampler, RequestMix};
 
 /// Requests outstanding at most: each holds a socket (a file descriptor),
 /// and the usual limit on those is 1024.
@@ -60,6 +59,18 @@ pub struct Workload {
     pub history_capacity_ops: usize,
     /// How often the progress callback runs.
     pub progress_interval: Duration,
+}
+
+impl Workload {
+    /// The reads, keys and key distribution, as every client draws them.
+    pub fn mix(&self) -> RequestMix {
+        RequestMix {
+            read_fraction: self.read_fraction,
+            first_key: self.keys.start,
+            key_count: self.keys.len() as u32,
+            distribution: self.key_distribution,
+        }
+    }
 }
 
 impl Default for Workload {
@@ -114,33 +125,24 @@ pub fn run_workload(
     workload: &Workload,
     observer: impl FnMut(&Progress),
 ) -> Result<WorkloadReport, WorkloadError> {
-    validate(targets, workload).map_err(|reason| WorkloadError::Invalid(reason.to_string()))?;
-    engine::Engine::new(targets, workload).run(observer)
+    validate(targets, workload).map_err(WorkloadError::Invalid)?;
+    let mix = MixSampler::new(&workload.mix()).map_err(|error| WorkloadError::Invalid(error.to_string()))?;
+    engine::Engine::new(targets, workload, mix).run(observer)
 }
 
-fn validate(targets: &[SocketAddrV4], workload: &Workload) -> Result<(), &'static str> {
+/// What the shared mix does not check: the targets, concurrency and timing.
+fn validate(targets: &[SocketAddrV4], workload: &Workload) -> Result<(), String> {
     if targets.is_empty() {
-        return Err("no target nodes");
-    }
-    if workload.keys.is_empty() {
-        return Err("the key range is empty");
-    }
-    if !(0.0..=1.0).contains(&workload.read_fraction) {
-        return Err("the read fraction must be between 0 and 1");
+        return Err("no target nodes".into());
     }
     if !(1..=MAX_CONCURRENCY).contains(&workload.concurrency) {
-        return Err("concurrency must be between 1 and MAX_CONCURRENCY (512)");
+        return Err(format!("concurrency {}: give 1 to {MAX_CONCURRENCY}", workload.concurrency));
     }
     if workload.client.timeout.is_zero() {
-        return Err("the timeout must not be zero");
+        return Err("the timeout must not be zero".into());
     }
     if workload.progress_interval.is_zero() {
-        return Err("the progress interval must not be zero");
+        return Err("the progress interval must not be zero".into());
     }
-    match workload.key_distribution {
-        KeyDistribution::Zipf { exponent } if !(exponent.is_finite() && exponent >= 0.0) => {
-            Err("the Zipf exponent must be finite and not negative")
-        }
-        _ => Ok(()),
-    }
+    Ok(())
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use netcraq_linearizability::History;
 
 use crate::error::ClientError;
+use crate::latency::Latencies;
 
 /// Failed operations by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct WorkloadReport {
     pub duration: Duration,
     /// Latency of each successful operation, from its first transmission to
     /// its reply, in microseconds.
-    pub latency_us: Histogram<u64>,
+    pub latency_us: Latencies,
     /// The operations, when the workload asked for a history.
     pub history: Option<History>,
     /// Whether operations were left out of the history because it was full.
@@ -95,7 +95,7 @@ impl WorkloadReport {
             retransmissions: 0,
             ignored_replies: 0,
             duration: Duration::ZERO,
-            latency_us: Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds"),
+            latency_us: Latencies::new(LATENCY_MAX_US),
             history: record_history,
             history_truncated: false,
         }
@@ -112,12 +112,12 @@ impl WorkloadReport {
         self.retransmissions += other.retransmissions;
         self.ignored_replies += other.ignored_replies;
         self.duration = self.duration.max(other.duration);
-        self.latency_us.add(&other.latency_us).expect("histograms with the same bounds add");
+        self.latency_us.absorb(&other.latency_us);
     }
 
     pub(crate) fn record_latency(&mut self, latency: Duration) {
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency_us.saturating_record(latency_us.max(1));
+        self.latency_us.record(latency_us);
     }
 
     /// Finished operations per second, failed ones included.

@@ -3,16 +3,17 @@
 
 use super::chain::{ClientPlacement, TargetNode};
 use super::network::{HostAgent, Outbox};
-use super::workload::{CompiledWorkload, OpGenerator, Operation, PlannedOp, Value, WorkloadSpec};
-use hdrhistogram::Histogram;
+use super::workload::{CompiledWorkload, OpGenerator, Operation, PlannedOp, WorkloadSpec};
+use netcraq_client::{ClientMachine, Expiry, Finished, Latencies, Received, Retries, Transmission};
 use netcraq_plan::plan::Endpoint;
-use netcraq_wire::{ErrorCode, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use netcraq_wire::{NetcraqFrame, NETCRAQ_UDP_PORT};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+pub use netcraq_client::OpResult;
+
 /// Largest latency the histograms hold exactly; longer ones are recorded as this.
 const LATENCY_NS_MAX: u64 = 60_000_000_000;
-const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
 
 /// How a client behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,21 +73,6 @@ pub enum Workload {
     Script(VecDeque<PlannedOp>),
 }
 
-/// How an operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpResult {
-    /// `READ_REPLY` with the value read, or `WRITE_REPLY` with the value written.
-    Ok { version: u8, value: Value },
-    /// `ERROR OUTCOME_UNKNOWN`: the write may or may not take effect.
-    OutcomeUnknown,
-    /// No reply to any transmission: a write may or may not take effect.
-    TimedOut,
-    /// `ERROR KEY_OUT_OF_RANGE`: nothing changed.
-    KeyOutOfRange,
-    /// `ERROR WINDOW_FULL`: the write was not applied.
-    WindowFull,
-}
-
 /// One operation as a linearizability checker needs it. Each worker is one
 /// sequential process: `(client, worker)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,16 +115,13 @@ pub struct ClientStats {
     pub foreign_frames: u64,
     /// Operations left out of the history once it was full.
     pub history_dropped: u64,
-    pub read_latency_ns: Histogram<u64>,
-    pub write_latency_ns: Histogram<u64>,
+    pub read_latency_ns: Latencies,
+    pub write_latency_ns: Latencies,
 }
 
 impl ClientStats {
     fn new() -> Self {
-        let histogram = || {
-            Histogram::new_with_bounds(1, LATENCY_NS_MAX, LATENCY_SIGNIFICANT_DIGITS)
-                .expect("constant bounds are valid")
-        };
+        let histogram = || Latencies::new(LATENCY_NS_MAX);
         ClientStats {
             reads_ok: 0,
             writes_ok: 0,
@@ -169,33 +152,16 @@ impl ClientStats {
         self.mismatched_replies += other.mismatched_replies;
         self.foreign_frames += other.foreign_frames;
         self.history_dropped += other.history_dropped;
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.read_latency_ns.add(&other.read_latency_ns);
-        let _ = self.write_latency_ns.add(&other.write_latency_ns);
+        self.read_latency_ns.absorb(&other.read_latency_ns);
+        self.write_latency_ns.absorb(&other.write_latency_ns);
     }
 
     /// Reads and writes together.
-    pub fn latency_ns(&self) -> Histogram<u64> {
+    pub fn latency_ns(&self) -> Latencies {
         let mut all = self.read_latency_ns.clone();
-        let _ = all.add(&self.write_latency_ns);
+        all.absorb(&self.write_latency_ns);
         all
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Outstanding {
-    planned: PlannedOp,
-    ident: u16,
-    invoke_ns: u64,
-    deadline_ns: u64,
-    retransmissions: u8,
-}
-
-#[derive(Debug)]
-struct Worker {
-    udp_port: u16,
-    next_ident: u16,
-    outstanding: Option<Outstanding>,
 }
 
 #[derive(Debug)]
@@ -225,6 +191,7 @@ impl OpSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientError {
     Config(&'static str),
+    /// The workload's mix breaks a rule ([`MixError::reason`](netcraq_client::mix::MixError::reason)).
     Workload(&'static str),
     NoTargets,
     /// A scripted operation names a node the client cannot reach.
@@ -247,7 +214,9 @@ impl std::fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// A client host: `workers` closed-loop workers, each with one request
-/// outstanding, matched to replies by (UDP port, IPv4 identification).
+/// outstanding, matched to replies by (UDP port, IPv4 identification). It
+/// drives the [`ClientMachine`] in virtual time, one slot per worker, each
+/// request sent to a chain node by its index.
 #[derive(Debug)]
 pub struct Client {
     index: u16,
@@ -255,7 +224,7 @@ pub struct Client {
     targets: Vec<TargetNode>,
     config: ClientConfig,
     seed: u64,
-    workers: Vec<Worker>,
+    machine: ClientMachine<usize>,
     source: OpSource,
     now_ns: u64,
     stats: ClientStats,
@@ -277,16 +246,15 @@ impl Client {
         if placement.targets.is_empty() {
             return Err(ClientError::NoTargets);
         }
-        let workers = (0..config.workers)
-            .map(|w| Worker { udp_port: config.first_udp_port + w, next_ident: 1, outstanding: None })
-            .collect();
+        let retries =
+            Retries { timeout_ns: config.timeout_ns, attempts: u32::from(config.max_retransmissions) + 1 };
         let mut client = Client {
             index: placement.index,
             address: placement.address,
             targets: placement.targets.clone(),
             config,
             seed,
-            workers,
+            machine: ClientMachine::new(usize::from(config.workers), retries),
             source: OpSource::Script(VecDeque::new()),
             now_ns: 0,
             stats: ClientStats::new(),
@@ -302,10 +270,8 @@ impl Client {
     pub fn set_workload(&mut self, workload: Workload) -> Result<(), ClientError> {
         self.source = match workload {
             Workload::Random { spec, issue_until_ns } => {
-                if let Some(problem) = spec.problem() {
-                    return Err(ClientError::Workload(problem));
-                }
-                let compiled = Arc::new(CompiledWorkload::new(spec));
+                let compiled = CompiledWorkload::new(spec).map_err(|error| ClientError::Workload(error.reason()))?;
+                let compiled = Arc::new(compiled);
                 let generators = (0..self.config.workers)
                     .map(|w| OpGenerator::new(Arc::clone(&compiled), self.targets.len(), self.seed, self.index, w))
                     .collect();
@@ -331,70 +297,55 @@ impl Client {
 
     /// Nothing outstanding and nothing left to issue.
     pub fn is_idle(&self) -> bool {
-        self.workers.iter().all(|w| w.outstanding.is_none()) && !self.source.has_more(self.now_ns)
+        self.machine.outstanding() == 0 && !self.source.has_more(self.now_ns)
     }
 
     fn start_next(&mut self, worker: usize, outbox: &mut Outbox) {
         let Some(planned) = self.source.next(worker, self.now_ns) else { return };
-        let state = &mut self.workers[worker];
-        let ident = state.next_ident;
-        state.next_ident = state.next_ident.wrapping_add(1);
-        let deadline_ns = self.now_ns + self.config.timeout_ns;
-        let outstanding = Outstanding { planned, ident, invoke_ns: self.now_ns, deadline_ns, retransmissions: 0 };
-        state.outstanding = Some(outstanding);
-        self.send(worker, &outstanding, outbox);
+        if let Some(first) = self.machine.issue(worker, planned.op, planned.node, self.now_ns) {
+            self.send(&first, outbox);
+        }
     }
 
-    /// Sends (or re-sends) a request. A retransmitted WRITE carries
-    /// `version` 1, so the head can tell it from a new write (§3.4).
-    fn send(&self, worker: usize, request: &Outstanding, outbox: &mut Outbox) {
-        let target = self.targets[request.planned.node];
-        let header = match request.planned.op {
-            Operation::Read { key } => NetcraqRepr { op: Op::Read, version: 0, key, value: [0; 16] },
-            Operation::Write { key, value } => {
-                NetcraqRepr { op: Op::Write, version: u8::from(request.retransmissions > 0), key, value }
-            }
-        };
+    /// Puts a transmission on the wire from the worker's own UDP port.
+    fn send(&self, transmission: &Transmission<usize>, outbox: &mut Outbox) {
+        let target = self.targets[transmission.target];
         let to = Endpoint { ip: target.ip, mac: target.next_hop_mac };
-        let frame = NetcraqFrame::request(self.address, self.workers[worker].udp_port, to, request.ident, header);
-        outbox.send(target.port, frame.to_bytes().to_vec());
+        let port = self.config.first_udp_port + transmission.slot as u16;
+        outbox.send(target.port, transmission.frame(self.address, port, to).to_bytes().to_vec());
     }
 
     /// Retransmits, or gives up after the last retransmission.
     fn expire(&mut self, worker: usize, outbox: &mut Outbox) {
-        let Some(mut request) = self.workers[worker].outstanding else { return };
-        if request.retransmissions >= self.config.max_retransmissions {
-            self.complete(worker, OpResult::TimedOut);
-            self.start_next(worker, outbox);
-            return;
+        match self.machine.expire(worker, self.now_ns) {
+            Some(Expiry::Retransmit(again)) => self.send(&again, outbox),
+            Some(Expiry::GaveUp(finished)) => {
+                self.complete(&finished);
+                self.start_next(worker, outbox);
+            }
+            None => {}
         }
-        request.retransmissions += 1;
-        request.deadline_ns = self.now_ns + self.config.timeout_ns;
-        self.workers[worker].outstanding = Some(request);
-        self.send(worker, &request, outbox);
     }
 
-    /// The worker whose outstanding request this reply answers.
+    /// The worker a reply is addressed to.
     fn addressee(&self, reply: &NetcraqFrame) -> Option<usize> {
         if reply.ip_dst != self.address.ip || reply.udp_src != NETCRAQ_UDP_PORT {
             return None;
         }
         let worker = usize::from(reply.udp_dst.checked_sub(self.config.first_udp_port)?);
-        let outstanding = self.workers.get(worker)?.outstanding?;
-        (outstanding.ident == reply.ident).then_some(worker)
+        (worker < self.machine.slots()).then_some(worker)
     }
 
-    fn complete(&mut self, worker: usize, result: OpResult) {
-        let Some(request) = self.workers[worker].outstanding.take() else { return };
+    fn complete(&mut self, finished: &Finished<usize>) {
         let entry = HistoryEntry {
             client: self.index,
-            worker: worker as u16,
-            op: request.planned.op,
-            node: request.planned.node,
-            invoke_ns: request.invoke_ns,
-            return_ns: self.now_ns,
-            retransmissions: request.retransmissions,
-            result,
+            worker: finished.slot as u16,
+            op: finished.operation,
+            node: finished.target,
+            invoke_ns: finished.invoke_ns,
+            return_ns: finished.return_ns,
+            retransmissions: finished.retransmissions().try_into().unwrap_or(u8::MAX),
+            result: finished.result,
         };
         if self.now_ns >= self.config.measure_from_ns {
             self.count(&entry);
@@ -409,40 +360,21 @@ impl Client {
     fn count(&mut self, entry: &HistoryEntry) {
         let stats = &mut self.stats;
         stats.retransmissions += u64::from(entry.retransmissions);
-        let latency_ns = (entry.return_ns - entry.invoke_ns).clamp(1, LATENCY_NS_MAX);
+        let latency_ns = entry.return_ns - entry.invoke_ns;
         match (entry.result, entry.op.is_read()) {
             (OpResult::Ok { .. }, true) => {
                 stats.reads_ok += 1;
-                stats.read_latency_ns.saturating_record(latency_ns);
+                stats.read_latency_ns.record(latency_ns);
             }
             (OpResult::Ok { .. }, false) => {
                 stats.writes_ok += 1;
-                stats.write_latency_ns.saturating_record(latency_ns);
+                stats.write_latency_ns.record(latency_ns);
             }
             (OpResult::OutcomeUnknown, _) => stats.outcome_unknown += 1,
             (OpResult::TimedOut, _) => stats.timed_out += 1,
             (OpResult::KeyOutOfRange, _) => stats.key_out_of_range += 1,
             (OpResult::WindowFull, _) => stats.window_full += 1,
         }
-    }
-}
-
-/// What a reply means for the request it answers, or `None` when it cannot
-/// answer it (another key, another kind of reply, another value).
-fn judge(op: &Operation, reply: &NetcraqRepr) -> Option<OpResult> {
-    if reply.key != op.key() {
-        return None;
-    }
-    let ok = OpResult::Ok { version: reply.version, value: reply.value };
-    match (op, reply.op) {
-        (Operation::Read { .. }, Op::ReadReply) => Some(ok),
-        (Operation::Write { value, .. }, Op::WriteReply) => (reply.value == *value).then_some(ok),
-        (_, Op::Error) => match ErrorCode::from_code(reply.version)? {
-            ErrorCode::OutcomeUnknown => Some(OpResult::OutcomeUnknown),
-            ErrorCode::KeyOutOfRange => Some(OpResult::KeyOutOfRange),
-            ErrorCode::WindowFull => Some(OpResult::WindowFull),
-        },
-        _ => None,
     }
 }
 
@@ -461,20 +393,20 @@ impl HostAgent for Client {
             self.stats.stale_replies += 1;
             return;
         };
-        let outstanding = self.workers[worker].outstanding.map(|o| o.planned.op);
-        match outstanding.and_then(|op| judge(&op, &reply.header)) {
-            Some(result) => {
-                self.complete(worker, result);
+        match self.machine.receive(worker, Some(reply.ident), &reply.header, now_ns) {
+            Received::Finished(finished) => {
+                self.complete(&finished);
                 self.start_next(worker, outbox);
             }
-            None => self.stats.mismatched_replies += 1,
+            Received::Stale => self.stats.stale_replies += 1,
+            Received::Mismatched => self.stats.mismatched_replies += 1,
         }
     }
 
     fn on_wakeup(&mut self, now_ns: u64, outbox: &mut Outbox) {
         self.now_ns = now_ns;
-        for worker in 0..self.workers.len() {
-            match self.workers[worker].outstanding {
+        for worker in 0..self.machine.slots() {
+            match self.machine.in_flight(worker) {
                 Some(request) if request.deadline_ns <= now_ns => self.expire(worker, outbox),
                 Some(_) => {}
                 None => self.start_next(worker, outbox),
@@ -483,10 +415,10 @@ impl HostAgent for Client {
     }
 
     fn next_wakeup_ns(&self) -> Option<u64> {
-        let idle_worker = self.workers.iter().any(|w| w.outstanding.is_none());
+        let idle_worker = self.machine.outstanding() < self.machine.slots();
         if idle_worker && self.source.has_more(self.now_ns) {
             return Some(self.now_ns);
         }
-        self.workers.iter().filter_map(|w| w.outstanding.map(|o| o.deadline_ns)).min()
+        self.machine.next_deadline_ns()
     }
 }

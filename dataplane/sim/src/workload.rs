@@ -1,31 +1,13 @@
 //! What the simulated clients ask for: operations, keys and target nodes.
 
+use netcraq_client::mix::{MixError, MixSampler, RequestMix};
+use netcraq_client::RequestKind;
 use netcraq_wire::VALUE_LEN;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
-/// A value: 16 opaque bytes.
-pub type Value = [u8; VALUE_LEN];
-
-/// A client operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    Read { key: u16 },
-    Write { key: u16, value: Value },
-}
-
-impl Operation {
-    pub fn key(&self) -> u16 {
-        match self {
-            Operation::Read { key } | Operation::Write { key, .. } => *key,
-        }
-    }
-
-    pub fn is_read(&self) -> bool {
-        matches!(self, Operation::Read { .. })
-    }
-}
+pub use netcraq_client::{KeyDistribution, Operation, Value};
 
 /// An operation and the chain node (index 0 is the head) it is sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,16 +25,6 @@ pub enum NodeChoice {
     Tail,
 }
 
-/// How keys are drawn from `0..key_count`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum KeyDistribution {
-    Uniform,
-    /// Key `k` is drawn with weight `1 / (k + 1)^exponent`: a few hot keys.
-    Zipf {
-        exponent: f64,
-    },
-}
-
 /// A random mix of reads and writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkloadSpec {
@@ -60,6 +32,7 @@ pub struct WorkloadSpec {
     pub read_fraction: f64,
     /// Keys are drawn from `0..key_count` (at most 65536).
     pub key_count: u32,
+    /// How keys are drawn: Zipf ranks them from key 0.
     pub keys: KeyDistribution,
     pub read_target: NodeChoice,
     pub write_target: NodeChoice,
@@ -82,15 +55,12 @@ impl Default for WorkloadSpec {
 impl WorkloadSpec {
     /// Why this workload cannot be generated, if it cannot.
     pub fn problem(&self) -> Option<&'static str> {
-        if !(0.0..=1.0).contains(&self.read_fraction) {
-            Some("read fraction must be within 0..=1")
-        } else if !(1..=1 << 16).contains(&self.key_count) {
-            Some("key count must be 1..=65536")
-        } else if matches!(self.keys, KeyDistribution::Zipf { exponent } if !(exponent.is_finite() && exponent > 0.0)) {
-            Some("a Zipf exponent must be finite and above 0")
-        } else {
-            None
-        }
+        self.mix().validate().err().as_ref().map(MixError::reason)
+    }
+
+    /// The reads and keys, as every client draws them.
+    pub fn mix(&self) -> RequestMix {
+        RequestMix { distribution: self.keys, ..RequestMix::uniform(self.read_fraction, self.key_count) }
     }
 }
 
@@ -99,49 +69,12 @@ impl WorkloadSpec {
 #[derive(Debug)]
 pub(crate) struct CompiledWorkload {
     spec: WorkloadSpec,
-    keys: KeySampler,
+    mix: MixSampler,
 }
 
 impl CompiledWorkload {
-    pub(crate) fn new(spec: WorkloadSpec) -> Self {
-        CompiledWorkload { keys: KeySampler::new(&spec), spec }
-    }
-}
-
-#[derive(Debug)]
-enum KeySampler {
-    Uniform(u32),
-    /// Cumulative weights of keys `0..len`.
-    Cumulative(Vec<f64>),
-}
-
-impl KeySampler {
-    fn new(spec: &WorkloadSpec) -> Self {
-        match spec.keys {
-            KeyDistribution::Uniform => KeySampler::Uniform(spec.key_count),
-            KeyDistribution::Zipf { exponent } => {
-                let weights = (1..=spec.key_count).map(|rank| f64::from(rank).powf(-exponent));
-                let cumulative = weights
-                    .scan(0.0, |total, weight| {
-                        *total += weight;
-                        Some(*total)
-                    })
-                    .collect();
-                KeySampler::Cumulative(cumulative)
-            }
-        }
-    }
-
-    fn sample(&self, rng: &mut SmallRng) -> u16 {
-        let index = match self {
-            KeySampler::Uniform(count) => rng.gen_range(0..*count) as usize,
-            KeySampler::Cumulative(cumulative) => {
-                let total = cumulative.last().copied().unwrap_or(0.0);
-                let point = rng.gen::<f64>() * total;
-                cumulative.partition_point(|c| *c <= point).min(cumulative.len() - 1)
-            }
-        };
-        u16::try_from(index).unwrap_or(u16::MAX)
+    pub(crate) fn new(spec: WorkloadSpec) -> Result<Self, MixError> {
+        Ok(CompiledWorkload { mix: MixSampler::new(&spec.mix())?, spec })
     }
 }
 
@@ -170,8 +103,8 @@ impl OpGenerator {
 
     pub(crate) fn next_op(&mut self) -> PlannedOp {
         let (spec, rng) = (&self.workload.spec, &mut self.rng);
-        let key = self.workload.keys.sample(rng);
-        if rng.gen_bool(spec.read_fraction) {
+        let (kind, key) = self.workload.mix.draw(rng);
+        if kind == RequestKind::Read {
             return PlannedOp { op: Operation::Read { key }, node: choose(spec.read_target, self.node_count, rng) };
         }
         let node = choose(spec.write_target, self.node_count, rng);
@@ -203,7 +136,7 @@ mod tests {
     use super::*;
 
     fn generator(spec: WorkloadSpec, worker: u16) -> OpGenerator {
-        OpGenerator::new(Arc::new(CompiledWorkload::new(spec)), 3, 42, 1, worker)
+        OpGenerator::new(Arc::new(CompiledWorkload::new(spec).unwrap()), 3, 42, 1, worker)
     }
 
     #[test]
