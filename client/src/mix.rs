@@ -5,6 +5,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
+use netcraq_linearizability::Value;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -21,7 +22,9 @@ pub enum KeyDistribution {
     /// chosen with weight `1 / r^exponent`. Around 1 a few keys take most of
     /// the traffic, which keeps their writes in flight and so exercises
     /// reads of dirty keys.
-    Zipf { exponent: f64 },
+    Zipf {
+        exponent: f64,
+    },
 }
 
 /// What a load asks for: a share of READs (the rest WRITEs) over
@@ -40,7 +43,10 @@ pub enum MixError {
     ReadFraction(f64),
     KeyCount(u32),
     /// The keys run past 65535.
-    KeysPastLast { first_key: u16, key_count: u32 },
+    KeysPastLast {
+        first_key: u16,
+        key_count: u32,
+    },
     /// Not finite, or not above 0 (an exponent of 0 is the uniform
     /// distribution: ask for that).
     ZipfExponent(f64),
@@ -167,6 +173,29 @@ impl MixSampler {
     }
 }
 
+/// The values one writer writes: its number, then its count of writes. No
+/// other writer's write carries the same value, and none is all zeros (the
+/// registers' initial value), so a read names the write it saw.
+#[derive(Debug, Clone)]
+pub struct WriteValues {
+    writer: u64,
+    written: u64,
+}
+
+impl WriteValues {
+    pub fn new(writer: u64) -> Self {
+        WriteValues { writer, written: 0 }
+    }
+
+    pub fn next_value(&mut self) -> Value {
+        self.written += 1;
+        let mut value = Value::default();
+        value[..8].copy_from_slice(&self.writer.to_be_bytes());
+        value[8..].copy_from_slice(&self.written.to_be_bytes());
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -209,7 +238,8 @@ mod tests {
 
     #[test]
     fn the_whole_key_space_can_be_drawn_from() {
-        let mix = RequestMix { distribution: KeyDistribution::Zipf { exponent: 0.5 }, ..RequestMix::uniform(1.0, 1 << 16) };
+        let mix =
+            RequestMix { distribution: KeyDistribution::Zipf { exponent: 0.5 }, ..RequestMix::uniform(1.0, 1 << 16) };
         assert_eq!(mix.validate(), Ok(()));
         let sampler = MixSampler::new(&mix).unwrap();
         let mut rng = SmallRng::seed_from_u64(2);
@@ -230,6 +260,16 @@ mod tests {
             assert!(matches!(zipf.validate(), Err(MixError::ZipfExponent(_))), "{exponent}");
         }
         assert_eq!(MixError::KeyCount(0).to_string(), "0 keys: give 1 to 65536");
+    }
+
+    #[test]
+    fn writers_never_repeat_a_value_nor_write_zeros() {
+        let mut values = std::collections::HashSet::new();
+        for writer in 0..3 {
+            let mut writes = WriteValues::new(writer);
+            assert!((0..100).all(|_| values.insert(writes.next_value())));
+        }
+        assert!(!values.contains(&Value::default()));
     }
 
     #[test]

@@ -159,7 +159,10 @@ mod tests {
     #[test]
     fn a_write_reply_must_echo_the_written_value() {
         let write = Operation::Write { key: 9, value: [5; 16] };
-        assert_eq!(write.judge(&reply(Op::WriteReply, 2, 9, [5; 16])), Some(OpResult::Ok { version: 2, value: [5; 16] }));
+        assert_eq!(
+            write.judge(&reply(Op::WriteReply, 2, 9, [5; 16])),
+            Some(OpResult::Ok { version: 2, value: [5; 16] })
+        );
         assert!(write.judge(&reply(Op::WriteReply, 2, 9, [6; 16])).is_none());
     }
 

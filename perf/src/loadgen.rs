@@ -14,8 +14,8 @@
 
 use crate::frames::Responder;
 use crate::latency::LatencyRecorder;
-use netcraq_client::mix::RequestMix;
 use clap::Args;
+use netcraq_client::mix::RequestMix;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
 

@@ -16,13 +16,18 @@ use crate::client::RECEIVE_BUFFER_LEN;
 use crate::error::{ClientError, RequestKind};
 use crate::linger::Lingering;
 use crate::machine::{ClientMachine, Expiry, Finished, Received, Transmission};
-use crate::mix::MixSampler;
+use crate::mix::{MixSampler, WriteValues};
 use crate::poll::Readiness;
 use crate::request::{header_bytes, parse_header, Operation};
 
 /// Datagrams read from one socket per wake-up, so that a flooded socket
 /// cannot starve the others.
 const DATAGRAMS_PER_WAKEUP: usize = 8;
+
+/// Distinguishes this run's written values from every other run's.
+fn run_number() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
+}
 
 pub(super) struct Engine<'a> {
     workload: &'a Workload,
@@ -41,9 +46,8 @@ pub(super) struct Engine<'a> {
     started: Instant,
     next_progress: Instant,
     issued: u64,
-    /// Distinguishes this run's written values from every other run's.
-    run_number: u64,
-    writes_issued: u64,
+    /// Numbered by the clock, so that runs never write the same values.
+    values: WriteValues,
     report: WorkloadReport,
     lingering: Lingering,
 }
@@ -67,8 +71,7 @@ impl<'a> Engine<'a> {
             started,
             next_progress: started + workload.progress_interval,
             issued: 0,
-            run_number: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64,
-            writes_issued: 0,
+            values: WriteValues::new(run_number()),
             report: WorkloadReport::empty(None),
             lingering: Lingering::new(workload.client.timeout * workload.client.attempts()),
         }
@@ -130,11 +133,7 @@ impl<'a> Engine<'a> {
         if kind == RequestKind::Read {
             return Operation::Read { key };
         }
-        self.writes_issued += 1;
-        let mut value = Value::default();
-        value[..8].copy_from_slice(&self.run_number.to_be_bytes());
-        value[8..].copy_from_slice(&self.writes_issued.to_be_bytes());
-        Operation::Write { key, value }
+        Operation::Write { key, value: self.values.next_value() }
     }
 
     fn target_for(&mut self, kind: RequestKind) -> SocketAddrV4 {

@@ -246,8 +246,7 @@ impl Client {
         if placement.targets.is_empty() {
             return Err(ClientError::NoTargets);
         }
-        let retries =
-            Retries { timeout_ns: config.timeout_ns, attempts: u32::from(config.max_retransmissions) + 1 };
+        let retries = Retries { timeout_ns: config.timeout_ns, attempts: u32::from(config.max_retransmissions) + 1 };
         let mut client = Client {
             index: placement.index,
             address: placement.address,

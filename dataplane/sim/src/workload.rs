@@ -1,8 +1,7 @@
 //! What the simulated clients ask for: operations, keys and target nodes.
 
-use netcraq_client::mix::{MixError, MixSampler, RequestMix};
+use netcraq_client::mix::{MixError, MixSampler, RequestMix, WriteValues};
 use netcraq_client::RequestKind;
-use netcraq_wire::VALUE_LEN;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -87,18 +86,15 @@ pub(crate) struct OpGenerator {
     workload: Arc<CompiledWorkload>,
     node_count: usize,
     rng: SmallRng,
-    /// Client and worker, written into every value so that values are unique.
-    writer_tag: [u8; 4],
-    writes_issued: u64,
+    /// Numbered by client and worker, so that values are unique.
+    values: WriteValues,
 }
 
 impl OpGenerator {
     pub(crate) fn new(workload: Arc<CompiledWorkload>, node_count: usize, seed: u64, client: u16, worker: u16) -> Self {
         let stream = (u64::from(client) << 16) | u64::from(worker);
         let rng = SmallRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let [c0, c1] = client.to_be_bytes();
-        let [w0, w1] = worker.to_be_bytes();
-        OpGenerator { workload, node_count, rng, writer_tag: [c0, c1, w0, w1], writes_issued: 0 }
+        OpGenerator { workload, node_count, rng, values: WriteValues::new(stream) }
     }
 
     pub(crate) fn next_op(&mut self) -> PlannedOp {
@@ -108,8 +104,7 @@ impl OpGenerator {
             return PlannedOp { op: Operation::Read { key }, node: choose(spec.read_target, self.node_count, rng) };
         }
         let node = choose(spec.write_target, self.node_count, rng);
-        self.writes_issued += 1;
-        PlannedOp { op: Operation::Write { key, value: unique_value(self.writer_tag, self.writes_issued) }, node }
+        PlannedOp { op: Operation::Write { key, value: self.values.next_value() }, node }
     }
 }
 
@@ -119,16 +114,6 @@ fn choose(choice: NodeChoice, node_count: usize, rng: &mut SmallRng) -> usize {
         NodeChoice::Head => 0,
         NodeChoice::Tail => node_count - 1,
     }
-}
-
-/// A value no other write carries: the writer's tag, its write count and a
-/// marker, never all zero (the registers' initial value).
-fn unique_value(writer_tag: [u8; 4], sequence: u64) -> Value {
-    let mut value = [0u8; VALUE_LEN];
-    value[..4].copy_from_slice(&writer_tag);
-    value[4..12].copy_from_slice(&sequence.to_be_bytes());
-    value[12..].copy_from_slice(b"NCRQ");
-    value
 }
 
 #[cfg(test)]
