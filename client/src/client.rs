@@ -9,7 +9,7 @@ use netcraq_linearizability::Value;
 
 use crate::error::ClientError;
 use crate::linger::Lingering;
-use crate::machine::{ClientMachine, Expiry, Finished, Received, Retries};
+use crate::machine::{ClientMachine, Expiry, Finished, Received, RetryPolicy};
 use crate::request::{header_bytes, parse_header, Operation, ReadReply, WriteReply};
 
 /// Bytes received per datagram: more than a header, so that a longer
@@ -42,9 +42,9 @@ impl ClientOptions {
         self.retries.saturating_add(1)
     }
 
-    pub(crate) fn machine_retries(&self) -> Retries {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         let timeout_ns = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
-        Retries { timeout_ns, attempts: self.attempts() }
+        RetryPolicy { timeout_ns, attempts: self.attempts() }
     }
 }
 
@@ -118,7 +118,7 @@ impl Client {
     fn exchange_on(&mut self, socket: &UdpSocket, operation: Operation) -> Result<(u8, Value), ClientError> {
         let node = self.node;
         let io_error = |source| ClientError::Io { node, source };
-        let mut machine = ClientMachine::new(1, self.options.machine_retries());
+        let mut machine = ClientMachine::new(1, self.options.retry_policy());
         let first = machine.issue(0, operation, (), self.now_ns()).expect("the only slot is free");
         socket.send_to(&header_bytes(&first.header), node).map_err(io_error)?;
         loop {

@@ -36,7 +36,7 @@ mod workload;
 pub use client::{Client, ClientOptions, ClientStats};
 pub use error::{ClientError, RequestKind};
 pub use latency::Latencies;
-pub use machine::{ClientMachine, Expiry, Finished, InFlight, Received, Retries, Transmission};
+pub use machine::{ClientMachine, Expiry, Finished, InFlight, Received, RetryPolicy, Transmission};
 pub use mix::KeyDistribution;
 pub use netcraq_linearizability::{History, Value};
 pub use request::{OpResult, Operation, ReadReply, WriteReply};

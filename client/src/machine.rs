@@ -82,7 +82,7 @@ pub enum Expiry<T> {
 
 /// How long to wait for a reply, and how often to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retries {
+pub struct RetryPolicy {
     pub timeout_ns: u64,
     /// Transmissions at most, the first included (at least 1).
     pub attempts: u32,
@@ -106,14 +106,14 @@ struct Recorder {
 #[derive(Debug)]
 pub struct ClientMachine<T> {
     slots: Vec<Slot<T>>,
-    retries: Retries,
+    policy: RetryPolicy,
     recorder: Option<Recorder>,
 }
 
 impl<T: Copy> ClientMachine<T> {
-    pub fn new(slots: usize, retries: Retries) -> Self {
+    pub fn new(slots: usize, policy: RetryPolicy) -> Self {
         let slot = Slot { next_ident: 1, in_flight: None };
-        ClientMachine { slots: vec![slot; slots], retries, recorder: None }
+        ClientMachine { slots: vec![slot; slots], policy, recorder: None }
     }
 
     /// Records the first `capacity_ops` operations issued; those invoked
@@ -149,7 +149,7 @@ impl<T: Copy> ClientMachine<T> {
         let recorded_in_history = self.recorder.as_mut().is_some_and(Recorder::take_room);
         let ident = state.next_ident;
         state.next_ident = ident.wrapping_add(1);
-        let deadline_ns = now_ns.saturating_add(self.retries.timeout_ns);
+        let deadline_ns = now_ns.saturating_add(self.policy.timeout_ns);
         let in_flight = InFlight {
             operation,
             target,
@@ -171,7 +171,7 @@ impl<T: Copy> ClientMachine<T> {
             return Received::Stale;
         }
         match in_flight.operation.judge(reply) {
-            Some(result) => Received::Finished(self.finish(slot, result, now_ns).expect("in flight")),
+            Some(result) => self.finish(slot, result, now_ns).map_or(Received::Stale, Received::Finished),
             None => Received::Mismatched,
         }
     }
@@ -179,8 +179,8 @@ impl<T: Copy> ClientMachine<T> {
     /// Retransmits `slot`'s operation if its deadline has passed, or gives
     /// up on it after the last attempt.
     pub fn expire(&mut self, slot: usize, now_ns: u64) -> Option<Expiry<T>> {
-        let attempts = self.retries.attempts;
-        let timeout_ns = self.retries.timeout_ns;
+        let attempts = self.policy.attempts;
+        let timeout_ns = self.policy.timeout_ns;
         let in_flight = self.slots.get_mut(slot)?.in_flight.as_mut().filter(|op| op.deadline_ns <= now_ns)?;
         if in_flight.transmissions >= attempts {
             return self.finish(slot, OpResult::TimedOut, now_ns).map(Expiry::GaveUp);
@@ -256,7 +256,7 @@ mod tests {
 
     use super::*;
 
-    const RETRIES: Retries = Retries { timeout_ns: 100, attempts: 3 };
+    const POLICY: RetryPolicy = RetryPolicy { timeout_ns: 100, attempts: 3 };
 
     fn write_reply(key: u16, value: [u8; 16]) -> NetcraqRepr {
         NetcraqRepr { op: Op::WriteReply, version: 1, key, value }
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_reply_ends_its_operation_and_frees_the_slot() {
-        let mut machine = ClientMachine::new(2, RETRIES).with_history(10);
+        let mut machine = ClientMachine::new(2, POLICY).with_history(10);
         let write = Operation::Write { key: 4, value: [9; 16] };
         let sent = machine.issue(1, write, 'n', 10).unwrap();
         assert_eq!((sent.slot, sent.target, sent.ident, sent.header.version), (1, 'n', 1, 0));
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn deadlines_retransmit_then_give_up() {
-        let mut machine = ClientMachine::new(1, RETRIES).with_history(1);
+        let mut machine = ClientMachine::new(1, POLICY).with_history(1);
         let write = Operation::Write { key: 4, value: [9; 16] };
         machine.issue(0, write, (), 0).unwrap();
         assert_eq!(machine.next_deadline_ns(), Some(100));

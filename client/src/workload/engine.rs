@@ -55,7 +55,7 @@ pub(super) struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub(super) fn new(targets: &'a [SocketAddrV4], workload: &'a Workload, mix: MixSampler) -> Self {
         let started = Instant::now();
-        let mut machine = ClientMachine::new(workload.concurrency, workload.client.machine_retries());
+        let mut machine = ClientMachine::new(workload.concurrency, workload.client.retry_policy());
         if workload.history_capacity_ops > 0 {
             machine = machine.with_history(workload.history_capacity_ops);
         }

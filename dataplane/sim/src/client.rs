@@ -4,7 +4,7 @@
 use super::chain::{ClientPlacement, TargetNode};
 use super::network::{HostAgent, Outbox};
 use super::workload::{CompiledWorkload, OpGenerator, Operation, PlannedOp, WorkloadSpec};
-use netcraq_client::{ClientMachine, Expiry, Finished, Latencies, Received, Retries, Transmission};
+use netcraq_client::{ClientMachine, Expiry, Finished, Latencies, Received, RetryPolicy, Transmission};
 use netcraq_plan::plan::Endpoint;
 use netcraq_wire::{NetcraqFrame, NETCRAQ_UDP_PORT};
 use std::collections::VecDeque;
@@ -246,14 +246,14 @@ impl Client {
         if placement.targets.is_empty() {
             return Err(ClientError::NoTargets);
         }
-        let retries = Retries { timeout_ns: config.timeout_ns, attempts: u32::from(config.max_retransmissions) + 1 };
+        let policy = RetryPolicy { timeout_ns: config.timeout_ns, attempts: u32::from(config.max_retransmissions) + 1 };
         let mut client = Client {
             index: placement.index,
             address: placement.address,
             targets: placement.targets.clone(),
             config,
             seed,
-            machine: ClientMachine::new(usize::from(config.workers), retries),
+            machine: ClientMachine::new(usize::from(config.workers), policy),
             source: OpSource::Script(VecDeque::new()),
             now_ns: 0,
             stats: ClientStats::new(),
