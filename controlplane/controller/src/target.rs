@@ -15,14 +15,14 @@
 use async_trait::async_trait;
 use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_p4runtime::client::{entity, update};
 use netcraq_p4runtime::entities::{
     array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
 };
 use netcraq_p4runtime::p4info::{first_difference, load_p4info_file, netcraq_p4info};
 use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
-use netcraq_p4runtime::{ClientError, NetcraqIds, P4InfoIndex, P4RuntimeClient, Standing};
+use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
+use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::Code;
