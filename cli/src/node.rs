@@ -499,7 +499,7 @@ fn write_stats_with(
     name: &str,
     nodes: &[&Node],
     io: IoCounters,
-    p4runtime: Option<netcraq_p4runtime::server::ServerCountersSnapshot>,
+    p4runtime: Option<netcraq_p4runtime_server::ServerCountersSnapshot>,
 ) {
     if let Some(path) = &args.stats {
         if let Err(error) = write_stats(path, name, nodes, io, p4runtime) {
@@ -513,7 +513,7 @@ fn write_stats(
     name: &str,
     nodes: &[&Node],
     io: IoCounters,
-    p4runtime: Option<netcraq_p4runtime::server::ServerCountersSnapshot>,
+    p4runtime: Option<netcraq_p4runtime_server::ServerCountersSnapshot>,
 ) -> std::io::Result<()> {
     let mut stats = stats_json(name, nodes, io);
     if let Some(counters) = p4runtime {

@@ -8,8 +8,10 @@ use clap::Args;
 use netcraq_node::afpacket::PortSpec;
 use netcraq_node::control::{control_channel, ControlPort};
 use netcraq_node::faults::FaultSettings;
-use netcraq_p4runtime::server::ServerCountersSnapshot;
-use netcraq_p4runtime::{bind, serve_on_thread, NodeService, P4InfoIndex, RunningServer, ServerSettings};
+use netcraq_p4runtime::P4InfoIndex;
+use netcraq_p4runtime_server::{
+    bind, serve_on_thread, NodeService, RunningServer, ServerCountersSnapshot, ServerSettings,
+};
 use serde_json::{json, Value};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -79,7 +81,8 @@ pub fn start(args: &ControlArgs, node_name: &str) -> Result<Option<Control>, Str
     let fail = |e: String| format!("node {node_name}: P4Runtime: {e}");
     let (handle, port) = control_channel().map_err(|e| fail(e.to_string()))?;
     let settings = ServerSettings { device_id: args.p4runtime_device_id, ..ServerSettings::default() };
-    let service = NodeService::new(P4InfoIndex::netcraq(), handle, settings).map_err(fail)?;
+    let node = move |request, timeout| handle.call(request, timeout);
+    let service = NodeService::new(P4InfoIndex::netcraq(), node, settings).map_err(fail)?;
     let listener = bind(address).map_err(|e| fail(e.to_string()))?;
     let server = serve_on_thread(listener, service).map_err(|e| fail(format!("starting the server thread: {e}")))?;
     tracing::info!(node = %node_name, address = %server.local_addr(), "P4Runtime server listening");

@@ -9,7 +9,7 @@
 //! routes to the nodes of other chains so that every node can transit.
 
 use crate::deploy::{Deployment, NodeTarget, DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT};
-use crate::target::{NodeKind, PipelineFiles, TargetOptions, TargetSpec};
+use crate::target::{PipelineFiles, TargetKind, TargetOptions, TargetSpec};
 use netcraq_plan::plan::{chain_tables, ChainSpec, Endpoint, Reachability};
 use netcraq_core::{Mode, Route};
 use netcraq_topology::derived_mac;
@@ -148,8 +148,8 @@ pub fn parse_deployment(text: &str, base: &Path) -> Result<Deployment, Deploymen
     }
     let mut nodes = Vec::with_capacity(file.nodes.len());
     for (index, node) in file.nodes.iter().enumerate() {
-        let kind = NodeKind::from_name(&node.kind).ok_or_else(|| {
-            let kinds: Vec<&str> = NodeKind::ALL.iter().map(|k| k.name()).collect();
+        let kind = TargetKind::from_name(&node.kind).ok_or_else(|| {
+            let kinds: Vec<&str> = TargetKind::ALL.iter().map(|k| k.name()).collect();
             DeploymentFileError(format!("node {}: kind {:?}: give one of {}", node.name, node.kind, kinds.join(", ")))
         })?;
         let Some(tables) = tables_of.remove(&index) else {
@@ -345,8 +345,8 @@ keys = [0, 65536]
         let deployment = parse_deployment(CHAIN3, Path::new("/etc/netcraq")).unwrap();
         assert_eq!(deployment.election_id, 7);
         let [n1, n2, s3] = &deployment.nodes[..] else { panic!("three nodes") };
-        assert_eq!((n1.spec.kind, n1.spec.device_id), (NodeKind::Software, DEFAULT_DEVICE_ID));
-        assert_eq!((n2.spec.kind, n2.spec.device_id), (NodeKind::Dpdk, 3));
+        assert_eq!((n1.spec.kind, n1.spec.device_id), (TargetKind::Software, DEFAULT_DEVICE_ID));
+        assert_eq!((n2.spec.kind, n2.spec.device_id), (TargetKind::Dpdk, 3));
         assert_eq!(s3.spec.pipeline.device_config, Some(PathBuf::from("/etc/netcraq/build/bmv2/netcraq.json")));
         let roles: Vec<Role> = deployment.nodes.iter().map(|n| n.tables.config.role).collect();
         assert_eq!(roles, [Role::Head, Role::Replica, Role::Tail]);

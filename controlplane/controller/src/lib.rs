@@ -2,7 +2,7 @@
 //! tables over P4Runtime and reads their counters and registers.
 //!
 //! - [`target`]: the one interface to every node ([`Target`]), with its
-//!   implementations for software/DPDK nodes and for P4 switches.
+//!   one implementation over P4Runtime for every kind of node.
 //! - [`deploy`]: a [`Deployment`] and [`apply`]: tables tail to head,
 //!   rolled back on failure.
 //! - [`deployment_file`]: deployment files (TOML) with their chains and links.
@@ -23,8 +23,8 @@ pub use deployment_file::{load_deployment, parse_deployment, DeploymentFileError
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
 pub use target::{
-    target_for, Capabilities, ForwardingChanges, NodeError, NodeKind, PipelineFiles, PipelineOutcome, ServerTarget,
-    SwitchTarget, Target, TargetOptions, TargetSpec,
+    target_for, Capabilities, ForwardingChanges, NodeError, P4RuntimeTarget, PipelineFiles, PipelineOutcome, Target,
+    TargetKind, TargetOptions, TargetSpec,
 };
 
 #[cfg(test)]

@@ -1,28 +1,29 @@
 //! The one interface through which the controller talks to every node,
-//! whatever it is: [`Target`]. Everything that differs between kinds of
-//! node lives in the two implementations and in [`target_for`], the only
-//! place that looks at a node's [`NodeKind`]:
+//! whatever it is: [`Target`], implemented for every kind of node by
+//! [`P4RuntimeTarget`]. Everything that differs between kinds is how the
+//! node gets its pipeline ([`Pipeline`]), chosen in [`target_for`], the only
+//! place that looks at a node's [`TargetKind`]:
 //!
-//! | | [`ServerTarget`] (software, DPDK) | [`SwitchTarget`] (BMv2, Tofino) |
+//! | | [`Pipeline::Fixed`] (software, DPDK) | [`Pipeline::Installed`] (BMv2, Tofino) |
 //! |---|---|---|
 //! | pipeline | the node runs NetCRAQ already: its P4Info must equal ours | SetForwardingPipelineConfig with the device config and P4Info files, unless the switch already runs that P4Info |
 //! | packet replication | none (the node sends its second output itself) | clone session 100 for the second output (`p4/README.md`) |
 //! | key capacity | from the P4Info | from the P4Info file |
 //!
 //! Tables, counters and registers are the same P4Runtime entities on every
-//! kind (the P4Info contract), so both implementations share [`Connection`].
+//! kind (the P4Info contract): [`Connection`] speaks them.
 
 use async_trait::async_trait;
-use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_p4runtime::client::{entity, update};
+use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_p4runtime::entities::{
     array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
 };
 use netcraq_p4runtime::p4info::{first_difference, load_p4info_file, netcraq_p4info};
 use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
-use netcraq_p4runtime::{ClientError, NetcraqIds, P4InfoIndex, P4RuntimeClient, Standing};
+use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
+use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::Code;
@@ -45,9 +46,10 @@ pub const BMV2_SECOND_OUTPUT_PORT: u32 = 510;
 /// (`NETCRAQ_RECIRC_PORT`, default 68: Tofino 1, pipe 0).
 pub const TOFINO_SECOND_OUTPUT_PORT: u32 = 68;
 
-/// What a node is.
+/// What a node is, as the controller configures it (`netcraq_topology::NodeKind`
+/// is the kinds `netcraq up` runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NodeKind {
+pub enum TargetKind {
     /// The Rust core over AF_PACKET sockets (`netcraq node --p4runtime`).
     Software,
     /// The Rust core over DPDK (`netcraq node --dpdk --p4runtime`).
@@ -58,24 +60,24 @@ pub enum NodeKind {
     Tofino,
 }
 
-impl NodeKind {
-    pub const ALL: [NodeKind; 4] = [NodeKind::Software, NodeKind::Dpdk, NodeKind::Bmv2, NodeKind::Tofino];
+impl TargetKind {
+    pub const ALL: [TargetKind; 4] = [TargetKind::Software, TargetKind::Dpdk, TargetKind::Bmv2, TargetKind::Tofino];
 
     pub fn name(self) -> &'static str {
         match self {
-            NodeKind::Software => "software",
-            NodeKind::Dpdk => "dpdk",
-            NodeKind::Bmv2 => "bmv2",
-            NodeKind::Tofino => "tofino",
+            TargetKind::Software => "software",
+            TargetKind::Dpdk => "dpdk",
+            TargetKind::Bmv2 => "bmv2",
+            TargetKind::Tofino => "tofino",
         }
     }
 
-    pub fn from_name(name: &str) -> Option<NodeKind> {
-        NodeKind::ALL.into_iter().find(|kind| kind.name() == name)
+    pub fn from_name(name: &str) -> Option<TargetKind> {
+        TargetKind::ALL.into_iter().find(|kind| kind.name() == name)
     }
 }
 
-impl std::fmt::Display for NodeKind {
+impl std::fmt::Display for TargetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
@@ -96,7 +98,7 @@ pub struct PipelineFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetSpec {
     pub name: String,
-    pub kind: NodeKind,
+    pub kind: TargetKind,
     /// P4Runtime server, `host:port`.
     pub address: String,
     pub device_id: u64,
@@ -124,7 +126,7 @@ impl Default for TargetOptions {
 /// What a node can do, known before connecting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    pub kind: NodeKind,
+    pub kind: TargetKind,
     /// K: registers per array (`key_hi <= K`), from the P4Info's `kv_version`.
     pub key_capacity: usize,
     /// Entries `ipv4_route` holds, from the P4Info.
@@ -250,132 +252,107 @@ pub trait Target: Send {
 /// The target for `spec`: the only place where the kind of node decides
 /// anything. Reads the pipeline files; talks to nobody yet.
 pub fn target_for(spec: &TargetSpec, options: TargetOptions) -> Result<Box<dyn Target>, NodeError> {
-    match spec.kind {
-        NodeKind::Software | NodeKind::Dpdk => Ok(Box::new(ServerTarget::new(spec, options)?)),
-        NodeKind::Bmv2 => Ok(Box::new(SwitchTarget::new(spec, options, BMV2_SECOND_OUTPUT_PORT)?)),
-        NodeKind::Tofino => Ok(Box::new(SwitchTarget::new(spec, options, TOFINO_SECOND_OUTPUT_PORT)?)),
-    }
+    let (p4info, pipeline) = match spec.kind {
+        TargetKind::Software | TargetKind::Dpdk => (fixed_p4info(spec)?, Pipeline::Fixed),
+        TargetKind::Bmv2 => installed_pipeline(spec, options, BMV2_SECOND_OUTPUT_PORT)?,
+        TargetKind::Tofino => installed_pipeline(spec, options, TOFINO_SECOND_OUTPUT_PORT)?,
+    };
+    let connection = Connection::new(spec, options, p4info.clone())?;
+    Ok(Box::new(P4RuntimeTarget { connection, kind: spec.kind, p4info, pipeline }))
 }
 
-/// A software or DPDK node: it runs the NetCRAQ pipeline from its start and
-/// serves P4Runtime itself; the controller checks its P4Info.
-pub struct ServerTarget {
+/// How a node gets its pipeline: all that differs between kinds of node.
+enum Pipeline {
+    /// A software or DPDK node: it runs the NetCRAQ pipeline from its start
+    /// and serves P4Runtime itself; the controller checks its P4Info.
+    Fixed,
+    /// A P4 switch (BMv2, Tofino): the controller installs its pipeline and
+    /// the clone session of the second output.
+    Installed { device_config_path: PathBuf, reinstall: bool, second_output_port: u32 },
+}
+
+/// Any node, over P4Runtime.
+pub struct P4RuntimeTarget {
     connection: Connection,
-    kind: NodeKind,
-    expected: P4Info,
+    kind: TargetKind,
+    /// The P4Info the node must run: checked ([`Pipeline::Fixed`]) or installed.
+    p4info: P4Info,
+    pipeline: Pipeline,
 }
 
-impl ServerTarget {
-    pub fn new(spec: &TargetSpec, options: TargetOptions) -> Result<ServerTarget, NodeError> {
-        let fail = |message: String| NodeError::new(&spec.name, &spec.address, message);
-        if let Some(path) = &spec.pipeline.device_config {
-            return Err(fail(format!(
+/// The P4Info a software or DPDK node must run (default: the one this
+/// controller was built with).
+fn fixed_p4info(spec: &TargetSpec) -> Result<P4Info, NodeError> {
+    if let Some(path) = &spec.pipeline.device_config {
+        return Err(NodeError::new(
+            &spec.name,
+            &spec.address,
+            format!(
                 "a {} node takes no device config ({}): it runs the NetCRAQ pipeline already; remove it",
                 spec.kind,
                 path.display()
-            )));
-        }
-        let expected = match &spec.pipeline.p4info {
-            Some(path) => load_p4info(&spec.name, &spec.address, path)?,
-            None => netcraq_p4info(),
-        };
-        let connection = Connection::new(spec, options, expected.clone())?;
-        Ok(ServerTarget { connection, kind: spec.kind, expected })
+            ),
+        ));
+    }
+    match &spec.pipeline.p4info {
+        Some(path) => load_p4info(&spec.name, &spec.address, path),
+        None => Ok(netcraq_p4info()),
     }
 }
 
-/// A P4 switch (BMv2, Tofino): the controller installs its pipeline and the
-/// clone session of the second output.
-pub struct SwitchTarget {
-    connection: Connection,
-    kind: NodeKind,
-    p4info: P4Info,
-    device_config_path: PathBuf,
-    reinstall: bool,
+/// A switch's pipeline files, checked before any node is touched.
+fn installed_pipeline(
+    spec: &TargetSpec,
+    options: TargetOptions,
     second_output_port: u32,
+) -> Result<(P4Info, Pipeline), NodeError> {
+    let fail = |message: String| NodeError::new(&spec.name, &spec.address, message);
+    let (Some(p4info_path), Some(device_config_path)) = (&spec.pipeline.p4info, &spec.pipeline.device_config) else {
+        return Err(fail(format!(
+            "a {} switch needs its pipeline files: give p4info (p4/build/netcraq.p4info.txtpb) and \
+             device_config ({}) (p4/compile.sh builds them)",
+            spec.kind,
+            match spec.kind {
+                TargetKind::Tofino => "the compiler's binary",
+                _ => "p4/build/bmv2/netcraq.json",
+            }
+        )));
+    };
+    let p4info = load_p4info(&spec.name, &spec.address, p4info_path)?;
+    // Read now, so a missing file fails before any node is touched.
+    std::fs::metadata(device_config_path)
+        .map_err(|e| fail(format!("device config {}: {e}", device_config_path.display())))?;
+    let pipeline = Pipeline::Installed {
+        device_config_path: device_config_path.clone(),
+        reinstall: options.reinstall_pipeline,
+        second_output_port,
+    };
+    Ok((p4info, pipeline))
 }
 
-impl SwitchTarget {
-    pub fn new(spec: &TargetSpec, options: TargetOptions, second_output_port: u32) -> Result<SwitchTarget, NodeError> {
-        let fail = |message: String| NodeError::new(&spec.name, &spec.address, message);
-        let (Some(p4info_path), Some(device_config_path)) = (&spec.pipeline.p4info, &spec.pipeline.device_config)
-        else {
-            return Err(fail(format!(
-                "a {} switch needs its pipeline files: give p4info (p4/build/netcraq.p4info.txtpb) and \
-                 device_config ({}) (p4/compile.sh builds them)",
-                spec.kind,
-                match spec.kind {
-                    NodeKind::Tofino => "the compiler's binary",
-                    _ => "p4/build/bmv2/netcraq.json",
-                }
-            )));
-        };
-        let p4info = load_p4info(&spec.name, &spec.address, p4info_path)?;
-        // Read now, so a missing file fails before any node is touched.
-        std::fs::metadata(device_config_path)
-            .map_err(|e| fail(format!("device config {}: {e}", device_config_path.display())))?;
-        let connection = Connection::new(spec, options, p4info.clone())?;
-        Ok(SwitchTarget {
-            connection,
-            kind: spec.kind,
-            p4info,
-            device_config_path: device_config_path.clone(),
-            reinstall: options.reinstall_pipeline,
-            second_output_port,
-        })
-    }
-
-    /// The clone session the P4 program's second output needs (`p4/README.md`).
-    fn clone_session(&self) -> p4::entity::Entity {
-        let replica =
-            p4::Replica { port_kind: Some(p4::replica::PortKind::EgressPort(self.second_output_port)), instance: 0 };
-        let session = p4::CloneSessionEntry {
-            session_id: SECOND_OUTPUT_SESSION,
-            replicas: vec![replica],
-            class_of_service: 0,
-            packet_length_bytes: 0,
-        };
-        p4::entity::Entity::PacketReplicationEngineEntry(p4::PacketReplicationEngineEntry {
-            r#type: Some(p4::packet_replication_engine_entry::Type::CloneSessionEntry(session)),
-        })
-    }
+/// The clone session the P4 program's second output needs (`p4/README.md`).
+fn clone_session(second_output_port: u32) -> p4::entity::Entity {
+    let replica = p4::Replica { port_kind: Some(p4::replica::PortKind::EgressPort(second_output_port)), instance: 0 };
+    let session = p4::CloneSessionEntry {
+        session_id: SECOND_OUTPUT_SESSION,
+        replicas: vec![replica],
+        class_of_service: 0,
+        packet_length_bytes: 0,
+    };
+    p4::entity::Entity::PacketReplicationEngineEntry(p4::PacketReplicationEngineEntry {
+        r#type: Some(p4::packet_replication_engine_entry::Type::CloneSessionEntry(session)),
+    })
 }
 
 fn load_p4info(node: &str, address: &str, path: &Path) -> Result<P4Info, NodeError> {
     load_p4info_file(path).map_err(|e| NodeError::new(node, address, format!("P4Info: {e}")))
 }
 
-#[async_trait]
-impl Target for ServerTarget {
-    fn name(&self) -> &str {
-        &self.connection.node
-    }
-
-    fn address(&self) -> &str {
-        &self.connection.address
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            kind: self.kind,
-            key_capacity: self.connection.key_capacity,
-            route_capacity: self.connection.route_capacity,
-            needs_replication_entries: false,
-            installs_pipeline: false,
-        }
-    }
-
-    async fn connect(&mut self) -> Result<(), NodeError> {
-        self.connection.connect().await
-    }
-
-    async fn become_primary(&mut self, election_id: u128) -> Result<(), NodeError> {
-        self.connection.become_primary(election_id).await
-    }
-
-    async fn prepare_pipeline(&mut self) -> Result<PipelineOutcome, NodeError> {
+impl P4RuntimeTarget {
+    /// Checks that the node runs exactly the P4Info this controller expects.
+    async fn check_pipeline(&mut self) -> Result<PipelineOutcome, NodeError> {
         let running = self.connection.running_p4info().await?;
-        match running.as_ref().map(|running| first_difference(running, &self.expected)) {
+        match running.as_ref().map(|running| first_difference(running, &self.p4info)) {
             Some(None) => Ok(PipelineOutcome::Checked),
             Some(Some(difference)) => Err(self.connection.error(format!(
                 "the node runs another P4Info than this controller expects ({difference}): build the node and \
@@ -387,37 +364,38 @@ impl Target for ServerTarget {
         }
     }
 
-    async fn write_forwarding(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError> {
-        self.connection.write_routes(routes).await
+    /// Installs the switch's pipeline from the device config at `path`,
+    /// unless it runs this P4Info already and `reinstall` is not asked for.
+    async fn install_pipeline(&mut self, path: &Path, reinstall: bool) -> Result<PipelineOutcome, NodeError> {
+        let running = self.connection.running_p4info().await?;
+        if running.as_ref() == Some(&self.p4info) && !reinstall {
+            return Ok(PipelineOutcome::AlreadyInstalled);
+        }
+        let device_config =
+            std::fs::read(path).map_err(|e| self.connection.error(format!("device config {}: {e}", path.display())))?;
+        let client = self.connection.client()?;
+        let installed = client.set_pipeline_config(self.p4info.clone(), device_config).await;
+        installed.map_err(|e| self.connection.client_error("SetForwardingPipelineConfig", e))?;
+        Ok(PipelineOutcome::Installed)
     }
 
-    async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
-        self.connection.write_config(Some(config)).await
-    }
-
-    async fn clear_config(&mut self) -> Result<(), NodeError> {
-        self.connection.write_config(None).await
-    }
-
-    async fn read_config(&mut self) -> Result<Option<NodeConfig>, NodeError> {
-        self.connection.read_config().await
-    }
-
-    async fn read_routes(&mut self) -> Result<Vec<Route>, NodeError> {
-        self.connection.read_routes().await
-    }
-
-    async fn read_counter(&mut self, counter: CounterId) -> Result<Vec<u64>, NodeError> {
-        self.connection.read_counter(counter).await
-    }
-
-    async fn read_register(&mut self, register: RegisterId, key: Option<u16>) -> Result<Vec<(u32, u128)>, NodeError> {
-        self.connection.read_register(register, key).await
+    /// Inserts (or modifies) the clone session of the second output.
+    async fn write_clone_session(&mut self, second_output_port: u32) -> Result<(), NodeError> {
+        let session = clone_session(second_output_port);
+        let inserted = self.connection.client()?.write(vec![update(p4::update::Type::Insert, session.clone())]).await;
+        match inserted {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Code::AlreadyExists => {
+                let modified = self.connection.client()?.write(vec![update(p4::update::Type::Modify, session)]).await;
+                modified.map_err(|e| self.connection.client_error("writing the clone session", e))
+            }
+            Err(e) => Err(self.connection.client_error("writing the clone session", e)),
+        }
     }
 }
 
 #[async_trait]
-impl Target for SwitchTarget {
+impl Target for P4RuntimeTarget {
     fn name(&self) -> &str {
         &self.connection.node
     }
@@ -427,12 +405,13 @@ impl Target for SwitchTarget {
     }
 
     fn capabilities(&self) -> Capabilities {
+        let installed = matches!(self.pipeline, Pipeline::Installed { .. });
         Capabilities {
             kind: self.kind,
             key_capacity: self.connection.key_capacity,
             route_capacity: self.connection.route_capacity,
-            needs_replication_entries: true,
-            installs_pipeline: true,
+            needs_replication_entries: installed,
+            installs_pipeline: installed,
         }
     }
 
@@ -445,34 +424,26 @@ impl Target for SwitchTarget {
     }
 
     async fn prepare_pipeline(&mut self) -> Result<PipelineOutcome, NodeError> {
-        let running = self.connection.running_p4info().await?;
-        if running.as_ref() == Some(&self.p4info) && !self.reinstall {
-            return Ok(PipelineOutcome::AlreadyInstalled);
+        match &self.pipeline {
+            Pipeline::Fixed => self.check_pipeline().await,
+            Pipeline::Installed { device_config_path, reinstall, .. } => {
+                let (path, reinstall) = (device_config_path.clone(), *reinstall);
+                self.install_pipeline(&path, reinstall).await
+            }
         }
-        let path = &self.device_config_path;
-        let device_config =
-            std::fs::read(path).map_err(|e| self.connection.error(format!("device config {}: {e}", path.display())))?;
-        let client = self.connection.client()?;
-        let installed = client.set_pipeline_config(self.p4info.clone(), device_config).await;
-        installed.map_err(|e| self.connection.client_error("SetForwardingPipelineConfig", e))?;
-        Ok(PipelineOutcome::Installed)
     }
 
     async fn write_forwarding(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError> {
-        // The clone session first: without it the second output is silently
-        // not made, and node_config (written later) turns the node on.
-        let session = self.clone_session();
-        let inserted = self.connection.client()?.write(vec![update(p4::update::Type::Insert, session.clone())]).await;
-        match inserted {
-            Ok(()) => {}
-            Err(e) if e.code() == Code::AlreadyExists => {
-                let modified = self.connection.client()?.write(vec![update(p4::update::Type::Modify, session)]).await;
-                modified.map_err(|e| self.connection.client_error("writing the clone session", e))?;
+        match self.pipeline {
+            Pipeline::Fixed => self.connection.write_routes(routes).await,
+            Pipeline::Installed { second_output_port, .. } => {
+                // The clone session first: without it the second output is silently
+                // not made, and node_config (written later) turns the node on.
+                self.write_clone_session(second_output_port).await?;
+                let changes = self.connection.write_routes(routes).await?;
+                Ok(ForwardingChanges { replication_entries: 1, ..changes })
             }
-            Err(e) => return Err(self.connection.client_error("writing the clone session", e)),
         }
-        let changes = self.connection.write_routes(routes).await?;
-        Ok(ForwardingChanges { replication_entries: 1, ..changes })
     }
 
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
@@ -839,7 +810,7 @@ mod tests {
         std::fs::write(&device_config, b"read only when installed").unwrap();
         let spec = TargetSpec {
             name: "t1".to_string(),
-            kind: NodeKind::Tofino,
+            kind: TargetKind::Tofino,
             address: "127.0.0.1:9559".to_string(),
             device_id: 1,
             pipeline: PipelineFiles {

@@ -6,7 +6,7 @@
 //! [`bmv2_command`] starts a switch, [`wait_for_listeners`] finds the
 //! servers and [`deployment`] gives each node its planned tables.
 
-use crate::{Deployment, NodeKind, NodeTables, NodeTarget, PipelineFiles};
+use crate::{Deployment, NodeTables, NodeTarget, PipelineFiles, TargetKind};
 use netcraq_topology::{Namespace, NodeFile, NodeKind as TopologyKind, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,11 +31,11 @@ pub fn bmv2_socket(node_file: &Path) -> PathBuf {
 }
 
 /// The kind of a topology node as the controller knows it.
-pub fn kind_of(topology: &Topology, node: &str) -> Option<NodeKind> {
+pub fn kind_of(topology: &Topology, node: &str) -> Option<TargetKind> {
     match topology.nodes().iter().find(|n| n.name == node)?.kind {
-        TopologyKind::Dpdk => Some(NodeKind::Dpdk),
-        TopologyKind::Software => Some(NodeKind::Software),
-        TopologyKind::Bmv2 => Some(NodeKind::Bmv2),
+        TopologyKind::Dpdk => Some(TargetKind::Dpdk),
+        TopologyKind::Software => Some(TargetKind::Software),
+        TopologyKind::Bmv2 => Some(TargetKind::Bmv2),
     }
 }
 
@@ -78,8 +78,8 @@ pub fn wait_for_listeners(topology: &Topology, running: &Running) -> Result<Vec<
     Ok(addresses)
 }
 
-fn listening_address(kind: Option<NodeKind>, node_file: &Path) -> Option<String> {
-    if kind == Some(NodeKind::Bmv2) {
+fn listening_address(kind: Option<TargetKind>, node_file: &Path) -> Option<String> {
+    if kind == Some(TargetKind::Bmv2) {
         let socket = bmv2_socket(node_file);
         return socket.exists().then(|| format!("unix:{}", socket.display()));
     }
@@ -105,7 +105,7 @@ pub fn deployment(
         let kind = kind_of(topology, &file.name).ok_or_else(|| format!("node {}: not in the topology", file.name))?;
         let tables = NodeTables { config: file.config, routes: file.routes() };
         let mut target = NodeTarget::new(&file.name, kind, address, 1, tables);
-        if kind == NodeKind::Bmv2 {
+        if kind == TargetKind::Bmv2 {
             target.spec.pipeline = bmv2.clone();
         }
         targets.push(target);

@@ -11,8 +11,8 @@
 mod support;
 
 use netcraq_core::{Outcome, Route};
-use netcraq_p4runtime::client::entity;
 use netcraq_p4runtime::proto::p4::v1 as p4;
+use netcraq_p4runtime_client::entity;
 use netcraq_wire::MacAddr;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

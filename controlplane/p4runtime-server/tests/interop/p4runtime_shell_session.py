@@ -1,6 +1,6 @@
 """Drives a NetCRAQ node's P4Runtime server with p4runtime-shell (PyPI), the
 way an operator would, and prints what it saw as one JSON line for the Rust
-test (p4runtime/tests/p4runtime_shell.rs) to check.
+test (p4runtime-server/tests/p4runtime_shell.rs) to check.
 
 Usage: python p4runtime_shell_session.py HOST:PORT
 """

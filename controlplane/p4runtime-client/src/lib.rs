@@ -4,9 +4,11 @@
 //! what to do. It speaks to any P4Runtime server (NetCRAQ nodes, BMv2's
 //! simple_switch_grpc, Tofino's), not only NetCRAQ's.
 
-use crate::proto::p4::config::v1::P4Info;
-use crate::proto::p4::v1 as p4;
-use crate::server::write_errors;
+#![forbid(unsafe_code)]
+
+use netcraq_p4runtime::proto::p4::config::v1::P4Info;
+use netcraq_p4runtime::proto::p4::v1 as p4;
+use netcraq_p4runtime::write_status::write_errors;
 use p4::p4_runtime_client::P4RuntimeClient as Grpc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -376,7 +378,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// An update of `kind` (INSERT, MODIFY, DELETE) for `entity`.
 /// A channel to a server on the unix socket `path`.
 async fn connect_unix(path: &str, timeout: Duration) -> Result<Channel, String> {
     let path = path.to_string();
@@ -389,6 +390,7 @@ async fn connect_unix(path: &str, timeout: Duration) -> Result<Channel, String> 
     endpoint.connect_with_connector(connector).await.map_err(|e| error_chain(&e))
 }
 
+/// An update of `kind` (INSERT, MODIFY, DELETE) for `entity`.
 pub fn update(kind: p4::update::Type, entity: p4::entity::Entity) -> p4::Update {
     p4::Update { r#type: kind as i32, entity: Some(p4::Entity { entity: Some(entity) }) }
 }

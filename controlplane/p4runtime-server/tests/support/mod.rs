@@ -7,9 +7,9 @@ use netcraq_core::{Mode, Node, NodeConfig, Role, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_node::control::control_channel;
 use netcraq_p4runtime::entities::NetcraqIds;
 use netcraq_p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as RawClient;
-use netcraq_p4runtime::{
-    bind, serve_on_thread, NodeService, P4InfoIndex, P4RuntimeClient, RunningServer, ServerSettings,
-};
+use netcraq_p4runtime::P4InfoIndex;
+use netcraq_p4runtime_client::P4RuntimeClient;
+use netcraq_p4runtime_server::{bind, serve_on_thread, NodeService, RunningServer, ServerSettings};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -54,7 +54,8 @@ impl Fixture {
             })
         };
         let index = P4InfoIndex::netcraq();
-        let service = NodeService::new(index.clone(), handle, ServerSettings::default()).expect("service");
+        let node = move |request, timeout| handle.call(request, timeout);
+        let service = NodeService::new(index.clone(), node, ServerSettings::default()).expect("service");
         let server = serve_on_thread(bind("127.0.0.1:0").expect("bind"), service).expect("server thread");
         let ids = NetcraqIds::resolve(&index).expect("ids");
         Fixture { server, frames, stop, poller: Some(poller), ids, index }

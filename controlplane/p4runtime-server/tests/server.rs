@@ -5,14 +5,14 @@
 
 mod support;
 
-use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_p4runtime::client::{entity, update};
+use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::proto::p4::v1::entity::Entity;
 use netcraq_p4runtime::proto::p4::v1::update::Type::{Delete, Insert, Modify};
-use netcraq_p4runtime::{ClientError, P4RuntimeClient, Standing};
+use netcraq_p4runtime_client::{entity, update};
+use netcraq_p4runtime_client::{ClientError, P4RuntimeClient, Standing};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::time::Duration;
 use support::{bounded, read_frame, route, solo_config, Fixture};

@@ -1,0 +1,294 @@
+//! Node state and reads from entities, checked against the P4Info, with
+//! the spec's error codes for every refusal.
+
+use super::bits::{decode_bits, mac_from};
+use super::{NetcraqIds, P4Error, DST_IP_FIELD, IPV4_ROUTE_TABLE, NO_ROUTE_ACTION};
+use crate::p4info::{name_of, P4InfoIndex};
+use crate::proto::p4::config::v1 as info;
+use crate::proto::p4::v1 as p4;
+use netcraq_core::control::{CounterId, RegisterId};
+use netcraq_core::{Mode, NodeConfig, Role, Route};
+use netcraq_wire::{Ipv4Addr, MacAddr};
+use tonic::Code;
+
+impl NetcraqIds {
+    /// Reads back a `node_config` default entry (as a read answers it).
+    pub fn parse_config_entry(
+        &self,
+        index: &P4InfoIndex,
+        entry: &p4::TableEntry,
+    ) -> Result<Option<NodeConfig>, P4Error> {
+        let table = index.table(self.node_config).ok_or_else(|| P4Error::not_found("no node_config table"))?;
+        match entry.action.as_ref() {
+            None => Ok(None),
+            Some(action) => self.config_action(index, table, action),
+        }
+    }
+
+    /// Reads back an `ipv4_route` entry (as a read answers it).
+    pub fn parse_route_entry(&self, index: &P4InfoIndex, entry: &p4::TableEntry) -> Result<Route, P4Error> {
+        let table = index.table(self.ipv4_route).ok_or_else(|| P4Error::not_found("no ipv4_route table"))?;
+        let (prefix, prefix_len) = self.route_match(table, entry)?;
+        let action = entry.action.as_ref().ok_or_else(|| P4Error::invalid("the entry has no action"))?;
+        let (port, mac) = self.next_hop(index, table, action)?;
+        Ok(Route { prefix, prefix_len, port, mac })
+    }
+
+    /// The prefix of an `ipv4_route` entry; no match field means /0.
+    pub(super) fn route_match(&self, table: &info::Table, entry: &p4::TableEntry) -> Result<(Ipv4Addr, u8), P4Error> {
+        use p4::field_match::FieldMatchType;
+        let (field, rest) = match entry.r#match.as_slice() {
+            [] => return Ok((Ipv4Addr::UNSPECIFIED, 0)),
+            [field, rest @ ..] => (field, rest),
+        };
+        if !rest.is_empty() {
+            return Err(P4Error::invalid(format!(
+                "{} matches one field; {} given",
+                IPV4_ROUTE_TABLE,
+                entry.r#match.len()
+            )));
+        }
+        if !table.match_fields.iter().any(|f| f.id == field.field_id) {
+            return Err(P4Error::invalid(format!("{IPV4_ROUTE_TABLE} has no match field {}", field.field_id)));
+        }
+        let lpm = match field.field_match_type.as_ref() {
+            Some(FieldMatchType::Lpm(lpm)) => lpm,
+            _ => return Err(P4Error::invalid(format!("{DST_IP_FIELD} is an LPM field: send an LPM match"))),
+        };
+        let value = decode_bits(&lpm.value, 32, DST_IP_FIELD)? as u32;
+        if !(1..=32).contains(&lpm.prefix_len) {
+            return Err(P4Error::invalid(format!(
+                "prefix length {} of {DST_IP_FIELD}: give 1 to 32, or leave the field out for a /0 match",
+                lpm.prefix_len
+            )));
+        }
+        let host_bits = u32::MAX.checked_shr(lpm.prefix_len as u32).unwrap_or(0);
+        if value & host_bits != 0 {
+            return Err(P4Error::invalid(format!(
+                "{}/{}: bits are set beyond the prefix length",
+                Ipv4Addr::from(value),
+                lpm.prefix_len
+            )));
+        }
+        Ok((Ipv4Addr::from(value), lpm.prefix_len as u8))
+    }
+
+    pub(super) fn next_hop(
+        &self,
+        index: &P4InfoIndex,
+        table: &info::Table,
+        action: &p4::TableAction,
+    ) -> Result<(u16, MacAddr), P4Error> {
+        let (action_id, values) = decode_action(index, table, action, false)?;
+        if action_id == self.no_route {
+            return Err(P4Error::unimplemented(format!(
+                "entries with {NO_ROUTE_ACTION} are not served: no match already means no_route; delete the entry"
+            )));
+        }
+        let value = |id: u32| values.iter().find(|(p, _)| *p == id).map_or(0, |(_, v)| *v);
+        Ok((value(self.port_param) as u16, mac_from(value(self.mac_param))))
+    }
+
+    pub(super) fn config_action(
+        &self,
+        index: &P4InfoIndex,
+        table: &info::Table,
+        action: &p4::TableAction,
+    ) -> Result<Option<NodeConfig>, P4Error> {
+        let (action_id, values) = decode_action(index, table, action, true)?;
+        if action_id == self.unconfigured {
+            return Ok(None);
+        }
+        let value = |position: usize| {
+            let id = self.set_config_params[position];
+            values.iter().find(|(p, _)| *p == id).map_or(0, |(_, v)| *v)
+        };
+        let ip = |position: usize| Ipv4Addr::from(value(position) as u32);
+        let role = Role::from_code(value(2) as u8)
+            .ok_or_else(|| P4Error::invalid(format!("role {}: give 1 HEAD, 2 REPLICA, 3 TAIL or 4 SOLO", value(2))))?;
+        let mode = Mode::from_code(value(3) as u8)
+            .ok_or_else(|| P4Error::invalid(format!("mode {}: give 0 CRAQ or 1 CR", value(3))))?;
+        Ok(Some(NodeConfig {
+            own_mac: mac_from(value(0)),
+            own_ip: ip(1),
+            role,
+            mode,
+            head_ip: ip(4),
+            tail_ip: ip(5),
+            successor_ip: ip(6),
+            predecessor_ip: ip(7),
+            key_lo: value(8) as u16,
+            key_hi: value(9) as u32,
+        }))
+    }
+
+    pub(super) fn known_counter(&self, index: &P4InfoIndex, id: u32) -> Result<CounterId, P4Error> {
+        let counter = index
+            .counter(id)
+            .ok_or_else(|| P4Error::not_found(format!("no counter with id {id:#010x} in the P4Info")))?;
+        self.counter(id).ok_or_else(|| {
+            P4Error::unimplemented(format!("this node does not serve counter {}", name_of(counter.preamble.as_ref())))
+        })
+    }
+
+    pub(super) fn known_register(&self, index: &P4InfoIndex, id: u32) -> Result<RegisterId, P4Error> {
+        let register = index
+            .register(id)
+            .ok_or_else(|| P4Error::not_found(format!("no register with id {id:#010x} in the P4Info")))?;
+        self.register(id).ok_or_else(|| {
+            P4Error::unimplemented(format!("this node does not serve register {}", name_of(register.preamble.as_ref())))
+        })
+    }
+
+    /// The counters a read of `entry` asks for (id 0: all of them), with the index.
+    pub fn counter_reads(
+        &self,
+        index: &P4InfoIndex,
+        entry: &p4::CounterEntry,
+    ) -> Result<Vec<(CounterId, Option<u32>)>, P4Error> {
+        let at = register_index(entry.index.as_ref())?;
+        match entry.counter_id {
+            0 => Ok(CounterId::ALL.iter().map(|c| (*c, at)).collect()),
+            id => Ok(vec![(self.known_counter(index, id)?, at)]),
+        }
+    }
+
+    /// The registers a read of `entry` asks for (id 0: all of them), with the index.
+    pub fn register_reads(
+        &self,
+        index: &P4InfoIndex,
+        entry: &p4::RegisterEntry,
+    ) -> Result<Vec<(RegisterId, Option<u32>)>, P4Error> {
+        let at = register_index(entry.index.as_ref())?;
+        match entry.register_id {
+            0 => Ok(RegisterId::ALL.iter().map(|r| (*r, at)).collect()),
+            id => Ok(vec![(self.known_register(index, id)?, at)]),
+        }
+    }
+
+    /// What a read of `entry` asks of the tables: which table ids, and the
+    /// route to filter on when it gives a match.
+    pub fn table_read(&self, index: &P4InfoIndex, entry: &p4::TableEntry) -> Result<TableRead, P4Error> {
+        let tables = match entry.table_id {
+            0 => vec![self.node_config, self.ipv4_route],
+            id => {
+                let table = index
+                    .table(id)
+                    .ok_or_else(|| P4Error::not_found(format!("no table with id {id:#010x} in the P4Info")))?;
+                if id != self.node_config && id != self.ipv4_route {
+                    let name = name_of(table.preamble.as_ref());
+                    return Err(P4Error::unimplemented(format!("this node does not serve table {name}")));
+                }
+                vec![id]
+            }
+        };
+        let route_filter = match (entry.table_id == self.ipv4_route, entry.r#match.is_empty()) {
+            (true, false) => {
+                let table = index.table(self.ipv4_route).ok_or_else(|| P4Error::not_found("no ipv4_route"))?;
+                Some(self.route_match(table, entry)?)
+            }
+            (false, false) => return Err(P4Error::invalid("a match filter needs the table id")),
+            _ => None,
+        };
+        Ok(TableRead { tables, default_entries: entry.is_default_action, route_filter })
+    }
+}
+
+/// A read of table entries, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRead {
+    pub tables: Vec<u32>,
+    /// Only the default entries (else only the keyed entries, as the spec says).
+    pub default_entries: bool,
+    pub route_filter: Option<(Ipv4Addr, u8)>,
+}
+
+/// An index of a counter or register entry: unset means all; negative is
+/// INVALID_ARGUMENT, beyond 32 bits OUT_OF_RANGE (the node checks its size).
+pub(super) fn register_index(index: Option<&p4::Index>) -> Result<Option<u32>, P4Error> {
+    match index {
+        None => Ok(None),
+        Some(p4::Index { index }) if *index < 0 => Err(P4Error::invalid(format!("index {index} is negative"))),
+        Some(p4::Index { index }) => u32::try_from(*index)
+            .map(Some)
+            .map_err(|_| P4Error::new(Code::OutOfRange, format!("index {index} is out of range"))),
+    }
+}
+
+/// A direct action of `table`, checked against the P4Info: the action exists
+/// (NOT_FOUND), belongs to the table in this scope, and has every parameter
+/// exactly once at its width. Returns its id and `(param id, value)` pairs.
+pub fn decode_action(
+    index: &P4InfoIndex,
+    table: &info::Table,
+    action: &p4::TableAction,
+    default_entry: bool,
+) -> Result<(u32, Vec<(u32, u128)>), P4Error> {
+    use info::action_ref::Scope;
+    let table_name = name_of(table.preamble.as_ref());
+    let action = match action.r#type.as_ref() {
+        Some(p4::table_action::Type::Action(action)) => action,
+        Some(_) => return Err(P4Error::invalid(format!("{table_name} has no action profile: give a direct action"))),
+        None => return Err(P4Error::invalid("the table action is empty")),
+    };
+    let info_action = index
+        .action(action.action_id)
+        .ok_or_else(|| P4Error::not_found(format!("no action with id {:#010x} in the P4Info", action.action_id)))?;
+    let action_name = name_of(info_action.preamble.as_ref());
+    let reference = table.action_refs.iter().find(|r| r.id == action.action_id);
+    let allowed = match reference {
+        None => false,
+        Some(r) if default_entry => r.scope != Scope::TableOnly as i32,
+        Some(r) => r.scope != Scope::DefaultOnly as i32,
+    };
+    if !allowed {
+        let place = if default_entry { "default entry" } else { "entries" };
+        return Err(P4Error::invalid(format!("action {action_name} is not allowed in the {place} of {table_name}")));
+    }
+    let mut values = Vec::with_capacity(info_action.params.len());
+    for given in &action.params {
+        let declared = info_action.params.iter().find(|p| p.id == given.param_id).ok_or_else(|| {
+            P4Error::invalid(format!("action {action_name} has no parameter with id {}", given.param_id))
+        })?;
+        if values.iter().any(|(id, _)| *id == given.param_id) {
+            return Err(P4Error::invalid(format!("parameter {} of {action_name} is given twice", declared.name)));
+        }
+        let what = format!("parameter {} of {action_name}", declared.name);
+        values.push((given.param_id, decode_bits(&given.value, declared.bitwidth.max(0) as u32, &what)?));
+    }
+    if let Some(missing) = info_action.params.iter().find(|p| !values.iter().any(|(id, _)| *id == p.id)) {
+        return Err(P4Error::invalid(format!("parameter {} of {action_name} is missing", missing.name)));
+    }
+    Ok((action.action_id, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_configs_round_trip_through_entries() {
+        let index = P4InfoIndex::netcraq();
+        let ids = NetcraqIds::resolve(&index).unwrap();
+        for route in [
+            Route { prefix: [10, 0, 1, 0].into(), prefix_len: 24, port: 3, mac: MacAddr([2, 0, 0, 0, 0, 7]) },
+            Route { prefix: Ipv4Addr::UNSPECIFIED, prefix_len: 0, port: 1, mac: MacAddr([2, 0, 0, 0, 0, 8]) },
+        ] {
+            assert_eq!(ids.parse_route_entry(&index, &ids.route_entry(&route)), Ok(route));
+        }
+        let config = NodeConfig {
+            own_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            own_ip: [10, 0, 0, 1].into(),
+            role: Role::Head,
+            mode: Mode::Cr,
+            head_ip: [10, 0, 0, 1].into(),
+            tail_ip: [10, 0, 0, 3].into(),
+            successor_ip: [10, 0, 0, 2].into(),
+            predecessor_ip: Ipv4Addr::UNSPECIFIED,
+            key_lo: 0,
+            key_hi: 65536,
+        };
+        assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(Some(&config))), Ok(Some(config)));
+        assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(None)), Ok(None));
+    }
+}

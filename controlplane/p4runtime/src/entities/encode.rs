@@ -1,0 +1,108 @@
+//! Entities from node state: what a node answers to a read, and what the
+//! controller writes.
+
+use super::bits::{encode_bits, ip_value, mac_value};
+use super::NetcraqIds;
+use crate::proto::p4::v1 as p4;
+use netcraq_core::control::{CounterId, RegisterId};
+use netcraq_core::{NodeConfig, Route};
+use netcraq_wire::{Ipv4Addr, MacAddr};
+
+/// An entry of register array `array_id`: to read (`value: None`), to
+/// write, or as read.
+pub fn array_entry(array_id: u32, index: Option<u32>, value: Option<u128>) -> p4::RegisterEntry {
+    p4::RegisterEntry {
+        register_id: array_id,
+        index: index.map(|i| p4::Index { index: i64::from(i) }),
+        data: value.map(|v| p4::P4Data { data: Some(p4::p4_data::Data::Bitstring(encode_bits(v))) }),
+    }
+}
+
+impl NetcraqIds {
+    /// The `ipv4_route` entry of `route`.
+    pub fn route_entry(&self, route: &Route) -> p4::TableEntry {
+        // A /0 route matches everything: "don't care", so no match field.
+        let field = p4::FieldMatch {
+            field_id: self.dst_ip_field,
+            field_match_type: Some(p4::field_match::FieldMatchType::Lpm(p4::field_match::Lpm {
+                value: encode_bits(ip_value(route.prefix)),
+                prefix_len: i32::from(route.prefix_len),
+            })),
+        };
+        let params = vec![param(self.port_param, u128::from(route.port)), param(self.mac_param, mac_value(route.mac))];
+        p4::TableEntry {
+            table_id: self.ipv4_route,
+            r#match: if route.prefix_len == 0 { vec![] } else { vec![field] },
+            action: Some(action(self.set_next_hop, params)),
+            ..Default::default()
+        }
+    }
+
+    /// The `ipv4_route` entry that identifies `prefix/prefix_len` (for DELETE or a read filter).
+    pub fn route_key(&self, prefix: Ipv4Addr, prefix_len: u8) -> p4::TableEntry {
+        let route = Route { prefix, prefix_len, port: 0, mac: MacAddr([0; 6]) };
+        p4::TableEntry { action: None, ..self.route_entry(&route) }
+    }
+
+    /// The `node_config` default entry: `set_config(...)` for `Some`, `unconfigured` for `None`.
+    pub fn config_entry(&self, config: Option<&NodeConfig>) -> p4::TableEntry {
+        let action = match config {
+            None => action(self.unconfigured, vec![]),
+            Some(c) => {
+                let values = [
+                    mac_value(c.own_mac),
+                    ip_value(c.own_ip),
+                    u128::from(c.role as u8),
+                    u128::from(c.mode as u8),
+                    ip_value(c.head_ip),
+                    ip_value(c.tail_ip),
+                    ip_value(c.successor_ip),
+                    ip_value(c.predecessor_ip),
+                    u128::from(c.key_lo),
+                    u128::from(c.key_hi),
+                ];
+                let params = self.set_config_params.iter().zip(values).map(|(id, value)| param(*id, value)).collect();
+                action(self.set_config, params)
+            }
+        };
+        p4::TableEntry {
+            table_id: self.node_config,
+            is_default_action: true,
+            action: Some(action),
+            ..Default::default()
+        }
+    }
+
+    /// The default entry of `ipv4_route`: its constant `no_route`.
+    pub fn route_default_entry(&self) -> p4::TableEntry {
+        p4::TableEntry {
+            table_id: self.ipv4_route,
+            is_default_action: true,
+            action: Some(action(self.no_route, vec![])),
+            ..Default::default()
+        }
+    }
+
+    /// A counter entry: to read (`packets: None`) or as read.
+    pub fn counter_entry(&self, counter: CounterId, index: Option<u32>, packets: Option<u64>) -> p4::CounterEntry {
+        p4::CounterEntry {
+            counter_id: self.counter_id(counter),
+            index: index.map(|i| p4::Index { index: i64::from(i) }),
+            // Counters are 64-bit and wrap (§2.2); the message's field is signed.
+            data: packets.map(|p| p4::CounterData { byte_count: 0, packet_count: p as i64 }),
+        }
+    }
+
+    /// A register entry: to read (`value: None`), to write, or as read.
+    pub fn register_entry(&self, register: RegisterId, index: Option<u32>, value: Option<u128>) -> p4::RegisterEntry {
+        array_entry(self.register_id(register), index, value)
+    }
+}
+
+fn param(param_id: u32, value: u128) -> p4::action::Param {
+    p4::action::Param { param_id, value: encode_bits(value) }
+}
+
+fn action(action_id: u32, params: Vec<p4::action::Param>) -> p4::TableAction {
+    p4::TableAction { r#type: Some(p4::table_action::Type::Action(p4::Action { action_id, params })) }
+}
