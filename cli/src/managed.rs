@@ -1,7 +1,7 @@
 //! `netcraq up`'s nodes wait for the controller: the node file gives their
-//! ports, the controller their tables (`netcraq_controller::topology`).
+//! ports, the controller their tables (`netcraq_controller::managed`).
 
-use netcraq_controller::topology::{
+use netcraq_controller::managed::{
     bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners, BMV2_SWITCH,
 };
 use netcraq_controller::{apply_blocking, NodeKind, PipelineFiles};

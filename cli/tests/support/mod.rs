@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
-use netcraq_controller::topology::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
+use netcraq_controller::managed::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
 use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_linearizability::{check, CheckResult};
