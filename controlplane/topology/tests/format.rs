@@ -340,14 +340,11 @@ fn deployment_fields_give_p4runtime_servers_ports_and_controller_settings() {
     assert_eq!(topology.links()[0].ports, [1, 7]);
     assert_eq!((topology.controller().election_id, topology.controller().timeout_ms), (Some(9), Some(250)));
     assert_eq!(Topology::parse(SOLO).unwrap().nodes()[0].p4runtime, None);
-    assert_eq!(
-        refusal(&solo_with(r#"ip = "10.0.0.1""#, "ip = \"10.0.0.1\"\ndevice_id = 2")),
-        "node n1: device_id, p4info and device_config go with p4runtime, the node's P4Runtime address"
-    );
-    assert_eq!(
-        refusal(&solo_with(r#"ip = "10.0.0.1""#, "ip = \"10.0.0.1\"\np4runtime = \" \"")),
-        "node n1: p4runtime is empty: give the node's P4Runtime address, host:port"
-    );
+    let node_refusal = |line: &str| refusal(&solo_with(r#"ip = "10.0.0.1""#, &format!("ip = \"10.0.0.1\"\n{line}")));
+    let alone = "node n1: device_id, p4info and device_config go with p4runtime, the node's P4Runtime address";
+    assert_eq!(node_refusal("device_id = 2"), alone);
+    let empty = "node n1: p4runtime is empty: give the node's P4Runtime address, host:port";
+    assert_eq!(node_refusal("p4runtime = \" \""), empty);
     assert_eq!(
         refusal(&format!("timeout_ms = 0\n{SOLO}")),
         "topology: timeout_ms is 0: give the milliseconds one call to a node may take"
