@@ -4,7 +4,7 @@
 
 use crate::faults::node_fault_seed;
 use crate::node_file::{NodeFile, Port};
-use crate::topology::{LinkKind, Topology};
+use crate::topology::{Host, Link, LinkKind, Node, Topology};
 use netcraq_plan::network::{network_tables, Network, NetworkChain, Station};
 use netcraq_plan::plan::PlanError;
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
@@ -80,23 +80,28 @@ impl Plan {
 
 /// The topology as the planner's network: nodes first, then hosts, each
 /// at its index in the topology; links in file order.
-struct Graph {
-    network: Network,
+pub(crate) struct Graph {
+    pub(crate) network: Network,
     names: Vec<String>,
 }
 
 impl Graph {
     fn new(topology: &Topology) -> Graph {
+        Graph::of(&topology.nodes, &topology.hosts, &topology.links)
+    }
+
+    /// The graph of endpoints and links whose names and ports validation checked.
+    pub(crate) fn of(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Graph {
         let mut network = Network::default();
-        let nodes = topology.nodes.iter().map(|n| (&n.name, Station::Node(Endpoint { ip: n.ip, mac: n.mac })));
-        let hosts = topology.hosts.iter().map(|h| (&h.name, Station::Host(Endpoint { ip: h.ip, mac: h.mac })));
-        let mut names = Vec::with_capacity(topology.nodes.len() + topology.hosts.len());
+        let nodes = nodes.iter().map(|n| (&n.name, Station::Node(Endpoint { ip: n.ip, mac: n.mac })));
+        let hosts = hosts.iter().map(|h| (&h.name, Station::Host(Endpoint { ip: h.ip, mac: h.mac })));
+        let mut names = Vec::new();
         for (name, station) in nodes.chain(hosts) {
             network.add(station);
             names.push(name.clone());
         }
         let mut graph = Graph { network, names };
-        for link in &topology.links {
+        for link in links {
             let (a, b) = (graph.index_of(&link.a), graph.index_of(&link.b));
             graph.network.link((a, link.ports[0]), (b, link.ports[1])).expect("validation numbers ports uniquely");
         }

@@ -1,6 +1,7 @@
 //! The checks that turn a parsed file into a [`Topology`]. Each error names
 //! the entry at fault, so a user can find it in a file of many entries.
 
+use crate::plan::Graph;
 use crate::topology::TopologyFile;
 use crate::topology::{
     Chain, ChainEntry, ControllerSettings, Host, HostEntry, Link, LinkEntry, LinkKind, Node, NodeEntry, NodeKind,
@@ -8,7 +9,7 @@ use crate::topology::{
 };
 use netcraq_core::ROUTE_TABLE_CAPACITY;
 use netcraq_wire::{Ipv4Addr, MacAddr};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 
 /// Port numbers a node may use: bmv2 ports are 9 bits and 511 means drop,
 /// and ports count from 1.
@@ -35,7 +36,7 @@ pub(crate) fn topology(file: TopologyFile) -> Result<Topology, TopologyError> {
     number_ports(&file.links, &mut links)?;
     let chains = chains(&file.chains, &nodes, &hosts)?;
     every_node_in_a_chain(&nodes, &chains)?;
-    nodes_connected(&nodes, &links)?;
+    nodes_connected(&nodes, &hosts, &links)?;
     routes_fit(&nodes, &hosts)?;
     if file.timeout_ms == Some(0) {
         return Err(error("topology", "timeout_ms is 0: give the milliseconds one call to a node may take"));
@@ -297,32 +298,14 @@ fn every_node_in_a_chain(nodes: &[Node], chains: &[Chain]) -> Result<(), Topolog
 }
 
 /// Hosts do not forward and each hangs off one node, so every host reaches
-/// every node exactly when the nodes are connected among themselves.
-fn nodes_connected(nodes: &[Node], links: &[Link]) -> Result<(), TopologyError> {
-    let is_node = |name: &str| nodes.iter().any(|n| n.name == name);
-    let node_links: Vec<(&str, &str)> =
-        links.iter().filter(|l| is_node(&l.a) && is_node(&l.b)).map(|l| (l.a.as_str(), l.b.as_str())).collect();
-    let first = nodes[0].name.as_str();
-    let mut reached = HashSet::from([first]);
-    let mut queue = VecDeque::from([first]);
-    while let Some(at) = queue.pop_front() {
-        for &(a, b) in &node_links {
-            let next = if a == at {
-                b
-            } else if b == at {
-                a
-            } else {
-                continue;
-            };
-            if reached.insert(next) {
-                queue.push_back(next);
-            }
-        }
-    }
-    match nodes.iter().find(|n| !reached.contains(n.name.as_str())) {
+/// every node exactly when the first node reaches every other.
+fn nodes_connected(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Result<(), TopologyError> {
+    let reached = Graph::of(nodes, hosts, links).network.first_hops(0);
+    let first = &nodes[0];
+    match nodes[1..].iter().find(|n| !reached.contains_key(&n.ip)) {
         Some(cut_off) => Err(error(
             format!("node {}", cut_off.name),
-            format!("has no path to node {first} through links between nodes (hosts do not forward)"),
+            format!("has no path to node {} through links between nodes (hosts do not forward)", first.name),
         )),
         None => Ok(()),
     }
