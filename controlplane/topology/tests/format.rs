@@ -368,6 +368,7 @@ fn hosts_may_give_their_mac_and_nodes_may_be_tofino_switches() {
     let tofino =
         Topology::parse(&solo_with(r#"kind = "software""#, r#"kind = "tofino""#)).expect("a tofino node parses");
     assert_eq!(tofino.nodes()[0].kind, NodeKind::Tofino);
-    let error = tofino.up(|_| std::process::Command::new("true")).err().expect("up cannot start a switch").to_string();
+    let Err(error) = tofino.up(|_| std::process::Command::new("true")) else { panic!("up cannot start a switch") };
+    let error = error.to_string();
     assert!(error.starts_with("node n1: kind \"tofino\" is a hardware switch"), "{error}");
 }

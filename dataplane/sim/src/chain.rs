@@ -139,7 +139,7 @@ pub fn build_chain<A: HostAgent>(
     let key_hi = u32::try_from(spec.node.key_capacity).unwrap_or(u32::MAX);
     let stations = chain.iter().filter_map(|id| wiring.station(Device::Node(*id))).collect();
     let chain_spec = NetworkChain { nodes: stations, mode: spec.mode, key_lo: 0, key_hi };
-    let mut tables = network_tables(wiring.network(), &[chain_spec.clone()]).map_err(BuildError::Plan)?;
+    let mut tables = network_tables(wiring.network(), std::slice::from_ref(&chain_spec)).map_err(BuildError::Plan)?;
     let placements = clients
         .iter()
         .zip(0..client_count)
