@@ -189,4 +189,13 @@ keys = [0, 65536]
             assert!(error.contains(expected), "{error:?} should contain {expected:?}");
         }
     }
+
+    #[test]
+    fn a_deployment_names_every_node_a_p4runtime_server_of_any_kind() {
+        let without = CHAIN3.replace("p4runtime = \"127.0.0.1:9560\"\n", "").replace("device_id = 3\n", "");
+        let error = parse_deployment(&without, Path::new(".")).unwrap_err().to_string();
+        assert_eq!(error, "node n2: no p4runtime: a deployment file gives every node's P4Runtime address, host:port");
+        let tofino = parse_deployment(&CHAIN3.replace("kind = \"bmv2\"", "kind = \"tofino\""), Path::new(".")).unwrap();
+        assert_eq!(tofino.nodes[2].spec.kind, NodeKind::Tofino);
+    }
 }
