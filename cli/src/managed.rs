@@ -1,10 +1,10 @@
 //! `netcraq up`'s nodes wait for the controller: the node file gives their
-//! ports, the controller their tables (`netcraq_controller::topology`).
+//! ports, the controller their tables (`netcraq_controller::managed`).
 
-use netcraq_controller::topology::{
+use netcraq_controller::managed::{
     bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners, BMV2_SWITCH,
 };
-use netcraq_controller::{apply_blocking, PipelineFiles, TargetKind};
+use netcraq_controller::{apply_blocking, PipelineFiles, NodeKind};
 use netcraq_topology::{Namespace, NodeFile, Placement, Running, Topology};
 use std::path::Path;
 use std::process::Command;
@@ -37,7 +37,7 @@ pub fn bmv2_pipeline(build: &Path) -> PipelineFiles {
 /// compiled into `p4_build`.
 pub fn up(topology: &Topology, exe: &Path, p4_build: &Path) -> Result<(Running, Vec<(String, String)>), String> {
     let pipeline = bmv2_pipeline(p4_build);
-    let has_bmv2 = topology.nodes().iter().any(|n| kind_of(topology, &n.name) == Some(TargetKind::Bmv2));
+    let has_bmv2 = topology.nodes().iter().any(|n| kind_of(topology, &n.name) == Some(NodeKind::Bmv2));
     if has_bmv2 {
         check_bmv2(&pipeline)?;
     }
@@ -45,7 +45,7 @@ pub fn up(topology: &Topology, exe: &Path, p4_build: &Path) -> Result<(Running, 
     let command = |node_file: &Path, namespace: &Namespace| {
         let name = node_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         match plan.nodes.iter().find(|n| n.name == name) {
-            Some(file) if kind_of(topology, &name) == Some(TargetKind::Bmv2) => {
+            Some(file) if kind_of(topology, &name) == Some(NodeKind::Bmv2) => {
                 bmv2_command(file, node_file, namespace)
             }
             _ => node_command(exe, node_file, namespace),

@@ -5,8 +5,8 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
-use netcraq_controller::topology::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
-use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, PipelineFiles, TargetKind};
+use netcraq_controller::managed::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
+use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_linearizability::{check, CheckResult};
 use netcraq_topology::{Placement, Running, Topology};
@@ -95,7 +95,7 @@ impl Chain {
         let running = topology
             .up_placed(Placement::Here, |node_file, namespace| {
                 let name = node_file.file_stem().expect("node file name").to_string_lossy().into_owned();
-                if kind_of(&topology, &name) == Some(TargetKind::Bmv2) {
+                if kind_of(&topology, &name) == Some(NodeKind::Bmv2) {
                     let file = plan.nodes.iter().find(|n| n.name == name).expect("planned node");
                     return bmv2_command(file, node_file, namespace);
                 }
@@ -119,7 +119,7 @@ impl Chain {
         apply_blocking(&deployment).unwrap_or_else(|e| panic!("the controller configures the chain: {e}"));
         let chain = Chain { running, deployment: Some(deployment) };
         for node in chain.node_names() {
-            if kind_of(&topology, &node) != Some(TargetKind::Bmv2) {
+            if kind_of(&topology, &node) != Some(NodeKind::Bmv2) {
                 chain.wait_stats(&node, |_| true);
             }
         }

@@ -11,7 +11,7 @@
 //! half a chain), and the error says what was applied and rolled back.
 
 use crate::target::{target_for, Capabilities, ForwardingChanges, NodeError, PipelineOutcome, Target, TargetOptions};
-pub use crate::target::{PipelineFiles, TargetKind, TargetSpec};
+pub use crate::target::{PipelineFiles, NodeKind, TargetSpec};
 use netcraq_plan::plan::NodeTables;
 use netcraq_core::{NodeConfig, Role, Route};
 use netcraq_wire::Ipv4Addr;
@@ -31,7 +31,7 @@ pub struct NodeTarget {
 
 impl NodeTarget {
     /// A node with no pipeline files: right for software and DPDK nodes.
-    pub fn new(name: &str, kind: TargetKind, address: &str, device_id: u64, tables: NodeTables) -> NodeTarget {
+    pub fn new(name: &str, kind: NodeKind, address: &str, device_id: u64, tables: NodeTables) -> NodeTarget {
         let spec = TargetSpec {
             name: name.to_string(),
             kind,

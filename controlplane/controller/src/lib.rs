@@ -5,26 +5,27 @@
 //!   one implementation over P4Runtime for every kind of node.
 //! - [`deploy`]: a [`Deployment`] and [`apply`]: tables tail to head,
 //!   rolled back on failure.
-//! - [`deployment_file`]: deployment files (TOML) with their chains and links.
+//! - [`deployment_file`]: deployment files, topology files with every
+//!   node's P4Runtime address.
 //! - [`stats`]: counters from every node, hottest keys, local read shares.
-//! - [`topology`]: the deployment of a topology that `netcraq up` runs.
+//! - [`managed`]: the deployment of a topology that `netcraq up` runs.
 
 pub mod deploy;
 pub mod deployment_file;
+pub mod managed;
 pub mod stats;
 pub mod target;
-pub mod topology;
 
 pub use deploy::{
     apply, apply_blocking, block_on_runtime, ApplyError, ApplyReport, Controller, Deployment, NodeReport, NodeTarget,
     DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT,
 };
-pub use deployment_file::{load_deployment, parse_deployment, DeploymentFileError};
+pub use deployment_file::{deployment_of, load_deployment, parse_deployment, DeploymentFileError};
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
 pub use target::{
     target_for, Capabilities, ForwardingChanges, NodeError, P4RuntimeTarget, PipelineFiles, PipelineOutcome, Target,
-    TargetKind, TargetOptions, TargetSpec,
+    NodeKind, TargetOptions, TargetSpec,
 };
 
 #[cfg(test)]

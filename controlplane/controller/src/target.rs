@@ -2,7 +2,7 @@
 //! whatever it is: [`Target`], implemented for every kind of node by
 //! [`P4RuntimeTarget`]. Everything that differs between kinds is how the
 //! node gets its pipeline ([`Pipeline`]), chosen in [`target_for`], the only
-//! place that looks at a node's [`TargetKind`]:
+//! place that looks at a node's [`NodeKind`]:
 //!
 //! | | [`Pipeline::Fixed`] (software, DPDK) | [`Pipeline::Installed`] (BMv2, Tofino) |
 //! |---|---|---|
@@ -24,6 +24,7 @@ use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
 use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
+pub use netcraq_topology::NodeKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::Code;
@@ -46,43 +47,6 @@ pub const BMV2_SECOND_OUTPUT_PORT: u32 = 510;
 /// (`NETCRAQ_RECIRC_PORT`, default 68: Tofino 1, pipe 0).
 pub const TOFINO_SECOND_OUTPUT_PORT: u32 = 68;
 
-/// What a node is, as the controller configures it (`netcraq_topology::NodeKind`
-/// is the kinds `netcraq up` runs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TargetKind {
-    /// The Rust core over AF_PACKET sockets (`netcraq node --p4runtime`).
-    Software,
-    /// The Rust core over DPDK (`netcraq node --dpdk --p4runtime`).
-    Dpdk,
-    /// BMv2's `simple_switch_grpc` running `p4/netcraq.p4`.
-    Bmv2,
-    /// A Tofino switch running `p4/netcraq_tna.p4`.
-    Tofino,
-}
-
-impl TargetKind {
-    pub const ALL: [TargetKind; 4] = [TargetKind::Software, TargetKind::Dpdk, TargetKind::Bmv2, TargetKind::Tofino];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TargetKind::Software => "software",
-            TargetKind::Dpdk => "dpdk",
-            TargetKind::Bmv2 => "bmv2",
-            TargetKind::Tofino => "tofino",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<TargetKind> {
-        TargetKind::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-}
-
-impl std::fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// The pipeline files of a node. Switches need both; a software or DPDK
 /// node takes at most `p4info`: the P4Info it must run (default: the one
 /// this controller was built with, `p4/netcraq.p4info.txtpb`).
@@ -98,7 +62,7 @@ pub struct PipelineFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetSpec {
     pub name: String,
-    pub kind: TargetKind,
+    pub kind: NodeKind,
     /// P4Runtime server, `host:port`.
     pub address: String,
     pub device_id: u64,
@@ -126,7 +90,7 @@ impl Default for TargetOptions {
 /// What a node can do, known before connecting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    pub kind: TargetKind,
+    pub kind: NodeKind,
     /// K: registers per array (`key_hi <= K`), from the P4Info's `kv_version`.
     pub key_capacity: usize,
     /// Entries `ipv4_route` holds, from the P4Info.
@@ -253,9 +217,9 @@ pub trait Target: Send {
 /// anything. Reads the pipeline files; talks to nobody yet.
 pub fn target_for(spec: &TargetSpec, options: TargetOptions) -> Result<Box<dyn Target>, NodeError> {
     let (p4info, pipeline) = match spec.kind {
-        TargetKind::Software | TargetKind::Dpdk => (fixed_p4info(spec)?, Pipeline::Fixed),
-        TargetKind::Bmv2 => installed_pipeline(spec, options, BMV2_SECOND_OUTPUT_PORT)?,
-        TargetKind::Tofino => installed_pipeline(spec, options, TOFINO_SECOND_OUTPUT_PORT)?,
+        NodeKind::Software | NodeKind::Dpdk => (fixed_p4info(spec)?, Pipeline::Fixed),
+        NodeKind::Bmv2 => installed_pipeline(spec, options, BMV2_SECOND_OUTPUT_PORT)?,
+        NodeKind::Tofino => installed_pipeline(spec, options, TOFINO_SECOND_OUTPUT_PORT)?,
     };
     let connection = Connection::new(spec, options, p4info.clone())?;
     Ok(Box::new(P4RuntimeTarget { connection, kind: spec.kind, p4info, pipeline }))
@@ -274,7 +238,7 @@ enum Pipeline {
 /// Any node, over P4Runtime.
 pub struct P4RuntimeTarget {
     connection: Connection,
-    kind: TargetKind,
+    kind: NodeKind,
     /// The P4Info the node must run: checked ([`Pipeline::Fixed`]) or installed.
     p4info: P4Info,
     pipeline: Pipeline,
@@ -313,7 +277,7 @@ fn installed_pipeline(
              device_config ({}) (p4/compile.sh builds them)",
             spec.kind,
             match spec.kind {
-                TargetKind::Tofino => "the compiler's binary",
+                NodeKind::Tofino => "the compiler's binary",
                 _ => "p4/build/bmv2/netcraq.json",
             }
         )));
@@ -810,7 +774,7 @@ mod tests {
         std::fs::write(&device_config, b"read only when installed").unwrap();
         let spec = TargetSpec {
             name: "t1".to_string(),
-            kind: TargetKind::Tofino,
+            kind: NodeKind::Tofino,
             address: "127.0.0.1:9559".to_string(),
             device_id: 1,
             pipeline: PipelineFiles {

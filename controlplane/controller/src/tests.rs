@@ -2,7 +2,7 @@
 //! that apply never looks past the trait. Real nodes: cli/tests/ctl.rs.
 
 use crate::deploy::Controller;
-use crate::target::{Capabilities, ForwardingChanges, NodeError, PipelineOutcome, Target, TargetKind};
+use crate::target::{Capabilities, ForwardingChanges, NodeError, PipelineOutcome, Target, NodeKind};
 use async_trait::async_trait;
 use netcraq_plan::plan::{chain_tables, ChainSpec, Endpoint, NodeTables, Reachability};
 use netcraq_core::{Mode, NodeConfig, Route};
@@ -41,7 +41,7 @@ impl Target for FakeTarget {
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            kind: TargetKind::Software,
+            kind: NodeKind::Software,
             key_capacity: 1024,
             route_capacity: 8,
             needs_replication_entries: false,

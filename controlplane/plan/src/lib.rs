@@ -1,6 +1,14 @@
-//! The NetCRAQ control plane.
+//! The one network planner: from a network and its chains to every node's
+//! `node_config` and `ipv4_route` entries. Pure, no I/O, so the topology
+//! runner, the controller and the in-memory network install the same tables.
 //!
-//! Today: [`plan`] computes every node's `node_config` entry and
-//! `ipv4_route` entries for a chain. Later issues push them over P4Runtime.
+//! - [`network`]: the graph of nodes, hosts and switches, shortest-path next
+//!   hops over it, and [`network::network_tables`] for every chain with
+//!   transit routes.
+//! - [`plan`]: [`plan::chain_tables`], one chain's tables over any
+//!   [`plan::Reachability`].
 
+#![forbid(unsafe_code)]
+
+pub mod network;
 pub mod plan;

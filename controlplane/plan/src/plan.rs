@@ -27,7 +27,12 @@ pub trait Reachability {
 pub enum PlanError {
     EmptyChain,
     DuplicateNode(Ipv4Addr),
-    Unreachable { from: Ipv4Addr, to: Ipv4Addr },
+    Unreachable {
+        from: Ipv4Addr,
+        to: Ipv4Addr,
+    },
+    /// A chain names a station of the network that is not a node.
+    NotANode(usize),
 }
 
 impl std::fmt::Display for PlanError {
@@ -36,6 +41,7 @@ impl std::fmt::Display for PlanError {
             PlanError::EmptyChain => f.write_str("a chain needs at least one node"),
             PlanError::DuplicateNode(ip) => write!(f, "node {ip} appears twice in the chain"),
             PlanError::Unreachable { from, to } => write!(f, "node {from} has no path to {to}: check the links"),
+            PlanError::NotANode(station) => write!(f, "station {station} of a chain is not a node of the network"),
         }
     }
 }

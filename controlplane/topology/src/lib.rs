@@ -1,5 +1,6 @@
-//! NetCRAQ topologies: the topology file, the node file each node process
-//! reads, the plan from one to the other, and the runner that brings a
+//! NetCRAQ topologies: the topology file (also the deployment file, with
+//! P4Runtime addresses), the node file each node process reads, the plan
+//! from one to the other (`netcraq_plan::network`), and the runner that brings a
 //! topology up on network namespaces and veth links (see `README.md`).
 //!
 //! `netcraq up --topology FILE` is [`Topology::load`], [`catch_interrupts`],
@@ -26,5 +27,7 @@ pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTER
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
 pub use process::Exit;
 pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};
-pub use topology::{Chain, Host, Link, LinkKind, Node, NodeKind, Topology, TopologyError};
+pub use topology::{
+    Chain, ControllerSettings, Host, Link, LinkKind, Node, NodeKind, P4RuntimeServer, Topology, TopologyError,
+};
 pub use validate::{derived_mac, MAX_PORTS_PER_NODE};

@@ -4,11 +4,10 @@
 
 use crate::faults::node_fault_seed;
 use crate::node_file::{NodeFile, Port};
-use crate::topology::{LinkKind, Topology};
-use netcraq_plan::plan::{chain_tables, ChainSpec, Endpoint, PlanError, Reachability};
-use netcraq_core::Route;
-use netcraq_wire::{Ipv4Addr, MacAddr};
-use std::collections::{HashMap, VecDeque};
+use crate::topology::{Host, Link, LinkKind, Node, Topology};
+use netcraq_plan::network::{network_tables, Network, NetworkChain, Station};
+use netcraq_plan::plan::PlanError;
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 
 /// Everything `up` builds, computed before it builds anything.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,131 +78,73 @@ impl Plan {
     }
 }
 
-struct EndpointInfo {
-    name: String,
-    ip: Ipv4Addr,
-    mac: MacAddr,
-    forwards: bool,
-}
-
-/// A port of an endpoint in the link graph.
-#[derive(Clone, Copy)]
-struct GraphPort {
-    number: u16,
-    /// The endpoint at the far end.
-    peer: usize,
-    /// The link that carries it, as an index into the topology's links.
-    link: usize,
-}
-
-/// The link graph: endpoints (nodes first, then hosts) and, per endpoint,
-/// its ports in link order.
-struct Graph {
-    endpoints: Vec<EndpointInfo>,
-    ports: Vec<Vec<GraphPort>>,
+/// The topology as the planner's network: nodes first, then hosts, each
+/// at its index in the topology; links in file order.
+pub(crate) struct Graph {
+    pub(crate) network: Network,
+    names: Vec<String>,
 }
 
 impl Graph {
     fn new(topology: &Topology) -> Graph {
-        let nodes =
-            topology.nodes.iter().map(|n| EndpointInfo { name: n.name.clone(), ip: n.ip, mac: n.mac, forwards: true });
-        let hosts =
-            topology.hosts.iter().map(|h| EndpointInfo { name: h.name.clone(), ip: h.ip, mac: h.mac, forwards: false });
-        let endpoints: Vec<EndpointInfo> = nodes.chain(hosts).collect();
-        let index: HashMap<&str, usize> = endpoints.iter().enumerate().map(|(i, e)| (e.name.as_str(), i)).collect();
-        let mut ports: Vec<Vec<GraphPort>> = endpoints.iter().map(|_| Vec::new()).collect();
-        for (link, ends) in topology.links.iter().enumerate() {
-            let (a, b) = (index[ends.a.as_str()], index[ends.b.as_str()]);
-            add_port(&mut ports[a], b, link);
-            add_port(&mut ports[b], a, link);
+        Graph::of(&topology.nodes, &topology.hosts, &topology.links)
+    }
+
+    /// The graph of endpoints and links whose names and ports validation checked.
+    pub(crate) fn of(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Graph {
+        let mut network = Network::default();
+        let nodes = nodes.iter().map(|n| (&n.name, Station::Node(Endpoint { ip: n.ip, mac: n.mac })));
+        let hosts = hosts.iter().map(|h| (&h.name, Station::Host(Endpoint { ip: h.ip, mac: h.mac })));
+        let mut names = Vec::new();
+        for (name, station) in nodes.chain(hosts) {
+            network.add(station);
+            names.push(name.clone());
         }
-        Graph { endpoints, ports }
+        let mut graph = Graph { network, names };
+        for link in links {
+            let (a, b) = (graph.index_of(&link.a), graph.index_of(&link.b));
+            graph.network.link((a, link.ports[0]), (b, link.ports[1])).expect("validation numbers ports uniquely");
+        }
+        graph
     }
 
     fn index_of(&self, name: &str) -> usize {
-        self.endpoints.iter().position(|e| e.name == name).expect("validated topology names its endpoints")
+        self.names.iter().position(|n| n == name).expect("validated topology names its endpoints")
     }
 
-    /// Breadth-first from `from`: for each reachable address, the port of the
-    /// first hop of a shortest path and that first hop's MAC. Only nodes
-    /// forward, so paths never cross a host. Visits each endpoint once.
-    fn first_hops(&self, from: usize) -> HashMap<Ipv4Addr, (u16, MacAddr)> {
-        let mut hops = HashMap::new();
-        let mut visited = vec![false; self.endpoints.len()];
-        visited[from] = true;
-        let mut queue: VecDeque<(usize, (u16, MacAddr))> =
-            self.ports[from].iter().map(|port| (port.peer, (port.number, self.endpoints[port.peer].mac))).collect();
-        while let Some((at, hop)) = queue.pop_front() {
-            if std::mem::replace(&mut visited[at], true) {
-                continue;
-            }
-            hops.insert(self.endpoints[at].ip, hop);
-            if self.endpoints[at].forwards {
-                queue.extend(self.ports[at].iter().filter(|port| !visited[port.peer]).map(|port| (port.peer, hop)));
-            }
-        }
-        hops
-    }
-}
-
-/// Ports count from 1 on every endpoint; validation bounds their number.
-fn add_port(ports: &mut Vec<GraphPort>, peer: usize, link: usize) {
-    let number = u16::try_from(ports.len() + 1).expect("validation bounds the ports per endpoint");
-    ports.push(GraphPort { number, peer, link });
-}
-
-/// The first hops of each chain node, in chain order.
-struct ChainReach(Vec<HashMap<Ipv4Addr, (u16, MacAddr)>>);
-
-impl Reachability for ChainReach {
-    fn port(&self, from: usize, to: Ipv4Addr) -> Option<(u16, MacAddr)> {
-        self.0.get(from)?.get(&to).copied()
+    fn mac(&self, station: usize) -> MacAddr {
+        self.network.stations()[station].address().expect("nodes and hosts have addresses").mac
     }
 }
 
 impl Topology {
-    /// Computes the plan: ports per endpoint in link order with their links'
-    /// faults, chain tables from `chain_tables` over shortest paths, plus /32
-    /// routes to the nodes of other chains so every node can transit traffic
-    /// for them, and each node's fault seed.
+    /// Computes the plan: ports per endpoint with their links' faults,
+    /// every node's tables from `network_tables` (chain tables over shortest
+    /// paths, plus transit routes to the other chains' nodes), and each
+    /// node's fault seed.
     pub fn plan(&self) -> Result<Plan, PlanError> {
         let graph = Graph::new(self);
-        let host_ips: Vec<Ipv4Addr> = self.hosts.iter().map(|h| h.ip).collect();
-        let mut node_files: HashMap<&str, NodeFile> = HashMap::new();
-        for chain in &self.chains {
-            let members: Vec<usize> = chain.nodes.iter().map(|name| graph.index_of(name)).collect();
-            let endpoints =
-                members.iter().map(|&i| Endpoint { ip: graph.endpoints[i].ip, mac: graph.endpoints[i].mac }).collect();
-            let spec = ChainSpec { nodes: endpoints, mode: chain.mode, key_lo: chain.key_lo, key_hi: chain.key_hi };
-            let reach = ChainReach(members.iter().map(|&i| graph.first_hops(i)).collect());
-            let tables = chain_tables(&spec, &host_ips, &reach)?;
-            for ((&member, tables), hops) in members.iter().zip(tables).zip(&reach.0) {
-                let mut routes = tables.routes;
-                routes.extend(self.transit_routes(&graph.endpoints[member], hops, &routes));
-                let node = &graph.endpoints[member].name;
-                let ports = self.node_ports(&graph, member);
-                let fault_seed = node_fault_seed(self.fault_seed, node);
-                let mut file = NodeFile::new(node, &tables.config, ports, &routes, fault_seed);
-                file.dpdk = self.nodes.iter().find(|n| n.name == *node).and_then(|n| n.eal.clone());
-                node_files.insert(node, file);
-            }
+        let chains: Vec<NetworkChain> = self
+            .chains
+            .iter()
+            .map(|chain| NetworkChain {
+                nodes: chain.nodes.iter().map(|name| graph.index_of(name)).collect(),
+                mode: chain.mode,
+                key_lo: chain.key_lo,
+                key_hi: chain.key_hi,
+            })
+            .collect();
+        let mut tables_of = network_tables(&graph.network, &chains)?;
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for (index, node) in self.nodes.iter().enumerate() {
+            let Some(tables) = tables_of.remove(&index) else { continue };
+            let fault_seed = node_fault_seed(self.fault_seed, &node.name);
+            let ports = self.node_ports(&graph, index);
+            let mut file = NodeFile::new(&node.name, &tables.config, ports, &tables.routes, fault_seed);
+            file.dpdk = node.eal.clone();
+            nodes.push(file);
         }
-        let nodes = self.nodes.iter().filter_map(|n| node_files.remove(n.name.as_str())).collect();
         Ok(Plan { nodes, hosts: self.host_plans(&graph), links: link_plans(&graph, self) })
-    }
-
-    /// Routes to the nodes `chain_tables` left out (other chains' nodes).
-    fn transit_routes(
-        &self,
-        node: &EndpointInfo,
-        hops: &HashMap<Ipv4Addr, (u16, MacAddr)>,
-        existing: &[Route],
-    ) -> Vec<Route> {
-        let missing =
-            self.nodes.iter().map(|n| n.ip).filter(|ip| *ip != node.ip && !existing.iter().any(|r| r.prefix == *ip));
-        missing
-            .filter_map(|ip| hops.get(&ip).map(|&(port, mac)| Route { prefix: ip, prefix_len: 32, port, mac }))
-            .collect()
     }
 
     fn host_plans(&self, graph: &Graph) -> Vec<HostPlan> {
@@ -211,13 +152,13 @@ impl Topology {
         self.hosts
             .iter()
             .map(|host| {
-                let port = graph.ports[graph.index_of(&host.name)][0];
+                let port = graph.network.ports(graph.index_of(&host.name))[0];
                 HostPlan {
                     name: host.name.clone(),
                     ip: host.ip,
                     mac: host.mac,
                     interface: interface_name(port.number),
-                    gateway_mac: graph.endpoints[port.peer].mac,
+                    gateway_mac: graph.mac(port.peer),
                     node_ips: node_ips.clone(),
                 }
             })
@@ -228,12 +169,14 @@ impl Topology {
     /// sends on it. Only nodes get them: a host is an unmodified kernel
     /// stack, so a host–node link is faulty in the node-to-host direction only.
     fn node_ports(&self, graph: &Graph, node: usize) -> Vec<Port> {
-        graph.ports[node]
+        graph
+            .network
+            .ports(node)
             .iter()
             .map(|port| {
                 let link = &self.links[port.link];
                 let device = (link.kind == LinkKind::Memif).then(|| {
-                    let role = if link.a == graph.endpoints[node].name { "server" } else { "client" };
+                    let role = if link.a == graph.names[node] { "server" } else { "client" };
                     memif_device(port.link, role)
                 });
                 Port { number: port.number, interface: interface_name(port.number), faults: link.faults, device }
@@ -246,13 +189,13 @@ impl Topology {
 fn link_plans(graph: &Graph, topology: &Topology) -> Vec<LinkPlan> {
     let end = |name: &str, link: usize| {
         let at = graph.index_of(name);
-        let port = graph.ports[at].iter().find(|port| port.link == link).expect("every link has a port at each end");
-        let endpoint = &graph.endpoints[at];
+        let port = graph.network.ports(at).iter().find(|port| port.link == link);
+        let port = port.expect("every link has a port at each end");
         LinkEnd {
-            endpoint: endpoint.name.clone(),
+            endpoint: name.to_owned(),
             port: port.number,
             interface: interface_name(port.number),
-            mac: endpoint.mac,
+            mac: graph.mac(at),
         }
     };
     let plans = topology.links.iter().enumerate();

@@ -7,7 +7,7 @@ use crate::netns::{quiet_kernel, set_tx_checksum_offload, Namespace};
 use crate::node_file::NodeFileError;
 use crate::plan::{LinkEnd, Plan};
 use crate::process::{Exit, NodeProcess};
-use crate::topology::{LinkKind, Topology};
+use crate::topology::{LinkKind, NodeKind, Topology};
 use netcraq_plan::plan::PlanError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,9 +29,14 @@ static RUNS: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub enum RunError {
     Command(CommandError),
-    Io { action: String, error: std::io::Error },
+    Io {
+        action: String,
+        error: std::io::Error,
+    },
     Plan(PlanError),
     NodeFile(NodeFileError),
+    /// A node `up` cannot start: a hardware switch.
+    Hardware(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -41,6 +46,11 @@ impl std::fmt::Display for RunError {
             RunError::Io { action, error } => write!(f, "{action}: {error}"),
             RunError::Plan(error) => error.fmt(f),
             RunError::NodeFile(error) => error.fmt(f),
+            RunError::Hardware(node) => write!(
+                f,
+                "node {node}: kind \"tofino\" is a hardware switch that netcraq up cannot start; \
+                 give its p4runtime address and configure it with netcraq ctl --deployment"
+            ),
         }
     }
 }
@@ -131,6 +141,9 @@ impl Topology {
         placement: Placement,
         node_command: impl Fn(&Path, &Namespace) -> Command,
     ) -> Result<Running, RunError> {
+        if let Some(switch) = self.nodes.iter().find(|node| node.kind == NodeKind::Tofino) {
+            return Err(RunError::Hardware(switch.name.clone()));
+        }
         let plan = self.plan()?;
         let prefix = format!("ncq{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::SeqCst));
         let run_dir = std::env::temp_dir().join(&prefix);

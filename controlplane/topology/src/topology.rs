@@ -1,12 +1,14 @@
 //! The topology file (TOML): nodes, hosts, links and chains, checked as a
-//! whole so that a topology that parses can be planned and brought up.
+//! whole so that a topology that parses can be planned and brought up. A
+//! deployment file is a topology file that gives every node its P4Runtime
+//! address (`docs/controller.md`).
 
 use crate::faults::{PortFaults, DEFAULT_FAULT_SEED};
 use crate::validate;
 use netcraq_core::Mode;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The file as written; [`Topology::parse`] turns it into a [`Topology`].
 #[derive(Debug, Deserialize)]
@@ -14,6 +16,10 @@ use std::path::Path;
 pub(crate) struct TopologyFile {
     #[serde(default = "default_fault_seed")]
     pub fault_seed: u64,
+    pub election_id: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub reinstall_pipeline: bool,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeEntry>,
     #[serde(default, rename = "host")]
@@ -35,6 +41,10 @@ pub(crate) struct NodeEntry {
     pub mac: Option<String>,
     /// EAL arguments of a `dpdk` node.
     pub eal: Option<String>,
+    pub p4runtime: Option<String>,
+    pub device_id: Option<u64>,
+    pub p4info: Option<PathBuf>,
+    pub device_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +52,7 @@ pub(crate) struct NodeEntry {
 pub(crate) struct HostEntry {
     pub name: String,
     pub ip: String,
+    pub mac: Option<String>,
 }
 
 /// Fault probabilities left out are 0.
@@ -50,6 +61,9 @@ pub(crate) struct HostEntry {
 pub(crate) struct LinkEntry {
     pub a: String,
     pub b: String,
+    /// Port numbers; an end left out takes the next number of its endpoint.
+    pub a_port: Option<u16>,
+    pub b_port: Option<u16>,
     #[serde(default)]
     pub loss_percent: f64,
     #[serde(default)]
@@ -60,14 +74,15 @@ pub(crate) struct LinkEntry {
     pub kind: LinkKind,
 }
 
-impl From<LinkEntry> for Link {
-    fn from(entry: LinkEntry) -> Link {
+impl LinkEntry {
+    /// The link, at the port numbers that validation resolved.
+    pub(crate) fn link(&self, ports: [u16; 2]) -> Link {
         let faults = PortFaults {
-            loss_percent: entry.loss_percent,
-            duplicate_percent: entry.duplicate_percent,
-            reorder_percent: entry.reorder_percent,
+            loss_percent: self.loss_percent,
+            duplicate_percent: self.duplicate_percent,
+            reorder_percent: self.reorder_percent,
         };
-        Link { a: entry.a, b: entry.b, faults, kind: entry.kind }
+        Link { a: self.a.clone(), b: self.b.clone(), ports, faults, kind: self.kind }
     }
 }
 
@@ -114,14 +129,57 @@ impl From<ModeName> for Mode {
 }
 
 /// What runs a node: `software` (the Rust core on AF_PACKET sockets),
-/// `dpdk` (the same core over DPDK ports) or `bmv2` (BMv2's
-/// simple_switch_grpc running `p4/netcraq.p4`, configured by the controller).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// `dpdk` (the same core over DPDK ports), `bmv2` (BMv2's
+/// simple_switch_grpc running `p4/netcraq.p4`, configured by the controller)
+/// or `tofino` (a hardware switch: deployments only, `up` cannot start one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
+    /// The Rust core over AF_PACKET sockets (`netcraq node`).
     Software,
+    /// The Rust core over DPDK (`netcraq node --dpdk`).
     Dpdk,
+    /// BMv2's `simple_switch_grpc` running `p4/netcraq.p4`.
     Bmv2,
+    /// A Tofino switch running `p4/netcraq_tna.p4`.
+    Tofino,
+}
+
+impl NodeKind {
+    /// The name topology files give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::Software => "software",
+            NodeKind::Dpdk => "dpdk",
+            NodeKind::Bmv2 => "bmv2",
+            NodeKind::Tofino => "tofino",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the controller reaches a node: given in deployment files, found by
+/// `up` otherwise. Pipeline paths are as written, relative to the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct P4RuntimeServer {
+    /// `host:port` (or `unix:PATH`).
+    pub address: String,
+    pub device_id: Option<u64>,
+    pub p4info: Option<PathBuf>,
+    pub device_config: Option<PathBuf>,
+}
+
+/// The controller's settings of a deployment file; all optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ControllerSettings {
+    pub election_id: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub reinstall_pipeline: bool,
 }
 
 /// A chain node. `mac` is derived from `ip` when the file leaves it out.
@@ -133,6 +191,8 @@ pub struct Node {
     pub mac: MacAddr,
     /// The EAL arguments of a `dpdk` node (empty: DPDK's defaults, hugepages).
     pub eal: Option<String>,
+    /// Given in deployment files.
+    pub p4runtime: Option<P4RuntimeServer>,
 }
 
 /// A client machine, attached to exactly one node.
@@ -140,7 +200,7 @@ pub struct Node {
 pub struct Host {
     pub name: String,
     pub ip: Ipv4Addr,
-    /// Always derived from `ip`.
+    /// Derived from `ip` when the file leaves it out.
     pub mac: MacAddr,
 }
 
@@ -149,6 +209,8 @@ pub struct Host {
 pub struct Link {
     pub a: String,
     pub b: String,
+    /// The port of `a` and the port of `b` that the link joins.
+    pub ports: [u16; 2],
     /// Applied by each node end to the frames it sends on the link. Hosts
     /// are unmodified kernel stacks, so a link to a host is faulty only from
     /// the node to the host.
@@ -191,6 +253,7 @@ pub struct Topology {
     pub(crate) links: Vec<Link>,
     pub(crate) chains: Vec<Chain>,
     pub(crate) fault_seed: u64,
+    pub(crate) controller: ControllerSettings,
 }
 
 /// Link fields that `tc netem` would have applied; nodes inject faults
@@ -241,5 +304,10 @@ impl Topology {
     /// What each node's fault seed is derived from (see [`crate::NodeFile::fault_seed`]).
     pub fn fault_seed(&self) -> u64 {
         self.fault_seed
+    }
+
+    /// The controller's settings from a deployment file.
+    pub fn controller(&self) -> ControllerSettings {
+        self.controller
     }
 }

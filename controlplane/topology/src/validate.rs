@@ -1,13 +1,15 @@
 //! The checks that turn a parsed file into a [`Topology`]. Each error names
 //! the entry at fault, so a user can find it in a file of many entries.
 
+use crate::plan::Graph;
 use crate::topology::TopologyFile;
 use crate::topology::{
-    Chain, ChainEntry, Host, HostEntry, Link, LinkKind, Node, NodeEntry, NodeKind, Topology, TopologyError,
+    Chain, ChainEntry, ControllerSettings, Host, HostEntry, Link, LinkEntry, LinkKind, Node, NodeEntry, NodeKind,
+    P4RuntimeServer, Topology, TopologyError,
 };
 use netcraq_core::ROUTE_TABLE_CAPACITY;
 use netcraq_wire::{Ipv4Addr, MacAddr};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 
 /// Port numbers a node may use: bmv2 ports are 9 bits and 511 means drop,
 /// and ports count from 1.
@@ -26,16 +28,25 @@ pub(crate) fn topology(file: TopologyFile) -> Result<Topology, TopologyError> {
         return Err(error("topology", "has no [[node]]: a topology needs at least one node"));
     }
     unique_endpoints(&nodes, &hosts)?;
-    let links: Vec<Link> = file.links.into_iter().map(Link::from).collect();
+    let mut links: Vec<Link> = file.links.iter().map(|entry| entry.link([0, 0])).collect();
     for (index, link) in links.iter().enumerate() {
         check_link(index, link, &nodes, &hosts)?;
     }
     check_port_counts(&nodes, &hosts, &links)?;
+    number_ports(&file.links, &mut links)?;
     let chains = chains(&file.chains, &nodes, &hosts)?;
     every_node_in_a_chain(&nodes, &chains)?;
-    nodes_connected(&nodes, &links)?;
+    nodes_connected(&nodes, &hosts, &links)?;
     routes_fit(&nodes, &hosts)?;
-    Ok(Topology { nodes, hosts, links, chains, fault_seed: file.fault_seed })
+    if file.timeout_ms == Some(0) {
+        return Err(error("topology", "timeout_ms is 0: give the milliseconds one call to a node may take"));
+    }
+    let controller = ControllerSettings {
+        election_id: file.election_id,
+        timeout_ms: file.timeout_ms,
+        reinstall_pipeline: file.reinstall_pipeline,
+    };
+    Ok(Topology { nodes, hosts, links, chains, fault_seed: file.fault_seed, controller })
 }
 
 /// The MAC an endpoint gets when the file gives none: locally administered,
@@ -57,18 +68,46 @@ fn node(entry: &NodeEntry) -> Result<Node, TopologyError> {
         (_, Some(_)) => return Err(error(at, "eal is for kind \"dpdk\" nodes only")),
         (_, None) => None,
     };
-    let ip = unicast_ip(&at, &entry.ip)?;
-    let mac = match &entry.mac {
-        Some(text) => unicast_mac(&at, text)?,
-        None => derived_mac(ip),
-    };
-    Ok(Node { name: entry.name.clone(), kind: entry.kind, ip, mac, eal })
+    let (ip, mac) = addresses(&at, &entry.ip, entry.mac.as_deref())?;
+    let p4runtime = p4runtime_server(&at, entry)?;
+    Ok(Node { name: entry.name.clone(), kind: entry.kind, ip, mac, eal, p4runtime })
 }
 
 fn host(entry: &HostEntry) -> Result<Host, TopologyError> {
     check_name("host", &entry.name)?;
-    let ip = unicast_ip(&format!("host {}", entry.name), &entry.ip)?;
-    Ok(Host { name: entry.name.clone(), ip, mac: derived_mac(ip) })
+    let (ip, mac) = addresses(&format!("host {}", entry.name), &entry.ip, entry.mac.as_deref())?;
+    Ok(Host { name: entry.name.clone(), ip, mac })
+}
+
+/// An endpoint's IP and its MAC, derived from the IP when left out.
+fn addresses(at: &str, ip: &str, mac: Option<&str>) -> Result<(Ipv4Addr, MacAddr), TopologyError> {
+    let ip = unicast_ip(at, ip)?;
+    let mac = match mac {
+        Some(text) => unicast_mac(at, text)?,
+        None => derived_mac(ip),
+    };
+    Ok((ip, mac))
+}
+
+fn p4runtime_server(at: &str, entry: &NodeEntry) -> Result<Option<P4RuntimeServer>, TopologyError> {
+    let Some(address) = &entry.p4runtime else {
+        if entry.device_id.is_some() || entry.p4info.is_some() || entry.device_config.is_some() {
+            return Err(error(
+                at,
+                "device_id, p4info and device_config go with p4runtime, the node's P4Runtime address",
+            ));
+        }
+        return Ok(None);
+    };
+    if address.trim().is_empty() {
+        return Err(error(at, "p4runtime is empty: give the node's P4Runtime address, host:port"));
+    }
+    Ok(Some(P4RuntimeServer {
+        address: address.clone(),
+        device_id: entry.device_id,
+        p4info: entry.p4info.clone(),
+        device_config: entry.device_config.clone(),
+    }))
 }
 
 /// Names become parts of namespace and file names, so they stay plain.
@@ -148,6 +187,30 @@ fn check_link(index: usize, link: &Link, nodes: &[Node], hosts: &[Host]) -> Resu
         return Err(error(at, "kind \"memif\" links two kind \"dpdk\" nodes; use a veth link (the default)"));
     }
     link.faults.check().map_err(|problem| error(at, problem))
+}
+
+/// Gives each link end its port: the number the file gives, or else one
+/// more than the endpoint's links so far. Numbers are 1 to
+/// [`MAX_PORTS_PER_NODE`] and unique per endpoint.
+fn number_ports(entries: &[LinkEntry], links: &mut [Link]) -> Result<(), TopologyError> {
+    let mut taken: HashMap<String, Vec<u16>> = HashMap::new();
+    for (index, (entry, link)) in entries.iter().zip(links.iter_mut()).enumerate() {
+        for (side, (end, given)) in [(&entry.a, entry.a_port), (&entry.b, entry.b_port)].into_iter().enumerate() {
+            let ports = taken.entry(end.clone()).or_default();
+            let number = given.unwrap_or(u16::try_from(ports.len() + 1).unwrap_or(u16::MAX));
+            let problem = if !(1..=MAX_PORTS_PER_NODE).contains(&usize::from(number)) {
+                format!("port {number} of {end} is outside 1 to {MAX_PORTS_PER_NODE}")
+            } else if ports.contains(&number) {
+                format!("port {number} of {end} is used twice: number every port of an endpoint uniquely (from 1)")
+            } else {
+                ports.push(number);
+                link.ports[side] = number;
+                continue;
+            };
+            return Err(error(link_entry(index, link), problem));
+        }
+    }
+    Ok(())
 }
 
 fn check_port_counts(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Result<(), TopologyError> {
@@ -235,32 +298,14 @@ fn every_node_in_a_chain(nodes: &[Node], chains: &[Chain]) -> Result<(), Topolog
 }
 
 /// Hosts do not forward and each hangs off one node, so every host reaches
-/// every node exactly when the nodes are connected among themselves.
-fn nodes_connected(nodes: &[Node], links: &[Link]) -> Result<(), TopologyError> {
-    let is_node = |name: &str| nodes.iter().any(|n| n.name == name);
-    let node_links: Vec<(&str, &str)> =
-        links.iter().filter(|l| is_node(&l.a) && is_node(&l.b)).map(|l| (l.a.as_str(), l.b.as_str())).collect();
-    let first = nodes[0].name.as_str();
-    let mut reached = HashSet::from([first]);
-    let mut queue = VecDeque::from([first]);
-    while let Some(at) = queue.pop_front() {
-        for &(a, b) in &node_links {
-            let next = if a == at {
-                b
-            } else if b == at {
-                a
-            } else {
-                continue;
-            };
-            if reached.insert(next) {
-                queue.push_back(next);
-            }
-        }
-    }
-    match nodes.iter().find(|n| !reached.contains(n.name.as_str())) {
+/// every node exactly when the first node reaches every other.
+fn nodes_connected(nodes: &[Node], hosts: &[Host], links: &[Link]) -> Result<(), TopologyError> {
+    let reached = Graph::of(nodes, hosts, links).network.first_hops(0);
+    let first = &nodes[0];
+    match nodes[1..].iter().find(|n| !reached.contains_key(&n.ip)) {
         Some(cut_off) => Err(error(
             format!("node {}", cut_off.name),
-            format!("has no path to node {first} through links between nodes (hosts do not forward)"),
+            format!("has no path to node {} through links between nodes (hosts do not forward)", first.name),
         )),
         None => Ok(()),
     }

@@ -328,3 +328,47 @@ fn every_node_must_fit_a_route_to_everyone_in_its_table() {
     text += "[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nmode = \"craq\"\nkeys = [0, 65536]\n";
     assert_eq!(refusal(&text), "topology: needs 1028 routes per node, more than the 1024 a node holds");
 }
+
+#[test]
+fn deployment_fields_give_p4runtime_servers_ports_and_controller_settings() {
+    let deployment =
+        format!("election_id = 9\ntimeout_ms = 250\n{}", solo_with("b = \"n1\"\n", "b = \"n1\"\nb_port = 7\n"))
+            .replace("ip = \"10.0.0.1\"", "ip = \"10.0.0.1\"\np4runtime = \"10.9.0.1:9559\"\ndevice_id = 0");
+    let topology = Topology::parse(&deployment).expect("a deployment file is a topology file");
+    let server = topology.nodes()[0].p4runtime.as_ref().expect("p4runtime given");
+    assert_eq!((server.address.as_str(), server.device_id), ("10.9.0.1:9559", Some(0)));
+    assert_eq!(topology.links()[0].ports, [1, 7]);
+    assert_eq!((topology.controller().election_id, topology.controller().timeout_ms), (Some(9), Some(250)));
+    assert_eq!(Topology::parse(SOLO).unwrap().nodes()[0].p4runtime, None);
+    let node_refusal = |line: &str| refusal(&solo_with(r#"ip = "10.0.0.1""#, &format!("ip = \"10.0.0.1\"\n{line}")));
+    let alone = "node n1: device_id, p4info and device_config go with p4runtime, the node's P4Runtime address";
+    assert_eq!(node_refusal("device_id = 2"), alone);
+    let empty = "node n1: p4runtime is empty: give the node's P4Runtime address, host:port";
+    assert_eq!(node_refusal("p4runtime = \" \""), empty);
+    assert_eq!(
+        refusal(&format!("timeout_ms = 0\n{SOLO}")),
+        "topology: timeout_ms is 0: give the milliseconds one call to a node may take"
+    );
+    assert_eq!(
+        refusal(&solo_with("b = \"n1\"\n", "b = \"n1\"\nb_port = 0\n")),
+        "link 1 (h1 <-> n1): port 0 of n1 is outside 1 to 510"
+    );
+    let twice =
+        format!("{SOLO}\n[[host]]\nname = \"h2\"\nip = \"10.0.1.2\"\n\n[[link]]\na = \"h2\"\nb = \"n1\"\nb_port = 1\n");
+    assert_eq!(
+        refusal(&twice),
+        "link 2 (h2 <-> n1): port 1 of n1 is used twice: number every port of an endpoint uniquely (from 1)"
+    );
+}
+
+#[test]
+fn hosts_may_give_their_mac_and_nodes_may_be_tofino_switches() {
+    let host_mac = solo_with(r#"ip = "10.0.1.1""#, "ip = \"10.0.1.1\"\nmac = \"02:00:00:00:01:63\"");
+    assert_eq!(Topology::parse(&host_mac).unwrap().hosts()[0].mac, MacAddr([2, 0, 0, 0, 1, 0x63]));
+    let tofino =
+        Topology::parse(&solo_with(r#"kind = "software""#, r#"kind = "tofino""#)).expect("a tofino node parses");
+    assert_eq!(tofino.nodes()[0].kind, NodeKind::Tofino);
+    let Err(error) = tofino.up(|_| std::process::Command::new("true")) else { panic!("up cannot start a switch") };
+    let error = error.to_string();
+    assert!(error.starts_with("node n1: kind \"tofino\" is a hardware switch"), "{error}");
+}

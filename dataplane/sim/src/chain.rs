@@ -1,12 +1,14 @@
-//! Builds a whole chain on the in-memory network: the topology of a layout,
-//! the tables the control plane computes for it, and one agent per client.
+//! Builds a whole chain on the in-memory network: the wiring of a layout,
+//! the tables the control plane's planner computes for it, and one agent
+//! per client.
 
 use super::link::LinkConfig;
 use super::network::{HostAgent, SimConfig, Simulation};
-use super::topology::{Device, HostId, NodeId, NodeSettings, Topology, TopologyError};
-use netcraq_plan::plan::{chain_tables, ChainSpec, Endpoint, PlanError, Reachability};
+use super::wiring::{Device, HostId, NodeId, NodeSettings, Wiring, WiringError};
 use netcraq_core::{ConfigError, Mode, RouteError};
-use netcraq_wire::{Ipv4Addr, MacAddr};
+use netcraq_plan::network::{network_tables, NetworkChain};
+use netcraq_plan::plan::PlanError;
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 
 /// Chain nodes and client hosts each take one address byte.
 pub const MAX_CHAIN_NODES: usize = 250;
@@ -85,7 +87,7 @@ pub struct ChainNetwork<A> {
 pub enum BuildError {
     NodeCount(usize),
     ClientCount(usize),
-    Topology(TopologyError),
+    Wiring(WiringError),
     Plan(PlanError),
     Config(ConfigError),
     Route(RouteError),
@@ -97,7 +99,7 @@ impl std::fmt::Display for BuildError {
         match self {
             BuildError::NodeCount(n) => write!(f, "a chain needs 1..={MAX_CHAIN_NODES} nodes, not {n}"),
             BuildError::ClientCount(n) => write!(f, "a chain network takes 0..={MAX_CLIENT_HOSTS} clients, not {n}"),
-            BuildError::Topology(error) => error.fmt(f),
+            BuildError::Wiring(error) => error.fmt(f),
             BuildError::Plan(error) => error.fmt(f),
             BuildError::Config(error) => write!(f, "node_config refused: {error}"),
             BuildError::Route(error) => write!(f, "ipv4_route refused: {error}"),
@@ -108,9 +110,9 @@ impl std::fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-impl From<TopologyError> for BuildError {
-    fn from(error: TopologyError) -> Self {
-        BuildError::Topology(error)
+impl From<WiringError> for BuildError {
+    fn from(error: WiringError) -> Self {
+        BuildError::Wiring(error)
     }
 }
 
@@ -125,28 +127,28 @@ pub fn client_address(index: u8) -> Endpoint {
 }
 
 /// Builds the chain: wires the layout, installs in every node the tables
-/// that [`chain_tables`] computes for it, and creates each client host's
+/// that [`network_tables`] computes for it, and creates each client host's
 /// agent with `make_client`.
 pub fn build_chain<A: HostAgent>(
     spec: &ChainNetworkSpec,
     make_client: impl FnMut(&ClientPlacement) -> A,
 ) -> Result<ChainNetwork<A>, BuildError> {
     let (node_count, client_count) = counts(spec)?;
-    let (topology, chain, clients) = wire(spec, node_count, client_count)?;
+    let (wiring, chain, clients) = wire(spec, node_count, client_count)?;
     let node_addresses: Vec<Endpoint> = (0..node_count).map(node_address).collect();
-    let client_ips: Vec<Ipv4Addr> = (0..client_count).map(|c| client_address(c).ip).collect();
     let key_hi = u32::try_from(spec.node.key_capacity).unwrap_or(u32::MAX);
-    let chain_spec = ChainSpec { nodes: node_addresses.clone(), mode: spec.mode, key_lo: 0, key_hi };
-    let tables = chain_tables(&chain_spec, &client_ips, &ChainReach { topology: &topology, chain: &chain })
-        .map_err(BuildError::Plan)?;
+    let stations = chain.iter().filter_map(|id| wiring.station(Device::Node(*id))).collect();
+    let chain_spec = NetworkChain { nodes: stations, mode: spec.mode, key_lo: 0, key_hi };
+    let mut tables = network_tables(wiring.network(), std::slice::from_ref(&chain_spec)).map_err(BuildError::Plan)?;
     let placements = clients
         .iter()
         .zip(0..client_count)
-        .map(|(host, index)| placement(&topology, *host, index, &node_addresses))
+        .map(|(host, index)| placement(&wiring, *host, index, &node_addresses))
         .collect::<Result<Vec<_>, _>>()?;
     let agents = placements.iter().map(make_client).collect();
-    let mut sim = Simulation::new(topology, agents, spec.sim)?;
-    for (id, node_tables) in chain.iter().zip(tables) {
+    let mut sim = Simulation::new(wiring, agents, spec.sim)?;
+    for (id, station) in chain.iter().zip(&chain_spec.nodes) {
+        let node_tables = tables.remove(station).ok_or(BuildError::Plan(PlanError::NotANode(*station)))?;
         let node = sim.node_mut(*id);
         node.set_config(node_tables.config).map_err(BuildError::Config)?;
         for route in node_tables.routes {
@@ -162,55 +164,43 @@ fn counts(spec: &ChainNetworkSpec) -> Result<(u8, u8), BuildError> {
     Ok((nodes.ok_or(BuildError::NodeCount(spec.nodes))?, clients.ok_or(BuildError::ClientCount(spec.clients))?))
 }
 
-/// The topology of the layout, the chain's node ids head first, and the client host ids.
-fn wire(spec: &ChainNetworkSpec, nodes: u8, clients: u8) -> Result<(Topology, Vec<NodeId>, Vec<HostId>), BuildError> {
-    let mut topology = Topology::default();
-    let chain = (0..nodes).map(|i| topology.add_node(node_address(i), spec.node)).collect::<Result<Vec<_>, _>>()?;
-    let hosts: Vec<HostId> = (0..clients).map(|c| topology.add_host(client_address(c))).collect();
+/// The wiring of the layout, the chain's node ids head first, and the client host ids.
+fn wire(spec: &ChainNetworkSpec, nodes: u8, clients: u8) -> Result<(Wiring, Vec<NodeId>, Vec<HostId>), BuildError> {
+    let mut wiring = Wiring::default();
+    let chain = (0..nodes).map(|i| wiring.add_node(node_address(i), spec.node)).collect::<Result<Vec<_>, _>>()?;
+    let hosts: Vec<HostId> = (0..clients).map(|c| wiring.add_host(client_address(c))).collect();
     match spec.layout {
         Layout::Star => {
-            let switch = Device::Switch(topology.add_switch());
+            let switch = Device::Switch(wiring.add_switch());
             for node in &chain {
-                topology.connect(Device::Node(*node), switch, spec.chain_links)?;
+                wiring.connect(Device::Node(*node), switch, spec.chain_links)?;
             }
             for host in &hosts {
-                topology.connect(Device::Host(*host), switch, spec.client_links)?;
+                wiring.connect(Device::Host(*host), switch, spec.client_links)?;
             }
         }
         Layout::Line => {
             for pair in chain.windows(2) {
-                topology.connect(Device::Node(pair[0]), Device::Node(pair[1]), spec.chain_links)?;
+                wiring.connect(Device::Node(pair[0]), Device::Node(pair[1]), spec.chain_links)?;
             }
             for (index, host) in hosts.iter().enumerate() {
-                topology.connect(Device::Host(*host), Device::Node(chain[index % chain.len()]), spec.client_links)?;
+                wiring.connect(Device::Host(*host), Device::Node(chain[index % chain.len()]), spec.client_links)?;
             }
         }
     }
-    Ok((topology, chain, hosts))
+    Ok((wiring, chain, hosts))
 }
 
-fn placement(topology: &Topology, host: HostId, index: u8, nodes: &[Endpoint]) -> Result<ClientPlacement, BuildError> {
+fn placement(wiring: &Wiring, host: HostId, index: u8, nodes: &[Endpoint]) -> Result<ClientPlacement, BuildError> {
     let address = client_address(index);
     let targets = nodes
         .iter()
         .map(|node| {
-            let (port, next_hop_mac) = topology
+            let (port, next_hop_mac) = wiring
                 .first_hop(Device::Host(host), node.ip)
                 .ok_or(BuildError::ClientCannotReach { client: address.ip, node: node.ip })?;
             Ok(TargetNode { ip: node.ip, port, next_hop_mac })
         })
         .collect::<Result<_, BuildError>>()?;
     Ok(ClientPlacement { index: u16::from(index), address, targets })
-}
-
-/// The control plane's view of the topology: routes follow shortest paths.
-struct ChainReach<'a> {
-    topology: &'a Topology,
-    chain: &'a [NodeId],
-}
-
-impl Reachability for ChainReach<'_> {
-    fn port(&self, from: usize, to: Ipv4Addr) -> Option<(u16, MacAddr)> {
-        self.topology.first_hop(Device::Node(*self.chain.get(from)?), to)
-    }
 }

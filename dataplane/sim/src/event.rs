@@ -1,7 +1,7 @@
 //! The pending events of the simulation, ordered by virtual time.
 
 use super::link::LinkId;
-use super::topology::{HostId, NodeId};
+use super::wiring::{HostId, NodeId};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 

@@ -4,7 +4,7 @@
 use super::chain::{build_chain, BuildError, ChainNetwork, ChainNetworkSpec};
 use super::client::{Client, ClientConfig, ClientError, ClientStats, Workload};
 use super::network::{NetworkCounters, NodeCounters, RunStop};
-use super::topology::Device;
+use super::wiring::Device;
 use super::workload::WorkloadSpec;
 use netcraq_core::{Mode, Outcome, Role};
 use netcraq_wire::Ipv4Addr;
@@ -128,7 +128,7 @@ pub fn run_experiment(
             let frames_served = counters.frames_served - counters_before.frames_served;
             let busy_ns = frames_served * network.sim.node_settings(*id).service_ns;
             NodeReport {
-                ip: network.sim.topology().address(Device::Node(*id)).map_or(Ipv4Addr::UNSPECIFIED, |a| a.ip),
+                ip: network.sim.wiring().address(Device::Node(*id)).map_or(Ipv4Addr::UNSPECIFIED, |a| a.ip),
                 role: node.config().map(|c| c.role),
                 outcomes: std::array::from_fn(|i| node.outcome_counts()[i] - outcomes_before[i]),
                 frames_served,

@@ -1,13 +1,13 @@
 //! The in-memory network: a deterministic discrete-event simulation in
 //! virtual nanoseconds.
 //!
-//! - [`Topology`] describes devices (NetCRAQ [`netcraq_core::Node`]s, client
+//! - [`Wiring`] describes devices (NetCRAQ [`netcraq_core::Node`]s, client
 //!   hosts, plain switches) and the links between their numbered ports, each
 //!   link with its own latency, jitter, loss, duplication and bounded queue
-//!   ([`LinkConfig`]). It also computes shortest-path next hops, which is how
-//!   the control plane's [`Reachability`](netcraq_plan::plan::Reachability)
-//!   is answered.
-//! - [`Simulation`] moves frames over that topology in virtual time, seeded,
+//!   ([`LinkConfig`]). Its devices and ports are a
+//!   [`Network`](netcraq_plan::network::Network) of the control plane's
+//!   planner, which finds the shortest-path next hops.
+//! - [`Simulation`] moves frames over that wiring in virtual time, seeded,
 //!   so the same seed and inputs give the same run. Each node is a single
 //!   server with a per-frame service time and a bounded queue
 //!   ([`NodeSettings`]): a hot node saturates, which is what makes CR's tail
@@ -15,7 +15,7 @@
 //!   decision is the core's. Hosts are [`HostAgent`]s.
 //! - [`build_chain`] wires a chain of N nodes and C client hosts in a
 //!   [`Layout`] and installs the tables from
-//!   [`chain_tables`](netcraq_plan::plan::chain_tables).
+//!   [`network_tables`](netcraq_plan::network::network_tables).
 //! - [`Client`] is a host agent with closed-loop workers, retransmissions and
 //!   a history of every operation; [`run_experiment`] measures a chain under
 //!   a random [`WorkloadSpec`].
@@ -28,7 +28,7 @@ mod event;
 mod experiment;
 mod link;
 mod network;
-mod topology;
+mod wiring;
 mod workload;
 
 pub use chain::{
@@ -41,7 +41,5 @@ pub use link::{LinkConfig, LinkCounters, LinkId};
 pub use network::{
     HostAgent, NetworkCounters, NodeCounters, Outbox, RunStop, SimConfig, Simulation, OUTBOX_CAPACITY_FRAMES,
 };
-pub use topology::{
-    Device, HostId, LinkEnd, LinkSpec, NodeId, NodeSettings, PortRef, SwitchId, Topology, TopologyError,
-};
+pub use wiring::{Device, HostId, LinkEnd, LinkSpec, NodeId, NodeSettings, PortRef, SwitchId, Wiring, WiringError};
 pub use workload::{KeyDistribution, NodeChoice, Operation, PlannedOp, Value, WorkloadSpec};

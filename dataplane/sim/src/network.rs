@@ -5,7 +5,7 @@
 
 use super::event::{Event, EventQueue};
 use super::link::{LinkCounters, LinkId};
-use super::topology::{Device, HostId, NodeId, NodeSettings, PortRef, SwitchId, Topology, TopologyError};
+use super::wiring::{Device, HostId, NodeId, NodeSettings, PortRef, SwitchId, Wiring, WiringError};
 use netcraq_core::Node;
 use netcraq_wire::{MacAddr, NETCRAQ_FRAME_LEN};
 use rand::rngs::SmallRng;
@@ -123,10 +123,10 @@ struct LinkState {
     counters: LinkCounters,
 }
 
-/// The in-memory network: a topology of real nodes, host agents, switches
+/// The in-memory network: a wiring of real nodes, host agents, switches
 /// and faulty links, run in virtual nanoseconds.
 pub struct Simulation<A> {
-    topology: Topology,
+    wiring: Wiring,
     nodes: Vec<SimNode>,
     hosts: Vec<SimHost<A>>,
     switches: Vec<SimSwitch>,
@@ -143,13 +143,13 @@ pub struct Simulation<A> {
 
 impl<A: HostAgent> Simulation<A> {
     /// A network at time 0 with unconfigured nodes (install their tables
-    /// through [`Simulation::node_mut`]) and one agent per topology host,
+    /// through [`Simulation::node_mut`]) and one agent per host of the wiring,
     /// each woken when it first asks to be.
-    pub fn new(topology: Topology, agents: Vec<A>, config: SimConfig) -> Result<Self, TopologyError> {
-        if agents.len() != topology.host_count() {
-            return Err(TopologyError::HostCount { hosts: topology.host_count(), agents: agents.len() });
+    pub fn new(wiring: Wiring, agents: Vec<A>, config: SimConfig) -> Result<Self, WiringError> {
+        if agents.len() != wiring.host_count() {
+            return Err(WiringError::HostCount { hosts: wiring.host_count(), agents: agents.len() });
         }
-        let nodes = topology
+        let nodes = wiring
             .nodes()
             .map(|(_, _, settings)| SimNode {
                 node: Node::new(settings.key_capacity),
@@ -159,13 +159,13 @@ impl<A: HostAgent> Simulation<A> {
                 counters: NodeCounters::default(),
             })
             .collect();
-        let switches = (0..topology.switch_count()).map(|s| SimSwitch { mac_table: mac_table(&topology, SwitchId(s)) });
+        let switches = (0..wiring.switch_count()).map(|s| SimSwitch { mac_table: mac_table(&wiring, SwitchId(s)) });
         let mut simulation = Simulation {
             nodes,
             hosts: agents.into_iter().map(|agent| SimHost { agent, wakeup_at_ns: None }).collect(),
             switches: switches.collect(),
-            links: topology.links().iter().map(|_| LinkState::default()).collect(),
-            topology,
+            links: wiring.links().iter().map(|_| LinkState::default()).collect(),
+            wiring,
             events: EventQueue::default(),
             rng: SmallRng::seed_from_u64(config.seed),
             now_ns: 0,
@@ -185,8 +185,8 @@ impl<A: HostAgent> Simulation<A> {
         self.now_ns
     }
 
-    pub fn topology(&self) -> &Topology {
-        &self.topology
+    pub fn wiring(&self) -> &Wiring {
+        &self.wiring
     }
 
     /// Processes events in time order up to and including `deadline_ns`.
@@ -261,11 +261,11 @@ impl<A: HostAgent> Simulation<A> {
     /// Puts a frame on the link behind `from`: it may be lost, duplicated,
     /// delayed, or dropped when the direction's queue is full.
     fn transmit(&mut self, from: PortRef, mut frame: Vec<u8>) {
-        let Some(end) = self.topology.port_link(from) else {
+        let Some(end) = self.wiring.port_link(from) else {
             self.drops.unconnected_port_drops += 1;
             return;
         };
-        let config = self.topology.link(end.link).config;
+        let config = self.wiring.link(end.link).config;
         let toward_side = 1 - end.side;
         let state = &mut self.links[end.link.0];
         state.counters.sent += 1;
@@ -291,7 +291,7 @@ impl<A: HostAgent> Simulation<A> {
         let state = &mut self.links[link.0];
         state.in_flight[toward_side] -= 1;
         state.counters.delivered += 1;
-        let to = self.topology.link(link).ends[toward_side];
+        let to = self.wiring.link(link).ends[toward_side];
         match to.device {
             Device::Node(node) => self.enqueue(node, to.port, frame),
             Device::Host(host) => self.deliver_to_host(host, to.port, &frame),
@@ -385,8 +385,8 @@ impl<A: HostAgent> Simulation<A> {
     }
 }
 
-/// Where a switch sends each MAC of the topology.
-fn mac_table(topology: &Topology, switch: SwitchId) -> Vec<(MacAddr, u16)> {
-    let macs = topology.nodes().map(|(_, address, _)| address.mac).chain(topology.hosts().map(|(_, a)| a.mac));
-    macs.filter_map(|mac| topology.switch_port(switch, mac).map(|port| (mac, port))).collect()
+/// Where a switch sends each MAC of the wiring.
+fn mac_table(wiring: &Wiring, switch: SwitchId) -> Vec<(MacAddr, u16)> {
+    let macs = wiring.nodes().map(|(_, address, _)| address.mac).chain(wiring.hosts().map(|(_, a)| a.mac));
+    macs.filter_map(|mac| wiring.switch_port(switch, mac).map(|port| (mac, port))).collect()
 }

@@ -4,7 +4,7 @@
 use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route};
 use netcraq_sim::{
     client_address, node_address, Device, HostAgent, LinkConfig, NodeSettings, Outbox, RunStop, SimConfig, Simulation,
-    Topology,
+    Wiring,
 };
 use netcraq_wire::{Ipv4Addr, NetcraqFrame, NetcraqRepr, Op};
 
@@ -43,12 +43,12 @@ fn read(ident: u16) -> Vec<u8> {
 
 /// One SOLO node linked to the probe host; the node's tables set by hand.
 fn probe_network(link: LinkConfig, node: NodeSettings) -> Simulation<Probe> {
-    let mut topology = Topology::default();
-    let node_id = topology.add_node(node_address(0), node).unwrap();
-    let host = topology.add_host(client_address(0));
-    topology.connect(Device::Host(host), Device::Node(node_id), link).unwrap();
+    let mut wiring = Wiring::default();
+    let node_id = wiring.add_node(node_address(0), node).unwrap();
+    let host = wiring.add_host(client_address(0));
+    wiring.connect(Device::Host(host), Device::Node(node_id), link).unwrap();
     let probe = Probe { sent: false, replies: Vec::new() };
-    let mut sim = Simulation::new(topology, vec![probe], SimConfig { seed: 3, ..SimConfig::default() }).unwrap();
+    let mut sim = Simulation::new(wiring, vec![probe], SimConfig { seed: 3, ..SimConfig::default() }).unwrap();
     configure_solo(sim.node_mut(node_id));
     sim
 }

@@ -6,8 +6,9 @@
 //! [`bmv2_command`] starts a switch, [`wait_for_listeners`] finds the
 //! servers and [`deployment`] gives each node its planned tables.
 
-use crate::{Deployment, NodeTables, NodeTarget, PipelineFiles, TargetKind};
-use netcraq_topology::{Namespace, NodeFile, NodeKind as TopologyKind, Running, Topology};
+use crate::deployment_file::planned_target;
+use crate::{Deployment, NodeKind, PipelineFiles};
+use netcraq_topology::{Namespace, NodeFile, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,12 +32,8 @@ pub fn bmv2_socket(node_file: &Path) -> PathBuf {
 }
 
 /// The kind of a topology node as the controller knows it.
-pub fn kind_of(topology: &Topology, node: &str) -> Option<TargetKind> {
-    match topology.nodes().iter().find(|n| n.name == node)?.kind {
-        TopologyKind::Dpdk => Some(TargetKind::Dpdk),
-        TopologyKind::Software => Some(TargetKind::Software),
-        TopologyKind::Bmv2 => Some(TargetKind::Bmv2),
-    }
+pub fn kind_of(topology: &Topology, node: &str) -> Option<NodeKind> {
+    Some(topology.nodes().iter().find(|n| n.name == node)?.kind)
 }
 
 /// The process of a BMv2 node: `simple_switch_grpc` in the node's namespace,
@@ -78,8 +75,8 @@ pub fn wait_for_listeners(topology: &Topology, running: &Running) -> Result<Vec<
     Ok(addresses)
 }
 
-fn listening_address(kind: Option<TargetKind>, node_file: &Path) -> Option<String> {
-    if kind == Some(TargetKind::Bmv2) {
+fn listening_address(kind: Option<NodeKind>, node_file: &Path) -> Option<String> {
+    if kind == Some(NodeKind::Bmv2) {
         let socket = bmv2_socket(node_file);
         return socket.exists().then(|| format!("unix:{}", socket.display()));
     }
@@ -102,10 +99,10 @@ pub fn deployment(
             .find(|(name, _)| *name == file.name)
             .map(|(_, address)| address.as_str())
             .ok_or_else(|| format!("node {}: no P4Runtime address", file.name))?;
-        let kind = kind_of(topology, &file.name).ok_or_else(|| format!("node {}: not in the topology", file.name))?;
-        let tables = NodeTables { config: file.config, routes: file.routes() };
-        let mut target = NodeTarget::new(&file.name, kind, address, 1, tables);
-        if kind == TargetKind::Bmv2 {
+        let node = topology.nodes().iter().find(|n| n.name == file.name);
+        let node = node.ok_or_else(|| format!("node {}: not in the topology", file.name))?;
+        let mut target = planned_target(node, file, address);
+        if target.spec.kind == NodeKind::Bmv2 {
             target.spec.pipeline = bmv2.clone();
         }
         targets.push(target);
