@@ -13,14 +13,15 @@ const STATE_DIR: &str = "/run/netcraq";
 pub struct RunState {
     /// The `netcraq up` process, so a stale file is recognised.
     pub pid: u32,
-    pub hosts: Vec<Endpoint>,
-    pub nodes: Vec<Endpoint>,
+    pub hosts: Vec<RunningDevice>,
+    pub nodes: Vec<RunningDevice>,
     /// Chains as node names, head first.
     pub chains: Vec<Vec<String>>,
 }
 
+/// A host or node of the running topology: where it lives and how to reach it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Endpoint {
+pub struct RunningDevice {
     pub name: String,
     pub ip: Ipv4Addr,
     pub namespace: String,
@@ -49,7 +50,7 @@ impl RunState {
         let hosts = plan
             .hosts
             .iter()
-            .map(|h| Endpoint {
+            .map(|h| RunningDevice {
                 name: h.name.clone(),
                 ip: h.ip,
                 namespace: namespace(&h.name),
@@ -60,7 +61,7 @@ impl RunState {
         let nodes = plan
             .nodes
             .iter()
-            .map(|n| Endpoint {
+            .map(|n| RunningDevice {
                 name: n.name.clone(),
                 ip: n.config.own_ip,
                 namespace: namespace(&n.name),
@@ -97,11 +98,11 @@ impl RunState {
         }
     }
 
-    pub fn node(&self, name_or_ip: &str) -> Option<&Endpoint> {
+    pub fn node(&self, name_or_ip: &str) -> Option<&RunningDevice> {
         self.nodes.iter().find(|n| n.name == name_or_ip || n.ip.to_string() == name_or_ip)
     }
 
-    pub fn host(&self, name: &str) -> Option<&Endpoint> {
+    pub fn host(&self, name: &str) -> Option<&RunningDevice> {
         self.hosts.iter().find(|h| h.name == name)
     }
 }
