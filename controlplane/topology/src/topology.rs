@@ -1,7 +1,8 @@
 //! The topology file (TOML): nodes, hosts, links and chains, checked as a
 //! whole so that a topology that parses can be planned and brought up.
 
-use crate::faults::{PortFaults, DEFAULT_FAULT_SEED};
+use crate::faults::DEFAULT_FAULT_SEED;
+use netcraq_core::faults::PortFaults;
 use crate::validate;
 use netcraq_core::Mode;
 use netcraq_wire::{Ipv4Addr, MacAddr};

@@ -7,8 +7,11 @@
 //! any backend (in-memory network, AF_PACKET, DPDK) can call it from a poll
 //! loop.
 
+#![forbid(unsafe_code)]
+
 pub mod control;
 mod config;
+pub mod faults;
 mod node;
 mod outcome;
 mod registers;

@@ -20,6 +20,8 @@
 //!   a history of every operation; [`run_experiment`] measures a chain under
 //!   a random [`WorkloadSpec`].
 
+#![forbid(unsafe_code)]
+
 mod chain;
 mod client;
 mod event;
