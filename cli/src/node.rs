@@ -181,9 +181,7 @@ fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {
     PortSpec { number: port.number, interface: port.interface.clone(), faults: file.fault_settings(port) }
 }
 
-/// The DPDK device of each node port, in node-file order: `--dpdk-port`'s,
-/// else DPDK's AF_PACKET driver on the port's interface.
-/// Each port's DPDK device: `--dpdk-port`, else the node file's `device`,
+/// Each port's DPDK device, in node-file order: `--dpdk-port`, else the node file's `device`,
 /// else DPDK's af_packet driver on the port's interface.
 fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) -> Result<Vec<String>, String> {
     for (index, (number, _)) in explicit.iter().enumerate() {

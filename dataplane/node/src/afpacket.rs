@@ -2,17 +2,15 @@
 //! kernel interface (a node port). It is the fallback for hosts without DPDK
 //! and the reference the DPDK node is measured against.
 //!
-//! All `unsafe` of this module is in [`PacketSocket`] and the poll call,
-//! each block with its reason.
-
 use crate::control::ControlPort;
 use crate::faults::FaultSettings;
 use crate::shell::{IoCounters, PortShell, Transmit};
+use crate::sys::poll;
+pub use crate::sys::PacketSocket;
 use netcraq_core::Node;
 use netcraq_wire::NETCRAQ_FRAME_LEN;
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 /// Largest frame received whole; longer ones arrive truncated and the core
@@ -21,90 +19,6 @@ const MAX_FRAME_LEN: usize = 9216;
 /// Frames handled per port per poll round, so one busy port cannot starve the rest.
 const RX_BURST: usize = 64;
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
-
-/// A packet socket bound to one interface, non-blocking, that does not see
-/// its own transmissions. Tests use it to inject and capture raw frames.
-#[derive(Debug)]
-pub struct PacketSocket {
-    fd: OwnedFd,
-}
-
-impl PacketSocket {
-    pub fn open(ifname: &str) -> io::Result<PacketSocket> {
-        let name = CString::new(ifname).map_err(|_| invalid(format!("interface name {ifname:?} contains NUL")))?;
-        // SAFETY: `name` is a valid NUL-terminated string for the call's duration.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no interface named {ifname:?}")));
-        }
-        let protocol = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK, i32::from(protocol)) };
-        if raw < 0 {
-            return Err(with_context(io::Error::last_os_error(), "opening an AF_PACKET socket (needs CAP_NET_RAW)"));
-        }
-        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
-        let socket = PacketSocket { fd: unsafe { OwnedFd::from_raw_fd(raw) } };
-        socket.set_ignore_outgoing()?;
-        socket.bind(ifindex as i32, protocol)?;
-        Ok(socket)
-    }
-
-    fn set_ignore_outgoing(&self) -> io::Result<()> {
-        let one: libc::c_int = 1;
-        // SAFETY: the option value points to a live c_int of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_IGNORE_OUTGOING,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        check(rc, "setting PACKET_IGNORE_OUTGOING (needs Linux 4.20 or later)")
-    }
-
-    fn bind(&self, ifindex: i32, protocol: u16) -> io::Result<()> {
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = protocol;
-        addr.sll_ifindex = ifindex;
-        // SAFETY: `addr` is a live sockaddr_ll and the length passed is its size.
-        let rc = unsafe {
-            libc::bind(
-                self.fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        check(rc, "binding the AF_PACKET socket to its interface")
-    }
-
-    /// One frame into `buffer`, or `None` when none is waiting. A frame
-    /// longer than `buffer` is cut to its length.
-    pub fn recv(&self, buffer: &mut [u8]) -> io::Result<Option<usize>> {
-        // SAFETY: the kernel writes at most `buffer.len()` bytes into `buffer`.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len(), 0) };
-        match n {
-            n if n >= 0 => Ok(Some(n as usize)),
-            _ => match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
-    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: the kernel reads `frame.len()` bytes from `frame`.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        match n {
-            n if n >= 0 => Ok(()),
-            _ => Err(io::Error::last_os_error()),
-        }
-    }
-}
 
 /// A port to open: its number in the tables, its interface and the faults
 /// to inject on what it sends.
@@ -226,24 +140,21 @@ impl SoftwareNode {
         let mut fds: Vec<libc::pollfd> = self
             .sockets
             .iter()
-            .map(|socket| libc::pollfd { fd: socket.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .map(|socket| libc::pollfd { fd: socket.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 })
             .collect();
         if let Some(control) = &self.control {
             fds.push(libc::pollfd { fd: control.wake_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
-        // SAFETY: `fds` is a live array of `fds.len()` pollfd entries.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, POLL_INTERVAL.as_millis() as i32) };
+        let ready = poll(&mut fds, POLL_INTERVAL);
         if let (Some(control), Some(wake)) = (&self.control, fds.last()) {
             if wake.revents != 0 {
                 control.clear_wake();
             }
         }
-        match rc {
-            rc if rc >= 0 => Ok(rc > 0),
-            _ => match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-                e => Err(e),
-            },
+        match ready {
+            Ok(ready) => Ok(ready > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -284,17 +195,10 @@ impl SoftwareNode {
     }
 }
 
-fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
-    match rc {
-        0 => Ok(()),
-        _ => Err(with_context(io::Error::last_os_error(), what)),
-    }
-}
-
-fn with_context(error: io::Error, what: &str) -> io::Error {
+pub(crate) fn with_context(error: io::Error, what: &str) -> io::Error {
     io::Error::new(error.kind(), format!("{what}: {error}"))
 }
 
-fn invalid(message: String) -> io::Error {
+pub(crate) fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }

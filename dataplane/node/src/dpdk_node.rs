@@ -524,17 +524,10 @@ fn start_port(port: &mut Port, pool: &Mempool, settings: &PortSettings) -> Resul
 /// Waits until a memif port's peer has connected: until then no frame
 /// passes, and a node that serves before would lose the first requests.
 fn wait_for_memif_peer(port: &Port) -> Result<(), String> {
-    let deadline = Instant::now() + MEMIF_PEER_WAIT;
-    while port.driver() == "net_memif" && !port.link_up().map_err(|e| e.to_string())? {
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the memif peer did not connect within {} s: is its node running?",
-                MEMIF_PEER_WAIT.as_secs()
-            ));
-        }
-        std::thread::sleep(MEMIF_RETRY);
-    }
-    Ok(())
+    let connected = || Ok(port.driver() != "net_memif" || port.link_up().map_err(|e| e.to_string())?);
+    wait_for_memif(connected, || {
+        format!("the memif peer did not connect within {} s: is its node running?", MEMIF_PEER_WAIT.as_secs())
+    })
 }
 
 /// A memif client attached before its server made the socket fails to
@@ -544,13 +537,27 @@ pub fn wait_for_memif_server(devargs: &str) -> Result<(), String> {
     let client = devargs.starts_with("net_memif") && devargs.split(',').any(|arg| arg == "role=client");
     let socket = devargs.split(',').find_map(|arg| arg.strip_prefix("socket="));
     let (true, Some(socket)) = (client, socket) else { return Ok(()) };
-    let deadline = Instant::now() + MEMIF_PEER_WAIT;
-    while !std::path::Path::new(socket).exists() {
-        if Instant::now() >= deadline {
-            return Err(format!(
+    wait_for_memif(
+        || Ok(std::path::Path::new(socket).exists()),
+        || {
+            format!(
                 "no memif server made {socket} within {} s: is the node at the other end running?",
                 MEMIF_PEER_WAIT.as_secs()
-            ));
+            )
+        },
+    )
+}
+
+/// Looks whether `done` every [`MEMIF_RETRY`], for [`MEMIF_PEER_WAIT`] at
+/// most; then fails with `late`'s message.
+fn wait_for_memif(
+    mut done: impl FnMut() -> Result<bool, String>,
+    late: impl FnOnce() -> String,
+) -> Result<(), String> {
+    let deadline = Instant::now() + MEMIF_PEER_WAIT;
+    while !done()? {
+        if Instant::now() >= deadline {
+            return Err(late());
         }
         std::thread::sleep(MEMIF_RETRY);
     }

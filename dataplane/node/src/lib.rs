@@ -12,6 +12,9 @@
 //! - [`control`]: the bounded channel that carries a control plane's
 //!   requests (the P4Runtime server's) to the poll loop that owns the node.
 
+// All unsafe code is in `sys`, the system calls.
+#![deny(unsafe_code)]
+
 pub mod afpacket;
 pub mod control;
 #[cfg(feature = "dpdk")]
@@ -21,3 +24,5 @@ pub mod dpdk_node;
 pub mod faults;
 pub mod lcore_control;
 pub mod shell;
+#[allow(unsafe_code)]
+mod sys;
