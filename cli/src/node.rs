@@ -6,6 +6,7 @@ use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
 use netcraq_node::afpacket::{PortSpec, SoftwareNode};
+use netcraq_node::idle::Idle;
 use netcraq_node::shell::IoCounters;
 use netcraq_topology::NodeFile;
 use serde_json::{json, Map, Value};
@@ -199,35 +200,27 @@ fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) ->
     Ok(ports.iter().map(device).collect())
 }
 
-fn parse_idle(text: &str) -> Result<IdleMode, String> {
+fn parse_idle(text: &str) -> Result<Idle, String> {
     match text.split_once(':') {
-        None if text == "spin" => Ok(IdleMode::Spin),
-        None if text == "yield" => Ok(IdleMode::Yield),
-        None if text == "sleep" => Ok(IdleMode::Sleep(Duration::from_micros(50))),
+        None if text == "spin" => Ok(Idle::Spin),
+        None if text == "yield" => Ok(Idle::Yield),
+        None if text == "sleep" => Ok(Idle::Sleep(Duration::from_micros(50))),
         Some(("sleep", us)) => match us.parse::<u64>() {
-            Ok(us @ 1..=1_000_000) => Ok(IdleMode::Sleep(Duration::from_micros(us))),
+            Ok(us @ 1..=1_000_000) => Ok(Idle::Sleep(Duration::from_micros(us))),
             _ => Err(format!("sleep:{us}: give 1 to 1000000 microseconds")),
         },
         _ => Err(format!("{text:?} is not spin, yield or sleep[:US]")),
     }
 }
 
-/// `netcraq_node::dpdk_node::Idle`, parsed whether or not DPDK is built in.
-#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdleMode {
-    Spin,
-    Yield,
-    Sleep(Duration),
-}
-
 #[cfg(feature = "dpdk")]
 mod dpdk {
-    use super::{node_control, write_stats_with, IdleMode, NodeArgs};
+    use super::{node_control, write_stats_with, NodeArgs};
     use netcraq_core::Node;
     use netcraq_node::afpacket::PortSpec;
     use netcraq_node::dpdk_launch::{self, DpdkNodeConfig};
-    use netcraq_node::dpdk_node::{DpdkSettings, Idle};
+    use netcraq_node::dpdk_node::DpdkSettings;
+    use netcraq_node::idle::Idle;
     use netcraq_node::shell::IoCounters;
     use netcraq_topology::NodeFile;
     use std::time::Duration;
@@ -239,17 +232,13 @@ mod dpdk {
         ports: &[PortSpec],
         devices: &[String],
         eal_args: &str,
-        idle: IdleMode,
+        idle: Idle,
         control: Option<node_control::Control>,
     ) -> Result<(), String> {
         let name = &file.name;
         let settings = DpdkSettings {
             burst: usize::from(args.dpdk_burst),
-            idle: match idle {
-                IdleMode::Spin => Idle::Spin,
-                IdleMode::Yield => Idle::Yield,
-                IdleMode::Sleep(duration) => Idle::Sleep(duration),
-            },
+            idle,
             ..DpdkSettings::default()
         };
         let config = DpdkNodeConfig {
@@ -286,7 +275,8 @@ mod dpdk {
 
 #[cfg(not(feature = "dpdk"))]
 mod dpdk {
-    use super::{IdleMode, NodeArgs};
+    use super::NodeArgs;
+    use netcraq_node::idle::Idle;
     use netcraq_core::Node;
     use netcraq_node::afpacket::PortSpec;
     use netcraq_topology::NodeFile;
@@ -298,7 +288,7 @@ mod dpdk {
         _: &[PortSpec],
         _: &[String],
         _: &str,
-        _: IdleMode,
+        _: Idle,
         _: Option<super::node_control::Control>,
     ) -> Result<(), String> {
         Err(format!(
@@ -407,9 +397,9 @@ mod tests {
 
     #[test]
     fn idle_modes_parse() {
-        assert_eq!(parse_idle("spin"), Ok(IdleMode::Spin));
-        assert_eq!(parse_idle("sleep"), Ok(IdleMode::Sleep(Duration::from_micros(50))));
-        assert_eq!(parse_idle("sleep:200"), Ok(IdleMode::Sleep(Duration::from_micros(200))));
+        assert_eq!(parse_idle("spin"), Ok(Idle::Spin));
+        assert_eq!(parse_idle("sleep"), Ok(Idle::Sleep(Duration::from_micros(50))));
+        assert_eq!(parse_idle("sleep:200"), Ok(Idle::Sleep(Duration::from_micros(200))));
         assert!(parse_idle("sleep:0").is_err());
         assert!(parse_idle("nap").is_err());
     }

@@ -32,11 +32,11 @@
 
 use crate::control::ControlPort;
 use crate::faults::FaultSettings;
+pub use crate::idle::Idle;
 use crate::shell::{port_index, IoCounters, PortShell, Transmit};
 use netcraq_core::Node;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, PortQueue, PortSettings};
 use netcraq_wire::NETCRAQ_FRAME_LEN;
-use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,39 +61,6 @@ const MEMIF_RETRY: Duration = Duration::from_millis(20);
 pub const MAX_LCORES: usize = 64;
 /// Byte offset of the key in a NetCRAQ frame: Ethernet 14 + IPv4 20 + UDP 8 + op 1 + version 1.
 const KEY_OFFSET: usize = 44;
-
-/// What the poll loop does once it has found nothing to receive for a while.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idle {
-    /// Keep polling at full speed: lowest latency, one CPU at 100 %.
-    Spin,
-    /// Yield the CPU between rounds.
-    Yield,
-    /// Sleep this long between rounds: correctness tests can run more
-    /// pollers than there are cores. Adds up to that much latency to the
-    /// first frame after a quiet spell.
-    Sleep(Duration),
-}
-
-impl Idle {
-    fn wait(self) {
-        match self {
-            Idle::Spin => std::hint::spin_loop(),
-            Idle::Yield => std::thread::yield_now(),
-            Idle::Sleep(duration) => std::thread::sleep(duration),
-        }
-    }
-}
-
-impl fmt::Display for Idle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Idle::Spin => write!(f, "spin"),
-            Idle::Yield => write!(f, "yield"),
-            Idle::Sleep(duration) => write!(f, "sleep:{}", duration.as_micros()),
-        }
-    }
-}
 
 /// How the node polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

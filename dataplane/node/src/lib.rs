@@ -22,6 +22,7 @@ pub mod dpdk_launch;
 #[cfg(feature = "dpdk")]
 pub mod dpdk_node;
 pub mod faults;
+pub mod idle;
 pub mod lcore_control;
 pub mod shell;
 #[allow(unsafe_code)]
