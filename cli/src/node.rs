@@ -122,7 +122,8 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
     if let Some(eal_args) = args.dpdk.as_ref().or(file.dpdk.as_ref()) {
         let devices = dpdk_devices(&file.ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
         let idle = parse_idle(&args.dpdk_idle).map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
-        return dpdk::run(args, &file, node, &ports, &devices, eal_args, idle, control);
+        let ports = ports.into_iter().zip(devices).collect();
+        return dpdk::run(args, &file, node, ports, eal_args, idle, control);
     }
     let software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
     tracing::info!(node = %file.name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(), "node running");
@@ -229,22 +230,17 @@ mod dpdk {
         args: &NodeArgs,
         file: &NodeFile,
         node: Node,
-        ports: &[PortSpec],
-        devices: &[String],
+        ports: Vec<(PortSpec, String)>,
         eal_args: &str,
         idle: Idle,
         control: Option<node_control::Control>,
     ) -> Result<(), String> {
         let name = &file.name;
-        let settings = DpdkSettings {
-            burst: usize::from(args.dpdk_burst),
-            idle,
-            ..DpdkSettings::default()
-        };
+        let settings = DpdkSettings { burst: usize::from(args.dpdk_burst), idle, ..DpdkSettings::default() };
         let config = DpdkNodeConfig {
             name: name.clone(),
             eal: eal_args.to_string(),
-            ports: ports.iter().cloned().zip(devices.iter().cloned()).collect(),
+            ports,
             settings,
             report_every: Duration::from_millis(args.stats_interval_ms),
         };
@@ -258,7 +254,7 @@ mod dpdk {
                 node_control::announce(server, port_file.as_deref(), name)?;
             }
             netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
-            tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(),
+            tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = config.ports.len(),
                            lcores, idle = %settings.idle, "DPDK node running");
             Ok(())
         };
@@ -276,17 +272,16 @@ mod dpdk {
 #[cfg(not(feature = "dpdk"))]
 mod dpdk {
     use super::NodeArgs;
-    use netcraq_node::idle::Idle;
     use netcraq_core::Node;
     use netcraq_node::afpacket::PortSpec;
+    use netcraq_node::idle::Idle;
     use netcraq_topology::NodeFile;
 
     pub fn run(
         _: &NodeArgs,
         file: &NodeFile,
         _: Node,
-        _: &[PortSpec],
-        _: &[String],
+        _: Vec<(PortSpec, String)>,
         _: &str,
         _: Idle,
         _: Option<super::node_control::Control>,

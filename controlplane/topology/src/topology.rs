@@ -2,8 +2,8 @@
 //! whole so that a topology that parses can be planned and brought up.
 
 use crate::faults::DEFAULT_FAULT_SEED;
-use netcraq_core::faults::PortFaults;
 use crate::validate;
+use netcraq_core::faults::PortFaults;
 use netcraq_core::Mode;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::Deserialize;

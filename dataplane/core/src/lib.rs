@@ -9,8 +9,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod control;
 mod config;
+pub mod control;
 pub mod faults;
 mod node;
 mod outcome;

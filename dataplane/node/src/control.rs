@@ -11,10 +11,12 @@
 //! through an eventfd ([`ControlPort::wake_fd`]), so a request is served
 //! within a round, not after the loop's idle timeout.
 
-use netcraq_core::control::{apply, ControlError, ControlRequest, ControlResponse, CONTROL_QUEUE_CAPACITY, MAX_REQUESTS_PER_ROUND};
+use crate::sys::{poll, Wake};
+use netcraq_core::control::{
+    apply, ControlError, ControlRequest, ControlResponse, CONTROL_QUEUE_CAPACITY, MAX_REQUESTS_PER_ROUND,
+};
 use netcraq_core::Node;
 use std::io;
-use crate::sys::{poll, Wake};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;

@@ -160,7 +160,7 @@ impl Transmit for Sender<'_> {
     type Frame<'f> = Mbuf;
     type Held = Mbuf;
 
-    fn bytes<'b>(frame: &'b Mbuf) -> &'b [u8] {
+    fn bytes(frame: &Mbuf) -> &[u8] {
         frame.data()
     }
 
@@ -468,8 +468,13 @@ impl DpdkNode {
             self.io.tx_no_port += 1;
             return;
         };
-        let mut sender =
-            Sender { queues: &mut self.queues, batch: &mut self.tx, pool: self.pool, burst: self.settings.burst, index };
+        let mut sender = Sender {
+            queues: &mut self.queues,
+            batch: &mut self.tx,
+            pool: self.pool,
+            burst: self.settings.burst,
+            index,
+        };
         self.shells[index].transmit(&mut sender, mbuf, &mut self.io);
     }
 }
@@ -517,10 +522,7 @@ pub fn wait_for_memif_server(devargs: &str) -> Result<(), String> {
 
 /// Looks whether `done` every [`MEMIF_RETRY`], for [`MEMIF_PEER_WAIT`] at
 /// most; then fails with `late`'s message.
-fn wait_for_memif(
-    mut done: impl FnMut() -> Result<bool, String>,
-    late: impl FnOnce() -> String,
-) -> Result<(), String> {
+fn wait_for_memif(mut done: impl FnMut() -> Result<bool, String>, late: impl FnOnce() -> String) -> Result<(), String> {
     let deadline = Instant::now() + MEMIF_PEER_WAIT;
     while !done()? {
         if Instant::now() >= deadline {

@@ -144,7 +144,7 @@ mod tests {
         type Frame<'f> = u8;
         type Held = u8;
 
-        fn bytes<'b>(frame: &'b u8) -> &'b [u8] {
+        fn bytes(frame: &u8) -> &[u8] {
             std::slice::from_ref(frame)
         }
         fn send(&mut self, frame: u8, io: &mut IoCounters) {
