@@ -4,7 +4,7 @@
 //!
 use crate::control::ControlPort;
 use crate::faults::FaultSettings;
-use crate::shell::{IoCounters, PortShell, Transmit};
+use crate::shell::{port_index, IoCounters, PortShell, Transmit};
 use crate::sys::poll;
 pub use crate::sys::PacketSocket;
 use netcraq_core::Node;
@@ -181,7 +181,7 @@ impl SoftwareNode {
     }
 
     fn transmit(&mut self, port_number: u16, bytes: &[u8]) {
-        match self.shells.iter().position(|shell| shell.number() == port_number) {
+        match port_index(&self.shells, port_number) {
             Some(index) => self.shells[index].transmit(&mut self.sockets[index], bytes, &mut self.io),
             None => self.io.tx_no_port += 1,
         }
