@@ -426,14 +426,7 @@ impl DpdkNode {
     /// Sends the frames held back for reordering, so none is lost.
     pub fn flush_held(&mut self) {
         for index in 0..self.shells.len() {
-            let mut sender = Sender {
-                queues: &mut self.queues,
-                batch: &mut self.tx,
-                pool: self.pool,
-                burst: self.settings.burst,
-                index,
-            };
-            self.shells[index].release_held(&mut sender, &mut self.io);
+            self.through_shell(index, |shell, sender, io| shell.release_held(sender, io));
         }
         self.tx.flush(&mut self.queues, &mut self.io);
     }
@@ -468,14 +461,15 @@ impl DpdkNode {
             self.io.tx_no_port += 1;
             return;
         };
-        let mut sender = Sender {
-            queues: &mut self.queues,
-            batch: &mut self.tx,
-            pool: self.pool,
-            burst: self.settings.burst,
-            index,
-        };
-        self.shells[index].transmit(&mut sender, mbuf, &mut self.io);
+        self.through_shell(index, |shell, sender, io| shell.transmit(sender, mbuf, io));
+    }
+
+    /// Runs `f` with the shell of port `index` and the way its frames leave.
+    #[inline]
+    fn through_shell(&mut self, index: usize, f: impl FnOnce(&mut PortShell<Mbuf>, &mut Sender<'_>, &mut IoCounters)) {
+        let (queues, batch) = (&mut self.queues, &mut self.tx);
+        let mut sender = Sender { queues, batch, pool: self.pool, burst: self.settings.burst, index };
+        f(&mut self.shells[index], &mut sender, &mut self.io);
     }
 }
 
