@@ -5,8 +5,9 @@ use crate::node_control;
 use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
-use netcraq_node::afpacket::{IoCounters, PortSpec, SoftwareNode};
-use netcraq_node::faults::FaultSettings;
+use netcraq_node::afpacket::{PortSpec, SoftwareNode};
+use netcraq_node::idle::Idle;
+use netcraq_node::shell::IoCounters;
 use netcraq_topology::NodeFile;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -121,8 +122,8 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
     if let Some(eal_args) = args.dpdk.as_ref().or(file.dpdk.as_ref()) {
         let devices = dpdk_devices(&file.ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
         let idle = parse_idle(&args.dpdk_idle).map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
-        let eal_args = eal_arguments(eal_args, &devices);
-        return dpdk::run(args, &file, node, &ports, &devices, &eal_args, idle, control);
+        let ports = ports.into_iter().zip(devices).collect();
+        return dpdk::run(args, &file, node, ports, eal_args, idle, control);
     }
     let software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
     tracing::info!(node = %file.name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(), "node running");
@@ -179,18 +180,10 @@ pub fn node_command(exe: &Path, node_file: &Path) -> Command {
 }
 
 fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {
-    let faults = FaultSettings {
-        loss_percent: port.faults.loss_percent,
-        duplicate_percent: port.faults.duplicate_percent,
-        reorder_percent: port.faults.reorder_percent,
-        seed: file.port_fault_seed(port.number),
-    };
-    PortSpec { number: port.number, interface: port.interface.clone(), faults }
+    PortSpec { number: port.number, interface: port.interface.clone(), faults: file.fault_settings(port) }
 }
 
-/// The DPDK device of each node port, in node-file order: `--dpdk-port`'s,
-/// else DPDK's AF_PACKET driver on the port's interface.
-/// Each port's DPDK device: `--dpdk-port`, else the node file's `device`,
+/// Each port's DPDK device, in node-file order: `--dpdk-port`, else the node file's `device`,
 /// else DPDK's af_packet driver on the port's interface.
 fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) -> Result<Vec<String>, String> {
     for (index, (number, _)) in explicit.iter().enumerate() {
@@ -208,251 +201,89 @@ fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) ->
     Ok(ports.iter().map(device).collect())
 }
 
-fn parse_idle(text: &str) -> Result<IdleMode, String> {
+fn parse_idle(text: &str) -> Result<Idle, String> {
     match text.split_once(':') {
-        None if text == "spin" => Ok(IdleMode::Spin),
-        None if text == "yield" => Ok(IdleMode::Yield),
-        None if text == "sleep" => Ok(IdleMode::Sleep(Duration::from_micros(50))),
+        None if text == "spin" => Ok(Idle::Spin),
+        None if text == "yield" => Ok(Idle::Yield),
+        None if text == "sleep" => Ok(Idle::Sleep(Duration::from_micros(50))),
         Some(("sleep", us)) => match us.parse::<u64>() {
-            Ok(us @ 1..=1_000_000) => Ok(IdleMode::Sleep(Duration::from_micros(us))),
+            Ok(us @ 1..=1_000_000) => Ok(Idle::Sleep(Duration::from_micros(us))),
             _ => Err(format!("sleep:{us}: give 1 to 1000000 microseconds")),
         },
         _ => Err(format!("{text:?} is not spin, yield or sleep[:US]")),
     }
 }
 
-/// `netcraq_node::dpdk_node::Idle`, parsed whether or not DPDK is built in.
-#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdleMode {
-    Spin,
-    Yield,
-    Sleep(Duration),
-}
-
-/// `name` or `name=...` among the arguments.
-fn has_option(args: &[String], names: &[&str]) -> bool {
-    args.iter().any(|arg| names.iter().any(|name| arg == name || arg.starts_with(&format!("{name}="))))
-}
-
-/// A short option, alone (`-l 0`) or with its value attached (`-l0`).
-fn has_short(args: &[String], flag: &str) -> bool {
-    args.iter().any(|arg| arg.starts_with(flag) && !arg.starts_with("--"))
-}
-
-/// Whether a device argument names a PCI device (`0000:01:00.0` or `01:00.0`).
-fn is_pci(devargs: &str) -> bool {
-    let name = devargs.split(',').next().unwrap_or_default();
-    let parts: Vec<&str> = name.split(':').collect();
-    let hex = |s: &str, len: usize| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit());
-    let device_function = |s: &str| s.split_once('.').is_some_and(|(d, f)| hex(d, 2) && f.len() == 1);
-    match parts.as_slice() {
-        [domain, bus, df] => hex(domain, 4) && hex(bus, 2) && device_function(df),
-        [bus, df] => hex(bus, 2) && device_function(df),
-        _ => false,
-    }
-}
-
-/// The EAL arguments: the user's, then what DPDK_HELP says is added.
-fn eal_arguments(user: &str, devices: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = user.split_whitespace().map(str::to_owned).collect();
-    let mut added = Vec::new();
-    if !has_option(&args, &["--no-pci", "--allow", "--block", "--pci-whitelist", "--pci-blacklist"])
-        && !has_short(&args, "-a")
-        && !has_short(&args, "-b")
-        && !has_short(&args, "-w")
-    {
-        let pci: Vec<&String> = devices.iter().filter(|d| is_pci(d)).collect();
-        match pci.as_slice() {
-            [] => added.push("--no-pci".to_string()),
-            pci => pci.iter().for_each(|d| added.extend(["-a".to_string(), d.to_string()])),
-        }
-    }
-    if !has_option(&args, &["--in-memory", "--no-shconf", "--file-prefix"]) {
-        let private = if has_option(&args, &["--no-huge"]) { "--no-shconf" } else { "--in-memory" };
-        added.push(private.to_string());
-    }
-    if !has_option(&args, &["--lcores", "--coremask"]) && !has_short(&args, "-l") && !has_short(&args, "-c") {
-        if let Some(cpus) = allowed_cpus() {
-            added.push(format!("--lcores=0@({cpus})"));
-        }
-    }
-    args.extend(added);
-    args
-}
-
-/// The CPUs this process may run on, as `0-3,6`.
-fn allowed_cpus() -> Option<String> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointer and size describe `set`, which the call fills.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: reads a bit of the live set, in range.
-    let cpus: Vec<usize> =
-        (0..libc::CPU_SETSIZE as usize).filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) }).collect();
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for cpu in cpus {
-        match ranges.last_mut() {
-            Some((_, end)) if *end + 1 == cpu => *end = cpu,
-            _ => ranges.push((cpu, cpu)),
-        }
-    }
-    let text: Vec<String> =
-        ranges.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-    (!text.is_empty()).then(|| text.join(","))
-}
-
 #[cfg(feature = "dpdk")]
 mod dpdk {
-    use super::{node_control, write_stats_with, IdleMode, NodeArgs};
+    use super::{node_control, write_stats_with, NodeArgs};
     use netcraq_core::Node;
-    use netcraq_node::afpacket::{IoCounters, PortSpec};
-    use netcraq_node::dpdk_node::{run_lcores, DpdkNode, DpdkPortSpec, DpdkSettings, Idle, HANDOFF_RING_SIZE};
-    use netcraq_node::lcore_control::LcoreControl;
-    use netcraq_dpdk::{hugepages, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
+    use netcraq_node::afpacket::PortSpec;
+    use netcraq_node::dpdk_launch::{self, DpdkNodeConfig};
+    use netcraq_node::dpdk_node::DpdkSettings;
+    use netcraq_node::idle::Idle;
+    use netcraq_node::shell::IoCounters;
     use netcraq_topology::NodeFile;
-    use std::sync::Mutex;
     use std::time::Duration;
-
-    /// Mbufs each lcore keeps in its mempool cache.
-    const CACHE: u32 = 256;
-    /// How long a memif client waits for its server's socket.
-    const MEMIF_SERVER_WAIT: Duration = Duration::from_secs(20);
 
     pub fn run(
         args: &NodeArgs,
         file: &NodeFile,
         node: Node,
-        ports: &[PortSpec],
-        devices: &[String],
-        eal_args: &[String],
-        idle: IdleMode,
+        ports: Vec<(PortSpec, String)>,
+        eal_args: &str,
+        idle: Idle,
         control: Option<node_control::Control>,
     ) -> Result<(), String> {
         let name = &file.name;
-        hugepages::check(eal_args).map_err(|hint| format!("node {name}: {hint}"))?;
-        tracing::info!(node = %name, eal = %eal_args.join(" "), "starting DPDK");
-        let eal = Eal::init(eal_args).map_err(|e| format!("node {name}: {e}"))?;
-        let settings = DpdkSettings {
-            burst: usize::from(args.dpdk_burst),
-            idle: match idle {
-                IdleMode::Spin => Idle::Spin,
-                IdleMode::Yield => Idle::Yield,
-                IdleMode::Sleep(duration) => Idle::Sleep(duration),
-            },
-            ..DpdkSettings::default()
+        let settings = DpdkSettings { burst: usize::from(args.dpdk_burst), idle, ..DpdkSettings::default() };
+        let config = DpdkNodeConfig {
+            name: name.clone(),
+            eal: eal_args.to_string(),
+            ports,
+            settings,
+            report_every: Duration::from_millis(args.stats_interval_ms),
         };
-        // Enough for every queue full, in flight and in the caches.
-        let descriptors = u32::from(settings.port.rx_descriptors) + u32::from(settings.port.tx_descriptors);
-        let lcores = eal.lcores().len() as u32;
-        let mbufs = ports.len() as u32 * descriptors * lcores + (HANDOFF_RING_SIZE + CACHE) * lcores + 1024;
-        let pool = Mempool::new(&eal, "netcraq_node", mbufs, CACHE, DEFAULT_DATA_ROOM)
-            .map_err(|e| format!("node {name}: {e}"))?;
-        let mut specs = Vec::with_capacity(ports.len());
-        for (port, devargs) in ports.iter().zip(devices) {
-            let devargs = &with_queue_pairs(devargs, eal.lcores().len());
-            wait_for_memif_server(devargs)
-                .map_err(|e| format!("node {name}: port {} ({devargs}): {e}", port.number))?;
-            let dpdk_port = Port::from_devargs(&eal, devargs)
-                .map_err(|e| format!("node {name}: port {} ({devargs}): {e}", port.number))?;
-            tracing::info!(node = %name, port = port.number, device = %devargs, driver = %dpdk_port.driver(), "DPDK port");
-            specs.push(DpdkPortSpec { number: port.number, port: dpdk_port, faults: port.faults });
-        }
-        let lcores = eal.lcores().len();
-        let mut nodes = DpdkNode::start_lcores(Some(&eal), node, pool, specs, settings, lcores)
-            .map_err(|e| format!("node {name}: {e}"))?;
-        // The server's requests fan out to the lcores' copies of the core.
-        let (server, fan_out) = match control {
-            Some(node_control::Control { server, port, port_file }) => {
-                let (fan_out, ports) =
-                    LcoreControl::start(port, lcores).map_err(|e| format!("node {name}: control threads: {e}"))?;
-                nodes.iter_mut().zip(ports).for_each(|(node, port)| node.attach_control(port));
-                node_control::announce(&server, port_file.as_deref(), name)?;
-                (Some(server), Some(fan_out))
-            }
-            None => (None, None),
+        let (server, control_port, port_file) = match control {
+            Some(node_control::Control { server, port, port_file }) => (Some(server), Some(port), port_file),
+            None => (None, None, None),
         };
         let p4runtime = server.as_ref().map(|server| server.counters());
-        netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
-        tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(),
-                       lcores, idle = %settings.idle, "DPDK node running");
-        // Each lcore leaves its counters here; lcore 0 writes the sum.
-        let latest: Mutex<Vec<Option<(Node, IoCounters)>>> = Mutex::new(vec![None; lcores]);
-        let report = |running: &DpdkNode| {
-            if args.stats.is_none() {
-                return;
+        let ready = |lcores: usize| {
+            if let Some(server) = &server {
+                node_control::announce(server, port_file.as_deref(), name)?;
             }
-            let mut latest = latest.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            latest[running.lcore()] = Some((running.node().clone(), running.io_counters()));
-            if running.lcore() == 0 {
-                let nodes: Vec<&Node> = latest.iter().flatten().map(|(node, _)| node).collect();
-                let mut io = IoCounters::default();
-                latest.iter().flatten().for_each(|(_, counters)| io.add(counters));
-                write_stats_with(args, name, &nodes, io, p4runtime.as_ref().map(|counters| counters.snapshot()));
-            }
+            netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
+            tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = config.ports.len(),
+                           lcores, idle = %settings.idle, "DPDK node running");
+            Ok(())
         };
+        let report = args.stats.is_some().then_some(|nodes: &[&Node], io: IoCounters| {
+            write_stats_with(args, name, nodes, io, p4runtime.as_ref().map(|counters| counters.snapshot()))
+        });
         let stop = || netcraq_topology::interrupted();
-        let nodes = run_lcores(&eal, nodes, stop, Duration::from_millis(args.stats_interval_ms), report)
-            .map_err(|e| format!("node {name}: {e}"))?;
-        // The lcores' last reports may have crossed: the final counts come
-        // from the nodes themselves, once all have stopped.
-        let mut io = IoCounters::default();
-        nodes.iter().for_each(|node| io.add(&node.io_counters()));
-        let cores: Vec<&Node> = nodes.iter().map(DpdkNode::node).collect();
-        write_stats_with(args, name, &cores, io, p4runtime.as_ref().map(|counters| counters.snapshot()));
-        drop((nodes, fan_out, server));
+        dpdk_launch::run(&config, node, control_port, ready, stop, report)?;
+        drop(server);
         tracing::info!(node = %name, "node stopped");
         Ok(())
-    }
-
-    /// A memif client attached before its server made the socket fails to
-    /// start, and DPDK 22.11's memif does not always recover from that: the
-    /// node waits for the server's socket file first.
-    fn wait_for_memif_server(devargs: &str) -> Result<(), String> {
-        let client = devargs.starts_with("net_memif") && devargs.split(',').any(|arg| arg == "role=client");
-        let socket = devargs.split(',').find_map(|arg| arg.strip_prefix("socket="));
-        let (true, Some(socket)) = (client, socket) else { return Ok(()) };
-        let deadline = std::time::Instant::now() + MEMIF_SERVER_WAIT;
-        while !std::path::Path::new(socket).exists() {
-            if std::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "no memif server made {socket} within {} s: is the node at the other end running?",
-                    MEMIF_SERVER_WAIT.as_secs()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-
-    /// DPDK's af_packet driver spreads frames over `qpairs` queue pairs (a
-    /// fanout group): one pair per lcore, unless the arguments say otherwise.
-    fn with_queue_pairs(devargs: &str, lcores: usize) -> String {
-        if lcores > 1 && devargs.starts_with("net_af_packet") && !devargs.contains("qpairs=") {
-            return format!("{devargs},qpairs={lcores}");
-        }
-        devargs.to_string()
     }
 }
 
 #[cfg(not(feature = "dpdk"))]
 mod dpdk {
-    use super::{IdleMode, NodeArgs};
+    use super::NodeArgs;
     use netcraq_core::Node;
     use netcraq_node::afpacket::PortSpec;
+    use netcraq_node::idle::Idle;
     use netcraq_topology::NodeFile;
 
     pub fn run(
         _: &NodeArgs,
         file: &NodeFile,
         _: Node,
-        _: &[PortSpec],
-        _: &[String],
-        _: &[String],
-        _: IdleMode,
+        _: Vec<(PortSpec, String)>,
+        _: &str,
+        _: Idle,
         _: Option<super::node_control::Control>,
     ) -> Result<(), String> {
         Err(format!(
@@ -529,10 +360,6 @@ fn write_stats(
 mod tests {
     use super::*;
 
-    fn words(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_owned).collect()
-    }
-
     fn port(number: u16, interface: &str) -> netcraq_topology::Port {
         let faults = netcraq_topology::PortFaults::default();
         netcraq_topology::Port { number, interface: interface.to_string(), faults, device: None }
@@ -565,31 +392,10 @@ mod tests {
 
     #[test]
     fn idle_modes_parse() {
-        assert_eq!(parse_idle("spin"), Ok(IdleMode::Spin));
-        assert_eq!(parse_idle("sleep"), Ok(IdleMode::Sleep(Duration::from_micros(50))));
-        assert_eq!(parse_idle("sleep:200"), Ok(IdleMode::Sleep(Duration::from_micros(200))));
+        assert_eq!(parse_idle("spin"), Ok(Idle::Spin));
+        assert_eq!(parse_idle("sleep"), Ok(Idle::Sleep(Duration::from_micros(50))));
+        assert_eq!(parse_idle("sleep:200"), Ok(Idle::Sleep(Duration::from_micros(200))));
         assert!(parse_idle("sleep:0").is_err());
         assert!(parse_idle("nap").is_err());
-    }
-
-    #[test]
-    fn eal_arguments_get_safe_defaults_unless_given() {
-        let vdev = ["net_af_packet1,iface=eth1".to_string()];
-        let args = eal_arguments("--no-huge -m 256", &vdev);
-        assert_eq!(args[..5], words("--no-huge -m 256 --no-pci --no-shconf"));
-        assert!(args[5].starts_with("--lcores=0@("), "{args:?}");
-        assert_eq!(eal_arguments("", &vdev)[..2], words("--no-pci --in-memory"));
-        let given = eal_arguments("-l 1 --file-prefix=n1 -a 0000:01:00.0", &vdev);
-        assert_eq!(given, words("-l 1 --file-prefix=n1 -a 0000:01:00.0"));
-        let pci = ["0000:01:00.0,rxq=1".to_string(), "net_ring0".to_string()];
-        assert_eq!(eal_arguments("-l 0", &pci), words("-l 0 -a 0000:01:00.0,rxq=1 --in-memory"));
-    }
-
-    #[test]
-    fn pci_addresses_are_recognised() {
-        assert!(is_pci("0000:01:00.0"));
-        assert!(is_pci("af:00.1,representor=[0-3]"));
-        assert!(!is_pci("net_ring0"));
-        assert!(!is_pci("net_memif0,socket=/run/a:b"));
     }
 }

@@ -13,7 +13,6 @@ use netcraq_p4runtime_server::{
     bind, serve_on_thread, NodeService, RunningServer, ServerCountersSnapshot, ServerSettings,
 };
 use serde_json::{json, Value};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -104,20 +103,7 @@ pub fn announce(server: &RunningServer, port_file: Option<&std::path::Path>, nod
 /// Moves this thread (the poll loop's) into network namespace `--netns`, if given.
 pub fn enter_netns(args: &ControlArgs, node_name: &str) -> Result<(), String> {
     let Some(name) = &args.netns else { return Ok(()) };
-    let path = netcraq_topology::Namespace::named(name).path();
-    let handle = std::fs::File::open(&path).map_err(|e| {
-        format!(
-            "node {node_name}: --netns {name}: opening {}: {e} (create it with `ip netns add {name}`)",
-            path.display()
-        )
-    })?;
-    // SAFETY: setns on a descriptor we own; it changes only this thread's
-    // network namespace. Threads started before (the P4Runtime server's) stay where they are.
-    if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        let error = std::io::Error::last_os_error();
-        return Err(format!("node {node_name}: --netns {name}: entering the namespace: {error} (needs CAP_SYS_ADMIN)"));
-    }
-    Ok(())
+    netcraq_topology::Namespace::named(name).enter().map_err(|e| format!("node {node_name}: --netns {name}: {e}"))
 }
 
 /// The server's counters for the stats file.

@@ -16,6 +16,7 @@ use crate::frames::Responder;
 use crate::latency::LatencyRecorder;
 use clap::Args;
 use netcraq_client::mix::RequestMix;
+use netcraq_dpdk::EalExtras;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
 
@@ -169,21 +170,7 @@ impl LoadgenReport {
 /// The EAL arguments: the user's, plus --no-pci and a private memory
 /// (--in-memory) unless they say otherwise, quiet logs and no telemetry.
 pub fn eal_arguments(user: &str) -> Vec<String> {
-    let mut args: Vec<String> = user.split_whitespace().map(str::to_owned).collect();
-    let has = |args: &[String], name: &str| args.iter().any(|a| a == name || a.starts_with(&format!("{name}=")));
-    if !has(&args, "--no-pci") && !args.iter().any(|a| a.starts_with("-a") || a.starts_with("--allow")) {
-        args.push("--no-pci".into());
-    }
-    if !has(&args, "--in-memory") && !has(&args, "--no-shconf") && !has(&args, "--file-prefix") {
-        args.push("--in-memory".into());
-    }
-    if !has(&args, "--no-telemetry") {
-        args.push("--no-telemetry".into());
-    }
-    if !has(&args, "--log-level") {
-        args.push("--log-level=warning".into());
-    }
-    args
+    netcraq_dpdk::eal_arguments(user, &[], EalExtras { float_main_lcore: false, quiet: true })
 }
 
 /// Runs the load generator and prints its result line.

@@ -1,49 +1,8 @@
-//! Fault injection settings: what a link asks for, what each node port
-//! applies on transmit, and the seeds that make a faulty run reproducible.
+//! The seeds that make a faulty run reproducible. What a link asks for is
+//! [`netcraq_core::faults::PortFaults`], checked there.
 
 /// The topology file's `fault_seed` when it gives none.
 pub const DEFAULT_FAULT_SEED: u64 = 1;
-
-/// Probabilities in percent that a node applies, independently to every
-/// frame it sends on a port: drop it, send it twice, or hold it back and
-/// send it after the next frame on that port (or when the node goes idle).
-/// One draw per frame picks at most one of them, so they add up to at most
-/// 100.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct PortFaults {
-    pub loss_percent: f64,
-    pub duplicate_percent: f64,
-    pub reorder_percent: f64,
-}
-
-impl PortFaults {
-    /// True when every frame is sent once, in order.
-    pub fn is_none(&self) -> bool {
-        self.loss_percent == 0.0 && self.duplicate_percent == 0.0 && self.reorder_percent == 0.0
-    }
-
-    /// Each probability within 0 to 100 and their sum at most 100.
-    pub(crate) fn check(&self) -> Result<(), String> {
-        let named = [
-            ("loss_percent", self.loss_percent),
-            ("duplicate_percent", self.duplicate_percent),
-            ("reorder_percent", self.reorder_percent),
-        ];
-        if let Some((name, value)) = named.iter().find(|(_, value)| !(0.0..=100.0).contains(value)) {
-            return Err(format!("{name} {value} is outside 0 to 100"));
-        }
-        let sum: f64 = named.iter().map(|(_, value)| value).sum();
-        // The slack admits sums like 33.4 + 33.3 + 33.3 that are 100 but for
-        // rounding; a sum a hair above 100 only means no frame is sent as is.
-        if sum > 100.0 + 1e-9 {
-            return Err(format!(
-                "loss_percent, duplicate_percent and reorder_percent add up to {sum}, more than 100 \
-                 (one draw per frame picks at most one of them)"
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The seed of a node's fault injection, from the topology's `fault_seed`
 /// and the node's name: a rerun repeats every node's faults, and adding or

@@ -20,8 +20,9 @@ mod topology;
 mod validate;
 
 pub use command::{command_line, run_command, CommandError, CommandFailure, IP_COMMAND_TIMEOUT};
-pub use faults::{PortFaults, DEFAULT_FAULT_SEED};
+pub use faults::DEFAULT_FAULT_SEED;
 pub use interrupts::{catch_interrupts, interrupted, take_interrupt};
+pub use netcraq_core::faults::PortFaults;
 pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
 pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};

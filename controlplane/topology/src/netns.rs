@@ -69,15 +69,33 @@ impl Namespace {
         let handle = File::open(self.path())?;
         std::thread::scope(|scope| {
             let thread = scope.spawn(move || {
-                // SAFETY: setns on a descriptor we own; it changes only this thread's network namespace.
-                if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                enter_namespace(&handle)?;
                 Ok(f())
             });
             thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
+
+    /// Moves the calling thread into the namespace, for good: sockets it
+    /// opens from then on are there. Threads started before stay where they are.
+    pub fn enter(&self) -> io::Result<()> {
+        let path = self.path();
+        let handle = File::open(&path).map_err(|e| {
+            let hint = format!("(create it with `ip netns add {}`)", self.name);
+            io::Error::new(e.kind(), format!("opening {}: {e} {hint}", path.display()))
+        })?;
+        enter_namespace(&handle)
+            .map_err(|e| io::Error::new(e.kind(), format!("entering the namespace: {e} (needs CAP_SYS_ADMIN)")))
+    }
+}
+
+/// setns(2) for the network namespace `handle` refers to.
+fn enter_namespace(handle: &File) -> io::Result<()> {
+    // SAFETY: setns on a descriptor we own; it changes only this thread's network namespace.
+    if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Keeps the current thread's namespace kernel off the links: IPv6 off for

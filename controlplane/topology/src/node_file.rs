@@ -4,7 +4,8 @@
 //! conformance vectors (`"REPLICA"`, `"CRAQ"`, `"10.0.0.3/32"`), plus the
 //! faults each port injects into what it sends.
 
-use crate::faults::{port_fault_seed, PortFaults};
+use crate::faults::port_fault_seed;
+use netcraq_core::faults::{FaultSettings, PortFaults};
 use netcraq_core::{NodeConfig, Route, RouteTable, DEFAULT_KEY_CAPACITY};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
@@ -188,7 +189,7 @@ impl NodeFile {
                 return Err(invalid(format!("interface name {:?} is not 1 to 15 bytes", port.interface)));
             }
             port.faults
-                .check()
+                .validate()
                 .map_err(|problem| invalid(format!("port {} ({}): {problem}", port.number, port.interface)))?;
         }
         if let Some(route) = self.routes.iter().find(|r| !self.ports.iter().any(|p| p.number == r.port)) {
@@ -220,6 +221,11 @@ impl NodeFile {
     /// and a rerun with the same node file draws the same ones.
     pub fn port_fault_seed(&self, port: u16) -> u64 {
         port_fault_seed(self.fault_seed, port)
+    }
+
+    /// What `port` injects into the frames it sends, with its seed.
+    pub fn fault_settings(&self, port: &Port) -> FaultSettings {
+        FaultSettings { faults: port.faults, seed: self.port_fault_seed(port.number) }
     }
 
     /// The file for a node with this config, ports, routes and fault seed.

@@ -3,8 +3,9 @@
 //! deployment file is a topology file that gives every node its P4Runtime
 //! address (`docs/controller.md`).
 
-use crate::faults::{PortFaults, DEFAULT_FAULT_SEED};
+use crate::faults::DEFAULT_FAULT_SEED;
 use crate::validate;
+use netcraq_core::faults::PortFaults;
 use netcraq_core::Mode;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::Deserialize;

@@ -186,7 +186,7 @@ fn check_link(index: usize, link: &Link, nodes: &[Node], hosts: &[Host]) -> Resu
     if link.kind == LinkKind::Memif && !(is_dpdk(&link.a) && is_dpdk(&link.b)) {
         return Err(error(at, "kind \"memif\" links two kind \"dpdk\" nodes; use a veth link (the default)"));
     }
-    link.faults.check().map_err(|problem| error(at, problem))
+    link.faults.validate().map_err(|problem| error(at, problem))
 }
 
 /// Gives each link end its port: the number the file gives, or else one

@@ -7,8 +7,11 @@
 //! any backend (in-memory network, AF_PACKET, DPDK) can call it from a poll
 //! loop.
 
-pub mod control;
+#![forbid(unsafe_code)]
+
 mod config;
+pub mod control;
+pub mod faults;
 mod node;
 mod outcome;
 mod registers;

@@ -1,6 +1,7 @@
 //! Whether the EAL arguments can work on this machine's memory, and what to
 //! do when they cannot. Pure file reads: no DPDK call.
 
+use crate::eal_args::has_option;
 use std::path::Path;
 
 const SYSFS_HUGEPAGES: &str = "/sys/kernel/mm/hugepages";
@@ -40,10 +41,6 @@ pub fn hugetlbfs_mounted() -> bool {
         .unwrap_or(false)
 }
 
-fn has(args: &[String], option: &str) -> bool {
-    args.iter().any(|a| a == option || a.strip_prefix(option).is_some_and(|rest| rest.starts_with('=')))
-}
-
 /// `Ok` when the EAL arguments `args` can get memory on this machine;
 /// otherwise exactly what to do, as text to print.
 pub fn check(args: &[String]) -> Result<(), String> {
@@ -52,8 +49,8 @@ pub fn check(args: &[String]) -> Result<(), String> {
 
 /// [`check`] for a given machine state.
 pub fn check_with(args: &[String], pools: &[HugepagePool], mounted: bool) -> Result<(), String> {
-    let no_huge = has(args, "--no-huge");
-    let in_memory = has(args, "--in-memory");
+    let no_huge = has_option(args, &["--no-huge"]);
+    let in_memory = has_option(args, &["--in-memory"]);
     if no_huge && in_memory {
         return Err("--no-huge and --in-memory cannot be combined (DPDK refuses it): use \
                     `--no-huge -m 256 --no-shconf` without hugepages, or `--in-memory` with hugepages"

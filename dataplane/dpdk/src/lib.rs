@@ -1,8 +1,8 @@
 //! Safe bindings to the system's DPDK (22.11 or later), for the NetCRAQ
 //! poll-mode node: the EAL, mbuf pools, mbufs, ethdev ports and rings.
 //!
-//! Everything here is behind the `dpdk` cargo feature. Without it the crate
-//! is empty and builds on any machine; with it, it needs `libdpdk-dev`,
+//! Everything here but [`eal_args`] (plain argument handling) is behind the
+//! `dpdk` cargo feature. Without it the crate builds on any machine; with it, it needs `libdpdk-dev`,
 //! `pkg-config` and libclang (README.md says how the bindings are made).
 //!
 //! All `unsafe` code of NetCRAQ's DPDK support lives in this crate, each
@@ -21,6 +21,7 @@
 
 #[cfg(feature = "dpdk")]
 mod eal;
+pub mod eal_args;
 #[cfg(feature = "dpdk")]
 mod error;
 #[cfg(feature = "dpdk")]
@@ -38,6 +39,7 @@ mod sys;
 
 #[cfg(feature = "dpdk")]
 pub use eal::Eal;
+pub use eal_args::{eal_arguments, EalExtras};
 #[cfg(feature = "dpdk")]
 pub use error::Error;
 #[cfg(feature = "dpdk")]

@@ -11,10 +11,13 @@
 //! through an eventfd ([`ControlPort::wake_fd`]), so a request is served
 //! within a round, not after the loop's idle timeout.
 
-use netcraq_core::control::{apply, ControlError, ControlRequest, ControlResponse, CONTROL_QUEUE_CAPACITY, MAX_REQUESTS_PER_ROUND};
+use crate::sys::{poll, Wake};
+use netcraq_core::control::{
+    apply, ControlError, ControlRequest, ControlResponse, CONTROL_QUEUE_CAPACITY, MAX_REQUESTS_PER_ROUND,
+};
 use netcraq_core::Node;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,38 +27,6 @@ struct Envelope {
     request: ControlRequest,
     deadline: Instant,
     reply: SyncSender<Result<ControlResponse, ControlError>>,
-}
-
-/// The eventfd that wakes a poll loop sleeping in `poll(2)`.
-#[derive(Debug)]
-struct Wake {
-    fd: OwnedFd,
-}
-
-impl Wake {
-    fn new() -> io::Result<Wake> {
-        // SAFETY: plain eventfd(2) call; the result is checked before use.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        Ok(Wake { fd: unsafe { OwnedFd::from_raw_fd(raw) } })
-    }
-
-    fn signal(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes the 8 bytes of a live u64. A failure (the counter at
-        // its maximum) leaves the fd readable, which is all a wake needs.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    fn clear(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64; EAGAIN (nothing to
-        // clear) is fine.
-        unsafe { libc::read(self.fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
-    }
 }
 
 /// The server side: cloneable, used from any thread. See the module docs.
@@ -137,7 +108,7 @@ impl ControlPort {
     /// adds it to its descriptors and calls [`ControlPort::clear_wake`] when
     /// it fires, before [`ControlPort::poll`].
     pub fn wake_fd(&self) -> BorrowedFd<'_> {
-        self.wake.fd.as_fd()
+        self.wake.as_fd()
     }
 
     pub fn clear_wake(&self) {
@@ -147,11 +118,8 @@ impl ControlPort {
     /// Blocks until a request may be waiting or `timeout` passes: for a loop
     /// with nothing else to wait on (an unconfigured node with no ports, tests).
     pub fn wait(&self, timeout: Duration) {
-        let mut fd = libc::pollfd { fd: self.wake.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one live pollfd, count 1.
-        let rc = unsafe { libc::poll(&mut fd, 1, millis) };
-        if rc > 0 {
+        let mut fds = [libc::pollfd { fd: self.wake.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if poll(&mut fds, timeout).is_ok_and(|ready| ready > 0) {
             self.clear_wake();
         }
     }

@@ -30,13 +30,13 @@
 //!
 //! This module has no `unsafe`: all of it is in the `netcraq-dpdk` crate.
 
-use crate::afpacket::IoCounters;
 use crate::control::ControlPort;
-use crate::faults::{FaultDecision, FaultInjector, FaultSettings};
+use crate::faults::FaultSettings;
+pub use crate::idle::Idle;
+use crate::shell::{port_index, IoCounters, PortShell, Transmit};
 use netcraq_core::Node;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, PortQueue, PortSettings};
 use netcraq_wire::NETCRAQ_FRAME_LEN;
-use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,39 +61,6 @@ const MEMIF_RETRY: Duration = Duration::from_millis(20);
 pub const MAX_LCORES: usize = 64;
 /// Byte offset of the key in a NetCRAQ frame: Ethernet 14 + IPv4 20 + UDP 8 + op 1 + version 1.
 const KEY_OFFSET: usize = 44;
-
-/// What the poll loop does once it has found nothing to receive for a while.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idle {
-    /// Keep polling at full speed: lowest latency, one CPU at 100 %.
-    Spin,
-    /// Yield the CPU between rounds.
-    Yield,
-    /// Sleep this long between rounds: correctness tests can run more
-    /// pollers than there are cores. Adds up to that much latency to the
-    /// first frame after a quiet spell.
-    Sleep(Duration),
-}
-
-impl Idle {
-    fn wait(self) {
-        match self {
-            Idle::Spin => std::hint::spin_loop(),
-            Idle::Yield => std::thread::yield_now(),
-            Idle::Sleep(duration) => std::thread::sleep(duration),
-        }
-    }
-}
-
-impl fmt::Display for Idle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Idle::Spin => write!(f, "spin"),
-            Idle::Yield => write!(f, "yield"),
-            Idle::Sleep(duration) => write!(f, "sleep:{}", duration.as_micros()),
-        }
-    }
-}
 
 /// How the node polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,15 +87,6 @@ pub struct DpdkPortSpec {
     pub faults: FaultSettings,
 }
 
-/// One node port: its number in the tables, this lcore's queue of the DPDK
-/// port, its faults and the frame it holds back for reordering.
-struct NodePort {
-    number: u16,
-    queue: PortQueue,
-    faults: FaultInjector,
-    held: Option<Mbuf>,
-}
-
 /// Where frames of keys another lcore owns go: `rings[i]` is lcore i's inbound ring.
 struct Handoff {
     lcore: usize,
@@ -153,12 +111,89 @@ struct TxBatch {
     port: usize,
 }
 
+impl TxBatch {
+    /// Adds a frame for `queues[index]`, first sending the batch if it is
+    /// full or for another port.
+    fn push(&mut self, queues: &mut [PortQueue], index: usize, mut mbuf: Mbuf, burst: usize, io: &mut IoCounters) {
+        if self.len > 0 && (self.port != index || self.len >= burst) {
+            self.flush(queues, io);
+        }
+        mbuf.set_port(queues[index].port().id());
+        self.port = index;
+        match self.slots.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(mbuf);
+                self.len += 1;
+            }
+            None => io.tx_errors += 1,
+        }
+    }
+
+    /// Sends the batch; what the driver does not take is dropped and counted.
+    fn flush(&mut self, queues: &mut [PortQueue], io: &mut IoCounters) {
+        let len = self.len;
+        if len == 0 {
+            return;
+        }
+        self.len = 0;
+        let slots = &mut self.slots[..len];
+        let sent = queues[self.port].tx_burst(slots);
+        io.tx_frames += sent as u64;
+        if sent < len {
+            io.tx_errors += (len - sent) as u64;
+            slots.iter_mut().for_each(|slot| *slot = None);
+        }
+    }
+}
+
+/// How the shell's frames leave by `queues[index]`: into the transmit
+/// batch, a duplicate copied into a fresh mbuf.
+struct Sender<'n> {
+    queues: &'n mut [PortQueue],
+    batch: &'n mut TxBatch,
+    pool: Mempool,
+    burst: usize,
+    index: usize,
+}
+
+impl Transmit for Sender<'_> {
+    type Frame<'f> = Mbuf;
+    type Held = Mbuf;
+
+    fn bytes(frame: &Mbuf) -> &[u8] {
+        frame.data()
+    }
+
+    fn send(&mut self, frame: Mbuf, io: &mut IoCounters) {
+        self.batch.push(self.queues, self.index, frame, self.burst, io);
+    }
+
+    fn send_twice(&mut self, frame: Mbuf, io: &mut IoCounters) {
+        let copy = Mbuf::from_bytes(&self.pool, frame.data());
+        self.send(frame, io);
+        match copy {
+            Some(copy) => self.send(copy, io),
+            None => io.tx_errors += 1,
+        }
+    }
+
+    fn hold(&mut self, frame: Mbuf) -> Mbuf {
+        frame
+    }
+
+    fn send_held(&mut self, held: Mbuf, io: &mut IoCounters) {
+        self.send(held, io);
+    }
+}
+
 /// The core over DPDK ports, polled by one lcore: over every port, or over
 /// one queue of every port and the keys that lcore owns.
 pub struct DpdkNode {
     node: Node,
     pool: Mempool,
-    ports: Vec<NodePort>,
+    /// This lcore's queue of each port; `queues[i]` carries the port of `shells[i]`.
+    queues: Vec<PortQueue>,
+    shells: Vec<PortShell<Mbuf>>,
     handoff: Handoff,
     /// Requests from the control plane, applied between poll rounds.
     control: Option<ControlPort>,
@@ -203,7 +238,7 @@ impl DpdkNode {
             if started.iter().any(|(_, number, _, _)| *number == spec.number) {
                 return Err(format!("{label}: the node already has a port {}", spec.number));
             }
-            spec.faults.validate().map_err(|e| format!("{label}: {e}"))?;
+            spec.faults.faults.validate().map_err(|e| format!("{label}: {e}"))?;
             let mut port = spec.port;
             start_port(&mut port, &pool, &port_settings).map_err(|e| format!("{label}: {e}"))?;
             started.push((label, spec.number, spec.faults, port));
@@ -218,17 +253,19 @@ impl DpdkNode {
         let rings = handoff_rings(eal, lcores)?;
         let mut nodes = Vec::with_capacity(lcores);
         for lcore in 0..lcores {
-            let mut ports = Vec::with_capacity(queues_by_port.len());
-            for (number, faults, queues) in &mut queues_by_port {
-                let queue = queues.next().ok_or_else(|| format!("port {number}: fewer queues than lcores"))?;
+            let mut queues = Vec::with_capacity(queues_by_port.len());
+            let mut shells = Vec::with_capacity(queues_by_port.len());
+            for (number, faults, port_queues) in &mut queues_by_port {
+                queues.push(port_queues.next().ok_or_else(|| format!("port {number}: fewer queues than lcores"))?);
                 // Each lcore its own fault sequence, reproducible from the seed.
                 let faults = FaultSettings { seed: faults.seed.wrapping_add(lcore as u64), ..*faults };
-                ports.push(NodePort { number: *number, queue, faults: FaultInjector::new(faults), held: None });
+                shells.push(PortShell::new(*number, faults).map_err(|e| format!("port {number}: {e}"))?);
             }
             nodes.push(DpdkNode {
                 node: node.clone(),
                 pool,
-                ports,
+                queues,
+                shells,
                 handoff: Handoff { lcore, rings: Arc::clone(&rings) },
                 control: None,
                 settings,
@@ -271,17 +308,13 @@ impl DpdkNode {
 
     /// The node's ports: each port number with its DPDK port.
     pub fn ports(&self) -> impl Iterator<Item = (u16, &Port)> {
-        self.ports.iter().map(|p| (p.number, p.queue.port()))
+        self.shells.iter().zip(&self.queues).map(|(shell, queue)| (shell.number(), queue.port()))
     }
 
     /// The I/O counters, fault counters summed over the ports.
     pub fn io_counters(&self) -> IoCounters {
         let mut io = self.io;
-        for port in &self.ports {
-            io.fault_dropped += port.faults.counters.dropped;
-            io.fault_duplicated += port.faults.counters.duplicated;
-            io.fault_reordered += port.faults.counters.reordered;
-        }
+        self.shells.iter().for_each(|shell| shell.add_fault_counts(&mut io));
         io
     }
 
@@ -336,8 +369,8 @@ impl DpdkNode {
     pub fn poll_once(&mut self) -> usize {
         let burst = self.settings.burst;
         let mut received = 0;
-        for index in 0..self.ports.len() {
-            let count = self.ports[index].queue.rx_burst(&mut self.rx[..burst]);
+        for index in 0..self.queues.len() {
+            let count = self.queues[index].rx_burst(&mut self.rx[..burst]);
             received += count;
             for slot in 0..count {
                 if let Some(mbuf) = self.rx[slot].take() {
@@ -347,7 +380,7 @@ impl DpdkNode {
         }
         self.io.rx_frames += received as u64;
         received += self.take_handed_over();
-        self.flush_tx();
+        self.tx.flush(&mut self.queues, &mut self.io);
         received
     }
 
@@ -363,7 +396,7 @@ impl DpdkNode {
         // The owner learns the ingress port from the mbuf's `port` field
         // (which not every driver sets on receive).
         let mut mbuf = mbuf;
-        mbuf.set_port(self.ports[ingress].queue.port().id());
+        mbuf.set_port(self.queues[ingress].port().id());
         match self.handoff.rings[owner].enqueue(mbuf) {
             Ok(()) => self.io.handed_over += 1,
             Err(dropped) => {
@@ -382,7 +415,7 @@ impl DpdkNode {
         while taken < self.settings.burst {
             let Some(mbuf) = ring.dequeue() else { break };
             taken += 1;
-            match self.ports.iter().position(|p| p.queue.port().id() == mbuf.port()) {
+            match self.queues.iter().position(|queue| queue.port().id() == mbuf.port()) {
                 Some(ingress) => self.handle(ingress, mbuf),
                 None => self.io.rx_errors += 1,
             }
@@ -392,12 +425,10 @@ impl DpdkNode {
 
     /// Sends the frames held back for reordering, so none is lost.
     pub fn flush_held(&mut self) {
-        for index in 0..self.ports.len() {
-            if let Some(mbuf) = self.ports[index].held.take() {
-                self.queue(index, mbuf);
-            }
+        for index in 0..self.shells.len() {
+            self.through_shell(index, |shell, sender, io| shell.release_held(sender, io));
         }
-        self.flush_tx();
+        self.tx.flush(&mut self.queues, &mut self.io);
     }
 
     fn handle(&mut self, ingress: usize, mut mbuf: Mbuf) {
@@ -407,7 +438,7 @@ impl DpdkNode {
             self.io.rx_errors += 1;
             return;
         }
-        let verdict = self.node.process(self.ports[ingress].number, mbuf.data_mut(), &mut self.scratch);
+        let verdict = self.node.process(self.shells[ingress].number(), mbuf.data_mut(), &mut self.scratch);
         match verdict.primary {
             Some(egress) => match mbuf.set_len(egress.len) {
                 Ok(()) => self.send(egress.port, mbuf),
@@ -426,64 +457,19 @@ impl DpdkNode {
 
     /// Sends one frame on the port numbered `number`, through its fault injection.
     fn send(&mut self, number: u16, mbuf: Mbuf) {
-        let Some(index) = self.ports.iter().position(|p| p.number == number) else {
+        let Some(index) = port_index(&self.shells, number) else {
             self.io.tx_no_port += 1;
             return;
         };
-        let decision = self.ports[index].faults.decide(mbuf.data());
-        match decision {
-            FaultDecision::Drop => return,
-            FaultDecision::Send => self.queue(index, mbuf),
-            FaultDecision::SendTwice => {
-                let copy = Mbuf::from_bytes(&self.pool, mbuf.data());
-                self.queue(index, mbuf);
-                match copy {
-                    Some(copy) => self.queue(index, copy),
-                    None => self.io.tx_errors += 1,
-                }
-            }
-            FaultDecision::HoldBack if self.ports[index].held.is_none() => {
-                self.ports[index].held = Some(mbuf);
-                return;
-            }
-            FaultDecision::HoldBack => self.queue(index, mbuf),
-        }
-        if let Some(held) = self.ports[index].held.take() {
-            self.queue(index, held);
-        }
+        self.through_shell(index, |shell, sender, io| shell.transmit(sender, mbuf, io));
     }
 
-    /// Adds a frame to the transmit batch, first sending the batch if it is
-    /// full or for another port.
-    fn queue(&mut self, index: usize, mut mbuf: Mbuf) {
-        if self.tx.len > 0 && (self.tx.port != index || self.tx.len >= self.settings.burst) {
-            self.flush_tx();
-        }
-        mbuf.set_port(self.ports[index].queue.port().id());
-        self.tx.port = index;
-        match self.tx.slots.get_mut(self.tx.len) {
-            Some(slot) => {
-                *slot = Some(mbuf);
-                self.tx.len += 1;
-            }
-            None => self.io.tx_errors += 1,
-        }
-    }
-
-    /// Sends the transmit batch; what the driver does not take is dropped and counted.
-    fn flush_tx(&mut self) {
-        let len = self.tx.len;
-        if len == 0 {
-            return;
-        }
-        self.tx.len = 0;
-        let slots = &mut self.tx.slots[..len];
-        let sent = self.ports[self.tx.port].queue.tx_burst(slots);
-        self.io.tx_frames += sent as u64;
-        if sent < len {
-            self.io.tx_errors += (len - sent) as u64;
-            slots.iter_mut().for_each(|slot| *slot = None);
-        }
+    /// Runs `f` with the shell of port `index` and the way its frames leave.
+    #[inline]
+    fn through_shell(&mut self, index: usize, f: impl FnOnce(&mut PortShell<Mbuf>, &mut Sender<'_>, &mut IoCounters)) {
+        let (queues, batch) = (&mut self.queues, &mut self.tx);
+        let mut sender = Sender { queues, batch, pool: self.pool, burst: self.settings.burst, index };
+        f(&mut self.shells[index], &mut sender, &mut self.io);
     }
 }
 
@@ -504,13 +490,37 @@ fn start_port(port: &mut Port, pool: &Mempool, settings: &PortSettings) -> Resul
 /// Waits until a memif port's peer has connected: until then no frame
 /// passes, and a node that serves before would lose the first requests.
 fn wait_for_memif_peer(port: &Port) -> Result<(), String> {
-    let deadline = Instant::now() + MEMIF_PEER_WAIT;
-    while port.driver() == "net_memif" && !port.link_up().map_err(|e| e.to_string())? {
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the memif peer did not connect within {} s: is its node running?",
+    let connected = || Ok(port.driver() != "net_memif" || port.link_up().map_err(|e| e.to_string())?);
+    wait_for_memif(connected, || {
+        format!("the memif peer did not connect within {} s: is its node running?", MEMIF_PEER_WAIT.as_secs())
+    })
+}
+
+/// A memif client attached before its server made the socket fails to
+/// start, and DPDK 22.11's memif does not always recover from that: a node
+/// waits for the server's socket file before it attaches the port.
+pub fn wait_for_memif_server(devargs: &str) -> Result<(), String> {
+    let client = devargs.starts_with("net_memif") && devargs.split(',').any(|arg| arg == "role=client");
+    let socket = devargs.split(',').find_map(|arg| arg.strip_prefix("socket="));
+    let (true, Some(socket)) = (client, socket) else { return Ok(()) };
+    wait_for_memif(
+        || Ok(std::path::Path::new(socket).exists()),
+        || {
+            format!(
+                "no memif server made {socket} within {} s: is the node at the other end running?",
                 MEMIF_PEER_WAIT.as_secs()
-            ));
+            )
+        },
+    )
+}
+
+/// Looks whether `done` every [`MEMIF_RETRY`], for [`MEMIF_PEER_WAIT`] at
+/// most; then fails with `late`'s message.
+fn wait_for_memif(mut done: impl FnMut() -> Result<bool, String>, late: impl FnOnce() -> String) -> Result<(), String> {
+    let deadline = Instant::now() + MEMIF_PEER_WAIT;
+    while !done()? {
+        if Instant::now() >= deadline {
+            return Err(late());
         }
         std::thread::sleep(MEMIF_RETRY);
     }

@@ -12,34 +12,7 @@ use netcraq_wire::{NetcraqFrame, Op};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// Probabilities in percent, applied independently to every frame sent.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct FaultSettings {
-    pub loss_percent: f64,
-    pub duplicate_percent: f64,
-    /// A reordered frame is held back and sent after the next frame on the
-    /// same port (or when the port next falls idle).
-    pub reorder_percent: f64,
-    pub seed: u64,
-}
-
-impl FaultSettings {
-    pub fn is_active(&self) -> bool {
-        self.loss_percent > 0.0 || self.duplicate_percent > 0.0 || self.reorder_percent > 0.0
-    }
-
-    /// Checks every probability is within 0..=100.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, value) in
-            [("loss", self.loss_percent), ("duplicate", self.duplicate_percent), ("reorder", self.reorder_percent)]
-        {
-            if !(0.0..=100.0).contains(&value) {
-                return Err(format!("{name} percentage {value} is outside 0..=100"));
-            }
-        }
-        Ok(())
-    }
-}
+pub use netcraq_core::faults::{FaultSettings, PortFaults};
 
 /// What to do with one frame about to be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +50,7 @@ impl FaultInjector {
             return FaultDecision::Send;
         }
         let draw: f64 = self.rng.gen_range(0.0..100.0);
-        let s = &self.settings;
+        let s = &self.settings.faults;
         if draw < s.loss_percent {
             self.counters.dropped += 1;
             FaultDecision::Drop
@@ -113,9 +86,13 @@ mod tests {
         NetcraqFrame::request(client, 40000, node, 1, header).to_bytes().to_vec()
     }
 
+    fn settings(loss_percent: f64, duplicate_percent: f64, reorder_percent: f64, seed: u64) -> FaultSettings {
+        FaultSettings { faults: PortFaults { loss_percent, duplicate_percent, reorder_percent }, seed }
+    }
+
     #[test]
     fn duplication_spares_write_requests_only() {
-        let always_duplicate = FaultSettings { duplicate_percent: 100.0, ..FaultSettings::default() };
+        let always_duplicate = settings(0.0, 100.0, 0.0, 0);
         let mut injector = FaultInjector::new(always_duplicate);
         assert_eq!(injector.decide(&frame(Op::Write)), FaultDecision::Send);
         for op in [Op::ChainWrite, Op::Ack, Op::Read, Op::ReadReply, Op::WriteReply] {
@@ -127,7 +104,7 @@ mod tests {
 
     #[test]
     fn decisions_follow_the_seed_and_the_percentages() {
-        let settings = FaultSettings { loss_percent: 20.0, duplicate_percent: 20.0, reorder_percent: 20.0, seed: 3 };
+        let settings = settings(20.0, 20.0, 20.0, 3);
         let run = |settings| {
             let mut injector = FaultInjector::new(settings);
             (0..1000).map(|_| injector.decide(&frame(Op::Ack))).collect::<Vec<_>>()
@@ -139,6 +116,5 @@ mod tests {
             assert!((100..300).contains(&share) || (kind == FaultDecision::Send && (300..500).contains(&share)));
         }
         assert_eq!(FaultInjector::new(FaultSettings::default()).decide(&frame(Op::Ack)), FaultDecision::Send);
-        assert!(FaultSettings { loss_percent: 101.0, ..settings }.validate().is_err());
     }
 }

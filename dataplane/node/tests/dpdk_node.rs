@@ -12,9 +12,9 @@ use netcraq_conformance::{
     load_dir, run_files, vectors_dir, Counters, InitialState, KeyRegisters, NodeUnderTest, Output, VectorFile,
 };
 use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
-use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
-use netcraq_node::faults::FaultSettings;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, DEFAULT_DATA_ROOM};
+use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
+use netcraq_node::faults::{FaultSettings, PortFaults};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -182,7 +182,8 @@ fn idents(outputs: &[Output]) -> Vec<u16> {
 }
 
 fn faults(loss: f64, duplicate: f64, reorder: f64) -> FaultSettings {
-    FaultSettings { loss_percent: loss, duplicate_percent: duplicate, reorder_percent: reorder, seed: 7 }
+    let faults = PortFaults { loss_percent: loss, duplicate_percent: duplicate, reorder_percent: reorder };
+    FaultSettings { faults, seed: 7 }
 }
 
 fn injects_faults(eal: &Eal, pool: Mempool) {

@@ -4,6 +4,8 @@
 //! the length once, after which accessors cannot panic) and a `Repr` holding
 //! the parsed fields, with `parse` and `emit`. Nothing here allocates.
 
+#![forbid(unsafe_code)]
+
 mod ethernet;
 mod frame;
 mod ipv4;
