@@ -1,7 +1,25 @@
-//! What faults a node port injects into the frames it sends: the
-//! probabilities a topology's link asks for, a node file carries and the
-//! node applies, checked in one place. The injection itself (a seeded draw
-//! per frame) belongs to the node's I/O shell, not to the core.
+//! What faults a port injects into the frames it sends: the probabilities a
+//! topology's link asks for, a node file carries and the node applies,
+//! checked in one place, and the decision one draw makes for one frame. The
+//! draws themselves (a seeded generator per port) belong to whoever sends:
+//! the node's I/O shell, the simulator's links.
+//!
+//! Duplication spares WRITE requests: `docs/protocol.md` §3.4 assumes the
+//! network never delivers a WRITE to the head twice with another write
+//! stamped in between, and no data plane can tolerate that without per-client
+//! state (`docs/model-checking.md` shows the violation). Everything else,
+//! stamped CHAIN_WRITEs included, may be duplicated.
+
+use netcraq_wire::{NetcraqFrame, Op};
+
+/// What to do with one frame about to be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultDecision {
+    Send,
+    Drop,
+    SendTwice,
+    HoldBack,
+}
 
 /// Probabilities in percent that a node applies, independently to every
 /// frame it sends on a port: drop it, send it twice, or hold it back and
@@ -42,6 +60,31 @@ impl PortFaults {
         }
         Ok(())
     }
+
+    /// The fate of `frame` for a draw uniform in `0.0..100.0`: the bands
+    /// loss, duplicate and reorder follow each other from 0, so one draw
+    /// picks at most one fault.
+    pub fn decide(&self, draw_percent: f64, frame: &[u8]) -> FaultDecision {
+        let duplicate_from = self.loss_percent;
+        let reorder_from = duplicate_from + self.duplicate_percent;
+        if draw_percent < duplicate_from {
+            FaultDecision::Drop
+        } else if draw_percent < reorder_from {
+            match is_unstamped_write(frame) {
+                true => FaultDecision::Send,
+                false => FaultDecision::SendTwice,
+            }
+        } else if draw_percent < reorder_from + self.reorder_percent {
+            FaultDecision::HoldBack
+        } else {
+            FaultDecision::Send
+        }
+    }
+}
+
+/// A client WRITE on its way to the head, which must not be duplicated (§3.4).
+pub fn is_unstamped_write(frame: &[u8]) -> bool {
+    NetcraqFrame::parse(frame).is_ok_and(|f| f.header.op == Op::Write)
 }
 
 /// The faults of one port and the seed of its draws, so a faulty run can be

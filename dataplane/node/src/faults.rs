@@ -1,27 +1,12 @@
 //! Seeded fault injection on a node's transmit path: loss, duplication and
 //! reordering, so tests can stress a real chain reproducibly without netem.
-//! Backend-agnostic: the AF_PACKET and DPDK ports both run frames through it.
-//!
-//! Duplication spares WRITE requests: `docs/protocol.md` §3.4 assumes the
-//! network never delivers a WRITE to the head twice with another write
-//! stamped in between, and no data plane can tolerate that without per-client
-//! state (`docs/model-checking.md` shows the violation). Everything else,
-//! stamped CHAIN_WRITEs included, may be duplicated.
+//! Backend-agnostic: the AF_PACKET and DPDK ports both run frames through it
+//! (`crate::shell`); what each draw decides is [`PortFaults::decide`].
 
-use netcraq_wire::{NetcraqFrame, Op};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-pub use netcraq_core::faults::{FaultSettings, PortFaults};
-
-/// What to do with one frame about to be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultDecision {
-    Send,
-    Drop,
-    SendTwice,
-    HoldBack,
-}
+pub use netcraq_core::faults::{is_unstamped_write, FaultDecision, FaultSettings, PortFaults};
 
 /// Counts of the faults injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,35 +34,21 @@ impl FaultInjector {
         if !self.settings.is_active() {
             return FaultDecision::Send;
         }
-        let draw: f64 = self.rng.gen_range(0.0..100.0);
-        let s = &self.settings.faults;
-        if draw < s.loss_percent {
-            self.counters.dropped += 1;
-            FaultDecision::Drop
-        } else if draw < s.loss_percent + s.duplicate_percent {
-            if is_unstamped_write(frame) {
-                return FaultDecision::Send;
-            }
-            self.counters.duplicated += 1;
-            FaultDecision::SendTwice
-        } else if draw < s.loss_percent + s.duplicate_percent + s.reorder_percent {
-            self.counters.reordered += 1;
-            FaultDecision::HoldBack
-        } else {
-            FaultDecision::Send
+        let decision = self.settings.faults.decide(self.rng.gen_range(0.0..100.0), frame);
+        match decision {
+            FaultDecision::Drop => self.counters.dropped += 1,
+            FaultDecision::SendTwice => self.counters.duplicated += 1,
+            FaultDecision::HoldBack => self.counters.reordered += 1,
+            FaultDecision::Send => {}
         }
+        decision
     }
-}
-
-/// A client WRITE on its way to the head, which must not be duplicated (§3.4).
-pub fn is_unstamped_write(frame: &[u8]) -> bool {
-    NetcraqFrame::parse(frame).is_ok_and(|f| f.header.op == Op::Write)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqRepr};
+    use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 
     fn frame(op: Op) -> Vec<u8> {
         let client = Endpoint { ip: Ipv4Addr::new(10, 0, 1, 1), mac: MacAddr([2, 0, 0, 0, 0, 1]) };

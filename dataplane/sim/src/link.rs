@@ -1,5 +1,6 @@
 //! Point-to-point links: their delays, their faults and what they counted.
 
+use netcraq_core::faults::{FaultDecision, PortFaults};
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -10,8 +11,8 @@ pub struct LinkId(pub usize);
 /// One link's delays and faults, the same in both directions.
 ///
 /// The default is a clean link: 2 µs latency (a few metres of cable plus NIC
-/// and switch port), no jitter, no loss, no duplication, and at most 256
-/// frames in flight per direction.
+/// and switch port), no jitter, no faults, and at most 256 frames in flight
+/// per direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkConfig {
     /// Delay every frame sees.
@@ -19,10 +20,10 @@ pub struct LinkConfig {
     /// Extra delay drawn per frame, uniformly in `0..=jitter_ns`; frames
     /// closer together than this overtake each other.
     pub jitter_ns: u64,
-    /// Chance that a frame is lost.
-    pub loss_probability: f64,
-    /// Chance that a frame arrives twice (each copy with its own delay).
-    pub duplicate_probability: f64,
+    /// Loss and duplication (each copy with its own delay), decided as a
+    /// node port decides them. A link reorders through `jitter_ns`, so its
+    /// `reorder_percent` stays 0.
+    pub faults: PortFaults,
     /// Frames in flight per direction; a frame sent beyond it is dropped and counted.
     pub queue_capacity_frames: usize,
 }
@@ -32,8 +33,7 @@ impl Default for LinkConfig {
         LinkConfig {
             latency_ns: 2_000,
             jitter_ns: 0,
-            loss_probability: 0.0,
-            duplicate_probability: 0.0,
+            faults: PortFaults::default(),
             queue_capacity_frames: 256,
         }
     }
@@ -41,31 +41,27 @@ impl Default for LinkConfig {
 
 impl LinkConfig {
     /// Why this configuration cannot be used, if it cannot.
-    pub fn problem(&self) -> Option<&'static str> {
-        let probability = 0.0..=1.0;
-        if !probability.contains(&self.loss_probability) {
-            Some("loss probability must be within 0..=1")
-        } else if !probability.contains(&self.duplicate_probability) {
-            Some("duplicate probability must be within 0..=1")
+    pub fn problem(&self) -> Option<String> {
+        if let Err(problem) = self.faults.validate() {
+            Some(problem)
+        } else if self.faults.reorder_percent != 0.0 {
+            Some("a link reorders through jitter_ns: its reorder_percent must be 0".to_string())
         } else if self.queue_capacity_frames == 0 {
-            Some("a link queue needs room for at least one frame")
+            Some("a link queue needs room for at least one frame".to_string())
         } else {
             None
         }
     }
 
-    /// How many copies of one frame reach the far end: 0 (lost), 1, or 2
-    /// (duplicated; never a WRITE request, as with [`netcraq_node::faults`]).
+    /// How many copies of one frame reach the far end: 0 (lost), 1, or 2.
     pub(crate) fn copies(&self, rng: &mut SmallRng, frame: &[u8]) -> usize {
-        if self.loss_probability > 0.0 && rng.gen_bool(self.loss_probability) {
-            0
-        } else if self.duplicate_probability > 0.0
-            && rng.gen_bool(self.duplicate_probability)
-            && !netcraq_node::faults::is_unstamped_write(frame)
-        {
-            2
-        } else {
-            1
+        if self.faults.is_none() {
+            return 1;
+        }
+        match self.faults.decide(rng.gen_range(0.0..100.0), frame) {
+            FaultDecision::Drop => 0,
+            FaultDecision::SendTwice => 2,
+            FaultDecision::Send | FaultDecision::HoldBack => 1,
         }
     }
 

@@ -74,7 +74,7 @@ pub struct LinkEnd {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WiringError {
-    BadLink(&'static str),
+    BadLink(String),
     UnknownDevice(Device),
     TooManyPorts(Device),
     HostCount { hosts: usize, agents: usize },
@@ -139,7 +139,7 @@ impl Wiring {
         let station = |device| self.station(device).ok_or(WiringError::UnknownDevice(device));
         let (station_a, station_b) = (station(a)?, station(b)?);
         if a == b {
-            return Err(WiringError::BadLink("a link joins two devices, not one to itself"));
+            return Err(WiringError::BadLink("a link joins two devices, not one to itself".to_string()));
         }
         let next_port = |device, station| {
             u16::try_from(self.network.ports(station).len()).map_err(|_| WiringError::TooManyPorts(device))

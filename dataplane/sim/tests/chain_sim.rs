@@ -1,6 +1,7 @@
 //! Chains on the in-memory network, end to end: real nodes, real frames,
 //! simulated clients. Each test is bounded in simulated time and operations.
 
+use netcraq_core::faults::PortFaults;
 use netcraq_core::{Mode, Outcome, Role};
 use netcraq_sim::{
     build_chain, ChainNetwork, ChainNetworkSpec, Client, ClientConfig, HistoryEntry, Layout, LinkConfig, NodeChoice,
@@ -15,7 +16,8 @@ const ISSUE_NS: u64 = 2_000_000;
 const DRAIN_LIMIT_NS: u64 = 1_000_000_000;
 
 fn faulty_link() -> LinkConfig {
-    LinkConfig { jitter_ns: 4_000, loss_probability: 0.02, duplicate_probability: 0.02, ..LinkConfig::default() }
+    let faults = PortFaults { loss_percent: 2.0, duplicate_percent: 2.0, reorder_percent: 0.0 };
+    LinkConfig { jitter_ns: 4_000, faults, ..LinkConfig::default() }
 }
 
 fn client_config(workers: u16) -> ClientConfig {
@@ -177,7 +179,7 @@ fn a_chain_of_one_answers_everything_itself() {
 
 #[test]
 fn retransmissions_complete_operations_despite_loss() {
-    let lossy = LinkConfig { loss_probability: 0.05, ..LinkConfig::default() };
+    let lossy = LinkConfig { faults: PortFaults { loss_percent: 5.0, ..PortFaults::default() }, ..LinkConfig::default() };
     let spec = ChainNetworkSpec { chain_links: lossy, client_links: lossy, ..spec(3, Mode::Craq, 13) };
     let mut network = start(&spec, client_config(8), random(0.6, 256));
     run_to_idle(&mut network);

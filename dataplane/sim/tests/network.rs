@@ -1,6 +1,7 @@
 //! The simulator's own mechanics, seen from a probe host that sends a burst
 //! of reads to one node: bounded queues, duplication, reordering.
 
+use netcraq_core::faults::PortFaults;
 use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route};
 use netcraq_sim::{
     client_address, node_address, Device, HostAgent, LinkConfig, NodeSettings, Outbox, RunStop, SimConfig, Simulation,
@@ -90,7 +91,7 @@ fn full_link_and_node_queues_drop_and_count() {
 
 #[test]
 fn duplication_delivers_twice_and_jitter_reorders() {
-    let link = LinkConfig { duplicate_probability: 1.0, jitter_ns: 10_000, ..LinkConfig::default() };
+    let link = LinkConfig { faults: PortFaults { duplicate_percent: 100.0, ..PortFaults::default() }, jitter_ns: 10_000, ..LinkConfig::default() };
     let mut sim = probe_network(link, small_node());
     assert_eq!(sim.run_until(1_000_000), RunStop::Idle);
     let node = sim.node(netcraq_sim::NodeId(0));
