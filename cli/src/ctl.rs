@@ -2,7 +2,6 @@
 //! deployment file's tables to its nodes over P4Runtime and reads their
 //! counters back.
 
-use crate::managed;
 use crate::state::RunState;
 use clap::{Args, Subcommand};
 use netcraq_controller::stats::{hottest_keys, read_counters, read_shares, NodeCounters};
@@ -114,7 +113,7 @@ fn running_topology(file: &Path) -> Result<Deployment, String> {
     let plan = topology.plan().map_err(|e| e.to_string())?;
     let addresses: Vec<(String, String)> =
         state.nodes.iter().filter_map(|n| Some((n.name.clone(), n.p4runtime.clone()?))).collect();
-    managed::running_deployment(&topology, &plan.nodes, &addresses, Path::new(managed::DEFAULT_P4_BUILD))
+    crate::up::running_deployment(&topology, &plan.nodes, &addresses, Path::new(crate::up::DEFAULT_P4_BUILD))
 }
 
 fn apply(args: &ApplyArgs) -> Result<(), String> {

@@ -54,8 +54,7 @@ const NAMESPACE_SECONDS_DEFAULT: f64 = 3.0;
 const SIMULATED_SECONDS_DEFAULT: f64 = 0.1;
 
 pub fn run(args: &DemoArgs) -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = netcraq_topology::running_as_root();
     let iproute2 = std::process::Command::new("ip").arg("-V").output().is_ok_and(|out| out.status.success());
     if root && !args.simulated && !iproute2 {
         eprintln!("netcraq: `ip` (iproute2) not found, so no namespaces: running on the in-memory network instead");

@@ -1,12 +1,13 @@
 //! `netcraq`: the command-line entry point to NetCRAQ.
 
+#![forbid(unsafe_code)]
+
 mod ctl;
 mod demo;
 mod demo_netns;
 mod kv;
-mod managed;
 mod node;
-mod node_control;
+mod node_p4runtime;
 mod report;
 mod state;
 mod up;

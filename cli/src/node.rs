@@ -1,7 +1,7 @@
 //! `netcraq node`: one node, the core over AF_PACKET sockets (the software
 //! node) or, with `--dpdk`, over DPDK ports (the kernel-bypass node).
 
-use crate::node_control;
+use crate::node_p4runtime;
 use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
@@ -64,7 +64,7 @@ pub struct NodeArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "p4runtime")]
     config: Option<PathBuf>,
     #[command(flatten)]
-    control: node_control::ControlArgs,
+    control: node_p4runtime::ControlArgs,
     /// With --config and --p4runtime: take only the ports (their faults and
     /// DPDK devices) from the node file, and start unconfigured until the
     /// controller sets node_config and routes over P4Runtime (`netcraq up`)
@@ -107,8 +107,8 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
     let name = file.as_ref().map_or(args.control.name.as_str(), |f| f.name.as_str()).to_string();
     // The P4Runtime listener binds where the node starts, before --netns
     // moves the packet sockets into the data namespace.
-    let control = node_control::start(&args.control, &name)?;
-    node_control::enter_netns(&args.control, &name)?;
+    let control = node_p4runtime::start(&args.control, &name)?;
+    node_p4runtime::enter_netns(&args.control, &name)?;
     let Some(file) = file else {
         return run_controlled(args, &name, control);
     };
@@ -132,8 +132,8 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
 
 /// A node with no node file: unconfigured, its ports from --port, until its
 /// controller sets node_config and routes over P4Runtime.
-fn run_controlled(args: &NodeArgs, name: &str, control: Option<node_control::Control>) -> Result<(), String> {
-    let ports = node_control::port_specs(&args.control).map_err(|e| format!("node {name}: {e}"))?;
+fn run_controlled(args: &NodeArgs, name: &str, control: Option<node_p4runtime::Control>) -> Result<(), String> {
+    let ports = node_p4runtime::port_specs(&args.control).map_err(|e| format!("node {name}: {e}"))?;
     if args.dpdk.is_some() {
         return Err(format!("node {name}: --dpdk needs --config (the node file names the DPDK ports)"));
     }
@@ -147,13 +147,13 @@ fn run_software(
     args: &NodeArgs,
     name: &str,
     mut software: SoftwareNode,
-    control: Option<node_control::Control>,
+    control: Option<node_p4runtime::Control>,
 ) -> Result<(), String> {
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     let (server, p4runtime) = match control {
-        Some(node_control::Control { server, port, port_file }) => {
+        Some(node_p4runtime::Control { server, port, port_file }) => {
             software.attach_control(port);
-            node_control::announce(&server, port_file.as_deref(), name)?;
+            node_p4runtime::announce(&server, port_file.as_deref(), name)?;
             let counters = server.counters();
             (Some(server), Some(counters))
         }
@@ -216,7 +216,7 @@ fn parse_idle(text: &str) -> Result<Idle, String> {
 
 #[cfg(feature = "dpdk")]
 mod dpdk {
-    use super::{node_control, write_stats_with, NodeArgs};
+    use super::{node_p4runtime, write_stats_with, NodeArgs};
     use netcraq_core::Node;
     use netcraq_node::afpacket::PortSpec;
     use netcraq_node::dpdk_launch::{self, DpdkNodeConfig};
@@ -233,7 +233,7 @@ mod dpdk {
         ports: Vec<(PortSpec, String)>,
         eal_args: &str,
         idle: Idle,
-        control: Option<node_control::Control>,
+        control: Option<node_p4runtime::Control>,
     ) -> Result<(), String> {
         let name = &file.name;
         let settings = DpdkSettings { burst: usize::from(args.dpdk_burst), idle, ..DpdkSettings::default() };
@@ -245,13 +245,13 @@ mod dpdk {
             report_every: Duration::from_millis(args.stats_interval_ms),
         };
         let (server, control_port, port_file) = match control {
-            Some(node_control::Control { server, port, port_file }) => (Some(server), Some(port), port_file),
+            Some(node_p4runtime::Control { server, port, port_file }) => (Some(server), Some(port), port_file),
             None => (None, None, None),
         };
         let p4runtime = server.as_ref().map(|server| server.counters());
         let ready = |lcores: usize| {
             if let Some(server) = &server {
-                node_control::announce(server, port_file.as_deref(), name)?;
+                node_p4runtime::announce(server, port_file.as_deref(), name)?;
             }
             netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
             tracing::info!(node = %name, ip = %file.config.own_ip, role = file.config.role.name(), ports = config.ports.len(),
@@ -284,7 +284,7 @@ mod dpdk {
         _: Vec<(PortSpec, String)>,
         _: &str,
         _: Idle,
-        _: Option<super::node_control::Control>,
+        _: Option<super::node_p4runtime::Control>,
     ) -> Result<(), String> {
         Err(format!(
             "node {}: this netcraq was built without DPDK: install DPDK (`apt-get install -y dpdk-dev \
@@ -348,7 +348,7 @@ fn write_stats(
 ) -> std::io::Result<()> {
     let mut stats = stats_json(name, nodes, io);
     if let Some(counters) = p4runtime {
-        stats["p4runtime"] = node_control::stats_json(counters);
+        stats["p4runtime"] = node_p4runtime::stats_json(counters);
     }
     let text = stats.to_string();
     let partial = path.with_extension("partial");

@@ -7,8 +7,8 @@
 
 mod support;
 
-use netcraq_core::Outcome;
 use netcraq_core::control::CounterId;
+use netcraq_core::Outcome;
 use support::{bmv2_available, line_topology, running_as_root, Chain};
 
 fn value(text: &str) -> [u8; 16] {

@@ -13,8 +13,8 @@ use netcraq_controller::{
     block_on_runtime, load_deployment, target_for, Capabilities, Controller, Deployment, ForwardingChanges, NodeError,
     PipelineOutcome, Target,
 };
-use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_core::control::{CounterId, RegisterId};
+use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_topology::{Running, Topology};
 use netcraq_wire::NETCRAQ_UDP_PORT;
 use serde_json::Value;
@@ -357,8 +357,8 @@ impl Target for DiesBeforeConfig {
         self.inner.write_forwarding(routes).await
     }
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
-        // SAFETY: kill(2) on the node's PID, a child of this test's runner that is not yet reaped.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        // Kill(2) on the node's PID, a child of this test's runner that is not yet reaped.
+        netcraq_topology::send_signal(self.pid as libc::pid_t, libc::SIGKILL);
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.inner.set_config(config).await
     }

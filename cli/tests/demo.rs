@@ -58,8 +58,7 @@ fn the_table_says_the_network_and_times_are_simulated() {
 
 #[test]
 fn as_root_the_demo_runs_on_namespaces_with_real_packets() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netcraq_topology::running_as_root() {
         eprintln!("SKIP: as_root_the_demo_runs_on_namespaces_with_real_packets needs root");
         return;
     }

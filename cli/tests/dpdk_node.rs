@@ -125,8 +125,8 @@ mod with_dpdk {
 
     /// Stops the node with SIGINT and returns its output; kills it after 10 s.
     fn interrupt(mut child: Child) -> Output {
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        // Kill(2) on the pid of our own child, which has not been reaped.
+        netcraq_topology::send_signal(child.id() as libc::pid_t, libc::SIGINT);
         let deadline = Instant::now() + Duration::from_secs(10);
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {

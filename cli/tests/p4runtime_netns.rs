@@ -7,8 +7,8 @@
 mod support;
 
 use netcraq_client::{Client, ClientOptions};
-use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route};
 use netcraq_core::control::{CounterId, RegisterId};
+use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::proto::p4::v1::entity::Entity;
@@ -141,8 +141,8 @@ impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(mut child) = self.node.take() {
             // Ours, by its PID: SIGTERM first so it exits cleanly, then SIGKILL.
-            // SAFETY: kill(2) on the PID of a child we have not reaped.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            // Kill(2) on the PID of a child we have not reaped.
+            netcraq_topology::send_signal(child.id() as libc::pid_t, libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(3);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));

@@ -115,8 +115,8 @@ impl Up {
 
     /// Ctrl-C, then waits for the teardown; SIGKILL if it hangs.
     fn interrupt(&mut self) -> std::process::ExitStatus {
-        // SAFETY: a signal to our own child, which is not reaped yet.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        // A signal to our own child, which is not reaped yet.
+        netcraq_topology::send_signal(self.child.id() as libc::pid_t, libc::SIGINT);
         let deadline = Instant::now() + STOP_WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("waits") {

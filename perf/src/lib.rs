@@ -7,6 +7,8 @@
 //! poll loop and the configurations need the `dpdk` feature (and, to run,
 //! root, hugepages and dpdk-testpmd).
 
+#![forbid(unsafe_code)]
+
 pub mod bench_node;
 pub mod frames;
 pub mod latency;

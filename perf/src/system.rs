@@ -16,10 +16,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a stopped process may take before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub fn running_as_root() -> bool {
-    // SAFETY: geteuid has no arguments, no memory effects and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use netcraq_topology::running_as_root;
 
 /// The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status).
 pub fn allowed_cpus() -> Vec<u32> {
@@ -88,14 +85,9 @@ impl Spawned {
         } else {
             Stdio::null()
         });
-        // SAFETY: the closure runs in the child between fork and exec and
-        // calls only setsid(2), which is async-signal-safe, and reads errno.
-        unsafe {
-            command.pre_exec(|| match libc::setsid() {
-                -1 => Err(std::io::Error::last_os_error()),
-                _ => Ok(()),
-            });
-        }
+        // A process group of its own: the terminal's Ctrl-C reaches the
+        // benchmark, which stops its children in order.
+        command.process_group(0);
         let line = netcraq_topology::command_line(&command);
         let mut child = command.spawn().map_err(|e| format!("starting `{line}`: {e}"))?;
         let stdin = child.stdin.take();
@@ -115,9 +107,8 @@ impl Spawned {
     /// Sends `signal` to the process (only while it is unreaped, so the PID is still ours).
     pub fn signal(&self, signal: libc::c_int) {
         if self.status.is_none() {
-            // SAFETY: kill(2) has no memory effects; the PID is our unreaped
-            // child's, so it names no other process.
-            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+            // The PID is our unreaped child's, so it names no other process.
+            netcraq_topology::send_signal(self.child.id() as libc::pid_t, signal);
         }
     }
 

@@ -5,7 +5,9 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
-use netcraq_controller::managed::{bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners};
+use netcraq_controller::running_topology::{
+    bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners,
+};
 use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_linearizability::{check, CheckResult};
@@ -23,8 +25,7 @@ const STATS_WAIT: Duration = Duration::from_secs(5);
 
 /// True when running as root; otherwise says the test is skipped.
 pub fn running_as_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = netcraq_topology::running_as_root();
     if !root {
         // Past the harness's capture, so the skip is visible in any run.
         use std::io::Write;

@@ -8,11 +8,13 @@
 //! - [`deployment_file`]: deployment files, topology files with every
 //!   node's P4Runtime address.
 //! - [`stats`]: counters from every node, hottest keys, local read shares.
-//! - [`managed`]: the deployment of a topology that `netcraq up` runs.
+//! - [`running_topology`]: the deployment of a topology that `netcraq up` runs.
+
+#![forbid(unsafe_code)]
 
 pub mod deploy;
 pub mod deployment_file;
-pub mod managed;
+pub mod running_topology;
 pub mod stats;
 pub mod target;
 
@@ -24,8 +26,8 @@ pub use deployment_file::{deployment_of, load_deployment, parse_deployment, Depl
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
 pub use target::{
-    target_for, Capabilities, ForwardingChanges, NodeError, P4RuntimeTarget, PipelineFiles, PipelineOutcome, Target,
-    NodeKind, TargetOptions, TargetSpec,
+    target_for, Capabilities, ForwardingChanges, NodeError, NodeKind, P4RuntimeTarget, PipelineFiles, PipelineOutcome,
+    Target, TargetOptions, TargetSpec,
 };
 
 #[cfg(test)]

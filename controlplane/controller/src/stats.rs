@@ -3,8 +3,8 @@
 
 use crate::deploy::Controller;
 use crate::target::NodeError;
-use netcraq_core::Outcome;
 use netcraq_core::control::CounterId;
+use netcraq_core::Outcome;
 
 /// One node's counters (`docs/protocol.md` §2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]

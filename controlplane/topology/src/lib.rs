@@ -8,12 +8,18 @@
 //! `netcraq node --config FILE` is [`NodeFile::load`], then
 //! its `config`, [`NodeFile::routes`] and its `ports`.
 
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)] // fcntl on a pipe
 mod command;
 mod faults;
+#[allow(unsafe_code)] // sigaction
 mod interrupts;
+#[allow(unsafe_code)] // setns(2) and the ethtool ioctl
 mod netns;
 mod node_file;
 mod plan;
+#[allow(unsafe_code)] // waitid, kill, geteuid
 mod process;
 mod runner;
 mod topology;
@@ -26,7 +32,7 @@ pub use netcraq_core::faults::PortFaults;
 pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
 pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
-pub use process::Exit;
+pub use process::{running_as_root, send_signal, Exit};
 pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};
 pub use topology::{
     Chain, ControllerSettings, Host, Link, LinkKind, Node, NodeKind, P4RuntimeServer, Topology, TopologyError,

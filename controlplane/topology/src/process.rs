@@ -11,6 +11,20 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// True when this process runs as root, as namespaces and DPDK need.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no arguments, no memory effects and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Sends `signal` to process `pid` (negative: to process group `-pid`).
+/// The caller makes sure the PID is still the one it means: a child not yet
+/// reaped, or a process found a moment ago. ESRCH (nobody left) is fine.
+pub fn send_signal(pid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: kill(2) has no memory effects.
+    unsafe { libc::kill(pid, signal) };
+}
+
 /// How a node process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -83,9 +97,7 @@ impl NodeProcess {
     /// Sends `signal` to the node's process group: the node and anything it
     /// started there. Safe while the leader is unreaped (see the module doc).
     pub fn signal(&self, signal: libc::c_int) {
-        let group = -(self.pid() as libc::pid_t);
-        // SAFETY: kill has no memory effects. ESRCH (nobody left) is fine.
-        unsafe { libc::kill(group, signal) };
+        send_signal(-(self.pid() as libc::pid_t), signal);
     }
 
     /// SIGKILLs the group and reaps the node within `limit`.

@@ -6,7 +6,7 @@ use crate::interrupts::take_interrupt;
 use crate::netns::{quiet_kernel, set_tx_checksum_offload, Namespace};
 use crate::node_file::NodeFileError;
 use crate::plan::{LinkEnd, Plan};
-use crate::process::{Exit, NodeProcess};
+use crate::process::{send_signal, Exit, NodeProcess};
 use crate::topology::{LinkKind, NodeKind, Topology};
 use netcraq_plan::plan::PlanError;
 use std::path::{Path, PathBuf};
@@ -373,8 +373,7 @@ fn in_namespace(
 fn kill_stragglers(namespace: &Namespace) -> Result<(), String> {
     let own = std::process::id();
     for pid in namespace.pids().map_err(|e| e.to_string())?.into_iter().filter(|pid| *pid != own) {
-        // SAFETY: kill has no memory effects; the process may be gone already.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        send_signal(pid as libc::pid_t, libc::SIGKILL);
     }
     Ok(())
 }

@@ -26,8 +26,7 @@ use std::time::Duration;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn root_guard() -> Option<MutexGuard<'static, ()>> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netcraq_topology::running_as_root() {
         // Written to the real stderr, past the test harness's capture.
         let _ = writeln!(io::stderr(), "SKIP: needs root (network namespaces)");
         return None;

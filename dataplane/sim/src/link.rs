@@ -30,12 +30,7 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        LinkConfig {
-            latency_ns: 2_000,
-            jitter_ns: 0,
-            faults: PortFaults::default(),
-            queue_capacity_frames: 256,
-        }
+        LinkConfig { latency_ns: 2_000, jitter_ns: 0, faults: PortFaults::default(), queue_capacity_frames: 256 }
     }
 }
 

@@ -3,11 +3,11 @@
 
 use netcraq_core::faults::PortFaults;
 use netcraq_core::{Mode, Outcome, Role};
+use netcraq_linearizability::{check, CheckResult, History, Operation as LinOp};
 use netcraq_sim::{
     build_chain, ChainNetwork, ChainNetworkSpec, Client, ClientConfig, HistoryEntry, Layout, LinkConfig, NodeChoice,
     OpResult, Operation, PlannedOp, RunStop, SimConfig, Value, Workload, WorkloadSpec,
 };
-use netcraq_linearizability::{check, CheckResult, History, Operation as LinOp};
 use std::collections::BTreeMap;
 
 /// Simulated time during which clients issue operations.
@@ -179,7 +179,8 @@ fn a_chain_of_one_answers_everything_itself() {
 
 #[test]
 fn retransmissions_complete_operations_despite_loss() {
-    let lossy = LinkConfig { faults: PortFaults { loss_percent: 5.0, ..PortFaults::default() }, ..LinkConfig::default() };
+    let lossy =
+        LinkConfig { faults: PortFaults { loss_percent: 5.0, ..PortFaults::default() }, ..LinkConfig::default() };
     let spec = ChainNetworkSpec { chain_links: lossy, client_links: lossy, ..spec(3, Mode::Craq, 13) };
     let mut network = start(&spec, client_config(8), random(0.6, 256));
     run_to_idle(&mut network);

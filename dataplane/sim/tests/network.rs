@@ -91,7 +91,11 @@ fn full_link_and_node_queues_drop_and_count() {
 
 #[test]
 fn duplication_delivers_twice_and_jitter_reorders() {
-    let link = LinkConfig { faults: PortFaults { duplicate_percent: 100.0, ..PortFaults::default() }, jitter_ns: 10_000, ..LinkConfig::default() };
+    let link = LinkConfig {
+        faults: PortFaults { duplicate_percent: 100.0, ..PortFaults::default() },
+        jitter_ns: 10_000,
+        ..LinkConfig::default()
+    };
     let mut sim = probe_network(link, small_node());
     assert_eq!(sim.run_until(1_000_000), RunStop::Idle);
     let node = sim.node(netcraq_sim::NodeId(0));

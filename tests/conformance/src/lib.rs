@@ -14,6 +14,8 @@
 //!   every [`Mismatch`], each naming the case, the step and, for frames, the
 //!   first differing byte and the header field it falls in.
 
+#![forbid(unsafe_code)]
+
 mod core_node;
 pub mod frame;
 mod runner;

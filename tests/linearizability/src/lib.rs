@@ -7,6 +7,8 @@
 //! is bounded by a step budget per key; a key that exhausts it is reported as
 //! [`CheckResult::Inconclusive`] rather than guessed.
 
+#![forbid(unsafe_code)]
+
 mod bitset;
 mod explain;
 mod history;
