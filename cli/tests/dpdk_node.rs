@@ -3,7 +3,7 @@
 //! root nor hugepages nor a NIC. Each test starts its own `netcraq` process,
 //! and so its own EAL.
 
-use netcraq_core::{Mode, NodeConfig, Role, Route};
+use netcraq_core::{NodeConfig, Route};
 use netcraq_topology::{NodeFile, Port, PortFaults};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::path::{Path, PathBuf};
@@ -31,19 +31,7 @@ impl Drop for TempDir {
 }
 
 fn config() -> NodeConfig {
-    let unused = Ipv4Addr::UNSPECIFIED;
-    NodeConfig {
-        own_mac: NODE.0,
-        own_ip: NODE.1,
-        role: Role::Solo,
-        mode: Mode::Craq,
-        head_ip: NODE.1,
-        tail_ip: NODE.1,
-        successor_ip: unused,
-        predecessor_ip: unused,
-        key_lo: 0,
-        key_hi: 16,
-    }
+    NodeConfig::solo(NODE.0, NODE.1, 0, 16)
 }
 
 fn routes() -> Vec<Route> {

@@ -8,7 +8,7 @@ mod support;
 
 use netcraq_client::{Client, ClientOptions};
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route};
+use netcraq_core::{NodeConfig, Outcome, Route};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::proto::p4::v1::entity::Entity;
@@ -158,18 +158,7 @@ impl Drop for Lab {
 }
 
 fn solo() -> NodeConfig {
-    NodeConfig {
-        own_mac: NODE_MAC,
-        own_ip: NODE_IP,
-        role: Role::Solo,
-        mode: Mode::Craq,
-        head_ip: Ipv4Addr::UNSPECIFIED,
-        tail_ip: Ipv4Addr::UNSPECIFIED,
-        successor_ip: Ipv4Addr::UNSPECIFIED,
-        predecessor_ip: Ipv4Addr::UNSPECIFIED,
-        key_lo: 0,
-        key_hi: 1024,
-    }
+    NodeConfig::solo(NODE_MAC, NODE_IP, 0, 1024)
 }
 
 async fn read_one(client: &mut P4RuntimeClient, query: Entity) -> Entity {

@@ -25,7 +25,7 @@ use crate::loadgen::{LoadSettings, LoadgenReport};
 use crate::report::{self, Comparison, Configuration, ConfigurationResult, Outcome};
 use crate::system::{self, Hugepages, OwnNamespace, ScratchDir, Spawned};
 use clap::Args;
-use netcraq_core::{Mode, NodeConfig, Role, Route};
+use netcraq_core::{NodeConfig, Route};
 use netcraq_topology::{Namespace, NodeFile, Port, PortFaults};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde_json::{json, Value};
@@ -341,19 +341,7 @@ impl Bench<'_> {
     }
 
     fn node_file(&self, name: &str, interface: &str) -> Result<PathBuf, String> {
-        let unused = Ipv4Addr::UNSPECIFIED;
-        let config = NodeConfig {
-            own_mac: NODE_MAC,
-            own_ip: NODE_IP,
-            role: Role::Solo,
-            mode: Mode::Craq,
-            head_ip: NODE_IP,
-            tail_ip: NODE_IP,
-            successor_ip: unused,
-            predecessor_ip: unused,
-            key_lo: 0,
-            key_hi: self.args.load.keys,
-        };
+        let config = NodeConfig::solo(NODE_MAC, NODE_IP, 0, self.args.load.keys);
         let routes = [Route { prefix: CLIENT_IP, prefix_len: 32, port: 1, mac: CLIENT_MAC }];
         let port = Port { number: 1, interface: interface.to_string(), faults: PortFaults::default(), device: None };
         let path = self.dir.join(format!("{name}.toml"));

@@ -153,6 +153,24 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl NodeConfig {
+    /// A SOLO node's entry: the whole chain in one node, which answers every
+    /// READ and WRITE of keys `key_lo..key_hi` itself (it is its own head
+    /// and tail, and has no neighbours).
+    pub fn solo(own_mac: MacAddr, own_ip: Ipv4Addr, key_lo: u16, key_hi: u32) -> NodeConfig {
+        NodeConfig {
+            own_mac,
+            own_ip,
+            role: Role::Solo,
+            mode: Mode::Craq,
+            head_ip: own_ip,
+            tail_ip: own_ip,
+            successor_ip: Ipv4Addr::UNSPECIFIED,
+            predecessor_ip: Ipv4Addr::UNSPECIFIED,
+            key_lo,
+            key_hi,
+        }
+    }
+
     /// Checks the entry against the node's register capacity and its role.
     pub fn validate(&self, key_capacity: usize) -> Result<(), ConfigError> {
         let hi = usize::try_from(self.key_hi).unwrap_or(usize::MAX);

@@ -336,22 +336,11 @@ fn check_index(index: u32, size: usize, what: &'static str) -> Result<(), Contro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Mode, Role};
+
     use netcraq_wire::MacAddr;
 
     fn config() -> NodeConfig {
-        NodeConfig {
-            own_mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            own_ip: [10, 0, 0, 1].into(),
-            role: Role::Solo,
-            mode: Mode::Craq,
-            head_ip: Ipv4Addr::UNSPECIFIED,
-            tail_ip: Ipv4Addr::UNSPECIFIED,
-            successor_ip: Ipv4Addr::UNSPECIFIED,
-            predecessor_ip: Ipv4Addr::UNSPECIFIED,
-            key_lo: 0,
-            key_hi: 16,
-        }
+        NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 0, 16)
     }
 
     fn route(prefix: [u8; 4], prefix_len: u8, port: u16) -> Route {

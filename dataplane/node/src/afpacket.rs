@@ -4,7 +4,7 @@
 //!
 use crate::control::ControlPort;
 use crate::faults::FaultSettings;
-use crate::shell::{port_index, IoCounters, PortShell, Transmit};
+use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use crate::sys::poll;
 pub use crate::sys::PacketSocket;
 use netcraq_core::Node;
@@ -99,9 +99,7 @@ impl SoftwareNode {
 
     /// The I/O counters, fault counters summed over the ports.
     pub fn io_counters(&self) -> IoCounters {
-        let mut io = self.io;
-        self.shells.iter().for_each(|shell| shell.add_fault_counts(&mut io));
-        io
+        with_fault_counts(self.io, &self.shells)
     }
 
     /// Runs until `should_stop` says so (it is asked at least every 20 ms),

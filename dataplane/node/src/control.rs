@@ -128,22 +128,11 @@ impl ControlPort {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netcraq_core::{Mode, NodeConfig, Role};
+    use netcraq_core::NodeConfig;
     use netcraq_wire::{Ipv4Addr, MacAddr};
 
     fn config() -> NodeConfig {
-        NodeConfig {
-            own_mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            own_ip: [10, 0, 0, 1].into(),
-            role: Role::Solo,
-            mode: Mode::Craq,
-            head_ip: Ipv4Addr::UNSPECIFIED,
-            tail_ip: Ipv4Addr::UNSPECIFIED,
-            successor_ip: Ipv4Addr::UNSPECIFIED,
-            predecessor_ip: Ipv4Addr::UNSPECIFIED,
-            key_lo: 0,
-            key_hi: 16,
-        }
+        NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 0, 16)
     }
 
     #[test]

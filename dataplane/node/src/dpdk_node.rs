@@ -33,7 +33,7 @@
 use crate::control::ControlPort;
 use crate::faults::FaultSettings;
 pub use crate::idle::Idle;
-use crate::shell::{port_index, IoCounters, PortShell, Transmit};
+use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use netcraq_core::Node;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, PortQueue, PortSettings};
 use netcraq_wire::NETCRAQ_FRAME_LEN;
@@ -313,9 +313,7 @@ impl DpdkNode {
 
     /// The I/O counters, fault counters summed over the ports.
     pub fn io_counters(&self) -> IoCounters {
-        let mut io = self.io;
-        self.shells.iter().for_each(|shell| shell.add_fault_counts(&mut io));
-        io
+        with_fault_counts(self.io, &self.shells)
     }
 
     /// Runs until `should_stop` says so (asked every poll round), calling

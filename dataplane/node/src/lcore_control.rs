@@ -169,22 +169,11 @@ impl Drop for LcoreControl {
 mod tests {
     use super::*;
     use netcraq_core::control::{apply, CounterId, RegisterId};
-    use netcraq_core::{Mode, Node, NodeConfig, Role, Route};
+    use netcraq_core::{Node, NodeConfig, Route};
     use netcraq_wire::{Ipv4Addr, MacAddr};
 
     fn config() -> NodeConfig {
-        NodeConfig {
-            own_mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            own_ip: [10, 0, 0, 1].into(),
-            role: Role::Solo,
-            mode: Mode::Craq,
-            head_ip: Ipv4Addr::UNSPECIFIED,
-            tail_ip: Ipv4Addr::UNSPECIFIED,
-            successor_ip: Ipv4Addr::UNSPECIFIED,
-            predecessor_ip: Ipv4Addr::UNSPECIFIED,
-            key_lo: 0,
-            key_hi: 8,
-        }
+        NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 0, 8)
     }
 
     fn on(nodes: &mut [Node], request: ControlRequest) -> Result<ControlResponse, ControlError> {

@@ -117,11 +117,12 @@ impl<H> PortShell<H> {
             tx.send_held(held, io);
         }
     }
+}
 
-    /// Adds the faults this port injected to `io`.
-    pub fn add_fault_counts(&self, io: &mut IoCounters) {
-        io.add_faults(&self.faults.counters);
-    }
+/// A node's I/O counters with the faults every port injected added.
+pub fn with_fault_counts<H>(mut io: IoCounters, ports: &[PortShell<H>]) -> IoCounters {
+    ports.iter().for_each(|port| io.add_faults(&port.faults.counters));
+    io
 }
 
 /// The index of the port numbered `number` among `ports`.
@@ -172,8 +173,7 @@ mod tests {
         let (mut tx, mut io) = (Recorder::default(), IoCounters::default());
         frames.iter().for_each(|frame| shell.transmit(&mut tx, *frame, &mut io));
         shell.release_held(&mut tx, &mut io);
-        shell.add_fault_counts(&mut io);
-        (tx.sent, io)
+        (tx.sent, with_fault_counts(io, &[shell]))
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use netcraq_conformance::{
     load_dir, run_files, vectors_dir, Counters, InitialState, KeyRegisters, NodeUnderTest, Output, VectorFile,
 };
-use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{Node, NodeConfig, Outcome, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, DEFAULT_DATA_ROOM};
 use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
 use netcraq_node::faults::{FaultSettings, PortFaults};
@@ -153,20 +153,7 @@ const CLIENT: (MacAddr, Ipv4Addr) = (MacAddr([2, 0, 0, 0, 1, 1]), Ipv4Addr::new(
 
 /// A SOLO node answering on port 1 for keys 0..16.
 fn configure_solo(node: &mut Node) {
-    let unused = Ipv4Addr::UNSPECIFIED;
-    node.set_config(NodeConfig {
-        own_mac: NODE.0,
-        own_ip: NODE.1,
-        role: Role::Solo,
-        mode: Mode::Craq,
-        head_ip: NODE.1,
-        tail_ip: NODE.1,
-        successor_ip: unused,
-        predecessor_ip: unused,
-        key_lo: 0,
-        key_hi: 16,
-    })
-    .unwrap();
+    node.set_config(NodeConfig::solo(NODE.0, NODE.1, 0, 16)).unwrap();
     node.routes_mut().insert(Route { prefix: CLIENT.1, prefix_len: 32, port: 1, mac: CLIENT.0 }).unwrap();
 }
 

@@ -2,12 +2,12 @@
 //! of reads to one node: bounded queues, duplication, reordering.
 
 use netcraq_core::faults::PortFaults;
-use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route};
+use netcraq_core::{Node, NodeConfig, Outcome, Route};
 use netcraq_sim::{
     client_address, node_address, Device, HostAgent, LinkConfig, NodeSettings, Outbox, RunStop, SimConfig, Simulation,
     Wiring,
 };
-use netcraq_wire::{Ipv4Addr, NetcraqFrame, NetcraqRepr, Op};
+use netcraq_wire::{NetcraqFrame, NetcraqRepr, Op};
 
 const BURST: u16 = 40;
 
@@ -56,20 +56,7 @@ fn probe_network(link: LinkConfig, node: NodeSettings) -> Simulation<Probe> {
 
 fn configure_solo(node: &mut Node) {
     let (own, client) = (node_address(0), client_address(0));
-    let unused = Ipv4Addr::UNSPECIFIED;
-    node.set_config(NodeConfig {
-        own_mac: own.mac,
-        own_ip: own.ip,
-        role: Role::Solo,
-        mode: Mode::Craq,
-        head_ip: own.ip,
-        tail_ip: own.ip,
-        successor_ip: unused,
-        predecessor_ip: unused,
-        key_lo: 0,
-        key_hi: 16,
-    })
-    .unwrap();
+    node.set_config(NodeConfig::solo(own.mac, own.ip, 0, 16)).unwrap();
     node.routes_mut().insert(Route { prefix: client.ip, prefix_len: 32, port: 0, mac: client.mac }).unwrap();
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use netcraq_core::{Mode, Node, NodeConfig, Role, Route, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{Node, NodeConfig, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_node::control::control_channel;
 use netcraq_p4runtime::entities::NetcraqIds;
 use netcraq_p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as RawClient;
@@ -102,18 +102,7 @@ pub fn bounded<F: std::future::Future<Output = ()>>(test: F) {
 }
 
 pub fn solo_config() -> NodeConfig {
-    NodeConfig {
-        own_mac: NODE_MAC,
-        own_ip: NODE_IP,
-        role: Role::Solo,
-        mode: Mode::Craq,
-        head_ip: Ipv4Addr::UNSPECIFIED,
-        tail_ip: Ipv4Addr::UNSPECIFIED,
-        successor_ip: Ipv4Addr::UNSPECIFIED,
-        predecessor_ip: Ipv4Addr::UNSPECIFIED,
-        key_lo: 0,
-        key_hi: 1024,
-    }
+    NodeConfig::solo(NODE_MAC, NODE_IP, 0, 1024)
 }
 
 pub fn route(prefix: [u8; 4], prefix_len: u8, port: u16) -> Route {
