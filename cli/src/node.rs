@@ -333,24 +333,18 @@ fn write_stats_with(
     p4runtime: Option<netcraq_p4runtime_server::ServerCountersSnapshot>,
 ) {
     if let Some(path) = &args.stats {
-        if let Err(error) = write_stats(path, name, nodes, io, p4runtime) {
+        let mut stats = stats_json(name, nodes, io);
+        if let Some(counters) = p4runtime {
+            stats["p4runtime"] = node_p4runtime::stats_json(counters);
+        }
+        if let Err(error) = write_atomically(path, &stats.to_string()) {
             tracing::warn!(%error, path = %path.display(), "could not write stats");
         }
     }
 }
 
-fn write_stats(
-    path: &Path,
-    name: &str,
-    nodes: &[&Node],
-    io: IoCounters,
-    p4runtime: Option<netcraq_p4runtime_server::ServerCountersSnapshot>,
-) -> std::io::Result<()> {
-    let mut stats = stats_json(name, nodes, io);
-    if let Some(counters) = p4runtime {
-        stats["p4runtime"] = node_p4runtime::stats_json(counters);
-    }
-    let text = stats.to_string();
+/// Writes `text` to `path` through a temporary file, so a reader never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, text)?;
     std::fs::rename(&partial, path)

@@ -147,10 +147,7 @@ impl NetcraqIds {
         entry: &p4::CounterEntry,
     ) -> Result<Vec<(CounterId, Option<u32>)>, P4Error> {
         let at = register_index(entry.index.as_ref())?;
-        match entry.counter_id {
-            0 => Ok(CounterId::ALL.iter().map(|c| (*c, at)).collect()),
-            id => Ok(vec![(self.known_counter(index, id)?, at)]),
-        }
+        one_or_all(&CounterId::ALL, entry.counter_id, at, |id| self.known_counter(index, id))
     }
 
     /// The registers a read of `entry` asks for (id 0: all of them), with the index.
@@ -160,10 +157,7 @@ impl NetcraqIds {
         entry: &p4::RegisterEntry,
     ) -> Result<Vec<(RegisterId, Option<u32>)>, P4Error> {
         let at = register_index(entry.index.as_ref())?;
-        match entry.register_id {
-            0 => Ok(RegisterId::ALL.iter().map(|r| (*r, at)).collect()),
-            id => Ok(vec![(self.known_register(index, id)?, at)]),
-        }
+        one_or_all(&RegisterId::ALL, entry.register_id, at, |id| self.known_register(index, id))
     }
 
     /// What a read of `entry` asks of the tables: which table ids, and the
@@ -260,6 +254,20 @@ pub fn decode_action(
         return Err(P4Error::invalid(format!("parameter {} of {action_name} is missing", missing.name)));
     }
     Ok((action.action_id, values))
+}
+
+/// The objects a read of object id `id` asks for: id 0 is P4Runtime's "all
+/// of them", any other the one `known` resolves; each with the index `at`.
+fn one_or_all<T: Copy>(
+    all: &[T],
+    id: u32,
+    at: Option<u32>,
+    known: impl FnOnce(u32) -> Result<T, P4Error>,
+) -> Result<Vec<(T, Option<u32>)>, P4Error> {
+    match id {
+        0 => Ok(all.iter().map(|object| (*object, at)).collect()),
+        id => Ok(vec![(known(id)?, at)]),
+    }
 }
 
 #[cfg(test)]
