@@ -113,11 +113,22 @@ pub(crate) struct ChainEntry {
     pub keys: [u32; 2],
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum ModeName {
     Craq,
     Cr,
+}
+
+impl<'de> Deserialize<'de> for ModeName {
+    /// In any case: deployment files took `"CRAQ"` before the formats merged.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        match name.to_ascii_lowercase().as_str() {
+            "craq" => Ok(ModeName::Craq),
+            "cr" => Ok(ModeName::Cr),
+            _ => Err(serde::de::Error::unknown_variant(&name, &["craq", "cr"])),
+        }
+    }
 }
 
 impl From<ModeName> for Mode {

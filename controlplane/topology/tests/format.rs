@@ -83,6 +83,11 @@ keys = [100, 200]"#,
     .unwrap();
     let chain = &topology.chains()[0];
     assert_eq!((chain.mode, chain.key_lo, chain.key_hi), (Mode::Cr, 100, 200));
+    // Deployment files from before the formats merged wrote modes in capitals.
+    for (written, mode) in [("CRAQ", Mode::Craq), ("CR", Mode::Cr)] {
+        let capitals = Topology::parse(&solo_with(r#"mode = "craq""#, &format!("mode = {written:?}"))).unwrap();
+        assert_eq!(capitals.chains()[0].mode, mode);
+    }
 }
 
 #[test]
