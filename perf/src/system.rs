@@ -6,7 +6,6 @@
 
 use netcraq_topology::{run_command, Namespace, IP_COMMAND_TIMEOUT};
 use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -85,9 +84,9 @@ impl Spawned {
         } else {
             Stdio::null()
         });
-        // A process group of its own: the terminal's Ctrl-C reaches the
-        // benchmark, which stops its children in order.
-        command.process_group(0);
+        // A session of its own, so that its autogroup (and the nice value
+        // set on it below) is its own.
+        netcraq_topology::start_in_new_session(&mut command);
         let line = netcraq_topology::command_line(&command);
         let mut child = command.spawn().map_err(|e| format!("starting `{line}`: {e}"))?;
         let stdin = child.stdin.take();

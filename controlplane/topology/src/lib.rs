@@ -19,7 +19,7 @@ mod interrupts;
 mod netns;
 mod node_file;
 mod plan;
-#[allow(unsafe_code)] // waitid, kill, geteuid
+#[allow(unsafe_code)] // waitid, kill, geteuid, setsid
 mod process;
 mod runner;
 mod topology;
@@ -32,7 +32,7 @@ pub use netcraq_core::faults::PortFaults;
 pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
 pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
-pub use process::{running_as_root, send_signal, Exit};
+pub use process::{running_as_root, send_signal, start_in_new_session, Exit};
 pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};
 pub use topology::{
     Chain, ControllerSettings, Host, Link, LinkKind, Node, NodeKind, P4RuntimeServer, Topology, TopologyError,

@@ -25,6 +25,19 @@ pub fn send_signal(pid: libc::pid_t, signal: libc::c_int) {
     unsafe { libc::kill(pid, signal) };
 }
 
+/// Makes `command` start its process in a session (and so an autogroup and
+/// a process group) of its own.
+pub fn start_in_new_session(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only setsid(2), which is async-signal-safe, and reads errno.
+    unsafe {
+        command.pre_exec(|| match libc::setsid() {
+            -1 => Err(std::io::Error::last_os_error()),
+            _ => Ok(()),
+        });
+    }
+}
+
 /// How a node process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
