@@ -6,7 +6,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use netcraq_core::Mode;
 use netcraq_sim::{
-    run_experiment, ChainNetworkSpec, ClientConfig, ExperimentReport, ExperimentSpec, Layout, SimConfig, WorkloadSpec,
+    run_experiment, ChainNetworkSpec, ExperimentReport, ExperimentSpec, Layout, SimClientConfig, SimConfig,
+    WorkloadSpec,
 };
 use std::io::{ErrorKind, Write};
 
@@ -132,11 +133,11 @@ fn experiment_spec(args: &DemoArgs, seconds: f64, mode: Mode) -> ExperimentSpec 
             sim: SimConfig { seed: args.seed, ..SimConfig::default() },
             ..ChainNetworkSpec::default()
         },
-        client: ClientConfig {
+        client: SimClientConfig {
             workers: WORKERS_PER_CLIENT,
             timeout_ns: TIMEOUT_NS,
             history_capacity: 0, // the demo reports rates, not histories
-            ..ClientConfig::default()
+            ..SimClientConfig::default()
         },
         workload: WorkloadSpec { read_fraction: args.read_fraction, key_count: args.keys, ..WorkloadSpec::default() },
         warmup_ns: (measure_ns as f64 * WARMUP_SHARE) as u64,

@@ -5,9 +5,9 @@
 //! node moves into its data namespace before opening its packet sockets.
 
 use clap::Args;
+use netcraq_core::faults::FaultSettings;
 use netcraq_node::afpacket::PortSpec;
 use netcraq_node::control::{control_channel, ControlPort};
-use netcraq_node::faults::FaultSettings;
 use netcraq_p4runtime::P4InfoIndex;
 use netcraq_p4runtime_server::{
     bind, serve_on_thread, NodeService, RunningServer, ServerCountersSnapshot, ServerSettings,

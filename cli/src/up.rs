@@ -7,8 +7,8 @@ use clap::Args;
 use netcraq_controller::running_topology::{
     bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners, BMV2_SWITCH,
 };
-use netcraq_controller::{apply_blocking, NodeKind, PipelineFiles};
-use netcraq_topology::{Event, Namespace, NodeFile, Placement, Running, Topology};
+use netcraq_controller::{apply_blocking, PipelineFiles};
+use netcraq_topology::{Event, Namespace, NodeFile, NodeKind, Placement, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -101,7 +101,7 @@ pub fn bmv2_pipeline(build: &Path) -> PipelineFiles {
 /// compiled into `p4_build`.
 pub fn up(topology: &Topology, exe: &Path, p4_build: &Path) -> Result<(Running, Vec<(String, String)>), String> {
     let pipeline = bmv2_pipeline(p4_build);
-    let has_bmv2 = topology.nodes().iter().any(|n| kind_of(topology, &n.name) == Some(NodeKind::Bmv2));
+    let has_bmv2 = topology.nodes().iter().any(|n| n.kind == NodeKind::Bmv2);
     if has_bmv2 {
         check_bmv2(&pipeline)?;
     }

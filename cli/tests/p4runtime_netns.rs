@@ -158,7 +158,9 @@ impl Drop for Lab {
 }
 
 fn solo() -> NodeConfig {
-    NodeConfig::solo(NODE_MAC, NODE_IP, 0, 1024)
+    // Head and tail left unspecified, as a SOLO entry may have them.
+    let unspecified = Ipv4Addr::UNSPECIFIED;
+    NodeConfig { head_ip: unspecified, tail_ip: unspecified, ..NodeConfig::solo(NODE_MAC, NODE_IP, 0, 1024) }
 }
 
 async fn read_one(client: &mut P4RuntimeClient, query: Entity) -> Entity {

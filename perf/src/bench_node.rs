@@ -87,7 +87,7 @@ fn source_path(relative: &str) -> PathBuf {
 pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
     args.load.validate()?;
     let selected = selected_configurations(&args.only)?;
-    if !system::running_as_root() {
+    if !netcraq_topology::running_as_root() {
         return Err("bench node needs root: it reserves hugepages and creates a network namespace \
                     (run it with sudo; see perf/README.md)"
             .to_string());

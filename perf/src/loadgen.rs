@@ -167,9 +167,10 @@ impl LoadgenReport {
     }
 }
 
-/// The EAL arguments: the user's, plus --no-pci and a private memory
-/// (--in-memory) unless they say otherwise, quiet logs and no telemetry.
-pub fn eal_arguments(user: &str) -> Vec<String> {
+/// The load generator's EAL arguments ([`netcraq_dpdk::eal_arguments`]):
+/// no PCI devices, private memory, quiet logs and no telemetry unless the
+/// user's arguments say otherwise.
+pub fn loadgen_eal_arguments(user: &str) -> Vec<String> {
     netcraq_dpdk::eal_arguments(user, &[], EalExtras { float_main_lcore: false, quiet: true })
 }
 
@@ -245,7 +246,7 @@ fn summarize(
 
 #[cfg(feature = "dpdk")]
 mod with_dpdk {
-    use super::{eal_arguments, summarize, LoadgenArgs, LoadgenReport, QueueCounters, MAX_BURST};
+    use super::{loadgen_eal_arguments, summarize, LoadgenArgs, LoadgenReport, QueueCounters, MAX_BURST};
     use crate::frames::{read_reply, Request, RequestTemplates};
     use crate::mix::RequestDraw;
     use crate::window::{Completion, Window};
@@ -284,7 +285,7 @@ mod with_dpdk {
     }
 
     pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport, String> {
-        let eal_args = eal_arguments(&args.eal);
+        let eal_args = loadgen_eal_arguments(&args.eal);
         let eal = Eal::init(&eal_args).map_err(|e| format!("loadgen: {e}"))?;
         netcraq_topology::catch_interrupts().map_err(|e| format!("loadgen: installing signal handlers: {e}"))?;
         let queues = args.queues;
@@ -525,9 +526,9 @@ mod tests {
 
     #[test]
     fn eal_arguments_get_private_memory_and_no_pci_unless_given() {
-        let args = eal_arguments("-l 0");
+        let args = loadgen_eal_arguments("-l 0");
         assert_eq!(args, ["-l", "0", "--no-pci", "--in-memory", "--no-telemetry", "--log-level=warning"]);
-        let given = eal_arguments("-l 1 --no-huge -m 256 --no-shconf --log-level=debug -a 0000:01:00.0");
+        let given = loadgen_eal_arguments("-l 1 --no-huge -m 256 --no-shconf --log-level=debug -a 0000:01:00.0");
         assert_eq!(given.iter().filter(|a| a.starts_with("--in-memory") || *a == "--no-pci").count(), 0);
     }
 

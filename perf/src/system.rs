@@ -15,13 +15,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How long a stopped process may take before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub use netcraq_topology::running_as_root;
-
-/// The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status).
+/// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let list = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:")).unwrap_or("").trim();
-    parse_cpu_list(list)
+    parse_cpu_list(&netcraq_dpdk::allowed_cpu_list().unwrap_or_default())
 }
 
 /// `0-3,6` as [0, 1, 2, 3, 6]; what does not parse is left out; at most 1024 CPUs.

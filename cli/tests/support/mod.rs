@@ -8,10 +8,10 @@ use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop,
 use netcraq_controller::running_topology::{
     bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners,
 };
-use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, NodeKind, PipelineFiles};
+use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, PipelineFiles};
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_linearizability::{check, CheckResult};
-use netcraq_topology::{Placement, Running, Topology};
+use netcraq_topology::{NodeKind, Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
 use std::net::SocketAddrV4;

@@ -11,9 +11,10 @@
 //! half a chain), and the error says what was applied and rolled back.
 
 use crate::target::{target_for, Capabilities, ForwardingChanges, NodeError, PipelineOutcome, Target, TargetOptions};
-pub use crate::target::{NodeKind, PipelineFiles, TargetSpec};
+pub use crate::target::{PipelineFiles, TargetSpec};
 use netcraq_core::{NodeConfig, Role, Route};
 use netcraq_plan::plan::NodeTables;
+use netcraq_topology::NodeKind;
 use netcraq_wire::Ipv4Addr;
 use std::time::Duration;
 

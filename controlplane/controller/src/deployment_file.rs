@@ -160,7 +160,7 @@ keys = [0, 65536]
     #[test]
     fn mistakes_are_named() {
         let cases = [
-            (CHAIN3.replace("kind = \"dpdk\"", "kind = \"fpga\""), "unknown variant `fpga`"),
+            (CHAIN3.replace("kind = \"dpdk\"", "kind = \"fpga\""), "node n2: kind \"fpga\""),
             (
                 CHAIN3.replace("nodes = [\"n1\", \"n2\", \"s3\"]", "nodes = [\"n1\", \"n2\"]"),
                 "node s3: belongs to no chain",

@@ -26,8 +26,8 @@ pub use deployment_file::{deployment_of, load_deployment, parse_deployment, Depl
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
 pub use target::{
-    target_for, Capabilities, ForwardingChanges, NodeError, NodeKind, P4RuntimeTarget, PipelineFiles, PipelineOutcome,
-    Target, TargetOptions, TargetSpec,
+    target_for, Capabilities, ForwardingChanges, NodeError, P4RuntimeTarget, PipelineFiles, PipelineOutcome, Target,
+    TargetOptions, TargetSpec,
 };
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! servers and [`deployment`] gives each node its planned tables.
 
 use crate::deployment_file::planned_target;
-use crate::{Deployment, NodeKind, PipelineFiles};
-use netcraq_topology::{Namespace, NodeFile, Running, Topology};
+use crate::{Deployment, PipelineFiles};
+use netcraq_topology::{Namespace, NodeFile, NodeKind, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub fn bmv2_socket(node_file: &Path) -> PathBuf {
     node_file.with_extension("grpc")
 }
 
-/// The kind of a topology node as the controller knows it.
+/// The kind of the topology's node named `node`.
 pub fn kind_of(topology: &Topology, node: &str) -> Option<NodeKind> {
     Some(topology.nodes().iter().find(|n| n.name == node)?.kind)
 }

@@ -24,7 +24,7 @@ use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
 use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
-pub use netcraq_topology::NodeKind;
+use netcraq_topology::NodeKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::Code;

@@ -2,11 +2,13 @@
 //! that apply never looks past the trait. Real nodes: cli/tests/ctl.rs.
 
 use crate::deploy::Controller;
-use crate::target::{Capabilities, ForwardingChanges, NodeError, NodeKind, PipelineOutcome, Target};
+use crate::target::{Capabilities, ForwardingChanges, NodeError, PipelineOutcome, Target};
 use async_trait::async_trait;
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_core::{Mode, NodeConfig, Route};
-use netcraq_plan::plan::{chain_tables, ChainSpec, Endpoint, NodeTables, Reachability};
+use netcraq_plan::plan::{chain_tables, ChainSpec, NodeTables, Reachability};
+use netcraq_topology::NodeKind;
+use netcraq_wire::Endpoint;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::sync::{Arc, Mutex};
 

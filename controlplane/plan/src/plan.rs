@@ -5,7 +5,7 @@
 use netcraq_core::{Mode, NodeConfig, Role, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 
-pub use netcraq_wire::Endpoint;
+use netcraq_wire::Endpoint;
 
 /// A chain: its nodes from head to tail, its mode and its key range.
 #[derive(Debug, Clone, PartialEq, Eq)]

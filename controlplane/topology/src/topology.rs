@@ -37,7 +37,8 @@ pub(crate) struct TopologyFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodeEntry {
     pub name: String,
-    pub kind: NodeKind,
+    /// Text until validation too, so that a wrong kind names its node.
+    pub kind: String,
     pub ip: String,
     pub mac: Option<String>,
     /// EAL arguments of a `dpdk` node.
@@ -144,8 +145,7 @@ impl From<ModeName> for Mode {
 /// `dpdk` (the same core over DPDK ports), `bmv2` (BMv2's
 /// simple_switch_grpc running `p4/netcraq.p4`, configured by the controller)
 /// or `tofino` (a hardware switch: deployments only, `up` cannot start one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeKind {
     /// The Rust core over AF_PACKET sockets (`netcraq node`).
     Software,
@@ -158,6 +158,13 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    pub const ALL: [NodeKind; 4] = [NodeKind::Software, NodeKind::Dpdk, NodeKind::Bmv2, NodeKind::Tofino];
+
+    /// The kind topology files call `name`.
+    pub fn from_name(name: &str) -> Option<NodeKind> {
+        NodeKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
     /// The name topology files give it.
     pub fn name(self) -> &'static str {
         match self {

@@ -63,14 +63,19 @@ fn error(entry: impl Into<String>, problem: impl Into<String>) -> TopologyError 
 fn node(entry: &NodeEntry) -> Result<Node, TopologyError> {
     check_name("node", &entry.name)?;
     let at = format!("node {}", entry.name);
-    let eal = match (entry.kind, &entry.eal) {
+    let kind = NodeKind::from_name(&entry.kind).ok_or_else(|| {
+        let kinds: Vec<String> = NodeKind::ALL.iter().map(|kind| format!("`{kind}`")).collect();
+        let unknown = &entry.kind;
+        error(&at, format!("kind {unknown:?}: unknown variant `{unknown}`, expected one of {}", kinds.join(", ")))
+    })?;
+    let eal = match (kind, &entry.eal) {
         (NodeKind::Dpdk, eal) => Some(eal.clone().unwrap_or_default()),
         (_, Some(_)) => return Err(error(at, "eal is for kind \"dpdk\" nodes only")),
         (_, None) => None,
     };
     let (ip, mac) = addresses(&at, &entry.ip, entry.mac.as_deref())?;
     let p4runtime = p4runtime_server(&at, entry)?;
-    Ok(Node { name: entry.name.clone(), kind: entry.kind, ip, mac, eal, p4runtime })
+    Ok(Node { name: entry.name.clone(), kind, ip, mac, eal, p4runtime })
 }
 
 fn host(entry: &HostEntry) -> Result<Host, TopologyError> {

@@ -41,7 +41,7 @@ pub fn eal_arguments(user: &str, devices: &[String], extras: EalExtras) -> Vec<S
         && !has_short(&args, "-l")
         && !has_short(&args, "-c")
     {
-        if let Some(cpus) = allowed_cpus() {
+        if let Some(cpus) = allowed_cpu_list() {
             added.push(format!("--lcores=0@({cpus})"));
         }
     }
@@ -82,28 +82,11 @@ pub fn is_pci(devargs: &str) -> bool {
     }
 }
 
-/// The CPUs this thread may run on, as `0-3,6`.
-fn allowed_cpus() -> Option<String> {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointer and size describe `set`, which the call fills.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: reads a bit of the live set, in range.
-    let cpus: Vec<usize> =
-        (0..libc::CPU_SETSIZE as usize).filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) }).collect();
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for cpu in cpus {
-        match ranges.last_mut() {
-            Some((_, end)) if *end + 1 == cpu => *end = cpu,
-            _ => ranges.push((cpu, cpu)),
-        }
-    }
-    let text: Vec<String> =
-        ranges.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-    (!text.is_empty()).then(|| text.join(","))
+/// The CPUs this thread may run on, as the kernel lists them (`0-3,6`).
+pub fn allowed_cpu_list() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    let list = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?.trim();
+    (!list.is_empty()).then(|| list.to_owned())
 }
 
 #[cfg(test)]

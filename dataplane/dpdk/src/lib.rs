@@ -39,7 +39,7 @@ mod sys;
 
 #[cfg(feature = "dpdk")]
 pub use eal::Eal;
-pub use eal_args::{eal_arguments, EalExtras};
+pub use eal_args::{allowed_cpu_list, eal_arguments, EalExtras};
 #[cfg(feature = "dpdk")]
 pub use error::Error;
 #[cfg(feature = "dpdk")]

@@ -1,12 +1,12 @@
 //! The software backend: the core driven over AF_PACKET sockets, one per
 //! kernel interface (a node port). It is the fallback for hosts without DPDK
 //! and the reference the DPDK node is measured against.
-//!
+
 use crate::control::ControlPort;
-use crate::faults::FaultSettings;
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use crate::sys::poll;
 pub use crate::sys::PacketSocket;
+use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
 use netcraq_wire::NETCRAQ_FRAME_LEN;
 use std::io;

@@ -31,9 +31,9 @@
 //! This module has no `unsafe`: all of it is in the `netcraq-dpdk` crate.
 
 use crate::control::ControlPort;
-use crate::faults::FaultSettings;
-pub use crate::idle::Idle;
+use crate::idle::Idle;
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
+use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, PortQueue, PortSettings};
 use netcraq_wire::NETCRAQ_FRAME_LEN;

@@ -6,7 +6,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-pub use netcraq_core::faults::{is_unstamped_write, FaultDecision, FaultSettings, PortFaults};
+use netcraq_core::faults::{FaultDecision, FaultSettings};
 
 /// Counts of the faults injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +48,7 @@ impl FaultInjector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netcraq_core::faults::PortFaults;
     use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 
     fn frame(op: Op) -> Vec<u8> {

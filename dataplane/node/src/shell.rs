@@ -7,7 +7,8 @@
 //! Everything is generic over the backend, so each backend gets its own
 //! compiled copy: no dynamic dispatch and no allocation per frame.
 
-use crate::faults::{FaultCounters, FaultDecision, FaultInjector, FaultSettings};
+use crate::faults::{FaultCounters, FaultInjector};
+use netcraq_core::faults::{FaultDecision, FaultSettings};
 
 /// Counters of the I/O around the core (the core counts the protocol).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -133,7 +134,7 @@ pub fn port_index<H>(ports: &[PortShell<H>], number: u16) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::PortFaults;
+    use netcraq_core::faults::PortFaults;
 
     /// Records what leaves, as bytes.
     #[derive(Default)]

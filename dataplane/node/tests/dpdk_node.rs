@@ -11,10 +11,11 @@
 use netcraq_conformance::{
     load_dir, run_files, vectors_dir, Counters, InitialState, KeyRegisters, NodeUnderTest, Output, VectorFile,
 };
+use netcraq_core::faults::{FaultSettings, PortFaults};
 use netcraq_core::{Node, NodeConfig, Outcome, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, DEFAULT_DATA_ROOM};
-use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings, Idle};
-use netcraq_node::faults::{FaultSettings, PortFaults};
+use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings};
+use netcraq_node::idle::Idle;
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

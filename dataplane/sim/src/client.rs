@@ -5,7 +5,7 @@ use super::chain::{ClientPlacement, TargetNode};
 use super::network::{HostAgent, Outbox};
 use super::workload::{CompiledWorkload, OpGenerator, Operation, PlannedOp, WorkloadSpec};
 use netcraq_client::{ClientMachine, Expiry, Finished, Latencies, Received, RetryPolicy, Transmission};
-use netcraq_plan::plan::Endpoint;
+use netcraq_wire::Endpoint;
 use netcraq_wire::{NetcraqFrame, NETCRAQ_UDP_PORT};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ const LATENCY_NS_MAX: u64 = 60_000_000_000;
 
 /// How a client behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientConfig {
+pub struct SimClientConfig {
     /// Requests outstanding at once, one per worker.
     pub workers: u16,
     /// Worker `w` sends from UDP port `first_udp_port + w`.
@@ -26,18 +26,18 @@ pub struct ClientConfig {
     pub timeout_ns: u64,
     /// Sends after the first; then the operation ends [`OpResult::TimedOut`].
     pub max_retransmissions: u8,
-    /// Operations returning earlier are left out of [`ClientStats`] (warm-up),
+    /// Operations returning earlier are left out of [`SimClientStats`] (warm-up),
     /// though not out of the history.
     pub measure_from_ns: u64,
     /// History entries kept; later operations are only counted.
     pub history_capacity: usize,
 }
 
-impl Default for ClientConfig {
+impl Default for SimClientConfig {
     /// 16 workers, a 1 ms timeout (well above the simulated round trips),
     /// 4 retransmissions, a history of up to a million operations.
     fn default() -> Self {
-        ClientConfig {
+        SimClientConfig {
             workers: 16,
             first_udp_port: 40_000,
             timeout_ns: 1_000_000,
@@ -48,7 +48,7 @@ impl Default for ClientConfig {
     }
 }
 
-impl ClientConfig {
+impl SimClientConfig {
     /// Why this configuration cannot be used, if it cannot.
     pub fn problem(&self) -> Option<&'static str> {
         if self.workers == 0 {
@@ -65,7 +65,7 @@ impl ClientConfig {
 
 /// Where a client's operations come from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Workload {
+pub enum SimWorkload {
     /// Random operations, issued until `issue_until_ns`; workers then finish
     /// what they have outstanding and stop.
     Random { spec: WorkloadSpec, issue_until_ns: u64 },
@@ -98,7 +98,7 @@ impl HistoryEntry {
 
 /// What a client counted over its measured operations.
 #[derive(Debug, Clone)]
-pub struct ClientStats {
+pub struct SimClientStats {
     pub reads_ok: u64,
     pub writes_ok: u64,
     pub outcome_unknown: u64,
@@ -119,10 +119,10 @@ pub struct ClientStats {
     pub write_latency_ns: Latencies,
 }
 
-impl ClientStats {
+impl SimClientStats {
     fn new() -> Self {
         let histogram = || Latencies::new(LATENCY_NS_MAX);
-        ClientStats {
+        SimClientStats {
             reads_ok: 0,
             writes_ok: 0,
             outcome_unknown: 0,
@@ -140,7 +140,7 @@ impl ClientStats {
     }
 
     /// Adds another client's counts, to total a run.
-    pub fn merge(&mut self, other: &ClientStats) {
+    pub fn merge(&mut self, other: &SimClientStats) {
         self.reads_ok += other.reads_ok;
         self.writes_ok += other.writes_ok;
         self.outcome_unknown += other.outcome_unknown;
@@ -189,7 +189,7 @@ impl OpSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientError {
+pub enum SimClientError {
     Config(&'static str),
     /// The workload's mix breaks a rule ([`MixError::reason`](netcraq_client::mix::MixError::reason)).
     Workload(&'static str),
@@ -198,56 +198,56 @@ pub enum ClientError {
     NoSuchNode(usize),
 }
 
-impl std::fmt::Display for ClientError {
+impl std::fmt::Display for SimClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientError::Config(problem) => write!(f, "bad client configuration: {problem}"),
-            ClientError::Workload(problem) => write!(f, "bad workload: {problem}"),
-            ClientError::NoTargets => f.write_str("a client needs at least one chain node to talk to"),
-            ClientError::NoSuchNode(node) => {
+            SimClientError::Config(problem) => write!(f, "bad client configuration: {problem}"),
+            SimClientError::Workload(problem) => write!(f, "bad workload: {problem}"),
+            SimClientError::NoTargets => f.write_str("a client needs at least one chain node to talk to"),
+            SimClientError::NoSuchNode(node) => {
                 write!(f, "a scripted operation goes to node {node}, which does not exist")
             }
         }
     }
 }
 
-impl std::error::Error for ClientError {}
+impl std::error::Error for SimClientError {}
 
 /// A client host: `workers` closed-loop workers, each with one request
 /// outstanding, matched to replies by (UDP port, IPv4 identification). It
 /// drives the [`ClientMachine`] in virtual time, one slot per worker, each
 /// request sent to a chain node by its index.
 #[derive(Debug)]
-pub struct Client {
+pub struct SimClient {
     index: u16,
     address: Endpoint,
     targets: Vec<TargetNode>,
-    config: ClientConfig,
+    config: SimClientConfig,
     seed: u64,
     machine: ClientMachine<usize>,
     source: OpSource,
     now_ns: u64,
-    stats: ClientStats,
+    stats: SimClientStats,
     history: Vec<HistoryEntry>,
 }
 
-impl Client {
+impl SimClient {
     /// A client placed on the network, its workers drawing random streams
     /// from `seed`.
     pub fn new(
         placement: &ClientPlacement,
-        config: ClientConfig,
-        workload: Workload,
+        config: SimClientConfig,
+        workload: SimWorkload,
         seed: u64,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, SimClientError> {
         if let Some(problem) = config.problem() {
-            return Err(ClientError::Config(problem));
+            return Err(SimClientError::Config(problem));
         }
         if placement.targets.is_empty() {
-            return Err(ClientError::NoTargets);
+            return Err(SimClientError::NoTargets);
         }
         let policy = RetryPolicy { timeout_ns: config.timeout_ns, attempts: u32::from(config.max_retransmissions) + 1 };
-        let mut client = Client {
+        let mut client = SimClient {
             index: placement.index,
             address: placement.address,
             targets: placement.targets.clone(),
@@ -256,7 +256,7 @@ impl Client {
             machine: ClientMachine::new(usize::from(config.workers), policy),
             source: OpSource::Script(VecDeque::new()),
             now_ns: 0,
-            stats: ClientStats::new(),
+            stats: SimClientStats::new(),
             history: Vec::new(),
         };
         client.set_workload(workload)?;
@@ -266,19 +266,19 @@ impl Client {
     /// Replaces the client's work; what is outstanding carries on. Through
     /// [`Simulation::update_host`](super::Simulation::update_host), so that
     /// idle workers wake up.
-    pub fn set_workload(&mut self, workload: Workload) -> Result<(), ClientError> {
+    pub fn set_workload(&mut self, workload: SimWorkload) -> Result<(), SimClientError> {
         self.source = match workload {
-            Workload::Random { spec, issue_until_ns } => {
-                let compiled = CompiledWorkload::new(spec).map_err(|error| ClientError::Workload(error.reason()))?;
+            SimWorkload::Random { spec, issue_until_ns } => {
+                let compiled = CompiledWorkload::new(spec).map_err(|error| SimClientError::Workload(error.reason()))?;
                 let compiled = Arc::new(compiled);
                 let generators = (0..self.config.workers)
                     .map(|w| OpGenerator::new(Arc::clone(&compiled), self.targets.len(), self.seed, self.index, w))
                     .collect();
                 OpSource::Random { generators, issue_until_ns }
             }
-            Workload::Script(ops) => {
+            SimWorkload::Script(ops) => {
                 if let Some(bad) = ops.iter().find(|planned| planned.node >= self.targets.len()) {
-                    return Err(ClientError::NoSuchNode(bad.node));
+                    return Err(SimClientError::NoSuchNode(bad.node));
                 }
                 OpSource::Script(ops)
             }
@@ -286,7 +286,7 @@ impl Client {
         Ok(())
     }
 
-    pub fn stats(&self) -> &ClientStats {
+    pub fn stats(&self) -> &SimClientStats {
         &self.stats
     }
 
@@ -377,7 +377,7 @@ impl Client {
     }
 }
 
-impl HostAgent for Client {
+impl HostAgent for SimClient {
     fn on_frame(&mut self, now_ns: u64, _port: u16, frame: &[u8], outbox: &mut Outbox) {
         self.now_ns = now_ns;
         let Ok(reply) = NetcraqFrame::parse(frame) else {

@@ -2,7 +2,7 @@
 //! runs once per mode.
 
 use super::chain::{build_chain, BuildError, ChainNetwork, ChainNetworkSpec};
-use super::client::{Client, ClientConfig, ClientError, ClientStats, Workload};
+use super::client::{SimClient, SimClientConfig, SimClientError, SimClientStats, SimWorkload};
 use super::network::{NetworkCounters, NodeCounters, RunStop};
 use super::wiring::Device;
 use super::workload::WorkloadSpec;
@@ -17,7 +17,7 @@ const PROGRESS_STEPS: u64 = 100;
 pub struct ExperimentSpec {
     pub network: ChainNetworkSpec,
     /// The same for every client host.
-    pub client: ClientConfig,
+    pub client: SimClientConfig,
     pub workload: WorkloadSpec,
     /// Simulated time before measuring starts: queues fill up to their steady state.
     pub warmup_ns: u64,
@@ -50,7 +50,7 @@ pub struct ExperimentReport {
     pub mode: Mode,
     pub measured_ns: u64,
     /// All clients together, over the measured time.
-    pub clients: ClientStats,
+    pub clients: SimClientStats,
     /// The chain's nodes, head first.
     pub nodes: Vec<NodeReport>,
     /// Over the whole run, warm-up included.
@@ -84,7 +84,7 @@ impl ExperimentReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExperimentError {
     Build(BuildError),
-    Client(ClientError),
+    Client(SimClientError),
     /// The simulation spent its event budget before the end of the run.
     EventBudgetExhausted,
 }
@@ -147,21 +147,21 @@ pub fn run_experiment(
     })
 }
 
-fn build(spec: &ExperimentSpec, total_ns: u64) -> Result<ChainNetwork<Client>, ExperimentError> {
-    let config = ClientConfig { measure_from_ns: spec.warmup_ns, ..spec.client };
+fn build(spec: &ExperimentSpec, total_ns: u64) -> Result<ChainNetwork<SimClient>, ExperimentError> {
+    let config = SimClientConfig { measure_from_ns: spec.warmup_ns, ..spec.client };
     if let Some(problem) = config.problem() {
-        return Err(ExperimentError::Client(ClientError::Config(problem)));
+        return Err(ExperimentError::Client(SimClientError::Config(problem)));
     }
     if let Some(problem) = spec.workload.problem() {
-        return Err(ExperimentError::Client(ClientError::Workload(problem)));
+        return Err(ExperimentError::Client(SimClientError::Workload(problem)));
     }
     if spec.network.clients == 0 {
         return Err(ExperimentError::Build(BuildError::ClientCount(0)));
     }
-    let workload = Workload::Random { spec: spec.workload.clone(), issue_until_ns: total_ns };
+    let workload = SimWorkload::Random { spec: spec.workload.clone(), issue_until_ns: total_ns };
     let seed = spec.network.sim.seed;
     build_chain(&spec.network, |placement| {
-        Client::new(placement, config, workload.clone(), seed)
+        SimClient::new(placement, config, workload.clone(), seed)
             .expect("configuration and workload checked above, and every placement reaches the chain")
     })
     .map_err(ExperimentError::Build)
@@ -169,7 +169,7 @@ fn build(spec: &ExperimentSpec, total_ns: u64) -> Result<ChainNetwork<Client>, E
 
 /// Runs to `until_ns` in steps, reporting progress after each.
 fn advance(
-    network: &mut ChainNetwork<Client>,
+    network: &mut ChainNetwork<SimClient>,
     until_ns: u64,
     total_ns: u64,
     progress: &mut impl FnMut(u64, u64),
@@ -186,6 +186,6 @@ fn advance(
     Ok(())
 }
 
-fn snapshot(network: &ChainNetwork<Client>) -> Vec<([u64; Outcome::COUNT], NodeCounters)> {
+fn snapshot(network: &ChainNetwork<SimClient>) -> Vec<([u64; Outcome::COUNT], NodeCounters)> {
     network.chain.iter().map(|id| (*network.sim.node(*id).outcome_counts(), network.sim.node_counters(*id))).collect()
 }

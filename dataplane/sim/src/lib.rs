@@ -16,7 +16,7 @@
 //! - [`build_chain`] wires a chain of N nodes and C client hosts in a
 //!   [`Layout`] and installs the tables from
 //!   [`network_tables`](netcraq_plan::network::network_tables).
-//! - [`Client`] is a host agent with closed-loop workers, retransmissions and
+//! - [`SimClient`] is a host agent with closed-loop workers, retransmissions and
 //!   a history of every operation; [`run_experiment`] measures a chain under
 //!   a random [`WorkloadSpec`].
 
@@ -35,7 +35,7 @@ pub use chain::{
     build_chain, client_address, node_address, BuildError, ChainNetwork, ChainNetworkSpec, ClientPlacement, Layout,
     TargetNode, MAX_CHAIN_NODES, MAX_CLIENT_HOSTS,
 };
-pub use client::{Client, ClientConfig, ClientError, ClientStats, HistoryEntry, OpResult, Workload};
+pub use client::{HistoryEntry, OpResult, SimClient, SimClientConfig, SimClientError, SimClientStats, SimWorkload};
 pub use experiment::{run_experiment, ExperimentError, ExperimentReport, ExperimentSpec, NodeReport};
 pub use link::{LinkConfig, LinkCounters, LinkId};
 pub use network::{

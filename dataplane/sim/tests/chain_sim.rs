@@ -5,8 +5,8 @@ use netcraq_core::faults::PortFaults;
 use netcraq_core::{Mode, Outcome, Role};
 use netcraq_linearizability::{check, CheckResult, History, Operation as LinOp};
 use netcraq_sim::{
-    build_chain, ChainNetwork, ChainNetworkSpec, Client, ClientConfig, HistoryEntry, Layout, LinkConfig, NodeChoice,
-    OpResult, Operation, PlannedOp, RunStop, SimConfig, Value, Workload, WorkloadSpec,
+    build_chain, ChainNetwork, ChainNetworkSpec, HistoryEntry, Layout, LinkConfig, NodeChoice, OpResult, Operation,
+    PlannedOp, RunStop, SimClient, SimClientConfig, SimConfig, SimWorkload, Value, WorkloadSpec,
 };
 use std::collections::BTreeMap;
 
@@ -20,36 +20,36 @@ fn faulty_link() -> LinkConfig {
     LinkConfig { jitter_ns: 4_000, faults, ..LinkConfig::default() }
 }
 
-fn client_config(workers: u16) -> ClientConfig {
-    ClientConfig { workers, timeout_ns: 200_000, max_retransmissions: 10, ..ClientConfig::default() }
+fn client_config(workers: u16) -> SimClientConfig {
+    SimClientConfig { workers, timeout_ns: 200_000, max_retransmissions: 10, ..SimClientConfig::default() }
 }
 
-fn random(read_fraction: f64, key_count: u32) -> Workload {
+fn random(read_fraction: f64, key_count: u32) -> SimWorkload {
     let spec = WorkloadSpec { read_fraction, key_count, ..WorkloadSpec::default() };
-    Workload::Random { spec, issue_until_ns: ISSUE_NS }
+    SimWorkload::Random { spec, issue_until_ns: ISSUE_NS }
 }
 
 fn spec(nodes: usize, mode: Mode, seed: u64) -> ChainNetworkSpec {
     ChainNetworkSpec { nodes, clients: 2, mode, sim: SimConfig { seed, ..SimConfig::default() }, ..Default::default() }
 }
 
-fn start(spec: &ChainNetworkSpec, config: ClientConfig, workload: Workload) -> ChainNetwork<Client> {
+fn start(spec: &ChainNetworkSpec, config: SimClientConfig, workload: SimWorkload) -> ChainNetwork<SimClient> {
     let seed = spec.sim.seed;
-    build_chain(spec, |placement| Client::new(placement, config, workload.clone(), seed).unwrap()).unwrap()
+    build_chain(spec, |placement| SimClient::new(placement, config, workload.clone(), seed).unwrap()).unwrap()
 }
 
 /// Runs until clients have nothing left to do and the network is quiet.
-fn run_to_idle(network: &mut ChainNetwork<Client>) {
+fn run_to_idle(network: &mut ChainNetwork<SimClient>) {
     let limit_ns = network.sim.now_ns() + DRAIN_LIMIT_NS;
     assert_eq!(network.sim.run_until(limit_ns), RunStop::Idle);
     assert!(network.clients.iter().all(|host| network.sim.host(*host).is_idle()));
 }
 
-fn history(network: &ChainNetwork<Client>) -> Vec<HistoryEntry> {
+fn history(network: &ChainNetwork<SimClient>) -> Vec<HistoryEntry> {
     network.clients.iter().flat_map(|host| network.sim.host(*host).history().iter().copied()).collect()
 }
 
-fn count(network: &ChainNetwork<Client>, position: usize, outcome: Outcome) -> u64 {
+fn count(network: &ChainNetwork<SimClient>, position: usize, outcome: Outcome) -> u64 {
     network.sim.node(network.chain[position]).outcome_count(outcome)
 }
 
@@ -127,7 +127,7 @@ fn under_loss_duplication_and_jitter_acknowledged_writes_stay_readable_at_every_
     let script = keys.iter().flat_map(|key| (0..3).map(|node| PlannedOp { op: Operation::Read { key: *key }, node }));
     let client = network.clients[0];
     let before = network.sim.host(client).history().len();
-    network.sim.update_host(client, |c| c.set_workload(Workload::Script(script.collect())).unwrap());
+    network.sim.update_host(client, |c| c.set_workload(SimWorkload::Script(script.collect())).unwrap());
     run_to_idle(&mut network);
 
     let checks = &network.sim.host(client).history()[before..];
@@ -200,7 +200,7 @@ fn a_line_layout_reaches_far_nodes_through_the_near_ones() {
     let spec = ChainNetworkSpec { layout: Layout::Line, clients: 3, ..spec(3, Mode::Craq, 17) };
     let workload =
         WorkloadSpec { read_fraction: 0.5, key_count: 16, write_target: NodeChoice::Tail, ..Default::default() };
-    let mut network = start(&spec, client_config(4), Workload::Random { spec: workload, issue_until_ns: ISSUE_NS });
+    let mut network = start(&spec, client_config(4), SimWorkload::Random { spec: workload, issue_until_ns: ISSUE_NS });
     run_to_idle(&mut network);
     let run = history(&network);
     assert!(run.iter().all(is_ok));

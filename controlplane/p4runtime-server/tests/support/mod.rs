@@ -102,7 +102,9 @@ pub fn bounded<F: std::future::Future<Output = ()>>(test: F) {
 }
 
 pub fn solo_config() -> NodeConfig {
-    NodeConfig::solo(NODE_MAC, NODE_IP, 0, 1024)
+    // Head and tail left unspecified, as a SOLO entry may have them.
+    let unspecified = Ipv4Addr::UNSPECIFIED;
+    NodeConfig { head_ip: unspecified, tail_ip: unspecified, ..NodeConfig::solo(NODE_MAC, NODE_IP, 0, 1024) }
 }
 
 pub fn route(prefix: [u8; 4], prefix_len: u8, port: u16) -> Route {
