@@ -121,7 +121,7 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
     let ports: Vec<PortSpec> = file.ports.iter().map(|p| port_spec(&file, p)).collect();
     if let Some(eal_args) = args.dpdk.as_ref().or(file.dpdk.as_ref()) {
         let devices = dpdk_devices(&file.ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
-        let idle = parse_idle(&args.dpdk_idle).map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
+        let idle = args.dpdk_idle.parse::<Idle>().map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
         let ports = ports.into_iter().zip(devices).collect();
         return dpdk::run(args, &file, node, ports, eal_args, idle, control);
     }
@@ -199,19 +199,6 @@ fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) ->
         None => port.device.clone().unwrap_or_else(|| format!("net_af_packet{},iface={}", port.number, port.interface)),
     };
     Ok(ports.iter().map(device).collect())
-}
-
-fn parse_idle(text: &str) -> Result<Idle, String> {
-    match text.split_once(':') {
-        None if text == "spin" => Ok(Idle::Spin),
-        None if text == "yield" => Ok(Idle::Yield),
-        None if text == "sleep" => Ok(Idle::Sleep(Duration::from_micros(50))),
-        Some(("sleep", us)) => match us.parse::<u64>() {
-            Ok(us @ 1..=1_000_000) => Ok(Idle::Sleep(Duration::from_micros(us))),
-            _ => Err(format!("sleep:{us}: give 1 to 1000000 microseconds")),
-        },
-        _ => Err(format!("{text:?} is not spin, yield or sleep[:US]")),
-    }
 }
 
 #[cfg(feature = "dpdk")]
@@ -382,14 +369,5 @@ mod tests {
         assert!(parse_dpdk_port("net_ring0").is_err());
         assert!(parse_dpdk_port("x=net_ring0").is_err());
         assert!(parse_dpdk_port("1=").is_err());
-    }
-
-    #[test]
-    fn idle_modes_parse() {
-        assert_eq!(parse_idle("spin"), Ok(Idle::Spin));
-        assert_eq!(parse_idle("sleep"), Ok(Idle::Sleep(Duration::from_micros(50))));
-        assert_eq!(parse_idle("sleep:200"), Ok(Idle::Sleep(Duration::from_micros(200))));
-        assert!(parse_idle("sleep:0").is_err());
-        assert!(parse_idle("nap").is_err());
     }
 }

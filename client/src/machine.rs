@@ -3,7 +3,7 @@
 //! driver (UDP sockets, the simulator) hands it the replies that arrived and
 //! the time; it answers what to transmit and which operations ended, and
 //! records them in a [`History`]. It reads no clock, opens no socket and
-//! allocates nothing per operation.
+//! allocates nothing per operation but the history's own entries.
 
 use netcraq_linearizability::{History, InitialValue, Operation as HistoryOperation};
 use netcraq_wire::{Endpoint, NetcraqFrame, NetcraqRepr};
