@@ -23,6 +23,7 @@
 use crate::frames::Responder;
 use crate::loadgen::{LoadSettings, LoadgenReport};
 use crate::report::{self, Comparison, Configuration, ConfigurationResult, Outcome};
+use crate::results::{load_average, machine_json, source_path, utc_now, write_json};
 use crate::system::{self, Hugepages, OwnNamespace, ScratchDir, Spawned};
 use clap::Args;
 use netcraq_core::{NodeConfig, Route};
@@ -31,7 +32,7 @@ use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const NODE_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 const NODE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -78,10 +79,6 @@ pub struct BenchNodeArgs {
     #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true,
           value_parser = clap::value_parser!(i32).range(-20..=19))]
     pub nice: i32,
-}
-
-fn source_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
@@ -507,38 +504,6 @@ fn settings_json(args: &BenchNodeArgs) -> Value {
         "node_role": "SOLO",
         "link": "net_memif between processes (software node: veth pair, loadgen on net_af_packet)",
     })
-}
-
-/// The 1-minute load average (/proc/loadavg): other work on the machine.
-fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
-}
-
-fn machine_json(cpus: &[u32], load_average_at_start: Option<f64>) -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model =
-        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let dpdk = Command::new("pkg-config").args(["--modversion", "libdpdk"]).output().ok();
-    let dpdk = dpdk.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    json!({
-        "cpus": cpus, "cpu_model": model, "kernel": kernel.trim(), "dpdk": dpdk,
-        "load_average_1min_at_start": load_average_at_start, "load_average_1min_at_end": load_average(),
-    })
-}
-
-fn utc_now() -> String {
-    report::utc_timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
-}
-
-fn write_json(path: &Path, json: &Value) -> Result<(), String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    }
-    let text = serde_json::to_string_pretty(json).map_err(|e| e.to_string())? + "\n";
-    let partial = path.with_extension("json.tmp");
-    std::fs::write(&partial, text).map_err(|e| format!("writing {}: {e}", partial.display()))?;
-    std::fs::rename(&partial, path).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 #[cfg(test)]

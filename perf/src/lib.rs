@@ -1,6 +1,8 @@
 //! NetCRAQ's benchmarks (`perf/README.md`): `netcraq bench node`, which
-//! measures the DPDK node against dpdk-testpmd and the software node, and
-//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts.
+//! measures the DPDK node against dpdk-testpmd and the software node,
+//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts,
+//! `netcraq bench etcd`, etcd on the same box under the same mix, and
+//! `netcraq bench tofino`, the comparison model with a Tofino switch.
 //!
 //! The request mix, the window, frame building and reply matching and the
 //! latency histogram are plain code with unit tests; the load generator's
@@ -9,13 +11,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bench_etcd;
 pub mod bench_node;
+pub mod bench_tofino;
+pub mod etcd;
 pub mod frames;
 pub mod latency;
 pub mod loadgen;
 pub mod mix;
 pub mod report;
+pub mod results;
 pub mod system;
+pub mod tofino;
 pub mod window;
 
 use clap::{Args, Subcommand};
@@ -39,6 +46,16 @@ pub enum BenchCommand {
     /// one run (as root: sets up and releases hugepages itself). Prints the
     /// table, the ratios and a summary line, and writes JSON (perf/README.md).
     Node(bench_node::BenchNodeArgs),
+    /// etcd on this machine (Debian's etcd-server; one member and three,
+    /// started and removed by the benchmark) under the same request mix
+    /// through its gRPC API, and the DPDK node's measured rate over etcd's
+    /// linearizable reads per second (perf/README.md)
+    Etcd(bench_etcd::BenchEtcdArgs),
+    /// The comparison with Tofino: each operation's passes through
+    /// p4/netcraq_tna.p4, the per-pipe ceiling they give (modelled), keys
+    /// per switch, and the DPDK node's measured per-core rate beside them
+    /// (perf/README.md)
+    Tofino(bench_tofino::BenchTofinoArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
     /// process, one port, pinned with the EAL's -l/--lcores)
     #[command(hide = true)]
@@ -48,6 +65,8 @@ pub enum BenchCommand {
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match &args.command {
         BenchCommand::Node(args) => bench_node::run(args),
+        BenchCommand::Etcd(args) => bench_etcd::run(args),
+        BenchCommand::Tofino(args) => bench_tofino::run(args),
         BenchCommand::Loadgen(args) => loadgen::run(args),
     }
 }

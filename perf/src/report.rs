@@ -3,6 +3,7 @@
 
 use crate::loadgen::LoadgenReport;
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 
 /// The targets of issue #5: the DPDK node on one core against testpmd's
 /// io forwarding on one core, and against the software node.
@@ -186,7 +187,8 @@ impl Comparison {
     }
 }
 
-fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+/// `numerator / denominator` when both are known and the denominator is positive.
+pub fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
     match (numerator, denominator) {
         (Some(n), Some(d)) if d > 0.0 => Some(n / d),
         _ => None,
@@ -279,6 +281,65 @@ pub fn to_json(results: &[ConfigurationResult], settings: Value, machine: Value,
         },
         "summary": comparison.summary_line(),
     })
+}
+
+/// The DPDK node's figure from a `bench node` results file ([`to_json`]):
+/// what `bench etcd` and `bench tofino` compare with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeMeasurement {
+    pub path: PathBuf,
+    pub timestamp_utc: String,
+    /// Requests answered per second, in millions, by the DPDK node on one lcore.
+    pub mpps: f64,
+    /// The request mix it was measured with.
+    pub read_fraction: Option<f64>,
+    pub cpu_model: Option<String>,
+}
+
+impl NodeMeasurement {
+    /// Reads configuration (b)'s Mpps from a `bench node` results file.
+    pub fn read(path: &Path) -> Result<NodeMeasurement, String> {
+        NodeMeasurement::from_json(path, &crate::results::read_json(path)?)
+    }
+
+    pub fn from_json(path: &Path, json: &Value) -> Result<NodeMeasurement, String> {
+        let key = Configuration::DpdkOneLcore.key();
+        let configurations = json["configurations"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let node = configurations.iter().find(|c| c["name"] == key);
+        let mpps = node.and_then(|c| c["mpps"].as_f64()).filter(|mpps| *mpps > 0.0).ok_or_else(|| {
+            format!("{}: no measured `{key}` configuration (a `netcraq bench node` results file?)", path.display())
+        })?;
+        Ok(NodeMeasurement {
+            path: path.to_path_buf(),
+            timestamp_utc: json["timestamp_utc"].as_str().unwrap_or("unknown").to_string(),
+            mpps,
+            read_fraction: json["settings"]["read_fraction"].as_f64(),
+            cpu_model: json["machine"]["cpu_model"].as_str().map(str::to_string),
+        })
+    }
+
+    /// One line: the figure, its mix, when, where and from which file.
+    pub fn describe(&self) -> String {
+        let mix = self.read_fraction.map_or(String::new(), |f| format!(", {:.0} % reads", f * 100.0));
+        format!(
+            "DPDK node {:.3} Mpps on one lcore{mix} (measured {} on {}; {})",
+            self.mpps,
+            self.timestamp_utc,
+            self.cpu_model.as_deref().unwrap_or("an unnamed CPU"),
+            self.path.display()
+        )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "file": self.path.display().to_string(),
+            "configuration": Configuration::DpdkOneLcore.key(),
+            "timestamp_utc": self.timestamp_utc,
+            "mpps": self.mpps,
+            "read_fraction": self.read_fraction,
+            "cpu_model": self.cpu_model,
+        })
+    }
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -417,6 +478,18 @@ mod tests {
             "summary: dpdk_mpps=8.000 testpmd_mpps=n/a software_mpps=0.000 vs_testpmd=n/a vs_software=n/a"
         );
         assert!(table(&results).contains("FAILED: no testpmd"));
+    }
+
+    #[test]
+    fn the_node_figure_is_read_back_from_a_results_file() {
+        let results = [measured(Configuration::Testpmd, 4.0), measured(Configuration::DpdkOneLcore, 3.5)];
+        let mut json = to_json(&results, json!({"read_fraction": 0.9}), json!({"cpu_model": "CPU X"}), "then");
+        let node = NodeMeasurement::from_json(Path::new("n.json"), &json).unwrap();
+        assert_eq!((node.mpps, node.read_fraction, node.timestamp_utc.as_str()), (3.5, Some(0.9), "then"));
+        assert!(node.describe().contains("3.500 Mpps") && node.describe().contains("CPU X"), "{}", node.describe());
+        json["configurations"][1]["mpps"] = Value::Null;
+        let error = NodeMeasurement::from_json(Path::new("n.json"), &json).unwrap_err();
+        assert!(error.contains("dpdk_node_1lcore"), "{error}");
     }
 
     #[test]

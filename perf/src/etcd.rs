@@ -1,0 +1,667 @@
+//! etcd on the same box: what Kubernetes stores its state in today, measured
+//! under NetCRAQ's request mix through etcd's own gRPC API.
+//!
+//! [`measure_etcd`] starts each cluster it measures (Debian's `etcd` 3.4, one
+//! member or several, on 127.0.0.1 with free ports and data directories in
+//! a scratch directory of its own), preloads every key, and drives it with a
+//! closed loop: `concurrency` requests outstanding on a tokio runtime, each
+//! a linearizable read (etcd's default Range, no serializable flag) or a
+//! write of a 16-byte value (NetCRAQ's slot size), keys drawn uniformly as
+//! the DPDK load generator draws them ([`crate::mix::RequestDraw`]). Every
+//! read is checked: its value must be one written to that key, and no
+//! older than any write to the key acknowledged before the read was sent
+//! (by etcd's revisions). Members are stopped by PID and the scratch
+//! directory removed when the cluster is dropped, after errors and Ctrl-C
+//! too.
+
+use crate::latency::LatencyRecorder;
+use crate::system::{ScratchDir, Spawned};
+use netcraq_client::mix::RequestMix;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Bytes per value: NetCRAQ's `kv_value` slot (docs/protocol.md §2.1).
+pub const VALUE_BYTES: usize = 16;
+/// Cluster sizes accepted.
+pub const MAX_MEMBERS: u32 = 7;
+/// How long a cluster may take to answer a linearizable read after its start.
+pub const HEALTH_LIMIT: Duration = Duration::from_secs(30);
+/// A request unanswered this long counts as an error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// What a build without the `etcd` feature says.
+pub const WITHOUT_ETCD: &str = "this netcraq was built without the etcd client: install protoc (`apt-get install -y \
+                                protobuf-compiler`) and build with `cargo build --release -p netcraq --features \
+                                etcd` (perf/README.md)";
+
+/// What to measure: every cluster size with every read fraction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdSettings {
+    /// The etcd server program.
+    pub etcd: PathBuf,
+    /// Cluster sizes, each measured with a cluster of its own.
+    pub members: Vec<u32>,
+    /// Shares of reads, each measured on every cluster.
+    pub read_fractions: Vec<f64>,
+    /// Keys drawn uniformly from 0..keys, all preloaded.
+    pub keys: u32,
+    /// Requests outstanding (the closed loop's window).
+    pub concurrency: u32,
+    /// gRPC connections the requests are spread over.
+    pub connections: u32,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub seed: u64,
+}
+
+impl EtcdSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.members.is_empty() || self.members.iter().any(|m| !(1..=MAX_MEMBERS).contains(m)) {
+            return Err(format!("members {:?}: give cluster sizes of 1 to {MAX_MEMBERS}", self.members));
+        }
+        if self.read_fractions.is_empty() {
+            return Err("no read fraction to measure".to_string());
+        }
+        for read_fraction in &self.read_fractions {
+            RequestMix::uniform(*read_fraction, self.keys).validate().map_err(|e| e.to_string())?;
+        }
+        if !(1..=4096).contains(&self.concurrency) {
+            return Err(format!("concurrency {}: give 1 to 4096", self.concurrency));
+        }
+        if !(1..=self.concurrency.min(64)).contains(&self.connections) {
+            return Err(format!("connections {}: give 1 to min(64, concurrency)", self.connections));
+        }
+        if !(0.0..=600.0).contains(&self.warmup_s) {
+            return Err(format!("warm-up {} s: give 0 to 600", self.warmup_s));
+        }
+        if !(0.1..=3600.0).contains(&self.duration_s) {
+            return Err(format!("duration {} s: give 0.1 to 3600", self.duration_s));
+        }
+        Ok(())
+    }
+}
+
+/// One cluster under one mix, over the measured interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EtcdRun {
+    pub members: u32,
+    pub read_fraction: f64,
+    pub measured_s: f64,
+    pub reads: u64,
+    pub writes: u64,
+    pub ops_per_s: f64,
+    /// Every read is linearizable.
+    pub linearizable_reads_per_s: f64,
+    pub writes_per_s: f64,
+    pub latency_us_p50: f64,
+    pub latency_us_p99: f64,
+    pub latency_us_max: f64,
+    pub read_latency_us_p50: f64,
+    pub read_latency_us_p99: f64,
+    pub write_latency_us_p50: f64,
+    pub write_latency_us_p99: f64,
+    /// Requests that failed or timed out ([`REQUEST_TIMEOUT`]).
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Reads whose value was not one written to the key.
+    pub wrong_values: u64,
+    /// Reads older than a write to the key acknowledged before they were sent.
+    pub stale_reads: u64,
+}
+
+impl EtcdRun {
+    /// "etcd, 3 members"
+    pub fn label(&self) -> String {
+        format!("etcd, {} member{}", self.members, if self.members == 1 { "" } else { "s" })
+    }
+}
+
+/// Counts and latencies of one closed-loop worker (or all of them).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub reads: u64,
+    pub writes: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub wrong_values: u64,
+    pub stale_reads: u64,
+    pub reads_latency: LatencyRecorder,
+    pub writes_latency: LatencyRecorder,
+}
+
+impl Tally {
+    pub fn absorb(&mut self, other: Tally) {
+        self.reads += other.reads;
+        self.writes += other.writes;
+        self.errors += other.errors;
+        self.first_error = self.first_error.take().or(other.first_error);
+        self.wrong_values += other.wrong_values;
+        self.stale_reads += other.stale_reads;
+        self.reads_latency.absorb(&other.reads_latency);
+        self.writes_latency.absorb(&other.writes_latency);
+    }
+
+    /// The figures of a measured interval of `measured_s`.
+    pub fn into_run(self, members: u32, read_fraction: f64, measured_s: f64) -> EtcdRun {
+        let mut all = self.reads_latency.clone();
+        all.absorb(&self.writes_latency);
+        let per_s = |count: u64| count as f64 / measured_s;
+        EtcdRun {
+            members,
+            read_fraction,
+            measured_s,
+            reads: self.reads,
+            writes: self.writes,
+            ops_per_s: per_s(self.reads + self.writes),
+            linearizable_reads_per_s: per_s(self.reads),
+            writes_per_s: per_s(self.writes),
+            latency_us_p50: all.quantile_us(0.5),
+            latency_us_p99: all.quantile_us(0.99),
+            latency_us_max: all.max_us(),
+            read_latency_us_p50: self.reads_latency.quantile_us(0.5),
+            read_latency_us_p99: self.reads_latency.quantile_us(0.99),
+            write_latency_us_p50: self.writes_latency.quantile_us(0.5),
+            write_latency_us_p99: self.writes_latency.quantile_us(0.99),
+            errors: self.errors,
+            first_error: self.first_error,
+            wrong_values: self.wrong_values,
+            stale_reads: self.stale_reads,
+        }
+    }
+}
+
+/// Everything [`measure_etcd`] measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdReport {
+    /// `etcd --version`'s first line.
+    pub etcd_version: String,
+    /// The file system of the members' data directories (etcd fsyncs every write there).
+    pub data_dir_filesystem: String,
+    pub runs: Vec<EtcdRun>,
+}
+
+impl EtcdReport {
+    /// The highest linearizable read rate of any run.
+    pub fn best_linearizable_reads_per_s(&self) -> Option<f64> {
+        self.runs.iter().map(|r| r.linearizable_reads_per_s).filter(|r| *r > 0.0).max_by(f64::total_cmp)
+    }
+}
+
+/// The etcd key of NetCRAQ key `key`.
+pub fn etcd_key(key: u16) -> Vec<u8> {
+    format!("netcraq/{key:05}").into_bytes()
+}
+
+/// The value a writer stores: the key, the writer and its sequence number,
+/// so a read can tell whether what it got was written to that key.
+pub fn encode_value(key: u16, writer: u32, sequence: u64) -> [u8; VALUE_BYTES] {
+    let mut value = [0; VALUE_BYTES];
+    value[0..4].copy_from_slice(&u32::from(key).to_be_bytes());
+    value[4..8].copy_from_slice(&writer.to_be_bytes());
+    value[8..16].copy_from_slice(&sequence.to_be_bytes());
+    value
+}
+
+/// Whether `value` is one [`encode_value`] made for `key`.
+pub fn is_value_of(value: &[u8], key: u16) -> bool {
+    value.len() == VALUE_BYTES && value[0..4] == u32::from(key).to_be_bytes()
+}
+
+/// Measures every cluster size of `settings` under each of its read
+/// fractions, one cluster at a time, on this machine.
+pub fn measure_etcd(settings: &EtcdSettings) -> Result<EtcdReport, String> {
+    settings.validate()?;
+    if !cfg!(feature = "etcd") {
+        return Err(WITHOUT_ETCD.to_string());
+    }
+    let etcd_version = etcd_version(&settings.etcd)?;
+    let scratch = ScratchDir::new("netcraq-etcd")?;
+    let data_dir_filesystem = filesystem_of(&scratch.path);
+    let mut runs = Vec::new();
+    for &members in &settings.members {
+        eprintln!("bench: starting {members}-member etcd cluster ({etcd_version}, data on {data_dir_filesystem})");
+        let mut cluster =
+            EtcdCluster::start(&settings.etcd, members, &scratch.path.join(format!("{members}-members")))?;
+        for &read_fraction in &settings.read_fractions {
+            if netcraq_topology::interrupted() {
+                return Err("interrupted".to_string());
+            }
+            let run = client::measure(&mut cluster, settings, read_fraction)?;
+            eprintln!(
+                "bench:   {}, {:.0} % reads: {:.0} ops/s ({:.0} linearizable reads/s, {:.0} writes/s), p50 {:.0} µs, p99 {:.0} µs",
+                run.label(),
+                read_fraction * 100.0,
+                run.ops_per_s,
+                run.linearizable_reads_per_s,
+                run.writes_per_s,
+                run.latency_us_p50,
+                run.latency_us_p99
+            );
+            runs.push(run);
+        }
+    }
+    Ok(EtcdReport { etcd_version, data_dir_filesystem, runs })
+}
+
+fn etcd_version(etcd: &Path) -> Result<String, String> {
+    let output = Command::new(etcd).arg("--version").output().map_err(|e| {
+        format!("running `{} --version`: {e} (Debian: `apt-get install -y etcd-server`)", etcd.display())
+    })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(text.lines().next().unwrap_or("etcd, unknown version").trim().to_string())
+}
+
+/// The type of the file system `path` is on, from /proc/mounts (longest mount point that holds it).
+fn filesystem_of(path: &Path) -> String {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            Some((*fields.get(1)?, *fields.get(2)?))
+        })
+        .filter(|(mount_point, _)| path.starts_with(mount_point))
+        .max_by_key(|(mount_point, _)| mount_point.len())
+        .map_or("unknown".to_string(), |(mount_point, kind)| format!("{kind} ({mount_point})"))
+}
+
+/// Free TCP ports on 127.0.0.1, held together until returned so they differ.
+fn free_ports(count: usize) -> Result<Vec<u16>, String> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
+}
+
+/// An etcd cluster of the benchmark's own; its members are stopped by PID
+/// when it is dropped.
+pub struct EtcdCluster {
+    members: Vec<Spawned>,
+    pub client_urls: Vec<String>,
+}
+
+impl EtcdCluster {
+    /// Starts `count` members with data directories under `dir`.
+    pub fn start(etcd: &Path, count: u32, dir: &Path) -> Result<EtcdCluster, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let ports = free_ports(2 * count as usize)?;
+        let (client_ports, peer_ports) = ports.split_at(count as usize);
+        let url = |port: &u16| format!("http://127.0.0.1:{port}");
+        let names: Vec<String> = (0..count).map(|member| format!("member{member}")).collect();
+        let initial_cluster: Vec<String> =
+            names.iter().zip(peer_ports).map(|(name, port)| format!("{name}={}", url(port))).collect();
+        let token = format!("netcraq-bench-{}-{count}", std::process::id());
+        let mut cluster = EtcdCluster { members: Vec::new(), client_urls: client_ports.iter().map(url).collect() };
+        for ((name, client_port), peer_port) in names.iter().zip(client_ports).zip(peer_ports) {
+            let mut command = Command::new(etcd);
+            command
+                .args(["--name", name, "--data-dir"])
+                .arg(dir.join(name))
+                .args(["--listen-client-urls", &url(client_port), "--advertise-client-urls", &url(client_port)])
+                .args(["--listen-peer-urls", &url(peer_port), "--initial-advertise-peer-urls", &url(peer_port)])
+                .args(["--initial-cluster", &initial_cluster.join(","), "--initial-cluster-state", "new"])
+                .args(["--initial-cluster-token", &token])
+                .args(["--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"]);
+            cluster.members.push(Spawned::start(name, command, dir, false)?);
+        }
+        Ok(cluster)
+    }
+
+    pub fn members(&self) -> u32 {
+        self.members.len() as u32
+    }
+
+    /// Fails, with the member's last log lines, when one of them has ended.
+    pub fn check_running(&mut self) -> Result<(), String> {
+        for member in &mut self.members {
+            if let Some(status) = member.try_status() {
+                return Err(format!("etcd {} ended ({status}):\n{}", member.name, member.stderr_tail(10)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            if let (_, true) = member.stop(Some(libc::SIGTERM)) {
+                eprintln!("bench: etcd {} had to be killed", member.name);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "etcd")]
+mod client {
+    //! The closed loop over etcd-client, on a tokio runtime.
+
+    use super::*;
+    use crate::mix::RequestDraw;
+    use etcd_client::{Client, ConnectOptions, KvClient};
+    use netcraq_wire::Op;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    /// Writer number of the preloaded values.
+    const PRELOAD_WRITER: u32 = u32::MAX;
+    /// How often the driver looks at interrupts and members, and prints progress.
+    const TICK: Duration = Duration::from_millis(100);
+    const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+    /// What the workers share: when to stop, and per key the revision of
+    /// the latest acknowledged write, the floor of any later read.
+    struct Shared {
+        stop: AtomicBool,
+        acked_revision: Vec<AtomicI64>,
+    }
+
+    /// When a worker counts what it finishes.
+    #[derive(Clone, Copy)]
+    struct Window {
+        measure_from: Instant,
+        end: Instant,
+    }
+
+    pub fn measure(cluster: &mut EtcdCluster, settings: &EtcdSettings, read_fraction: f64) -> Result<EtcdRun, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the tokio runtime: {e}"))?;
+        runtime.block_on(async {
+            let clients = connect(cluster, settings.connections).await?;
+            let shared = Arc::new(Shared {
+                stop: AtomicBool::new(false),
+                acked_revision: (0..settings.keys).map(|_| AtomicI64::new(0)).collect(),
+            });
+            preload(&clients, settings, &shared).await?;
+            let start = Instant::now();
+            let measure_from = start + Duration::from_secs_f64(settings.warmup_s);
+            let window = Window { measure_from, end: measure_from + Duration::from_secs_f64(settings.duration_s) };
+            let mix = RequestMix::uniform(read_fraction, settings.keys);
+            let mut workers = Vec::new();
+            for worker in 0..settings.concurrency {
+                let draw = RequestDraw::new(mix, 0, 1, settings.seed ^ (u64::from(worker) << 32))?;
+                let kv = clients[worker as usize % clients.len()].kv_client();
+                workers.push(tokio::spawn(run_worker(kv, worker, draw, window, shared.clone())));
+            }
+            let driven = drive(cluster, window, &shared, start).await;
+            let mut tally = Tally::default();
+            for worker in workers {
+                tally.absorb(worker.await.map_err(|e| format!("a closed-loop worker failed: {e}"))?);
+            }
+            driven?;
+            if tally.reads + tally.writes == 0 {
+                let why = tally.first_error.unwrap_or_else(|| "no request was answered".to_string());
+                return Err(format!("etcd answered nothing in the measured interval: {why}"));
+            }
+            Ok(tally.into_run(cluster.members(), read_fraction, settings.duration_s))
+        })
+    }
+
+    /// Connects `connections` clients to every member, once a linearizable
+    /// read succeeds (the cluster has a leader), within [`HEALTH_LIMIT`].
+    async fn connect(cluster: &mut EtcdCluster, connections: u32) -> Result<Vec<Client>, String> {
+        let urls = cluster.client_urls.clone();
+        let options = ConnectOptions::new().with_connect_timeout(REQUEST_TIMEOUT).with_timeout(REQUEST_TIMEOUT);
+        let deadline = Instant::now() + HEALTH_LIMIT;
+        let mut last_error = String::new();
+        while Instant::now() < deadline && !netcraq_topology::interrupted() {
+            cluster.check_running()?;
+            match Client::connect(&urls, Some(options.clone())).await {
+                Ok(mut client) => match client.get(etcd_key(0), None).await {
+                    Ok(_) => {
+                        let mut clients = vec![client];
+                        for _ in 1..connections {
+                            let client = Client::connect(&urls, Some(options.clone())).await;
+                            clients.push(client.map_err(|e| format!("connecting to etcd at {urls:?}: {e}"))?);
+                        }
+                        return Ok(clients);
+                    }
+                    Err(error) => last_error = error.to_string(),
+                },
+                Err(error) => last_error = error.to_string(),
+            }
+            tokio::time::sleep(TICK).await;
+        }
+        Err(format!("etcd at {urls:?} did not answer a linearizable read within {HEALTH_LIMIT:?}: {last_error}"))
+    }
+
+    /// Writes every key once (`concurrency` writers at a time).
+    async fn preload(clients: &[Client], settings: &EtcdSettings, shared: &Arc<Shared>) -> Result<(), String> {
+        let writers = settings.concurrency.min(settings.keys);
+        let mut tasks = Vec::new();
+        for writer in 0..writers {
+            let mut kv = clients[writer as usize % clients.len()].kv_client();
+            let shared = shared.clone();
+            let keys = settings.keys;
+            tasks.push(tokio::spawn(async move {
+                for key in (writer..keys).step_by(writers as usize) {
+                    let key = key as u16;
+                    let revision = put(&mut kv, key, encode_value(key, PRELOAD_WRITER, 0)).await?;
+                    shared.acked_revision[usize::from(key)].fetch_max(revision, Ordering::AcqRel);
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for task in tasks {
+            task.await.map_err(|e| format!("a preload writer failed: {e}"))?.map_err(|e| format!("preloading: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn put(kv: &mut KvClient, key: u16, value: [u8; VALUE_BYTES]) -> Result<i64, String> {
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, kv.put(etcd_key(key), value.to_vec(), None)).await;
+        let response = response.map_err(|_| format!("put timed out after {REQUEST_TIMEOUT:?}"))?;
+        let response = response.map_err(|e| format!("put: {e}"))?;
+        response.header().map(|h| h.revision()).ok_or_else(|| "put: a reply without a header".to_string())
+    }
+
+    /// Waits for the end of the window, printing progress; stops the
+    /// workers early when interrupted or when a member ends.
+    async fn drive(cluster: &mut EtcdCluster, window: Window, shared: &Shared, start: Instant) -> Result<(), String> {
+        let mut next_progress = start + PROGRESS_EVERY;
+        let mut outcome = Ok(());
+        while Instant::now() < window.end && outcome.is_ok() {
+            outcome = cluster.check_running();
+            if netcraq_topology::interrupted() {
+                outcome = Err("interrupted".to_string());
+            }
+            if Instant::now() >= next_progress {
+                eprintln!("bench:   ... {} s", start.elapsed().as_secs());
+                next_progress += PROGRESS_EVERY;
+            }
+            tokio::time::sleep(TICK).await;
+        }
+        shared.stop.store(true, Ordering::Release);
+        outcome
+    }
+
+    /// One outstanding request at a time, until the window ends.
+    async fn run_worker(
+        mut kv: KvClient,
+        worker: u32,
+        mut draw: RequestDraw,
+        window: Window,
+        shared: Arc<Shared>,
+    ) -> Tally {
+        let mut tally = Tally::default();
+        let mut sequence = 0u64;
+        while !shared.stop.load(Ordering::Acquire) && Instant::now() < window.end {
+            let (op, key) = draw.draw();
+            let sent = Instant::now();
+            let outcome = match op {
+                Op::Read => read(&mut kv, key, &shared).await,
+                _ => {
+                    sequence += 1;
+                    put(&mut kv, key, encode_value(key, worker, sequence)).await.map(|revision| {
+                        shared.acked_revision[usize::from(key)].fetch_max(revision, Ordering::AcqRel);
+                        ReadCheck::Good
+                    })
+                }
+            };
+            let answered = Instant::now();
+            if answered < window.measure_from || answered >= window.end {
+                continue;
+            }
+            let latency_ns = answered.duration_since(sent).as_nanos() as u64;
+            match outcome {
+                Err(error) => {
+                    tally.errors += 1;
+                    tally.first_error.get_or_insert(error);
+                    continue;
+                }
+                Ok(ReadCheck::WrongValue) => tally.wrong_values += 1,
+                Ok(ReadCheck::Stale) => tally.stale_reads += 1,
+                Ok(ReadCheck::Good) => {}
+            }
+            if op == Op::Read {
+                tally.reads += 1;
+                tally.reads_latency.record_ns(latency_ns);
+            } else {
+                tally.writes += 1;
+                tally.writes_latency.record_ns(latency_ns);
+            }
+        }
+        tally
+    }
+
+    enum ReadCheck {
+        Good,
+        WrongValue,
+        Stale,
+    }
+
+    /// A linearizable read of `key`, checked against what was written and acknowledged.
+    async fn read(kv: &mut KvClient, key: u16, shared: &Shared) -> Result<ReadCheck, String> {
+        let floor = shared.acked_revision[usize::from(key)].load(Ordering::Acquire);
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, kv.get(etcd_key(key), None)).await;
+        let response = response.map_err(|_| format!("get timed out after {REQUEST_TIMEOUT:?}"))?;
+        let response = response.map_err(|e| format!("get: {e}"))?;
+        Ok(match response.kvs().first() {
+            Some(found) if is_value_of(found.value(), key) && found.mod_revision() >= floor => ReadCheck::Good,
+            Some(found) if is_value_of(found.value(), key) => ReadCheck::Stale,
+            _ => ReadCheck::WrongValue,
+        })
+    }
+}
+
+#[cfg(not(feature = "etcd"))]
+mod client {
+    use super::*;
+
+    pub fn measure(_: &mut EtcdCluster, _: &EtcdSettings, _: f64) -> Result<EtcdRun, String> {
+        Err(WITHOUT_ETCD.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> EtcdSettings {
+        EtcdSettings {
+            etcd: "etcd".into(),
+            members: vec![1],
+            read_fractions: vec![2.0 / 3.0, 1.0],
+            keys: 1000,
+            concurrency: 64,
+            connections: 4,
+            warmup_s: 2.0,
+            duration_s: 10.0,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        let good = settings();
+        assert_eq!(good.validate(), Ok(()));
+        let bad = [
+            EtcdSettings { members: vec![], ..good.clone() },
+            EtcdSettings { members: vec![1, 8], ..good.clone() },
+            EtcdSettings { members: vec![0], ..good.clone() },
+            EtcdSettings { read_fractions: vec![], ..good.clone() },
+            EtcdSettings { read_fractions: vec![1.5], ..good.clone() },
+            EtcdSettings { keys: 0, ..good.clone() },
+            EtcdSettings { keys: 65_537, ..good.clone() },
+            EtcdSettings { concurrency: 0, ..good.clone() },
+            EtcdSettings { connections: 0, ..good.clone() },
+            EtcdSettings { concurrency: 2, connections: 3, ..good.clone() },
+            EtcdSettings { warmup_s: -1.0, ..good.clone() },
+            EtcdSettings { duration_s: 0.0, ..good.clone() },
+        ];
+        for settings in bad {
+            assert!(settings.validate().is_err(), "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn values_say_which_key_they_were_written_to() {
+        let value = encode_value(7, 3, 99);
+        assert_eq!(value.len(), VALUE_BYTES);
+        assert!(is_value_of(&value, 7));
+        assert!(!is_value_of(&value, 8));
+        assert!(!is_value_of(&value[..15], 7));
+        assert_ne!(encode_value(7, 3, 100), value);
+        assert_eq!(etcd_key(42), b"netcraq/00042");
+    }
+
+    #[test]
+    fn tallies_add_up_to_rates_and_latencies() {
+        let mut a = Tally { reads: 300, errors: 1, first_error: Some("first".into()), ..Tally::default() };
+        (1..=300u64).for_each(|i| a.reads_latency.record_ns(i * 1000));
+        let mut b = Tally { writes: 100, stale_reads: 2, first_error: Some("second".into()), ..Tally::default() };
+        (1..=100u64).for_each(|_| b.writes_latency.record_ns(5_000_000));
+        a.absorb(b);
+        let run = a.into_run(3, 0.75, 2.0);
+        assert_eq!((run.reads, run.writes, run.errors, run.stale_reads), (300, 100, 1, 2));
+        assert_eq!((run.ops_per_s, run.linearizable_reads_per_s, run.writes_per_s), (200.0, 150.0, 50.0));
+        assert!((run.read_latency_us_p50 - 150.0).abs() < 1.0, "{}", run.read_latency_us_p50);
+        assert!((run.write_latency_us_p50 - 5000.0).abs() < 5.0, "{}", run.write_latency_us_p50);
+        assert!(run.latency_us_p99 > 4900.0, "a quarter of the operations were 5 ms writes");
+        assert_eq!(run.first_error.as_deref(), Some("first"));
+        assert_eq!(run.label(), "etcd, 3 members");
+    }
+
+    #[test]
+    fn filesystems_are_named() {
+        assert!(!filesystem_of(Path::new("/")).starts_with("unknown"));
+        let ports = free_ports(4).unwrap();
+        assert!(ports.iter().all(|p| *p > 0) && ports.windows(2).all(|w| w[0] != w[1]), "{ports:?}");
+    }
+
+    /// A one-member etcd on free ports, a second of load: every read got a
+    /// value written to its key and no older than the writes acknowledged
+    /// before it; the members and data directories are gone afterwards.
+    #[cfg(feature = "etcd")]
+    #[test]
+    fn a_one_member_etcd_answers_the_closed_loop() {
+        if Command::new("etcd").arg("--version").output().is_err() {
+            eprintln!("SKIP: etcd is not installed (apt-get install -y etcd-server)");
+            return;
+        }
+        let settings = EtcdSettings {
+            read_fractions: vec![0.5],
+            keys: 50,
+            concurrency: 8,
+            connections: 2,
+            warmup_s: 0.2,
+            duration_s: 1.0,
+            ..settings()
+        };
+        let started = Instant::now();
+        let report = measure_etcd(&settings).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+        let [run] = report.runs.as_slice() else { panic!("{:?}", report.runs) };
+        assert!(run.reads >= 50 && run.writes >= 50, "{run:?}");
+        assert_eq!((run.errors, run.wrong_values, run.stale_reads), (0, 0, 0), "{run:?}");
+        assert!(run.latency_us_p50 > 0.0 && run.latency_us_p99 >= run.latency_us_p50);
+        assert!(report.etcd_version.contains("3."), "{}", report.etcd_version);
+        let scratch = std::env::temp_dir().join(format!("netcraq-etcd-{}", std::process::id()));
+        assert!(!scratch.exists(), "{} was left behind", scratch.display());
+    }
+}
