@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the test suite needs on a fresh Debian
 # machine, then runs every test of the workspace (release mode, so the model
-# checker finishes quickly), with the DPDK node built in (dataplane/dpdk/README.md: DPDK
-# runs without hugepages, NIC or root in the tests). Tests with real packets
+# checker finishes quickly), with the DPDK node and the etcd client built in
+# (dataplane/dpdk/README.md: DPDK runs without hugepages, NIC or root in the
+# tests; perf/README.md: etcd). Tests with real packets
 # need root for network namespaces; without it they print SKIP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,9 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
-# DPDK 22.11 (Debian 12) and what its bindings are generated with.
-for package in dpdk-dev libdpdk-dev pkg-config libclang-dev clang; do
+# DPDK 22.11 (Debian 12) and what its bindings are generated with; protoc for
+# the etcd client of `bench etcd` and etcd for its smoke test.
+for package in dpdk-dev libdpdk-dev pkg-config libclang-dev clang protobuf-compiler etcd-server; do
     [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" == "install ok installed" ]] || missing+=("$package")
 done
 # python3 -m venv needs ensurepip, which Debian ships in python3-venv.
@@ -29,4 +31,4 @@ if ! "$shell_venv/bin/python" -c 'import p4runtime_sh.shell' 2>/dev/null; then
         echo "tests/run.sh: could not install p4runtime-shell: the interop test will fail and say why" >&2
 fi
 
-cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-node/dpdk,netcraq/dpdk,netcraq-perf/dpdk
+cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-node/dpdk,netcraq/dpdk,netcraq-perf/dpdk,netcraq-perf/etcd

@@ -3,7 +3,7 @@
 //! modelled, measured, recorded, published or an assumption.
 
 use crate::report::{ratio, NodeMeasurement};
-use crate::results::{machine_json, read_json, source_path, utc_now, write_json};
+use crate::results::{machine_json, read_json, shown, source_path, utc_now, write_json};
 use crate::tofino::{
     self, cores_needed, ModelParameters, OpClass, Passes, PUBLISHED, RECIRCULATED_FRAME_BYTES, RECORDED_FIT,
 };
@@ -118,7 +118,7 @@ pub fn run(args: &BenchTofinoArgs) -> Result<(), String> {
         Ok(source) => tofino::check_program(&source)
             .map_err(|stale| format!("{}: the pass table no longer matches the program: {stale}", p4_path.display()))?,
         Err(error) => {
-            eprintln!("bench: {}: {error}: passes as derived, not checked against the program", p4_path.display());
+            eprintln!("bench: {}: {error}: passes as derived, not checked against the program", shown(&p4_path));
             Vec::new()
         }
     };
@@ -143,10 +143,7 @@ pub fn run(args: &BenchTofinoArgs) -> Result<(), String> {
         })
         .collect();
     if ceiling.is_none() {
-        println!(
-            "note: no {} (bench ceiling): every class compares with the bench node figure",
-            ceiling_path.display()
-        );
+        println!("note: no {} (bench ceiling): every class compares with the bench node figure", shown(&ceiling_path));
     }
     print!("{}", report(&rows, &parameters, &p4_path, &args.costs));
     let json_path = args.json.clone().unwrap_or_else(|| source_path("results/tofino-model.json"));
@@ -168,7 +165,7 @@ pub fn node_rate(class: OpClass, ceiling: Option<(&Value, &Path)>, node: Option<
         let when = json["timestamp_utc"].as_str().unwrap_or("unknown");
         Some(NodeRate {
             per_s: mpps * 1e6,
-            source: format!("measured: bench ceiling, {} median, {when}, {}", class.key(), path.display()),
+            source: format!("measured: bench ceiling, {} median, {when}, {}", class.key(), shown(path)),
         })
     });
     from_ceiling.or_else(|| {
@@ -178,7 +175,7 @@ pub fn node_rate(class: OpClass, ceiling: Option<(&Value, &Path)>, node: Option<
                 "measured: bench node, configuration (b), mixed requests through the load generator (a lower bound), \
                  {}, {}",
                 node.timestamp_utc,
-                node.path.display()
+                shown(&node.path)
             ),
         })
     })
@@ -189,7 +186,7 @@ pub fn report(rows: &[ClassRow], parameters: &ModelParameters, p4_path: &Path, c
     let mut text = format!(
         "Comparison with Tofino 1: passes through {} (derived from the program), rates MODELLED at {} GHz, one \
          packet per clock per pipe, {} pipes per chip; ASSUMPTION: recirculation port {} Gb/s ({}-byte copies)\n\n",
-        p4_path.display(),
+        shown(p4_path),
         parameters.clock_ghz,
         parameters.pipes_per_chip,
         parameters.recirculation_gbps,
@@ -211,7 +208,7 @@ pub fn report(rows: &[ClassRow], parameters: &ModelParameters, p4_path: &Path, c
         "cores/port"
     );
     text += &format!(
-        "{:<27} {:>23}  {:>14} {:<18} {:>14}  {:>13} {:>12} {:>12}\n",
+        "{:<27} {:>19}  {:>14} {:<18} {:>14}  {:>13} {:>12} {:>12}\n",
         "", "(program)", "(modelled)", "(modelled)", "(modelled)", "(measured)", "(modelled)", "(modelled)"
     );
     let optional = |value: Option<u64>| value.map_or("-".to_string(), |v| v.to_string());
@@ -384,7 +381,7 @@ pub fn to_json(
                   parameter; derived: arithmetic on definitions; given: from the command line",
         "timestamp_utc": timestamp_utc,
         "machine": machine,
-        "program": p4_path.display().to_string(),
+        "program": shown(p4_path),
         "parameters": {
             "clock_ghz": figure(parameters.clock_ghz, "published", PUBLISHED[0].source),
             "packets_per_clock_per_pipe": figure(1, "published", PUBLISHED[0].source),

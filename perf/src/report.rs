@@ -326,13 +326,13 @@ impl NodeMeasurement {
             self.mpps,
             self.timestamp_utc,
             self.cpu_model.as_deref().unwrap_or("an unnamed CPU"),
-            self.path.display()
+            crate::results::shown(&self.path)
         )
     }
 
     pub fn to_json(&self) -> Value {
         json!({
-            "file": self.path.display().to_string(),
+            "file": crate::results::shown(&self.path),
             "configuration": Configuration::DpdkOneLcore.key(),
             "timestamp_utc": self.timestamp_utc,
             "mpps": self.mpps,

@@ -12,6 +12,14 @@ pub fn source_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// `path` relative to the repository when it is inside it (results files
+/// do not name the checkout they were made in), else as given.
+pub fn shown(path: &Path) -> String {
+    let full = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let repository = source_path("..").canonicalize().unwrap_or_else(|_| source_path(".."));
+    full.strip_prefix(&repository).unwrap_or(path).display().to_string()
+}
+
 /// The 1-minute load average (/proc/loadavg): other work on the machine.
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()

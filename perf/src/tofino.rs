@@ -250,9 +250,12 @@ impl Construct {
     }
 }
 
+/// A class's constructs, each with the line it starts on.
+pub type ClassConstructs = (OpClass, Vec<(Construct, usize)>);
+
 /// Every class's constructs with the line each starts on, or the first
 /// that no longer holds (the pass table is then stale).
-pub fn check_program(source: &str) -> Result<Vec<(OpClass, Vec<(Construct, usize)>)>, String> {
+pub fn check_program(source: &str) -> Result<Vec<ClassConstructs>, String> {
     OpClass::ALL
         .iter()
         .map(|class| {
