@@ -38,6 +38,10 @@ pub struct BenchEtcdArgs {
     /// Seconds measured, per configuration
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub duration_s: f64,
+    /// Measure every configuration this many times, in turn, and report
+    /// each one's median round (by ops/s): steadier figures on a noisy machine
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub rounds: u32,
     /// Seed of the request draw
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -68,6 +72,7 @@ impl BenchEtcdArgs {
             connections: self.connections,
             warmup_s: self.warmup_s,
             duration_s: self.duration_s,
+            rounds: self.rounds,
             seed: self.seed,
         }
     }
@@ -89,13 +94,17 @@ pub fn run(args: &BenchEtcdArgs) -> Result<(), String> {
     println!("etcd on this machine: {} ({} data directories)", report.etcd_version, report.data_dir_filesystem);
     println!(
         "closed loop: {} requests outstanding over {} gRPC connections, {} keys uniform, {}-byte values, \
-         {} s measured after {} s warm-up",
+         {} s measured after {} s warm-up{}",
         settings.concurrency,
         settings.connections,
         settings.keys,
         etcd::VALUE_BYTES,
         settings.duration_s,
-        settings.warmup_s
+        settings.warmup_s,
+        match settings.rounds {
+            1 => String::new(),
+            rounds => format!("; median of {rounds} rounds (all in the JSON)"),
+        }
     );
     println!();
     print!("{}", table(&report.runs));
@@ -232,6 +241,7 @@ pub fn to_json(
             "connections": settings.connections,
             "warmup_s": settings.warmup_s,
             "duration_s": settings.duration_s,
+            "rounds": settings.rounds,
             "seed": settings.seed,
             "reads": "linearizable (etcd's default Range, not serializable)",
             "client": "etcd-client crate (gRPC), one tokio runtime",
@@ -309,6 +319,7 @@ mod tests {
             connections: 4,
             warmup_s: 2.0,
             duration_s: 10.0,
+            rounds: 1,
             seed: 1,
             etcd: "etcd".into(),
             json: None,

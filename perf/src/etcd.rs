@@ -52,6 +52,9 @@ pub struct EtcdSettings {
     pub connections: u32,
     pub warmup_s: f64,
     pub duration_s: f64,
+    /// Each configuration is measured this many times, in turn; the run of
+    /// median ops/s is reported.
+    pub rounds: u32,
     pub seed: u64,
 }
 
@@ -78,6 +81,9 @@ impl EtcdSettings {
         if !(0.1..=3600.0).contains(&self.duration_s) {
             return Err(format!("duration {} s: give 0.1 to 3600", self.duration_s));
         }
+        if !(1..=20).contains(&self.rounds) {
+            return Err(format!("{} rounds: give 1 to 20", self.rounds));
+        }
         Ok(())
     }
 }
@@ -101,16 +107,32 @@ pub struct EtcdRun {
     pub read_latency_us_p99: f64,
     pub write_latency_us_p50: f64,
     pub write_latency_us_p99: f64,
-    /// Requests that failed or timed out ([`REQUEST_TIMEOUT`]).
+    /// Every round's ops/s, in order (the figures above are the median round's).
+    pub ops_per_s_per_round: Vec<f64>,
+    /// Requests that failed or timed out ([`REQUEST_TIMEOUT`]), over every round.
     pub errors: u64,
     pub first_error: Option<String>,
-    /// Reads whose value was not one written to the key.
+    /// Reads whose value was not one written to the key, over every round.
     pub wrong_values: u64,
-    /// Reads older than a write to the key acknowledged before they were sent.
+    /// Reads older than a write to the key acknowledged before they were
+    /// sent, over every round.
     pub stale_reads: u64,
 }
 
 impl EtcdRun {
+    /// The round of median ops/s (the lower middle one of an even count),
+    /// with every round's ops/s and the errors and suspicious reads of all.
+    pub fn median(mut rounds: Vec<EtcdRun>) -> Option<EtcdRun> {
+        let ops_per_s_per_round = rounds.iter().map(|r| r.ops_per_s).collect();
+        let sum = |count: fn(&EtcdRun) -> u64| rounds.iter().map(count).sum::<u64>();
+        let (errors, wrong_values, stale_reads) = (sum(|r| r.errors), sum(|r| r.wrong_values), sum(|r| r.stale_reads));
+        let first_error = rounds.iter().find_map(|r| r.first_error.clone());
+        let middle = rounds.len().saturating_sub(1) / 2;
+        rounds.sort_by(|a, b| a.ops_per_s.total_cmp(&b.ops_per_s));
+        let median = rounds.into_iter().nth(middle)?;
+        Some(EtcdRun { ops_per_s_per_round, errors, first_error, wrong_values, stale_reads, ..median })
+    }
+
     /// "etcd, 3 members"
     pub fn label(&self) -> String {
         format!("etcd, {} member{}", self.members, if self.members == 1 { "" } else { "s" })
@@ -163,6 +185,7 @@ impl Tally {
             read_latency_us_p99: self.reads_latency.quantile_us(0.99),
             write_latency_us_p50: self.writes_latency.quantile_us(0.5),
             write_latency_us_p99: self.writes_latency.quantile_us(0.99),
+            ops_per_s_per_round: vec![per_s(self.reads + self.writes)],
             errors: self.errors,
             first_error: self.first_error,
             wrong_values: self.wrong_values,
@@ -223,23 +246,29 @@ pub fn measure_etcd(settings: &EtcdSettings) -> Result<EtcdReport, String> {
         eprintln!("bench: starting {members}-member etcd cluster ({etcd_version}, data on {data_dir_filesystem})");
         let mut cluster =
             EtcdCluster::start(&settings.etcd, members, &scratch.path.join(format!("{members}-members")))?;
-        for &read_fraction in &settings.read_fractions {
-            if netcraq_topology::interrupted() {
-                return Err("interrupted".to_string());
+        let mut rounds: Vec<Vec<EtcdRun>> = vec![Vec::new(); settings.read_fractions.len()];
+        for round in 1..=settings.rounds {
+            for (index, &read_fraction) in settings.read_fractions.iter().enumerate() {
+                if netcraq_topology::interrupted() {
+                    return Err("interrupted".to_string());
+                }
+                let run = client::measure(&mut cluster, settings, read_fraction)?;
+                eprintln!(
+                    "bench:   {}, {:.0} % reads, round {round}/{}: {:.0} ops/s ({:.0} linearizable reads/s, {:.0} \
+                     writes/s), p50 {:.0} µs, p99 {:.0} µs",
+                    run.label(),
+                    read_fraction * 100.0,
+                    settings.rounds,
+                    run.ops_per_s,
+                    run.linearizable_reads_per_s,
+                    run.writes_per_s,
+                    run.latency_us_p50,
+                    run.latency_us_p99
+                );
+                rounds[index].push(run);
             }
-            let run = client::measure(&mut cluster, settings, read_fraction)?;
-            eprintln!(
-                "bench:   {}, {:.0} % reads: {:.0} ops/s ({:.0} linearizable reads/s, {:.0} writes/s), p50 {:.0} µs, p99 {:.0} µs",
-                run.label(),
-                read_fraction * 100.0,
-                run.ops_per_s,
-                run.linearizable_reads_per_s,
-                run.writes_per_s,
-                run.latency_us_p50,
-                run.latency_us_p99
-            );
-            runs.push(run);
         }
+        runs.extend(rounds.into_iter().filter_map(EtcdRun::median));
     }
     Ok(EtcdReport { etcd_version, data_dir_filesystem, runs })
 }
@@ -572,6 +601,7 @@ mod tests {
             connections: 4,
             warmup_s: 2.0,
             duration_s: 10.0,
+            rounds: 1,
             seed: 1,
         }
     }
@@ -593,6 +623,7 @@ mod tests {
             EtcdSettings { concurrency: 2, connections: 3, ..good.clone() },
             EtcdSettings { warmup_s: -1.0, ..good.clone() },
             EtcdSettings { duration_s: 0.0, ..good.clone() },
+            EtcdSettings { rounds: 0, ..good.clone() },
         ];
         for settings in bad {
             assert!(settings.validate().is_err(), "{settings:?}");
@@ -625,6 +656,16 @@ mod tests {
         assert!(run.latency_us_p99 > 4900.0, "a quarter of the operations were 5 ms writes");
         assert_eq!(run.first_error.as_deref(), Some("first"));
         assert_eq!(run.label(), "etcd, 3 members");
+    }
+
+    #[test]
+    fn rounds_are_reduced_to_the_median_with_every_suspicious_read_kept() {
+        let round = |ops_per_s: f64, stale_reads: u64| EtcdRun { ops_per_s, stale_reads, ..EtcdRun::default() };
+        let median = EtcdRun::median(vec![round(300.0, 0), round(100.0, 2), round(200.0, 0), round(400.0, 1)]).unwrap();
+        assert_eq!(median.ops_per_s, 200.0, "the lower middle of four");
+        assert_eq!(median.ops_per_s_per_round, [300.0, 100.0, 200.0, 400.0]);
+        assert_eq!(median.stale_reads, 3);
+        assert_eq!(EtcdRun::median(Vec::new()), None);
     }
 
     #[test]
