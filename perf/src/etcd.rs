@@ -20,7 +20,7 @@ use netcraq_client::mix::RequestMix;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes per value: NetCRAQ's `kv_value` slot (docs/protocol.md §2.1).
 pub const VALUE_BYTES: usize = 16;
@@ -374,6 +374,7 @@ mod client {
     use netcraq_wire::Op;
     use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
     use std::sync::Arc;
+    use std::time::Instant;
 
     /// Writer number of the preloaded values.
     const PRELOAD_WRITER: u32 = u32::MAX;
@@ -694,7 +695,7 @@ mod tests {
             duration_s: 1.0,
             ..settings()
         };
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let report = measure_etcd(&settings).unwrap();
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
         let [run] = report.runs.as_slice() else { panic!("{:?}", report.runs) };
