@@ -27,7 +27,7 @@
 
 use crate::frames::Responder;
 use crate::loadgen::{generator_endpoint, LoadSettings, LoadgenReport, MAX_GENERATORS};
-use crate::report::{self, Comparison, Configuration, ConfigurationResult, Limit, Outcome};
+use crate::report::{self, Comparison, Configuration, ConfigurationResult, DeviceSignals, Limit, Outcome};
 use crate::system::{self, Hugepages, OwnNamespace, ScratchDir, Spawned};
 use clap::Args;
 use netcraq_core::{NodeConfig, Route};
@@ -144,14 +144,8 @@ pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
     let scratch = ScratchDir::new("netcraq-bench")?;
     let hugepages = Hugepages::reserve(&script, args.hugepages)?;
     eprintln!("bench: hugepages: {}", hugepages.note);
-    let bench = Bench {
-        args,
-        runs: std::cell::Cell::new(0),
-        exe,
-        dir: scratch.path.clone(),
-        cpus: cpus.clone(),
-        generators,
-    };
+    let bench =
+        Bench { args, runs: std::cell::Cell::new(0), exe, dir: scratch.path.clone(), cpus: cpus.clone(), generators };
     let mut rounds: Vec<Vec<ConfigurationResult>> = vec![Vec::new(); selected.len()];
     'rounds: for round in 1..=args.rounds {
         for (number, configuration) in selected.iter().enumerate() {
@@ -271,7 +265,10 @@ fn generator_bound_note(results: &[ConfigurationResult], cpus: usize, generators
              generators would only share CPUs with these: the generators stay the limit here, and"
         )
     } else {
-        format!("{} CPU(s) were left unused: more generators (--generators) may lift this; until then", cpus - generators - 1)
+        format!(
+            "{} CPU(s) were left unused: more generators (--generators) may lift this; until then",
+            cpus - generators - 1
+        )
     };
     Some(format!(
         "GENERATOR-LIMITED: {}: {cpu_note} those figures are the load the generators can make, not the device \
@@ -373,6 +370,28 @@ struct Dut {
     /// How to stop it: a signal, or `None` to close its stdin (testpmd).
     stop_signal: Option<libc::c_int>,
     stats_path: Option<PathBuf>,
+    /// testpmd with `--record-core-cycles`: its busy cycles are in its stdout at the end.
+    prints_core_cycles: bool,
+}
+
+/// What one configuration measured.
+struct Measurement {
+    report: LoadgenReport,
+    /// The node's own counters at the end, when it is a node.
+    node_stats: Option<Value>,
+    device_busy_fraction: Option<f64>,
+}
+
+/// testpmd's busy share over `loaded_s`, from the line `--record-core-cycles`
+/// makes it print when it stops, e.g. `CPU cycles/packet=67.30 (total
+/// cycles=5288687077 / total io packets=78583712) at 2450 MHz Clock`: its
+/// io forwarding counts the cycles of bursts that received frames.
+fn testpmd_busy_fraction(stdout: &str, loaded_s: f64) -> Option<f64> {
+    let line = stdout.lines().rev().find(|line| line.contains("CPU cycles/packet="))?;
+    let number_after =
+        |marker: &str| -> Option<f64> { line.split(marker).nth(1)?.split_whitespace().next()?.parse().ok() };
+    let (cycles, mhz) = (number_after("total cycles=")?, number_after(" at ")?);
+    (loaded_s > 0.0 && mhz > 0.0).then(|| (cycles / (mhz * 1e6) / loaded_s).min(1.0))
 }
 
 /// The links between the generators and the device under test, one per generator.
@@ -439,22 +458,24 @@ impl Bench<'_> {
             eprintln!("bench:   failed, trying once more: {}", error.lines().next().unwrap_or_default());
             self.measure(configuration, &placement)
         });
-        let outcome = match measured {
-            Ok((report, stats)) => (Outcome::Measured(report), stats),
-            Err(error) => (Outcome::Failed(error), None),
+        let (outcome, node_stats, device_busy_fraction) = match measured {
+            Ok(measurement) => {
+                (Outcome::Measured(measurement.report), measurement.node_stats, measurement.device_busy_fraction)
+            }
+            Err(error) => (Outcome::Failed(error), None, None),
         };
         ConfigurationResult {
             configuration,
             placement: description,
             oversubscribed: placement.oversubscribed(),
-            device_shares_cpu: placement.device_shares_cpu(),
-            outcome: outcome.0,
-            node_stats: outcome.1,
+            device: DeviceSignals { shares_cpu: placement.device_shares_cpu(), busy_fraction: device_busy_fraction },
+            outcome,
+            node_stats,
             mpps_per_round: Vec::new(),
         }
     }
 
-    fn measure(&self, configuration: Configuration, placement: &Placement) -> Result<(LoadgenReport, Option<Value>), String> {
+    fn measure(&self, configuration: Configuration, placement: &Placement) -> Result<Measurement, String> {
         // A name of its own per run: a memif server that crashes on its way
         // out (DPDK 22.11 does) leaves its socket file behind.
         let run = self.runs.get() + 1;
@@ -491,9 +512,14 @@ impl Bench<'_> {
 
     fn start_testpmd(&self, name: &str, devices: &[String], placement: &Placement) -> Result<Dut, String> {
         let mut command = Command::new(&self.args.testpmd);
-        command
-            .arg(format!("--lcores=0@{},1@{}", self.cpus[0], placement.device_cpus[0]))
-            .args(["--main-lcore", "0", "--in-memory", "--no-pci", "--no-telemetry", "--log-level=warning"]);
+        command.arg(format!("--lcores=0@{},1@{}", self.cpus[0], placement.device_cpus[0])).args([
+            "--main-lcore",
+            "0",
+            "--in-memory",
+            "--no-pci",
+            "--no-telemetry",
+            "--log-level=warning",
+        ]);
         for device in devices {
             command.args(["--vdev", device]);
         }
@@ -502,10 +528,10 @@ impl Bench<'_> {
             .args(["--forward-mode=io", "--port-topology=loop", "--nb-cores=1", "--rxq=1", "--txq=1"])
             .arg(format!("--burst={}", self.args.load.burst))
             .arg(format!("--total-num-mbufs={}", TESTPMD_MBUFS_PER_PORT * devices.len() as u32))
-            .args(["--rxd=1024", "--txd=1024"]);
+            .args(["--rxd=1024", "--txd=1024", "--record-core-cycles"]);
         let process = Spawned::start_with_nice(&format!("{name}-dut"), command, &self.dir, true, self.args.nice)
             .map_err(|e| format!("{e} (dpdk-testpmd comes with Debian's `dpdk-dev` package)"))?;
-        Ok(Dut { process, stop_signal: Some(libc::SIGINT), stats_path: None })
+        Ok(Dut { process, stop_signal: Some(libc::SIGINT), stats_path: None, prints_core_cycles: true })
     }
 
     /// A SOLO node with port g + 1 on `interfaces[g]`, and generator g's address routed out of it.
@@ -542,7 +568,7 @@ impl Bench<'_> {
         }
         command.args(["--dpdk-idle", "spin"]).arg(format!("--dpdk-burst={}", self.args.load.burst));
         let process = Spawned::start_with_nice(&format!("{name}-dut"), command, &self.dir, false, self.args.nice)?;
-        Ok(Dut { process, stop_signal: Some(libc::SIGINT), stats_path: Some(stats_path) })
+        Ok(Dut { process, stop_signal: Some(libc::SIGINT), stats_path: Some(stats_path), prints_core_cycles: false })
     }
 
     fn start_software_node(
@@ -566,11 +592,12 @@ impl Bench<'_> {
         let mut process = Spawned::start_with_nice(&format!("{name}-dut"), command, &self.dir, false, self.args.nice)?;
         // The node writes its counters from its first report on: it is listening.
         system::wait_for_file(&stats_path, &mut process, READY_LIMIT)?;
-        Ok(Dut { process, stop_signal: Some(libc::SIGINT), stats_path: Some(stats_path) })
+        Ok(Dut { process, stop_signal: Some(libc::SIGINT), stats_path: Some(stats_path), prints_core_cycles: false })
     }
 
     /// Waits for the device under test (its memif sockets, if any), runs the
-    /// load generator to its end, then stops the device under test.
+    /// load generator until it has its result, stops the device under test
+    /// and then the load generator.
     #[allow(clippy::too_many_arguments)]
     fn load(
         &self,
@@ -581,13 +608,20 @@ impl Bench<'_> {
         queues: u16,
         placement: &Placement,
         namespace: Option<&Namespace>,
-    ) -> Result<(LoadgenReport, Option<Value>), String> {
+    ) -> Result<Measurement, String> {
         for socket in &links.sockets {
             system::wait_for_file(socket, &mut dut.process, READY_LIMIT)?;
         }
-        let result = self.run_loadgen(name, &mut dut, &links.generators, responder, queues, placement, namespace);
-        // Always after the load generator has ended.
+        let measured = self.run_loadgen(name, &mut dut, &links.generators, responder, queues, placement, namespace);
+        // The links are idle now (or the load generator has ended): the
+        // device under test stops first, so that testpmd's port counters
+        // still hold what went over them...
         let (status, killed) = dut.process.stop(dut.stop_signal);
+        // ...then the load generator, which stops its ports when its stdin closes.
+        let result = measured.map(|(mut loadgen, report)| {
+            loadgen.stop(None);
+            report
+        });
         let stats = dut.stats_path.as_ref().and_then(|path| std::fs::read_to_string(path).ok());
         // Outcomes and I/O counters; the per-key counters would only bloat the results.
         let stats = stats.and_then(|text| serde_json::from_str::<Value>(&text).ok()).map(|mut stats| {
@@ -605,7 +639,14 @@ impl Bench<'_> {
             };
             eprintln!("bench:   note: {} {how}:\n{}", dut.process.name, dut.process.stderr_tail(10));
         }
-        Ok((report, stats))
+        let device_busy_fraction = match dut.prints_core_cycles {
+            true => testpmd_busy_fraction(
+                &std::fs::read_to_string(&dut.process.stdout_path).unwrap_or_default(),
+                report.loaded_s,
+            ),
+            false => None,
+        };
+        Ok(Measurement { report, node_stats: stats, device_busy_fraction })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -618,7 +659,7 @@ impl Bench<'_> {
         queues: u16,
         placement: &Placement,
         namespace: Option<&Namespace>,
-    ) -> Result<LoadgenReport, String> {
+    ) -> Result<(Spawned, LoadgenReport), String> {
         let load = &self.args.load;
         let mut command = match namespace {
             Some(namespace) => namespace.command(&self.exe),
@@ -636,14 +677,23 @@ impl Bench<'_> {
             .args(["--warmup-s", &load.warmup_s.to_string(), "--duration-s", &load.duration_s.to_string()])
             .args(["--seed", &load.seed.to_string(), "--connect-timeout-s", &CONNECT_LIMIT_S.to_string()])
             .args(["--client-mac", &CLIENT_MAC.to_string(), "--client-ip", &CLIENT_IP.to_string()])
-            .args(["--node-mac", &NODE_MAC.to_string(), "--node-ip", &NODE_IP.to_string()]);
+            .args(["--node-mac", &NODE_MAC.to_string(), "--node-ip", &NODE_IP.to_string()])
+            .arg("--linger");
         let mut loadgen =
-            Spawned::start_with_nice(&format!("{name}-loadgen"), command, &self.dir, false, self.args.nice)?;
+            Spawned::start_with_nice(&format!("{name}-loadgen"), command, &self.dir, true, self.args.nice)?;
         let started = Instant::now();
         let limit =
             Duration::from_secs_f64(load.warmup_s + load.duration_s) + Duration::from_secs(CONNECT_LIMIT_S + 30);
         let mut next_progress = started + PROGRESS_EVERY;
+        let result = |loadgen: &Spawned| {
+            let stdout = std::fs::read_to_string(&loadgen.stdout_path).unwrap_or_default();
+            LoadgenReport::from_output(&stdout)
+        };
         let status = loop {
+            // It lingers, links up and idle, once it has printed its result.
+            if let Ok(report) = result(&loadgen) {
+                return Ok((loadgen, report));
+            }
             if let Some(status) = loadgen.try_status() {
                 break status;
             }
@@ -669,11 +719,11 @@ impl Bench<'_> {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let stdout = std::fs::read_to_string(&loadgen.stdout_path).unwrap_or_default();
         if !status.success() {
             return Err(format!("the load generator failed ({status}):\n{}", loadgen.stderr_tail(15)));
         }
-        LoadgenReport::from_output(&stdout).map_err(|e| format!("{e}:\n{}", loadgen.stderr_tail(15)))
+        let report = result(&loadgen).map_err(|e| format!("{e}:\n{}", loadgen.stderr_tail(15)))?;
+        Ok((loadgen, report))
     }
 }
 
@@ -762,6 +812,17 @@ mod tests {
         assert!(software.oversubscribed() && !software.device_shares_cpu(), "the software node sleeps when idle");
         assert_eq!(Placement::new(&[], 1, true, 1).generator_cpus, [0]);
         assert_eq!(Placement::lcore_map(&[0, 2, 3]), "0@0,1@2,2@3");
+    }
+
+    #[test]
+    fn testpmd_busy_share_comes_from_its_cycle_count() {
+        let stdout = "Done.\n  CPU cycles/packet=67.30 (total cycles=4900000000 / total io packets=78583712) \
+                      at 2450 MHz Clock\nBye...\n";
+        let busy = testpmd_busy_fraction(stdout, 4.0).unwrap();
+        assert!((busy - 0.5).abs() < 1e-9, "2 s of cycles in 4 s: {busy}");
+        assert_eq!(testpmd_busy_fraction(stdout, 1.0), Some(1.0), "capped at all the time");
+        assert_eq!(testpmd_busy_fraction(stdout, 0.0), None);
+        assert_eq!(testpmd_busy_fraction("Bye...\n", 4.0), None);
     }
 
     #[test]

@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 pub const RESULT_PREFIX: &str = "loadgen-result ";
 /// The largest burst, as on the node.
 pub const MAX_BURST: usize = 64;
+/// The longest `--linger` keeps the links up after the result.
+const LINGER_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The most generators (lcores, ports) one load generator runs.
 pub const MAX_GENERATORS: usize = 16;
 
@@ -53,6 +55,12 @@ pub struct LoadgenArgs {
     /// Give up on a request after this long (its slot is reused; a late reply is stale)
     #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub timeout_ms: u64,
+    /// After printing the result, keep the links up and idle until stdin
+    /// closes (at most 30 s), so that the device under test can stop first
+    /// and still count what went over them (a memif server forgets its port
+    /// counters when its client goes)
+    #[arg(long)]
+    pub linger: bool,
     /// Fail when no reply comes within this long of starting
     #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout_s: u64,
@@ -127,6 +135,9 @@ pub struct LoadgenReport {
     pub window_per_queue: usize,
     pub burst: usize,
     pub measured_s: f64,
+    /// From the first reply of any generator to the end of the last one's
+    /// drain: how long the device under test had traffic.
+    pub loaded_s: f64,
     /// Requests answered within the measured interval.
     pub answered: u64,
     /// Answered requests per second, in millions (one frame each way).
@@ -226,9 +237,24 @@ pub fn generator_endpoint(first: Endpoint, generator: usize) -> Result<Endpoint,
 /// Runs the load generator and prints its result line.
 pub fn run(args: &LoadgenArgs) -> Result<(), String> {
     args.validate()?;
-    let report = with_dpdk::run(args)?;
-    println!("{}", report.to_line());
-    Ok(())
+    with_dpdk::run(args, |report| {
+        println!("{}", report.to_line());
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        if args.linger {
+            wait_for_stdin_to_close(LINGER_LIMIT);
+        }
+    })
+}
+
+/// Returns when stdin reaches its end or `limit` passes.
+fn wait_for_stdin_to_close(limit: std::time::Duration) {
+    let (closed, wait) = std::sync::mpsc::channel();
+    // Left blocked in its read if the limit passes first; the process is about to end.
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        let _ = closed.send(());
+    });
+    let _ = wait.recv_timeout(limit);
 }
 
 /// Latencies and counters of one queue.
@@ -306,6 +332,8 @@ fn summarize(
         window_per_queue: args.load.window,
         burst: args.load.burst,
         measured_s,
+        // Known to the run as a whole, not to a generator's counters.
+        loaded_s: 0.0,
         answered,
         mpps: if measured_s > 0.0 { answered as f64 / measured_s / 1e6 } else { 0.0 },
         latency_us_p50: latency.quantile_us(0.5),
@@ -399,6 +427,9 @@ mod with_dpdk {
         measure_start_ns: AtomicU64,
         /// Set by a signal: measuring ends there at the latest.
         stop_ns: AtomicU64,
+        /// The first reply of any generator, and the end of the last one's run.
+        first_reply_ns: AtomicU64,
+        last_end_ns: AtomicU64,
         /// Set when a generator fails: the others stop too.
         failed: AtomicBool,
         failure: Mutex<Option<String>>,
@@ -411,6 +442,7 @@ mod with_dpdk {
 
         /// A generator had its first reply at `now`; the last one starts the warm-up of all.
         fn connect(&self, now: u64, warmup_ns: u64) {
+            self.first_reply_ns.fetch_min(now, Ordering::AcqRel);
             if self.connected.fetch_add(1, Ordering::AcqRel) + 1 == self.generators {
                 self.measure_start_ns.store(now + warmup_ns, Ordering::Release);
             }
@@ -429,7 +461,8 @@ mod with_dpdk {
         }
     }
 
-    pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport, String> {
+    /// Runs the generators and hands their report to `publish` while the ports are still up.
+    pub fn run(args: &LoadgenArgs, publish: impl FnOnce(&LoadgenReport)) -> Result<(), String> {
         let eal_args = loadgen_eal_arguments(&args.eal);
         let eal = Eal::init(&eal_args).map_err(|e| format!("loadgen: {e}"))?;
         netcraq_topology::catch_interrupts().map_err(|e| format!("loadgen: installing signal handlers: {e}"))?;
@@ -453,6 +486,8 @@ mod with_dpdk {
             connected: AtomicUsize::new(0),
             measure_start_ns: AtomicU64::new(UNSET_NS),
             stop_ns: AtomicU64::new(UNSET_NS),
+            first_reply_ns: AtomicU64::new(UNSET_NS),
+            last_end_ns: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
         };
@@ -463,14 +498,12 @@ mod with_dpdk {
                 shared.fail(error);
             }
         });
-        // The queues (and with each generator's last one its port) stop here,
-        // before the process exits: the peer sees the link go down with no traffic.
         let tallies: Vec<GeneratorTally> = generators
-            .into_iter()
+            .iter_mut()
             .map(|generator| {
-                let generator = generator.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-                let busy_s = generator.busy_ns as f64 / 1e9;
-                GeneratorTally { counters: generator.loads.into_iter().map(|load| load.counters).collect(), busy_s }
+                let generator = generator.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let counters = generator.loads.iter_mut().map(|load| std::mem::take(&mut load.counters)).collect();
+                GeneratorTally { counters, busy_s: generator.busy_ns as f64 / 1e9 }
             })
             .collect();
         launched.map_err(|e| format!("loadgen: {e}"))?;
@@ -481,8 +514,14 @@ mod with_dpdk {
         }
         let measured_s = end.saturating_sub(start).min(duration_ns) as f64 / 1e9;
         let mut report = summarize_generators(args, &drivers, &tallies, measured_s);
+        let loaded_ns = shared.last_end_ns.load(Ordering::Acquire).saturating_sub(shared.first_reply_ns.into_inner());
+        report.loaded_s = loaded_ns as f64 / 1e9;
         report.interrupted = shared.stop_ns.load(Ordering::Acquire) != UNSET_NS;
-        Ok(report)
+        publish(&report);
+        // The queues (and with each generator's last one its port) stop here,
+        // before the process exits: the peer sees the link go down with no traffic.
+        drop(generators);
+        Ok(())
     }
 
     /// Starts generator `index`'s port on `device` with a mempool of its own; returns it and the port's driver.
@@ -495,7 +534,8 @@ mod with_dpdk {
         let queues = args.queues;
         let burst = args.load.burst as u32;
         // Every queue's window in flight, the rings full both ways, the spares and the caches.
-        let mbufs = (u32::from(queues) * (args.load.window as u32 + 2 * 1024 + 2 * burst) + 2048).next_power_of_two() - 1;
+        let mbufs =
+            (u32::from(queues) * (args.load.window as u32 + 2 * 1024 + 2 * burst) + 2048).next_power_of_two() - 1;
         let pool = Mempool::new(eal, &format!("netcraq_loadgen{index}"), mbufs, 256, DEFAULT_DATA_ROOM)
             .map_err(|e| format!("loadgen: {e}"))?;
         let mut port = Port::from_devargs(eal, device).map_err(|e| format!("loadgen: {device}: {e}"))?;
@@ -508,7 +548,12 @@ mod with_dpdk {
             loads.push(QueueLoad {
                 queue,
                 window: Window::new(args.load.window)?,
-                draw: RequestDraw::new(args.load.mix(), queue_index, queues, args.load.seed.wrapping_add(index as u64))?,
+                draw: RequestDraw::new(
+                    args.load.mix(),
+                    queue_index,
+                    queues,
+                    args.load.seed.wrapping_add(index as u64),
+                )?,
                 counters: QueueCounters::default(),
                 tx: std::array::from_fn(|_| None),
                 tx_slots: [0; MAX_BURST],
@@ -593,6 +638,7 @@ mod with_dpdk {
             }
         }
         generator.busy_ns = busy_ns;
+        shared.last_end_ns.fetch_max(shared.now_ns(), Ordering::AcqRel);
         Ok(())
     }
 
@@ -690,7 +736,7 @@ mod with_dpdk {
 mod with_dpdk {
     use super::{LoadgenArgs, LoadgenReport};
 
-    pub fn run(_: &LoadgenArgs) -> Result<LoadgenReport, String> {
+    pub fn run(_: &LoadgenArgs, _: impl FnOnce(&LoadgenReport)) -> Result<(), String> {
         Err(crate::WITHOUT_DPDK.to_string())
     }
 }
@@ -750,6 +796,7 @@ mod tests {
                 seed: 1,
             },
             timeout_ms: 100,
+            linger: false,
             connect_timeout_s: 1,
             client_mac: MacAddr([2, 0, 0, 0, 1, 1]),
             client_ip: Ipv4Addr::new(10, 0, 1, 1),

@@ -16,34 +16,48 @@ pub const TARGET_VS_TESTPMD_AT_CEILING: f64 = 0.9;
 pub const SATURATED_BUSY: f64 = 0.9;
 /// ...with receive bursts at least this full on average (replies waited for it).
 pub const SATURATED_FILL: f64 = 0.75;
-/// A generator busy no more than this waited for replies the rest of the time.
+/// A generator busy no more than this waited for replies the rest of the
+/// time (when the device under test's own busy share is unknown).
 pub const WAITING_BUSY: f64 = 0.8;
+
+/// What is known of the device under test's own load.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DeviceSignals {
+    /// A poller of the device under test shares its CPU with another poller.
+    pub shares_cpu: bool,
+    /// The share of the loaded time the device under test spent on bursts
+    /// that received frames: known for testpmd (`--record-core-cycles`).
+    pub busy_fraction: Option<f64>,
+}
 
 /// Who set the pace of a configuration, from measured signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// Every generator saturated: replies waited for the generators.
     Generator,
-    /// Every generator waited for replies: the device under test (with its link) set the pace.
+    /// The device under test was busy all the time (testpmd's cycle count), or every
+    /// generator waited for replies: the device under test (with its link) set the pace.
     Device,
     /// A poller of the device under test shares its CPU with another poller.
     SharedCpu,
-    /// Generators neither all saturated nor all waiting.
+    /// Neither side saturated, or generators neither all saturated nor all waiting.
     Unclear,
 }
 
 impl Limit {
     /// From the generators' figures (each generator's own when there are
-    /// several), and whether a poller of the device under test shares its CPU.
-    pub fn of(report: &LoadgenReport, device_shares_cpu: bool) -> Limit {
+    /// several), the device under test's busy share if known, and whether a
+    /// poller of the device under test shares its CPU.
+    pub fn of(report: &LoadgenReport, device: &DeviceSignals) -> Limit {
         let generators =
             if report.per_generator.is_empty() { std::slice::from_ref(report) } else { &report.per_generator };
         let saturated = |g: &LoadgenReport| g.busy_fraction >= SATURATED_BUSY && g.rx_burst_fill >= SATURATED_FILL;
-        if device_shares_cpu {
+        let waiting = || generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY);
+        if device.shares_cpu {
             Limit::SharedCpu
         } else if generators.iter().all(saturated) {
             Limit::Generator
-        } else if generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY) {
+        } else if device.busy_fraction.map_or_else(waiting, |busy| busy >= SATURATED_BUSY) {
             Limit::Device
         } else {
             Limit::Unclear
@@ -78,14 +92,18 @@ impl Limit {
                 SATURATED_FILL * 100.0
             ),
             Limit::Device => format!(
-                "every generator was busy <= {:.0} % of the time and waited for replies the rest: the device under \
-                 test (with its link) set the pace",
+                "the device under test was busy >= {:.0} % of the loaded time (testpmd's cycle count) or, where \
+                 that is unknown (the nodes), every generator was busy <= {:.0} % of the time and waited for \
+                 replies the rest: the device under test (with its link, or other work on its CPU) set the pace",
+                SATURATED_BUSY * 100.0,
                 WAITING_BUSY * 100.0
             ),
             Limit::SharedCpu => "a poller of the device under test shares its CPU with another poller: CPU time, \
                                  not either side's speed, set the pace"
                 .to_string(),
-            Limit::Unclear => "the generators were neither all saturated nor all waiting".to_string(),
+            Limit::Unclear => "neither the generators nor the device under test were saturated all the time, or \
+                               the generators were neither all saturated nor all waiting"
+                .to_string(),
         }
     }
 }
@@ -139,8 +157,8 @@ pub struct ConfigurationResult {
     pub placement: String,
     /// More busy pollers than CPUs: the figures include their fight for CPU time.
     pub oversubscribed: bool,
-    /// A poller of the device under test shares its CPU with another poller.
-    pub device_shares_cpu: bool,
+    /// What is known of the device under test's own load.
+    pub device: DeviceSignals,
     pub outcome: Outcome,
     /// The node's own counters at the end (`--stats`), when it is a node.
     pub node_stats: Option<Value>,
@@ -157,7 +175,7 @@ impl ConfigurationResult {
     }
 
     pub fn limit(&self) -> Option<Limit> {
-        self.measured().map(|report| Limit::of(report, self.device_shares_cpu))
+        self.measured().map(|report| Limit::of(report, &self.device))
     }
 }
 
@@ -302,8 +320,8 @@ fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
 /// The table printed at the end.
 pub fn table(results: &[ConfigurationResult]) -> String {
     let mut text = format!(
-        "{:<32} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9}  {}\n",
-        "configuration", "Mpps", "p50 µs", "p99 µs", "timeouts", "lg busy %", "lg fill", "limit", "where"
+        "{:<32} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>9}  {}\n",
+        "configuration", "Mpps", "p50 µs", "p99 µs", "timeouts", "lg busy %", "lg fill", "dut busy %", "limit", "where"
     );
     for result in results {
         let label = result.configuration.label();
@@ -314,13 +332,14 @@ pub fn table(results: &[ConfigurationResult]) -> String {
         };
         let line = match &result.outcome {
             Outcome::Measured(r) => format!(
-                "{label:<32} {:>8.3} {:>9.1} {:>9.1} {:>9} {:>10.1} {:>8.2} {:>9}  {placement}{}\n",
+                "{label:<32} {:>8.3} {:>9.1} {:>9.1} {:>9} {:>10.1} {:>8.2} {:>11} {:>9}  {placement}{}\n",
                 r.mpps,
                 r.latency_us_p50,
                 r.latency_us_p99,
                 r.timed_out,
                 r.busy_fraction * 100.0,
                 r.rx_burst_fill,
+                result.device.busy_fraction.map_or("-".to_string(), |busy| format!("{:.1}", busy * 100.0)),
                 result.limit().map_or("-", Limit::name),
                 if r.interrupted { " (interrupted)" } else { "" }
             ),
@@ -394,7 +413,8 @@ pub fn to_json(results: &[ConfigurationResult], settings: Value, machine: Value,
                 "detail": detail,
                 "placement": result.placement,
                 "oversubscribed": result.oversubscribed,
-                "device_shares_cpu": result.device_shares_cpu,
+                "device_shares_cpu": result.device.shares_cpu,
+                "device_busy_fraction": result.device.busy_fraction,
                 "limit": result.limit().map(Limit::name),
                 "limit_meaning": result.limit().map(Limit::meaning),
                 "mpps": figure(|r| r.mpps),
@@ -455,7 +475,7 @@ mod tests {
             configuration,
             placement: "somewhere".into(),
             oversubscribed: configuration == Configuration::DpdkTwoLcores,
-            device_shares_cpu: configuration == Configuration::DpdkTwoLcores,
+            device: DeviceSignals { shares_cpu: configuration == Configuration::DpdkTwoLcores, busy_fraction: None },
             outcome: Outcome::Measured(LoadgenReport {
                 mpps,
                 latency_us_p50: 3.0,
@@ -578,14 +598,20 @@ mod tests {
 
     #[test]
     fn the_limit_is_the_side_that_waited_for_nothing() {
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), false), Limit::Generator);
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.5, 0.8)]), false), Limit::Unclear, "one generator waited");
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.3)]), false), Limit::Unclear, "busy with thin bursts");
-        assert_eq!(Limit::of(&generators(&[(0.6, 1.0), (0.8, 0.2)]), false), Limit::Device);
-        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), false), Limit::Unclear);
-        assert_eq!(Limit::of(&generators(&[(0.5, 0.5)]), true), Limit::SharedCpu);
+        let unknown = DeviceSignals::default();
+        let busy = |busy_fraction| DeviceSignals { shares_cpu: false, busy_fraction: Some(busy_fraction) };
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &unknown), Limit::Generator);
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &busy(0.97)), Limit::Generator);
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.5, 0.8)]), &unknown), Limit::Unclear, "one waited");
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.3)]), &unknown), Limit::Unclear, "busy with thin bursts");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0), (0.8, 0.2)]), &unknown), Limit::Device);
+        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &unknown), Limit::Unclear);
+        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &busy(0.95)), Limit::Device, "the device said so");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &busy(0.5)), Limit::Unclear, "neither saturated");
+        let shared = DeviceSignals { shares_cpu: true, busy_fraction: None };
+        assert_eq!(Limit::of(&generators(&[(0.99, 1.0)]), &shared), Limit::SharedCpu);
         let single = LoadgenReport { busy_fraction: 0.95, rx_burst_fill: 1.0, ..Default::default() };
-        assert_eq!(Limit::of(&single, false), Limit::Generator, "one generator's own figures");
+        assert_eq!(Limit::of(&single, &unknown), Limit::Generator, "one generator's own figures");
         assert_eq!(Limit::of_pair(Limit::Device, Limit::Device), Limit::Device);
         assert_eq!(Limit::of_pair(Limit::Device, Limit::Generator), Limit::Generator);
         assert_eq!(Limit::of_pair(Limit::Unclear, Limit::Device), Limit::Unclear);
@@ -621,7 +647,7 @@ mod tests {
                 configuration: Configuration::Testpmd,
                 placement: String::new(),
                 oversubscribed: false,
-                device_shares_cpu: false,
+                device: DeviceSignals::default(),
                 outcome: Outcome::Failed("no testpmd".into()),
                 node_stats: None,
                 mpps_per_round: Vec::new(),
