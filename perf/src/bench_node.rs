@@ -459,9 +459,11 @@ impl Bench<'_> {
             self.measure(configuration, &placement)
         });
         let (outcome, node_stats, device_busy_fraction) = match measured {
-            Ok(measurement) => {
-                (Outcome::Measured(measurement.report), measurement.node_stats, measurement.device_busy_fraction)
-            }
+            Ok(measurement) => (
+                Outcome::Measured(Box::new(measurement.report)),
+                measurement.node_stats,
+                measurement.device_busy_fraction,
+            ),
             Err(error) => (Outcome::Failed(error), None, None),
         };
         ConfigurationResult {

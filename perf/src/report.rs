@@ -144,7 +144,7 @@ impl Configuration {
 /// How a configuration went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Measured(LoadgenReport),
+    Measured(Box<LoadgenReport>),
     Skipped(String),
     Failed(String),
 }
@@ -169,7 +169,7 @@ pub struct ConfigurationResult {
 impl ConfigurationResult {
     pub fn measured(&self) -> Option<&LoadgenReport> {
         match &self.outcome {
-            Outcome::Measured(report) if !report.interrupted => Some(report),
+            Outcome::Measured(report) if !report.interrupted => Some(report.as_ref()),
             _ => None,
         }
     }
@@ -476,14 +476,14 @@ mod tests {
             placement: "somewhere".into(),
             oversubscribed: configuration == Configuration::DpdkTwoLcores,
             device: DeviceSignals { shares_cpu: configuration == Configuration::DpdkTwoLcores, busy_fraction: None },
-            outcome: Outcome::Measured(LoadgenReport {
+            outcome: Outcome::Measured(Box::new(LoadgenReport {
                 mpps,
                 latency_us_p50: 3.0,
                 generators: 1,
                 busy_fraction: 1.0,
                 rx_burst_fill: 1.0,
                 ..Default::default()
-            }),
+            })),
             node_stats: None,
             mpps_per_round: Vec::new(),
         }
@@ -621,7 +621,7 @@ mod tests {
     #[test]
     fn vs_testpmd_is_a_ceiling_comparison_only_when_both_sides_ran_at_the_device_pace() {
         let at = |configuration, mpps, busy| ConfigurationResult {
-            outcome: Outcome::Measured(LoadgenReport { mpps, ..generators(&[(busy, 1.0), (busy, 1.0)]) }),
+            outcome: Outcome::Measured(Box::new(LoadgenReport { mpps, ..generators(&[(busy, 1.0), (busy, 1.0)]) })),
             ..measured(configuration, mpps)
         };
         let results = [at(Configuration::Testpmd, 10.0, 0.5), at(Configuration::DpdkOneLcore, 9.5, 0.6)];
