@@ -205,9 +205,7 @@ pub fn run(args: &BenchNodeArgs) -> Result<(), String> {
             cpus.len()
         );
     }
-    if let Some(note) = generator_bound_note(&results, cpus.len(), generators) {
-        println!("{note}");
-    }
+    print!("{}", limit_notes(&results, &comparison, cpus.len(), generators));
     println!();
     print!("{}", report::ratio_lines(&comparison));
     if interrupted {
@@ -248,33 +246,37 @@ fn limit_legend(results: &[ConfigurationResult]) -> String {
     limits.iter().map(|limit| format!("limit {}: {}.\n", limit.name(), limit.meaning())).collect()
 }
 
-/// When a configuration was held back by its generators and there is no
-/// CPU left to give more generators, says so plainly, and what the ratios then mean.
-fn generator_bound_note(results: &[ConfigurationResult], cpus: usize, generators: usize) -> Option<String> {
+/// Says plainly which configurations their generators held back, and, when
+/// `vs_testpmd` is no ceiling comparison and no CPU is left for more
+/// generators, that this machine cannot make it one and what it means instead.
+fn limit_notes(results: &[ConfigurationResult], comparison: &Comparison, cpus: usize, generators: usize) -> String {
     let bound: Vec<&str> = results
         .iter()
         .filter(|r| r.limit() == Some(Limit::Generator))
         .map(|r| r.configuration.label().split(' ').next().unwrap_or_default())
         .collect();
-    if bound.is_empty() {
-        return None;
+    let no_cpu_left = generators + 1 >= cpus;
+    let mut notes = String::new();
+    if !bound.is_empty() {
+        let more = match no_cpu_left {
+            true => "no CPU is left for more generators".to_string(),
+            false => format!("{} CPU(s) were left unused: more --generators may lift it", cpus - generators - 1),
+        };
+        notes += &format!(
+            "GENERATOR-LIMITED: {}: those figures are the load the generators could make, not the device under \
+             test's ceiling ({more}).\n",
+            bound.join(", ")
+        );
     }
-    let cpu_note = if generators + 1 >= cpus {
-        format!(
-            "this machine has {cpus} CPU(s) for {generators} generator(s) and the device under test, so more \
-             generators would only share CPUs with these: the generators stay the limit here, and"
-        )
-    } else {
-        format!(
-            "{} CPU(s) were left unused: more generators (--generators) may lift this; until then",
-            cpus - generators - 1
-        )
-    };
-    Some(format!(
-        "GENERATOR-LIMITED: {}: {cpu_note} those figures are the load the generators can make, not the device \
-         under test's ceiling; a ratio between such configurations compares them under that load.",
-        bound.join(", ")
-    ))
+    if comparison.limit().is_some() && !comparison.is_ceiling_comparison() && no_cpu_left {
+        notes += &format!(
+            "This machine has {cpus} CPU(s): {generators} generator(s) and the device under test's lcore take them \
+             all, and more generators would only share CPUs with these, so the generators cannot be taken out of \
+             the way here. vs_testpmd therefore compares the node and testpmd under the load {generators} \
+             generator core(s) can make, not at their own ceilings (that needs more CPUs: perf/README.md).\n"
+        );
+    }
+    notes
 }
 
 fn selected_configurations(only: &[String]) -> Result<Vec<Configuration>, String> {
@@ -814,6 +816,35 @@ mod tests {
         assert!(software.oversubscribed() && !software.device_shares_cpu(), "the software node sleeps when idle");
         assert_eq!(Placement::new(&[], 1, true, 1).generator_cpus, [0]);
         assert_eq!(Placement::lcore_map(&[0, 2, 3]), "0@0,1@2,2@3");
+    }
+
+    #[test]
+    fn the_output_says_when_no_cpu_is_left_to_lift_the_generator_limit() {
+        let result = |configuration, busy_fraction, device_busy| ConfigurationResult {
+            configuration,
+            placement: String::new(),
+            oversubscribed: false,
+            device: DeviceSignals { shares_cpu: false, busy_fraction: device_busy },
+            outcome: Outcome::Measured(Box::new(LoadgenReport {
+                mpps: 3.0,
+                busy_fraction,
+                rx_burst_fill: 1.0,
+                ..Default::default()
+            })),
+            node_stats: None,
+            mpps_per_round: Vec::new(),
+        };
+        let results =
+            [result(Configuration::Testpmd, 0.95, Some(0.6)), result(Configuration::DpdkOneLcore, 0.85, None)];
+        let comparison = Comparison::of(&results);
+        let notes = limit_notes(&results, &comparison, 2, 1);
+        assert!(notes.starts_with("GENERATOR-LIMITED: (a): "), "{notes}");
+        assert!(notes.contains("no CPU is left") && notes.contains("This machine has 2 CPU(s)"), "{notes}");
+        let roomy = limit_notes(&results, &comparison, 8, 1);
+        assert!(roomy.contains("6 CPU(s) were left unused") && !roomy.contains("This machine"), "{roomy}");
+        let ceilings =
+            [result(Configuration::Testpmd, 0.5, Some(0.95)), result(Configuration::DpdkOneLcore, 0.5, None)];
+        assert_eq!(limit_notes(&ceilings, &Comparison::of(&ceilings), 2, 1), "");
     }
 
     #[test]

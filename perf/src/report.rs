@@ -16,8 +16,7 @@ pub const TARGET_VS_TESTPMD_AT_CEILING: f64 = 0.9;
 pub const SATURATED_BUSY: f64 = 0.9;
 /// ...with receive bursts at least this full on average (replies waited for it).
 pub const SATURATED_FILL: f64 = 0.75;
-/// A generator busy no more than this waited for replies the rest of the
-/// time (when the device under test's own busy share is unknown).
+/// A side busy no more than this waited for the other the rest of the time.
 pub const WAITING_BUSY: f64 = 0.8;
 
 /// What is known of the device under test's own load.
@@ -51,16 +50,22 @@ impl Limit {
     pub fn of(report: &LoadgenReport, device: &DeviceSignals) -> Limit {
         let generators =
             if report.per_generator.is_empty() { std::slice::from_ref(report) } else { &report.per_generator };
-        let saturated = |g: &LoadgenReport| g.busy_fraction >= SATURATED_BUSY && g.rx_burst_fill >= SATURATED_FILL;
-        let waiting = || generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY);
+        // Every generator busy at least `busy` of the time, with full receive bursts.
+        let generators_busy =
+            |busy: f64| generators.iter().all(|g| g.busy_fraction >= busy && g.rx_burst_fill >= SATURATED_FILL);
         if device.shares_cpu {
-            Limit::SharedCpu
-        } else if generators.iter().all(saturated) {
-            Limit::Generator
-        } else if device.busy_fraction.map_or_else(waiting, |busy| busy >= SATURATED_BUSY) {
-            Limit::Device
-        } else {
-            Limit::Unclear
+            return Limit::SharedCpu;
+        }
+        if generators_busy(SATURATED_BUSY) {
+            return Limit::Generator;
+        }
+        match device.busy_fraction {
+            Some(busy) if busy >= SATURATED_BUSY => Limit::Device,
+            // The device waited a fifth of the time or more, the generators less.
+            Some(busy) if busy <= WAITING_BUSY && generators_busy(WAITING_BUSY) => Limit::Generator,
+            Some(_) => Limit::Unclear,
+            None if generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY) => Limit::Device,
+            None => Limit::Unclear,
         }
     }
 
@@ -86,10 +91,13 @@ impl Limit {
     pub fn meaning(self) -> String {
         match self {
             Limit::Generator => format!(
-                "every generator was busy >= {:.0} % of the time with receive bursts >= {:.0} % full: replies waited \
-                 for the generators",
+                "every generator was busy >= {:.0} % of the time with receive bursts >= {:.0} % full, or busy >= \
+                 {:.0} % (bursts as full) while the device under test was busy <= {:.0} % (testpmd's cycle count): \
+                 replies waited for the generators",
                 SATURATED_BUSY * 100.0,
-                SATURATED_FILL * 100.0
+                SATURATED_FILL * 100.0,
+                WAITING_BUSY * 100.0,
+                WAITING_BUSY * 100.0
             ),
             Limit::Device => format!(
                 "the device under test was busy >= {:.0} % of the loaded time (testpmd's cycle count) or, where \
@@ -607,7 +615,9 @@ mod tests {
         assert_eq!(Limit::of(&generators(&[(0.6, 1.0), (0.8, 0.2)]), &unknown), Limit::Device);
         assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &unknown), Limit::Unclear);
         assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &busy(0.95)), Limit::Device, "the device said so");
-        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &busy(0.5)), Limit::Unclear, "neither saturated");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &busy(0.5)), Limit::Unclear, "both waited");
+        assert_eq!(Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.62)), Limit::Generator, "the device waited more");
+        assert_eq!(Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.85)), Limit::Unclear, "neither clearly");
         let shared = DeviceSignals { shares_cpu: true, busy_fraction: None };
         assert_eq!(Limit::of(&generators(&[(0.99, 1.0)]), &shared), Limit::SharedCpu);
         let single = LoadgenReport { busy_fraction: 0.95, rx_burst_fill: 1.0, ..Default::default() };
