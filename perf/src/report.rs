@@ -29,6 +29,27 @@ pub struct DeviceSignals {
     pub busy_fraction: Option<f64>,
 }
 
+/// How the node/testpmd ratio of the measured figures bounds the ratio of their ceilings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeilingBound {
+    /// Both at their ceilings.
+    Equal,
+    /// The node at its ceiling, testpmd below its own.
+    AtMost,
+    /// testpmd at its ceiling, the node below its own.
+    AtLeast,
+}
+
+impl CeilingBound {
+    pub fn name(self) -> &'static str {
+        match self {
+            CeilingBound::Equal => "equal",
+            CeilingBound::AtMost => "at_most",
+            CeilingBound::AtLeast => "at_least",
+        }
+    }
+}
+
 /// Who set the pace of a configuration, from measured signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -292,6 +313,17 @@ impl Comparison {
         self.limit() == Some(Limit::Device)
     }
 
+    /// What `vs_testpmd` says of the ratio of the two ceilings: a side that
+    /// its generators held back has its ceiling above its figure.
+    pub fn ceiling_bound(&self) -> Option<CeilingBound> {
+        match (self.dpdk_limit?, self.testpmd_limit?) {
+            (Limit::Device, Limit::Device) => Some(CeilingBound::Equal),
+            (Limit::Device, Limit::Generator) => Some(CeilingBound::AtMost),
+            (Limit::Generator, Limit::Device) => Some(CeilingBound::AtLeast),
+            _ => None,
+        }
+    }
+
     pub fn vs_testpmd(&self) -> Option<f64> {
         ratio(self.dpdk_mpps, self.testpmd_mpps)
     }
@@ -389,15 +421,27 @@ fn ceiling_line(comparison: &Comparison) -> String {
         comparison.dpdk_limit.map_or("n/a", Limit::name)
     );
     let target = TARGET_VS_TESTPMD_AT_CEILING;
-    match limit {
-        Limit::Device => format!(
+    let not_ceilings = format!(
+        "  NOT a ceiling comparison: {limits}; the ratio compares the two under the load the generators could make"
+    );
+    match (limit, comparison.ceiling_bound()) {
+        (Limit::Device, _) => format!(
             "  a ceiling comparison: {limits}, both ran at the device under test's pace \
              (target at the ceilings >= {target}: {})\n",
             verdict(ratio, target)
         ),
+        (_, Some(CeilingBound::AtMost)) => format!(
+            "{not_ceilings}; the node ran at its own pace and testpmd below its ceiling, so the ratio of the \
+             ceilings is at most {ratio:.2} (target at the ceilings >= {target}: {})\n",
+            if ratio < target { "MISSED" } else { "not assessable here" }
+        ),
+        (_, Some(CeilingBound::AtLeast)) => format!(
+            "{not_ceilings}; testpmd ran at its own pace and the node below its ceiling, so the ratio of the \
+             ceilings is at least {ratio:.2} (target at the ceilings >= {target}: {})\n",
+            if ratio >= target { "met" } else { "not assessable here" }
+        ),
         _ => format!(
-            "  NOT a ceiling comparison: {limits}; the ratio compares the two under the load the generators \
-             could make, not at their own ceilings (target at the ceilings >= {target}: not assessable here)\n"
+            "{not_ceilings}, not at their own ceilings (target at the ceilings >= {target}: not assessable here)\n"
         ),
     }
 }
@@ -447,6 +491,7 @@ pub fn to_json(results: &[ConfigurationResult], settings: Value, machine: Value,
             "target_vs_software": TARGET_VS_SOFTWARE,
             "limit": comparison.limit().map(Limit::name),
             "vs_testpmd_is_ceiling_comparison": comparison.is_ceiling_comparison(),
+            "ceiling_ratio_vs_measured": comparison.ceiling_bound().map(CeilingBound::name),
             "target_vs_testpmd_at_ceiling": TARGET_VS_TESTPMD_AT_CEILING,
         },
         "limit_rule": {
@@ -646,7 +691,13 @@ mod tests {
         let slower = [at(Configuration::Testpmd, 10.0, 0.5), at(Configuration::DpdkOneLcore, 8.0, 0.95)];
         let comparison = Comparison::of(&slower);
         assert_eq!(comparison.limit(), Some(Limit::Generator));
-        assert!(ratio_lines(&comparison).contains("not assessable here"));
+        assert_eq!(comparison.ceiling_bound(), Some(CeilingBound::AtLeast));
+        assert!(ratio_lines(&comparison).contains("at least 0.80 (target at the ceilings >= 0.9: not assessable here)"));
+        let node_bound = [at(Configuration::Testpmd, 10.0, 0.95), at(Configuration::DpdkOneLcore, 7.0, 0.6)];
+        let comparison = Comparison::of(&node_bound);
+        assert_eq!(comparison.ceiling_bound(), Some(CeilingBound::AtMost));
+        assert!(ratio_lines(&comparison).contains("at most 0.70 (target at the ceilings >= 0.9: MISSED)"));
+        assert_eq!(to_json(&node_bound, json!({}), json!({}), "now")["ratios"]["ceiling_ratio_vs_measured"], "at_most");
     }
 
     #[test]
