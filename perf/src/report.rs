@@ -66,9 +66,11 @@ pub enum Limit {
 
 impl Limit {
     /// From the generators' figures (each generator's own when there are
-    /// several), the device under test's busy share if known, and whether a
-    /// poller of the device under test shares its CPU.
-    pub fn of(report: &LoadgenReport, device: &DeviceSignals) -> Limit {
+    /// several), the device under test's busy share if known, whether a
+    /// poller of the device under test shares its CPU, and whether the
+    /// generators share CPUs (then their idle time may be time without a
+    /// CPU rather than waiting for replies).
+    pub fn of(report: &LoadgenReport, device: &DeviceSignals, generators_share_cpu: bool) -> Limit {
         let generators =
             if report.per_generator.is_empty() { std::slice::from_ref(report) } else { &report.per_generator };
         // Every generator busy at least `busy` of the time, with full receive bursts.
@@ -85,7 +87,9 @@ impl Limit {
             // The device waited a fifth of the time or more, the generators less.
             Some(busy) if busy <= WAITING_BUSY && generators_busy(WAITING_BUSY) => Limit::Generator,
             Some(_) => Limit::Unclear,
-            None if generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY) => Limit::Device,
+            None if !generators_share_cpu && generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY) => {
+                Limit::Device
+            }
             None => Limit::Unclear,
         }
     }
@@ -204,7 +208,9 @@ impl ConfigurationResult {
     }
 
     pub fn limit(&self) -> Option<Limit> {
-        self.measured().map(|report| Limit::of(report, &self.device))
+        // More pollers than CPUs, none of them the device's: generators share.
+        let generators_share_cpu = self.oversubscribed && !self.device.shares_cpu;
+        self.measured().map(|report| Limit::of(report, &self.device, generators_share_cpu))
     }
 }
 
@@ -653,20 +659,25 @@ mod tests {
     fn the_limit_is_the_side_that_waited_for_nothing() {
         let unknown = DeviceSignals::default();
         let busy = |busy_fraction| DeviceSignals { shares_cpu: false, busy_fraction: Some(busy_fraction) };
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &unknown), Limit::Generator);
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &busy(0.97)), Limit::Generator);
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.5, 0.8)]), &unknown), Limit::Unclear, "one waited");
-        assert_eq!(Limit::of(&generators(&[(0.99, 0.3)]), &unknown), Limit::Unclear, "busy with thin bursts");
-        assert_eq!(Limit::of(&generators(&[(0.6, 1.0), (0.8, 0.2)]), &unknown), Limit::Device);
-        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &unknown), Limit::Unclear);
-        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &busy(0.95)), Limit::Device, "the device said so");
-        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &busy(0.5)), Limit::Unclear, "both waited");
-        assert_eq!(Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.62)), Limit::Generator, "the device waited more");
-        assert_eq!(Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.85)), Limit::Unclear, "neither clearly");
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &unknown, false), Limit::Generator);
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &busy(0.97), false), Limit::Generator);
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.5, 0.8)]), &unknown, false), Limit::Unclear, "one waited");
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.3)]), &unknown, false), Limit::Unclear, "busy with thin bursts");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0), (0.8, 0.2)]), &unknown, false), Limit::Device);
+        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &unknown, false), Limit::Unclear);
+        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &busy(0.95), false), Limit::Device, "the device said so");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &busy(0.5), false), Limit::Unclear, "both waited");
+        assert_eq!(
+            Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.62), false),
+            Limit::Generator,
+            "the device waited more"
+        );
+        assert_eq!(Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.85), false), Limit::Unclear, "neither clearly");
         let shared = DeviceSignals { shares_cpu: true, busy_fraction: None };
-        assert_eq!(Limit::of(&generators(&[(0.99, 1.0)]), &shared), Limit::SharedCpu);
+        assert_eq!(Limit::of(&generators(&[(0.99, 1.0)]), &shared, false), Limit::SharedCpu);
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &unknown, true), Limit::Unclear, "idle, or without a CPU");
         let single = LoadgenReport { busy_fraction: 0.95, rx_burst_fill: 1.0, ..Default::default() };
-        assert_eq!(Limit::of(&single, &unknown), Limit::Generator, "one generator's own figures");
+        assert_eq!(Limit::of(&single, &unknown, false), Limit::Generator, "one generator's own figures");
         assert_eq!(Limit::of_pair(Limit::Device, Limit::Device), Limit::Device);
         assert_eq!(Limit::of_pair(Limit::Device, Limit::Generator), Limit::Generator);
         assert_eq!(Limit::of_pair(Limit::Unclear, Limit::Device), Limit::Unclear);
