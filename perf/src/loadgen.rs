@@ -13,9 +13,10 @@
 //! receive burst its reply arrived in. Once every generator has had a first
 //! reply, all of them warm up and then measure the same interval on one
 //! clock: replies are counted and their latency recorded; then each stops
-//! sending and drains what is outstanding. The ports stop and the process
-//! prints one line, `loadgen-result {JSON}`, on stdout: the generators'
-//! counters summed and their histograms merged, and each generator's own.
+//! sending and drains what is outstanding. The process prints one line,
+//! `loadgen-result {JSON}`, on stdout: the generators' counters summed and
+//! their histograms merged, and each generator's own; then it stops the
+//! ports (with `--linger`, once its stdin closes).
 
 use crate::frames::Responder;
 use crate::latency::LatencyRecorder;
