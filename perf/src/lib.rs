@@ -43,8 +43,9 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// The DPDK node's throughput and latency over memif on one and two
     /// lcores, against dpdk-testpmd io forwarding and the software node, in
-    /// one run (as root: sets up and releases hugepages itself). Prints the
-    /// table, the ratios and a summary line, and writes JSON (perf/README.md).
+    /// one run with one or more load generators (as root: sets up and
+    /// releases hugepages itself). Prints the table with who limited each
+    /// configuration, the ratios and a summary line, and writes JSON (perf/README.md).
     Node(bench_node::BenchNodeArgs),
     /// etcd on this machine (Debian's etcd-server; one member and three,
     /// started and removed by the benchmark) under the same request mix
@@ -57,7 +58,7 @@ pub enum BenchCommand {
     /// (perf/README.md)
     Tofino(bench_tofino::BenchTofinoArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
-    /// process, one port, pinned with the EAL's -l/--lcores)
+    /// process, one generator per lcore and --device, pinned with the EAL's --lcores)
     #[command(hide = true)]
     Loadgen(loadgen::LoadgenArgs),
 }

@@ -1,36 +1,48 @@
 //! The closed-loop DPDK load generator (`netcraq bench loadgen`, started by
-//! `netcraq bench node`): one process, one EAL, polling one port on the
-//! calling thread (pinned by the EAL's `-l`).
+//! `netcraq bench node`): one process, one EAL, one generator per lcore
+//! (pinned by the EAL's `--lcores`), each polling a port of its own (its own
+//! link to the device under test) with its own mempool and its own client
+//! address (generator g's MAC and IP end in the first one's plus g), so
+//! that a node routes each generator's replies back out of its link.
 //!
-//! Each queue of the port keeps at most `window` requests outstanding; a
+//! Each queue of a port keeps at most `window` requests outstanding; a
 //! reply (or an echo) frees its slot and the slot's next request goes out in
 //! the next burst, in the reply's own mbuf, so steady state allocates
 //! nothing. Key `k` goes on queue `k % queues`. Times are taken once per
 //! burst: a request's latency runs from the transmit burst it left in to the
-//! receive burst its reply arrived in. After a warm-up from the first reply,
-//! replies are counted and their latency recorded for the measured interval;
-//! then the generator stops sending, drains what is outstanding, stops its
-//! port and prints one line, `loadgen-result {JSON}`, on stdout.
+//! receive burst its reply arrived in. Once every generator has had a first
+//! reply, all of them warm up and then measure the same interval on one
+//! clock: replies are counted and their latency recorded; then each stops
+//! sending and drains what is outstanding. The process prints one line,
+//! `loadgen-result {JSON}`, on stdout: the generators' counters summed and
+//! their histograms merged, and each generator's own; then it stops the
+//! ports (with `--linger`, once its stdin closes).
 
 use crate::frames::Responder;
 use crate::latency::LatencyRecorder;
 use clap::Args;
 use netcraq_client::mix::RequestMix;
 use netcraq_dpdk::EalExtras;
-use netcraq_wire::{Ipv4Addr, MacAddr};
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
 
 /// The prefix of the result line on stdout.
 pub const RESULT_PREFIX: &str = "loadgen-result ";
 /// The largest burst, as on the node.
 pub const MAX_BURST: usize = 64;
+/// The longest `--linger` keeps the links up after the result.
+const LINGER_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The most generators (lcores, ports) one load generator runs.
+pub const MAX_GENERATORS: usize = 16;
 
 #[derive(Debug, Clone, Args)]
 pub struct LoadgenArgs {
-    /// The DPDK device to load (e.g. net_memif0,role=client,socket=/run/x.sock)
-    #[arg(long, value_name = "DEVARGS")]
-    pub device: String,
-    /// EAL arguments, one string (pin with -l CPU); --no-pci and --in-memory are added unless given
+    /// A DPDK device to load (e.g. net_memif0,role=client,socket=/run/x.sock);
+    /// once per generator, each polled by the generator on the EAL's lcore of the same rank
+    #[arg(long = "device", value_name = "DEVARGS", required = true)]
+    pub devices: Vec<String>,
+    /// EAL arguments, one string, with one lcore per device (pin with --lcores 0@CPU,1@CPU...);
+    /// --no-pci and --in-memory are added unless given
     #[arg(long, value_name = "EAL_ARGS", default_value = "", allow_hyphen_values = true)]
     pub eal: String,
     /// What answers: `node` (replies) or `echo` (io forwarding returns the request)
@@ -44,11 +56,19 @@ pub struct LoadgenArgs {
     /// Give up on a request after this long (its slot is reused; a late reply is stale)
     #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub timeout_ms: u64,
+    /// After printing the result, keep the links up and idle until stdin
+    /// closes (at most 30 s), so that the device under test can stop first
+    /// and still count what went over them (a memif server forgets its port
+    /// counters when its client goes)
+    #[arg(long)]
+    pub linger: bool,
     /// Fail when no reply comes within this long of starting
     #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout_s: u64,
+    /// The first generator's MAC; generator g's last byte is this one's plus g
     #[arg(long, value_name = "MAC", default_value = "02:00:00:00:01:01")]
     pub client_mac: MacAddr,
+    /// The first generator's IP; generator g's last byte is this one's plus g
     #[arg(long, value_name = "IP", default_value = "10.0.1.1")]
     pub client_ip: Ipv4Addr,
     #[arg(long, value_name = "MAC", default_value = "02:00:00:00:00:01")]
@@ -109,10 +129,16 @@ impl LoadSettings {
 pub struct LoadgenReport {
     pub responder: String,
     pub driver: String,
+    /// Generators (lcores, each with a port of its own) summed here.
+    pub generators: usize,
+    /// Queue pairs per generator's port.
     pub queues: u16,
     pub window_per_queue: usize,
     pub burst: usize,
     pub measured_s: f64,
+    /// From the first reply of any generator to the end of the last one's
+    /// drain: how long the device under test had traffic.
+    pub loaded_s: f64,
     /// Requests answered within the measured interval.
     pub answered: u64,
     /// Answered requests per second, in millions (one frame each way).
@@ -148,6 +174,9 @@ pub struct LoadgenReport {
     pub rx_burst_fill: f64,
     /// Stopped early by a signal.
     pub interrupted: bool,
+    /// Each generator's own figures, in lcore order (empty in those figures themselves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_generator: Vec<LoadgenReport>,
 }
 
 impl LoadgenReport {
@@ -174,12 +203,59 @@ pub fn loadgen_eal_arguments(user: &str) -> Vec<String> {
     netcraq_dpdk::eal_arguments(user, &[], EalExtras { float_main_lcore: false, quiet: true })
 }
 
+impl LoadgenArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        self.load.validate()?;
+        if !(1..=MAX_GENERATORS).contains(&self.devices.len()) {
+            return Err(format!("{} devices: give 1 to {MAX_GENERATORS} (one per generator)", self.devices.len()));
+        }
+        self.client(self.devices.len() - 1).map(|_| ())
+    }
+
+    /// Generator `generator`'s address: the first one's with `generator` added to the last byte of its MAC and IP.
+    pub fn client(&self, generator: usize) -> Result<Endpoint, String> {
+        generator_endpoint(Endpoint { mac: self.client_mac, ip: self.client_ip }, generator)
+    }
+}
+
+/// `first` with `generator` added to the last byte of its MAC and of its IP;
+/// an error when that would pass 255.
+pub fn generator_endpoint(first: Endpoint, generator: usize) -> Result<Endpoint, String> {
+    let last = |byte: u8| u8::try_from(usize::from(byte) + generator).ok();
+    let (mut mac, mut ip) = (first.mac.0, first.ip.octets());
+    match (last(mac[5]), last(ip[3])) {
+        (Some(mac_last), Some(ip_last)) => {
+            (mac[5], ip[3]) = (mac_last, ip_last);
+            Ok(Endpoint { mac: MacAddr(mac), ip: Ipv4Addr::from(ip) })
+        }
+        _ => Err(format!(
+            "generator {generator}: the client address {} / {} leaves no room for it in the last byte",
+            first.mac, first.ip
+        )),
+    }
+}
+
 /// Runs the load generator and prints its result line.
 pub fn run(args: &LoadgenArgs) -> Result<(), String> {
-    args.load.validate()?;
-    let report = with_dpdk::run(args)?;
-    println!("{}", report.to_line());
-    Ok(())
+    args.validate()?;
+    with_dpdk::run(args, |report| {
+        println!("{}", report.to_line());
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        if args.linger {
+            wait_for_stdin_to_close(LINGER_LIMIT);
+        }
+    })
+}
+
+/// Returns when stdin reaches its end or `limit` passes.
+fn wait_for_stdin_to_close(limit: std::time::Duration) {
+    let (closed, wait) = std::sync::mpsc::channel();
+    // Left blocked in its read if the limit passes first; the process is about to end.
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        let _ = closed.send(());
+    });
+    let _ = wait.recv_timeout(limit);
 }
 
 /// Latencies and counters of one queue.
@@ -201,26 +277,64 @@ struct QueueCounters {
     received: u64,
 }
 
+/// One generator's queues' counters, and its time in rounds that moved frames.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+#[derive(Debug, Default)]
+struct GeneratorTally {
+    counters: Vec<QueueCounters>,
+    busy_s: f64,
+}
+
+/// The generators' figures summed (latencies merged, the busy share averaged
+/// over the generators), with each generator's own.
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+fn summarize_generators(
+    args: &LoadgenArgs,
+    drivers: &[String],
+    generators: &[GeneratorTally],
+    measured_s: f64,
+) -> LoadgenReport {
+    let per_generator: Vec<LoadgenReport> = generators
+        .iter()
+        .zip(drivers)
+        .map(|(generator, driver)| {
+            let counters: Vec<&QueueCounters> = generator.counters.iter().collect();
+            summarize(args, driver.clone(), &counters, measured_s, generator.busy_s)
+        })
+        .collect();
+    let all: Vec<&QueueCounters> = generators.iter().flat_map(|g| &g.counters).collect();
+    let mean_busy_s = generators.iter().map(|g| g.busy_s).sum::<f64>() / generators.len().max(1) as f64;
+    let mut drivers = drivers.to_vec();
+    drivers.dedup();
+    let mut report = summarize(args, drivers.join(","), &all, measured_s, mean_busy_s);
+    report.generators = generators.len();
+    report.per_generator = per_generator;
+    report
+}
+
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
 fn summarize(
     args: &LoadgenArgs,
     driver: String,
-    counters: &[QueueCounters],
+    counters: &[&QueueCounters],
     measured_s: f64,
     busy_s: f64,
 ) -> LoadgenReport {
     let mut latency = LatencyRecorder::default();
     counters.iter().for_each(|c| latency.absorb(&c.latency));
-    let sum = |f: fn(&QueueCounters) -> u64| counters.iter().map(f).sum::<u64>();
+    let sum = |f: fn(&QueueCounters) -> u64| counters.iter().map(|c| f(c)).sum::<u64>();
     let answered = sum(|c| c.answered);
     let polls = sum(|c| c.polls);
     LoadgenReport {
         responder: args.responder.name().to_string(),
         driver,
+        generators: 1,
         queues: args.queues,
         window_per_queue: args.load.window,
         burst: args.load.burst,
         measured_s,
+        // Known to the run as a whole, not to a generator's counters.
+        loaded_s: 0.0,
         answered,
         mpps: if measured_s > 0.0 { answered as f64 / measured_s / 1e6 } else { 0.0 },
         latency_us_p50: latency.quantile_us(0.5),
@@ -241,29 +355,38 @@ fn summarize(
             busy_polls => sum(|c| c.received) as f64 / busy_polls as f64 / args.load.burst as f64,
         },
         interrupted: false,
+        per_generator: Vec::new(),
     }
 }
 
 #[cfg(feature = "dpdk")]
 mod with_dpdk {
-    use super::{loadgen_eal_arguments, summarize, LoadgenArgs, LoadgenReport, QueueCounters, MAX_BURST};
+    use super::{
+        loadgen_eal_arguments, summarize_generators, GeneratorTally, LoadgenArgs, LoadgenReport, QueueCounters,
+        MAX_BURST,
+    };
     use crate::frames::{read_reply, Request, RequestTemplates};
     use crate::mix::RequestDraw;
     use crate::window::{Completion, Window};
     use netcraq_dpdk::{Eal, Mbuf, Mempool, Port, PortQueue, PortSettings, DEFAULT_DATA_ROOM};
     use netcraq_wire::{Endpoint, NETCRAQ_FRAME_LEN};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
     /// How often timeouts and signals are looked at.
     const CHECK_EVERY_NS: u64 = 1_000_000;
     /// How long the drain waits for outstanding replies at the end.
     const DRAIN_LIMIT: Duration = Duration::from_millis(200);
+    /// Not yet known.
+    const UNSET_NS: u64 = u64::MAX;
 
-    /// Where the run is.
+    /// Where a generator's run is.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Phase {
         /// No reply yet (a memif peer may not be connected).
         Connecting,
+        /// Replied to; measuring starts once every generator has been.
         WarmingUp,
         Measuring,
         /// Sending stopped; waiting for what is outstanding.
@@ -284,30 +407,154 @@ mod with_dpdk {
         sequence: u64,
     }
 
-    pub fn run(args: &LoadgenArgs) -> Result<LoadgenReport, String> {
+    /// One lcore's generator: its port's queues, its mempool, its address.
+    struct Generator {
+        index: usize,
+        device: String,
+        // Dropped after the queues (field order): their mbufs go back to it.
+        loads: Vec<QueueLoad>,
+        pool: Mempool,
+        templates: RequestTemplates,
+        busy_ns: u64,
+    }
+
+    /// What the generators share: one clock, and the one interval they measure.
+    struct Shared {
+        clock: Instant,
+        generators: usize,
+        /// Generators that have had a first reply.
+        connected: AtomicUsize,
+        /// Set by the last generator to connect: its connection plus the warm-up.
+        measure_start_ns: AtomicU64,
+        /// Set by a signal: measuring ends there at the latest.
+        stop_ns: AtomicU64,
+        /// The first reply of any generator, and the end of the last one's run.
+        first_reply_ns: AtomicU64,
+        last_end_ns: AtomicU64,
+        /// Set when a generator fails: the others stop too.
+        failed: AtomicBool,
+        failure: Mutex<Option<String>>,
+    }
+
+    impl Shared {
+        fn now_ns(&self) -> u64 {
+            self.clock.elapsed().as_nanos() as u64
+        }
+
+        /// A generator had its first reply at `now`; the last one starts the warm-up of all.
+        fn connect(&self, now: u64, warmup_ns: u64) {
+            self.first_reply_ns.fetch_min(now, Ordering::AcqRel);
+            if self.connected.fetch_add(1, Ordering::AcqRel) + 1 == self.generators {
+                self.measure_start_ns.store(now + warmup_ns, Ordering::Release);
+            }
+        }
+
+        /// The measured interval: [`UNSET_NS`] as its start until every generator is connected.
+        fn interval(&self, duration_ns: u64) -> (u64, u64) {
+            let start = self.measure_start_ns.load(Ordering::Acquire);
+            (start, start.saturating_add(duration_ns).min(self.stop_ns.load(Ordering::Acquire)))
+        }
+
+        fn fail(&self, error: String) {
+            self.failed.store(true, Ordering::Release);
+            let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            failure.get_or_insert(error);
+        }
+    }
+
+    /// Runs the generators and hands their report to `publish` while the ports are still up.
+    pub fn run(args: &LoadgenArgs, publish: impl FnOnce(&LoadgenReport)) -> Result<(), String> {
         let eal_args = loadgen_eal_arguments(&args.eal);
         let eal = Eal::init(&eal_args).map_err(|e| format!("loadgen: {e}"))?;
         netcraq_topology::catch_interrupts().map_err(|e| format!("loadgen: installing signal handlers: {e}"))?;
+        let lcores = eal.lcores().len();
+        if lcores != args.devices.len() {
+            return Err(format!(
+                "loadgen: {} device(s) but {lcores} lcore(s): give the EAL one lcore per device (--lcores)",
+                args.devices.len()
+            ));
+        }
+        let mut drivers = Vec::with_capacity(lcores);
+        let mut generators = Vec::with_capacity(lcores);
+        for (index, device) in args.devices.iter().enumerate() {
+            let (generator, driver) = start_generator(args, &eal, index, device)?;
+            drivers.push(driver);
+            generators.push(Mutex::new(generator));
+        }
+        let shared = Shared {
+            clock: Instant::now(),
+            generators: lcores,
+            connected: AtomicUsize::new(0),
+            measure_start_ns: AtomicU64::new(UNSET_NS),
+            stop_ns: AtomicU64::new(UNSET_NS),
+            first_reply_ns: AtomicU64::new(UNSET_NS),
+            last_end_ns: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        };
+        let launched = eal.run_on_lcores(|index| {
+            // Each lcore locks its own generator once, for the whole run.
+            let mut generator = generators[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(error) = drive(args, &shared, &mut generator) {
+                shared.fail(error);
+            }
+        });
+        let tallies: Vec<GeneratorTally> = generators
+            .iter_mut()
+            .map(|generator| {
+                let generator = generator.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let counters = generator.loads.iter_mut().map(|load| std::mem::take(&mut load.counters)).collect();
+                GeneratorTally { counters, busy_s: generator.busy_ns as f64 / 1e9 }
+            })
+            .collect();
+        launched.map_err(|e| format!("loadgen: {e}"))?;
+        let duration_ns = (args.load.duration_s * 1e9) as u64;
+        let (start, end) = shared.interval(duration_ns);
+        if let Some(error) = shared.failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            return Err(error);
+        }
+        let measured_s = end.saturating_sub(start).min(duration_ns) as f64 / 1e9;
+        let mut report = summarize_generators(args, &drivers, &tallies, measured_s);
+        let loaded_ns = shared.last_end_ns.load(Ordering::Acquire).saturating_sub(shared.first_reply_ns.into_inner());
+        report.loaded_s = loaded_ns as f64 / 1e9;
+        report.interrupted = shared.stop_ns.load(Ordering::Acquire) != UNSET_NS;
+        publish(&report);
+        // The queues (and with each generator's last one its port) stop here,
+        // before the process exits: the peer sees the link go down with no traffic.
+        drop(generators);
+        Ok(())
+    }
+
+    /// Starts generator `index`'s port on `device` with a mempool of its own; returns it and the port's driver.
+    fn start_generator(
+        args: &LoadgenArgs,
+        eal: &Eal,
+        index: usize,
+        device: &str,
+    ) -> Result<(Generator, String), String> {
         let queues = args.queues;
-        let burst = args.load.burst;
+        let burst = args.load.burst as u32;
         // Every queue's window in flight, the rings full both ways, the spares and the caches.
-        let mbufs = (u32::from(queues) * (args.load.window as u32 + 2 * 1024 + 2 * burst as u32) + 2048)
-            .next_power_of_two()
-            - 1;
-        let pool = Mempool::new(&eal, "netcraq_loadgen", mbufs, 256, DEFAULT_DATA_ROOM)
+        let mbufs =
+            (u32::from(queues) * (args.load.window as u32 + 2 * 1024 + 2 * burst) + 2048).next_power_of_two() - 1;
+        let pool = Mempool::new(eal, &format!("netcraq_loadgen{index}"), mbufs, 256, DEFAULT_DATA_ROOM)
             .map_err(|e| format!("loadgen: {e}"))?;
-        let mut port = Port::from_devargs(&eal, &args.device).map_err(|e| format!("loadgen: {}: {e}", args.device))?;
+        let mut port = Port::from_devargs(eal, device).map_err(|e| format!("loadgen: {device}: {e}"))?;
         let driver = port.driver();
         port.start(&pool, &PortSettings { queues, ..PortSettings::default() })
-            .map_err(|e| format!("loadgen: {}: {e}", args.device))?;
-        let port_queues = port.into_queues().map_err(|e| format!("loadgen: {e}"))?;
-        let mut loads = Vec::with_capacity(port_queues.len());
-        for queue in port_queues {
-            let index = queue.queue();
+            .map_err(|e| format!("loadgen: {device}: {e}"))?;
+        let mut loads = Vec::with_capacity(usize::from(queues));
+        for queue in port.into_queues().map_err(|e| format!("loadgen: {e}"))? {
+            let queue_index = queue.queue();
             loads.push(QueueLoad {
                 queue,
                 window: Window::new(args.load.window)?,
-                draw: RequestDraw::new(args.load.mix(), index, queues, args.load.seed)?,
+                draw: RequestDraw::new(
+                    args.load.mix(),
+                    queue_index,
+                    queues,
+                    args.load.seed.wrapping_add(index as u64),
+                )?,
                 counters: QueueCounters::default(),
                 tx: std::array::from_fn(|_| None),
                 tx_slots: [0; MAX_BURST],
@@ -316,51 +563,33 @@ mod with_dpdk {
                 sequence: 0,
             });
         }
-        let result = drive(args, &pool, &mut loads);
-        // The queues (and with the last one the port) stop here, before the
-        // process exits: the peer sees the link go down with no traffic.
-        let counters: Vec<QueueCounters> = loads.into_iter().map(|load| load.counters).collect();
-        let run = result?;
-        let mut report = summarize(args, driver, &counters, run.measured_s, run.busy_s);
-        let interrupted = run.interrupted;
-        report.interrupted = interrupted;
-        Ok(report)
-    }
-
-    /// What [`drive`] measured besides the queues' counters.
-    struct Run {
-        measured_s: f64,
-        /// Time in rounds that moved frames, within the measured interval.
-        busy_s: f64,
-        /// A signal cut the run short.
-        interrupted: bool,
-    }
-
-    /// Runs the phases.
-    fn drive(args: &LoadgenArgs, pool: &Mempool, loads: &mut [QueueLoad]) -> Result<Run, String> {
-        let client = Endpoint { mac: args.client_mac, ip: args.client_ip };
         let node = Endpoint { mac: args.node_mac, ip: args.node_ip };
-        let templates = RequestTemplates::new(client, node);
+        let templates = RequestTemplates::new(args.client(index)?, node);
+        let generator = Generator { index, device: device.to_string(), loads, pool, templates, busy_ns: 0 };
+        Ok((generator, driver))
+    }
+
+    /// Runs one generator's phases on the calling lcore.
+    fn drive(args: &LoadgenArgs, shared: &Shared, generator: &mut Generator) -> Result<(), String> {
         let timeout_ns = args.timeout_ms * 1_000_000;
         let warmup_ns = (args.load.warmup_s * 1e9) as u64;
         let duration_ns = (args.load.duration_s * 1e9) as u64;
         let connect_limit_ns = args.connect_timeout_s * 1_000_000_000;
         let burst = args.load.burst;
-        let clock = Instant::now();
-        let now_ns = || clock.elapsed().as_nanos() as u64;
+        let Generator { loads, pool, templates, .. } = generator;
         let mut phase = Phase::Connecting;
-        let (mut measure_start_ns, mut measure_end_ns, mut drain_end_ns) = (u64::MAX, u64::MAX, u64::MAX);
+        let mut drain_end_ns = UNSET_NS;
         let mut next_check_ns = CHECK_EVERY_NS;
-        let mut interrupted = false;
         // The previous round: when it started, and whether it moved frames while measuring.
         let (mut round_start_ns, mut round_busy) = (0u64, false);
         let mut busy_ns = 0u64;
         loop {
-            let now = now_ns();
+            let now = shared.now_ns();
             if round_busy {
                 busy_ns += now - round_start_ns;
             }
             round_start_ns = now;
+            let (measure_start_ns, measure_end_ns) = shared.interval(duration_ns);
             match phase {
                 Phase::WarmingUp if now >= measure_start_ns => phase = Phase::Measuring,
                 Phase::Measuring if now >= measure_end_ns => {
@@ -373,14 +602,13 @@ mod with_dpdk {
             let mut moved = 0;
             for load in loads.iter_mut() {
                 if phase != Phase::Draining {
-                    moved += load.send(pool, &templates, burst, now);
+                    moved += load.send(pool, templates, burst, now);
                 }
-                let (received, answered) = load.receive(burst, measuring, args, &clock);
+                let (received, answered) = load.receive(burst, measuring, args, &shared.clock);
                 moved += received;
                 if answered > 0 && phase == Phase::Connecting {
                     phase = Phase::WarmingUp;
-                    measure_start_ns = now_ns() + warmup_ns;
-                    measure_end_ns = measure_start_ns + duration_ns;
+                    shared.connect(shared.now_ns(), warmup_ns);
                 }
             }
             round_busy = measuring && moved > 0;
@@ -395,21 +623,24 @@ mod with_dpdk {
                         load.counters.timed_out += expired;
                     }
                 }
+                if shared.failed.load(Ordering::Acquire) {
+                    break;
+                }
                 if phase != Phase::Draining && netcraq_topology::interrupted() {
-                    interrupted = true;
+                    shared.stop_ns.fetch_min(now, Ordering::AcqRel);
                     (phase, drain_end_ns) = (Phase::Draining, now + DRAIN_LIMIT.as_nanos() as u64);
-                    measure_end_ns = measure_end_ns.min(now);
                 }
                 if phase == Phase::Connecting && now > connect_limit_ns {
                     return Err(format!(
-                        "loadgen: no reply within {} s on {} (is the peer up?)",
-                        args.connect_timeout_s, args.device
+                        "loadgen: generator {}: no reply within {} s on {} (is the peer up?)",
+                        generator.index, args.connect_timeout_s, generator.device
                     ));
                 }
             }
         }
-        let measured_ns = measure_end_ns.saturating_sub(measure_start_ns).min(duration_ns);
-        Ok(Run { measured_s: measured_ns as f64 / 1e9, busy_s: busy_ns as f64 / 1e9, interrupted })
+        generator.busy_ns = busy_ns;
+        shared.last_end_ns.fetch_max(shared.now_ns(), Ordering::AcqRel);
+        Ok(())
     }
 
     impl QueueLoad {
@@ -506,7 +737,7 @@ mod with_dpdk {
 mod with_dpdk {
     use super::{LoadgenArgs, LoadgenReport};
 
-    pub fn run(_: &LoadgenArgs) -> Result<LoadgenReport, String> {
+    pub fn run(_: &LoadgenArgs, _: impl FnOnce(&LoadgenReport)) -> Result<(), String> {
         Err(crate::WITHOUT_DPDK.to_string())
     }
 }
@@ -550,10 +781,9 @@ mod tests {
         assert!(LoadSettings { read_fraction: -0.1, ..good }.validate().is_err());
     }
 
-    #[test]
-    fn counters_sum_over_queues() {
-        let args = LoadgenArgs {
-            device: "net_ring0".into(),
+    fn two_queue_args() -> LoadgenArgs {
+        LoadgenArgs {
+            devices: vec!["net_ring0".into()],
             eal: String::new(),
             responder: Responder::Node,
             queues: 2,
@@ -567,26 +797,72 @@ mod tests {
                 seed: 1,
             },
             timeout_ms: 100,
+            linger: false,
             connect_timeout_s: 1,
             client_mac: MacAddr([2, 0, 0, 0, 1, 1]),
             client_ip: Ipv4Addr::new(10, 0, 1, 1),
             node_mac: MacAddr([2, 0, 0, 0, 0, 1]),
             node_ip: Ipv4Addr::new(10, 0, 0, 1),
-        };
-        let mut queues = [QueueCounters::default(), QueueCounters::default()];
+        }
+    }
+
+    /// Two queues' counters: `answered` million and `scale` µs latency on the first, twice that on the second.
+    fn two_queues(answered: u64, scale: u64) -> Vec<QueueCounters> {
+        let mut queues = vec![QueueCounters::default(), QueueCounters::default()];
         for (queue, counters) in queues.iter_mut().enumerate() {
-            counters.answered = 1_000_000 * (queue as u64 + 1);
+            counters.answered = answered * 1_000_000 * (queue as u64 + 1);
             counters.polls = 10;
             counters.empty_polls = 1;
             counters.received = 18;
-            counters.latency.record_ns(2000 * (queue as u64 + 1));
+            counters.latency.record_ns(scale * 1000 * (queue as u64 + 1));
         }
-        let report = summarize(&args, "net_memif".into(), &queues, 0.5, 0.25);
+        queues
+    }
+
+    #[test]
+    fn counters_sum_over_queues() {
+        let args = two_queue_args();
+        let queues = two_queues(1, 2);
+        let report = summarize(&args, "net_memif".into(), &queues.iter().collect::<Vec<_>>(), 0.5, 0.25);
         assert!((report.busy_fraction - 0.5).abs() < 1e-9);
         assert!((report.rx_burst_fill - 0.5).abs() < 1e-9, "36 frames in 18 polls of bursts of 4");
         assert_eq!(report.answered, 3_000_000);
         assert!((report.mpps - 6.0).abs() < 1e-9);
         assert!((report.empty_poll_fraction - 0.1).abs() < 1e-9);
         assert!((report.latency_us_max - 4.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn generators_are_summed_and_their_histograms_merged() {
+        let args = LoadgenArgs { devices: vec!["net_ring0".into(), "net_ring1".into()], ..two_queue_args() };
+        let generators = [
+            GeneratorTally { counters: two_queues(1, 2), busy_s: 0.5 },
+            GeneratorTally { counters: two_queues(2, 10), busy_s: 0.25 },
+        ];
+        let drivers = ["net_memif".to_string(), "net_memif".to_string()];
+        let report = summarize_generators(&args, &drivers, &generators, 0.5);
+        assert_eq!((report.generators, report.per_generator.len()), (2, 2));
+        assert_eq!(report.driver, "net_memif");
+        assert!((report.per_generator[0].mpps - 6.0).abs() < 1e-9);
+        assert!((report.per_generator[1].mpps - 12.0).abs() < 1e-9);
+        assert!((report.mpps - 18.0).abs() < 1e-9, "the generators' Mpps add up");
+        assert!((report.busy_fraction - 0.75).abs() < 1e-9, "busy 100 % and 50 %: 75 % on average");
+        assert!((report.per_generator[1].busy_fraction - 0.5).abs() < 1e-9);
+        assert!((report.latency_us_max - 20.0).abs() < 0.05, "{}", report.latency_us_max);
+        assert!((report.latency_us_p50 - 4.0).abs() < 0.01, "2, 4, 10 and 20 µs merged: {}", report.latency_us_p50);
+        assert!(report.per_generator[0].per_generator.is_empty());
+    }
+
+    #[test]
+    fn each_generator_has_its_own_address() {
+        let first = Endpoint { mac: MacAddr([2, 0, 0, 0, 1, 1]), ip: Ipv4Addr::new(10, 0, 1, 1) };
+        let third = generator_endpoint(first, 2).unwrap();
+        assert_eq!((third.mac, third.ip), (MacAddr([2, 0, 0, 0, 1, 3]), Ipv4Addr::new(10, 0, 1, 3)));
+        assert_eq!(generator_endpoint(first, 0), Ok(first));
+        let high = Endpoint { mac: MacAddr([2, 0, 0, 0, 1, 250]), ip: Ipv4Addr::new(10, 0, 1, 1) };
+        assert!(generator_endpoint(high, 6).is_err());
+        let args = LoadgenArgs { devices: vec!["net_ring0".into(); MAX_GENERATORS + 1], ..two_queue_args() };
+        assert!(args.validate().unwrap_err().contains("devices"));
+        assert!(LoadgenArgs { devices: Vec::new(), ..two_queue_args() }.validate().is_err());
     }
 }

@@ -9,6 +9,138 @@ use std::path::{Path, PathBuf};
 /// io forwarding on one core, and against the software node.
 pub const TARGET_VS_TESTPMD: f64 = 0.7;
 pub const TARGET_VS_SOFTWARE: f64 = 10.0;
+/// Issue #16's target: the node against testpmd once neither is held back by the generators.
+pub const TARGET_VS_TESTPMD_AT_CEILING: f64 = 0.9;
+
+/// A generator is saturated from this share of the measured time in poll
+/// rounds that moved frames...
+pub const SATURATED_BUSY: f64 = 0.9;
+/// ...with receive bursts at least this full on average (replies waited for it).
+pub const SATURATED_FILL: f64 = 0.75;
+/// A side busy no more than this waited for the other the rest of the time.
+pub const WAITING_BUSY: f64 = 0.8;
+
+/// What is known of the device under test's own load.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DeviceSignals {
+    /// A poller of the device under test shares its CPU with another poller.
+    pub shares_cpu: bool,
+    /// The share of the loaded time the device under test spent on bursts
+    /// that received frames: known for testpmd (`--record-core-cycles`).
+    pub busy_fraction: Option<f64>,
+}
+
+/// How the node/testpmd ratio of the measured figures bounds the ratio of their ceilings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeilingBound {
+    /// Both at their ceilings.
+    Equal,
+    /// The node at its ceiling, testpmd below its own.
+    AtMost,
+    /// testpmd at its ceiling, the node below its own.
+    AtLeast,
+}
+
+impl CeilingBound {
+    pub fn name(self) -> &'static str {
+        match self {
+            CeilingBound::Equal => "equal",
+            CeilingBound::AtMost => "at_most",
+            CeilingBound::AtLeast => "at_least",
+        }
+    }
+}
+
+/// Who set the pace of a configuration, from measured signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Every generator saturated: replies waited for the generators.
+    Generator,
+    /// The device under test was busy all the time (testpmd's cycle count), or every
+    /// generator waited for replies: the device under test (with its link) set the pace.
+    Device,
+    /// A poller of the device under test shares its CPU with another poller.
+    SharedCpu,
+    /// Neither side saturated, or generators neither all saturated nor all waiting.
+    Unclear,
+}
+
+impl Limit {
+    /// From the generators' figures (each generator's own when there are
+    /// several), the device under test's busy share if known, whether a
+    /// poller of the device under test shares its CPU, and whether the
+    /// generators share CPUs (then their idle time may be time without a
+    /// CPU rather than waiting for replies).
+    pub fn of(report: &LoadgenReport, device: &DeviceSignals, generators_share_cpu: bool) -> Limit {
+        let generators =
+            if report.per_generator.is_empty() { std::slice::from_ref(report) } else { &report.per_generator };
+        // Every generator busy at least `busy` of the time, with full receive bursts.
+        let generators_busy =
+            |busy: f64| generators.iter().all(|g| g.busy_fraction >= busy && g.rx_burst_fill >= SATURATED_FILL);
+        if device.shares_cpu {
+            return Limit::SharedCpu;
+        }
+        if generators_busy(SATURATED_BUSY) {
+            return Limit::Generator;
+        }
+        match device.busy_fraction {
+            Some(busy) if busy >= SATURATED_BUSY => Limit::Device,
+            // The device waited a fifth of the time or more, the generators less.
+            Some(busy) if busy <= WAITING_BUSY && generators_busy(WAITING_BUSY) => Limit::Generator,
+            Some(_) => Limit::Unclear,
+            None if !generators_share_cpu && generators.iter().all(|g| g.busy_fraction <= WAITING_BUSY) => {
+                Limit::Device
+            }
+            None => Limit::Unclear,
+        }
+    }
+
+    /// The limit of a comparison of two configurations: the generators' or
+    /// the shared CPU's if either side's, the device's only if both sides'.
+    pub fn of_pair(a: Limit, b: Limit) -> Limit {
+        [Limit::Generator, Limit::SharedCpu, Limit::Unclear]
+            .into_iter()
+            .find(|limit| a == *limit || b == *limit)
+            .unwrap_or(Limit::Device)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Generator => "generator",
+            Limit::Device => "device",
+            Limit::SharedCpu => "cpu",
+            Limit::Unclear => "unclear",
+        }
+    }
+
+    /// What the name means, with the rule that gave it.
+    pub fn meaning(self) -> String {
+        match self {
+            Limit::Generator => format!(
+                "every generator was busy >= {:.0} % of the time with receive bursts >= {:.0} % full, or busy >= \
+                 {:.0} % (bursts as full) while the device under test was busy <= {:.0} % (testpmd's cycle count): \
+                 replies waited for the generators",
+                SATURATED_BUSY * 100.0,
+                SATURATED_FILL * 100.0,
+                WAITING_BUSY * 100.0,
+                WAITING_BUSY * 100.0
+            ),
+            Limit::Device => format!(
+                "the device under test was busy >= {:.0} % of the loaded time (testpmd's cycle count) or, where \
+                 that is unknown (the nodes), every generator was busy <= {:.0} % of the time and waited for \
+                 replies the rest: the device under test (with its link, or other work on its CPU) set the pace",
+                SATURATED_BUSY * 100.0,
+                WAITING_BUSY * 100.0
+            ),
+            Limit::SharedCpu => "a poller of the device under test shares its CPU with another poller: CPU time, \
+                                 not either side's speed, set the pace"
+                .to_string(),
+            Limit::Unclear => "neither the generators nor the device under test were saturated all the time, or \
+                               the generators were neither all saturated nor all waiting"
+                .to_string(),
+        }
+    }
+}
 
 /// Which configuration a result belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +178,7 @@ impl Configuration {
 /// How a configuration went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Measured(LoadgenReport),
+    Measured(Box<LoadgenReport>),
     Skipped(String),
     Failed(String),
 }
@@ -59,6 +191,8 @@ pub struct ConfigurationResult {
     pub placement: String,
     /// More busy pollers than CPUs: the figures include their fight for CPU time.
     pub oversubscribed: bool,
+    /// What is known of the device under test's own load.
+    pub device: DeviceSignals,
     pub outcome: Outcome,
     /// The node's own counters at the end (`--stats`), when it is a node.
     pub node_stats: Option<Value>,
@@ -69,9 +203,15 @@ pub struct ConfigurationResult {
 impl ConfigurationResult {
     pub fn measured(&self) -> Option<&LoadgenReport> {
         match &self.outcome {
-            Outcome::Measured(report) if !report.interrupted => Some(report),
+            Outcome::Measured(report) if !report.interrupted => Some(report.as_ref()),
             _ => None,
         }
+    }
+
+    pub fn limit(&self) -> Option<Limit> {
+        // More pollers than CPUs, none of them the device's: generators share.
+        let generators_share_cpu = self.oversubscribed && !self.device.shares_cpu;
+        self.measured().map(|report| Limit::of(report, &self.device, generators_share_cpu))
     }
 }
 
@@ -149,17 +289,45 @@ pub struct Comparison {
     pub dpdk_mpps: Option<f64>,
     pub testpmd_mpps: Option<f64>,
     pub software_mpps: Option<f64>,
+    pub dpdk_limit: Option<Limit>,
+    pub testpmd_limit: Option<Limit>,
+    /// The generators that loaded the DPDK node.
+    pub generators: Option<usize>,
 }
 
 impl Comparison {
     pub fn of(results: &[ConfigurationResult]) -> Comparison {
-        let mpps = |configuration| {
-            results.iter().find(|r| r.configuration == configuration).and_then(|r| r.measured()).map(|r| r.mpps)
-        };
+        let result = |configuration| results.iter().find(|r| r.configuration == configuration);
+        let mpps = |configuration| result(configuration).and_then(|r| r.measured()).map(|r| r.mpps);
+        let limit = |configuration| result(configuration).and_then(|r| r.limit());
         Comparison {
             dpdk_mpps: mpps(Configuration::DpdkOneLcore),
             testpmd_mpps: mpps(Configuration::Testpmd),
             software_mpps: mpps(Configuration::Software),
+            dpdk_limit: limit(Configuration::DpdkOneLcore),
+            testpmd_limit: limit(Configuration::Testpmd),
+            generators: result(Configuration::DpdkOneLcore).and_then(|r| r.measured()).map(|r| r.generators),
+        }
+    }
+
+    /// Who limited the node/testpmd comparison, when both were measured.
+    pub fn limit(&self) -> Option<Limit> {
+        Some(Limit::of_pair(self.dpdk_limit?, self.testpmd_limit?))
+    }
+
+    /// Both sides ran at the device under test's pace: `vs_testpmd` compares ceilings.
+    pub fn is_ceiling_comparison(&self) -> bool {
+        self.limit() == Some(Limit::Device)
+    }
+
+    /// What `vs_testpmd` says of the ratio of the two ceilings: a side that
+    /// its generators held back has its ceiling above its figure.
+    pub fn ceiling_bound(&self) -> Option<CeilingBound> {
+        match (self.dpdk_limit?, self.testpmd_limit?) {
+            (Limit::Device, Limit::Device) => Some(CeilingBound::Equal),
+            (Limit::Device, Limit::Generator) => Some(CeilingBound::AtMost),
+            (Limit::Generator, Limit::Device) => Some(CeilingBound::AtLeast),
+            _ => None,
         }
     }
 
@@ -171,18 +339,20 @@ impl Comparison {
         ratio(self.dpdk_mpps, self.software_mpps)
     }
 
-    /// `summary: dpdk_mpps=X testpmd_mpps=Y software_mpps=Z vs_testpmd=R1 vs_software=R2`
-    /// (`n/a` for what was not measured).
+    /// `summary: dpdk_mpps=X testpmd_mpps=Y software_mpps=Z vs_testpmd=R1 vs_software=R2 generators=N limit=L`
+    /// (`n/a` for what was not measured; L is [`Comparison::limit`]).
     pub fn summary_line(&self) -> String {
         let mpps = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         let times = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
         format!(
-            "summary: dpdk_mpps={} testpmd_mpps={} software_mpps={} vs_testpmd={} vs_software={}",
+            "summary: dpdk_mpps={} testpmd_mpps={} software_mpps={} vs_testpmd={} vs_software={} generators={} limit={}",
             mpps(self.dpdk_mpps),
             mpps(self.testpmd_mpps),
             mpps(self.software_mpps),
             times(self.vs_testpmd()),
-            times(self.vs_software())
+            times(self.vs_software()),
+            self.generators.map_or("n/a".to_string(), |n| n.to_string()),
+            self.limit().map_or("n/a", Limit::name)
         )
     }
 }
@@ -198,8 +368,8 @@ pub fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
 /// The table printed at the end.
 pub fn table(results: &[ConfigurationResult]) -> String {
     let mut text = format!(
-        "{:<32} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8}  {}\n",
-        "configuration", "Mpps", "p50 µs", "p99 µs", "timeouts", "lg busy %", "lg fill", "where"
+        "{:<32} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>9}  {}\n",
+        "configuration", "Mpps", "p50 µs", "p99 µs", "timeouts", "lg busy %", "lg fill", "dut busy %", "limit", "where"
     );
     for result in results {
         let label = result.configuration.label();
@@ -210,13 +380,15 @@ pub fn table(results: &[ConfigurationResult]) -> String {
         };
         let line = match &result.outcome {
             Outcome::Measured(r) => format!(
-                "{label:<32} {:>8.3} {:>9.1} {:>9.1} {:>9} {:>10.1} {:>8.2}  {placement}{}\n",
+                "{label:<32} {:>8.3} {:>9.1} {:>9.1} {:>9} {:>10.1} {:>8.2} {:>11} {:>9}  {placement}{}\n",
                 r.mpps,
                 r.latency_us_p50,
                 r.latency_us_p99,
                 r.timed_out,
                 r.busy_fraction * 100.0,
                 r.rx_burst_fill,
+                result.device.busy_fraction.map_or("-".to_string(), |busy| format!("{:.1}", busy * 100.0)),
+                result.limit().map_or("-", Limit::name),
                 if r.interrupted { " (interrupted)" } else { "" }
             ),
             Outcome::Skipped(why) => format!("{label:<32} {:>8}  skipped: {why}\n", "-"),
@@ -229,14 +401,57 @@ pub fn table(results: &[ConfigurationResult]) -> String {
     text
 }
 
-/// The ratios, each against its target.
+/// The ratios, each against its target, and what the node/testpmd ratio compares.
 pub fn ratio_lines(comparison: &Comparison) -> String {
     let line = |name: &str, value: Option<f64>, target: f64| match value {
-        Some(v) => format!("{name}: {v:.2} (target >= {target}: {})\n", if v >= target { "met" } else { "MISSED" }),
+        Some(v) => format!("{name}: {v:.2} (target >= {target}: {})\n", verdict(v, target)),
         None => format!("{name}: n/a (not measured)\n"),
     };
-    line("DPDK node (1 lcore) / testpmd io-fwd (1 core)", comparison.vs_testpmd(), TARGET_VS_TESTPMD)
-        + &line("DPDK node (1 lcore) / software node", comparison.vs_software(), TARGET_VS_SOFTWARE)
+    let testpmd = line("DPDK node (1 lcore) / testpmd io-fwd (1 core)", comparison.vs_testpmd(), TARGET_VS_TESTPMD);
+    let software = line("DPDK node (1 lcore) / software node", comparison.vs_software(), TARGET_VS_SOFTWARE);
+    testpmd + &ceiling_line(comparison) + &software
+}
+
+fn verdict(value: f64, target: f64) -> &'static str {
+    if value >= target {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// Whether the node/testpmd ratio compares the two ceilings, and why (not).
+fn ceiling_line(comparison: &Comparison) -> String {
+    let (Some(ratio), Some(limit)) = (comparison.vs_testpmd(), comparison.limit()) else { return String::new() };
+    let limits = format!(
+        "(a) limit={}, (b) limit={}",
+        comparison.testpmd_limit.map_or("n/a", Limit::name),
+        comparison.dpdk_limit.map_or("n/a", Limit::name)
+    );
+    let target = TARGET_VS_TESTPMD_AT_CEILING;
+    let not_ceilings = format!(
+        "  NOT a ceiling comparison: {limits}; the ratio compares the two under the load the generators could make"
+    );
+    match (limit, comparison.ceiling_bound()) {
+        (Limit::Device, _) => format!(
+            "  a ceiling comparison: {limits}, both ran at the device under test's pace \
+             (target at the ceilings >= {target}: {})\n",
+            verdict(ratio, target)
+        ),
+        (_, Some(CeilingBound::AtMost)) => format!(
+            "{not_ceilings}; the node ran at its own pace and testpmd below its ceiling, so the ratio of the \
+             ceilings is at most {ratio:.2} (target at the ceilings >= {target}: {})\n",
+            if ratio < target { "MISSED" } else { "not assessable here" }
+        ),
+        (_, Some(CeilingBound::AtLeast)) => format!(
+            "{not_ceilings}; testpmd ran at its own pace and the node below its ceiling, so the ratio of the \
+             ceilings is at least {ratio:.2} (target at the ceilings >= {target}: {})\n",
+            if ratio >= target { "met" } else { "not assessable here" }
+        ),
+        _ => format!(
+            "{not_ceilings}, not at their own ceilings (target at the ceilings >= {target}: not assessable here)\n"
+        ),
+    }
 }
 
 /// The whole run as JSON.
@@ -258,6 +473,10 @@ pub fn to_json(results: &[ConfigurationResult], settings: Value, machine: Value,
                 "detail": detail,
                 "placement": result.placement,
                 "oversubscribed": result.oversubscribed,
+                "device_shares_cpu": result.device.shares_cpu,
+                "device_busy_fraction": result.device.busy_fraction,
+                "limit": result.limit().map(Limit::name),
+                "limit_meaning": result.limit().map(Limit::meaning),
                 "mpps": figure(|r| r.mpps),
                 "latency_us_p50": figure(|r| r.latency_us_p50),
                 "latency_us_p99": figure(|r| r.latency_us_p99),
@@ -278,6 +497,15 @@ pub fn to_json(results: &[ConfigurationResult], settings: Value, machine: Value,
             "dpdk_1lcore_vs_software": comparison.vs_software(),
             "target_vs_testpmd": TARGET_VS_TESTPMD,
             "target_vs_software": TARGET_VS_SOFTWARE,
+            "limit": comparison.limit().map(Limit::name),
+            "vs_testpmd_is_ceiling_comparison": comparison.is_ceiling_comparison(),
+            "ceiling_ratio_vs_measured": comparison.ceiling_bound().map(CeilingBound::name),
+            "target_vs_testpmd_at_ceiling": TARGET_VS_TESTPMD_AT_CEILING,
+        },
+        "limit_rule": {
+            "saturated_busy_fraction": SATURATED_BUSY,
+            "saturated_rx_burst_fill": SATURATED_FILL,
+            "waiting_busy_fraction": WAITING_BUSY,
         },
         "summary": comparison.summary_line(),
     })
@@ -367,7 +595,15 @@ mod tests {
             configuration,
             placement: "somewhere".into(),
             oversubscribed: configuration == Configuration::DpdkTwoLcores,
-            outcome: Outcome::Measured(LoadgenReport { mpps, latency_us_p50: 3.0, ..Default::default() }),
+            device: DeviceSignals { shares_cpu: configuration == Configuration::DpdkTwoLcores, busy_fraction: None },
+            outcome: Outcome::Measured(Box::new(LoadgenReport {
+                mpps,
+                latency_us_p50: 3.0,
+                generators: 1,
+                busy_fraction: 1.0,
+                rx_burst_fill: 1.0,
+                ..Default::default()
+            })),
             node_stats: None,
             mpps_per_round: Vec::new(),
         }
@@ -447,15 +683,93 @@ mod tests {
         let comparison = Comparison::of(&results);
         assert_eq!(
             comparison.summary_line(),
-            "summary: dpdk_mpps=8.000 testpmd_mpps=10.000 software_mpps=0.400 vs_testpmd=0.80 vs_software=20.00"
+            "summary: dpdk_mpps=8.000 testpmd_mpps=10.000 software_mpps=0.400 vs_testpmd=0.80 vs_software=20.00 \
+             generators=1 limit=generator"
         );
         let ratios = ratio_lines(&comparison);
         assert!(ratios.contains("0.80 (target >= 0.7: met)") && ratios.contains("20.00 (target >= 10: met)"));
+        assert!(ratios.contains("NOT a ceiling comparison: (a) limit=generator, (b) limit=generator"), "{ratios}");
         let table = table(&results);
         assert!(table.contains("OVERSUBSCRIBED") && table.contains("8.000"), "{table}");
+        assert!(table.lines().nth(2).unwrap().contains(" generator "), "{table}");
+        assert!(table.lines().nth(3).unwrap().contains(" cpu "), "(c) shares a CPU: {table}");
         let json = to_json(&results, json!({}), json!({}), "now");
         assert_eq!(json["configurations"][1]["mpps"], 8.0);
+        assert_eq!(json["configurations"][1]["limit"], "generator");
+        assert_eq!(json["configurations"][2]["limit"], "cpu");
+        assert_eq!(json["ratios"]["limit"], "generator");
+        assert_eq!(json["ratios"]["vs_testpmd_is_ceiling_comparison"], false);
         assert_eq!(json["summary"], comparison.summary_line());
+    }
+
+    /// A report of generators with these busy shares and receive fills.
+    fn generators(busy_and_fill: &[(f64, f64)]) -> LoadgenReport {
+        let per_generator: Vec<LoadgenReport> = busy_and_fill
+            .iter()
+            .map(|&(busy_fraction, rx_burst_fill)| LoadgenReport {
+                busy_fraction,
+                rx_burst_fill,
+                generators: 1,
+                ..Default::default()
+            })
+            .collect();
+        LoadgenReport { generators: per_generator.len(), per_generator, mpps: 5.0, ..Default::default() }
+    }
+
+    #[test]
+    fn the_limit_is_the_side_that_waited_for_nothing() {
+        let unknown = DeviceSignals::default();
+        let busy = |busy_fraction| DeviceSignals { shares_cpu: false, busy_fraction: Some(busy_fraction) };
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &unknown, false), Limit::Generator);
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.93, 0.8)]), &busy(0.97), false), Limit::Generator);
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.95), (0.5, 0.8)]), &unknown, false), Limit::Unclear, "one waited");
+        assert_eq!(Limit::of(&generators(&[(0.99, 0.3)]), &unknown, false), Limit::Unclear, "busy with thin bursts");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0), (0.8, 0.2)]), &unknown, false), Limit::Device);
+        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &unknown, false), Limit::Unclear);
+        assert_eq!(Limit::of(&generators(&[(0.85, 1.0)]), &busy(0.95), false), Limit::Device, "the device said so");
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &busy(0.5), false), Limit::Unclear, "both waited");
+        assert_eq!(
+            Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.62), false),
+            Limit::Generator,
+            "the device waited more"
+        );
+        assert_eq!(Limit::of(&generators(&[(0.88, 1.0)]), &busy(0.85), false), Limit::Unclear, "neither clearly");
+        let shared = DeviceSignals { shares_cpu: true, busy_fraction: None };
+        assert_eq!(Limit::of(&generators(&[(0.99, 1.0)]), &shared, false), Limit::SharedCpu);
+        assert_eq!(Limit::of(&generators(&[(0.6, 1.0)]), &unknown, true), Limit::Unclear, "idle, or without a CPU");
+        let single = LoadgenReport { busy_fraction: 0.95, rx_burst_fill: 1.0, ..Default::default() };
+        assert_eq!(Limit::of(&single, &unknown, false), Limit::Generator, "one generator's own figures");
+        assert_eq!(Limit::of_pair(Limit::Device, Limit::Device), Limit::Device);
+        assert_eq!(Limit::of_pair(Limit::Device, Limit::Generator), Limit::Generator);
+        assert_eq!(Limit::of_pair(Limit::Unclear, Limit::Device), Limit::Unclear);
+        assert_eq!(Limit::of_pair(Limit::SharedCpu, Limit::Generator), Limit::Generator);
+    }
+
+    #[test]
+    fn vs_testpmd_is_a_ceiling_comparison_only_when_both_sides_ran_at_the_device_pace() {
+        let at = |configuration, mpps, busy| ConfigurationResult {
+            outcome: Outcome::Measured(Box::new(LoadgenReport { mpps, ..generators(&[(busy, 1.0), (busy, 1.0)]) })),
+            ..measured(configuration, mpps)
+        };
+        let results = [at(Configuration::Testpmd, 10.0, 0.5), at(Configuration::DpdkOneLcore, 9.5, 0.6)];
+        let comparison = Comparison::of(&results);
+        assert!(comparison.is_ceiling_comparison());
+        assert!(comparison.summary_line().ends_with("vs_testpmd=0.95 vs_software=n/a generators=2 limit=device"));
+        assert!(ratio_lines(&comparison).contains("a ceiling comparison: (a) limit=device, (b) limit=device"));
+        assert!(ratio_lines(&comparison).contains("(target at the ceilings >= 0.9: met)"));
+        let json = to_json(&results, json!({}), json!({}), "now");
+        assert_eq!(json["ratios"]["vs_testpmd_is_ceiling_comparison"], true);
+        assert_eq!(json["configurations"][0]["loadgen"]["per_generator"].as_array().map(Vec::len), Some(2));
+        let slower = [at(Configuration::Testpmd, 10.0, 0.5), at(Configuration::DpdkOneLcore, 8.0, 0.95)];
+        let comparison = Comparison::of(&slower);
+        assert_eq!(comparison.limit(), Some(Limit::Generator));
+        assert_eq!(comparison.ceiling_bound(), Some(CeilingBound::AtLeast));
+        assert!(ratio_lines(&comparison).contains("at least 0.80 (target at the ceilings >= 0.9: not assessable here)"));
+        let node_bound = [at(Configuration::Testpmd, 10.0, 0.95), at(Configuration::DpdkOneLcore, 7.0, 0.6)];
+        let comparison = Comparison::of(&node_bound);
+        assert_eq!(comparison.ceiling_bound(), Some(CeilingBound::AtMost));
+        assert!(ratio_lines(&comparison).contains("at most 0.70 (target at the ceilings >= 0.9: MISSED)"));
+        assert_eq!(to_json(&node_bound, json!({}), json!({}), "now")["ratios"]["ceiling_ratio_vs_measured"], "at_most");
     }
 
     #[test]
@@ -466,6 +780,7 @@ mod tests {
                 configuration: Configuration::Testpmd,
                 placement: String::new(),
                 oversubscribed: false,
+                device: DeviceSignals::default(),
                 outcome: Outcome::Failed("no testpmd".into()),
                 node_stats: None,
                 mpps_per_round: Vec::new(),
@@ -475,7 +790,8 @@ mod tests {
         let summary = Comparison::of(&results).summary_line();
         assert_eq!(
             summary,
-            "summary: dpdk_mpps=8.000 testpmd_mpps=n/a software_mpps=0.000 vs_testpmd=n/a vs_software=n/a"
+            "summary: dpdk_mpps=8.000 testpmd_mpps=n/a software_mpps=0.000 vs_testpmd=n/a vs_software=n/a \
+             generators=1 limit=n/a"
         );
         assert!(table(&results).contains("FAILED: no testpmd"));
     }

@@ -206,6 +206,9 @@ impl Drop for Hugepages {
     }
 }
 
+/// Two ends of a veth pair, each an (interface, MAC address).
+pub type VethPair = ((String, String), (String, String));
+
 /// A network namespace of the benchmark's own, deleted (with its
 /// interfaces) when dropped.
 #[derive(Debug)]
@@ -214,9 +217,9 @@ pub struct OwnNamespace {
 }
 
 impl OwnNamespace {
-    /// Creates the namespace with a quiet kernel (no IPv6 chatter) and a veth
-    /// pair `a`—`b` inside it, up, with the given MAC addresses.
-    pub fn with_veth_pair(name: &str, a: (&str, &str), b: (&str, &str)) -> Result<OwnNamespace, String> {
+    /// Creates the namespace with a quiet kernel (no IPv6 chatter) and veth
+    /// pairs `a`—`b` inside it, up, each side an (interface, MAC address).
+    pub fn with_veth_pairs(name: &str, pairs: &[VethPair]) -> Result<OwnNamespace, String> {
         let ip = |args: &[&str]| {
             run_command(Command::new("ip").args(args), IP_COMMAND_TIMEOUT).map(|_| ()).map_err(|e| e.to_string())
         };
@@ -228,9 +231,11 @@ impl OwnNamespace {
             }
         });
         quiet.map_err(|e| format!("entering namespace {name}: {e}"))?;
-        ip(&["-n", name, "link", "add", a.0, "address", a.1, "type", "veth", "peer", "name", b.0, "address", b.1])?;
-        for interface in [a.0, b.0] {
-            ip(&["-n", name, "link", "set", interface, "up"])?;
+        for ((a, a_mac), (b, b_mac)) in pairs {
+            ip(&["-n", name, "link", "add", a, "address", a_mac, "type", "veth", "peer", "name", b, "address", b_mac])?;
+            for interface in [a, b] {
+                ip(&["-n", name, "link", "set", interface, "up"])?;
+            }
         }
         Ok(own)
     }
