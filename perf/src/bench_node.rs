@@ -80,7 +80,7 @@ pub struct BenchNodeArgs {
     pub nice: i32,
 }
 
-fn source_path(relative: &str) -> PathBuf {
+pub(crate) fn source_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
@@ -510,11 +510,11 @@ fn settings_json(args: &BenchNodeArgs) -> Value {
 }
 
 /// The 1-minute load average (/proc/loadavg): other work on the machine.
-fn load_average() -> Option<f64> {
+pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
-fn machine_json(cpus: &[u32], load_average_at_start: Option<f64>) -> Value {
+pub(crate) fn machine_json(cpus: &[u32], load_average_at_start: Option<f64>) -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model =
         cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']));
@@ -527,11 +527,11 @@ fn machine_json(cpus: &[u32], load_average_at_start: Option<f64>) -> Value {
     })
 }
 
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     report::utc_timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
-fn write_json(path: &Path, json: &Value) -> Result<(), String> {
+pub(crate) fn write_json(path: &Path, json: &Value) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }

@@ -1,6 +1,7 @@
 //! NetCRAQ's benchmarks (`perf/README.md`): `netcraq bench node`, which
-//! measures the DPDK node against dpdk-testpmd and the software node, and
-//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts.
+//! measures the DPDK node against dpdk-testpmd and the software node,
+//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts,
+//! and `netcraq bench ceiling`, the node's own cost per frame.
 //!
 //! The request mix, the window, frame building and reply matching and the
 //! latency histogram are plain code with unit tests; the load generator's
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench_node;
+pub mod ceiling;
 pub mod frames;
 pub mod latency;
 pub mod loadgen;
@@ -39,6 +41,13 @@ pub enum BenchCommand {
     /// one run (as root: sets up and releases hugepages itself). Prints the
     /// table, the ratios and a summary line, and writes JSON (perf/README.md).
     Node(bench_node::BenchNodeArgs),
+    /// The DPDK node's own cost per frame, without a load generator: each
+    /// operation class (clean read, read to the tail, head write, chain
+    /// write, tail commit, malformed drop) through the node's real poll loop
+    /// over a DPDK ring port in this process, frames pre-built and looped.
+    /// Prints ns and Mpps per class (instructions with --instructions),
+    /// and writes JSON (perf/README.md)
+    Ceiling(ceiling::BenchCeilingArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
     /// process, one port, pinned with the EAL's -l/--lcores)
     #[command(hide = true)]
@@ -48,6 +57,7 @@ pub enum BenchCommand {
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match &args.command {
         BenchCommand::Node(args) => bench_node::run(args),
+        BenchCommand::Ceiling(args) => ceiling::run(args),
         BenchCommand::Loadgen(args) => loadgen::run(args),
     }
 }
