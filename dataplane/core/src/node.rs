@@ -289,8 +289,9 @@ impl Node {
         // The first output goes over the request's own bytes, so only the
         // fields that differ are written; the second is written whole.
         let primary = self.route_and_write(config, self.build(config, request, first), frame, NetcraqFrame::rewrite);
-        let secondary = second
-            .and_then(|out| self.route_and_write(config, self.build(config, request, out), scratch, NetcraqFrame::emit));
+        let secondary = second.and_then(|out| {
+            self.route_and_write(config, self.build(config, request, out), scratch, NetcraqFrame::emit)
+        });
         let unrouted = u8::from(primary.is_none()) + u8::from(second.is_some() && secondary.is_none());
         Verdict { outcome, primary, secondary, unrouted }
     }

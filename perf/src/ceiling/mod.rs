@@ -12,8 +12,8 @@ mod poll;
 
 use crate::bench_node::{load_average, machine_json, source_path, utc_now, write_json};
 use crate::system::{allowed_cpus, ScratchDir, Spawned};
-use classes::OpClass;
 use clap::Args;
+use classes::OpClass;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -32,8 +32,12 @@ const TARGET_CLEAN_READ_NS: f64 = 100.0;
 #[derive(Debug, Clone, Args)]
 pub struct BenchCeilingArgs {
     /// The operation classes to measure, in this order
-    #[arg(long, value_name = "LIST", value_delimiter = ',',
-          default_value = "clean_read,read_to_tail,head_write,chain_write,tail_commit,malformed_drop")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "clean_read,read_to_tail,head_write,chain_write,tail_commit,malformed_drop"
+    )]
     pub only: Vec<String>,
     /// Times each class is measured (classes take turns); the median is reported
     #[arg(long, value_name = "N", default_value_t = 11, value_parser = clap::value_parser!(u32).range(1..=101))]
@@ -131,7 +135,8 @@ impl ClassResult {
     /// (max - min) / median, in percent.
     pub fn spread_percent(&self) -> f64 {
         let values = &self.ns_per_frame_per_repetition;
-        let (min, max) = (values.iter().copied().fold(f64::INFINITY, f64::min), values.iter().copied().fold(0.0, f64::max));
+        let (min, max) =
+            (values.iter().copied().fold(f64::INFINITY, f64::min), values.iter().copied().fold(0.0, f64::max));
         100.0 * (max - min) / self.median_ns()
     }
 
@@ -188,7 +193,7 @@ pub fn run(args: &BenchCeilingArgs) -> Result<(), String> {
             "keys": args.keys, "burst": args.burst, "eal": args.eal, "warmup_batches": WARMUP_BATCHES,
             "instructions_frames": args.instructions.then_some(args.instructions_frames),
             "port": "one net_ring port in the node's process (rte_eth_from_rings)",
-            "timed": "DpdkNode::poll_once rounds only: receive burst, core, transmit burst",
+            "timed": "DpdkNode::poll_once rounds only (receive burst, core, transmit burst), one batch of --keys frames at a time; a repetition's figure is its median batch",
         },
         "classes": results.iter().map(ClassResult::to_json).collect::<Vec<_>>(),
         "against": against.as_ref().map(|other| json!({
@@ -334,7 +339,9 @@ impl Child<'_> {
         let status = child.wait_until(Instant::now() + CHILD_LIMIT);
         match status {
             Some(status) if status.success() => {}
-            Some(status) => return Err(format!("{} failed ({status}):\n{}", self.binary.display(), child.stderr_tail(15))),
+            Some(status) => {
+                return Err(format!("{} failed ({status}):\n{}", self.binary.display(), child.stderr_tail(15)))
+            }
             None => return Err(format!("{} did not finish within {CHILD_LIMIT:?}", self.binary.display())),
         }
         let text = std::fs::read_to_string(&json_path).map_err(|e| format!("reading {}: {e}", json_path.display()))?;
@@ -346,14 +353,18 @@ impl Child<'_> {
 
 /// Per class: the other binary's median ns per frame over this one's.
 fn speedups(results: &[ClassResult], against: &[ClassResult]) -> Value {
-    let pairs = results.iter().zip(against).map(|(here, there)| (here.class.clone(), json!(there.median_ns() / here.median_ns())));
+    let pairs = results
+        .iter()
+        .zip(against)
+        .map(|(here, there)| (here.class.clone(), json!(there.median_ns() / here.median_ns())));
     Value::Object(pairs.collect())
 }
 
 fn progress_bar(steps: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(steps);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("ceiling {bar:30} {pos}/{len} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("ceiling {bar:30} {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
 }
@@ -362,8 +373,18 @@ fn progress_bar(steps: u64) -> indicatif::ProgressBar {
 pub fn table(results: &[ClassResult], against: Option<&[ClassResult]>) -> String {
     let mut lines = vec![format!(
         "{:<15} {:<20} {:>4} {:>9} {:>8} {:>7} {:>10}{}",
-        "class", "outcome", "out", "ns/frame", "spread%", "Mpps", "instr/fr",
-        if against.is_some() { format!(" {:>11} {:>10} {:>8}", "before ns", "before ins", "speedup") } else { String::new() }
+        "class",
+        "outcome",
+        "out",
+        "ns/frame",
+        "spread%",
+        "Mpps",
+        "instr/fr",
+        if against.is_some() {
+            format!(" {:>11} {:>10} {:>8}", "before ns", "before ins", "speedup")
+        } else {
+            String::new()
+        }
     )];
     for (index, result) in results.iter().enumerate() {
         let median_ns = result.median_ns();
@@ -379,7 +400,12 @@ pub fn table(results: &[ClassResult], against: Option<&[ClassResult]>) -> String
         );
         if let Some(other) = against.and_then(|other| other.get(index)) {
             let speedup = other.median_ns() / median_ns;
-            line += &format!(" {:>11.1} {:>10} {:>7.2}x", other.median_ns(), instructions_text(other.instructions_per_frame), speedup);
+            line += &format!(
+                " {:>11.1} {:>10} {:>7.2}x",
+                other.median_ns(),
+                instructions_text(other.instructions_per_frame),
+                speedup
+            );
         }
         lines.push(line);
     }

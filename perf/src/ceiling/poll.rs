@@ -14,16 +14,18 @@ use std::time::Instant;
 /// Mbufs the pool keeps per lcore.
 const POOL_CACHE: u32 = 256;
 
-/// What was measured of one class: the polling time of the timed batches.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What was measured of one class: the polling time per frame of each timed batch.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
-    pub frames: u64,
-    pub poll_ns: u64,
+    pub batch_ns_per_frame: Vec<f64>,
 }
 
 impl Timing {
+    /// The median batch: a batch takes tens of microseconds, so one that
+    /// the scheduler preempted or an interrupt delayed is an outlier that
+    /// the median leaves out, on a shared machine too.
     pub fn ns_per_frame(&self) -> f64 {
-        self.poll_ns as f64 / self.frames.max(1) as f64
+        super::median(&self.batch_ns_per_frame)
     }
 }
 
@@ -52,7 +54,8 @@ impl Harness {
         let rx = MbufRing::new(&eal, "ceiling_rx", ring_size(batch)).map_err(|e| e.to_string())?;
         let tx = MbufRing::new(&eal, "ceiling_tx", ring_size(2 * batch)).map_err(|e| e.to_string())?;
         let mbufs = (4 * batch as u32 + 2 * POOL_CACHE).next_power_of_two() - 1;
-        let pool = Mempool::new(&eal, "ceiling_pool", mbufs, POOL_CACHE, DEFAULT_DATA_ROOM).map_err(|e| e.to_string())?;
+        let pool =
+            Mempool::new(&eal, "ceiling_pool", mbufs, POOL_CACHE, DEFAULT_DATA_ROOM).map_err(|e| e.to_string())?;
         let port = Port::from_rings(&eal, "ceiling", &rx, &tx).map_err(|e| e.to_string())?;
         let mut core = Node::new(DEFAULT_KEY_CAPACITY);
         install_routes(&mut core)?;
@@ -66,13 +69,12 @@ impl Harness {
     pub fn measure(&mut self, class: OpClass, warmup_batches: u32, batches: u32) -> Result<Timing, String> {
         class.install(self.node.node_mut(), self.keys)?;
         let requests: Vec<[u8; NETCRAQ_FRAME_LEN]> = (0..self.keys).map(|key| class.request(key as u16)).collect();
-        let mut timing = Timing { frames: 0, poll_ns: 0 };
+        let mut timing = Timing { batch_ns_per_frame: Vec::with_capacity(batches as usize) };
         for batch in 0..warmup_batches + batches {
             self.feed(class, &requests)?;
             let poll_ns = self.poll_batch(class)?;
             if batch >= warmup_batches {
-                timing.frames += u64::from(self.keys);
-                timing.poll_ns += poll_ns;
+                timing.batch_ns_per_frame.push(poll_ns as f64 / f64::from(self.keys));
             }
         }
         Ok(timing)
