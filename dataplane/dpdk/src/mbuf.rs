@@ -51,7 +51,9 @@ impl Mbuf {
     /// is exhausted or `bytes` is longer than one of its mbufs holds.
     pub fn from_bytes(pool: &Mempool, bytes: &[u8]) -> Option<Mbuf> {
         let mut mbuf = Mbuf::alloc(pool)?;
-        mbuf.append(bytes.len())?.copy_from_slice(bytes);
+        // A fresh mbuf is empty: its length is what to append (inline, no shim call).
+        mbuf.set_len(bytes.len()).ok()?;
+        mbuf.data_mut().copy_from_slice(bytes);
         Some(mbuf)
     }
 
