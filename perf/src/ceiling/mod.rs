@@ -432,3 +432,73 @@ pub fn summary_line(results: &[ClassResult], against: Option<&[ClassResult]>) ->
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(class: OpClass, ns: &[f64]) -> ClassResult {
+        ClassResult { ns_per_frame_per_repetition: ns.to_vec(), ..ClassResult::new(class) }
+    }
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: BenchCeilingArgs,
+    }
+
+    fn parse(words: &[&str]) -> BenchCeilingArgs {
+        <Command as clap::Parser>::try_parse_from(std::iter::once("ceiling").chain(words.iter().copied())).unwrap().args
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert_eq!(parse(&[]).classes().unwrap(), OpClass::ALL);
+        assert_eq!(
+            parse(&["--only", "tail_commit,clean_read,tail_commit"]).classes().unwrap(),
+            [OpClass::TailCommit, OpClass::CleanRead]
+        );
+        assert!(parse(&["--only", "read"]).classes().unwrap_err().contains("clean_read"));
+        assert!(parse(&["--keys", "100", "--burst", "32"]).validate().is_err());
+        assert!(parse(&["--keys", "128", "--burst", "32"]).validate().is_ok());
+        assert_eq!(parse(&["--keys", "1024", "--frames", "2049"]).batches(2049), 3);
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        assert_eq!(measured(OpClass::CleanRead, &[80.0, 120.0, 100.0]).spread_percent(), 40.0);
+    }
+
+    #[test]
+    fn callgrind_totals_are_read() {
+        let text = "version: 1\nevents: Ir\nfn=(1) poll_once\n16 5\nsummary: 73369600\n\ntotals: 73369600\n";
+        assert_eq!(callgrind_total(text), Some(73_369_600));
+        assert_eq!(callgrind_total("events: Ir\nfn=(1) main\n"), None);
+    }
+
+    #[test]
+    fn the_summary_gives_the_clean_read_its_target_and_the_speedup() {
+        let here = [measured(OpClass::CleanRead, &[90.0, 80.0, 85.0]), measured(OpClass::TailCommit, &[300.0])];
+        let before = [measured(OpClass::CleanRead, &[170.0]), measured(OpClass::TailCommit, &[400.0])];
+        assert_eq!(
+            summary_line(&here, Some(&before)),
+            "summary: clean_read_ns=85.0 clean_read_mpps=11.76 target_100ns=met clean_read_speedup=2.00 \
+             slowest=tail_commit:300.0ns"
+        );
+        let slow = [measured(OpClass::CleanRead, &[120.0])];
+        assert!(summary_line(&slow, None).contains("target_100ns=missed"));
+    }
+
+    #[test]
+    fn a_child_repetition_is_added_per_class() {
+        let mut results = vec![measured(OpClass::CleanRead, &[80.0]), measured(OpClass::MalformedDrop, &[30.0])];
+        let child = vec![measured(OpClass::MalformedDrop, &[31.0]), measured(OpClass::CleanRead, &[81.0])];
+        merge(&mut results, child).unwrap();
+        assert_eq!(results[0].ns_per_frame_per_repetition, [80.0, 81.0]);
+        assert_eq!(results[1].ns_per_frame_per_repetition, [30.0, 31.0]);
+        assert!(merge(&mut results, vec![]).is_err());
+    }
+}
