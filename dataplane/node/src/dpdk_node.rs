@@ -347,7 +347,7 @@ impl DpdkNode {
                 continue;
             }
             // Spinning, the clock is read every IDLE_AFTER_ROUNDS empty rounds, not every one.
-            if self.settings.idle == Idle::Spin && empty_rounds % IDLE_AFTER_ROUNDS != 0 {
+            if self.settings.idle == Idle::Spin && !empty_rounds.is_multiple_of(IDLE_AFTER_ROUNDS) {
                 std::hint::spin_loop();
                 continue;
             }

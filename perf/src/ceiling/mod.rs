@@ -92,7 +92,7 @@ impl BenchCeilingArgs {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.keys % u32::from(self.burst) != 0 {
+        if !self.keys.is_multiple_of(u32::from(self.burst)) {
             return Err(format!("--keys {} is not a multiple of --burst {}", self.keys, self.burst));
         }
         Ok(())
