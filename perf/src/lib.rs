@@ -1,6 +1,7 @@
 //! NetCRAQ's benchmarks (`perf/README.md`): `netcraq bench node`, which
 //! measures the DPDK node against dpdk-testpmd and the software node,
 //! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts,
+//! `netcraq bench ceiling`, the node's own cost per frame,
 //! `netcraq bench etcd`, etcd on the same box under the same mix, and
 //! `netcraq bench tofino`, the comparison model with a Tofino switch.
 //!
@@ -15,6 +16,7 @@ pub mod bench_etcd;
 pub mod bench_node;
 pub mod bench_tofino;
 pub mod etcd;
+pub mod ceiling;
 pub mod frames;
 pub mod latency;
 pub mod loadgen;
@@ -57,6 +59,13 @@ pub enum BenchCommand {
     /// per switch, and the DPDK node's measured per-core rate beside them
     /// (perf/README.md)
     Tofino(bench_tofino::BenchTofinoArgs),
+    /// The DPDK node's own cost per frame, without a load generator: each
+    /// operation class (clean read, read to the tail, head write, chain
+    /// write, tail commit, malformed drop) through the node's real poll loop
+    /// over a DPDK ring port in this process, frames pre-built and looped.
+    /// Prints ns and Mpps per class (instructions with --instructions),
+    /// and writes JSON (perf/README.md)
+    Ceiling(ceiling::BenchCeilingArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
     /// process, one generator per lcore and --device, pinned with the EAL's --lcores)
     #[command(hide = true)]
@@ -68,6 +77,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         BenchCommand::Node(args) => bench_node::run(args),
         BenchCommand::Etcd(args) => bench_etcd::run(args),
         BenchCommand::Tofino(args) => bench_tofino::run(args),
+        BenchCommand::Ceiling(args) => ceiling::run(args),
         BenchCommand::Loadgen(args) => loadgen::run(args),
     }
 }

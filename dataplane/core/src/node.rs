@@ -286,8 +286,12 @@ impl Node {
             Action::One(outcome, first) => (outcome, first, None),
             Action::Two(outcome, first, second) => (outcome, first, Some(second)),
         };
-        let primary = self.route_and_write(config, self.build(config, request, first), frame);
-        let secondary = second.and_then(|out| self.route_and_write(config, self.build(config, request, out), scratch));
+        // The first output goes over the request's own bytes, so only the
+        // fields that differ are written; the second is written whole.
+        let primary = self.route_and_write(config, self.build(config, request, first), frame, NetcraqFrame::rewrite);
+        let secondary = second.and_then(|out| {
+            self.route_and_write(config, self.build(config, request, out), scratch, NetcraqFrame::emit)
+        });
         let unrouted = u8::from(primary.is_none()) + u8::from(second.is_some() && secondary.is_none());
         Verdict { outcome, primary, secondary, unrouted }
     }
@@ -313,13 +317,19 @@ impl Node {
         }
     }
 
-    fn route_and_write(&self, config: &NodeConfig, mut out: NetcraqFrame, buffer: &mut [u8]) -> Option<Egress> {
+    fn route_and_write(
+        &self,
+        config: &NodeConfig,
+        mut out: NetcraqFrame,
+        buffer: &mut [u8],
+        write: fn(&NetcraqFrame, &mut [u8]) -> netcraq_wire::Result<usize>,
+    ) -> Option<Egress> {
         let route = self.routes.lookup(out.ip_dst)?;
         out.eth_src = config.own_mac;
         out.eth_dst = route.mac;
         // Every buffer reaching here holds at least a whole NetCRAQ frame:
         // `receive` checked the received one, and scratch is exactly that size.
-        let len = out.emit(buffer).ok()?;
+        let len = write(&out, buffer).ok()?;
         Some(Egress { port: route.port, len })
     }
 

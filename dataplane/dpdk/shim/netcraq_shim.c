@@ -15,27 +15,7 @@ struct rte_mbuf *netcraq_pktmbuf_alloc(struct rte_mempool *pool) { return rte_pk
 
 void netcraq_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 
-uint8_t *netcraq_pktmbuf_data(struct rte_mbuf *m, uint16_t *data_len) {
-    *data_len = m->data_len;
-    return rte_pktmbuf_mtod(m, uint8_t *);
-}
-
-uint16_t netcraq_pktmbuf_capacity(const struct rte_mbuf *m) { return (uint16_t)(m->buf_len - m->data_off); }
-
-uint32_t netcraq_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
-
-uint16_t netcraq_pktmbuf_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }
-
-void netcraq_pktmbuf_set_len(struct rte_mbuf *m, uint16_t len) {
-    m->data_len = len;
-    m->pkt_len = len;
-}
-
 uint8_t *netcraq_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_append(m, len); }
-
-uint16_t netcraq_pktmbuf_port(const struct rte_mbuf *m) { return m->port; }
-
-void netcraq_pktmbuf_set_port(struct rte_mbuf *m, uint16_t port) { m->port = port; }
 
 int netcraq_ring_enqueue(struct rte_ring *ring, void *obj) { return rte_ring_enqueue(ring, obj); }
 

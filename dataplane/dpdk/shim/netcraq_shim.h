@@ -2,6 +2,7 @@
  * The DPDK API that netcraq-dpdk binds: the headers bindgen reads, and C
  * wrappers for what DPDK only provides as static inline functions, macros
  * or per-lcore variables (the fast path), which have no symbol to link to.
+ * Plain fields of an mbuf are read and written from Rust directly.
  */
 #ifndef NETCRAQ_SHIM_H
 #define NETCRAQ_SHIM_H
@@ -29,18 +30,8 @@ uint16_t netcraq_tx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf *
 struct rte_mbuf *netcraq_pktmbuf_alloc(struct rte_mempool *pool);
 void netcraq_pktmbuf_free(struct rte_mbuf *m);
 
-/* The first segment: rte_pktmbuf_mtod and its data_len. */
-uint8_t *netcraq_pktmbuf_data(struct rte_mbuf *m, uint16_t *data_len);
-/* Bytes the first segment can hold from its data start (data_len + tailroom). */
-uint16_t netcraq_pktmbuf_capacity(const struct rte_mbuf *m);
-uint32_t netcraq_pktmbuf_pkt_len(const struct rte_mbuf *m);
-uint16_t netcraq_pktmbuf_nb_segs(const struct rte_mbuf *m);
-/* Sets data_len and pkt_len of a one-segment packet; the caller checked len <= capacity. */
-void netcraq_pktmbuf_set_len(struct rte_mbuf *m, uint16_t len);
 /* rte_pktmbuf_append: NULL when the last segment has less tailroom than len. */
 uint8_t *netcraq_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
-uint16_t netcraq_pktmbuf_port(const struct rte_mbuf *m);
-void netcraq_pktmbuf_set_port(struct rte_mbuf *m, uint16_t port);
 
 /* rte_ring_enqueue / rte_ring_dequeue / rte_ring_count for one pointer. */
 int netcraq_ring_enqueue(struct rte_ring *ring, void *obj);

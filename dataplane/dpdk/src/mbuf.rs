@@ -51,71 +51,93 @@ impl Mbuf {
     /// is exhausted or `bytes` is longer than one of its mbufs holds.
     pub fn from_bytes(pool: &Mempool, bytes: &[u8]) -> Option<Mbuf> {
         let mut mbuf = Mbuf::alloc(pool)?;
-        mbuf.append(bytes.len())?.copy_from_slice(bytes);
+        // A fresh mbuf is empty: its length is what to append (inline, no shim call).
+        mbuf.set_len(bytes.len()).ok()?;
+        mbuf.data_mut().copy_from_slice(bytes);
         Some(mbuf)
     }
 
+    /// The mbuf's fields (the layout bindgen read from DPDK's headers): the
+    /// per-frame accessors below read them inline, not through the C shim.
+    #[inline]
+    fn fields(&self) -> &sys::rte_mbuf {
+        // SAFETY: the mbuf is valid and owned by self, borrowed as long as self.
+        unsafe { self.raw.as_ref() }
+    }
+
+    #[inline]
+    fn fields_mut(&mut self) -> &mut sys::rte_mbuf {
+        // SAFETY: as for fields(); self is the buffer's only owner (mbufs are
+        // never cloned or attached by this crate, and rx_burst/alloc hand a
+        // buffer over to the application whole), so the borrow is unaliased.
+        unsafe { self.raw.as_mut() }
+    }
+
     /// The data of the first segment (the whole packet unless it is chained).
+    #[inline]
     pub fn data(&self) -> &[u8] {
-        let mut len = 0u16;
-        // SAFETY: the mbuf is valid and owned by self; mtod points to
-        // data_len initialised bytes of its buffer, borrowed as long as self.
+        let m = self.fields();
+        // SAFETY: rte_pktmbuf_mtod: data_len initialised bytes from data_off
+        // in the mbuf's buffer, borrowed as long as self.
         unsafe {
-            let data = sys::netcraq_pktmbuf_data(self.raw.as_ptr(), &mut len);
-            std::slice::from_raw_parts(data, usize::from(len))
+            let data = m.buf_addr.cast::<u8>().add(usize::from(m.data_off));
+            std::slice::from_raw_parts(data, usize::from(m.data_len))
         }
     }
 
     /// The data of the first segment, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        let mut len = 0u16;
-        // SAFETY: as for data(); self is the buffer's only owner (mbufs are
-        // never cloned or attached by this crate, and rx_burst/alloc hand a
-        // buffer over to the application whole), so the slice is unaliased
-        // for the mutable borrow of self.
+        let m = self.fields_mut();
+        // SAFETY: as for data(), and unaliased as for fields_mut().
         unsafe {
-            let data = sys::netcraq_pktmbuf_data(self.raw.as_ptr(), &mut len);
-            std::slice::from_raw_parts_mut(data, usize::from(len))
+            let data = m.buf_addr.cast::<u8>().add(usize::from(m.data_off));
+            std::slice::from_raw_parts_mut(data, usize::from(m.data_len))
         }
     }
 
     /// Bytes of data in the first segment.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.data().len()
+        usize::from(self.fields().data_len)
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes of the whole packet, over all its segments.
+    #[inline]
     pub fn pkt_len(&self) -> usize {
-        // SAFETY: reads a field of a valid mbuf that self owns.
-        unsafe { sys::netcraq_pktmbuf_pkt_len(self.raw.as_ptr()) as usize }
+        self.fields().pkt_len as usize
     }
 
     /// Segments in the packet (1 unless a driver chained buffers).
+    #[inline]
     pub fn segments(&self) -> u16 {
-        // SAFETY: reads a field of a valid mbuf that self owns.
-        unsafe { sys::netcraq_pktmbuf_nb_segs(self.raw.as_ptr()) }
+        self.fields().nb_segs
     }
 
     /// The most data the first segment can hold from where its data starts.
+    #[inline]
     pub fn capacity(&self) -> usize {
-        // SAFETY: reads fields of a valid mbuf that self owns.
-        usize::from(unsafe { sys::netcraq_pktmbuf_capacity(self.raw.as_ptr()) })
+        let m = self.fields();
+        usize::from(m.buf_len.saturating_sub(m.data_off))
     }
 
     /// Sets the length of a one-segment packet: shorter cuts the frame,
     /// longer exposes the buffer's bytes after it (whatever they hold).
+    #[inline]
     pub fn set_len(&mut self, len: usize) -> Result<(), LenError> {
         let (capacity, segments) = (self.capacity(), self.segments());
         if len > capacity || segments != 1 {
             return Err(LenError { requested: len, capacity, segments });
         }
-        // SAFETY: a one-segment mbuf that self owns, and len fits its buffer
-        // (checked above, so also below u16::MAX).
-        unsafe { sys::netcraq_pktmbuf_set_len(self.raw.as_ptr(), len as u16) };
+        // len fits the buffer (checked above), so also u16.
+        let m = self.fields_mut();
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
         Ok(())
     }
 
@@ -135,14 +157,14 @@ impl Mbuf {
     /// The mbuf's `port` field: the port it arrived on after rx. NetCRAQ's
     /// node sets it to the port a frame leaves by before tx, as DPDK's event
     /// Tx adapter does; drivers ignore it on transmit.
+    #[inline]
     pub fn port(&self) -> u16 {
-        // SAFETY: reads a field of a valid mbuf that self owns.
-        unsafe { sys::netcraq_pktmbuf_port(self.raw.as_ptr()) }
+        self.fields().port
     }
 
+    #[inline]
     pub fn set_port(&mut self, port: u16) {
-        // SAFETY: writes a plain field of a valid mbuf that self owns.
-        unsafe { sys::netcraq_pktmbuf_set_port(self.raw.as_ptr(), port) }
+        self.fields_mut().port = port;
     }
 
     /// Gives up ownership: the caller now owns the raw mbuf.

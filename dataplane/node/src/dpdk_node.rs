@@ -341,8 +341,14 @@ impl DpdkNode {
                 }
                 continue;
             }
-            empty_rounds = empty_rounds.saturating_add(1);
+            // Wraps after 2^32 empty rounds, which only restarts the count.
+            empty_rounds = empty_rounds.wrapping_add(1);
             if empty_rounds < IDLE_AFTER_ROUNDS {
+                continue;
+            }
+            // Spinning, the clock is read every IDLE_AFTER_ROUNDS empty rounds, not every one.
+            if self.settings.idle == Idle::Spin && !empty_rounds.is_multiple_of(IDLE_AFTER_ROUNDS) {
+                std::hint::spin_loop();
                 continue;
             }
             let now = Instant::now();

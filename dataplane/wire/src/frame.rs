@@ -120,6 +120,36 @@ impl NetcraqFrame {
         Ok(NETCRAQ_FRAME_LEN)
     }
 
+    /// Writes the frame over the first `NETCRAQ_FRAME_LEN` bytes of `buffer`,
+    /// which already hold a NetCRAQ frame: of the fields every NetCRAQ frame
+    /// shares (ethertype, IPv4 version and header length, total length,
+    /// protocol, UDP length) none is written again, only what tells one
+    /// frame from another and the checksums. A node answers in the buffer of
+    /// the request it checked. Fails if `buffer` is shorter than a frame.
+    pub fn rewrite(&self, buffer: &mut [u8]) -> Result<usize> {
+        // A fixed-size frame: every offset below is checked when compiled.
+        let frame: &mut [u8; NETCRAQ_FRAME_LEN] =
+            buffer.get_mut(..NETCRAQ_FRAME_LEN).and_then(|b| b.try_into().ok()).ok_or(WireError::Truncated)?;
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..ETHERNET_HEADER_LEN]);
+        eth.set_dst_addr(self.eth_dst);
+        eth.set_src_addr(self.eth_src);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + IPV4_HEADER_LEN]);
+        ip.set_tos(self.tos);
+        ip.set_ident(self.ident);
+        ip.set_flags_fragment(self.flags_fragment);
+        ip.set_ttl(self.ttl);
+        ip.set_src_addr(self.ip_src);
+        ip.set_dst_addr(self.ip_dst);
+        ip.fill_checksum();
+        let mut udp = UdpDatagram::new_unchecked(&mut frame[ETHERNET_HEADER_LEN + IPV4_HEADER_LEN..]);
+        udp.set_src_port(self.udp_src);
+        udp.set_dst_port(self.udp_dst);
+        udp.clear_checksum();
+        let header = &mut frame[NETCRAQ_FRAME_LEN - NETCRAQ_HEADER_LEN..];
+        self.header.emit(&mut NetcraqHeader::new_unchecked(header));
+        Ok(NETCRAQ_FRAME_LEN)
+    }
+
     /// The frame as a fixed-size array.
     pub fn to_bytes(&self) -> [u8; NETCRAQ_FRAME_LEN] {
         let mut bytes = [0u8; NETCRAQ_FRAME_LEN];

@@ -96,7 +96,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     pub fn verify_checksum(&self) -> bool {
-        ones_complement_sum(&self.buffer.as_ref()[..IPV4_HEADER_LEN]) == 0xffff
+        ones_complement_sum(self.header()) == 0xffff
+    }
+
+    fn header(&self) -> &[u8; IPV4_HEADER_LEN] {
+        self.buffer.as_ref()[..IPV4_HEADER_LEN].try_into().expect("a 20-byte range is 20 bytes")
     }
 
     /// The bytes after the header, up to the total length.
@@ -145,7 +149,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Recomputes the header checksum over the current header fields.
     pub fn fill_checksum(&mut self) {
         write_u16(self.buffer.as_mut(), 10, 0);
-        let sum = ones_complement_sum(&self.buffer.as_ref()[..IPV4_HEADER_LEN]);
+        let sum = ones_complement_sum(self.header());
         write_u16(self.buffer.as_mut(), 10, !sum);
     }
 
@@ -155,9 +159,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-/// RFC 1071 one's-complement sum of 16-bit words (`bytes` has even length).
-fn ones_complement_sum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes.chunks_exact(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+/// RFC 1071 one's-complement sum of the header's 16-bit words, added as
+/// 32-bit words and folded (RFC 1071 §2(B): the same sum, fewer steps).
+fn ones_complement_sum(header: &[u8; IPV4_HEADER_LEN]) -> u16 {
+    let mut sum: u64 = header.chunks_exact(4).map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

@@ -209,6 +209,19 @@ proptest! {
         }
     }
 
+    /// Rewriting a frame over another one (with a UDP checksum, trailing
+    /// bytes) gives the bytes emitting it gives, and leaves the rest alone.
+    #[test]
+    fn rewriting_over_a_frame_emits_it(old in frame(), new in frame(), checksum in any::<u16>(), fill in any::<u8>()) {
+        let mut buffer = old.to_bytes().to_vec();
+        buffer[UDP_CHECKSUM..UDP_CHECKSUM + 2].copy_from_slice(&checksum.to_be_bytes());
+        buffer.push(fill);
+        prop_assert_eq!(new.rewrite(&mut buffer), Ok(NETCRAQ_FRAME_LEN));
+        prop_assert_eq!(&buffer[..NETCRAQ_FRAME_LEN], &new.to_bytes()[..]);
+        prop_assert_eq!(buffer[NETCRAQ_FRAME_LEN], fill);
+        prop_assert_eq!(new.rewrite(&mut buffer[..NETCRAQ_FRAME_LEN - 1]), Err(WireError::Truncated));
+    }
+
     #[test]
     fn fragments_are_refused(mut frame in frame(), field in any::<u16>()) {
         prop_assume!(field & 0x3fff != 0);
