@@ -2,17 +2,15 @@
 //! node) or, with `--dpdk`, over DPDK ports (the kernel-bypass node).
 
 use crate::node_p4runtime;
-use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
 use netcraq_node::afpacket::{PortSpec, SoftwareNode};
 use netcraq_node::idle::Idle;
 use netcraq_node::service_rate::ServiceRate;
 use netcraq_node::shell::IoCounters;
-use netcraq_topology::NodeFile;
+use netcraq_topology::{stats_path, NodeFile};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DPDK_HELP: &str = "\
@@ -181,13 +179,6 @@ fn run_software(
     drop(server);
     tracing::info!(node = %name, "node stopped");
     Ok(())
-}
-
-/// The command that runs the node of `node_file`, writing its counters next to it.
-pub fn node_command(exe: &Path, node_file: &Path) -> Command {
-    let mut command = Command::new(exe);
-    command.arg("node").arg("--config").arg(node_file).arg("--stats").arg(stats_path(node_file));
-    command
 }
 
 fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {

@@ -515,23 +515,20 @@ fn load_average() -> Option<f64> {
 }
 
 fn machine_json(cpus: &[u32], load_average_at_start: Option<f64>) -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model =
-        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (model, kernel) = (system::cpu_model(), system::kernel());
     let dpdk = Command::new("pkg-config").args(["--modversion", "libdpdk"]).output().ok();
     let dpdk = dpdk.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     json!({
-        "cpus": cpus, "cpu_model": model, "kernel": kernel.trim(), "dpdk": dpdk,
+        "cpus": cpus, "cpu_model": model, "kernel": kernel, "dpdk": dpdk,
         "load_average_1min_at_start": load_average_at_start, "load_average_1min_at_end": load_average(),
     })
 }
 
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     report::utc_timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
-fn write_json(path: &Path, json: &Value) -> Result<(), String> {
+pub(crate) fn write_json(path: &Path, json: &Value) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }

@@ -1,6 +1,9 @@
 //! NetCRAQ's benchmarks (`perf/README.md`): `netcraq bench node`, which
-//! measures the DPDK node against dpdk-testpmd and the software node, and
-//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts.
+//! measures the DPDK node against dpdk-testpmd and the software node,
+//! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts,
+//! and `netcraq bench figures`, CRAQ against CR on chains of every kind of
+//! node (with the chain runners `netns_chain` and `sim_chain` that
+//! `netcraq demo` uses too).
 //!
 //! The request mix, the window, frame building and reply matching and the
 //! latency histogram are plain code with unit tests; the load generator's
@@ -10,11 +13,14 @@
 #![forbid(unsafe_code)]
 
 pub mod bench_node;
+pub mod figures;
 pub mod frames;
 pub mod latency;
 pub mod loadgen;
 pub mod mix;
+pub mod netns_chain;
 pub mod report;
+pub mod sim_chain;
 pub mod system;
 pub mod window;
 
@@ -39,6 +45,12 @@ pub enum BenchCommand {
     /// one run (as root: sets up and releases hugepages itself). Prints the
     /// table, the ratios and a summary line, and writes JSON (perf/README.md).
     Node(bench_node::BenchNodeArgs),
+    /// The poster's Figures 3 and 4, CRAQ against CR for chains of 3, 5 and
+    /// 9 nodes, on the in-memory network, software and DPDK nodes on
+    /// namespaces (as root) and BMv2 (when installed), every node capped at
+    /// the same frames per second. Writes PNG and SVG plots, JSON and CSV
+    /// (perf/README.md, "Figures").
+    Figures(figures::FiguresArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
     /// process, one port, pinned with the EAL's -l/--lcores)
     #[command(hide = true)]
@@ -48,6 +60,7 @@ pub enum BenchCommand {
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match &args.command {
         BenchCommand::Node(args) => bench_node::run(args),
+        BenchCommand::Figures(args) => figures::run(args),
         BenchCommand::Loadgen(args) => loadgen::run(args),
     }
 }

@@ -286,6 +286,18 @@ pub fn wait_for_file(path: &Path, process: &mut Spawned, limit: Duration) -> Res
     Ok(())
 }
 
+/// The CPU's model name, from /proc/cpuinfo.
+pub fn cpu_model() -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name"))?;
+    Some(model.trim_start_matches([' ', '\t', ':']).to_owned())
+}
+
+/// The running kernel's release.
+pub fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
