@@ -8,7 +8,7 @@ use netcraq_node::afpacket::{PortSpec, SoftwareNode};
 use netcraq_node::idle::Idle;
 use netcraq_node::service_rate::ServiceRate;
 use netcraq_node::shell::IoCounters;
-use netcraq_topology::{stats_path, NodeFile};
+use netcraq_topology::NodeFile;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

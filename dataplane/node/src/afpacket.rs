@@ -126,8 +126,10 @@ impl SoftwareNode {
                 self.flush_held();
             }
             let mut budget = self.round_budget();
-            for index in 0..self.sockets.len() {
-                budget -= self.drain_port(index, budget, &mut frame, &mut scratch);
+            let ports = self.sockets.len();
+            let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
+            for turn in 0..ports {
+                budget -= self.drain_port((first + turn) % ports, budget, &mut frame, &mut scratch);
             }
             if let Some(control) = &mut self.control {
                 control.poll(&mut self.node);

@@ -373,8 +373,9 @@ impl DpdkNode {
     /// frames taken.
     pub fn poll_once(&mut self) -> usize {
         let mut budget = self.service_rate.as_mut().map_or(usize::MAX, |rate| rate.available(Instant::now()) as usize);
-        let mut received = 0;
-        for index in 0..self.queues.len() {
+        let (mut received, ports) = (0, self.queues.len());
+        let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
+        for index in (0..ports).map(|turn| (first + turn) % ports) {
             let burst = self.settings.burst.min(budget);
             let count = if burst > 0 { self.queues[index].rx_burst(&mut self.rx[..burst]) } else { 0 };
             (received, budget) = (received + count, budget - count);

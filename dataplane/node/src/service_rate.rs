@@ -20,6 +20,9 @@ pub struct ServiceRate {
     interval_ns: u64,
     credit_ns: u64,
     refilled_at: Instant,
+    /// The port served first in the next round: the ports take turns, so
+    /// that a busy port cannot take every token.
+    next_first_port: usize,
 }
 
 impl ServiceRate {
@@ -29,7 +32,7 @@ impl ServiceRate {
             return Err(format!("a service rate of {rate_fps} frames/s is outside 1..={MAX_RATE_FPS}"));
         }
         let interval_ns = 1_000_000_000 / u64::from(rate_fps);
-        Ok(ServiceRate { interval_ns, credit_ns: BURST_FRAMES * interval_ns, refilled_at: now })
+        Ok(ServiceRate { interval_ns, credit_ns: BURST_FRAMES * interval_ns, refilled_at: now, next_first_port: 0 })
     }
 
     /// Frames that may be taken now.
@@ -43,6 +46,13 @@ impl ServiceRate {
     /// Spends the tokens of `frames` frames taken (at most what was available).
     pub fn take(&mut self, frames: u64) {
         self.credit_ns = self.credit_ns.saturating_sub(frames.saturating_mul(self.interval_ns));
+    }
+
+    /// The port (of `ports`) to serve first this round; each round the next one.
+    pub fn first_port(&mut self, ports: usize) -> usize {
+        let first = self.next_first_port % ports.max(1);
+        self.next_first_port = first + 1;
+        first
     }
 
     /// How long from the last refill until one frame may be taken.
@@ -81,6 +91,14 @@ mod tests {
         }
         assert!((5_000..=5_000 + BURST_FRAMES).contains(&taken), "{taken} frames in a second");
         assert_eq!(rate.available(start + Duration::from_secs(60)), BURST_FRAMES);
+    }
+
+    #[test]
+    fn the_ports_take_turns_at_being_served_first() {
+        let mut rate = ServiceRate::new(10, Instant::now()).unwrap();
+        let firsts: Vec<usize> = (0..5).map(|_| rate.first_port(3)).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 0, 1]);
+        assert_eq!(rate.first_port(0), 0, "no ports is no division by zero");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::time::Duration;
 pub const BMV2_SWITCH: &str = "simple_switch_grpc";
 /// Requests each client host keeps outstanding: enough to keep its node
 /// busy at the cap, few enough that CR's tail queue stays short.
-const OUTSTANDING_PER_HOST: usize = 4;
+const OUTSTANDING_PER_HOST: usize = 8;
 /// Far above the longest queueing delay (every host's requests at CR's tail).
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(500);
 const WARMUP: Duration = Duration::from_millis(500);
@@ -95,7 +95,7 @@ pub struct FiguresArgs {
     read_fractions: Vec<f64>,
     /// Frames per second every node takes at most (`netcraq node --service-rate-fps`; the in-memory
     /// network's service time per frame is its inverse)
-    #[arg(long, default_value_t = 2000,
+    #[arg(long, default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RATE_FPS)))]
     service_rate_fps: u32,
     /// Seed of the workloads (round r uses seed + r)

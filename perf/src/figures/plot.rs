@@ -166,7 +166,7 @@ fn draw_panel<DB: DrawingBackend>(
     if with_legend {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::MiddleLeft)
             .label_font((FONT, 12))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
