@@ -49,6 +49,7 @@ fn measure(settings: &Settings, mode: Mode, progress: &ProgressBar) -> Result<Mo
         keys: settings.keys,
         service_rate_fps: None,
         eal: String::new(),
+        nice: 0,
     };
     let load = Load {
         read_fraction: settings.read_fraction,

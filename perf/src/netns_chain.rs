@@ -40,6 +40,8 @@ pub struct ChainSetup {
     pub service_rate_fps: Option<u32>,
     /// EAL arguments of DPDK nodes.
     pub eal: String,
+    /// The autogroup nice value of each node process (each runs in a session of its own); 0 leaves it.
+    pub nice: i32,
 }
 
 /// Where each host writes.
@@ -79,6 +81,8 @@ pub struct ChainMeasurement {
     pub hosts: Vec<WorkloadReport>,
     /// The chain's nodes, head first.
     pub nodes: Vec<NodeCounts>,
+    /// The time between the two reads of the nodes' counters.
+    pub counted: Duration,
 }
 
 impl ChainMeasurement {
@@ -127,6 +131,13 @@ impl NamespaceChain {
             .map(|n| node_file(&n.name).map(|f| stats_path(&f)))
             .collect::<Result<_, _>>()?;
         let chain = NamespaceChain { topology, running, stats_files, keys: setup.keys };
+        if setup.nice != 0 {
+            for node in &chain.running.plan().nodes {
+                let pid =
+                    chain.running.node_pid(&node.name).ok_or_else(|| format!("node {} did not start", node.name))?;
+                crate::system::set_autogroup_nice(&pid.to_string(), setup.nice)?;
+            }
+        }
         chain.wait_for_nodes()?;
         Ok(chain)
     }
@@ -142,9 +153,11 @@ impl NamespaceChain {
     pub fn measure(&self, load: &Load, progress: PhaseProgress) -> Result<ChainMeasurement, String> {
         self.clients(load, load.warmup, "warm-up", progress)?;
         let before = self.read_stats()?;
+        let counting = Instant::now();
         let hosts = self.clients(load, load.length, "measuring", progress)?;
         std::thread::sleep(Duration::from_millis(3 * STATS_INTERVAL_MS));
         let after = self.read_stats()?;
+        let counted = counting.elapsed();
         let nodes = self
             .running
             .plan()
@@ -162,7 +175,7 @@ impl NamespaceChain {
                 }
             })
             .collect();
-        Ok(ChainMeasurement { hosts, nodes })
+        Ok(ChainMeasurement { hosts, nodes, counted })
     }
 
     pub fn stop(mut self) -> Result<(), String> {
@@ -300,6 +313,7 @@ mod tests {
             keys: 100,
             service_rate_fps: None,
             eal: String::new(),
+            nice: 0,
         }
     }
 

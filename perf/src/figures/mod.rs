@@ -107,6 +107,12 @@ pub struct FiguresArgs {
     /// EAL arguments of the DPDK nodes
     #[arg(long, default_value = "--no-huge -m 256", allow_hyphen_values = true)]
     dpdk_eal: String,
+    /// The autogroup nice value (-20 to 19) of every node process and of this
+    /// one (its clients; this changes the nice value of the calling shell's
+    /// session too): below 0 favours the chain over other work on a shared machine
+    #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    nice: i32,
 }
 
 pub fn run(args: &FiguresArgs) -> Result<(), String> {
@@ -114,6 +120,9 @@ pub fn run(args: &FiguresArgs) -> Result<(), String> {
     let (kinds, skipped) = kinds(args);
     for skip in &skipped {
         eprintln!("SKIP {}: {}", skip.kind, skip.reason);
+    }
+    if args.nice != 0 && kinds.iter().any(|kind| *kind != Kind::Sim) {
+        crate::system::set_autogroup_nice("self", args.nice)?;
     }
     let fractions = read_fractions(&args.read_fractions);
     let chains: Vec<(Kind, u8, Mode)> = kinds
@@ -205,6 +214,7 @@ fn settings(args: &FiguresArgs, fractions: &[f64]) -> output::Settings {
         keys: KEYS,
         seed: args.seed,
         dpdk_eal: args.dpdk_eal.clone(),
+        nice: args.nice,
     }
 }
 
@@ -271,6 +281,7 @@ fn on_namespaces(
         keys: KEYS,
         service_rate_fps: Some(args.service_rate_fps),
         eal: args.dpdk_eal.clone(),
+        nice: args.nice,
     };
     let exe = std::env::current_exe().map_err(|e| format!("finding the netcraq executable: {e}"))?;
     let chain = NamespaceChain::start(&setup, &exe)?;
@@ -375,6 +386,7 @@ mod tests {
             seed: 1,
             out: PathBuf::new(),
             dpdk_eal: String::new(),
+            nice: 0,
         }
     }
 

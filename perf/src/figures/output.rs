@@ -32,6 +32,7 @@ pub struct Settings {
     pub keys: u32,
     pub seed: u64,
     pub dpdk_eal: String,
+    pub nice: i32,
 }
 
 /// The machine the figures come from.
@@ -134,7 +135,11 @@ impl Measurement {
             reads_per_s: host_reads_per_s.iter().sum(),
             writes_per_s: measured.hosts.iter().map(|h| rate(h.writes, h.duration.as_secs_f64())).sum(),
             host_reads_per_s,
-            node_frames_per_s: measured.nodes.iter().map(|n| rate(n.frames_received, seconds)).collect(),
+            node_frames_per_s: measured
+                .nodes
+                .iter()
+                .map(|n| rate(n.frames_received, measured.counted.as_secs_f64()))
+                .collect(),
             failed_ops: measured.hosts.iter().map(|h| h.errors.timeouts + h.errors.outcome_unknown).sum(),
             retransmissions: measured.hosts.iter().map(|h| h.retransmissions).sum(),
             bound_reads_per_s: bound.reads_per_s,
@@ -459,6 +464,7 @@ mod tests {
             keys: 10,
             seed: 1,
             dpdk_eal: String::new(),
+            nice: 0,
         };
         let mut figures = Figures::new(settings, vec![Skip { kind: "bmv2".into(), reason: "not here".into() }]);
         for round in 0..2 {
