@@ -144,9 +144,7 @@ impl NamespaceChain {
 
     /// The chain and its hosts over the topology's network, for the bound.
     pub fn routes(&self) -> ChainRoutes {
-        let nodes = self.topology.nodes().len();
-        let hosts = (0..self.topology.hosts().len()).map(|h| (nodes + h, h % nodes)).collect();
-        ChainRoutes { network: self.topology.network(), chain: (0..nodes).collect(), hosts }
+        routes_of(&self.topology)
     }
 
     /// Warms up, then measures every host at once for `load.length`.
@@ -281,6 +279,13 @@ fn topology_text(setup: &ChainSetup) -> String {
     )
 }
 
+/// The network puts the nodes first, then the hosts; host `h<i>` reads through node `n<i>`.
+fn routes_of(topology: &Topology) -> ChainRoutes {
+    let nodes = topology.nodes().len();
+    let hosts = (0..topology.hosts().len()).map(|h| (nodes + h, h % nodes)).collect();
+    ChainRoutes { network: topology.network(), chain: (0..nodes).collect(), hosts }
+}
+
 fn workload(load: &Load, keys: u32, length: Duration, write_to: SocketAddrV4, host_index: u64) -> Workload {
     Workload {
         read_fraction: load.read_fraction,
@@ -323,5 +328,21 @@ mod tests {
         assert_eq!(topology.links().len(), 3 + 3);
         let line = Topology::parse(&topology_text(&setup(Wiring::Line))).unwrap();
         assert_eq!(line.links().len(), 3 + 2);
+    }
+
+    #[test]
+    fn on_the_mesh_writes_and_their_replies_transit_the_writers_node_as_counted_by_hand() {
+        let routes = routes_of(&Topology::parse(&topology_text(&setup(Wiring::Mesh))).unwrap());
+        let close = |frames: &[f64], expected: [f64; 3]| frames.iter().zip(expected).all(|(f, e)| (f - e).abs() < 1e-9);
+        // Half reads. Per operation of h1 (on the head): n1 2, n2 1, n3 0.5;
+        // of h2: n1 1, n2 2.5, n3 0.5; of h3 (on the tail): n1 1, n2 1, n3 1.5.
+        let equal = routes.bound(Mode::Craq, 0.5, 1000.0).unwrap();
+        assert!(close(&equal.frames_per_op, [4.0 / 3.0, 1.5, 2.5 / 3.0]), "{:?}", equal.frames_per_op);
+        assert!((equal.ops_per_s - 1000.0 / 1.5).abs() < 1e-6);
+        let measured = routes.bound_with_host_rates(Mode::Craq, 0.5, 1000.0, &[200.0, 100.0, 200.0]).unwrap();
+        assert!(close(&measured.frames_per_op, [1.4, 1.3, 0.9]), "{:?}", measured.frames_per_op);
+        // CR at 100 % reads: the tail takes every read, the others their own and the reply back.
+        let cr = routes.bound(Mode::Cr, 1.0, 900.0).unwrap();
+        assert!(close(&cr.frames_per_op, [2.0 / 3.0, 2.0 / 3.0, 1.0]) && (cr.reads_per_s - 900.0).abs() < 1e-6);
     }
 }

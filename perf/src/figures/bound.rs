@@ -9,8 +9,7 @@ use netcraq_core::Mode;
 use netcraq_plan::network::{Network, Station};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 
-/// A chain over a network and the client hosts that load it, each host
-/// issuing operations at the same rate.
+/// A chain over a network and the client hosts that load it.
 #[derive(Debug, Clone)]
 pub struct ChainRoutes {
     pub network: Network,
@@ -61,15 +60,34 @@ impl ChainRoutes {
         ChainRoutes { network, chain, hosts }
     }
 
-    /// The bound when every node takes at most `cap_fps` frames per second
-    /// and a share `read_fraction` of the operations are reads, each host
-    /// reading through its node and writing to the head. Reads count as
-    /// clean: a dirty CRAQ read costs the tail one frame more, so the bound
-    /// is an upper one.
+    /// The bound when every node takes at most `cap_fps` frames per second,
+    /// a share `read_fraction` of the operations are reads, and every host
+    /// issues operations at the same rate, reading through its node and
+    /// writing to the head. Reads count as clean: a dirty CRAQ read costs
+    /// the tail one frame more, so the bound is an upper one.
     pub fn bound(&self, mode: Mode, read_fraction: f64, cap_fps: f64) -> Result<Bound, RouteError> {
+        self.bound_with_host_rates(mode, read_fraction, cap_fps, &vec![1.0; self.hosts.len()])
+    }
+
+    /// As [`ChainRoutes::bound`], with host `i` issuing operations in
+    /// proportion to `host_rates[i]` (as measured: a closed-loop host whose
+    /// node is less busy gets its replies sooner and issues more). Rates
+    /// that add up to nothing count as equal.
+    pub fn bound_with_host_rates(
+        &self,
+        mode: Mode,
+        read_fraction: f64,
+        cap_fps: f64,
+        host_rates: &[f64],
+    ) -> Result<Bound, RouteError> {
         let mut frames = vec![0.0; self.chain.len()];
-        let share = 1.0 / self.hosts.len().max(1) as f64;
-        for &(host, entry) in &self.hosts {
+        let total: f64 = host_rates.iter().take(self.hosts.len()).sum();
+        let equal = 1.0 / self.hosts.len().max(1) as f64;
+        for (index, &(host, entry)) in self.hosts.iter().enumerate() {
+            let share = match total > 0.0 {
+                true => host_rates.get(index).copied().unwrap_or(0.0) / total,
+                false => equal,
+            };
             self.read(host, entry, mode, read_fraction * share, &mut frames)?;
             self.write(host, (1.0 - read_fraction) * share, &mut frames)?;
         }

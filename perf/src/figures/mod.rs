@@ -228,18 +228,31 @@ fn simulated(
 ) -> Result<Vec<Measurement>, String> {
     let routes = ChainRoutes::star(nodes, nodes);
     let mut points = Vec::new();
-    for round in 0..args.rounds {
-        for &read_fraction in fractions {
+    for &read_fraction in fractions {
+        for round in 0..args.rounds {
             progress.set_message(point_label(Kind::Sim, nodes, mode, read_fraction, round));
-            let load = sim_load(args, nodes, mode, read_fraction, round);
-            let report = load.run(|_| {})?;
-            let bound =
-                routes.bound(mode, read_fraction, f64::from(args.service_rate_fps)).map_err(|e| e.to_string())?;
-            points.push(Measurement::simulated(round, read_fraction, &report, bound));
+            points.push(simulated_point(args, &routes, mode, read_fraction, round)?);
             progress.inc(1);
         }
     }
     Ok(points)
+}
+
+/// One round of one point on the in-memory network, with its bound.
+fn simulated_point(
+    args: &FiguresArgs,
+    routes: &ChainRoutes,
+    mode: Mode,
+    read_fraction: f64,
+    round: u32,
+) -> Result<Measurement, String> {
+    let nodes = routes.chain.len() as u8;
+    let report = sim_load(args, nodes, mode, read_fraction, round).run(|_| {})?;
+    let host_ops: Vec<f64> = report.hosts.iter().map(|h| (h.reads_ok + h.writes_ok) as f64).collect();
+    let bound = routes
+        .bound_with_host_rates(mode, read_fraction, f64::from(args.service_rate_fps), &host_ops)
+        .map_err(|e| e.to_string())?;
+    Ok(Measurement::simulated(round, read_fraction, &report, bound))
 }
 
 /// The figures' load on the in-memory network: one client host per node,
@@ -300,8 +313,8 @@ fn measure_chain(
 ) -> Result<Vec<Measurement>, String> {
     let routes = chain.routes();
     let mut points = Vec::new();
-    for round in 0..args.rounds {
-        for &read_fraction in fractions {
+    for &read_fraction in fractions {
+        for round in 0..args.rounds {
             let label = point_label(kind, setup.nodes, setup.mode, read_fraction, round);
             let load = Load {
                 read_fraction,
@@ -314,8 +327,11 @@ fn measure_chain(
             };
             let phase = |phase: &str, _: Duration, _: Duration| progress.set_message(format!("{label}: {phase}"));
             let measured = chain.measure(&load, &phase)?;
-            let bound =
-                routes.bound(setup.mode, read_fraction, f64::from(args.service_rate_fps)).map_err(|e| e.to_string())?;
+            let host_ops: Vec<f64> =
+                measured.hosts.iter().map(|h| (h.reads + h.writes) as f64 / h.duration.as_secs_f64()).collect();
+            let bound = routes
+                .bound_with_host_rates(setup.mode, read_fraction, f64::from(args.service_rate_fps), &host_ops)
+                .map_err(|e| e.to_string())?;
             points.push(Measurement::on_namespaces(kind, setup, round, read_fraction, &load, &measured, bound));
             progress.inc(1);
         }
@@ -390,12 +406,12 @@ mod tests {
         }
     }
 
-    /// CRAQ's and CR's reads/s on the in-memory network, and the bound's ratio.
+    /// CRAQ's reads/s over CR's on the in-memory network, and the bound's ratio.
     fn simulated_ratio(read_fraction: f64) -> (f64, f64) {
-        let args = args(0.3);
-        let reads = |mode| sim_load(&args, 3, mode, read_fraction, 0).run(|_| {}).unwrap().reads_per_s();
-        let bound = |mode| ChainRoutes::star(3, 3).bound(mode, read_fraction, 2000.0).unwrap().reads_per_s;
-        (reads(Mode::Craq) / reads(Mode::Cr), bound(Mode::Craq) / bound(Mode::Cr))
+        let (args, routes) = (args(0.3), ChainRoutes::star(3, 3));
+        let point = |mode| simulated_point(&args, &routes, mode, read_fraction, 0).unwrap();
+        let (craq, cr) = (point(Mode::Craq), point(Mode::Cr));
+        (craq.reads_per_s / cr.reads_per_s, craq.bound_reads_per_s / cr.bound_reads_per_s)
     }
 
     #[test]

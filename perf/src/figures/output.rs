@@ -6,6 +6,7 @@ use super::bound::Bound;
 use super::plot::{self, Figure, Panel, Series, SeriesPoint};
 use super::Kind;
 use crate::netns_chain::{ChainMeasurement, ChainSetup, Load};
+use netcraq_core::Outcome;
 use netcraq_sim::ExperimentReport;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -82,6 +83,9 @@ pub struct Measurement {
     pub host_reads_per_s: Vec<f64>,
     /// Frames per second each node took from its ports, head first.
     pub node_frames_per_s: Vec<f64>,
+    /// Reads each node forwarded to the tail over the measured time: in CRAQ
+    /// the reads of dirty keys, in CR every read not entering at the tail.
+    pub node_reads_to_tail: Vec<u64>,
     /// Operations that timed out or whose outcome is unknown.
     pub failed_ops: u64,
     pub retransmissions: u64,
@@ -105,6 +109,7 @@ impl Measurement {
             writes_per_s: report.writes_per_s(),
             host_reads_per_s: (0..report.hosts.len()).map(|h| report.host_reads_per_s(h)).collect(),
             node_frames_per_s: report.nodes.iter().map(|n| n.frames_served as f64 / seconds).collect(),
+            node_reads_to_tail: report.nodes.iter().map(|n| n.count(Outcome::ReadToTail)).collect(),
             failed_ops: report.clients.timed_out + report.clients.outcome_unknown,
             retransmissions: report.clients.retransmissions,
             bound_reads_per_s: bound.reads_per_s,
@@ -140,6 +145,7 @@ impl Measurement {
                 .iter()
                 .map(|n| rate(n.frames_received, measured.counted.as_secs_f64()))
                 .collect(),
+            node_reads_to_tail: measured.nodes.iter().map(|n| n.reads_to_tail).collect(),
             failed_ops: measured.hosts.iter().map(|h| h.errors.timeouts + h.errors.outcome_unknown).sum(),
             retransmissions: measured.hosts.iter().map(|h| h.retransmissions).sum(),
             bound_reads_per_s: bound.reads_per_s,
@@ -445,6 +451,7 @@ mod tests {
             writes_per_s: 0.0,
             host_reads_per_s,
             node_frames_per_s: vec![],
+            node_reads_to_tail: vec![],
             failed_ops: 0,
             retransmissions: 0,
             bound_reads_per_s: bound,
