@@ -173,8 +173,11 @@ mod tests {
         };
         let mut ops = generator(spec, 0);
         let ops: Vec<PlannedOp> = (0..100).map(|_| ops.next_op()).collect();
-        let node_of = |read| ops.iter().filter(|o| matches!(o.op, Operation::Read { .. }) == read).map(|o| o.node);
-        assert!(node_of(true).count() > 10 && node_of(true).all(|node| node == 1), "client 1 reads through node 1");
-        assert!(node_of(false).count() > 10 && node_of(false).all(|node| node == 0), "writes go to the head");
+        let nodes_of = |read: bool| -> Vec<usize> {
+            ops.iter().filter(|o| matches!(o.op, Operation::Read { .. }) == read).map(|o| o.node).collect()
+        };
+        let (reads, writes) = (nodes_of(true), nodes_of(false));
+        assert!(reads.len() > 10 && reads.iter().all(|node| *node == 1), "client 1 reads through node 1");
+        assert!(writes.len() > 10 && writes.iter().all(|node| *node == 0), "writes go to the head");
     }
 }
