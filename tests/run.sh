@@ -17,6 +17,8 @@ command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found: install Ru
 for package in dpdk-dev libdpdk-dev pkg-config libclang-dev clang protobuf-compiler etcd-server; do
     [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" == "install ok installed" ]] || missing+=("$package")
 done
+# The figures' plot test renders PNG text with DejaVu Sans.
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 # python3 -m venv needs ensurepip, which Debian ships in python3-venv.
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then

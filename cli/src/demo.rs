@@ -5,10 +5,9 @@ use crate::report::{DemoReport, DemoSetup, ModeReport, Network};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use netcraq_core::Mode;
-use netcraq_sim::{
-    run_experiment, ChainNetworkSpec, ExperimentReport, ExperimentSpec, Layout, SimClientConfig, SimConfig,
-    WorkloadSpec,
-};
+use netcraq_perf::figures::parse_fraction;
+use netcraq_perf::sim_chain::SimLoad;
+use netcraq_sim::{ExperimentReport, NodeChoice, NodeSettings};
 use std::io::{ErrorKind, Write};
 
 /// Client hosts and requests each keeps outstanding: enough to saturate
@@ -93,19 +92,19 @@ fn simulated(args: &DemoArgs) -> Result<DemoReport, String> {
     if seconds > SIMULATED_SECONDS_MAX {
         return Err(format!("--seconds {seconds}: the in-memory network simulates at most {SIMULATED_SECONDS_MAX} s"));
     }
-    let spec = |mode| experiment_spec(args, seconds, mode);
-    let (craq_spec, cr_spec) = (spec(Mode::Craq), spec(Mode::Cr));
-    let total_ns = craq_spec.warmup_ns + craq_spec.measure_ns;
+    let load = |mode| simulated_load(args, seconds, mode);
+    let (craq_load, cr_load) = (load(Mode::Craq), load(Mode::Cr));
+    let total_ns = craq_load.warmup_ns + craq_load.measure_ns;
     let progress = progress_bar(2 * total_ns);
-    let craq = measure(&craq_spec, &progress, 0)?;
-    let cr = measure(&cr_spec, &progress, total_ns)?;
+    let craq = measure(&craq_load, &progress, 0)?;
+    let cr = measure(&cr_load, &progress, total_ns)?;
     progress.finish_and_clear();
     let setup = DemoSetup {
         nodes: args.nodes,
         clients: CLIENT_HOSTS,
         outstanding_requests: CLIENT_HOSTS * usize::from(WORKERS_PER_CLIENT),
         seconds,
-        warmup_seconds: craq_spec.warmup_ns as f64 / 1e9,
+        warmup_seconds: craq_load.warmup_ns as f64 / 1e9,
         read_fraction: args.read_fraction,
         keys: args.keys,
         seed: args.seed,
@@ -122,34 +121,30 @@ fn write_stdout(text: &str) -> Result<(), String> {
     }
 }
 
-fn experiment_spec(args: &DemoArgs, seconds: f64, mode: Mode) -> ExperimentSpec {
+/// Clients send reads and writes to any node, each node serves a frame per microsecond.
+fn simulated_load(args: &DemoArgs, seconds: f64, mode: Mode) -> SimLoad {
     let measure_ns = (seconds * 1e9).round() as u64;
-    ExperimentSpec {
-        network: ChainNetworkSpec {
-            nodes: usize::from(args.nodes),
-            clients: CLIENT_HOSTS,
-            mode,
-            layout: Layout::Star,
-            sim: SimConfig { seed: args.seed, ..SimConfig::default() },
-            ..ChainNetworkSpec::default()
-        },
-        client: SimClientConfig {
-            workers: WORKERS_PER_CLIENT,
-            timeout_ns: TIMEOUT_NS,
-            history_capacity: 0, // the demo reports rates, not histories
-            ..SimClientConfig::default()
-        },
-        workload: WorkloadSpec { read_fraction: args.read_fraction, key_count: args.keys, ..WorkloadSpec::default() },
+    SimLoad {
+        nodes: args.nodes,
+        clients: CLIENT_HOSTS,
+        workers_per_client: WORKERS_PER_CLIENT,
+        mode,
+        read_fraction: args.read_fraction,
+        keys: args.keys,
+        read_target: NodeChoice::AnyNode,
+        write_target: NodeChoice::AnyNode,
+        service_ns: NodeSettings::default().service_ns,
+        timeout_ns: TIMEOUT_NS,
         warmup_ns: (measure_ns as f64 * WARMUP_SHARE) as u64,
         measure_ns,
+        seed: args.seed,
     }
 }
 
 /// Runs one mode, advancing the shared progress bar from `offset_ns`.
-fn measure(spec: &ExperimentSpec, progress: &ProgressBar, offset_ns: u64) -> Result<ExperimentReport, String> {
-    progress.set_message(spec.network.mode.name());
-    run_experiment(spec, |done_ns, _| progress.set_position(offset_ns + done_ns))
-        .map_err(|error| format!("the {} run failed: {error}", spec.network.mode.name()))
+fn measure(load: &SimLoad, progress: &ProgressBar, offset_ns: u64) -> Result<ExperimentReport, String> {
+    progress.set_message(load.mode.name());
+    load.run(|done_ns| progress.set_position(offset_ns + done_ns))
 }
 
 /// A bar over simulated time on stderr; indicatif hides it when stderr is not a terminal.
@@ -171,32 +166,12 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A share between 0 and 1, as a decimal (`0.75`) or a fraction (`3/4`).
-fn parse_fraction(text: &str) -> Result<f64, String> {
-    let number = |part: &str| part.trim().parse::<f64>().map_err(|_| format!("`{text}` is not a number or a fraction"));
-    let share = match text.split_once('/') {
-        Some((numerator, denominator)) => number(numerator)? / number(denominator)?,
-        None => number(text)?,
-    };
-    if (0.0..=1.0).contains(&share) {
-        Ok(share)
-    } else {
-        Err(format!("`{text}` is not between 0 and 1"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn fractions_and_decimals_parse_and_out_of_range_is_refused() {
-        assert_eq!(parse_fraction("2/3"), Ok(2.0 / 3.0));
-        assert_eq!(parse_fraction("0.25"), Ok(0.25));
-        assert!(parse_fraction("3/2").is_err());
-        assert!(parse_fraction("1/0").is_err(), "infinity is out of range");
-        assert!(parse_fraction("0/0").is_err(), "NaN is out of range");
-        assert!(parse_fraction("lots").is_err());
+    fn seconds_out_of_range_are_refused() {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("NaN").is_err());
         assert_eq!(parse_seconds("0.5"), Ok(0.5));

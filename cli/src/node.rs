@@ -2,17 +2,16 @@
 //! node) or, with `--dpdk`, over DPDK ports (the kernel-bypass node).
 
 use crate::node_p4runtime;
-use crate::state::stats_path;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
 use netcraq_node::afpacket::{PortSpec, SoftwareNode};
 use netcraq_node::idle::Idle;
+use netcraq_node::service_rate::ServiceRate;
 use netcraq_node::shell::IoCounters;
 use netcraq_topology::NodeFile;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const DPDK_HELP: &str = "\
 DPDK (--dpdk):
@@ -91,6 +90,13 @@ pub struct NodeArgs {
     #[arg(long, value_name = "N", default_value_t = 32, requires = "dpdk",
           value_parser = clap::value_parser!(u16).range(1..=64))]
     dpdk_burst: u16,
+    /// Take at most N frames per second from the ports (a token bucket with a
+    /// burst of 8 frames); frames beyond it wait in the receive queue and
+    /// overflow there, as at a saturated node. Lets many nodes share few
+    /// cores as equal nodes (perf/README.md, "Figures"). Default: no cap
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(netcraq_node::service_rate::MAX_RATE_FPS)))]
+    service_rate_fps: Option<u32>,
 }
 
 fn parse_dpdk_port(text: &str) -> Result<(u16, String), String> {
@@ -150,6 +156,9 @@ fn run_software(
     control: Option<node_p4runtime::Control>,
 ) -> Result<(), String> {
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
+    if let Some(rate_fps) = args.service_rate_fps {
+        software.limit_service_rate(ServiceRate::new(rate_fps, Instant::now())?);
+    }
     let (server, p4runtime) = match control {
         Some(node_p4runtime::Control { server, port, port_file }) => {
             software.attach_control(port);
@@ -170,13 +179,6 @@ fn run_software(
     drop(server);
     tracing::info!(node = %name, "node stopped");
     Ok(())
-}
-
-/// The command that runs the node of `node_file`, writing its counters next to it.
-pub fn node_command(exe: &Path, node_file: &Path) -> Command {
-    let mut command = Command::new(exe);
-    command.arg("node").arg("--config").arg(node_file).arg("--stats").arg(stats_path(node_file));
-    command
 }
 
 fn port_spec(file: &NodeFile, port: &netcraq_topology::Port) -> PortSpec {
@@ -223,7 +225,12 @@ mod dpdk {
         control: Option<node_p4runtime::Control>,
     ) -> Result<(), String> {
         let name = &file.name;
-        let settings = DpdkSettings { burst: usize::from(args.dpdk_burst), idle, ..DpdkSettings::default() };
+        let settings = DpdkSettings {
+            burst: usize::from(args.dpdk_burst),
+            idle,
+            service_rate_fps: args.service_rate_fps,
+            ..DpdkSettings::default()
+        };
         let config = DpdkNodeConfig {
             name: name.clone(),
             eal: eal_args.to_string(),

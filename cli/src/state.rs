@@ -2,7 +2,7 @@
 //! namespace each host and node lives in, each node's address and stats
 //! file, and each chain's order. Removed on teardown.
 
-use netcraq_topology::Running;
+use netcraq_topology::{stats_path, Running};
 use netcraq_wire::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -36,11 +36,6 @@ pub struct RunningDevice {
 pub fn state_path(topology: &Path) -> PathBuf {
     let stem = topology.file_stem().map_or_else(|| "topology".into(), |s| s.to_string_lossy().into_owned());
     Path::new(STATE_DIR).join(format!("{stem}.json"))
-}
-
-/// Where a node process writes its counters, next to its node file.
-pub fn stats_path(node_file: &Path) -> PathBuf {
-    node_file.with_extension("stats.json")
 }
 
 impl RunState {

@@ -81,7 +81,7 @@ pub const DEFAULT_P4_BUILD: &str = "p4/build";
 /// 127.0.0.1 (written next to the node file), and the packet sockets open in
 /// the node's namespace.
 pub fn controlled_node_command(exe: &Path, node_file: &Path, namespace: &Namespace) -> Command {
-    let mut command = crate::node::node_command(exe, node_file);
+    let mut command = netcraq_topology::node_command(exe, node_file);
     command.arg("--await-controller").args(["--p4runtime", "127.0.0.1:0"]);
     command.arg("--p4runtime-port-file").arg(p4runtime_port_file(node_file)).args(["--netns", namespace.name()]);
     command

@@ -2,8 +2,11 @@
 //! measures the DPDK node against dpdk-testpmd and the software node,
 //! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts,
 //! `netcraq bench ceiling`, the node's own cost per frame,
-//! `netcraq bench etcd`, etcd on the same box under the same mix, and
-//! `netcraq bench tofino`, the comparison model with a Tofino switch.
+//! `netcraq bench etcd`, etcd on the same box under the same mix,
+//! `netcraq bench tofino`, the comparison model with a Tofino switch, and
+//! `netcraq bench figures`, CRAQ against CR on chains of every kind of
+//! node (with the chain runners `netns_chain` and `sim_chain` that
+//! `netcraq demo` uses too).
 //!
 //! The request mix, the window, frame building and reply matching and the
 //! latency histogram are plain code with unit tests; the load generator's
@@ -15,14 +18,17 @@
 pub mod bench_etcd;
 pub mod bench_node;
 pub mod bench_tofino;
-pub mod etcd;
 pub mod ceiling;
+pub mod etcd;
+pub mod figures;
 pub mod frames;
 pub mod latency;
 pub mod loadgen;
 pub mod mix;
+pub mod netns_chain;
 pub mod report;
 pub mod results;
+pub mod sim_chain;
 pub mod system;
 pub mod tofino;
 pub mod window;
@@ -66,6 +72,12 @@ pub enum BenchCommand {
     /// Prints ns and Mpps per class (instructions with --instructions),
     /// and writes JSON (perf/README.md)
     Ceiling(ceiling::BenchCeilingArgs),
+    /// The poster's Figures 3 and 4, CRAQ against CR for chains of 3, 5 and
+    /// 9 nodes, on the in-memory network, software and DPDK nodes on
+    /// namespaces (as root) and BMv2 (when installed), every node capped at
+    /// the same frames per second. Writes PNG and SVG plots, JSON and CSV
+    /// (perf/README.md, "Figures").
+    Figures(figures::FiguresArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
     /// process, one generator per lcore and --device, pinned with the EAL's --lcores)
     #[command(hide = true)]
@@ -78,6 +90,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         BenchCommand::Etcd(args) => bench_etcd::run(args),
         BenchCommand::Tofino(args) => bench_tofino::run(args),
         BenchCommand::Ceiling(args) => ceiling::run(args),
+        BenchCommand::Figures(args) => figures::run(args),
         BenchCommand::Loadgen(args) => loadgen::run(args),
     }
 }

@@ -1,7 +1,7 @@
 //! What every benchmark's results file has: where it goes by default, the
 //! machine it ran on, when, and how it is written.
 
-use crate::report;
+use crate::{report, system};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,14 +28,11 @@ pub fn load_average() -> Option<f64> {
 /// The machine: CPUs allowed, CPU model, kernel, DPDK version, and the load
 /// average at the start (given) and now.
 pub fn machine_json(cpus: &[u32], load_average_at_start: Option<f64>) -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model =
-        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (model, kernel) = (system::cpu_model(), system::kernel());
     let dpdk = Command::new("pkg-config").args(["--modversion", "libdpdk"]).output().ok();
     let dpdk = dpdk.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     json!({
-        "cpus": cpus, "cpu_model": model, "kernel": kernel.trim(), "dpdk": dpdk,
+        "cpus": cpus, "cpu_model": model, "kernel": kernel, "dpdk": dpdk,
         "load_average_1min_at_start": load_average_at_start, "load_average_1min_at_end": load_average(),
     })
 }

@@ -88,9 +88,7 @@ impl Spawned {
         let stdin = child.stdin.take();
         let spawned = Spawned { name: name.to_string(), child, stdin, stdout_path, stderr_path, status: None };
         if nice != 0 {
-            let path = format!("/proc/{}/autogroup", spawned.pid());
-            std::fs::write(&path, nice.to_string())
-                .map_err(|e| format!("{name}: setting nice {nice} in {path}: {e}"))?;
+            set_autogroup_nice(&spawned.pid().to_string(), nice).map_err(|e| format!("{name}: {e}"))?;
         }
         Ok(spawned)
     }
@@ -289,6 +287,25 @@ pub fn wait_for_file(path: &Path, process: &mut Spawned, limit: Duration) -> Res
         std::thread::sleep(POLL_INTERVAL);
     }
     Ok(())
+}
+
+/// Sets the nice value of the autogroup (session) of process `pid` (a
+/// number, or `self`): what weighs its session against other work.
+pub fn set_autogroup_nice(pid: &str, nice: i32) -> Result<(), String> {
+    let path = format!("/proc/{pid}/autogroup");
+    std::fs::write(&path, nice.to_string()).map_err(|e| format!("setting nice {nice} in {path}: {e}"))
+}
+
+/// The CPU's model name, from /proc/cpuinfo.
+pub fn cpu_model() -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name"))?;
+    Some(model.trim_start_matches([' ', '\t', ':']).to_owned())
+}
+
+/// The running kernel's release.
+pub fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
 }
 
 #[cfg(test)]

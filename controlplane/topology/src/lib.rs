@@ -30,7 +30,9 @@ pub use faults::DEFAULT_FAULT_SEED;
 pub use interrupts::{catch_interrupts, interrupted, take_interrupt};
 pub use netcraq_core::faults::PortFaults;
 pub use netns::{set_tx_checksum_offload, tx_checksum_offload, Namespace, NETNS_DIR};
-pub use node_file::{NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN};
+pub use node_file::{
+    node_command, stats_path, NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN,
+};
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
 pub use process::{running_as_root, send_signal, start_in_new_session, Exit};
 pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};

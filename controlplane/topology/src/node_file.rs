@@ -9,7 +9,8 @@ use netcraq_core::faults::{FaultSettings, PortFaults};
 use netcraq_core::{NodeConfig, Route, RouteTable, DEFAULT_KEY_CAPACITY};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Linux limit on interface names (IFNAMSIZ less the terminating zero).
 pub const MAX_INTERFACE_NAME_LEN: usize = 15;
@@ -255,4 +256,16 @@ mod as_text {
     {
         String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
     }
+}
+/// Where a node process writes its counters, next to its node file.
+pub fn stats_path(node_file: &Path) -> PathBuf {
+    node_file.with_extension("stats.json")
+}
+
+/// The command that runs the node of `node_file` with the netcraq
+/// executable `exe`, writing its counters next to the node file.
+pub fn node_command(exe: &Path, node_file: &Path) -> Command {
+    let mut command = Command::new(exe);
+    command.arg("node").arg("--config").arg(node_file).arg("--stats").arg(stats_path(node_file));
+    command
 }

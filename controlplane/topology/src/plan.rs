@@ -118,6 +118,12 @@ impl Graph {
 }
 
 impl Topology {
+    /// The topology as the planner's network, the graph its routes are
+    /// computed over: the nodes at their index in the file, then the hosts.
+    pub fn network(&self) -> Network {
+        Graph::new(self).network
+    }
+
     /// Computes the plan: ports per endpoint with their links' faults,
     /// every node's tables from `network_tables` (chain tables over shortest
     /// paths, plus transit routes to the other chains' nodes), and each

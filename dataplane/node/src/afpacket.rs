@@ -3,6 +3,7 @@
 //! and the reference the DPDK node is measured against.
 
 use crate::control::ControlPort;
+use crate::service_rate::ServiceRate;
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use crate::sys::poll;
 pub use crate::sys::PacketSocket;
@@ -73,6 +74,8 @@ pub struct SoftwareNode {
     io: IoCounters,
     /// Requests from the control plane, applied between receive bursts.
     control: Option<ControlPort>,
+    /// The cap on frames taken per second, if any.
+    service_rate: Option<ServiceRate>,
 }
 
 impl SoftwareNode {
@@ -84,13 +87,18 @@ impl SoftwareNode {
             shells.push(PortShell::new(spec.number, spec.faults).map_err(invalid).map_err(context)?);
             sockets.push(PacketSocket::open(&spec.interface).map_err(context)?);
         }
-        Ok(SoftwareNode { node, sockets, shells, io: IoCounters::default(), control: None })
+        Ok(SoftwareNode { node, sockets, shells, io: IoCounters::default(), control: None, service_rate: None })
     }
 
     /// Serves control requests from `port` in the poll loop (once per round,
     /// and at once when a request wakes the loop).
     pub fn attach_control(&mut self, port: ControlPort) {
         self.control = Some(port);
+    }
+
+    /// Takes at most what `rate` allows from the ports; the rest waits in the sockets.
+    pub fn limit_service_rate(&mut self, rate: ServiceRate) {
+        self.service_rate = Some(rate);
     }
 
     pub fn node(&self) -> &Node {
@@ -117,8 +125,11 @@ impl SoftwareNode {
             if !self.wait_readable()? {
                 self.flush_held();
             }
-            for index in 0..self.sockets.len() {
-                self.drain_port(index, &mut frame, &mut scratch);
+            let mut budget = self.round_budget();
+            let ports = self.sockets.len();
+            let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
+            for turn in 0..ports {
+                budget -= self.drain_port((first + turn) % ports, budget, &mut frame, &mut scratch);
             }
             if let Some(control) = &mut self.control {
                 control.poll(&mut self.node);
@@ -156,14 +167,31 @@ impl SoftwareNode {
         }
     }
 
-    fn drain_port(&mut self, index: usize, frame: &mut [u8; MAX_FRAME_LEN], scratch: &mut [u8; NETCRAQ_FRAME_LEN]) {
-        for _ in 0..RX_BURST {
+    /// Frames this round may take: all there are, or the service rate's
+    /// tokens, sleeping (not spinning) until the next one when none is left.
+    fn round_budget(&mut self) -> usize {
+        let Some(rate) = &mut self.service_rate else { return usize::MAX };
+        if rate.available(Instant::now()) == 0 {
+            std::thread::sleep(rate.until_next().min(POLL_INTERVAL));
+        }
+        usize::try_from(rate.available(Instant::now())).unwrap_or(usize::MAX)
+    }
+
+    /// Takes up to `limit` frames from the port; returns how many it took.
+    fn drain_port(
+        &mut self,
+        index: usize,
+        limit: usize,
+        frame: &mut [u8; MAX_FRAME_LEN],
+        scratch: &mut [u8; NETCRAQ_FRAME_LEN],
+    ) -> usize {
+        for taken in 0..RX_BURST.min(limit) {
             let len = match self.sockets[index].recv(frame) {
                 Ok(Some(len)) => len,
-                Ok(None) => return,
+                Ok(None) => return self.taken(taken),
                 Err(_) => {
                     self.io.rx_errors += 1;
-                    return;
+                    return self.taken(taken);
                 }
             };
             self.io.rx_frames += 1;
@@ -176,6 +204,15 @@ impl SoftwareNode {
                 self.transmit(egress.port, &scratch[..egress.len]);
             }
         }
+        self.taken(RX_BURST.min(limit))
+    }
+
+    /// Spends the service rate's tokens for `frames` frames taken.
+    fn taken(&mut self, frames: usize) -> usize {
+        if let Some(rate) = &mut self.service_rate {
+            rate.take(frames as u64);
+        }
+        frames
     }
 
     fn transmit(&mut self, port_number: u16, bytes: &[u8]) {

@@ -32,6 +32,7 @@
 
 use crate::control::ControlPort;
 use crate::idle::Idle;
+use crate::service_rate::ServiceRate;
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
@@ -70,11 +71,13 @@ pub struct DpdkSettings {
     pub idle: Idle,
     /// Descriptors of each port's queues.
     pub port: PortSettings,
+    /// The cap on frames the node takes per second, shared evenly by its lcores.
+    pub service_rate_fps: Option<u32>,
 }
 
 impl Default for DpdkSettings {
     fn default() -> Self {
-        DpdkSettings { burst: 32, idle: Idle::Spin, port: PortSettings::default() }
+        DpdkSettings { burst: 32, idle: Idle::Spin, port: PortSettings::default(), service_rate_fps: None }
     }
 }
 
@@ -198,6 +201,7 @@ pub struct DpdkNode {
     /// Requests from the control plane, applied between poll rounds.
     control: Option<ControlPort>,
     settings: DpdkSettings,
+    service_rate: Option<ServiceRate>,
     io: IoCounters,
     rx: [Option<Mbuf>; MAX_BURST],
     tx: TxBatch,
@@ -251,6 +255,8 @@ impl DpdkNode {
             queues_by_port.push((number, faults, queues.into_iter()));
         }
         let rings = handoff_rings(eal, lcores)?;
+        let lcore_rate_fps = settings.service_rate_fps.map(|fps| (fps / lcores as u32).max(1));
+        let service_rate = lcore_rate_fps.map(|fps| ServiceRate::new(fps, Instant::now())).transpose()?;
         let mut nodes = Vec::with_capacity(lcores);
         for lcore in 0..lcores {
             let mut queues = Vec::with_capacity(queues_by_port.len());
@@ -269,6 +275,7 @@ impl DpdkNode {
                 handoff: Handoff { lcore, rings: Arc::clone(&rings) },
                 control: None,
                 settings,
+                service_rate,
                 io: IoCounters::default(),
                 rx: std::array::from_fn(|_| None),
                 tx: TxBatch { slots: std::array::from_fn(|_| None), len: 0, port: 0 },
@@ -371,11 +378,13 @@ impl DpdkNode {
     /// then a burst of the frames other lcores handed over. Returns the
     /// frames taken.
     pub fn poll_once(&mut self) -> usize {
-        let burst = self.settings.burst;
-        let mut received = 0;
-        for index in 0..self.queues.len() {
-            let count = self.queues[index].rx_burst(&mut self.rx[..burst]);
-            received += count;
+        let mut budget = self.service_rate.as_mut().map_or(usize::MAX, |rate| rate.available(Instant::now()) as usize);
+        let (mut received, ports) = (0, self.queues.len());
+        let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
+        for index in (0..ports).map(|turn| (first + turn) % ports) {
+            let burst = self.settings.burst.min(budget);
+            let count = if burst > 0 { self.queues[index].rx_burst(&mut self.rx[..burst]) } else { 0 };
+            (received, budget) = (received + count, budget - count);
             for slot in 0..count {
                 if let Some(mbuf) = self.rx[slot].take() {
                     self.dispatch(index, mbuf);
@@ -383,6 +392,9 @@ impl DpdkNode {
             }
         }
         self.io.rx_frames += received as u64;
+        if let Some(rate) = &mut self.service_rate {
+            rate.take(received as u64);
+        }
         received += self.take_handed_over();
         self.tx.flush(&mut self.queues, &mut self.io);
         received

@@ -9,6 +9,7 @@
 //! - [`shell`]: what every backend shares: a port's transmit path through
 //!   its [`faults`] (with the frame held back for reordering) and the I/O
 //!   counters.
+//! - [`service_rate`]: the optional cap on frames a node takes per second.
 //! - [`control`]: the bounded channel that carries a control plane's
 //!   requests (the P4Runtime server's) to the poll loop that owns the node.
 
@@ -24,6 +25,7 @@ pub mod dpdk_node;
 pub mod faults;
 pub mod idle;
 pub mod lcore_control;
+pub mod service_rate;
 pub mod shell;
 #[allow(unsafe_code)]
 mod sys;

@@ -51,6 +51,8 @@ pub struct ExperimentReport {
     pub measured_ns: u64,
     /// All clients together, over the measured time.
     pub clients: SimClientStats,
+    /// Each client host alone, in host order.
+    pub hosts: Vec<SimClientStats>,
     /// The chain's nodes, head first.
     pub nodes: Vec<NodeReport>,
     /// Over the whole run, warm-up included.
@@ -74,6 +76,11 @@ impl ExperimentReport {
     /// Latency of completed reads and writes at `quantile` (0.5 is the median), in µs.
     pub fn latency_us(&self, quantile: f64) -> f64 {
         self.clients.latency_ns().value_at_quantile(quantile) as f64 / 1_000.0
+    }
+
+    /// Reads per second completed by client host `host` alone.
+    pub fn host_reads_per_s(&self, host: usize) -> f64 {
+        self.hosts.get(host).map_or(0.0, |stats| self.per_second(stats.reads_ok))
     }
 
     fn per_second(&self, count: u64) -> f64 {
@@ -114,9 +121,11 @@ pub fn run_experiment(
     advance(&mut network, spec.warmup_ns, total_ns, &mut progress)?;
     let at_warmup = snapshot(&network);
     advance(&mut network, total_ns, total_ns, &mut progress)?;
-    let mut clients = network.sim.host(network.clients[0]).stats().clone();
-    for host in &network.clients[1..] {
-        clients.merge(network.sim.host(*host).stats());
+    let hosts: Vec<SimClientStats> =
+        network.clients.iter().map(|host| network.sim.host(*host).stats().clone()).collect();
+    let mut clients = hosts[0].clone();
+    for host in &hosts[1..] {
+        clients.merge(host);
     }
     let nodes = network
         .chain
@@ -142,6 +151,7 @@ pub fn run_experiment(
         mode: spec.network.mode,
         measured_ns: spec.measure_ns,
         clients,
+        hosts,
         nodes,
         network: network_counters,
     })

@@ -22,6 +22,9 @@ pub enum NodeChoice {
     AnyNode,
     Head,
     Tail,
+    /// The node with the client's own index (modulo the chain's length):
+    /// with one client per node, each client's own node.
+    OwnNode,
 }
 
 /// A random mix of reads and writes.
@@ -85,6 +88,7 @@ impl CompiledWorkload {
 pub(crate) struct OpGenerator {
     workload: Arc<CompiledWorkload>,
     node_count: usize,
+    client: u16,
     rng: SmallRng,
     /// Numbered by client and worker, so that values are unique.
     values: WriteValues,
@@ -94,25 +98,28 @@ impl OpGenerator {
     pub(crate) fn new(workload: Arc<CompiledWorkload>, node_count: usize, seed: u64, client: u16, worker: u16) -> Self {
         let stream = (u64::from(client) << 16) | u64::from(worker);
         let rng = SmallRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        OpGenerator { workload, node_count, rng, values: WriteValues::new(stream) }
+        OpGenerator { workload, node_count, client, rng, values: WriteValues::new(stream) }
     }
 
     pub(crate) fn next_op(&mut self) -> PlannedOp {
         let (spec, rng) = (&self.workload.spec, &mut self.rng);
         let (kind, key) = self.workload.mix.draw(rng);
+        let own_node = usize::from(self.client) % self.node_count;
         if kind == RequestKind::Read {
-            return PlannedOp { op: Operation::Read { key }, node: choose(spec.read_target, self.node_count, rng) };
+            let node = choose(spec.read_target, self.node_count, own_node, rng);
+            return PlannedOp { op: Operation::Read { key }, node };
         }
-        let node = choose(spec.write_target, self.node_count, rng);
+        let node = choose(spec.write_target, self.node_count, own_node, rng);
         PlannedOp { op: Operation::Write { key, value: self.values.next_value() }, node }
     }
 }
 
-fn choose(choice: NodeChoice, node_count: usize, rng: &mut SmallRng) -> usize {
+fn choose(choice: NodeChoice, node_count: usize, own_node: usize, rng: &mut SmallRng) -> usize {
     match choice {
         NodeChoice::AnyNode => rng.gen_range(0..node_count),
         NodeChoice::Head => 0,
         NodeChoice::Tail => node_count - 1,
+        NodeChoice::OwnNode => own_node,
     }
 }
 
@@ -154,5 +161,23 @@ mod tests {
         };
         assert_eq!(plan(3), plan(3));
         assert_ne!(plan(3), plan(4));
+    }
+
+    #[test]
+    fn a_client_reads_through_its_own_node_and_writes_to_the_head() {
+        let spec = WorkloadSpec {
+            read_fraction: 0.5,
+            read_target: NodeChoice::OwnNode,
+            write_target: NodeChoice::Head,
+            ..Default::default()
+        };
+        let mut ops = generator(spec, 0);
+        let ops: Vec<PlannedOp> = (0..100).map(|_| ops.next_op()).collect();
+        let nodes_of = |read: bool| -> Vec<usize> {
+            ops.iter().filter(|o| matches!(o.op, Operation::Read { .. }) == read).map(|o| o.node).collect()
+        };
+        let (reads, writes) = (nodes_of(true), nodes_of(false));
+        assert!(reads.len() > 10 && reads.iter().all(|node| *node == 1), "client 1 reads through node 1");
+        assert!(writes.len() > 10 && writes.iter().all(|node| *node == 0), "writes go to the head");
     }
 }

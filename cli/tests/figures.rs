@@ -1,0 +1,39 @@
+//! `netcraq bench figures` on a real chain: three software nodes on
+//! namespaces, each capped, CRAQ against CR at 100 % reads. Needs root
+//! (CI runs as root); otherwise it says SKIP.
+
+mod support;
+
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn capped_software_nodes_give_craq_at_least_twice_crs_reads_on_three_nodes() {
+    if !support::running_as_root("capped_software_nodes_give_craq_at_least_twice_crs_reads_on_three_nodes") {
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("netcraq-figures-netns-{}", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
+    command
+        .args(["bench", "figures", "--kinds", "software", "--nodes", "3", "--rounds", "1", "--seconds", "1"])
+        .args(["--read-fractions", "1", "--service-rate-fps", "1000", "--nice", "-10", "--out"])
+        .arg(&out);
+    // In a session of its own, so --nice weighs its session, not the test's.
+    netcraq_topology::start_in_new_session(&mut command);
+    let output = command.output().expect("the netcraq binary runs");
+    let json = std::fs::read(out.join("figures.json"));
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let figures: Value = serde_json::from_slice(&json.expect("figures.json written")).expect("figures.json is JSON");
+    let summary = &figures["summary"][0];
+    assert_eq!((summary["kind"].as_str(), summary["nodes"].as_u64()), (Some("software"), Some(3)));
+    let ratio = summary["ratio_all_reads"].as_f64().expect("both modes measured");
+    assert!(ratio >= 2.0, "CRAQ/CR at 100 % reads on 3 capped nodes: {ratio}");
+    let frames: Vec<f64> = figures["measurements"][0]["node_frames_per_s"]
+        .as_array()
+        .expect("per-node rates")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert!(frames.iter().all(|fps| *fps <= 1000.0 * 1.1), "a node took more than its cap: {frames:?}");
+}
