@@ -5,7 +5,7 @@ use crate::report::{DemoReport, DemoSetup, ModeReport, Network};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use netcraq_core::Mode;
-use netcraq_perf::figures::parse_fraction;
+use netcraq_perf::figures::{parse_fraction, parse_seconds_within};
 use netcraq_perf::sim_chain::SimLoad;
 use netcraq_sim::{ExperimentReport, NodeChoice, NodeSettings};
 use std::io::{ErrorKind, Write};
@@ -158,12 +158,7 @@ fn progress_bar(total_ns: u64) -> ProgressBar {
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
-    let seconds: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if (SECONDS_MIN..=SECONDS_MAX).contains(&seconds) {
-        Ok(seconds)
-    } else {
-        Err(format!("must be between {SECONDS_MIN} and {SECONDS_MAX} seconds"))
-    }
+    parse_seconds_within(text, SECONDS_MIN, SECONDS_MAX)
 }
 
 #[cfg(test)]

@@ -2,11 +2,10 @@
 //! the DPDK node's measured per-core rate. Every figure says what it is:
 //! modelled, measured, recorded, published or an assumption.
 
+use crate::ceiling::classes::OpClass;
 use crate::report::{ratio, NodeMeasurement};
 use crate::results::{machine_json, read_json, shown, source_path, utc_now, write_json};
-use crate::tofino::{
-    self, cores_needed, ModelParameters, OpClass, Passes, PUBLISHED, RECIRCULATED_FRAME_BYTES, RECORDED_FIT,
-};
+use crate::tofino::{self, cores_needed, ModelParameters, Passes, PUBLISHED, RECIRCULATED_FRAME_BYTES, RECORDED_FIT};
 use clap::Args;
 use netcraq_wire::NETCRAQ_FRAME_LEN;
 use serde_json::{json, Value};
@@ -160,12 +159,12 @@ pub fn run(args: &BenchTofinoArgs) -> Result<(), String> {
 pub fn node_rate(class: OpClass, ceiling: Option<(&Value, &Path)>, node: Option<&NodeMeasurement>) -> Option<NodeRate> {
     let from_ceiling = ceiling.and_then(|(json, path)| {
         let classes = json["classes"].as_array()?;
-        let found = classes.iter().find(|c| c["class"] == class.key())?;
+        let found = classes.iter().find(|c| c["class"] == class.name())?;
         let mpps = found["mpps_median"].as_f64().filter(|m| *m > 0.0)?;
         let when = json["timestamp_utc"].as_str().unwrap_or("unknown");
         Some(NodeRate {
             per_s: mpps * 1e6,
-            source: format!("measured: bench ceiling, {} median, {when}, {}", class.key(), shown(path)),
+            source: format!("measured: bench ceiling, {} median, {when}, {}", class.name(), shown(path)),
         })
     });
     from_ceiling.or_else(|| {
@@ -355,7 +354,7 @@ pub fn to_json(
             let p = row.passes;
             let modelled = "modelled";
             json!({
-                "class": row.class.key(),
+                "class": row.class.name(),
                 "label": row.class.label(),
                 "path": row.class.path(),
                 "passes": {

@@ -71,6 +71,8 @@ pub struct NodeCounts {
     pub role: &'static str,
     pub reads_local: u64,
     pub reads_to_tail: u64,
+    /// ACKs the node took from its ports (forwarded or, at the head, consumed).
+    pub acks: u64,
     pub frames_received: u64,
 }
 
@@ -169,6 +171,7 @@ impl NamespaceChain {
                     role: node.config.role.name(),
                     reads_local: delta(&["outcomes", "READ_LOCAL"]),
                     reads_to_tail: delta(&["outcomes", "READ_TO_TAIL"]),
+                    acks: delta(&["outcomes", "ACK_FORWARDED"]) + delta(&["outcomes", "ACK_CONSUMED"]),
                     frames_received: delta(&["io", "rx_frames"]),
                 }
             })

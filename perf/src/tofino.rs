@@ -6,6 +6,7 @@
 //! there), the rates follow from Tofino 1's one packet per clock per pipe
 //! and the assumptions in [`ModelParameters`].
 
+use crate::ceiling::classes::OpClass;
 use netcraq_wire::NETCRAQ_FRAME_LEN;
 
 /// Ethernet's frame check sequence, minimum frame (with FCS), preamble with
@@ -29,49 +30,8 @@ pub fn line_rate_fps(gbps: f64, frame_bytes: usize) -> f64 {
     gbps * 1e9 / (wire_bytes(frame_bytes) * 8) as f64
 }
 
-/// The operation classes (the same names as `bench ceiling`'s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpClass {
-    CleanRead,
-    ReadToTail,
-    HeadWrite,
-    ChainWrite,
-    TailCommit,
-    MalformedDrop,
-}
-
+/// The Tofino program's side of the operation classes `bench ceiling` measures.
 impl OpClass {
-    pub const ALL: [OpClass; 6] = [
-        OpClass::CleanRead,
-        OpClass::ReadToTail,
-        OpClass::HeadWrite,
-        OpClass::ChainWrite,
-        OpClass::TailCommit,
-        OpClass::MalformedDrop,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            OpClass::CleanRead => "clean_read",
-            OpClass::ReadToTail => "read_to_tail",
-            OpClass::HeadWrite => "head_write",
-            OpClass::ChainWrite => "chain_write",
-            OpClass::TailCommit => "tail_commit",
-            OpClass::MalformedDrop => "malformed_drop",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            OpClass::CleanRead => "clean read",
-            OpClass::ReadToTail => "read forwarded to the tail",
-            OpClass::HeadWrite => "head write",
-            OpClass::ChainWrite => "replica chain write",
-            OpClass::TailCommit => "tail commit + ACK",
-            OpClass::MalformedDrop => "malformed drop",
-        }
-    }
-
     /// The passes one frame of this class takes through one switch.
     pub fn passes(self) -> Passes {
         let one = Passes { ingress: 1, egress: 1, resubmits: 0, mirrored_copies: 0, recirculations: 0 };
@@ -260,7 +220,7 @@ pub fn check_program(source: &str) -> Result<Vec<ClassConstructs>, String> {
         .iter()
         .map(|class| {
             let located = class.evidence().iter().map(|c| c.check(source).map(|line| (*c, line)));
-            Ok((*class, located.collect::<Result<Vec<_>, String>>().map_err(|e| format!("{}: {e}", class.key()))?))
+            Ok((*class, located.collect::<Result<Vec<_>, String>>().map_err(|e| format!("{}: {e}", class.name()))?))
         })
         .collect()
 }

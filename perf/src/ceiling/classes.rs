@@ -56,6 +56,18 @@ impl OpClass {
         }
     }
 
+    /// The class in words, for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            OpClass::CleanRead => "clean read",
+            OpClass::ReadToTail => "read forwarded to the tail",
+            OpClass::HeadWrite => "head write",
+            OpClass::ChainWrite => "replica chain write",
+            OpClass::TailCommit => "tail commit + ACK",
+            OpClass::MalformedDrop => "malformed drop",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<OpClass> {
         OpClass::ALL.into_iter().find(|class| class.name() == name)
     }

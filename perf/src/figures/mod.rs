@@ -353,11 +353,16 @@ fn progress_bar(points: u64) -> ProgressBar {
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
+    parse_seconds_within(text, SECONDS_MIN, SECONDS_MAX)
+}
+
+/// Seconds between `min` and `max`, as a decimal.
+pub fn parse_seconds_within(text: &str, min: f64, max: f64) -> Result<f64, String> {
     let seconds: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if (SECONDS_MIN..=SECONDS_MAX).contains(&seconds) {
+    if (min..=max).contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(format!("must be between {SECONDS_MIN} and {SECONDS_MAX} seconds"))
+        Err(format!("must be between {min} and {max} seconds"))
     }
 }
 

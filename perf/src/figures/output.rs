@@ -86,6 +86,9 @@ pub struct Measurement {
     /// Reads each node forwarded to the tail over the measured time: in CRAQ
     /// the reads of dirty keys, in CR every read not entering at the tail.
     pub node_reads_to_tail: Vec<u64>,
+    /// ACKs each node took over the measured time: fewer than the writes
+    /// means ACKs were lost in full receive queues (perf/README.md, "The bound").
+    pub node_acks: Vec<u64>,
     /// Operations that timed out or whose outcome is unknown.
     pub failed_ops: u64,
     pub retransmissions: u64,
@@ -110,6 +113,11 @@ impl Measurement {
             host_reads_per_s: (0..report.hosts.len()).map(|h| report.host_reads_per_s(h)).collect(),
             node_frames_per_s: report.nodes.iter().map(|n| n.frames_served as f64 / seconds).collect(),
             node_reads_to_tail: report.nodes.iter().map(|n| n.count(Outcome::ReadToTail)).collect(),
+            node_acks: report
+                .nodes
+                .iter()
+                .map(|n| n.count(Outcome::AckForwarded) + n.count(Outcome::AckConsumed))
+                .collect(),
             failed_ops: report.clients.timed_out + report.clients.outcome_unknown,
             retransmissions: report.clients.retransmissions,
             bound_reads_per_s: bound.reads_per_s,
@@ -146,6 +154,7 @@ impl Measurement {
                 .map(|n| rate(n.frames_received, measured.counted.as_secs_f64()))
                 .collect(),
             node_reads_to_tail: measured.nodes.iter().map(|n| n.reads_to_tail).collect(),
+            node_acks: measured.nodes.iter().map(|n| n.acks).collect(),
             failed_ops: measured.hosts.iter().map(|h| h.errors.timeouts + h.errors.outcome_unknown).sum(),
             retransmissions: measured.hosts.iter().map(|h| h.retransmissions).sum(),
             bound_reads_per_s: bound.reads_per_s,
@@ -452,6 +461,7 @@ mod tests {
             host_reads_per_s,
             node_frames_per_s: vec![],
             node_reads_to_tail: vec![],
+            node_acks: vec![],
             failed_ops: 0,
             retransmissions: 0,
             bound_reads_per_s: bound,
