@@ -3,9 +3,10 @@
 use crate::demo_netns;
 use crate::report::{DemoReport, DemoSetup, ModeReport, Network};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use netcraq_core::Mode;
 use netcraq_perf::figures::{parse_fraction, parse_seconds_within};
+use netcraq_perf::progress_bar;
 use netcraq_perf::sim_chain::SimLoad;
 use netcraq_sim::{ExperimentReport, NodeChoice, NodeSettings};
 use std::io::{ErrorKind, Write};
@@ -79,9 +80,7 @@ fn on_namespaces(args: &DemoArgs) -> Result<DemoReport, String> {
         keys: args.keys,
         seed: args.seed,
     };
-    let progress = ProgressBar::new(1);
-    let style = ProgressStyle::with_template("{msg:<22} [{bar:40}] {elapsed}").expect("the template is valid");
-    progress.set_style(style.progress_chars("=> "));
+    let progress = progress_bar(1, "{msg:<22} [{bar:40}] {elapsed}");
     let report = demo_netns::run(&settings, &progress);
     progress.finish_and_clear();
     report
@@ -95,7 +94,7 @@ fn simulated(args: &DemoArgs) -> Result<DemoReport, String> {
     let load = |mode| simulated_load(args, seconds, mode);
     let (craq_load, cr_load) = (load(Mode::Craq), load(Mode::Cr));
     let total_ns = craq_load.warmup_ns + craq_load.measure_ns;
-    let progress = progress_bar(2 * total_ns);
+    let progress = progress_bar(2 * total_ns, "{msg:>4} [{bar:40}] {percent:>3}% of the simulated time");
     let craq = measure(&craq_load, &progress, 0)?;
     let cr = measure(&cr_load, &progress, total_ns)?;
     progress.finish_and_clear();
@@ -145,16 +144,6 @@ fn simulated_load(args: &DemoArgs, seconds: f64, mode: Mode) -> SimLoad {
 fn measure(load: &SimLoad, progress: &ProgressBar, offset_ns: u64) -> Result<ExperimentReport, String> {
     progress.set_message(load.mode.name());
     load.run(|done_ns| progress.set_position(offset_ns + done_ns))
-}
-
-/// A bar over simulated time on stderr; indicatif hides it when stderr is not a terminal.
-fn progress_bar(total_ns: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total_ns);
-    let style = ProgressStyle::with_template("{msg:>4} [{bar:40}] {percent:>3}% of the simulated time")
-        .expect("the template is valid")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

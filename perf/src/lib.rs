@@ -34,6 +34,17 @@ pub mod tofino;
 pub mod window;
 
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar of `len` steps on stderr, drawn by `template` (indicatif's
+/// syntax; a template it refuses falls back to a plain bar). indicatif hides
+/// it when stderr is not a terminal.
+pub fn progress_bar(len: u64, template: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::new(len);
+    bar.set_style(style.progress_chars("=> "));
+    bar
+}
 
 /// What a build without the `dpdk` feature says.
 pub const WITHOUT_DPDK: &str = "this netcraq was built without DPDK: install DPDK (`apt-get install -y \

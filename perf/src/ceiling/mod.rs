@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+const CEILING_BAR: &str = "ceiling {bar:30} {pos}/{len} {elapsed}";
+
 /// Untimed batches of each class before its first timed one.
 const WARMUP_BATCHES: u32 = 64;
 /// How long one measuring child (under callgrind, slow) may take.
@@ -213,7 +215,7 @@ pub fn run(args: &BenchCeilingArgs) -> Result<(), String> {
 fn measure_here(args: &BenchCeilingArgs, classes: &[OpClass]) -> Result<Vec<ClassResult>, String> {
     let mut harness = poll::Harness::start(&args.eal, args.keys, usize::from(args.burst))?;
     let mut results: Vec<ClassResult> = classes.iter().map(|class| ClassResult::new(*class)).collect();
-    let progress = progress_bar(u64::from(args.repetitions) * classes.len() as u64);
+    let progress = crate::progress_bar(u64::from(args.repetitions) * classes.len() as u64, CEILING_BAR);
     for repetition in 0..args.repetitions {
         for (class, result) in classes.iter().zip(&mut results) {
             let warmup = if repetition == 0 { WARMUP_BATCHES } else { 0 };
@@ -244,7 +246,7 @@ fn measure_alternately(
     let scratch = ScratchDir::new("netcraq-ceiling")?;
     let mut here: Vec<ClassResult> = classes.iter().map(|class| ClassResult::new(*class)).collect();
     let mut there = here.clone();
-    let progress = progress_bar(2 * u64::from(args.repetitions));
+    let progress = crate::progress_bar(2 * u64::from(args.repetitions), CEILING_BAR);
     for repetition in 0..args.repetitions {
         let mut turns = [(&this as &Path, &mut here), (other, &mut there)];
         if repetition % 2 == 1 {
@@ -276,7 +278,7 @@ fn merge(results: &mut [ClassResult], measured: Vec<ClassResult>) -> Result<(), 
 /// only inside the poll function, and sets each class's instructions per frame.
 fn count_instructions(args: &BenchCeilingArgs, binary: &Path, results: &mut [ClassResult]) -> Result<(), String> {
     let scratch = ScratchDir::new("netcraq-callgrind")?;
-    let progress = progress_bar(results.len() as u64);
+    let progress = crate::progress_bar(results.len() as u64, CEILING_BAR);
     for result in results.iter_mut() {
         let class = OpClass::from_name(&result.class).ok_or_else(|| format!("unknown class {}", result.class))?;
         let out_file = scratch.path.join(format!("callgrind.{}", class.name()));
@@ -358,15 +360,6 @@ fn speedups(results: &[ClassResult], against: &[ClassResult]) -> Value {
         .zip(against)
         .map(|(here, there)| (here.class.clone(), json!(there.median_ns() / here.median_ns())));
     Value::Object(pairs.collect())
-}
-
-fn progress_bar(steps: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(steps);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("ceiling {bar:30} {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 /// The table: one line per class, with the other binary's figures when measured against one.

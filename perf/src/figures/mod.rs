@@ -15,7 +15,7 @@ use crate::netns_chain::{ChainSetup, Load, NamespaceChain, Wiring, Writes};
 use crate::sim_chain::SimLoad;
 use bound::ChainRoutes;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use netcraq_client::ClientOptions;
 use netcraq_core::Mode;
 use netcraq_node::service_rate::MAX_RATE_FPS;
@@ -129,7 +129,10 @@ pub fn run(args: &FiguresArgs) -> Result<(), String> {
         .iter()
         .flat_map(|kind| args.nodes.iter().flat_map(move |n| [Mode::Craq, Mode::Cr].map(|mode| (*kind, *n, mode))))
         .collect();
-    let progress = progress_bar((chains.len() * fractions.len()) as u64 * u64::from(args.rounds));
+    let progress = crate::progress_bar(
+        (chains.len() * fractions.len()) as u64 * u64::from(args.rounds),
+        "[{bar:30}] {pos}/{len} points, {elapsed} (eta {eta}) {msg}",
+    );
     let mut figures = Figures::new(settings(args, &fractions), skipped);
     for (kind, nodes, mode) in chains {
         let measured = match kind {
@@ -341,15 +344,6 @@ fn measure_chain(
 
 fn point_label(kind: Kind, nodes: u8, mode: Mode, read_fraction: f64, round: u32) -> String {
     format!("{} n={nodes} {} {:.0}% reads round {}", kind.name(), mode.name(), read_fraction * 100.0, round + 1)
-}
-
-fn progress_bar(points: u64) -> ProgressBar {
-    let bar = ProgressBar::new(points);
-    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} points, {elapsed} (eta {eta}) {msg}")
-        .expect("the template is valid")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
