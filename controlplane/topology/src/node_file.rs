@@ -257,6 +257,7 @@ mod as_text {
         String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
     }
 }
+
 /// Where a node process writes its counters, next to its node file.
 pub fn stats_path(node_file: &Path) -> PathBuf {
     node_file.with_extension("stats.json")
