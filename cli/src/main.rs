@@ -88,8 +88,10 @@ enum Command {
     /// The controller: apply a deployment's tables to its nodes over
     /// P4Runtime, read their counters, list the hottest keys
     Ctl(ctl::CtlArgs),
-    /// Benchmarks (perf/README.md): `netcraq bench node` measures the DPDK
-    /// node against dpdk-testpmd and the software node
+    /// Benchmarks (perf/README.md): the poster's figures (CRAQ against CR on
+    /// every kind of node), the DPDK node against dpdk-testpmd and the
+    /// software node, its per-core ceiling, etcd on the same box, and the
+    /// comparison model with Tofino
     Bench(netcraq_perf::BenchArgs),
 }
 

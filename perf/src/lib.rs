@@ -84,9 +84,9 @@ pub enum BenchCommand {
     /// and writes JSON (perf/README.md)
     Ceiling(ceiling::BenchCeilingArgs),
     /// The poster's Figures 3 and 4, CRAQ against CR for chains of 3, 5 and
-    /// 9 nodes, on the in-memory network, software and DPDK nodes on
-    /// namespaces (as root) and BMv2 (when installed), every node capped at
-    /// the same frames per second. Writes PNG and SVG plots, JSON and CSV
+    /// 9 nodes, on the in-memory network and software and DPDK nodes on
+    /// namespaces (as root), every node capped at the same frames per second
+    /// (BMv2 is skipped with the reason). Writes PNG and SVG plots, JSON and CSV
     /// (perf/README.md, "Figures").
     Figures(figures::FiguresArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one

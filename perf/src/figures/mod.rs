@@ -50,7 +50,7 @@ pub enum Kind {
     Software,
     /// `netcraq node --dpdk`, on network namespaces
     Dpdk,
-    /// BMv2's simple_switch_grpc, on network namespaces
+    /// BMv2's simple_switch_grpc, on network namespaces (skipped with the reason: not run yet)
     Bmv2,
 }
 
@@ -77,7 +77,7 @@ impl Kind {
 #[derive(Debug, Clone, Args)]
 pub struct FiguresArgs {
     /// Kinds of node, comma-separated [default: sim always; software and
-    /// dpdk as root; bmv2 when simple_switch_grpc is on PATH]
+    /// dpdk as root; bmv2 is skipped with the reason]
     #[arg(long, value_delimiter = ',')]
     kinds: Vec<Kind>,
     /// Chain lengths, comma-separated (1 to 16 nodes each)
