@@ -5,10 +5,10 @@
 use crate::state::{state_path, RunState};
 use clap::Args;
 use netcraq_controller::running_topology::{
-    bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners, BMV2_SWITCH,
+    bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners,
 };
 use netcraq_controller::{apply_blocking, PipelineFiles};
-use netcraq_topology::{Event, Namespace, NodeFile, NodeKind, Placement, Running, Topology};
+use netcraq_topology::{Event, Namespace, NodeFile, NodeKind, Placement, Running, Topology, BMV2_SWITCH};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -123,9 +123,7 @@ pub fn up(topology: &Topology, exe: &Path, p4_build: &Path) -> Result<(Running, 
 
 /// BMv2 nodes need the switch and the compiled program: say how to get them.
 fn check_bmv2(pipeline: &PipelineFiles) -> Result<(), String> {
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(BMV2_SWITCH).is_file()));
-    if !on_path {
+    if !netcraq_topology::on_path(BMV2_SWITCH) {
         return Err(format!(
             "the topology has kind \"bmv2\" nodes but {BMV2_SWITCH} is not on PATH: build BMv2 with its gRPC server \
              (p4/README.md) or use kind \"software\" or \"dpdk\""

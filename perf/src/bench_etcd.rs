@@ -331,7 +331,11 @@ mod tests {
         assert_eq!(json["runs"][1]["linearizable_reads_per_s"], 20_000.0);
         assert_eq!(json["comparison"]["dpdk_node_vs_etcd_linearizable_reads"], 150.0);
         assert_eq!(json["comparison"]["dpdk_node"]["mpps"], 3.0);
-        assert_eq!(json["summary"], comparison.summary_line(&runs, 0.5));
+        assert!(
+            json["summary"].as_str().is_some_and(|line| line.ends_with("dpdk_vs_etcd_reads=150")),
+            "{}",
+            json["summary"]
+        );
     }
 
     #[test]

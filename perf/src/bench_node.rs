@@ -513,7 +513,7 @@ impl Bench<'_> {
 
     fn start_testpmd(&self, name: &str, devices: &[String], placement: &Placement) -> Result<Dut, String> {
         let mut command = Command::new(&self.args.testpmd);
-        command.arg(format!("--lcores=0@{},1@{}", self.cpus[0], placement.device_cpus[0])).args([
+        command.arg(format!("--lcores={}", Placement::lcore_map(&[self.cpus[0], placement.device_cpus[0]]))).args([
             "--main-lcore",
             "0",
             "--in-memory",

@@ -94,6 +94,11 @@ pub struct ClassRow {
 }
 
 impl ClassRow {
+    /// The chip's rate (modelled): every pipe at the per-pipe rate.
+    pub fn per_chip_per_s(&self, parameters: &ModelParameters) -> f64 {
+        self.per_pipe_per_s * f64::from(parameters.pipes_per_chip)
+    }
+
     pub fn cores_to_match_pipe(&self) -> Option<u64> {
         cores_needed(self.per_pipe_per_s, self.node.as_ref()?.per_s)
     }
@@ -223,7 +228,7 @@ pub fn report(rows: &[ClassRow], parameters: &ModelParameters, p4_path: &Path, c
             p.recirculations,
             row.per_pipe_per_s / 1e6,
             row.limit.name(),
-            row.per_pipe_per_s * f64::from(parameters.pipes_per_chip) / 1e6,
+            row.per_chip_per_s(parameters) / 1e6,
             row.node.as_ref().map_or("-".to_string(), |n| format!("{:.3}", n.per_s / 1e6)),
             optional(row.cores_to_match_pipe()),
             optional(row.cores_to_fill_port(parameters)),
@@ -272,7 +277,7 @@ pub fn report(rows: &[ClassRow], parameters: &ModelParameters, p4_path: &Path, c
 /// What the given prices and power say about clean reads; nothing when none is given.
 fn cost_lines(rows: &[ClassRow], parameters: &ModelParameters, costs: &Costs) -> String {
     let Some(clean) = rows.iter().find(|r| r.class == OpClass::CleanRead) else { return String::new() };
-    let chip_per_s = clean.per_pipe_per_s * f64::from(parameters.pipes_per_chip);
+    let chip_per_s = clean.per_chip_per_s(parameters);
     let mut lines = Vec::new();
     let per_mops = |what: f64, per_s: f64| what / (per_s / 1e6);
     if let Some(usd) = costs.switch_usd {
@@ -320,10 +325,7 @@ pub fn summary_line(rows: &[ClassRow], parameters: &ModelParameters) -> String {
         "summary: pipe_clean_read_mops={} chip_clean_read_mops={} pipe_tail_commit_mops={} node_clean_read_mpps={} \
          cores_per_pipe_clean_read={} port_mpps={:.2} cores_per_port_clean_read={}",
         mops(OpClass::CleanRead),
-        clean.map_or("n/a".to_string(), |r| format!(
-            "{:.1}",
-            r.per_pipe_per_s * f64::from(parameters.pipes_per_chip) / 1e6
-        )),
+        clean.map_or("n/a".to_string(), |r| format!("{:.1}", r.per_chip_per_s(parameters) / 1e6)),
         mops(OpClass::TailCommit),
         clean.and_then(|r| r.node.as_ref()).map_or("n/a".to_string(), |n| format!("{:.3}", n.per_s / 1e6)),
         count(clean.and_then(ClassRow::cores_to_match_pipe)),
@@ -347,7 +349,7 @@ pub fn to_json(
     machine: Value,
     timestamp_utc: &str,
 ) -> Value {
-    let pipes = f64::from(parameters.pipes_per_chip);
+    let clean = rows.iter().find(|r| r.class == OpClass::CleanRead);
     let classes: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -365,7 +367,7 @@ pub fn to_json(
                 },
                 "per_pipe_ops_per_s": figure(row.per_pipe_per_s, modelled, "clock / passes, capped by the recirculation port"),
                 "per_pipe_limit": row.limit.name(),
-                "per_chip_ops_per_s": figure(row.per_pipe_per_s * pipes, modelled, "per pipe x pipes per chip"),
+                "per_chip_ops_per_s": figure(row.per_chip_per_s(parameters), modelled, "per pipe x pipes per chip"),
                 "node_core_ops_per_s": row.node.as_ref().map(|n| figure(n.per_s, "measured", &n.source)),
                 "node_cores_to_match_pipe": row.cores_to_match_pipe().map(|c| figure(c, modelled, "pipe rate / node core rate, rounded up")),
                 "node_cores_to_fill_port": row.cores_to_fill_port(parameters).map(|c| figure(c, modelled, "port frame rate / node core rate, rounded up")),
@@ -409,8 +411,8 @@ pub fn to_json(
             "server_cores": costs.server_cores,
         },
         "clean_read_pipe_vs_node_core": ratio(
-            rows.first().map(|r| r.per_pipe_per_s),
-            rows.first().and_then(|r| r.node.as_ref()).map(|n| n.per_s)
+            clean.map(|r| r.per_pipe_per_s),
+            clean.and_then(|r| r.node.as_ref()).map(|n| n.per_s)
         ),
         "summary": summary_line(rows, parameters),
     })

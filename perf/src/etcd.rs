@@ -15,6 +15,7 @@
 //! too.
 
 use crate::latency::LatencyRecorder;
+use crate::results::lower_median_by;
 use crate::system::{ScratchDir, Spawned};
 use netcraq_client::mix::RequestMix;
 use serde::Serialize;
@@ -122,14 +123,12 @@ pub struct EtcdRun {
 impl EtcdRun {
     /// The round of median ops/s (the lower middle one of an even count),
     /// with every round's ops/s and the errors and suspicious reads of all.
-    pub fn median(mut rounds: Vec<EtcdRun>) -> Option<EtcdRun> {
+    pub fn median(rounds: Vec<EtcdRun>) -> Option<EtcdRun> {
         let ops_per_s_per_round = rounds.iter().map(|r| r.ops_per_s).collect();
         let sum = |count: fn(&EtcdRun) -> u64| rounds.iter().map(count).sum::<u64>();
         let (errors, wrong_values, stale_reads) = (sum(|r| r.errors), sum(|r| r.wrong_values), sum(|r| r.stale_reads));
         let first_error = rounds.iter().find_map(|r| r.first_error.clone());
-        let middle = rounds.len().saturating_sub(1) / 2;
-        rounds.sort_by(|a, b| a.ops_per_s.total_cmp(&b.ops_per_s));
-        let median = rounds.into_iter().nth(middle)?;
+        let median = lower_median_by(&rounds, |r| r.ops_per_s)?.clone();
         Some(EtcdRun { ops_per_s_per_round, errors, first_error, wrong_values, stale_reads, ..median })
     }
 

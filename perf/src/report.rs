@@ -2,6 +2,7 @@
 //! the summary line.
 
 use crate::loadgen::LoadgenReport;
+use crate::results::lower_median_by;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -219,13 +220,9 @@ impl ConfigurationResult {
 /// Mpps (the lower middle one of an even count), with every round's Mpps;
 /// the first round's result when none was measured; `None` for no round.
 pub fn median_round(rounds: Vec<ConfigurationResult>) -> Option<ConfigurationResult> {
-    let mut measured: Vec<&ConfigurationResult> = rounds.iter().filter(|r| r.measured().is_some()).collect();
+    let measured: Vec<&ConfigurationResult> = rounds.iter().filter(|r| r.measured().is_some()).collect();
     let mpps_per_round: Vec<f64> = measured.iter().filter_map(|r| r.measured()).map(|r| r.mpps).collect();
-    measured.sort_by(|a, b| {
-        let mpps = |r: &ConfigurationResult| r.measured().map_or(0.0, |m| m.mpps);
-        mpps(a).total_cmp(&mpps(b))
-    });
-    let chosen = match measured.get(measured.len().saturating_sub(1) / 2) {
+    let chosen = match lower_median_by(&measured, |r| r.measured().map_or(0.0, |m| m.mpps)) {
         Some(median) => (*median).clone(),
         None => rounds.first()?.clone(),
     };

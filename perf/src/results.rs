@@ -42,6 +42,13 @@ pub fn utc_now() -> String {
     report::utc_timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
+/// The lower middle of `items` by `key` (the median of an odd count).
+pub fn lower_median_by<T>(items: &[T], key: impl Fn(&T) -> f64) -> Option<&T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    sorted.get(items.len().saturating_sub(1) / 2).copied()
+}
+
 /// Writes `json` pretty-printed to `path` atomically (a partial file, then a rename).
 pub fn write_json(path: &Path, json: &Value) -> Result<(), String> {
     if let Some(parent) = path.parent() {

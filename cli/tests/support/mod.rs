@@ -38,16 +38,14 @@ pub fn running_as_root(test: &str) -> bool {
 /// It needs `simple_switch_grpc` on PATH and the program compiled into
 /// p4/build (by p4/compile.sh, run here when p4c is on PATH).
 pub fn bmv2_available(test: &str) -> bool {
-    let on_path = |program: &str| {
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-    };
+    let on_path = netcraq_topology::on_path;
     let p4 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../p4");
     let compiled = || p4.join("build/bmv2/netcraq.json").is_file();
-    if on_path("simple_switch_grpc") && !compiled() && on_path("p4c") {
+    if on_path(netcraq_topology::BMV2_SWITCH) && !compiled() && on_path("p4c") {
         let status = Command::new("bash").arg(p4.join("compile.sh")).status();
         assert!(status.is_ok_and(|status| status.success()), "p4/compile.sh compiles the program");
     }
-    let missing = match (on_path("simple_switch_grpc"), compiled()) {
+    let missing = match (on_path(netcraq_topology::BMV2_SWITCH), compiled()) {
         (false, _) => "simple_switch_grpc is not on PATH",
         (true, false) => "p4/build/bmv2/netcraq.json is missing and p4c is not on PATH",
         (true, true) => return true,

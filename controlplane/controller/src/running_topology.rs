@@ -8,7 +8,7 @@
 
 use crate::deployment_file::planned_target;
 use crate::{Deployment, PipelineFiles};
-use netcraq_topology::{Namespace, NodeFile, NodeKind, Running, Topology};
+use netcraq_topology::{Namespace, NodeFile, NodeKind, Running, Topology, BMV2_SWITCH};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -17,9 +17,6 @@ use std::time::{Duration, Instant};
 /// DPDK node waits for its memif peers.
 const LISTEN_WAIT: Duration = Duration::from_secs(30);
 const LISTEN_POLL: Duration = Duration::from_millis(20);
-/// The BMv2 program that serves P4Runtime.
-pub const BMV2_SWITCH: &str = "simple_switch_grpc";
-
 /// Where a node started for the controller writes its P4Runtime port
 /// (`netcraq node --p4runtime-port-file`): next to its node file.
 pub fn p4runtime_port_file(node_file: &Path) -> PathBuf {

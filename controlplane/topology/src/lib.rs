@@ -34,9 +34,10 @@ pub use node_file::{
     node_command, stats_path, NodeFile, NodeFileError, Port, Prefix, RouteEntry, MAX_INTERFACE_NAME_LEN,
 };
 pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
-pub use process::{running_as_root, send_signal, start_in_new_session, Exit};
+pub use process::{on_path, running_as_root, send_signal, start_in_new_session, Exit};
 pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};
 pub use topology::{
     Chain, ControllerSettings, Host, Link, LinkKind, Node, NodeKind, P4RuntimeServer, Topology, TopologyError,
+    BMV2_SWITCH,
 };
 pub use validate::{derived_mac, MAX_PORTS_PER_NODE};

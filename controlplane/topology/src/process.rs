@@ -17,6 +17,11 @@ pub fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether `program` is a file in one of PATH's directories.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
 /// Sends `signal` to process `pid` (negative: to process group `-pid`).
 /// The caller makes sure the PID is still the one it means: a child not yet
 /// reaped, or a process found a moment ago. ESRCH (nobody left) is fine.

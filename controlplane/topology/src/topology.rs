@@ -141,6 +141,9 @@ impl From<ModeName> for Mode {
     }
 }
 
+/// The BMv2 program that serves P4Runtime: what a `bmv2` node runs.
+pub const BMV2_SWITCH: &str = "simple_switch_grpc";
+
 /// What runs a node: `software` (the Rust core on AF_PACKET sockets),
 /// `dpdk` (the same core over DPDK ports), `bmv2` (BMv2's
 /// simple_switch_grpc running `p4/netcraq.p4`, configured by the controller)

@@ -15,8 +15,6 @@ struct rte_mbuf *netcraq_pktmbuf_alloc(struct rte_mempool *pool) { return rte_pk
 
 void netcraq_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 
-uint8_t *netcraq_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return (uint8_t *)rte_pktmbuf_append(m, len); }
-
 int netcraq_ring_enqueue(struct rte_ring *ring, void *obj) { return rte_ring_enqueue(ring, obj); }
 
 int netcraq_ring_dequeue(struct rte_ring *ring, void **obj) { return rte_ring_dequeue(ring, obj); }

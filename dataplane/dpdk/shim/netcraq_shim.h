@@ -30,8 +30,6 @@ uint16_t netcraq_tx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf *
 struct rte_mbuf *netcraq_pktmbuf_alloc(struct rte_mempool *pool);
 void netcraq_pktmbuf_free(struct rte_mbuf *m);
 
-/* rte_pktmbuf_append: NULL when the last segment has less tailroom than len. */
-uint8_t *netcraq_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 
 /* rte_ring_enqueue / rte_ring_dequeue / rte_ring_count for one pointer. */
 int netcraq_ring_enqueue(struct rte_ring *ring, void *obj);

@@ -51,7 +51,7 @@ impl Mbuf {
     /// is exhausted or `bytes` is longer than one of its mbufs holds.
     pub fn from_bytes(pool: &Mempool, bytes: &[u8]) -> Option<Mbuf> {
         let mut mbuf = Mbuf::alloc(pool)?;
-        // A fresh mbuf is empty: its length is what to append (inline, no shim call).
+        // A fresh mbuf is empty: its length becomes the copy's.
         mbuf.set_len(bytes.len()).ok()?;
         mbuf.data_mut().copy_from_slice(bytes);
         Some(mbuf)
@@ -139,19 +139,6 @@ impl Mbuf {
         m.data_len = len as u16;
         m.pkt_len = len as u32;
         Ok(())
-    }
-
-    /// Grows the packet by `len` bytes at its end (`rte_pktmbuf_append`) and
-    /// returns them, or `None` when they do not fit.
-    pub fn append(&mut self, len: usize) -> Option<&mut [u8]> {
-        let len16 = u16::try_from(len).ok()?;
-        // SAFETY: a valid mbuf that self owns; the result is null or points
-        // to len bytes of its buffer, now part of the packet, borrowed as
-        // long as self is.
-        unsafe {
-            let data = sys::netcraq_pktmbuf_append(self.raw.as_ptr(), len16);
-            NonNull::new(data).map(|data| std::slice::from_raw_parts_mut(data.as_ptr(), len))
-        }
     }
 
     /// The mbuf's `port` field: the port it arrived on after rx. NetCRAQ's

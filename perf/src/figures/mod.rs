@@ -20,13 +20,12 @@ use netcraq_client::ClientOptions;
 use netcraq_core::Mode;
 use netcraq_node::service_rate::MAX_RATE_FPS;
 use netcraq_sim::NodeChoice;
-use netcraq_topology::NodeKind;
+use netcraq_topology::{NodeKind, BMV2_SWITCH};
 use output::{Figures, Measurement, Skip};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// What BMv2 nodes run as; without it on PATH the kind is skipped.
-pub const BMV2_SWITCH: &str = "simple_switch_grpc";
 /// Requests each client host keeps outstanding: enough to keep its node
 /// busy at the cap, few enough that CR's tail queue stays short.
 const OUTSTANDING_PER_HOST: usize = 8;
@@ -181,17 +180,13 @@ fn why_not(kind: Kind) -> Option<String> {
         Kind::Sim => None,
         _ if !root => Some("namespaces need root".to_owned()),
         Kind::Dpdk if !cfg!(feature = "dpdk") => Some("this netcraq was built without the dpdk feature".to_owned()),
-        Kind::Bmv2 if !on_path(BMV2_SWITCH) => Some(format!("{BMV2_SWITCH} not on PATH")),
+        Kind::Bmv2 if !netcraq_topology::on_path(BMV2_SWITCH) => Some(format!("{BMV2_SWITCH} not on PATH")),
         Kind::Bmv2 => Some(format!(
             "{BMV2_SWITCH} is on PATH, but BMv2 chains need the controller that `netcraq up` runs, which bench \
              figures does not start yet"
         )),
         _ => None,
     }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// The read fractions, 1 first, each once.
