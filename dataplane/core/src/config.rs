@@ -125,6 +125,10 @@ pub struct NodeConfig {
     pub key_lo: u16,
     /// One past the last key served (up to 65536, hence wider than a key).
     pub key_hi: u32,
+    /// The number of the chain's configuration (§9.2); 0 when a file leaves
+    /// it out, the same on every node of a chain configured by hand.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub epoch: u32,
 }
 
 /// Why a `node_config` entry was refused.
@@ -168,6 +172,7 @@ impl NodeConfig {
             predecessor_ip: Ipv4Addr::UNSPECIFIED,
             key_lo,
             key_hi,
+            epoch: 0,
         }
     }
 

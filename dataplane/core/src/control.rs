@@ -5,7 +5,7 @@
 //! channel that carries requests to a poll loop lives with the backends
 //! (`netcraq-node`).
 
-use crate::{ConfigError, Node, NodeConfig, Outcome, Route, RouteError};
+use crate::{ConfigError, FabricPort, FabricPortError, Node, NodeConfig, Outcome, Route, RouteError};
 use netcraq_wire::Ipv4Addr;
 use std::time::Duration;
 
@@ -143,6 +143,11 @@ pub enum ControlRequest {
         prefix_len: u8,
     },
     ReadRoutes,
+    InsertFabricPort(FabricPort),
+    /// Replaces the action of the entry of the same port.
+    ModifyFabricPort(FabricPort),
+    DeleteFabricPort(u16),
+    ReadFabricPorts,
     /// One index of a counter, or all of them (`index: None`).
     ReadCounter {
         counter: CounterId,
@@ -171,6 +176,8 @@ pub enum ControlResponse {
     Config(Option<NodeConfig>),
     /// In lookup order: longest prefix first.
     Routes(Vec<Route>),
+    /// In port order.
+    FabricPorts(Vec<FabricPort>),
     /// Packet counts of indices `first_index..first_index + packets.len()`.
     Counter {
         first_index: u32,
@@ -190,6 +197,7 @@ pub enum ControlResponse {
 pub enum ControlError {
     Config(ConfigError),
     Route(RouteError),
+    FabricPort(FabricPortError),
     IndexOutOfRange {
         what: &'static str,
         index: u32,
@@ -218,6 +226,7 @@ impl std::fmt::Display for ControlError {
         match self {
             ControlError::Config(e) => write!(f, "node_config refused: {e}"),
             ControlError::Route(e) => write!(f, "{e}"),
+            ControlError::FabricPort(e) => write!(f, "{e}"),
             ControlError::IndexOutOfRange { what, index, size } => {
                 write!(f, "index {index} of {what} is out of range: it has {size} indices")
             }
@@ -274,6 +283,19 @@ pub fn apply(node: &mut Node, request: ControlRequest) -> Result<ControlResponse
             Ok(ControlResponse::Done)
         }
         ControlRequest::ReadRoutes => Ok(ControlResponse::Routes(node.routes().entries().to_vec())),
+        ControlRequest::InsertFabricPort(entry) => {
+            node.fabric_ports_mut().insert(entry).map_err(ControlError::FabricPort)?;
+            Ok(ControlResponse::Done)
+        }
+        ControlRequest::ModifyFabricPort(entry) => {
+            node.fabric_ports_mut().modify(entry).map_err(ControlError::FabricPort)?;
+            Ok(ControlResponse::Done)
+        }
+        ControlRequest::DeleteFabricPort(port) => {
+            node.fabric_ports_mut().remove(port).map_err(ControlError::FabricPort)?;
+            Ok(ControlResponse::Done)
+        }
+        ControlRequest::ReadFabricPorts => Ok(ControlResponse::FabricPorts(node.fabric_ports().entries().to_vec())),
         ControlRequest::ReadCounter { counter, index } => {
             let values = counter.values(node);
             let (first_index, packets) = match index {
@@ -381,8 +403,23 @@ mod tests {
         assert!(matches!(apply(&mut node, wide), Err(ControlError::ValueTooWide { .. })));
         let outside = ControlRequest::ReadRegister { register: RegisterId::KvValue, index: Some(16) };
         assert!(matches!(apply(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 16, .. })));
-        let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(30) };
-        assert!(matches!(apply(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 30, .. })));
+        let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(32) };
+        assert!(matches!(apply(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 32, .. })));
+    }
+
+    #[test]
+    fn fabric_ports_round_trip() {
+        let mut node = Node::new(16);
+        let entry = FabricPort { port: 2, from_predecessor: true, from_successor: false };
+        apply(&mut node, ControlRequest::InsertFabricPort(entry)).unwrap();
+        let twice = apply(&mut node, ControlRequest::InsertFabricPort(entry));
+        assert_eq!(twice, Err(ControlError::FabricPort(FabricPortError::Duplicate)));
+        let both = FabricPort { from_successor: true, ..entry };
+        apply(&mut node, ControlRequest::ModifyFabricPort(both)).unwrap();
+        assert_eq!(apply(&mut node, ControlRequest::ReadFabricPorts), Ok(ControlResponse::FabricPorts(vec![both])));
+        apply(&mut node, ControlRequest::DeleteFabricPort(2)).unwrap();
+        let gone = apply(&mut node, ControlRequest::DeleteFabricPort(2));
+        assert_eq!(gone, Err(ControlError::FabricPort(FabricPortError::NotFound)));
     }
 
     #[test]

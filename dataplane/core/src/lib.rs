@@ -11,6 +11,7 @@
 
 mod config;
 pub mod control;
+mod fabric;
 pub mod faults;
 mod node;
 mod outcome;
@@ -18,6 +19,7 @@ mod registers;
 mod routes;
 
 pub use config::{ConfigError, Mode, NodeConfig, Role};
+pub use fabric::{FabricPort, FabricPortError, FabricPorts, FABRIC_PORT_CAPACITY};
 pub use node::{Egress, Node, Verdict};
 pub use outcome::Outcome;
 pub use registers::{is_newer, KeySlot, Registers, Writer, MAX_UNCOMMITTED_VERSIONS};

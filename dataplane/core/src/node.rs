@@ -1,13 +1,11 @@
 use crate::{is_newer, KeySlot, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
-use crate::{ConfigError, Mode};
+use crate::{ConfigError, FabricPorts, Mode};
 use netcraq_wire::{
-    ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op, UdpDatagram,
-    WireError, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, IPV4_HEADER_LEN, IP_PROTOCOL_UDP, NETCRAQ_FRAME_LEN,
-    NETCRAQ_UDP_PORT, UDP_HEADER_LEN,
+    ChainExtension, ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op,
+    UdpDatagram, WireError, CHAIN_FRAME_LEN, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, IPV4_HEADER_LEN, IP_PROTOCOL_UDP,
+    NETCRAQ_FRAME_LEN, NETCRAQ_HEADER_LEN, NETCRAQ_HEADER_OFFSET, NETCRAQ_UDP_PORT, UDP_HEADER_LEN,
 };
 
-const NETCRAQ_IPV4_TOTAL_LEN: u16 = (NETCRAQ_FRAME_LEN - ETHERNET_HEADER_LEN) as u16;
-const NETCRAQ_UDP_LEN: u16 = NETCRAQ_IPV4_TOTAL_LEN - IPV4_HEADER_LEN as u16;
 const MIN_UDP_TOTAL_LEN: u16 = (IPV4_HEADER_LEN + UDP_HEADER_LEN) as u16;
 
 /// A frame to send: on which port, and how many bytes of its buffer.
@@ -19,7 +17,10 @@ pub struct Egress {
 
 /// What [`Node::process`] did with one frame: its outcome and the frames to
 /// send, in order: first `primary` (the received buffer, rewritten in place),
-/// then `secondary` (written into the scratch buffer).
+/// then `secondary` (written into the scratch buffer). An output longer than
+/// the received buffer (a chain frame made from a client's request) is
+/// written into the scratch buffer, as the `secondary` of a frame with no
+/// `primary`: no row of §5.1 emits a second output then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
     pub outcome: Outcome,
@@ -52,7 +53,8 @@ enum Action {
 }
 
 enum Received {
-    Transit,
+    /// Step 8: not for this node; `chain_frame` when it looks like a chain frame.
+    Transit { chain_frame: bool },
     Request(NetcraqFrame),
 }
 
@@ -62,6 +64,7 @@ enum Received {
 pub struct Node {
     config: Option<NodeConfig>,
     routes: RouteTable,
+    fabric_ports: FabricPorts,
     registers: Registers,
     outcomes: [u64; Outcome::COUNT],
     key_reads: Vec<u64>,
@@ -75,6 +78,7 @@ impl Node {
         Node {
             config: None,
             routes: RouteTable::default(),
+            fabric_ports: FabricPorts::default(),
             registers: Registers::new(key_capacity),
             outcomes: [0; Outcome::COUNT],
             key_reads: vec![0; key_capacity],
@@ -105,6 +109,14 @@ impl Node {
         &mut self.routes
     }
 
+    pub fn fabric_ports(&self) -> &FabricPorts {
+        &self.fabric_ports
+    }
+
+    pub fn fabric_ports_mut(&mut self) -> &mut FabricPorts {
+        &mut self.fabric_ports
+    }
+
     pub fn registers(&self) -> &Registers {
         &self.registers
     }
@@ -129,10 +141,11 @@ impl Node {
         &self.key_writes
     }
 
-    /// Processes one received frame (§5). The first output is written over
-    /// `frame` itself, the second into `scratch`; see [`Verdict`].
-    pub fn process(&mut self, _ingress_port: u16, frame: &mut [u8], scratch: &mut [u8; NETCRAQ_FRAME_LEN]) -> Verdict {
-        let verdict = self.handle(frame, scratch);
+    /// Processes one frame received on `ingress_port` (§5). The first output
+    /// is written over `frame` itself, the second into `scratch`; see
+    /// [`Verdict`].
+    pub fn process(&mut self, ingress_port: u16, frame: &mut [u8], scratch: &mut [u8; CHAIN_FRAME_LEN]) -> Verdict {
+        let verdict = self.handle(ingress_port, frame, scratch);
         // Counters wrap, as P4 counters do (§2.2).
         let outcome = &mut self.outcomes[verdict.outcome.index()];
         *outcome = outcome.wrapping_add(1);
@@ -141,18 +154,48 @@ impl Node {
         verdict
     }
 
-    fn handle(&mut self, frame: &mut [u8], scratch: &mut [u8; NETCRAQ_FRAME_LEN]) -> Verdict {
+    fn handle(&mut self, ingress_port: u16, frame: &mut [u8], scratch: &mut [u8; CHAIN_FRAME_LEN]) -> Verdict {
         let Some(config) = self.config else {
             return Verdict::silent(Outcome::DropUnconfigured);
         };
         match receive(&config, frame) {
             Err(outcome) => Verdict::silent(outcome),
-            Ok(Received::Transit) => self.transit(&config, frame),
-            Ok(Received::Request(request)) => {
-                let action = self.decide(&config, &request);
-                self.emit(&config, &request, action, frame, scratch)
+            // §5 step 8, §9.1: a chain frame from an edge port must not reach the fabric.
+            Ok(Received::Transit { chain_frame: true }) if self.fabric_ports.lookup(ingress_port).is_none() => {
+                Verdict::silent(Outcome::DropNotFromChain)
             }
+            Ok(Received::Transit { .. }) => self.transit(&config, frame),
+            Ok(Received::Request(request)) => match self.admit(&config, ingress_port, &request) {
+                Err(outcome) => Verdict::silent(outcome),
+                Ok(()) => {
+                    let action = self.decide(&config, &request);
+                    self.emit(&config, &request, action, frame, scratch)
+                }
+            },
         }
+    }
+
+    /// Steps 15, 15b and 15c of §5: the role handles the op, and a chain op
+    /// comes from the neighbour that sends it, in this configuration.
+    fn admit(&self, config: &NodeConfig, ingress_port: u16, request: &NetcraqFrame) -> Result<(), Outcome> {
+        let role = config.role;
+        let port = self.fabric_ports.lookup(ingress_port);
+        let (handled, from_neighbour) = match request.header.op {
+            Op::Read | Op::Write => return Ok(()),
+            Op::ChainWrite => (matches!(role, Role::Replica | Role::Tail), port.is_some_and(|p| p.from_predecessor)),
+            Op::Ack => (matches!(role, Role::Head | Role::Replica), port.is_some_and(|p| p.from_successor)),
+            Op::ReadReply | Op::WriteReply | Op::Error => (false, false),
+        };
+        if !handled {
+            return Err(Outcome::DropUnexpectedOp);
+        }
+        if !from_neighbour {
+            return Err(Outcome::DropNotFromChain);
+        }
+        if request.epoch != config.epoch {
+            return Err(Outcome::DropWrongEpoch);
+        }
+        Ok(())
     }
 
     fn transit(&self, config: &NodeConfig, frame: &mut [u8]) -> Verdict {
@@ -169,19 +212,9 @@ impl Node {
         Verdict { primary, ..Verdict::silent(Outcome::Transit) }
     }
 
-    /// Steps 15 and 16 of §5, the key counters, then the behaviour table.
+    /// Step 16 of §5, the key counters, then the behaviour table.
     fn decide(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
         let header = request.header;
-        let role = config.role;
-        let handled = match header.op {
-            Op::Read | Op::Write => true,
-            Op::ChainWrite => matches!(role, Role::Replica | Role::Tail),
-            Op::Ack => matches!(role, Role::Head | Role::Replica),
-            Op::ReadReply | Op::WriteReply | Op::Error => false,
-        };
-        if !handled {
-            return Action::Silent(Outcome::DropUnexpectedOp);
-        }
         let in_range = (u32::from(config.key_lo)..config.key_hi).contains(&u32::from(header.key));
         match (header.op, in_range) {
             (Op::Read | Op::Write, false) => {
@@ -279,16 +312,24 @@ impl Node {
         request: &NetcraqFrame,
         action: Action,
         frame: &mut [u8],
-        scratch: &mut [u8; NETCRAQ_FRAME_LEN],
+        scratch: &mut [u8; CHAIN_FRAME_LEN],
     ) -> Verdict {
         let (outcome, first, second) = match action {
             Action::Silent(outcome) => return Verdict::silent(outcome),
             Action::One(outcome, first) => (outcome, first, None),
             Action::Two(outcome, first, second) => (outcome, first, Some(second)),
         };
+        let first = self.build(config, request, first);
+        if first.frame_len() > frame.len() {
+            // A chain frame from a 62-byte request (§5.1: a head's stamped
+            // write or re-send, never with a second output) goes to scratch.
+            debug_assert!(second.is_none(), "a grown first output has no second");
+            let secondary = self.route_and_write(config, first, scratch, NetcraqFrame::emit);
+            return Verdict { outcome, primary: None, secondary, unrouted: u8::from(secondary.is_none()) };
+        }
         // The first output goes over the request's own bytes, so only the
         // fields that differ are written; the second is written whole.
-        let primary = self.route_and_write(config, self.build(config, request, first), frame, NetcraqFrame::rewrite);
+        let primary = self.route_and_write(config, first, frame, NetcraqFrame::rewrite);
         let secondary = second.and_then(|out| {
             self.route_and_write(config, self.build(config, request, out), scratch, NetcraqFrame::emit)
         });
@@ -296,12 +337,15 @@ impl Node {
         Verdict { outcome, primary, secondary, unrouted }
     }
 
+    /// The output's frame; a chain frame carries this node's epoch (§4.2).
     fn build(&self, config: &NodeConfig, request: &NetcraqFrame, output: Output) -> NetcraqFrame {
-        match output {
+        let out = match output {
             Output::Reply(header) => reply(config, request, header),
             Output::Forward(to, header) => forward(request, to, header),
             Output::ResendStored(key) => self.resend_stored(config, request, key),
-        }
+        };
+        let epoch = if out.header.op.is_chain() { config.epoch } else { 0 };
+        NetcraqFrame { epoch, ..out }
     }
 
     /// §4.4: the stored version, addressed as its writer's request, to the successor.
@@ -327,8 +371,8 @@ impl Node {
         let route = self.routes.lookup(out.ip_dst)?;
         out.eth_src = config.own_mac;
         out.eth_dst = route.mac;
-        // Every buffer reaching here holds at least a whole NetCRAQ frame:
-        // `receive` checked the received one, and scratch is exactly that size.
+        // Every buffer reaching here holds the whole output: `emit` checked
+        // the received one's length, and scratch holds the longest frame.
         let len = write(&out, buffer).ok()?;
         Some(Egress { port: route.port, len })
     }
@@ -392,7 +436,7 @@ fn receive(config: &NodeConfig, frame: &[u8]) -> Result<Received, Outcome> {
         return Err(Outcome::DropTtlExpired);
     }
     if ip.dst_addr() != config.own_ip {
-        return Ok(Received::Transit);
+        return Ok(Received::Transit { chain_frame: looks_like_chain_frame(frame, &ip) });
     }
     if ip.is_fragment() {
         return Err(Outcome::DropFragment);
@@ -407,11 +451,20 @@ fn receive(config: &NodeConfig, frame: &[u8]) -> Result<Received, Outcome> {
     if udp.dst_port() != NETCRAQ_UDP_PORT {
         return Err(Outcome::DropWrongPort);
     }
-    if ip.total_len() != NETCRAQ_IPV4_TOTAL_LEN || udp.len() != NETCRAQ_UDP_LEN {
+    let frame_len = usize::from(ip.total_len()) + ETHERNET_HEADER_LEN;
+    let udp_len_matches = usize::from(udp.len()) + IPV4_HEADER_LEN == usize::from(ip.total_len());
+    if !matches!(frame_len, NETCRAQ_FRAME_LEN | CHAIN_FRAME_LEN) || !udp_len_matches {
         return Err(Outcome::DropBadLength);
     }
-    let header =
-        NetcraqRepr::parse(&NetcraqHeader::new_unchecked(udp.payload())).map_err(|_| Outcome::DropUnknownOp)?;
+    let payload = udp.payload();
+    let header = NetcraqRepr::parse(&NetcraqHeader::new_unchecked(payload)).map_err(|_| Outcome::DropUnknownOp)?;
+    if frame_len != header.op.frame_len() {
+        return Err(Outcome::DropBadLength);
+    }
+    let epoch = match header.op.is_chain() {
+        true => ChainExtension::new_unchecked(&payload[NETCRAQ_HEADER_LEN..]).epoch(),
+        false => 0,
+    };
     Ok(Received::Request(NetcraqFrame {
         eth_src: eth.src_addr(),
         eth_dst: eth.dst_addr(),
@@ -424,5 +477,18 @@ fn receive(config: &NodeConfig, frame: &[u8]) -> Result<Received, Outcome> {
         udp_src: udp.src_port(),
         udp_dst: udp.dst_port(),
         header,
+        epoch,
     }))
+}
+
+/// Step 8's test (§5): at least 62 bytes, UDP, the first or only fragment,
+/// to port 20035, with a chain op. `ip` has passed step 5, so its header is
+/// 20 bytes.
+fn looks_like_chain_frame(frame: &[u8], ip: &Ipv4Packet<&[u8]>) -> bool {
+    if frame.len() < NETCRAQ_FRAME_LEN || ip.protocol() != IP_PROTOCOL_UDP || ip.fragment_offset() != 0 {
+        return false;
+    }
+    let udp = UdpDatagram::new_unchecked(&frame[ETHERNET_HEADER_LEN + IPV4_HEADER_LEN..]);
+    let header = NetcraqHeader::new_unchecked(&frame[NETCRAQ_HEADER_OFFSET..]);
+    udp.dst_port() == NETCRAQ_UDP_PORT && Op::from_code(header.op_code()).is_some_and(Op::is_chain)
 }

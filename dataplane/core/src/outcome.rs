@@ -33,10 +33,12 @@ pub enum Outcome {
     DropUnexpectedOp,
     DropKeyOutOfRange,
     NoRoute,
+    DropNotFromChain,
+    DropWrongEpoch,
 }
 
 impl Outcome {
-    pub const COUNT: usize = 30;
+    pub const COUNT: usize = 32;
 
     pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::ReadLocal,
@@ -69,6 +71,8 @@ impl Outcome {
         Outcome::DropUnexpectedOp,
         Outcome::DropKeyOutOfRange,
         Outcome::NoRoute,
+        Outcome::DropNotFromChain,
+        Outcome::DropWrongEpoch,
     ];
 
     pub fn index(self) -> usize {
@@ -108,6 +112,8 @@ impl Outcome {
             Outcome::DropUnexpectedOp => "DROP_UNEXPECTED_OP",
             Outcome::DropKeyOutOfRange => "DROP_KEY_OUT_OF_RANGE",
             Outcome::NoRoute => "NO_ROUTE",
+            Outcome::DropNotFromChain => "DROP_NOT_FROM_CHAIN",
+            Outcome::DropWrongEpoch => "DROP_WRONG_EPOCH",
         }
     }
 
@@ -132,5 +138,6 @@ mod tests {
             assert_eq!(Outcome::from_name(outcome.name()), Some(*outcome));
         }
         assert_eq!(Outcome::NoRoute.index(), 29);
+        assert_eq!(Outcome::DropWrongEpoch.index(), 31);
     }
 }

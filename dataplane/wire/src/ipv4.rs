@@ -69,8 +69,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     pub fn is_fragment(&self) -> bool {
-        let field = self.flags_fragment();
-        field & FLAG_MORE_FRAGMENTS != 0 || field & FRAGMENT_OFFSET_MASK != 0
+        self.flags_fragment() & FLAG_MORE_FRAGMENTS != 0 || self.fragment_offset() != 0
+    }
+
+    /// The fragment offset, in units of 8 bytes: non-zero for every fragment
+    /// but the first.
+    pub fn fragment_offset(&self) -> u16 {
+        self.flags_fragment() & FRAGMENT_OFFSET_MASK
     }
 
     pub fn ttl(&self) -> u8 {

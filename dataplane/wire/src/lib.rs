@@ -13,9 +13,11 @@ mod netcraq;
 mod udp;
 
 pub use ethernet::{EthernetFrame, EthernetRepr, MacAddr, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4};
-pub use frame::{Endpoint, NetcraqFrame, NETCRAQ_FRAME_LEN};
+pub use frame::{Endpoint, FrameBytes, NetcraqFrame, CHAIN_FRAME_LEN, NETCRAQ_FRAME_LEN, NETCRAQ_HEADER_OFFSET};
 pub use ipv4::{Ipv4Packet, Ipv4Repr, IPV4_HEADER_LEN, IP_PROTOCOL_UDP};
-pub use netcraq::{ErrorCode, NetcraqHeader, NetcraqRepr, Op, NETCRAQ_HEADER_LEN, VALUE_LEN};
+pub use netcraq::{
+    ChainExtension, ErrorCode, NetcraqHeader, NetcraqRepr, Op, CHAIN_EXTENSION_LEN, NETCRAQ_HEADER_LEN, VALUE_LEN,
+};
 pub use std::net::Ipv4Addr;
 pub use udp::{UdpDatagram, UdpRepr, NETCRAQ_UDP_PORT, UDP_HEADER_LEN};
 

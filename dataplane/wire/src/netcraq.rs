@@ -2,6 +2,8 @@ use crate::{read_u16, write_u16, Result, WireError};
 
 pub const NETCRAQ_HEADER_LEN: usize = 20;
 pub const VALUE_LEN: usize = 16;
+/// The chain extension after the header of a chain frame (§1.4): its epoch.
+pub const CHAIN_EXTENSION_LEN: usize = 4;
 
 /// Operation codes (`docs/protocol.md` §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,6 +23,12 @@ impl Op {
 
     pub fn from_code(code: u8) -> Option<Op> {
         Op::ALL.into_iter().find(|op| *op as u8 == code)
+    }
+
+    /// A chain op: sent only by chain nodes, as a chain frame with the chain
+    /// extension (§1.2, §1.4).
+    pub fn is_chain(self) -> bool {
+        matches!(self, Op::ChainWrite | Op::Ack)
     }
 
     pub fn name(self) -> &'static str {
@@ -149,5 +157,35 @@ impl NetcraqRepr {
         header.set_version(self.version);
         header.set_key(self.key);
         header.set_value(&self.value);
+    }
+}
+
+/// A view of the chain extension (§1.4).
+#[derive(Debug, Clone)]
+pub struct ChainExtension<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> ChainExtension<T> {
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        if buffer.as_ref().len() < CHAIN_EXTENSION_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(ChainExtension { buffer })
+    }
+
+    pub fn new_unchecked(buffer: T) -> Self {
+        ChainExtension { buffer }
+    }
+
+    pub fn epoch(&self) -> u32 {
+        let bytes = self.buffer.as_ref();
+        u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> ChainExtension<T> {
+    pub fn set_epoch(&mut self, epoch: u32) {
+        self.buffer.as_mut()[..CHAIN_EXTENSION_LEN].copy_from_slice(&epoch.to_be_bytes());
     }
 }
