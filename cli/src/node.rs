@@ -123,6 +123,8 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
         node.set_config(file.config).map_err(|e| format!("node {}: {e}", file.name))?;
         *node.routes_mut() =
             file.route_table().map_err(|(prefix, e)| format!("node {}: route {prefix}: {e}", file.name))?;
+        *node.fabric_ports_mut() =
+            file.fabric_port_table().map_err(|(port, e)| format!("node {}: fabric port {port}: {e}", file.name))?;
     }
     let ports: Vec<PortSpec> = file.ports.iter().map(|p| port_spec(&file, p)).collect();
     if let Some(eal_args) = args.dpdk.as_ref().or(file.dpdk.as_ref()) {

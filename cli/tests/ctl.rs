@@ -11,7 +11,7 @@ use netcraq_client::{Client, ClientOptions};
 use netcraq_controller::stats::read_counters;
 use netcraq_controller::{
     block_on_runtime, load_deployment, target_for, Capabilities, Controller, Deployment, ForwardingChanges, NodeError,
-    PipelineOutcome, Target,
+    NodeTables, PipelineOutcome, Target,
 };
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_core::{NodeConfig, Outcome, Route};
@@ -353,8 +353,8 @@ impl Target for DiesBeforeConfig {
     async fn prepare_pipeline(&mut self) -> Result<PipelineOutcome, NodeError> {
         self.inner.prepare_pipeline().await
     }
-    async fn write_forwarding(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError> {
-        self.inner.write_forwarding(routes).await
+    async fn write_forwarding(&mut self, tables: &NodeTables) -> Result<ForwardingChanges, NodeError> {
+        self.inner.write_forwarding(tables).await
     }
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
         // Kill(2) on the node's PID, a child of this test's runner that is not yet reaped.

@@ -3,6 +3,7 @@
 //! root nor hugepages nor a NIC. Each test starts its own `netcraq` process,
 //! and so its own EAL.
 
+use netcraq_controller::NodeTables;
 use netcraq_core::{NodeConfig, Route};
 use netcraq_topology::{NodeFile, Port, PortFaults};
 use netcraq_wire::{Ipv4Addr, MacAddr};
@@ -41,7 +42,8 @@ fn routes() -> Vec<Route> {
 /// A SOLO node with port 1 towards the client.
 fn write_node_file(dir: &Path) -> PathBuf {
     let port = Port { number: 1, interface: "eth1".into(), faults: PortFaults::default(), device: None };
-    let file = NodeFile::new("solo", &config(), vec![port], &routes(), 0);
+    let tables = NodeTables { config: config(), routes: routes(), fabric_ports: vec![] };
+    let file = NodeFile::new("solo", &tables, vec![port], 0);
     let path = dir.join("solo.toml");
     file.save(&path).unwrap();
     path
@@ -51,7 +53,7 @@ fn write_node_file(dir: &Path) -> PathBuf {
 mod with_dpdk {
     use super::*;
     use netcraq_core::{Node, DEFAULT_KEY_CAPACITY};
-    use netcraq_wire::{Endpoint, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN};
+    use netcraq_wire::{Endpoint, NetcraqFrame, NetcraqRepr, Op, CHAIN_FRAME_LEN};
     use std::process::{Child, Output, Stdio};
     use std::time::{Duration, Instant};
 
@@ -71,7 +73,7 @@ mod with_dpdk {
         }
         let mut sent = Vec::new();
         for frame in frames {
-            let (mut buffer, mut scratch) = (frame.clone(), [0u8; NETCRAQ_FRAME_LEN]);
+            let (mut buffer, mut scratch) = (frame.clone(), [0u8; CHAIN_FRAME_LEN]);
             let verdict = node.process(1, &mut buffer, &mut scratch);
             sent.extend(verdict.primary.map(|e| buffer[..e.len].to_vec()));
             sent.extend(verdict.secondary.map(|e| scratch[..e.len].to_vec()));

@@ -32,6 +32,7 @@ use crate::results::{load_average, machine_json, source_path, utc_now, write_jso
 use crate::system::{self, Hugepages, OwnNamespace, ScratchDir, Spawned};
 use clap::Args;
 use netcraq_core::{NodeConfig, Route};
+use netcraq_plan::plan::NodeTables;
 use netcraq_topology::{Namespace, NodeFile, Port, PortFaults};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 use serde_json::{json, Value};
@@ -547,7 +548,8 @@ impl Bench<'_> {
             routes.push(Route { prefix: generator.ip, prefix_len: 32, port: number, mac: generator.mac });
         }
         let path = self.dir.join(format!("{name}.toml"));
-        NodeFile::new(name, &config, ports, &routes, 0).save(&path).map_err(|e| e.to_string())?;
+        let tables = NodeTables { config, routes, fabric_ports: Vec::new() };
+        NodeFile::new(name, &tables, ports, 0).save(&path).map_err(|e| e.to_string())?;
         Ok(path)
     }
 

@@ -91,7 +91,8 @@ impl RequestTemplates {
     pub fn new(client: Endpoint, node: Endpoint) -> RequestTemplates {
         let template = |op| {
             let header = NetcraqRepr { op, version: 0, key: 0, value: [0; VALUE_LEN] };
-            NetcraqFrame::request(client, client_port(0), node, 0, header).to_bytes()
+            let bytes = NetcraqFrame::request(client, client_port(0), node, 0, header).to_bytes();
+            bytes[..].try_into().expect("a client's request is NETCRAQ_FRAME_LEN bytes")
         };
         RequestTemplates { read: template(Op::Read), write: template(Op::Write), client, node }
     }

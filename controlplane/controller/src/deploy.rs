@@ -251,7 +251,7 @@ impl Controller {
             }
         }
         for node in &mut self.nodes {
-            let changes = node.target.write_forwarding(&node.tables.routes).await?;
+            let changes = node.target.write_forwarding(&node.tables).await?;
             progress.forwarding.push(changes);
             progress.applied.push(format!("{}: {changes}", node.target.name()));
         }

@@ -6,7 +6,6 @@
 
 use crate::deploy::{Deployment, NodeTarget, DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT};
 use crate::target::{PipelineFiles, TargetOptions};
-use netcraq_plan::plan::NodeTables;
 use netcraq_topology::{Node, NodeFile, Topology};
 use std::path::Path;
 use std::time::Duration;
@@ -74,7 +73,7 @@ pub fn deployment_of(topology: &Topology, base: &Path) -> Result<Deployment, Dep
 /// A node of a topology as the controller's target at `address`, with the
 /// tables its plan gives it and no pipeline files.
 pub(crate) fn planned_target(node: &Node, file: &NodeFile, address: &str) -> NodeTarget {
-    let tables = NodeTables { config: file.config, routes: file.routes() };
+    let tables = file.tables();
     NodeTarget::new(&node.name, node.kind, address, DEFAULT_DEVICE_ID, tables)
 }
 

@@ -15,7 +15,8 @@
 
 use async_trait::async_trait;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{NodeConfig, Outcome, Route};
+use netcraq_core::{FabricPort, NodeConfig, Outcome, Route};
+use netcraq_plan::plan::NodeTables;
 use netcraq_p4runtime::entities::{
     array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
 };
@@ -129,6 +130,7 @@ pub struct ForwardingChanges {
     pub routes_modified: usize,
     pub routes_deleted: usize,
     pub routes_unchanged: usize,
+    pub fabric_ports_changed: usize,
     pub replication_entries: usize,
 }
 
@@ -139,6 +141,9 @@ impl std::fmt::Display for ForwardingChanges {
             "routes {} inserted, {} modified, {} deleted, {} unchanged",
             self.routes_inserted, self.routes_modified, self.routes_deleted, self.routes_unchanged
         )?;
+        if self.fabric_ports_changed > 0 {
+            write!(f, "; {} fabric port(s) written", self.fabric_ports_changed)?;
+        }
         if self.replication_entries > 0 {
             write!(f, "; {} clone session(s)", self.replication_entries)?;
         }
@@ -197,9 +202,10 @@ pub trait Target: Send {
     /// fails naming the first difference.
     async fn prepare_pipeline(&mut self) -> Result<PipelineOutcome, NodeError>;
     /// Everything the node needs to forward, but not `node_config`: its
-    /// packet-replication entries, if it needs any, and exactly `routes`
-    /// in `ipv4_route` (entries not in `routes` are deleted).
-    async fn write_forwarding(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError>;
+    /// packet-replication entries, if it needs any, and exactly the tables'
+    /// routes in `ipv4_route` and fabric ports in `fabric_port` (other
+    /// entries are deleted).
+    async fn write_forwarding(&mut self, tables: &NodeTables) -> Result<ForwardingChanges, NodeError>;
     /// Sets the `node_config` default entry: the node starts serving.
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError>;
     /// Resets `node_config` to `unconfigured`: the node drops every frame
@@ -397,17 +403,19 @@ impl Target for P4RuntimeTarget {
         }
     }
 
-    async fn write_forwarding(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError> {
-        match self.pipeline {
-            Pipeline::Fixed => self.connection.write_routes(routes).await,
+    async fn write_forwarding(&mut self, tables: &NodeTables) -> Result<ForwardingChanges, NodeError> {
+        let replication_entries = match self.pipeline {
+            Pipeline::Fixed => 0,
             Pipeline::Installed { second_output_port, .. } => {
                 // The clone session first: without it the second output is silently
                 // not made, and node_config (written later) turns the node on.
                 self.write_clone_session(second_output_port).await?;
-                let changes = self.connection.write_routes(routes).await?;
-                Ok(ForwardingChanges { replication_entries: 1, ..changes })
+                1
             }
-        }
+        };
+        let changes = self.connection.write_routes(&tables.routes).await?;
+        let fabric_ports_changed = self.connection.write_fabric_ports(&tables.fabric_ports).await?;
+        Ok(ForwardingChanges { replication_entries, fabric_ports_changed, ..changes })
     }
 
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
@@ -620,6 +628,39 @@ impl Connection {
         Ok(routes)
     }
 
+    async fn read_fabric_ports(&mut self) -> Result<Vec<FabricPort>, NodeError> {
+        let wanted = p4::TableEntry { table_id: self.ids.fabric_port, ..Default::default() };
+        let found = self.read("reading fabric_port", vec![entity(p4::entity::Entity::TableEntry(wanted))]).await?;
+        let entries = found.iter().filter_map(|e| match &e.entity {
+            Some(p4::entity::Entity::TableEntry(entry)) if entry.table_id == self.ids.fabric_port => Some(entry),
+            _ => None,
+        });
+        entries
+            .map(|entry| {
+                let fabric = self.ids.parse_fabric_port_entry(&self.index, entry);
+                fabric.map_err(|e| self.error(format!("reading fabric_port: an entry is not a fabric port: {e}")))
+            })
+            .collect()
+    }
+
+    /// Makes `fabric_port` hold exactly `fabric_ports`, as
+    /// [`Connection::write_routes`] does for routes; returns how many
+    /// entries changed.
+    async fn write_fabric_ports(&mut self, fabric_ports: &[FabricPort]) -> Result<usize, NodeError> {
+        let current = self.read_fabric_ports().await?;
+        let kept = |port: u16| fabric_ports.iter().any(|f| f.port == port);
+        let deleted = current.iter().filter(|c| !kept(c.port)).map(|c| (p4::update::Type::Delete, self.ids.fabric_port_key(c.port)));
+        let changed = fabric_ports.iter().filter(|f| !current.contains(f)).map(|f| {
+            let kind = if current.iter().any(|c| c.port == f.port) { p4::update::Type::Modify } else { p4::update::Type::Insert };
+            (kind, self.ids.fabric_port_entry(f))
+        });
+        let updates: Vec<_> =
+            deleted.chain(changed).map(|(kind, entry)| update(kind, p4::entity::Entity::TableEntry(entry))).collect();
+        let count = updates.len();
+        self.write("writing fabric_port", updates).await?;
+        Ok(count)
+    }
+
     /// Makes `ipv4_route` hold exactly `routes`: deletes first (room for the
     /// new ones), then modifies, then inserts. Re-applying changes nothing.
     async fn write_routes(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError> {
@@ -642,7 +683,7 @@ impl Connection {
             routes_modified: modified.len(),
             routes_deleted: deleted.len(),
             routes_unchanged: routes.len() - inserted.len() - modified.len(),
-            replication_entries: 0,
+            ..ForwardingChanges::default()
         })
     }
 

@@ -59,9 +59,9 @@ impl Target for FakeTarget {
     async fn prepare_pipeline(&mut self) -> Result<PipelineOutcome, NodeError> {
         self.record("prepare_pipeline").map(|()| PipelineOutcome::Checked)
     }
-    async fn write_forwarding(&mut self, routes: &[Route]) -> Result<ForwardingChanges, NodeError> {
+    async fn write_forwarding(&mut self, tables: &NodeTables) -> Result<ForwardingChanges, NodeError> {
         self.record("write_forwarding")?;
-        Ok(ForwardingChanges { routes_inserted: routes.len(), ..ForwardingChanges::default() })
+        Ok(ForwardingChanges { routes_inserted: tables.routes.len(), ..ForwardingChanges::default() })
     }
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
         self.record("set_config")?;
@@ -97,7 +97,7 @@ impl Reachability for OnePortPerPeer {
 
 fn chain(len: u8) -> Vec<NodeTables> {
     let nodes = (1..=len).map(|i| Endpoint { ip: Ipv4Addr::new(10, 0, 0, i), mac: MacAddr([2, 0, 0, 0, 0, i]) });
-    let spec = ChainSpec { nodes: nodes.collect(), mode: Mode::Craq, key_lo: 0, key_hi: 1024 };
+    let spec = ChainSpec { nodes: nodes.collect(), mode: Mode::Craq, key_lo: 0, key_hi: 1024, epoch: 1 };
     chain_tables(&spec, &[], &OnePortPerPeer).unwrap()
 }
 

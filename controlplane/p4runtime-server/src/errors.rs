@@ -1,7 +1,7 @@
 //! A node's refusals and failures as P4Runtime error codes.
 
 use netcraq_core::control::{ControlError, ControlResponse};
-use netcraq_core::RouteError;
+use netcraq_core::{FabricPortError, RouteError};
 use netcraq_p4runtime::P4Error;
 use tonic::{Code, Status};
 
@@ -27,6 +27,9 @@ pub fn control_error(error: ControlError) -> P4Error {
         ControlError::Route(RouteError::NotFound) => Code::NotFound,
         ControlError::Route(RouteError::Full) => Code::ResourceExhausted,
         ControlError::Route(RouteError::BadPrefix) => Code::InvalidArgument,
+        ControlError::FabricPort(FabricPortError::Duplicate) => Code::AlreadyExists,
+        ControlError::FabricPort(FabricPortError::NotFound) => Code::NotFound,
+        ControlError::FabricPort(FabricPortError::Full) => Code::ResourceExhausted,
         ControlError::IndexOutOfRange { .. } | ControlError::ValueTooWide { .. } => Code::OutOfRange,
         ControlError::BadBatch(_) | ControlError::LcoresDiffer(_) => Code::Internal,
         ControlError::Busy | ControlError::NodeStopped => Code::Unavailable,

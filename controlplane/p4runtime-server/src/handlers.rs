@@ -6,9 +6,11 @@ use crate::counters::bump;
 use crate::errors::{control_error, node_unavailable, unexpected};
 use crate::service::{Notices, Shared, MAX_UPDATES_PER_WRITE, READ_CHUNK_ENTITIES};
 use netcraq_core::control::{ControlRequest, ControlResponse};
+use netcraq_core::{FabricPort, Route};
 use netcraq_p4runtime::p4info::first_difference;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::write_status::write_failure;
+use netcraq_p4runtime::entities::TableRead;
 use netcraq_p4runtime::P4Error;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
@@ -141,6 +143,42 @@ impl Shared {
         Ok(())
     }
 
+    /// The entries of one table that `read` asks for.
+    async fn read_table(&self, table: u32, read: &TableRead) -> Result<Vec<p4::TableEntry>, Status> {
+        let ids = &self.ids;
+        if table == ids.node_config {
+            // Keyless: only its default entry exists.
+            if !read.default_entries {
+                return Ok(vec![]);
+            }
+            return match self.call(ControlRequest::ReadConfig).await {
+                Ok(ControlResponse::Config(config)) => Ok(vec![ids.config_entry(config.as_ref())]),
+                other => Err(unexpected(other)),
+            };
+        }
+        if table == ids.fabric_port {
+            if read.default_entries {
+                return Ok(vec![ids.fabric_port_default_entry()]);
+            }
+            let ports = match self.call(ControlRequest::ReadFabricPorts).await {
+                Ok(ControlResponse::FabricPorts(ports)) => ports,
+                other => return Err(unexpected(other)),
+            };
+            let wanted = |f: &&FabricPort| read.fabric_port_filter.is_none_or(|port| f.port == port);
+            return Ok(ports.iter().filter(wanted).map(|f| ids.fabric_port_entry(f)).collect());
+        }
+        if read.default_entries {
+            return Ok(vec![ids.route_default_entry()]);
+        }
+        let routes = match self.call(ControlRequest::ReadRoutes).await {
+            Ok(ControlResponse::Routes(routes)) => routes,
+            other => return Err(unexpected(other)),
+        };
+        let wanted =
+            |r: &&Route| read.route_filter.is_none_or(|(prefix, len)| r.prefix == prefix && r.prefix_len == len);
+        Ok(routes.iter().filter(wanted).map(|r| ids.route_entry(r)).collect())
+    }
+
     async fn read_entity(&self, entity: &p4::Entity) -> Result<Vec<p4::Entity>, Status> {
         use p4::entity::Entity;
         let ids = &self.ids;
@@ -149,28 +187,9 @@ impl Shared {
             None => return Err(Status::invalid_argument("an entity to read is empty: set one of its kinds")),
             Some(Entity::TableEntry(entry)) => {
                 let read = ids.table_read(&self.index, entry)?;
-                for table in read.tables {
-                    match (table == ids.node_config, read.default_entries) {
-                        (true, true) => {
-                            let config = match self.call(ControlRequest::ReadConfig).await {
-                                Ok(ControlResponse::Config(config)) => config,
-                                other => return Err(unexpected(other)),
-                            };
-                            found.push(Entity::TableEntry(ids.config_entry(config.as_ref())));
-                        }
-                        (true, false) => {} // Keyless: only its default entry exists.
-                        (false, true) => found.push(Entity::TableEntry(ids.route_default_entry())),
-                        (false, false) => {
-                            let routes = match self.call(ControlRequest::ReadRoutes).await {
-                                Ok(ControlResponse::Routes(routes)) => routes,
-                                other => return Err(unexpected(other)),
-                            };
-                            let wanted = |r: &&netcraq_core::Route| {
-                                read.route_filter.is_none_or(|(prefix, len)| r.prefix == prefix && r.prefix_len == len)
-                            };
-                            found.extend(routes.iter().filter(wanted).map(|r| Entity::TableEntry(ids.route_entry(r))));
-                        }
-                    }
+                for table in &read.tables {
+                    let entries = self.read_table(*table, &read).await?;
+                    found.extend(entries.into_iter().map(Entity::TableEntry));
                 }
             }
             Some(Entity::CounterEntry(entry)) => {

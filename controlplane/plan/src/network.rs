@@ -181,6 +181,7 @@ pub struct NetworkChain {
     pub mode: Mode,
     pub key_lo: u16,
     pub key_hi: u32,
+    pub epoch: u32,
 }
 
 /// The first hops of each chain node, in chain order.
@@ -194,7 +195,8 @@ impl Reachability for ChainReach {
 
 /// Every chain node's tables, by station index: [`chain_tables`] over
 /// shortest paths with every host as a client, plus /32 routes to the nodes
-/// of other chains so that every node can transit their traffic.
+/// of other chains, whose ports are fabric ports too, so that every node can
+/// transit their traffic.
 pub fn network_tables(network: &Network, chains: &[NetworkChain]) -> Result<HashMap<usize, NodeTables>, PlanError> {
     let stations = network.stations();
     let addresses = |pick: fn(&Station) -> Option<&Endpoint>| stations.iter().filter_map(pick).map(|a| a.ip);
@@ -207,7 +209,7 @@ pub fn network_tables(network: &Network, chains: &[NetworkChain]) -> Result<Hash
             _ => Err(PlanError::NotANode(i)),
         });
         let nodes = nodes.collect::<Result<Vec<Endpoint>, _>>()?;
-        let spec = ChainSpec { nodes, mode: chain.mode, key_lo: chain.key_lo, key_hi: chain.key_hi };
+        let spec = ChainSpec { nodes, mode: chain.mode, key_lo: chain.key_lo, key_hi: chain.key_hi, epoch: chain.epoch };
         let reach = ChainReach(chain.nodes.iter().map(|&i| network.first_hops(i)).collect());
         let tables = chain_tables(&spec, &host_ips, &reach)?;
         for ((&member, mut tables), hops) in chain.nodes.iter().zip(tables).zip(&reach.0) {
@@ -218,6 +220,9 @@ pub fn network_tables(network: &Network, chains: &[NetworkChain]) -> Result<Hash
                 .filter(|ip| !routed(ip))
                 .filter_map(|&ip| hops.get(&ip).map(|&(port, mac)| Route { prefix: ip, prefix_len: 32, port, mac }))
                 .collect();
+            for route in &transit {
+                tables.add_fabric_port(route.port, false, false);
+            }
             tables.routes.extend(transit);
             tables_of.insert(member, tables);
         }
@@ -285,11 +290,14 @@ mod tests {
     #[test]
     fn nodes_of_one_chain_route_to_the_other_chains_nodes() {
         let (network, [n1, n2, n3, h1, _]) = line();
-        let chain = |nodes: Vec<usize>| NetworkChain { nodes, mode: Mode::Cr, key_lo: 0, key_hi: 16 };
+        let chain = |nodes: Vec<usize>| NetworkChain { nodes, mode: Mode::Cr, key_lo: 0, key_hi: 16, epoch: 1 };
         let tables = network_tables(&network, &[chain(vec![n1, n3]), chain(vec![n2])]).unwrap();
         let prefixes = |node: usize| tables[&node].routes.iter().map(|r| r.prefix.octets()[3]).collect::<Vec<_>>();
         assert_eq!(prefixes(n1), [3, 1, 2, 2], "its peer, the hosts, then n2 in transit");
         assert_eq!(prefixes(n2), [1, 2, 1, 3], "the hosts, then n1 and n3 in transit");
+        let fabric = |node: usize| tables[&node].fabric_ports.iter().map(|f| f.port).collect::<Vec<_>>();
+        assert_eq!(fabric(n2), [1, 2], "toward n1 and n3, which n2 transits");
+        assert_eq!(fabric(n1), [2], "not toward h1");
         assert_eq!(network_tables(&network, &[chain(vec![h1])]), Err(PlanError::NotANode(h1)));
     }
 }

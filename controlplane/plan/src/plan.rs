@@ -2,19 +2,24 @@
 //! §2.3). Pure: no I/O, so the topology runner, the in-memory network and the
 //! P4Runtime controller all install the same entries.
 
-use netcraq_core::{Mode, NodeConfig, Role, Route};
+use netcraq_core::{FabricPort, Mode, NodeConfig, Role, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 
 use netcraq_wire::Endpoint;
 
-/// A chain: its nodes from head to tail, its mode and its key range.
+/// A chain: its nodes from head to tail, its mode, its key range and the
+/// number of this configuration (`docs/protocol.md` §9.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainSpec {
     pub nodes: Vec<Endpoint>,
     pub mode: Mode,
     pub key_lo: u16,
     pub key_hi: u32,
+    pub epoch: u32,
 }
+
+/// The epoch of a chain's first configuration (`docs/protocol.md` §9.2).
+pub const FIRST_EPOCH: u32 = 1;
 
 /// Where a node reaches a destination: the egress port and next-hop MAC.
 pub trait Reachability {
@@ -53,10 +58,38 @@ impl std::error::Error for PlanError {}
 pub struct NodeTables {
     pub config: NodeConfig,
     pub routes: Vec<Route>,
+    /// In port order.
+    pub fabric_ports: Vec<FabricPort>,
+}
+
+impl NodeTables {
+    /// Fabric ports over which this node also reaches one of `clients`:
+    /// such a client shares the chain's fabric and could send chain frames
+    /// the node accepts (`docs/protocol.md` §9.1).
+    pub fn clients_on_fabric(&self, clients: &[Ipv4Addr]) -> Vec<(Ipv4Addr, u16)> {
+        let fabric = |port: u16| self.fabric_ports.iter().any(|f| f.port == port);
+        let routes = self.routes.iter().filter(|r| r.prefix_len == 32 && clients.contains(&r.prefix));
+        routes.filter(|r| fabric(r.port)).map(|r| (r.prefix, r.port)).collect()
+    }
+
+    /// Marks `port` as a fabric port, adding the neighbour flags given.
+    pub fn add_fabric_port(&mut self, port: u16, from_predecessor: bool, from_successor: bool) {
+        let at = match self.fabric_ports.binary_search_by_key(&port, |f| f.port) {
+            Ok(at) => at,
+            Err(at) => {
+                self.fabric_ports.insert(at, FabricPort { port, from_predecessor: false, from_successor: false });
+                at
+            }
+        };
+        self.fabric_ports[at].from_predecessor |= from_predecessor;
+        self.fabric_ports[at].from_successor |= from_successor;
+    }
 }
 
 /// Computes every node's tables: its role from its position, its neighbours,
-/// and a /32 route to each chain node it talks to and to each client.
+/// a /32 route to each chain node it talks to and to each client, and as
+/// fabric ports those its routes to the other chain nodes leave by (routes
+/// are symmetric, so the neighbours' chain frames arrive there).
 pub fn chain_tables(
     chain: &ChainSpec,
     clients: &[Ipv4Addr],
@@ -84,16 +117,21 @@ pub fn chain_tables(
                 predecessor_ip: i.checked_sub(1).map_or(Ipv4Addr::UNSPECIFIED, |p| nodes[p].ip),
                 key_lo: chain.key_lo,
                 key_hi: chain.key_hi,
+                epoch: chain.epoch,
             };
             let peers = nodes.iter().map(|n| n.ip).filter(|ip| *ip != nodes[i].ip);
-            let routes = peers
-                .chain(clients.iter().copied())
-                .map(|to| {
-                    let (port, mac) = reach.port(i, to).ok_or(PlanError::Unreachable { from: nodes[i].ip, to })?;
-                    Ok(Route { prefix: to, prefix_len: 32, port, mac })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(NodeTables { config, routes })
+            let route = |to: Ipv4Addr| {
+                let (port, mac) = reach.port(i, to).ok_or(PlanError::Unreachable { from: nodes[i].ip, to })?;
+                Ok(Route { prefix: to, prefix_len: 32, port, mac })
+            };
+            let routes = peers.clone().chain(clients.iter().copied()).map(route).collect::<Result<Vec<_>, _>>()?;
+            let mut tables = NodeTables { config, routes, fabric_ports: Vec::new() };
+            for peer in peers {
+                let port = route(peer)?.port;
+                let (predecessor, successor) = (config.predecessor_ip == peer, config.successor_ip == peer);
+                tables.add_fabric_port(port, predecessor, successor);
+            }
+            Ok(tables)
         })
         .collect()
 }
@@ -123,7 +161,7 @@ mod tests {
     fn chain(len: u8) -> ChainSpec {
         let nodes =
             (1..=len).map(|i| Endpoint { ip: Ipv4Addr::new(10, 0, 0, i), mac: MacAddr([2, 0, 0, 0, 0, i]) }).collect();
-        ChainSpec { nodes, mode: Mode::Craq, key_lo: 0, key_hi: 1024 }
+        ChainSpec { nodes, mode: Mode::Craq, key_lo: 0, key_hi: 1024, epoch: 3 }
     }
 
     #[test]
@@ -138,6 +176,11 @@ mod tests {
         );
         assert_eq!(tables[0].config.predecessor_ip, Ipv4Addr::UNSPECIFIED);
         assert_eq!(tables[2].routes.len(), 3, "two peers and one client");
+        let fabric = |port, from_predecessor, from_successor| FabricPort { port, from_predecessor, from_successor };
+        assert_eq!(tables[1].fabric_ports, [fabric(1, true, false), fabric(3, false, true)]);
+        assert_eq!(tables[0].fabric_ports, [fabric(2, false, true), fabric(3, false, false)], "the tail: transit");
+        assert!(tables.iter().all(|t| t.config.epoch == 3));
+        assert_eq!(tables[2].clients_on_fabric(&[Ipv4Addr::new(10, 0, 0, 50)]), []);
         for t in &tables {
             t.config.validate(netcraq_core::DEFAULT_KEY_CAPACITY).unwrap();
         }
@@ -147,6 +190,7 @@ mod tests {
     fn a_chain_of_one_is_solo_and_errors_are_named() {
         let tables = chain_tables(&chain(1), &[], &PortPerPeer).unwrap();
         assert_eq!(tables[0].config.role, Role::Solo);
+        assert_eq!(tables[0].fabric_ports, [], "no peers, no fabric");
         assert_eq!(
             chain_tables(&ChainSpec { nodes: vec![], ..chain(1) }, &[], &PortPerPeer),
             Err(PlanError::EmptyChain)

@@ -6,7 +6,9 @@
 
 use crate::faults::port_fault_seed;
 use netcraq_core::faults::{FaultSettings, PortFaults};
-use netcraq_core::{NodeConfig, Route, RouteTable, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{FabricPort, FabricPortError, FabricPorts, Route, RouteTable, DEFAULT_KEY_CAPACITY};
+use netcraq_core::NodeConfig;
+use netcraq_plan::plan::NodeTables;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -36,6 +38,10 @@ pub struct NodeFile {
     pub ports: Vec<Port>,
     #[serde(rename = "route")]
     pub routes: Vec<RouteEntry>,
+    /// The `fabric_port` entries (`docs/protocol.md` §9.1); every port not
+    /// listed is an edge port, so a chain's files must list them.
+    #[serde(rename = "fabric_port", default)]
+    pub fabric_ports: Vec<FabricPort>,
 }
 
 /// A port of the node, the interface that carries it, and the faults the
@@ -196,7 +202,20 @@ impl NodeFile {
         if let Some(route) = self.routes.iter().find(|r| !self.ports.iter().any(|p| p.number == r.port)) {
             return Err(invalid(format!("route {} leaves on port {}, which is not listed", route.prefix, route.port)));
         }
+        if let Some(fabric) = self.fabric_ports.iter().find(|f| !self.ports.iter().any(|p| p.number == f.port)) {
+            return Err(invalid(format!("fabric port {} is not listed as a port", fabric.port)));
+        }
+        self.fabric_port_table().map_err(|(port, e)| invalid(format!("fabric port {port}: {e}")))?;
         self.route_table().map(|_| ()).map_err(|(prefix, e)| invalid(format!("route {prefix}: {e}")))
+    }
+
+    /// The fabric ports installed into a table, or the first port refused.
+    pub fn fabric_port_table(&self) -> Result<FabricPorts, (u16, FabricPortError)> {
+        let mut table = FabricPorts::default();
+        for entry in &self.fabric_ports {
+            table.insert(*entry).map_err(|e| (entry.port, e))?;
+        }
+        Ok(table)
     }
 
     /// The `node_config` entry to install: [`NodeFile::config`].
@@ -230,12 +249,19 @@ impl NodeFile {
     }
 
     /// The file for a node with this config, ports, routes and fault seed.
-    pub fn new(name: &str, config: &NodeConfig, ports: Vec<Port>, routes: &[Route], fault_seed: u64) -> NodeFile {
-        let routes = routes
+    pub fn new(name: &str, tables: &NodeTables, ports: Vec<Port>, fault_seed: u64) -> NodeFile {
+        let routes = tables
+            .routes
             .iter()
             .map(|r| RouteEntry { prefix: Prefix { addr: r.prefix, len: r.prefix_len }, port: r.port, mac: r.mac })
             .collect();
-        NodeFile { name: name.to_owned(), config: *config, fault_seed, dpdk: None, ports, routes }
+        let (config, fabric_ports) = (tables.config, tables.fabric_ports.clone());
+        NodeFile { name: name.to_owned(), config, fault_seed, dpdk: None, ports, routes, fabric_ports }
+    }
+
+    /// The node's tables as the planner computes them.
+    pub fn tables(&self) -> NodeTables {
+        NodeTables { config: self.config, routes: self.routes(), fabric_ports: self.fabric_ports.clone() }
     }
 }
 

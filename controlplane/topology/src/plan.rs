@@ -6,7 +6,7 @@ use crate::faults::node_fault_seed;
 use crate::node_file::{NodeFile, Port};
 use crate::topology::{Host, Link, LinkKind, Node, Topology};
 use netcraq_plan::network::{network_tables, Network, NetworkChain, Station};
-use netcraq_plan::plan::PlanError;
+use netcraq_plan::plan::{PlanError, FIRST_EPOCH};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 
 /// Everything `up` builds, computed before it builds anything.
@@ -138,6 +138,7 @@ impl Topology {
                 mode: chain.mode,
                 key_lo: chain.key_lo,
                 key_hi: chain.key_hi,
+                epoch: FIRST_EPOCH,
             })
             .collect();
         let mut tables_of = network_tables(&graph.network, &chains)?;
@@ -146,7 +147,7 @@ impl Topology {
             let Some(tables) = tables_of.remove(&index) else { continue };
             let fault_seed = node_fault_seed(self.fault_seed, &node.name);
             let ports = self.node_ports(&graph, index);
-            let mut file = NodeFile::new(&node.name, &tables.config, ports, &tables.routes, fault_seed);
+            let mut file = NodeFile::new(&node.name, &tables, ports, fault_seed);
             file.dpdk = node.eal.clone();
             nodes.push(file);
         }

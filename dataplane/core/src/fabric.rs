@@ -4,6 +4,7 @@ pub const FABRIC_PORT_CAPACITY: usize = 512;
 /// One `fabric_port` entry (`docs/protocol.md` §2.3): a port of the chain's
 /// fabric, and which of the node's neighbours send over it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct FabricPort {
     pub port: u16,
     pub from_predecessor: bool,

@@ -54,7 +54,9 @@ enum Action {
 
 enum Received {
     /// Step 8: not for this node; `chain_frame` when it looks like a chain frame.
-    Transit { chain_frame: bool },
+    Transit {
+        chain_frame: bool,
+    },
     Request(NetcraqFrame),
 }
 

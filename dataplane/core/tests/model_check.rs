@@ -1,14 +1,18 @@
 //! Model checking of the NetCRAQ chain with `stateright` (`docs/protocol.md`
 //! §8; bounds, state counts and the traces are in `docs/model-checking.md`).
 //!
-//! The model drives the real [`netcraq_core::Node`] on real 62-byte frames:
+//! The model drives the real [`netcraq_core::Node`] on real frames:
 //! three nodes (HEAD, REPLICA, TAIL, CRAQ mode) whose every output is put in
 //! flight toward the peer its egress port leads to, and a few clients, each
 //! running a short fixed script of reads and writes. Only the network and the
 //! clients are modelled: the network may deliver any frame in flight (so it
 //! reorders freely), and, within per-run budgets and only for the frames a
 //! configuration allows, lose or duplicate one; a client may time out and
-//! retransmit its current request (`docs/protocol.md` §3.4).
+//! retransmit its current request (`docs/protocol.md` §3.4). A forging
+//! client host may send chain ops (`CHAIN_WRITE`, `ACK`) of the current epoch
+//! to any node, directly or through another node, with its own address or a
+//! neighbour's and a version that would do harm (§9.1): no register may
+//! change because of one.
 //!
 //! Every client operation is recorded in a linearizability tester per key;
 //! an `ERROR OUTCOME_UNKNOWN` leaves the operation in flight for ever (it may
@@ -18,8 +22,10 @@
 //! to see the state counts and the negative test's trace; the larger
 //! configurations are `#[ignore]`d (add `--ignored`).
 
-use netcraq_core::{is_newer, KeySlot, Mode, Node, NodeConfig, Outcome, Role, Route};
-use netcraq_wire::{ErrorCode, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN, NETCRAQ_UDP_PORT};
+use netcraq_core::{is_newer, FabricPort, KeySlot, Mode, Node, NodeConfig, Outcome, Role, Route};
+use netcraq_wire::{
+    ErrorCode, FrameBytes, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, CHAIN_FRAME_LEN, NETCRAQ_UDP_PORT,
+};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
@@ -42,6 +48,10 @@ const ROLES: [Role; 3] = [Role::Head, Role::Replica, Role::Tail];
 const KEY_CAPACITY: usize = 2;
 const CLIENT_PORT_BASE: u16 = 101;
 const CLIENT_UDP_PORT_BASE: u16 = 40001;
+/// The epoch of the chain's configuration (§9.2), which forgeries carry too.
+const EPOCH: u32 = 1;
+/// The value forged frames carry: no client writes it.
+const FORGED_VALUE: u8 = 0xee;
 
 fn node_ip(node: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 0, node as u8 + 1)
@@ -133,7 +143,8 @@ fn client_at(ip: Ipv4Addr) -> String {
     }
 }
 
-/// A configured node of the chain, every peer routed on its own port.
+/// A configured node of the chain, every peer routed on its own port, the
+/// ports of the other nodes fabric ports and the clients' edge ports.
 fn chain_node(node: usize, clients: usize) -> Node {
     let mut n = Node::new(KEY_CAPACITY);
     n.set_config(NodeConfig {
@@ -147,8 +158,14 @@ fn chain_node(node: usize, clients: usize) -> Node {
         predecessor_ip: if node > HEAD { node_ip(node - 1) } else { Ipv4Addr::UNSPECIFIED },
         key_lo: 0,
         key_hi: KEY_CAPACITY as u32,
+        epoch: EPOCH,
     })
     .expect("valid node_config");
+    for peer in (0..3).filter(|peer| *peer != node) {
+        let port = Endpoint::Node(peer as u8).port();
+        let fabric = FabricPort { port, from_predecessor: peer + 1 == node, from_successor: peer == node + 1 };
+        n.fabric_ports_mut().insert(fabric).expect("fabric port");
+    }
     for peer in 0..3 {
         let route = Route {
             prefix: node_ip(peer),
@@ -173,12 +190,12 @@ fn chain_node(node: usize, clients: usize) -> Node {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Packet {
     to: Endpoint,
-    bytes: [u8; NETCRAQ_FRAME_LEN],
+    bytes: FrameBytes,
 }
 
 impl Packet {
     /// A frame emitted toward `to`; it must parse as a NetCRAQ frame.
-    fn new(to: Endpoint, bytes: [u8; NETCRAQ_FRAME_LEN]) -> Packet {
+    fn new(to: Endpoint, bytes: FrameBytes) -> Packet {
         let packet = Packet { to, bytes };
         let frame = packet.frame();
         let h = frame.header;
@@ -198,6 +215,11 @@ impl Packet {
 
     fn from(&self) -> Endpoint {
         Endpoint::with_mac(MacAddr(self.bytes[6..12].try_into().unwrap()))
+    }
+
+    /// A chain op a client host sent (§9.1).
+    fn is_forged(&self) -> bool {
+        matches!(self.from(), Endpoint::Client(_)) && self.op().is_chain()
     }
 
     /// IPv4 identification: bytes 4-5 of the IPv4 header at offset 14.
@@ -349,6 +371,7 @@ struct Used {
     losses: u8,
     duplicates: u8,
     retransmissions: u8,
+    forgeries: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, Hash)]
@@ -363,6 +386,9 @@ struct State {
     /// recomputed when an operation returns (only a return can break it).
     linearizable: bool,
     used: Used,
+    /// A node acted on a forged frame: counted it other than as dropped, or
+    /// changed a register.
+    forgery_accepted: bool,
 }
 
 impl State {
@@ -417,6 +443,19 @@ enum Action {
     Deliver(Packet),
     Lose(Packet),
     Duplicate(Packet),
+    /// A client host sends a forged chain frame.
+    Forge(Forgery),
+}
+
+/// A forged chain op on key 0 for node `target`, sent to node `via` (the
+/// target itself, or a node that must not pass it on), from the client's
+/// address or from the address of the target's neighbour that sends `op`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Forgery {
+    op: Op,
+    target: usize,
+    via: usize,
+    as_neighbour: bool,
 }
 
 struct ChainModel {
@@ -427,6 +466,7 @@ struct ChainModel {
     duplication: Scope,
     max_duplicates: u8,
     max_retransmissions: u8,
+    max_forgeries: u8,
 }
 
 /// What one step did, for traces.
@@ -463,8 +503,46 @@ impl ChainModel {
             udp_src: client_udp_port(client),
             udp_dst: NETCRAQ_UDP_PORT,
             header: NetcraqRepr { op, version, key: step.key, value: value_bytes(value) },
+            epoch: 0,
         };
         Packet::new(Endpoint::Node(step.to as u8), frame.to_bytes())
+    }
+
+    /// The forged frame: a version that would do harm if applied (newer than
+    /// the target's for a CHAIN_WRITE, its own stored one for an ACK, which
+    /// would mark it clean), the current epoch, from client C1's host.
+    fn forged(&self, state: &State, forgery: Forgery) -> Packet {
+        let slot = state.nodes[forgery.target].slot(0);
+        let (version, sender) = match forgery.op {
+            Op::ChainWrite => (slot.version.wrapping_add(1), forgery.target.wrapping_sub(1)),
+            _ => (slot.version, forgery.target + 1),
+        };
+        let ip_src = if forgery.as_neighbour && sender < 3 { node_ip(sender) } else { client_ip(0) };
+        let frame = NetcraqFrame {
+            eth_src: client_mac(0),
+            eth_dst: node_mac(forgery.via),
+            ip_src,
+            ip_dst: node_ip(forgery.target),
+            ttl: 64,
+            tos: 0,
+            ident: 999,
+            flags_fragment: 0x4000,
+            udp_src: client_udp_port(0),
+            udp_dst: NETCRAQ_UDP_PORT,
+            header: NetcraqRepr { op: forgery.op, version, key: 0, value: value_bytes(FORGED_VALUE) },
+            epoch: EPOCH,
+        };
+        Packet::new(Endpoint::Node(forgery.via as u8), frame.to_bytes())
+    }
+
+    fn forgeries(&self) -> Vec<Forgery> {
+        let mut all = Vec::new();
+        for (op, target) in [Op::ChainWrite, Op::Ack].into_iter().flat_map(|op| (0..3).map(move |t| (op, t))) {
+            for (via, as_neighbour) in [(target, false), (target, true), ((target + 1) % 3, false)] {
+                all.push(Forgery { op, target, via, as_neighbour });
+            }
+        }
+        all
     }
 
     fn apply(&self, state: &State, action: &Action) -> (State, Effect) {
@@ -493,6 +571,10 @@ impl ChainModel {
             Action::Duplicate(p) => {
                 next.used.duplicates += 1;
                 effect.sent.push(p.clone());
+            }
+            Action::Forge(forgery) => {
+                next.used.forgeries += 1;
+                effect.sent.push(self.forged(state, *forgery));
             }
             Action::Deliver(p) => {
                 next.take(p);
@@ -523,16 +605,22 @@ impl ChainModel {
 
     fn deliver_to_node(&self, next: &mut State, n: usize, p: &Packet, effect: &mut Effect) {
         let mut frame = p.bytes;
-        let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+        let mut scratch = [0u8; CHAIN_FRAME_LEN];
+        let registers = next.nodes[n].0.registers().clone();
         let verdict = next.nodes[n].0.process(p.from().port(), &mut frame, &mut scratch);
-        // Every frame of the model is well-formed and expected by its receiver.
+        effect.note = Some(verdict.outcome.name().to_string());
+        if p.is_forged() {
+            let changed = next.nodes[n].0.registers() != &registers;
+            next.forgery_accepted |= changed || !verdict.outcome.is_drop();
+            return;
+        }
+        // Every other frame of the model is well-formed and expected by its receiver.
         assert!(!verdict.outcome.is_drop(), "{p:?} dropped by the node: {}", verdict.outcome.name());
         assert_eq!(verdict.unrouted, 0, "{p:?}: an output had no route");
-        effect.note = Some(verdict.outcome.name().to_string());
-        for (egress, bytes) in [(verdict.primary, &frame), (verdict.secondary, &scratch)] {
+        for (egress, bytes) in [(verdict.primary, &frame[..]), (verdict.secondary, &scratch[..])] {
             if let Some(egress) = egress {
-                assert_eq!(egress.len, NETCRAQ_FRAME_LEN);
-                effect.sent.push(Packet::new(Endpoint::at_port(egress.port), *bytes));
+                let bytes = FrameBytes::copy_from(&bytes[..egress.len]).expect("at most a chain frame");
+                effect.sent.push(Packet::new(Endpoint::at_port(egress.port), bytes));
             }
         }
     }
@@ -600,6 +688,7 @@ impl ChainModel {
                 Action::Deliver(p) => format!("deliver {p:?}"),
                 Action::Lose(p) => format!("LOSE {p:?}"),
                 Action::Duplicate(p) => format!("DUPLICATE {p:?}"),
+                Action::Forge(forgery) => format!("FORGE {:?}", self.forged(state, *forgery)),
             };
             out += &format!("{:>3}. {what}", i + 1);
             if let Some(note) = effect.note {
@@ -638,6 +727,7 @@ impl Model for ChainModel {
             histories: vec![History::new(Register(0)); usize::from(self.keys)],
             linearizable: true,
             used: Used::default(),
+            forgery_accepted: false,
         }]
     }
 
@@ -650,6 +740,9 @@ impl Model for ChainModel {
                 }
                 _ => {}
             }
+        }
+        if state.used.forgeries < self.max_forgeries {
+            actions.extend(self.forgeries().into_iter().map(Action::Forge));
         }
         let can_lose = state.used.losses < self.max_losses;
         let can_duplicate = state.used.duplicates < self.max_duplicates;
@@ -734,6 +827,15 @@ impl Model for ChainModel {
                 s.clients.iter().any(|c| c.phase == Phase::Unknown)
             }));
         }
+        if self.max_forgeries > 0 {
+            properties.push(Property::always("no forged chain frame is acted on", |_, s: &State| !s.forgery_accepted));
+            properties.push(Property::sometimes("a forged chain frame reaches a dirty key", |_, s: &State| {
+                s.network.iter().any(|p| match p.to {
+                    Endpoint::Node(n) => p.is_forged() && s.nodes[usize::from(n)].slot(p.key()).is_dirty(),
+                    Endpoint::Client(_) => false,
+                })
+            }));
+        }
         if self.max_losses > 0 {
             properties.push(Property::sometimes(
                 "every client completes its script despite a loss",
@@ -769,7 +871,7 @@ fn one_value_per_version(m: &ChainModel, s: &State) -> bool {
     let from_network = s
         .network
         .iter()
-        .filter(|p| matches!(p.op(), Op::ChainWrite | Op::Ack | Op::WriteReply | Op::ReadReply))
+        .filter(|p| !p.is_forged() && matches!(p.op(), Op::ChainWrite | Op::Ack | Op::WriteReply | Op::ReadReply))
         .map(|p| (p.key(), p.version(), p.value()));
     for (key, version, value) in from_nodes.chain(from_network) {
         seen.insert((key, version, value));
@@ -820,6 +922,16 @@ fn two_key_scripts() -> Vec<Vec<Step>> {
 }
 
 fn model(scripts: Vec<Vec<Step>>, loss: (Scope, u8), duplication: (Scope, u8), retransmissions: u8) -> ChainModel {
+    forging_model(scripts, loss, duplication, retransmissions, 0)
+}
+
+fn forging_model(
+    scripts: Vec<Vec<Step>>,
+    loss: (Scope, u8),
+    duplication: (Scope, u8),
+    retransmissions: u8,
+    forgeries: u8,
+) -> ChainModel {
     let keys = scripts.iter().flatten().map(|s| s.key + 1).max().unwrap_or(1);
     ChainModel {
         scripts,
@@ -829,6 +941,7 @@ fn model(scripts: Vec<Vec<Step>>, loss: (Scope, u8), duplication: (Scope, u8), r
         duplication: duplication.0,
         max_duplicates: duplication.1,
         max_retransmissions: retransmissions,
+        max_forgeries: forgeries,
     }
 }
 
@@ -893,6 +1006,13 @@ fn twice_duplicated_chain_frames() {
 #[test]
 fn lost_frames_with_retries() {
     verify("(b) loss 2, retransmissions 1", model(scripts(), (Scope::AnyFrame, 2), NO_FAULT, 1));
+}
+
+/// (e) A forging client host: one forged chain frame, at any moment, to any
+/// node, directly or through another, as itself or as a neighbour.
+#[test]
+fn forged_chain_frames_change_nothing() {
+    verify("(e) forgeries 1", forging_model(scripts(), NO_FAULT, NO_FAULT, 0, 1));
 }
 
 /// (a+) Larger bounds than (a).

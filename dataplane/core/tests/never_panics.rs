@@ -4,9 +4,9 @@
 //! in, the node must not panic, everything it emits must be well formed
 //! (`docs/protocol.md` §4.2, §4.3), and its counters must add up (§2.2, §6).
 
-use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route, Writer, MAX_UNCOMMITTED_VERSIONS};
+use netcraq_core::{FabricPort, Mode, Node, NodeConfig, Outcome, Role, Route, Writer, MAX_UNCOMMITTED_VERSIONS};
 use netcraq_wire::{
-    Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, NETCRAQ_FRAME_LEN,
+    Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, CHAIN_FRAME_LEN, ETHERNET_HEADER_LEN, IPV4_HEADER_LEN,
     NETCRAQ_UDP_PORT,
 };
 use proptest::prelude::*;
@@ -16,6 +16,14 @@ use proptest::prelude::*;
 const CAPACITY: usize = 48;
 const KEY_LO: u16 = 4;
 const KEY_HI: u32 = 40;
+/// The epoch of the nodes' configuration (§9.2).
+const EPOCH: u32 = 5;
+
+/// Ingress ports: a fabric port of both neighbours, one of the predecessor
+/// only, and an edge port (no `fabric_port` entry), where raw bytes arrive.
+const FABRIC_PORT: u16 = 1;
+const PREDECESSOR_PORT: u16 = 2;
+const EDGE_PORT: u16 = 3;
 
 const IP: usize = ETHERNET_HEADER_LEN;
 const IP_TTL: usize = IP + 8;
@@ -66,6 +74,7 @@ fn config(role: Role, mode: Mode) -> NodeConfig {
         predecessor_ip,
         key_lo: KEY_LO,
         key_hi: KEY_HI,
+        epoch: EPOCH,
     }
 }
 
@@ -93,6 +102,10 @@ struct Preset {
 fn node(role: Role, mode: Mode, route_mask: u8, presets: &[Preset]) -> Node {
     let mut node = Node::new(CAPACITY);
     node.set_config(config(role, mode)).expect("test configs are valid");
+    for (port, from_successor) in [(FABRIC_PORT, true), (PREDECESSOR_PORT, false)] {
+        let fabric = FabricPort { port, from_predecessor: true, from_successor };
+        node.fabric_ports_mut().insert(fabric).expect("two entries fit");
+    }
     for (i, (prefix, prefix_len, port)) in ROUTES.iter().enumerate() {
         if route_mask & (1 << i) != 0 {
             let mac = MacAddr([2, 0, 0, 0, 0xee, *port as u8]);
@@ -132,39 +145,53 @@ fn key() -> impl Strategy<Value = u16> {
 }
 
 /// A NetCRAQ frame with fields drawn from small sets, so that writers,
-/// values and versions repeat, and where it goes: 0 for the node under test
+/// values and versions repeat, where it goes: 0 for the node under test
 /// (filled in by `Input::bytes_for`), else the last byte of another 10.0.0.x
-/// address, which makes it a transit frame unless that is the node's own.
-fn netcraq_frame() -> impl Strategy<Value = (NetcraqFrame, u8)> {
+/// address, which makes it a transit frame unless that is the node's own;
+/// and the port it arrives on.
+fn netcraq_frame() -> impl Strategy<Value = (NetcraqFrame, u8, u16)> {
     (
         (prop::sample::select(Op::ALL.to_vec()), key(), prop_oneof![0u8..4, any::<u8>()], 0u8..3),
         (0u8..3, prop_oneof![8 => 2u8..=255, 1 => 0u8..2], prop::sample::select(vec![0u16, 0x4000, 0x2000, 0x0001])),
         (prop_oneof![8 => Just(None), 1 => (0u32..4).prop_map(Some)], prop_oneof![8 => Just(true), 1 => Just(false)]),
         any::<u8>(),
+        (
+            prop_oneof![8 => Just(EPOCH), 1 => Just(EPOCH + 1)],
+            prop_oneof![6 => Just(FABRIC_PORT), 1 => Just(PREDECESSOR_PORT), 1 => Just(EDGE_PORT)],
+        ),
     )
-        .prop_map(|((op, key, version, value), (client, ttl, flags_fragment), (elsewhere, own_mac), salt)| {
-            let dst = match elsewhere {
-                None => 0,
-                Some(0) => 200, // 10.0.0.200: routed by the /8 and default routes only
-                Some(1) => 2,   // another chain node (or this one)
-                Some(2) => 3,
-                Some(_) => 1,
-            };
-            let frame = NetcraqFrame {
-                eth_src: MacAddr([2, 0, 0, 0, 1, client]),
-                eth_dst: if own_mac { MacAddr::default() } else { MacAddr([salt | 1, 0, 0, 0, 0, 0]) },
-                ip_src: client_ip(client),
-                ip_dst: chain_ip(dst),
-                ttl,
-                tos: salt,
-                ident: 7 + u16::from(salt % 2),
-                flags_fragment: if salt % 8 == 0 { flags_fragment } else { 0x4000 },
-                udp_src: 40000 + u16::from(client),
-                udp_dst: if salt % 16 == 1 { 53 } else { NETCRAQ_UDP_PORT },
-                header: NetcraqRepr { op, version, key, value: [value; 16] },
-            };
-            (frame, dst)
-        })
+        .prop_map(
+            |(
+                (op, key, version, value),
+                (client, ttl, flags_fragment),
+                (elsewhere, own_mac),
+                salt,
+                (epoch, ingress),
+            )| {
+                let dst = match elsewhere {
+                    None => 0,
+                    Some(0) => 200, // 10.0.0.200: routed by the /8 and default routes only
+                    Some(1) => 2,   // another chain node (or this one)
+                    Some(2) => 3,
+                    Some(_) => 1,
+                };
+                let frame = NetcraqFrame {
+                    eth_src: MacAddr([2, 0, 0, 0, 1, client]),
+                    eth_dst: if own_mac { MacAddr::default() } else { MacAddr([salt | 1, 0, 0, 0, 0, 0]) },
+                    ip_src: client_ip(client),
+                    ip_dst: chain_ip(dst),
+                    ttl,
+                    tos: salt,
+                    ident: 7 + u16::from(salt % 2),
+                    flags_fragment: if salt % 8 == 0 { flags_fragment } else { 0x4000 },
+                    udp_src: 40000 + u16::from(client),
+                    udp_dst: if salt % 16 == 1 { 53 } else { NETCRAQ_UDP_PORT },
+                    header: NetcraqRepr { op, version, key, value: [value; 16] },
+                    epoch: if op.is_chain() { epoch } else { 0 },
+                };
+                (frame, dst, ingress)
+            },
+        )
 }
 
 /// How an input is turned into bytes for a given node.
@@ -173,8 +200,15 @@ enum Input {
     /// Arbitrary bytes (their destination MAC is set to the node's now and then).
     Raw { bytes: Vec<u8>, aim: bool },
     /// A NetCRAQ frame, then byte flips, an optional checksum refresh, and a
-    /// change of length.
-    Crafted { frame: NetcraqFrame, dst: u8, flips: Vec<(usize, u8)>, refresh: bool, resize: Option<usize> },
+    /// change of length; it arrives on port `ingress`.
+    Crafted {
+        frame: NetcraqFrame,
+        dst: u8,
+        flips: Vec<(usize, u8)>,
+        refresh: bool,
+        resize: Option<usize>,
+        ingress: u16,
+    },
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -187,7 +221,9 @@ fn input() -> impl Strategy<Value = Input> {
             prop_oneof![3 => Just(true), 1 => Just(false)],
             prop_oneof![6 => Just(None), 1 => (0usize..80).prop_map(Some)],
         )
-            .prop_map(|((frame, dst), flips, refresh, resize)| Input::Crafted { frame, dst, flips, refresh, resize }),
+            .prop_map(|((frame, dst, ingress), flips, refresh, resize)| {
+                Input::Crafted { frame, dst, flips, refresh, resize, ingress }
+            }),
     ]
 }
 
@@ -204,6 +240,13 @@ fn refresh_checksum(bytes: &mut [u8]) {
 }
 
 impl Input {
+    fn ingress_port(&self) -> u16 {
+        match self {
+            Input::Raw { .. } => EDGE_PORT,
+            Input::Crafted { ingress, .. } => *ingress,
+        }
+    }
+
     fn bytes_for(&self, config: &NodeConfig) -> Vec<u8> {
         match self {
             Input::Raw { bytes, aim } => {
@@ -213,7 +256,7 @@ impl Input {
                 }
                 bytes
             }
-            Input::Crafted { frame, dst, flips, refresh, resize } => {
+            Input::Crafted { frame, dst, flips, refresh, resize, .. } => {
                 let mut frame = *frame;
                 if frame.eth_dst == MacAddr::default() {
                     frame.eth_dst = config.own_mac;
@@ -310,10 +353,11 @@ fn check_output(node: &Node, received: &[u8], port: u16, sent: &[u8], kind: Kind
         prop_assert_eq!(&fixed[IP_CHECKSUM..IP_CHECKSUM + 2], &sent[IP_CHECKSUM..IP_CHECKSUM + 2], "stale checksum");
         return Ok(());
     }
-    prop_assert_eq!(sent.len(), NETCRAQ_FRAME_LEN);
     let out = NetcraqFrame::parse(sent);
     prop_assert!(out.is_ok(), "emitted frame does not parse: {:?} {:02x?}", out, sent);
     let out = out.unwrap();
+    prop_assert_eq!(sent.len(), out.frame_len());
+    prop_assert_eq!(out.epoch, if out.header.op.is_chain() { config.epoch } else { 0 }, "§4.2: the node's epoch");
     let request = NetcraqFrame::parse(received).expect("a frame that produced a request's output must parse");
     prop_assert_eq!(out.ttl, request.ttl - 1, "TTL must drop by exactly one");
     prop_assert_eq!(out.eth_src, config.own_mac);
@@ -356,7 +400,7 @@ fn context(error: TestCaseError, role: Role, mode: Mode, outcome: Outcome, recei
 fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Input]) -> Result<Counts, TestCaseError> {
     let mut node = node(role, mode, route_mask, presets);
     let config = *node.config().unwrap();
-    let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+    let mut scratch = [0u8; CHAIN_FRAME_LEN];
     let mut unrouted_total = 0u64;
     for input in inputs {
         let received = input.bytes_for(&config);
@@ -365,7 +409,8 @@ fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Inp
         let registers_before = node.registers().clone();
         let (reads_before, writes_before) = (node.key_reads().to_vec(), node.key_writes().to_vec());
 
-        let verdict = node.process(1, &mut frame, &mut scratch);
+        let ingress = input.ingress_port();
+        let verdict = node.process(ingress, &mut frame, &mut scratch);
 
         // Counters: one for the outcome, one NO_ROUTE per unrouted output.
         let outcome = verdict.outcome;
@@ -391,13 +436,22 @@ fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Inp
             f.eth_dst == config.own_mac && f.ip_dst == config.own_ip && f.udp_dst == NETCRAQ_UDP_PORT && f.ttl >= 2
         });
         let request_outcome = !outcome.is_drop() && outcome != Outcome::Transit;
-        prop_assert_eq!(
-            addressed,
-            request_outcome || matches!(outcome, Outcome::DropUnexpectedOp | Outcome::DropKeyOutOfRange),
-            "wire parse {:?} vs core outcome {:?}",
-            parsed,
-            outcome
-        );
+        let refused_request =
+            matches!(outcome, Outcome::DropUnexpectedOp | Outcome::DropKeyOutOfRange | Outcome::DropWrongEpoch);
+        if outcome == Outcome::DropNotFromChain {
+            // §9.1: a chain op from where its sender is not, or in transit from an edge port.
+            let op = NetcraqFrame::parse(&received).map(|f| f.header.op);
+            prop_assert!(addressed || ingress == EDGE_PORT, "{:?} from port {}", op, ingress);
+            prop_assert!(ingress != FABRIC_PORT, "both neighbours send over port {}", FABRIC_PORT);
+        } else {
+            prop_assert_eq!(
+                addressed,
+                request_outcome || refused_request,
+                "wire parse {:?} vs core outcome {:?}",
+                parsed,
+                outcome
+            );
+        }
         if let (Ok(request), true) = (parsed, request_outcome) {
             let in_range = (u32::from(KEY_LO)..KEY_HI).contains(&u32::from(request.header.key));
             prop_assert_eq!(outcome == Outcome::KeyOutOfRange, !in_range);
@@ -409,10 +463,19 @@ fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Inp
                 .map_err(|e| context(e, role, mode, outcome, &received))?;
         }
         if let Some(egress) = verdict.secondary {
-            let (kind, op) = secondary_kind(outcome).expect("a second output from an outcome that has none");
-            prop_assert!(egress.len <= scratch.len());
             let sent_op = NetcraqFrame::parse(&scratch[..egress.len]).map(|f| f.header.op);
-            prop_assert_eq!(sent_op, Ok(op));
+            let kind = match secondary_kind(outcome) {
+                Some((kind, op)) => {
+                    prop_assert_eq!(sent_op, Ok(op));
+                    kind
+                }
+                None => {
+                    // The first output, grown past the received frame (§5.1: a chain frame).
+                    prop_assert!(verdict.primary.is_none() && egress.len > frame.len());
+                    prop_assert!(sent_op.is_ok_and(Op::is_chain), "{:?}", sent_op);
+                    primary_kind(outcome, role)
+                }
+            };
             check_output(&node, &received, egress.port, &scratch[..egress.len], kind)
                 .map_err(|e| context(e, role, mode, outcome, &received))?;
         }
@@ -491,7 +554,7 @@ fn generators_reach_every_outcome() {
 #[test]
 fn unconfigured_node_drops_everything() {
     let mut node = Node::new(CAPACITY);
-    let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+    let mut scratch = [0u8; CHAIN_FRAME_LEN];
     let valid = NetcraqFrame {
         eth_src: chain_mac(9),
         eth_dst: chain_mac(1),
@@ -504,6 +567,7 @@ fn unconfigured_node_drops_everything() {
         udp_src: 40000,
         udp_dst: NETCRAQ_UDP_PORT,
         header: NetcraqRepr { op: Op::Write, version: 0, key: 5, value: [1; 16] },
+        epoch: 0,
     };
     let inputs = [Vec::new(), vec![0xff; 13], valid.to_bytes().to_vec(), vec![0; 200]];
     for bytes in &inputs {
@@ -536,10 +600,11 @@ fn unrouted_outputs_are_counted_per_output() {
         udp_src: 40000,
         udp_dst: NETCRAQ_UDP_PORT,
         header: NetcraqRepr { op: Op::ChainWrite, version: 1, key: 5, value: [1; 16] },
+        epoch: EPOCH,
     };
     let mut frame = request.to_bytes().to_vec();
-    let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
-    let verdict = node.process(0, &mut frame, &mut scratch);
+    let mut scratch = [0u8; CHAIN_FRAME_LEN];
+    let verdict = node.process(FABRIC_PORT, &mut frame, &mut scratch);
     assert_eq!(verdict.outcome, Outcome::CommitApplied);
     assert_eq!((verdict.primary, verdict.secondary, verdict.unrouted), (None, None, 2));
     assert_eq!(node.outcome_count(Outcome::CommitApplied), 1);
@@ -572,7 +637,7 @@ fn solo_write_ignores_the_window() {
         "0200000902020202020202020202020202020227",
     ));
     let request = NetcraqFrame::parse(&frame).unwrap();
-    let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+    let mut scratch = [0u8; CHAIN_FRAME_LEN];
     let verdict = node.process(0, &mut frame, &mut scratch);
     assert_eq!(verdict.outcome, Outcome::WriteStamped);
     let reply = NetcraqFrame::parse(&frame[..verdict.primary.expect("a routed reply").len]).unwrap();

@@ -9,7 +9,7 @@ use crate::sys::poll;
 pub use crate::sys::PacketSocket;
 use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
-use netcraq_wire::NETCRAQ_FRAME_LEN;
+use netcraq_wire::CHAIN_FRAME_LEN;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -119,7 +119,7 @@ impl SoftwareNode {
         mut report: impl FnMut(&Self),
     ) -> io::Result<()> {
         let mut frame = [0u8; MAX_FRAME_LEN];
-        let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+        let mut scratch = [0u8; CHAIN_FRAME_LEN];
         let mut last_report = Instant::now();
         while !should_stop() {
             if !self.wait_readable()? {
@@ -183,7 +183,7 @@ impl SoftwareNode {
         index: usize,
         limit: usize,
         frame: &mut [u8; MAX_FRAME_LEN],
-        scratch: &mut [u8; NETCRAQ_FRAME_LEN],
+        scratch: &mut [u8; CHAIN_FRAME_LEN],
     ) -> usize {
         for taken in 0..RX_BURST.min(limit) {
             let len = match self.sockets[index].recv(frame) {

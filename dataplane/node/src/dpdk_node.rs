@@ -37,7 +37,7 @@ use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmi
 use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, PortQueue, PortSettings};
-use netcraq_wire::NETCRAQ_FRAME_LEN;
+use netcraq_wire::CHAIN_FRAME_LEN;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,7 +205,7 @@ pub struct DpdkNode {
     io: IoCounters,
     rx: [Option<Mbuf>; MAX_BURST],
     tx: TxBatch,
-    scratch: [u8; NETCRAQ_FRAME_LEN],
+    scratch: [u8; CHAIN_FRAME_LEN],
 }
 
 impl DpdkNode {
@@ -279,7 +279,7 @@ impl DpdkNode {
                 io: IoCounters::default(),
                 rx: std::array::from_fn(|_| None),
                 tx: TxBatch { slots: std::array::from_fn(|_| None), len: 0, port: 0 },
-                scratch: [0; NETCRAQ_FRAME_LEN],
+                scratch: [0; CHAIN_FRAME_LEN],
             });
         }
         Ok(nodes)

@@ -64,6 +64,10 @@ fn is_table_request(request: &ControlRequest) -> bool {
             | ControlRequest::ModifyRoute(_)
             | ControlRequest::DeleteRoute { .. }
             | ControlRequest::ReadRoutes
+            | ControlRequest::InsertFabricPort(_)
+            | ControlRequest::ModifyFabricPort(_)
+            | ControlRequest::DeleteFabricPort(_)
+            | ControlRequest::ReadFabricPorts
     )
 }
 
@@ -216,7 +220,7 @@ mod tests {
     fn counters_are_summed_and_batches_are_split() {
         let mut nodes = vec![Node::new(8), Node::new(8)];
         // Unconfigured nodes count every frame as DROP_UNCONFIGURED.
-        let mut scratch = [0; netcraq_wire::NETCRAQ_FRAME_LEN];
+        let mut scratch = [0; netcraq_wire::CHAIN_FRAME_LEN];
         for (lcore, frames) in [(0, 2), (1, 3)] {
             for _ in 0..frames {
                 nodes[lcore].process(1, &mut [0u8; 62], &mut scratch);

@@ -5,9 +5,9 @@
 use super::link::LinkConfig;
 use super::network::{HostAgent, SimConfig, Simulation};
 use super::wiring::{Device, HostId, NodeId, NodeSettings, Wiring, WiringError};
-use netcraq_core::{ConfigError, Mode, RouteError};
+use netcraq_core::{ConfigError, FabricPortError, Mode, RouteError};
 use netcraq_plan::network::{network_tables, NetworkChain};
-use netcraq_plan::plan::PlanError;
+use netcraq_plan::plan::{PlanError, FIRST_EPOCH};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
 
 /// Chain nodes and client hosts each take one address byte.
@@ -91,6 +91,7 @@ pub enum BuildError {
     Plan(PlanError),
     Config(ConfigError),
     Route(RouteError),
+    FabricPort(FabricPortError),
     ClientCannotReach { client: Ipv4Addr, node: Ipv4Addr },
 }
 
@@ -103,6 +104,7 @@ impl std::fmt::Display for BuildError {
             BuildError::Plan(error) => error.fmt(f),
             BuildError::Config(error) => write!(f, "node_config refused: {error}"),
             BuildError::Route(error) => write!(f, "ipv4_route refused: {error}"),
+            BuildError::FabricPort(error) => write!(f, "fabric_port refused: {error}"),
             BuildError::ClientCannotReach { client, node } => write!(f, "client {client} has no path to node {node}"),
         }
     }
@@ -138,7 +140,7 @@ pub fn build_chain<A: HostAgent>(
     let node_addresses: Vec<Endpoint> = (0..node_count).map(node_address).collect();
     let key_hi = u32::try_from(spec.node.key_capacity).unwrap_or(u32::MAX);
     let stations = chain.iter().filter_map(|id| wiring.station(Device::Node(*id))).collect();
-    let chain_spec = NetworkChain { nodes: stations, mode: spec.mode, key_lo: 0, key_hi };
+    let chain_spec = NetworkChain { nodes: stations, mode: spec.mode, key_lo: 0, key_hi, epoch: FIRST_EPOCH };
     let mut tables = network_tables(wiring.network(), std::slice::from_ref(&chain_spec)).map_err(BuildError::Plan)?;
     let placements = clients
         .iter()
@@ -153,6 +155,9 @@ pub fn build_chain<A: HostAgent>(
         node.set_config(node_tables.config).map_err(BuildError::Config)?;
         for route in node_tables.routes {
             node.routes_mut().insert(route).map_err(BuildError::Route)?;
+        }
+        for fabric_port in node_tables.fabric_ports {
+            node.fabric_ports_mut().insert(fabric_port).map_err(BuildError::FabricPort)?;
         }
     }
     Ok(ChainNetwork { sim, chain, clients })

@@ -7,7 +7,7 @@ use super::event::{Event, EventQueue};
 use super::link::{LinkCounters, LinkId};
 use super::wiring::{Device, HostId, NodeId, NodeSettings, PortRef, SwitchId, Wiring, WiringError};
 use netcraq_core::Node;
-use netcraq_wire::{MacAddr, NETCRAQ_FRAME_LEN};
+use netcraq_wire::{MacAddr, CHAIN_FRAME_LEN};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::collections::VecDeque;
@@ -137,7 +137,7 @@ pub struct Simulation<A> {
     events_processed: u64,
     event_budget: u64,
     outbox: Outbox,
-    scratch: [u8; NETCRAQ_FRAME_LEN],
+    scratch: [u8; CHAIN_FRAME_LEN],
     drops: NetworkCounters,
 }
 
@@ -172,7 +172,7 @@ impl<A: HostAgent> Simulation<A> {
             events_processed: 0,
             event_budget: config.event_budget,
             outbox: Outbox::default(),
-            scratch: [0; NETCRAQ_FRAME_LEN],
+            scratch: [0; CHAIN_FRAME_LEN],
             drops: NetworkCounters::default(),
         };
         for host in 0..simulation.hosts.len() {

@@ -1,7 +1,7 @@
 use crate::{
-    ChainExtension, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, MacAddr, NetcraqHeader, NetcraqRepr, Op,
-    Result, UdpDatagram, UdpRepr, WireError, CHAIN_EXTENSION_LEN, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4,
-    IPV4_HEADER_LEN, IP_PROTOCOL_UDP, NETCRAQ_HEADER_LEN, UDP_HEADER_LEN,
+    ChainExtension, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, MacAddr, NetcraqHeader, NetcraqRepr, Op, Result,
+    UdpDatagram, UdpRepr, WireError, CHAIN_EXTENSION_LEN, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, IPV4_HEADER_LEN,
+    IP_PROTOCOL_UDP, NETCRAQ_HEADER_LEN, UDP_HEADER_LEN,
 };
 use std::net::Ipv4Addr;
 
@@ -65,11 +65,20 @@ pub struct NetcraqFrame {
     pub epoch: u32,
 }
 
-/// An emitted frame's bytes: 62 or 66 of them (§1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A frame's bytes: 62 or 66 of them (§1), or any other count up to 66.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FrameBytes {
     bytes: [u8; CHAIN_FRAME_LEN],
     len: usize,
+}
+
+impl FrameBytes {
+    /// A copy of `bytes`; `None` when they are longer than a chain frame.
+    pub fn copy_from(bytes: &[u8]) -> Option<FrameBytes> {
+        let mut frame = FrameBytes { bytes: [0; CHAIN_FRAME_LEN], len: bytes.len() };
+        frame.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(frame)
+    }
 }
 
 impl std::ops::Deref for FrameBytes {
@@ -77,6 +86,12 @@ impl std::ops::Deref for FrameBytes {
 
     fn deref(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for FrameBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
     }
 }
 
@@ -122,6 +137,9 @@ impl NetcraqFrame {
         }
         let udp = UdpDatagram::new_checked(ip.payload())?;
         let udp_repr = UdpRepr::parse(&udp);
+        if udp_repr.payload_len < NETCRAQ_HEADER_LEN as u16 {
+            return Err(WireError::Malformed);
+        }
         let header = NetcraqRepr::parse(&NetcraqHeader::new_checked(udp.payload())?)?;
         let payload_len = udp_payload_len(header.op);
         if udp_repr.payload_len != payload_len || ip_repr.payload_len != payload_len + UDP_HEADER_LEN as u16 {

@@ -8,8 +8,9 @@
 
 use netcraq_wire::{
     ErrorCode, EthernetFrame, EthernetRepr, Ipv4Addr, Ipv4Packet, Ipv4Repr, MacAddr, NetcraqFrame, NetcraqHeader,
-    NetcraqRepr, Op, UdpDatagram, UdpRepr, WireError, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, IPV4_HEADER_LEN,
-    IP_PROTOCOL_UDP, NETCRAQ_FRAME_LEN, NETCRAQ_HEADER_LEN, NETCRAQ_UDP_PORT, UDP_HEADER_LEN, VALUE_LEN,
+    NetcraqRepr, Op, UdpDatagram, UdpRepr, WireError, CHAIN_FRAME_LEN, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4,
+    IPV4_HEADER_LEN, IP_PROTOCOL_UDP, NETCRAQ_FRAME_LEN, NETCRAQ_HEADER_LEN, NETCRAQ_UDP_PORT, UDP_HEADER_LEN,
+    VALUE_LEN,
 };
 use proptest::prelude::*;
 
@@ -84,10 +85,14 @@ fn frame() -> impl Strategy<Value = NetcraqFrame> {
     (
         (mac(), mac(), ipv4(), ipv4()),
         (any::<u8>(), any::<u8>(), any::<u16>(), unfragmented()),
-        (any::<u16>(), any::<u16>(), netcraq_repr()),
+        (any::<u16>(), any::<u16>(), netcraq_repr(), any::<u32>()),
     )
         .prop_map(
-            |((eth_src, eth_dst, ip_src, ip_dst), (ttl, tos, ident, flags_fragment), (udp_src, udp_dst, header))| {
+            |(
+                (eth_src, eth_dst, ip_src, ip_dst),
+                (ttl, tos, ident, flags_fragment),
+                (udp_src, udp_dst, header, epoch),
+            )| {
                 NetcraqFrame {
                     eth_src,
                     eth_dst,
@@ -100,6 +105,8 @@ fn frame() -> impl Strategy<Value = NetcraqFrame> {
                     udp_src,
                     udp_dst,
                     header,
+                    // Only chain frames carry an epoch (§1.4).
+                    epoch: if header.op.is_chain() { epoch } else { 0 },
                 }
             },
         )
@@ -184,42 +191,57 @@ proptest! {
         // The fixed fields of §1, checked on the bytes themselves.
         prop_assert_eq!(&bytes[12..14], &[0x08, 0x00]);
         prop_assert_eq!(bytes[IP], 0x45);
-        prop_assert_eq!(&bytes[IP + 2..IP + 4], &48u16.to_be_bytes());
+        let chain = frame.header.op.is_chain();
+        prop_assert_eq!(bytes.len(), if chain { CHAIN_FRAME_LEN } else { NETCRAQ_FRAME_LEN });
+        let (total_len, udp_len): (u16, u16) = if chain { (52, 32) } else { (48, 28) };
+        prop_assert_eq!(&bytes[IP + 2..IP + 4], &total_len.to_be_bytes());
         prop_assert_eq!(bytes[IP + 9], IP_PROTOCOL_UDP);
         prop_assert!(header_verifies(&bytes[IP..]));
-        prop_assert_eq!(&bytes[UDP + 4..UDP + 6], &28u16.to_be_bytes());
+        prop_assert_eq!(&bytes[UDP + 4..UDP + 6], &udp_len.to_be_bytes());
         prop_assert_eq!(&bytes[UDP_CHECKSUM..UDP_CHECKSUM + 2], &[0, 0]);
         prop_assert_eq!(bytes[NC], frame.header.op as u8);
-        prop_assert_eq!(&bytes[NC + 4..], &frame.header.value);
+        prop_assert_eq!(&bytes[NC + 4..NETCRAQ_FRAME_LEN], &frame.header.value);
+        if chain {
+            prop_assert_eq!(&bytes[NETCRAQ_FRAME_LEN..], &frame.epoch.to_be_bytes());
+        }
     }
 
     #[test]
     fn frame_emit_respects_buffer_bounds(frame in frame(), len in 0usize..100, fill in any::<u8>()) {
         let mut buffer = vec![fill; len];
         let result = frame.emit(&mut buffer);
-        if len < NETCRAQ_FRAME_LEN {
+        let frame_len = frame.frame_len();
+        if len < frame_len {
             prop_assert_eq!(result, Err(WireError::Truncated));
             prop_assert!(buffer.iter().all(|b| *b == fill), "a failed emit must not write");
         } else {
-            prop_assert_eq!(result, Ok(NETCRAQ_FRAME_LEN));
-            prop_assert_eq!(&buffer[..NETCRAQ_FRAME_LEN], &frame.to_bytes()[..]);
-            prop_assert!(buffer[NETCRAQ_FRAME_LEN..].iter().all(|b| *b == fill), "emit wrote past the frame");
+            prop_assert_eq!(result, Ok(frame_len));
+            prop_assert_eq!(&buffer[..frame_len], &frame.to_bytes()[..]);
+            prop_assert!(buffer[frame_len..].iter().all(|b| *b == fill), "emit wrote past the frame");
             // Trailing bytes are Ethernet padding: ignored by parse.
             prop_assert_eq!(NetcraqFrame::parse(&buffer), Ok(frame));
         }
     }
 
     /// Rewriting a frame over another one (with a UDP checksum, trailing
-    /// bytes) gives the bytes emitting it gives, and leaves the rest alone.
+    /// bytes) gives the bytes emitting it gives, and leaves the rest alone;
+    /// a buffer too short for the new frame is refused.
     #[test]
     fn rewriting_over_a_frame_emits_it(old in frame(), new in frame(), checksum in any::<u16>(), fill in any::<u8>()) {
         let mut buffer = old.to_bytes().to_vec();
         buffer[UDP_CHECKSUM..UDP_CHECKSUM + 2].copy_from_slice(&checksum.to_be_bytes());
         buffer.push(fill);
-        prop_assert_eq!(new.rewrite(&mut buffer), Ok(NETCRAQ_FRAME_LEN));
-        prop_assert_eq!(&buffer[..NETCRAQ_FRAME_LEN], &new.to_bytes()[..]);
-        prop_assert_eq!(buffer[NETCRAQ_FRAME_LEN], fill);
-        prop_assert_eq!(new.rewrite(&mut buffer[..NETCRAQ_FRAME_LEN - 1]), Err(WireError::Truncated));
+        let before = buffer.clone();
+        let new_len = new.frame_len();
+        if new_len > buffer.len() {
+            prop_assert_eq!(new.rewrite(&mut buffer), Err(WireError::Truncated));
+            prop_assert_eq!(&buffer, &before, "a failed rewrite must not write");
+            return Ok(());
+        }
+        prop_assert_eq!(new.rewrite(&mut buffer), Ok(new_len));
+        prop_assert_eq!(&buffer[..new_len], &new.to_bytes()[..]);
+        prop_assert_eq!(&buffer[new_len..], &before[new_len..]);
+        prop_assert_eq!(new.rewrite(&mut buffer[..new_len - 1]), Err(WireError::Truncated));
     }
 
     #[test]
@@ -383,7 +405,7 @@ proptest! {
         // checksum is never verified and always sent as 0 (§4.2), and an IPv4
         // checksum of 0xffff is the other one's-complement zero, re-emitted
         // as 0x0000. Every other byte must come back unchanged.
-        for at in 0..NETCRAQ_FRAME_LEN {
+        for at in 0..bytes.len() {
             if !(IP_CHECKSUM..IP_CHECKSUM + 2).contains(&at) && !(UDP_CHECKSUM..UDP_CHECKSUM + 2).contains(&at) {
                 prop_assert_eq!(emitted[at], bytes[at], "byte {} differs after re-emit", at);
             }
@@ -442,6 +464,7 @@ fn client_write() -> NetcraqFrame {
             key: 5,
             value: [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff],
         },
+        epoch: 0,
     }
 }
 
@@ -467,6 +490,7 @@ fn tail_reply() -> NetcraqFrame {
         udp_src: NETCRAQ_UDP_PORT,
         udp_dst: 40000,
         header: NetcraqRepr { op: Op::WriteReply, version: 0x81, key: 0xffff, value: [0xff; VALUE_LEN] },
+        epoch: 0,
     }
 }
 
@@ -515,6 +539,38 @@ fn ipv4_header_matches_a_published_checksum_example() {
     let view = Ipv4Packet::new_checked(&packet[..]).unwrap();
     assert_eq!(view.checksum(), 0xb861);
     assert_eq!(Ipv4Repr::parse(&view), Ok(repr));
+}
+
+/// The head's CHAIN_WRITE of `client_write()`, version 1, epoch 0x01020304,
+/// to 10.0.0.3: a chain frame (§1.4).
+fn chain_write() -> NetcraqFrame {
+    let header = NetcraqRepr { op: Op::ChainWrite, version: 1, ..client_write().header };
+    NetcraqFrame { ip_dst: Ipv4Addr::new(10, 0, 0, 3), header, epoch: 0x0102_0304, ..client_write() }
+}
+
+/// The bytes of `chain_write()`, by hand: total length 0x34, UDP length
+/// 0x20, the epoch after the header. IPv4 checksum: the words 4500 0034
+/// 1234 4000 4011 0a00 0064 0a00 0003 sum to 0xebe0, complement 0x141f.
+const CHAIN_WRITE_HEX: &str = "
+    020000000002 020000000064 0800
+    4500 0034 1234 4000 40 11 141f 0a000064 0a000003
+    9c40 4e43 0020 0000
+    07 01 0005 00112233445566778899aabbccddeeff
+    01020304";
+
+#[test]
+fn chain_write_encodes_to_known_bytes() {
+    let expected = hex(CHAIN_WRITE_HEX);
+    assert_eq!(expected.len(), CHAIN_FRAME_LEN);
+    assert_eq!(chain_write().to_bytes().to_vec(), expected);
+    assert_eq!(NetcraqFrame::parse(&expected), Ok(chain_write()));
+    // A chain op in a client frame's length, and a client op in a chain frame's, are refused.
+    let short =
+        hex(CLIENT_WRITE_HEX).iter().enumerate().map(|(at, b)| if at == NC { 7 } else { *b }).collect::<Vec<_>>();
+    assert_eq!(NetcraqFrame::parse(&short), Err(WireError::Malformed));
+    let mut long = expected.clone();
+    long[NC] = Op::Write as u8;
+    assert_eq!(NetcraqFrame::parse(&long), Err(WireError::Malformed));
 }
 
 #[test]
@@ -604,6 +660,8 @@ fn op_codes_and_constants_follow_the_spec() {
     assert_eq!(ErrorCode::from_code(0), None);
     assert_eq!(ErrorCode::from_code(4), None);
     assert_eq!(NETCRAQ_UDP_PORT, 0x4e43);
-    assert_eq!(NETCRAQ_FRAME_LEN, 62);
+    assert_eq!((NETCRAQ_FRAME_LEN, CHAIN_FRAME_LEN), (62, 66));
+    let chain_ops: Vec<Op> = Op::ALL.into_iter().filter(|op| op.is_chain()).collect();
+    assert_eq!(chain_ops, [Op::Ack, Op::ChainWrite]);
     assert_eq!((ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, UDP_HEADER_LEN, NETCRAQ_HEADER_LEN), (14, 20, 8, 20));
 }

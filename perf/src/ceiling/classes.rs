@@ -2,8 +2,8 @@
 //! the state of its keys and the frame that sends the node down that path
 //! (`docs/protocol.md` §5), so every frame of a class hits one outcome.
 
-use netcraq_core::{KeySlot, Mode, Node, NodeConfig, Outcome, Role, Route, Writer};
-use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN};
+use netcraq_core::{FabricPort, KeySlot, Mode, Node, NodeConfig, Outcome, Role, Route, Writer};
+use netcraq_wire::{Endpoint, FrameBytes, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 
 /// The number of the node's one port: every frame arrives and leaves by it.
 pub const PORT: u16 = 1;
@@ -13,6 +13,8 @@ const PREDECESSOR: Endpoint = Endpoint { ip: Ipv4Addr::new(10, 0, 0, 1), mac: Ma
 const SUCCESSOR: Endpoint = Endpoint { ip: Ipv4Addr::new(10, 0, 0, 3), mac: MacAddr([2, 0, 0, 0, 0, 3]) };
 const CLIENT: Endpoint = Endpoint { ip: Ipv4Addr::new(10, 0, 1, 1), mac: MacAddr([2, 0, 0, 0, 1, 1]) };
 const CLIENT_UDP_PORT: u16 = 40_000;
+/// The epoch of the configuration the node runs under, and its chain frames carry.
+const EPOCH: u32 = 1;
 /// The value every write carries and every stored key holds.
 const VALUE: [u8; 16] = [0xab; 16];
 /// Byte offset of the IPv4 header checksum in a frame (Ethernet 14 + 10).
@@ -116,6 +118,7 @@ impl OpClass {
             predecessor_ip: if role == Role::Head { Ipv4Addr::UNSPECIFIED } else { PREDECESSOR.ip },
             key_lo: 0,
             key_hi: keys,
+            epoch: EPOCH,
         }
     }
 
@@ -132,7 +135,7 @@ impl OpClass {
     }
 
     /// The frame of the class for `key`, as it arrives at the node.
-    pub fn request(self, key: u16) -> [u8; NETCRAQ_FRAME_LEN] {
+    pub fn request(self, key: u16) -> FrameBytes {
         let (op, version, from) = match self {
             OpClass::CleanRead | OpClass::ReadToTail | OpClass::MalformedDrop => (Op::Read, 0, CLIENT),
             OpClass::HeadWrite => (Op::Write, 0, CLIENT),
@@ -144,6 +147,7 @@ impl OpClass {
         let mut frame = NetcraqFrame::request(from, CLIENT_UDP_PORT, NODE, key, header);
         if op == Op::ChainWrite {
             frame.eth_src = PREDECESSOR.mac;
+            frame.epoch = EPOCH;
         }
         let mut bytes = frame.to_bytes();
         if self == OpClass::MalformedDrop {
@@ -170,8 +174,11 @@ impl OpClass {
     }
 }
 
-/// The node's `ipv4_route` entries: its neighbours and the clients' subnet, all by [`PORT`].
-pub fn install_routes(node: &mut Node) -> Result<(), String> {
+/// The node's `ipv4_route` entries: its neighbours and the clients' subnet,
+/// all by [`PORT`], which is also the fabric port of both neighbours.
+pub fn install_tables(node: &mut Node) -> Result<(), String> {
+    let fabric = FabricPort { port: PORT, from_predecessor: true, from_successor: true };
+    node.fabric_ports_mut().insert(fabric).map_err(|e| format!("fabric port {PORT}: {e}"))?;
     let routes = [(PREDECESSOR, 32), (SUCCESSOR, 32), (Endpoint { ip: Ipv4Addr::new(10, 0, 1, 0), ..CLIENT }, 24)];
     for (next_hop, prefix_len) in routes {
         let route = Route { prefix: next_hop.ip, prefix_len, port: PORT, mac: next_hop.mac };
@@ -184,6 +191,7 @@ pub fn install_routes(node: &mut Node) -> Result<(), String> {
 mod tests {
     use super::*;
     use netcraq_core::DEFAULT_KEY_CAPACITY;
+    use netcraq_wire::CHAIN_FRAME_LEN;
 
     /// Two batches over the keys, the registers reset between them as the
     /// harness does: every frame hits the class's outcome with its outputs.
@@ -192,12 +200,12 @@ mod tests {
         const KEYS: u32 = 64;
         for class in OpClass::ALL {
             let mut node = Node::new(DEFAULT_KEY_CAPACITY);
-            install_routes(&mut node).unwrap();
+            install_tables(&mut node).unwrap();
             class.install(&mut node, KEYS).unwrap();
             for _batch in 0..2 {
                 for key in 0..KEYS as u16 {
-                    let mut frame = class.request(key);
-                    let mut scratch = [0; NETCRAQ_FRAME_LEN];
+                    let mut frame = class.request(key).to_vec();
+                    let mut scratch = [0; CHAIN_FRAME_LEN];
                     let verdict = node.process(PORT, &mut frame, &mut scratch);
                     let outputs = usize::from(verdict.primary.is_some()) + usize::from(verdict.secondary.is_some());
                     assert_eq!(verdict.outcome, class.outcome(), "{} key {key}", class.name());

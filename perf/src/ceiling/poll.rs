@@ -4,11 +4,11 @@
 //! requests, tops them up from the pool, puts them into the port's receive
 //! ring and resets the keys; only the node's poll rounds are timed.
 
-use super::classes::{install_routes, OpClass, PORT};
+use super::classes::{install_tables, OpClass, PORT};
 use netcraq_core::{Node, DEFAULT_KEY_CAPACITY};
 use netcraq_dpdk::{Eal, EalExtras, Mbuf, MbufRing, Mempool, Port, DEFAULT_DATA_ROOM};
 use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings};
-use netcraq_wire::NETCRAQ_FRAME_LEN;
+use netcraq_wire::FrameBytes;
 use std::time::Instant;
 
 /// Mbufs the pool keeps per lcore.
@@ -58,7 +58,7 @@ impl Harness {
             Mempool::new(&eal, "ceiling_pool", mbufs, POOL_CACHE, DEFAULT_DATA_ROOM).map_err(|e| e.to_string())?;
         let port = Port::from_rings(&eal, "ceiling", &rx, &tx).map_err(|e| e.to_string())?;
         let mut core = Node::new(DEFAULT_KEY_CAPACITY);
-        install_routes(&mut core)?;
+        install_tables(&mut core)?;
         let spec = DpdkPortSpec { number: PORT, port, faults: Default::default() };
         let settings = DpdkSettings { burst, ..DpdkSettings::default() };
         let node = DpdkNode::start(core, pool, vec![spec], settings)?;
@@ -68,7 +68,7 @@ impl Harness {
     /// Measures `batches` batches of `class` (after `warmup_batches` untimed ones).
     pub fn measure(&mut self, class: OpClass, warmup_batches: u32, batches: u32) -> Result<Timing, String> {
         class.install(self.node.node_mut(), self.keys)?;
-        let requests: Vec<[u8; NETCRAQ_FRAME_LEN]> = (0..self.keys).map(|key| class.request(key as u16)).collect();
+        let requests: Vec<FrameBytes> = (0..self.keys).map(|key| class.request(key as u16)).collect();
         let mut timing = Timing { batch_ns_per_frame: Vec::with_capacity(batches as usize) };
         for batch in 0..warmup_batches + batches {
             self.feed(class, &requests)?;
@@ -81,7 +81,7 @@ impl Harness {
     }
 
     /// Refills the receive ring with one batch of `requests` and resets the keys.
-    fn feed(&mut self, class: OpClass, requests: &[[u8; NETCRAQ_FRAME_LEN]]) -> Result<(), String> {
+    fn feed(&mut self, class: OpClass, requests: &[FrameBytes]) -> Result<(), String> {
         while let Some(mbuf) = self.tx.dequeue() {
             self.spare.push(mbuf);
         }

@@ -2,7 +2,7 @@
 
 use crate::{Counters, InitialState, KeyRegisters, NodeUnderTest, Output};
 use netcraq_core::{KeySlot, Node, Route, Writer};
-use netcraq_wire::{MacAddr, NETCRAQ_FRAME_LEN};
+use netcraq_wire::{MacAddr, CHAIN_FRAME_LEN};
 
 /// The core node keeps its register capacity across resets.
 impl NodeUnderTest for Node {
@@ -36,7 +36,7 @@ impl NodeUnderTest for Node {
 
     fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
         let mut buffer = frame.to_vec();
-        let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+        let mut scratch = [0u8; CHAIN_FRAME_LEN];
         let verdict = self.process(ingress_port, &mut buffer, &mut scratch);
         let mut sent = Vec::new();
         if let Some(egress) = verdict.primary {

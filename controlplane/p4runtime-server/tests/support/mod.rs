@@ -10,7 +10,7 @@ use netcraq_p4runtime::proto::p4::v1::p4_runtime_client::P4RuntimeClient as RawC
 use netcraq_p4runtime::P4InfoIndex;
 use netcraq_p4runtime_client::P4RuntimeClient;
 use netcraq_p4runtime_server::{bind, serve_on_thread, NodeService, RunningServer, ServerSettings};
-use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_FRAME_LEN};
+use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, CHAIN_FRAME_LEN};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ impl Fixture {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let mut node = Node::new(DEFAULT_KEY_CAPACITY);
-                let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+                let mut scratch = [0u8; CHAIN_FRAME_LEN];
                 while !stop.load(Ordering::Relaxed) {
                     port.wait(Duration::from_millis(5));
                     while let Ok(mut frame) = incoming.try_recv() {

@@ -2,12 +2,12 @@
 //! the spec's error codes for every refusal.
 
 use super::bits::{decode_bits, mac_from};
-use super::{NetcraqIds, P4Error, DST_IP_FIELD, IPV4_ROUTE_TABLE, NO_ROUTE_ACTION};
+use super::{NetcraqIds, P4Error, DST_IP_FIELD, FABRIC_PORT_TABLE, INGRESS_PORT_FIELD, IPV4_ROUTE_TABLE, NO_ROUTE_ACTION};
 use crate::p4info::{name_of, P4InfoIndex};
 use crate::proto::p4::config::v1 as info;
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{Mode, NodeConfig, Role, Route};
+use netcraq_core::{FabricPort, Mode, NodeConfig, Role, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use tonic::Code;
 
@@ -32,6 +32,33 @@ impl NetcraqIds {
         let action = entry.action.as_ref().ok_or_else(|| P4Error::invalid("the entry has no action"))?;
         let (port, mac) = self.next_hop(index, table, action)?;
         Ok(Route { prefix, prefix_len, port, mac })
+    }
+
+    /// Reads back a `fabric_port` entry (as a read answers it).
+    pub fn parse_fabric_port_entry(&self, index: &P4InfoIndex, entry: &p4::TableEntry) -> Result<FabricPort, P4Error> {
+        let table = index.table(self.fabric_port).ok_or_else(|| P4Error::not_found("no fabric_port table"))?;
+        let port = self.fabric_port_match(entry)?;
+        let action = entry.action.as_ref().ok_or_else(|| P4Error::invalid("the entry has no action"))?;
+        let (action_id, values) = decode_action(index, table, action, false)?;
+        if action_id != self.set_fabric_port {
+            return Err(P4Error::invalid(format!("{FABRIC_PORT_TABLE} entries take set_fabric_port")));
+        }
+        let flag = |id: u32| values.iter().any(|(p, v)| *p == id && *v == 1);
+        let [predecessor, successor] = self.fabric_port_params;
+        Ok(FabricPort { port, from_predecessor: flag(predecessor), from_successor: flag(successor) })
+    }
+
+    /// The port of a `fabric_port` entry: one exact match on `ingress_port`.
+    pub(super) fn fabric_port_match(&self, entry: &p4::TableEntry) -> Result<u16, P4Error> {
+        use p4::field_match::FieldMatchType;
+        let field = match entry.r#match.as_slice() {
+            [field] if field.field_id == self.ingress_port_field => field,
+            _ => return Err(P4Error::invalid(format!("{FABRIC_PORT_TABLE} matches exactly {INGRESS_PORT_FIELD}"))),
+        };
+        match field.field_match_type.as_ref() {
+            Some(FieldMatchType::Exact(exact)) => Ok(decode_bits(&exact.value, 16, INGRESS_PORT_FIELD)? as u16),
+            _ => Err(P4Error::invalid(format!("{INGRESS_PORT_FIELD} is an exact field: send an exact match"))),
+        }
     }
 
     /// The prefix of an `ipv4_route` entry; no match field means /0.
@@ -119,6 +146,7 @@ impl NetcraqIds {
             predecessor_ip: ip(7),
             key_lo: value(8) as u16,
             key_hi: value(9) as u32,
+            epoch: value(10) as u32,
         }))
     }
 
@@ -164,27 +192,29 @@ impl NetcraqIds {
     /// route to filter on when it gives a match.
     pub fn table_read(&self, index: &P4InfoIndex, entry: &p4::TableEntry) -> Result<TableRead, P4Error> {
         let tables = match entry.table_id {
-            0 => vec![self.node_config, self.ipv4_route],
+            0 => vec![self.node_config, self.ipv4_route, self.fabric_port],
             id => {
                 let table = index
                     .table(id)
                     .ok_or_else(|| P4Error::not_found(format!("no table with id {id:#010x} in the P4Info")))?;
-                if id != self.node_config && id != self.ipv4_route {
+                if ![self.node_config, self.ipv4_route, self.fabric_port].contains(&id) {
                     let name = name_of(table.preamble.as_ref());
                     return Err(P4Error::unimplemented(format!("this node does not serve table {name}")));
                 }
                 vec![id]
             }
         };
-        let route_filter = match (entry.table_id == self.ipv4_route, entry.r#match.is_empty()) {
-            (true, false) => {
+        let (mut route_filter, mut fabric_port_filter) = (None, None);
+        match (entry.table_id, entry.r#match.is_empty()) {
+            (_, true) => {}
+            (id, false) if id == self.ipv4_route => {
                 let table = index.table(self.ipv4_route).ok_or_else(|| P4Error::not_found("no ipv4_route"))?;
-                Some(self.route_match(table, entry)?)
+                route_filter = Some(self.route_match(table, entry)?);
             }
-            (false, false) => return Err(P4Error::invalid("a match filter needs the table id")),
-            _ => None,
-        };
-        Ok(TableRead { tables, default_entries: entry.is_default_action, route_filter })
+            (id, false) if id == self.fabric_port => fabric_port_filter = Some(self.fabric_port_match(entry)?),
+            _ => return Err(P4Error::invalid("a match filter needs the id of a table with match fields")),
+        }
+        Ok(TableRead { tables, default_entries: entry.is_default_action, route_filter, fabric_port_filter })
     }
 }
 
@@ -195,6 +225,7 @@ pub struct TableRead {
     /// Only the default entries (else only the keyed entries, as the spec says).
     pub default_entries: bool,
     pub route_filter: Option<(Ipv4Addr, u8)>,
+    pub fabric_port_filter: Option<u16>,
 }
 
 /// An index of a counter or register entry: unset means all; negative is
@@ -295,7 +326,10 @@ mod tests {
             predecessor_ip: Ipv4Addr::UNSPECIFIED,
             key_lo: 0,
             key_hi: 65536,
+            epoch: 0xfeed_0001,
         };
+        let fabric = FabricPort { port: 7, from_predecessor: false, from_successor: true };
+        assert_eq!(ids.parse_fabric_port_entry(&index, &ids.fabric_port_entry(&fabric)), Ok(fabric));
         assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(Some(&config))), Ok(Some(config)));
         assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(None)), Ok(None));
     }

@@ -5,7 +5,7 @@ use super::bits::{encode_bits, ip_value, mac_value};
 use super::NetcraqIds;
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{NodeConfig, Route};
+use netcraq_core::{FabricPort, NodeConfig, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 
 /// An entry of register array `array_id`: to read (`value: None`), to
@@ -60,6 +60,7 @@ impl NetcraqIds {
                     ip_value(c.predecessor_ip),
                     u128::from(c.key_lo),
                     u128::from(c.key_hi),
+                    u128::from(c.epoch),
                 ];
                 let params = self.set_config_params.iter().zip(values).map(|(id, value)| param(*id, value)).collect();
                 action(self.set_config, params)
@@ -69,6 +70,38 @@ impl NetcraqIds {
             table_id: self.node_config,
             is_default_action: true,
             action: Some(action),
+            ..Default::default()
+        }
+    }
+
+    /// The `fabric_port` entry of `fabric`.
+    pub fn fabric_port_entry(&self, fabric: &FabricPort) -> p4::TableEntry {
+        let [predecessor, successor] = self.fabric_port_params;
+        let params = vec![
+            param(predecessor, u128::from(fabric.from_predecessor)),
+            param(successor, u128::from(fabric.from_successor)),
+        ];
+        p4::TableEntry { action: Some(action(self.set_fabric_port, params)), ..self.fabric_port_key(fabric.port) }
+    }
+
+    /// The `fabric_port` entry that identifies `port` (for DELETE or a read filter).
+    pub fn fabric_port_key(&self, port: u16) -> p4::TableEntry {
+        let field = p4::FieldMatch {
+            field_id: self.ingress_port_field,
+            field_match_type: Some(p4::field_match::FieldMatchType::Exact(p4::field_match::Exact {
+                value: encode_bits(u128::from(port)),
+            })),
+        };
+        p4::TableEntry { table_id: self.fabric_port, r#match: vec![field], ..Default::default() }
+    }
+
+    /// The default entry of `fabric_port`: `edge_port`, which a node does
+    /// not let change (no match means an edge port, §2.3).
+    pub fn fabric_port_default_entry(&self) -> p4::TableEntry {
+        p4::TableEntry {
+            table_id: self.fabric_port,
+            is_default_action: true,
+            action: Some(action(self.edge_port, vec![])),
             ..Default::default()
         }
     }

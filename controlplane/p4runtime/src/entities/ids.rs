@@ -4,10 +4,15 @@
 
 use crate::p4info::{id_of, register_bitwidth, P4InfoIndex};
 use crate::proto::p4::config::v1 as info;
+use info::match_field::MatchType;
 use netcraq_core::control::{CounterId, RegisterId};
 
 pub const NODE_CONFIG_TABLE: &str = "NetcraqIngress.node_config";
 pub const IPV4_ROUTE_TABLE: &str = "NetcraqIngress.ipv4_route";
+pub const FABRIC_PORT_TABLE: &str = "NetcraqIngress.fabric_port";
+pub const INGRESS_PORT_FIELD: &str = "ingress_port";
+pub const SET_FABRIC_PORT_ACTION: &str = "NetcraqIngress.set_fabric_port";
+pub const EDGE_PORT_ACTION: &str = "NetcraqIngress.edge_port";
 pub const DST_IP_FIELD: &str = "dst_ip";
 pub const SET_CONFIG_ACTION: &str = "NetcraqIngress.set_config";
 pub const UNCONFIGURED_ACTION: &str = "NetcraqIngress.unconfigured";
@@ -19,7 +24,7 @@ pub const CONTROL_PREFIX: &str = "NetcraqIngress.";
 pub const NO_ROUTE_COUNTER: &str = "no_route_count";
 
 /// `set_config`'s parameters, in this order in [`NetcraqIds::set_config_params`], with their widths.
-pub const SET_CONFIG_PARAMS: [(&str, u32); 10] = [
+pub const SET_CONFIG_PARAMS: [(&str, u32); 11] = [
     ("own_mac", 48),
     ("own_ip", 32),
     ("role", 8),
@@ -30,6 +35,7 @@ pub const SET_CONFIG_PARAMS: [(&str, u32); 10] = [
     ("predecessor_ip", 32),
     ("key_lo", 16),
     ("key_hi", 17),
+    ("epoch", 32),
 ];
 
 /// Every id NetCRAQ needs, resolved by name from a P4Info and checked
@@ -42,12 +48,18 @@ pub struct NetcraqIds {
     pub dst_ip_field: u32,
     pub set_config: u32,
     /// In [`SET_CONFIG_PARAMS`] order.
-    pub set_config_params: [u32; 10],
+    pub set_config_params: [u32; 11],
     pub unconfigured: u32,
     pub set_next_hop: u32,
     pub port_param: u32,
     pub mac_param: u32,
     pub no_route: u32,
+    pub fabric_port: u32,
+    pub ingress_port_field: u32,
+    pub set_fabric_port: u32,
+    /// `from_predecessor`, `from_successor`.
+    pub fabric_port_params: [u32; 2],
+    pub edge_port: u32,
     pub counters: [(CounterId, u32); 3],
     /// Tofino's one-entry `no_route_count`, where its NO_ROUTE outcomes are
     /// counted instead of `outcomes[NO_ROUTE]` (p4/README.md, "Tofino").
@@ -77,8 +89,17 @@ impl NetcraqIds {
             return Err(format!("{NODE_CONFIG_TABLE} must be keyless"));
         }
         let dst_ip = match ipv4_route.match_fields.as_slice() {
-            [field] if field.name == DST_IP_FIELD && field.bitwidth == 32 && is_lpm(field) => field.id,
+            [field] if field.name == DST_IP_FIELD && field.bitwidth == 32 && is_match(field, MatchType::Lpm) => {
+                field.id
+            }
             _ => return Err(format!("{IPV4_ROUTE_TABLE} must match exactly {DST_IP_FIELD}: LPM, 32 bits")),
+        };
+        let fabric_port = table(FABRIC_PORT_TABLE)?;
+        let ingress_port = match fabric_port.match_fields.as_slice() {
+            [field] if field.name == INGRESS_PORT_FIELD && field.bitwidth == 16 && is_match(field, MatchType::Exact) => {
+                field.id
+            }
+            _ => return Err(format!("{FABRIC_PORT_TABLE} must match exactly {INGRESS_PORT_FIELD}: exact, 16 bits")),
         };
         let action = |name: &str, params: &[(&str, u32)]| -> Result<(u32, Vec<u32>), String> {
             let action = index.action_by_name(name).ok_or(format!("the P4Info has no action {name}"))?;
@@ -101,6 +122,9 @@ impl NetcraqIds {
         let (unconfigured, _) = action(UNCONFIGURED_ACTION, &[])?;
         let (set_next_hop, hop_params) = action(SET_NEXT_HOP_ACTION, &[("port", 16), ("mac", 48)])?;
         let (no_route, _) = action(NO_ROUTE_ACTION, &[])?;
+        let fabric_params = [("from_predecessor", 1), ("from_successor", 1)];
+        let (set_fabric_port, fabric_port_params) = action(SET_FABRIC_PORT_ACTION, &fabric_params)?;
+        let (edge_port, _) = action(EDGE_PORT_ACTION, &[])?;
         let counter = |counter: CounterId| -> Result<(CounterId, u32), String> {
             let name = format!("{CONTROL_PREFIX}{}", counter.name());
             let found = index.counter_by_name(&name).ok_or(format!("the P4Info has no counter {name}"))?;
@@ -133,12 +157,17 @@ impl NetcraqIds {
             ipv4_route: id_of(ipv4_route.preamble.as_ref()),
             dst_ip_field: dst_ip,
             set_config,
-            set_config_params: config_params.try_into().expect("10 parameters"),
+            set_config_params: config_params.try_into().expect("11 parameters"),
             unconfigured,
             set_next_hop,
             port_param: hop_params[0],
             mac_param: hop_params[1],
             no_route,
+            fabric_port: id_of(fabric_port.preamble.as_ref()),
+            ingress_port_field: ingress_port,
+            set_fabric_port,
+            fabric_port_params: fabric_port_params.try_into().expect("2 parameters"),
+            edge_port,
             counters: [counter(CounterId::Outcomes)?, counter(CounterId::KeyReads)?, counter(CounterId::KeyWrites)?],
             no_route_counter: index
                 .counter_by_name(&format!("{CONTROL_PREFIX}{NO_ROUTE_COUNTER}"))
@@ -193,8 +222,8 @@ impl NetcraqIds {
     }
 }
 
-fn is_lpm(field: &info::MatchField) -> bool {
-    field.r#match == Some(info::match_field::Match::MatchType(info::match_field::MatchType::Lpm as i32))
+fn is_match(field: &info::MatchField, kind: MatchType) -> bool {
+    field.r#match == Some(info::match_field::Match::MatchType(kind as i32))
 }
 
 #[cfg(test)]
@@ -211,7 +240,9 @@ mod tests {
             (ids.set_config, ids.set_next_hop, ids.unconfigured, ids.no_route),
             (0x01000001, 0x01000002, 0x01000003, 0x01000004)
         );
-        assert_eq!(ids.set_config_params, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(ids.set_config_params, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!((ids.fabric_port, ids.ingress_port_field), (0x02000003, 1));
+        assert_eq!((ids.set_fabric_port, ids.fabric_port_params, ids.edge_port), (0x01000005, [1, 2], 0x01000006));
         assert_eq!((ids.port_param, ids.mac_param), (1, 2));
         assert_eq!(ids.counter_id(CounterId::Outcomes), 0x12000001);
         assert_eq!(ids.counter_id(CounterId::KeyWrites), 0x12000003);

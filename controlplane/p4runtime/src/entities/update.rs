@@ -8,6 +8,7 @@ use crate::p4info::{name_of, P4InfoIndex};
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::ControlRequest;
 use netcraq_core::Route;
+use super::FABRIC_PORT_TABLE;
 use tonic::Code;
 
 impl NetcraqIds {
@@ -101,6 +102,9 @@ impl NetcraqIds {
                 },
             };
         }
+        if entry.table_id == self.fabric_port {
+            return self.fabric_port_update(index, kind, entry);
+        }
         if entry.table_id != self.ipv4_route {
             return Err(P4Error::unimplemented(format!("this node does not serve table {name}")));
         }
@@ -118,6 +122,33 @@ impl NetcraqIds {
         Ok(match kind {
             Type::Insert => ControlRequest::InsertRoute(route),
             _ => ControlRequest::ModifyRoute(route),
+        })
+    }
+}
+
+impl NetcraqIds {
+    fn fabric_port_update(
+        &self,
+        index: &P4InfoIndex,
+        kind: p4::update::Type,
+        entry: &p4::TableEntry,
+    ) -> Result<ControlRequest, P4Error> {
+        use p4::update::Type;
+        if entry.is_default_action {
+            return Err(P4Error::unimplemented(format!(
+                "the default action of {FABRIC_PORT_TABLE} stays edge_port: a port without an entry is an edge port"
+            )));
+        }
+        if entry.priority != 0 {
+            return Err(P4Error::invalid(format!("{FABRIC_PORT_TABLE} has no ternary or range field: priority 0")));
+        }
+        if kind == Type::Delete {
+            return Ok(ControlRequest::DeleteFabricPort(self.fabric_port_match(entry)?));
+        }
+        let fabric = self.parse_fabric_port_entry(index, entry)?;
+        Ok(match kind {
+            Type::Insert => ControlRequest::InsertFabricPort(fabric),
+            _ => ControlRequest::ModifyFabricPort(fabric),
         })
     }
 }
