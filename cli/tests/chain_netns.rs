@@ -5,10 +5,11 @@
 mod support;
 
 use netcraq_client::{run_workload, Stop, Workload, WriteTarget};
-use netcraq_wire::{ErrorCode, NetcraqHeader, Op};
+use netcraq_core::control::RegisterId;
+use netcraq_wire::{ErrorCode, NetcraqHeader, NetcraqRepr, Op};
 use std::net::UdpSocket;
 use std::time::Duration;
-use support::{line_topology, outcome, request_frame, running_as_root, Chain};
+use support::{chain_frame, line_topology, outcome, request_frame, running_as_root, Chain};
 
 /// Rounds of racing writes and reads before a test gives up seeing a dirty read.
 const RACE_ROUNDS: u64 = 5;
@@ -143,7 +144,8 @@ fn malformed_frames_on_the_links_are_dropped_counted_and_the_chain_keeps_serving
     chain.inside("n1", || {
         let socket = netcraq_node::afpacket::PacketSocket::open(&n1_to_n2).expect("packet socket in n1");
         let n2 = (chain.node_ip("n2"), chain.node_mac("n2"));
-        let base = request_frame((n1.0, n1.1, 20035), n2, Op::ChainWrite, 1500);
+        let header = NetcraqRepr { op: Op::ChainWrite, version: 1, key: 1500, value: value("out of range") };
+        let base = chain_frame((n1.0, n1.1, 20035), n2, header, chain.epoch());
         socket.send(&base).expect("inject");
         socket.send(&with_bad_checksum(&base)).expect("inject");
     });
@@ -155,6 +157,63 @@ fn malformed_frames_on_the_links_are_dropped_counted_and_the_chain_keeps_serving
         chain.client("n2").read(4).expect("read after the garbage")
     });
     assert_eq!(read.value, value("still serving"));
+}
+
+/// §9.1 with real packets: a client host on each node forges CHAIN_WRITE
+/// and ACK of the chain's epoch, as itself and as a chain node, addressed
+/// to the node it is on and through it to the others. Every node drops
+/// each one and counts why; no register changes; the chain keeps serving,
+/// configured by the controller over P4Runtime (which wrote `fabric_port`).
+#[test]
+fn forged_chain_frames_from_hosts_change_no_register() {
+    if !running_as_root("forged_chain_frames_from_hosts_change_no_register") {
+        return;
+    }
+    // h1 on the head, h3 on the replica, h2 on the tail.
+    let topology = line_topology(3, "craq", "")
+        + "\n[[host]]\nname = \"h3\"\nip = \"10.0.1.3\"\n\n[[link]]\na = \"n2\"\nb = \"h3\"\n";
+    let chain = Chain::up_managed(&topology);
+    let honest = value("honest");
+    chain.inside("h1", || chain.client("n1").write(9, honest).expect("an honest write"));
+    chain.wait_acked_at_head(1);
+    let nodes = ["n1", "n2", "n3"].map(|n| (n, chain.node_ip(n), chain.node_mac(n)));
+    for (host, on) in [("h1", "n1"), ("h3", "n2"), ("h2", "n3")] {
+        let plan = chain.running.plan().hosts.iter().find(|h| h.name == host).expect("host").clone();
+        let first_hop = chain.node_mac(on);
+        let neighbour = if on == "n2" { chain.node_ip("n1") } else { chain.node_ip("n2") };
+        chain.inside(host, || {
+            let socket = netcraq_node::afpacket::PacketSocket::open(&plan.interface).expect("packet socket");
+            for (_, target_ip, _) in nodes {
+                for (op, version) in [(Op::ChainWrite, 5), (Op::Ack, 1)] {
+                    for source in [plan.ip, neighbour] {
+                        let header = NetcraqRepr { op, version, key: 9, value: value("forged") };
+                        let frame =
+                            chain_frame((source, plan.mac, 40_000), (target_ip, first_hop), header, chain.epoch());
+                        socket.send(&frame).expect("inject");
+                    }
+                }
+            }
+        });
+    }
+    // Head and tail take no CHAIN_WRITE and no ACK respectively (step 15);
+    // everything else is not from the chain (steps 8 and 15b). The only
+    // frame in transit was the honest write's reply, from the tail to h1.
+    chain.expect_outcomes("n1", &[("DROP_NOT_FROM_CHAIN", 10), ("DROP_UNEXPECTED_OP", 2), ("TRANSIT", 1)]);
+    chain.expect_outcomes("n2", &[("DROP_NOT_FROM_CHAIN", 12), ("DROP_UNEXPECTED_OP", 0), ("TRANSIT", 1)]);
+    chain.expect_outcomes("n3", &[("DROP_NOT_FROM_CHAIN", 10), ("DROP_UNEXPECTED_OP", 2), ("TRANSIT", 0)]);
+    for (node, _, _) in nodes {
+        assert_eq!(chain.register(node, RegisterId::KvVersion, 9), 1, "{node}'s version");
+        assert_eq!(chain.register(node, RegisterId::KvAcked, 9), 1, "{node}'s acked version");
+        assert_eq!(chain.register(node, RegisterId::KvValue, 9), u128::from_be_bytes(honest), "{node}'s value");
+    }
+    let fixed = value("fixed");
+    let written = chain.inside("h2", || chain.client("n3").write(9, fixed).expect("a write after the forgeries"));
+    assert_eq!(written.version, 2, "the next write is the second version");
+    chain.wait_acked_at_head(2);
+    for (node, ip, _) in nodes {
+        let read = chain.inside("h1", || chain.client(node).read(9).expect("read"));
+        assert_eq!((read.value, read.version), (fixed, 2), "{node} ({ip}) serves the acknowledged write");
+    }
 }
 
 /// Truncated, bad IPv4 checksum, unknown op, wrong UDP port, wrong MAC.

@@ -152,6 +152,11 @@ impl Chain {
         self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").config.own_ip
     }
 
+    /// The epoch the chain runs under: the chain frames its nodes accept carry it.
+    pub fn epoch(&self) -> u32 {
+        self.running.plan().nodes[0].config.epoch
+    }
+
     pub fn node_mac(&self, node: &str) -> MacAddr {
         self.running.plan().nodes.iter().find(|n| n.name == node).expect("node exists").config.own_mac
     }
@@ -265,8 +270,19 @@ fn stats_path(node_file: &std::path::Path) -> PathBuf {
 
 /// A NetCRAQ request frame from a host to a node, ready to mutate.
 pub fn request_frame(from: (Ipv4Addr, MacAddr, u16), to: (Ipv4Addr, MacAddr), op: Op, key: u16) -> Vec<u8> {
-    let header = NetcraqRepr { op, version: 0, key, value: *b"injected-value!!" };
+    chain_frame(from, to, NetcraqRepr { op, version: 0, key, value: *b"injected-value!!" }, 0)
+}
+
+/// A frame with `header` from `from` to `to`, carrying `epoch` if its op is
+/// a chain op: what a chain node sends, or a host forges.
+pub fn chain_frame(
+    from: (Ipv4Addr, MacAddr, u16),
+    to: (Ipv4Addr, MacAddr),
+    header: NetcraqRepr,
+    epoch: u32,
+) -> Vec<u8> {
     let (source, destination) = (Endpoint { ip: from.0, mac: from.1 }, Endpoint { ip: to.0, mac: to.1 });
-    let frame = NetcraqFrame::request(source, from.2, destination, 0x1234, header);
+    let mut frame = NetcraqFrame::request(source, from.2, destination, 0x1234, header);
+    frame.epoch = if header.op.is_chain() { epoch } else { 0 };
     frame.to_bytes().to_vec()
 }

@@ -16,7 +16,6 @@
 use async_trait::async_trait;
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_core::{FabricPort, NodeConfig, Outcome, Route};
-use netcraq_plan::plan::NodeTables;
 use netcraq_p4runtime::entities::{
     array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
 };
@@ -25,6 +24,7 @@ use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
 use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
+use netcraq_plan::plan::NodeTables;
 use netcraq_topology::NodeKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -649,9 +649,16 @@ impl Connection {
     async fn write_fabric_ports(&mut self, fabric_ports: &[FabricPort]) -> Result<usize, NodeError> {
         let current = self.read_fabric_ports().await?;
         let kept = |port: u16| fabric_ports.iter().any(|f| f.port == port);
-        let deleted = current.iter().filter(|c| !kept(c.port)).map(|c| (p4::update::Type::Delete, self.ids.fabric_port_key(c.port)));
+        let deleted = current
+            .iter()
+            .filter(|c| !kept(c.port))
+            .map(|c| (p4::update::Type::Delete, self.ids.fabric_port_key(c.port)));
         let changed = fabric_ports.iter().filter(|f| !current.contains(f)).map(|f| {
-            let kind = if current.iter().any(|c| c.port == f.port) { p4::update::Type::Modify } else { p4::update::Type::Insert };
+            let kind = if current.iter().any(|c| c.port == f.port) {
+                p4::update::Type::Modify
+            } else {
+                p4::update::Type::Insert
+            };
             (kind, self.ids.fabric_port_entry(f))
         });
         let updates: Vec<_> =

@@ -63,15 +63,6 @@ pub struct NodeTables {
 }
 
 impl NodeTables {
-    /// Fabric ports over which this node also reaches one of `clients`:
-    /// such a client shares the chain's fabric and could send chain frames
-    /// the node accepts (`docs/protocol.md` §9.1).
-    pub fn clients_on_fabric(&self, clients: &[Ipv4Addr]) -> Vec<(Ipv4Addr, u16)> {
-        let fabric = |port: u16| self.fabric_ports.iter().any(|f| f.port == port);
-        let routes = self.routes.iter().filter(|r| r.prefix_len == 32 && clients.contains(&r.prefix));
-        routes.filter(|r| fabric(r.port)).map(|r| (r.prefix, r.port)).collect()
-    }
-
     /// Marks `port` as a fabric port, adding the neighbour flags given.
     pub fn add_fabric_port(&mut self, port: u16, from_predecessor: bool, from_successor: bool) {
         let at = match self.fabric_ports.binary_search_by_key(&port, |f| f.port) {
@@ -180,7 +171,6 @@ mod tests {
         assert_eq!(tables[1].fabric_ports, [fabric(1, true, false), fabric(3, false, true)]);
         assert_eq!(tables[0].fabric_ports, [fabric(2, false, true), fabric(3, false, false)], "the tail: transit");
         assert!(tables.iter().all(|t| t.config.epoch == 3));
-        assert_eq!(tables[2].clients_on_fabric(&[Ipv4Addr::new(10, 0, 0, 50)]), []);
         for t in &tables {
             t.config.validate(netcraq_core::DEFAULT_KEY_CAPACITY).unwrap();
         }

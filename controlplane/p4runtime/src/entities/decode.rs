@@ -2,7 +2,9 @@
 //! the spec's error codes for every refusal.
 
 use super::bits::{decode_bits, mac_from};
-use super::{NetcraqIds, P4Error, DST_IP_FIELD, FABRIC_PORT_TABLE, INGRESS_PORT_FIELD, IPV4_ROUTE_TABLE, NO_ROUTE_ACTION};
+use super::{
+    NetcraqIds, P4Error, DST_IP_FIELD, FABRIC_PORT_TABLE, INGRESS_PORT_FIELD, IPV4_ROUTE_TABLE, NO_ROUTE_ACTION,
+};
 use crate::p4info::{name_of, P4InfoIndex};
 use crate::proto::p4::config::v1 as info;
 use crate::proto::p4::v1 as p4;

@@ -96,7 +96,9 @@ impl NetcraqIds {
         };
         let fabric_port = table(FABRIC_PORT_TABLE)?;
         let ingress_port = match fabric_port.match_fields.as_slice() {
-            [field] if field.name == INGRESS_PORT_FIELD && field.bitwidth == 16 && is_match(field, MatchType::Exact) => {
+            [field]
+                if field.name == INGRESS_PORT_FIELD && field.bitwidth == 16 && is_match(field, MatchType::Exact) =>
+            {
                 field.id
             }
             _ => return Err(format!("{FABRIC_PORT_TABLE} must match exactly {INGRESS_PORT_FIELD}: exact, 16 bits")),

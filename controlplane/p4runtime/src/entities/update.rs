@@ -3,12 +3,12 @@
 
 use super::bits::decode_bits;
 use super::decode::register_index;
+use super::FABRIC_PORT_TABLE;
 use super::{NetcraqIds, P4Error};
 use crate::p4info::{name_of, P4InfoIndex};
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::ControlRequest;
 use netcraq_core::Route;
-use super::FABRIC_PORT_TABLE;
 use tonic::Code;
 
 impl NetcraqIds {
