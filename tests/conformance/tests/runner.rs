@@ -105,6 +105,38 @@ fn bad_configs_are_refused_naming_the_field() {
     }
 }
 
+#[test]
+fn bad_fabric_ports_are_refused_naming_the_field() {
+    let entry = serde_json::json!({ "port": 2, "from_predecessor": true, "from_successor": false });
+    for (change, expected) in [
+        (serde_json::json!({ "port": 70000 }), "fabric_ports[0].port: 70000 is above the maximum 65535"),
+        (serde_json::json!({ "from_successor": 1 }), "fabric_ports[0].from_successor: expected true or false"),
+        (serde_json::json!({ "neighbour": "N2" }), "fabric_ports[0].neighbour: unknown field"),
+    ] {
+        let mut bad = entry.clone();
+        bad.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        let mut case = case_json("chain.json", "commit-tail-applies");
+        case["fabric_ports"] = serde_json::json!([bad]);
+        let text = load_error("fabric", case);
+        assert!(text.contains(expected), "{text}");
+    }
+    let mut case = case_json("chain.json", "commit-tail-applies");
+    case["fabric_ports"] = serde_json::json!([entry.clone(), entry]);
+    assert!(load_error("fabric-twice", case).contains("fabric_ports[1].port: port 2 listed twice"));
+    let mut case = case_json("chain.json", "commit-tail-applies");
+    case.as_object_mut().unwrap().remove("fabric_ports");
+    assert!(load_error("fabric-missing", case).contains("fabric_ports: missing field"));
+}
+
+/// `NodeConfig` lets a node file leave its epoch out; a vector may not.
+#[test]
+fn a_config_without_epoch_is_refused() {
+    let mut case = case_json("chain.json", "commit-tail-applies");
+    case["config"].as_object_mut().unwrap().remove("epoch");
+    let text = load_error("epoch", case);
+    assert!(text.contains("config.epoch: missing field"), "{text}");
+}
+
 /// `NodeConfig` writes a case's `config` back exactly as the vectors do.
 #[test]
 fn configs_serialize_as_the_vectors_write_them() {
