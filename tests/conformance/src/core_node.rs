@@ -19,8 +19,11 @@ impl NodeUnderTest for Node {
                 .map_err(|e| format!("route {}/{} refused: {e}", route.prefix, route.prefix_len))?;
         }
         for port in state.fabric_ports {
-            let entry =
-                FabricPort { port: port.port, from_predecessor: port.from_predecessor, from_successor: port.from_successor };
+            let entry = FabricPort {
+                port: port.port,
+                from_predecessor: port.from_predecessor,
+                from_successor: port.from_successor,
+            };
             self.fabric_ports_mut().insert(entry).map_err(|e| format!("fabric port {} refused: {e}", port.port))?;
         }
         for entry in state.registers {

@@ -360,8 +360,8 @@ impl Ctx<'_> {
     }
 
     fn case_value(&self, raw: &Value) -> Result<Case, LoadError> {
-        let required =
-            ["name", "description", "routes", "fabric_ports", "registers", "steps", "final_registers", "final_counters"];
+        // Every field but `config`, whose absence means an unconfigured node.
+        let required: Vec<&str> = CASE_FIELDS.into_iter().filter(|field| *field != "config").collect();
         let map = self.object(raw, "", &CASE_FIELDS, &required)?;
         let name = self.string(&map["name"], "name")?.to_string();
         if name.is_empty() {
