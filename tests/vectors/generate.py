@@ -630,26 +630,29 @@ def dispatch_cases():
     row = "§5 step 14b: the lengths must be the op's (52 and 32 for a chain op, 48 and 28 for any other)"
     chain_62 = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2, ext=b"")
     as_chain_frame = {"total_len": 52, "udp_len": 32, "pad": extension(EPOCH)}  # 4 bytes where an epoch would be
+    edge = CLIENT_GW.port
     for name, cfg, frame, what, outcome, ingress in (
-        ("bad-length-chain-write-62-bytes", replica(), chain_62, "a CHAIN_WRITE from the predecessor's port in a 62-byte frame "
-         "(48 and 28, no chain extension)", "DROP_BAD_LENGTH", None),
-        ("bad-length-ack-62-bytes", head(), chain(N2, N1, ACK, 5, 4, VB, C2, ext=b""), "an ACK from the successor's port in a "
-         "62-byte frame", "DROP_BAD_LENGTH", None),
-        ("bad-length-chain-write-62-bytes-padded", replica(), chain_62.but(pad=extension(EPOCH)), "a CHAIN_WRITE of lengths 48 "
-         "and 28 in a 66-byte frame whose 4 padding bytes hold the epoch: padding is not a chain extension",
-         "DROP_BAD_LENGTH", None),
-        ("bad-length-read-66-bytes", replica(), request(N2, READ, 5, C2, **as_chain_frame), "a READ of lengths 52 and 32 (66 "
-         "bytes, 4 bytes after the NetCRAQ header)", "DROP_BAD_LENGTH", None),
-        ("bad-length-write-66-bytes", head(), request(N1, WRITE, 5, C2, VB, **as_chain_frame), "a WRITE of lengths 52 and 32 at "
-         "the HEAD: nothing is stamped", "DROP_BAD_LENGTH", None),
+        ("bad-length-chain-write-62-bytes", replica(), chain_62, "a CHAIN_WRITE from the predecessor's port in a "
+         "62-byte frame (48 and 28, no chain extension)", "DROP_BAD_LENGTH", None),
+        ("bad-length-ack-62-bytes", head(), chain(N2, N1, ACK, 5, 4, VB, C2, ext=b""), "an ACK from the "
+         "successor's port in a 62-byte frame", "DROP_BAD_LENGTH", None),
+        ("bad-length-chain-write-62-bytes-padded", replica(), chain_62.but(pad=extension(EPOCH)), "a CHAIN_WRITE "
+         "of lengths 48 and 28 in a 66-byte frame whose 4 padding bytes hold the epoch: padding is not a chain "
+         "extension", "DROP_BAD_LENGTH", None),
+        ("bad-length-read-66-bytes", replica(), request(N2, READ, 5, C2, **as_chain_frame), "a READ of lengths 52 "
+         "and 32 (66 bytes, 4 bytes after the NetCRAQ header)", "DROP_BAD_LENGTH", None),
+        ("bad-length-write-66-bytes", head(), request(N1, WRITE, 5, C2, VB, **as_chain_frame), "a WRITE of lengths "
+         "52 and 32 at the HEAD: nothing is stamped", "DROP_BAD_LENGTH", None),
         ("unknown-op-beats-bad-length", replica(), request(N2, 8, 5, C2, VB, **as_chain_frame), "step 14 comes "
          "before step 14b: op 8 in a 66-byte frame counts DROP_UNKNOWN_OP", "DROP_UNKNOWN_OP", None),
-        ("bad-length-beats-unexpected-chain-write", head(), chain(N2, N1, CHAIN_WRITE, 5, 4, VB, C2, ext=b""), "step 14b comes "
-         "before step 15: a 62-byte CHAIN_WRITE at the HEAD counts DROP_BAD_LENGTH", "DROP_BAD_LENGTH", None),
-        ("bad-length-beats-unexpected-reply", tail(), request(N3, READ_REPLY, 5, C2, VB, **as_chain_frame), "step 14b comes "
-         "before step 15: a 66-byte READ_REPLY at the TAIL counts DROP_BAD_LENGTH", "DROP_BAD_LENGTH", None),
-        ("bad-length-beats-not-from-chain", replica(), chain_62, "step 14b comes before step 15b: a 62-byte CHAIN_WRITE on the "
-         "edge port 4 counts DROP_BAD_LENGTH", "DROP_BAD_LENGTH", CLIENT_GW.port),
+        ("bad-length-beats-unexpected-chain-write", head(), chain(N2, N1, CHAIN_WRITE, 5, 4, VB, C2, ext=b""),
+         "step 14b comes before step 15: a 62-byte CHAIN_WRITE at the HEAD counts DROP_BAD_LENGTH",
+         "DROP_BAD_LENGTH", None),
+        ("bad-length-beats-unexpected-reply", tail(), request(N3, READ_REPLY, 5, C2, VB, **as_chain_frame),
+         "step 14b comes before step 15: a 66-byte READ_REPLY at the TAIL counts DROP_BAD_LENGTH",
+         "DROP_BAD_LENGTH", None),
+        ("bad-length-beats-not-from-chain", replica(), chain_62, f"step 14b comes before step 15b: a 62-byte "
+         f"CHAIN_WRITE on the edge port {edge} counts DROP_BAD_LENGTH", "DROP_BAD_LENGTH", edge),
     ):
         cases.append(drop(name, f"{row}: {what}: {outcome}; registers (dirty: version 3, acked 2) "
                           "unchanged.", cfg, frame, outcome, regs, ingress=ingress))
@@ -1220,9 +1223,9 @@ ROW_NOT_FROM_CHAIN = ("§5 step 15b: a chain op acts only when it arrived on a f
                       "that sends it (CHAIN_WRITE: from_predecessor, ACK: from_successor); otherwise drop, "
                       "DROP_NOT_FROM_CHAIN")
 ROW_WRONG_EPOCH = "§5 step 15c: a chain op's epoch must equal node_config.epoch; otherwise drop, DROP_WRONG_EPOCH"
-ROW_STEP8_CHAIN = ("§5 step 8 ('a chain frame from outside the chain is dropped, DROP_NOT_FROM_CHAIN'), §9.1: a frame "
-                   "for another node that arrived on an edge port and looks like a chain frame (at least 62 bytes, "
-                   "protocol 17, fragment offset 0, UDP destination port 20035, a chain op at offset 42)")
+ROW_STEP8_CHAIN = ("§5 step 8 ('a chain frame from outside the chain is dropped, DROP_NOT_FROM_CHAIN'), §9.1: a "
+                   "frame for another node that arrived on an edge port and looks like a chain frame (at least 62 "
+                   "bytes, protocol 17, fragment offset 0, UDP destination port 20035, a chain op at offset 42)")
 
 EDGE = CLIENT_GW.port  # the clients' port: no fabric_port entry (§2.3)
 # A neighbour's addresses as a forger would use them: the node's MAC and IPv4 address, UDP port 20035.
@@ -1264,7 +1267,8 @@ def trust_cases():
         for label, by in (("client", C2), ("neighbour", neighbour)):
             frame = forged(cfg.node, op, 5, version, VB, by)
             cases.append(drop(
-                f"trust-edge-{name}-at-{role.lower()}-as-{label}", f"{why}. A {OP_NAMES[op]} (version {version}, "
+                f"trust-edge-{name}-at-{role.lower()}-as-{label}", f"{why}. {'A' if op == CHAIN_WRITE else 'An'} "
+                f"{OP_NAMES[op]} (version {version}, "
                 f"epoch {EPOCH}, all else well formed) with the {label}'s addresses ({by.ip}:{by.port}, MAC "
                 f"{by.mac}) arrives on the edge port {EDGE}: {outcome}; {unchanged}.", cfg, frame, outcome, regs,
                 ingress=EDGE))
@@ -1307,9 +1311,9 @@ def trust_cases():
     cw, ack = chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2), chain(N3, N2, ACK, 5, 5, VB, C2)
     cases.append(case("trust-one-uplink-for-both-neighbours", f"§2.3 fabric_port, {ROW_NOT_FROM_CHAIN}: a REPLICA "
                       f"whose only fabric port is {uplink}, marked from_predecessor and from_successor (both "
-                      f"neighbours behind one switch). 1: CHAIN_WRITE 5 on port {uplink} is applied ({ROW_CW_APPLIED}). "
-                      f"2: ACK 5 on port {uplink} makes the key clean ({ROW_ACK_R}). 3: the same CHAIN_WRITE on port 1, "
-                      "now an edge port, is dropped: DROP_NOT_FROM_CHAIN.", replica(),
+                      f"neighbours behind one switch). 1: CHAIN_WRITE 5 on port {uplink} is applied "
+                      f"({ROW_CW_APPLIED}). 2: ACK 5 on port {uplink} makes the key clean ({ROW_ACK_R}). 3: the same "
+                      "CHAIN_WRITE on port 1, now an edge port, is dropped: DROP_NOT_FROM_CHAIN.", replica(),
                       [step(cw, [forward(N2, cw, N3)], ["CHAIN_WRITE_APPLIED"], uplink),
                        step(ack, [forward(N2, ack, N1)], ["ACK_FORWARDED"], uplink),
                        step(cw, [], ["DROP_NOT_FROM_CHAIN"], N1.port)],
@@ -1388,8 +1392,8 @@ def trust_cases():
                                   step(w, [transit(N2, w, hop(N1))], ["TRANSIT"], EDGE)], base))
     # The boundaries of step 8's test: each of these fails one of its conditions, so it transits.
     for name, frame, via, what in (
-        ("61-bytes", edge_n3.but(total_len=47, udp_len=27, cut=61), hop(N3), "61 bytes long (IPv4 total length "
-         "47)"),
+        ("61-bytes", edge_n3.but(total_len=47, udp_len=27, cut=61), hop(N3), "a length of 61 bytes (IPv4 total "
+         "length 47)"),
         ("non-first-fragment", edge_n3.but(flags=0x0001), hop(N3), "fragment offset 1 (not the first fragment)"),
         ("other-udp-port", edge_n3.but(dport=NC_PORT + 1), hop(N3), "UDP destination port 20036"),
         ("not-udp", edge_n3.but(proto=6), hop(N3), "IPv4 protocol 6"),
@@ -1484,7 +1488,8 @@ def emission_cases():
                       [step(cw, tail_outputs(cw, 4, VB), ["COMMIT_APPLIED"])], regs, [reg(5, VB, 4, 4, C2)]))
     w = request(N1, WRITE, 5, C2, VB, pad=b"\x00\x01")
     cases.append(case("emit-window-full-reply-62-resend-66", f"{ROW_W_FULL}, §4.2: from a 64-byte WRITE the HEAD "
-                      f"emits a 62-byte ERROR WINDOW_FULL and a 66-byte re-sent CHAIN_WRITE with epoch {EPOCH}.", head(),
+                      f"emits a 62-byte ERROR WINDOW_FULL and a 66-byte re-sent CHAIN_WRITE with epoch {EPOCH}.",
+                      head(),
                       [step(w, [reply(N1, w, ERROR, WINDOW_FULL_CODE, VB), resend(N1, w, N2, 127, VA, C1)],
                             ["WRITE_WINDOW_FULL"])], [reg(5, VA, 127, 0, C1)], key_writes={5: 1}))
     other = 0x01020304
