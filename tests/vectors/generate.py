@@ -1471,6 +1471,17 @@ def emission_cases():
                       f"{EPOCH}, node_config.epoch.", head(),
                       [step(w, [forward(N1, w, N2, op=CHAIN_WRITE, version=4)], ["WRITE_STAMPED"])], regs,
                       [reg(5, VB, 4, 3, C2)], key_writes={5: 1}))
+    w = request(N1, WRITE, 5, C2, VB, tos=0x10, ident=0x4242, flags=0x0000, ttl=33)
+    cases.append(case("emit-head-chain-write-copies-ident-tos-flags", f"{ROW_W_STAMP}, §4.2: the 66-byte CHAIN_WRITE "
+                      "made from a 62-byte WRITE copies its identification 0x4242, TOS 0x10 and flags 0, and has TTL "
+                      "32.", head(), [step(w, [forward(N1, w, N2, op=CHAIN_WRITE, version=4)], ["WRITE_STAMPED"])],
+                      regs, [reg(5, VB, 4, 3, dataclasses.replace(C2, id=0x4242))], key_writes={5: 1}))
+    c2_beef = dataclasses.replace(C2, id=0xBEEF)
+    cw = chain(N2, N3, CHAIN_WRITE, 5, 4, VB, c2_beef, tos=0xB8, flags=0x0000, ttl=200)
+    cases.append(case("emit-tail-outputs-copy-ident-tos-flags", f"{ROW_COMMIT}, §4.2: the WRITE_REPLY and the ACK "
+                      "both copy the CHAIN_WRITE's identification 0xbeef, TOS 0xb8 and flags 0, and have TTL 199.",
+                      tail(), [step(cw, tail_outputs(cw, 4, VB), ["COMMIT_APPLIED"])], regs,
+                      [reg(5, VB, 4, 4, c2_beef)]))
     w1, w2 = request(N1, WRITE, 5, C1, VB, pad=b"\xaa" * 4), request(N1, WRITE, 5, C2, VC, pad=b"\xee" * 8)
     w3 = request(N1, WRITE, 5, C3, VD, pad=b"\x11\x22")
     cases.append(case("emit-head-padded-writes-become-66-byte-chain-writes", f"{ROW_W_STAMP}, §4.2 ('whatever "
