@@ -88,8 +88,9 @@ pub fn op_name(code: u8) -> Option<&'static str> {
     names.get(usize::from(code).checked_sub(1)?).copied()
 }
 
-/// A one-line reading of a frame, as far as its bytes go, e.g.
-/// `66 B 02:..:03 -> 02:..:01 | 10.0.1.2:40001 -> 10.0.0.3:20035 ttl 63 id 0x0009 | CHAIN_WRITE v4 key 5 value a0a1.. epoch 7`.
+/// A one-line reading of a frame, as far as its bytes go, e.g. `66 B
+/// 02:..:03 -> 02:..:01 | 10.0.1.2:40001 -> 10.0.0.3:20035 ttl 63 id 0x0009 |
+/// CHAIN_WRITE v4 key 5 value a0a1.. epoch 7`.
 pub fn describe(frame: &[u8]) -> String {
     let mut text = format!("{} B", frame.len());
     if frame.len() < 14 {
@@ -157,7 +158,8 @@ mod tests {
         chain_write[12..14].copy_from_slice(&[8, 0]);
         chain_write[23] = 17;
         chain_write[62..66].copy_from_slice(&7u32.to_be_bytes());
-        assert!(describe(&chain_write).ends_with("CHAIN_WRITE v0 key 0 value 00000000000000000000000000000000 epoch 7"));
+        let text = describe(&chain_write);
+        assert!(text.ends_with("CHAIN_WRITE v0 key 0 value 00000000000000000000000000000000 epoch 7"), "{text}");
         let mut differs = chain_write;
         differs[65] = 8;
         assert_eq!(differing_fields(&chain_write, &differs), ["chain extension epoch"]);

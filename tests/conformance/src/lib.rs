@@ -5,11 +5,11 @@
 //! - [`load_dir`] / [`load_file`] read and validate vector files into [`VectorFile`]s;
 //!   every error names the file, the case and the path of the bad field.
 //! - [`NodeUnderTest`] is what an implementation provides: reset to a case's
-//!   starting state (config, routes, fabric ports, registers), receive one frame, read back registers and counters. It
-//!   uses only the types of this crate and the core's [`NodeConfig`] (read
-//!   through its `serde` feature, re-exported here), so the software node, the
-//!   DPDK node and the BMv2 switch can all implement it. [`netcraq_core::Node`]
-//!   implements it.
+//!   starting state (config, routes, fabric ports, registers), receive one
+//!   frame, read back registers and counters. It uses only the types of this
+//!   crate and the core's [`NodeConfig`] (read through its `serde` feature,
+//!   re-exported here), so the software node, the DPDK node and the BMv2
+//!   switch can all implement it. [`netcraq_core::Node`] implements it.
 //! - [`run_files`] / [`run_case`] replay the cases and return a [`Report`] of
 //!   every [`Mismatch`], each naming the case, the step and, for frames, the
 //!   first differing byte and the header field it falls in.
