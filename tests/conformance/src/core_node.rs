@@ -1,7 +1,7 @@
 //! [`NodeUnderTest`] for the Rust core.
 
 use crate::{Counters, InitialState, KeyRegisters, NodeUnderTest, Output};
-use netcraq_core::{FabricPort, KeySlot, Node, Route, Writer};
+use netcraq_core::{KeySlot, Node, Route, Writer};
 use netcraq_wire::{MacAddr, CHAIN_FRAME_LEN};
 
 /// The core node keeps its register capacity across resets.
@@ -18,13 +18,8 @@ impl NodeUnderTest for Node {
                 .insert(entry)
                 .map_err(|e| format!("route {}/{} refused: {e}", route.prefix, route.prefix_len))?;
         }
-        for port in state.fabric_ports {
-            let entry = FabricPort {
-                port: port.port,
-                from_predecessor: port.from_predecessor,
-                from_successor: port.from_successor,
-            };
-            self.fabric_ports_mut().insert(entry).map_err(|e| format!("fabric port {} refused: {e}", port.port))?;
+        for entry in state.fabric_ports {
+            self.fabric_ports_mut().insert(*entry).map_err(|e| format!("fabric port {} refused: {e}", entry.port))?;
         }
         for entry in state.registers {
             let capacity = Node::registers(self).capacity();

@@ -7,7 +7,7 @@
 //! [`NodeConfig`], the one the node files use too.
 
 use crate::{outcome_code, OUTCOMES};
-use netcraq_core::NodeConfig;
+use netcraq_core::{FabricPort, NodeConfig};
 use netcraq_wire::MacAddr;
 use serde::de::value::MapDeserializer;
 use serde::Deserialize;
@@ -25,15 +25,6 @@ pub struct Route {
     pub prefix_len: u8,
     pub port: u16,
     pub mac: [u8; 6],
-}
-
-/// One `fabric_port` entry (§2.3): a port of the chain's fabric, and which
-/// of the node's neighbours send over it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FabricPort {
-    pub port: u16,
-    pub from_predecessor: bool,
-    pub from_successor: bool,
 }
 
 /// One key's registers (§2.1).
