@@ -30,6 +30,9 @@ NC_PORT = 20035
 
 # §1.2 operation codes.
 READ, WRITE, READ_REPLY, WRITE_REPLY, ACK, ERROR, CHAIN_WRITE = 1, 2, 3, 4, 5, 6, 7
+CHAIN_OPS = (CHAIN_WRITE, ACK)  # §1.2: sent only by chain nodes, as chain frames (§1.4)
+OP_NAMES = {READ: "READ", WRITE: "WRITE", READ_REPLY: "READ_REPLY", WRITE_REPLY: "WRITE_REPLY", ACK: "ACK",
+            ERROR: "ERROR", CHAIN_WRITE: "CHAIN_WRITE"}
 # §1.3 error codes (carried in `version` of an ERROR reply).
 KEY_OUT_OF_RANGE_CODE, OUTCOME_UNKNOWN_CODE, WINDOW_FULL_CODE = 1, 2, 3
 
@@ -41,8 +44,16 @@ OUTCOMES = [
     "TRANSIT", "DROP_UNCONFIGURED", "DROP_TRUNCATED", "DROP_WRONG_MAC", "DROP_NOT_IPV4",
     "DROP_IPV4_MALFORMED", "DROP_IPV4_CHECKSUM", "DROP_TTL_EXPIRED", "DROP_FRAGMENT",
     "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
-    "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE",
+    "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE", "DROP_NOT_FROM_CHAIN", "DROP_WRONG_EPOCH",
 ]
+
+# §2.3 node_config.epoch of every case's node: neither 0 nor 1, so that a forgotten epoch shows.
+EPOCH = 7
+
+
+def extension(epoch):
+    """§1.4: the 4-byte chain extension carrying `epoch`."""
+    return struct.pack("!I", epoch)
 
 
 # --------------------------------------------------------------------------- bytes
@@ -76,8 +87,10 @@ class Frame:
     """One Ethernet II / IPv4 / UDP / NetCRAQ frame, field by field (§1).
 
     `checksum=None` means "the correct IPv4 header checksum"; `options` are IPv4
-    option bytes (for malformed-IHL cases); `pad` is appended after everything
-    (Ethernet padding); `cut` truncates the final bytes to that length."""
+    option bytes (for malformed-IHL cases); `ext` is the chain extension after the
+    NetCRAQ header (§1.4, chain frames); `pad` is appended after everything
+    (Ethernet padding); `cut` truncates the final bytes to that length. The IPv4
+    total length and UDP length each default to what the headers and `ext` add up to."""
 
     eth_dst: str
     eth_src: str
@@ -92,23 +105,27 @@ class Frame:
     ethertype: int = 0x0800
     ver_ihl: int = 0x45
     tos: int = 0
-    total_len: object = None  # None: 20 + len(options) + 28
+    total_len: object = None  # None: 20 + len(options) + 8 + 20 + len(ext)
     ident: int = 0
     flags: int = 0x4000  # flags and fragment offset, as on the wire (DF set, as Linux sends)
     ttl: int = 64
     proto: int = 17
     checksum: object = None
     options: bytes = b""
-    udp_len: int = 28
+    udp_len: object = None  # None: 8 + 20 + len(ext)
     udp_csum: int = 0
+    ext: bytes = b""
     pad: bytes = b""
     cut: object = None
 
     def but(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def udp_length(self):
+        return self.udp_len if self.udp_len is not None else 8 + 20 + len(self.ext)
+
     def ip_header(self, checksum):
-        total = self.total_len if self.total_len is not None else 20 + len(self.options) + 28
+        total = self.total_len if self.total_len is not None else 20 + len(self.options) + 28 + len(self.ext)
         return struct.pack(
             "!BBHHHBBH4s4s", self.ver_ihl, self.tos, total, self.ident, self.flags, self.ttl, self.proto,
             checksum, ip_bytes(self.ip_src), ip_bytes(self.ip_dst),
@@ -123,9 +140,9 @@ class Frame:
         data = (
             mac_bytes(self.eth_dst) + mac_bytes(self.eth_src) + struct.pack("!H", self.ethertype)
             + self.ip_header(checksum)
-            + struct.pack("!HHHH", self.sport, self.dport, self.udp_len, self.udp_csum)
+            + struct.pack("!HHHH", self.sport, self.dport, self.udp_length(), self.udp_csum)
             + struct.pack("!BBH", self.op, self.version, self.key) + self.value
-            + self.pad
+            + self.ext + self.pad
         )
         return data if self.cut is None else data[: self.cut]
 
@@ -216,12 +233,16 @@ class Cfg:
     pred: str
     key_lo: int
     key_hi: int
+    epoch: int = EPOCH
+
+    def but(self, **changes):
+        return dataclasses.replace(self, **changes)
 
     def json(self):
         return {
             "own_mac": self.node.mac, "own_ip": self.node.ip, "role": self.role, "mode": self.mode,
             "head_ip": self.head, "tail_ip": self.tail, "successor_ip": self.succ,
-            "predecessor_ip": self.pred, "key_lo": self.key_lo, "key_hi": self.key_hi,
+            "predecessor_ip": self.pred, "key_lo": self.key_lo, "key_hi": self.key_hi, "epoch": self.epoch,
         }
 
 
@@ -247,6 +268,16 @@ def solo(mode="CRAQ", lo=0, hi=16):
 ROLES = {"HEAD": head, "REPLICA": replica, "TAIL": tail, "SOLO": solo}
 
 
+def fabric_port(port, from_predecessor=False, from_successor=False):
+    return {"port": port, "from_predecessor": from_predecessor, "from_successor": from_successor}
+
+
+def std_fabric(cfg):
+    """Every node's standard fabric_port table (§2.3): the ports to the other chain nodes, 1-3, are fabric
+    ports, marked for the node's predecessor and successor; the clients' port 4 and port 5 are edge ports."""
+    return [fabric_port(n.port, n.ip == cfg.pred, n.ip == cfg.succ) for n in (N1, N2, N3) if n != cfg.node]
+
+
 # --------------------------------------------------------------------------- received frames
 
 def request(to, op, key, by, value=ZERO, version=0, **fields):
@@ -258,10 +289,12 @@ def request(to, op, key, by, value=ZERO, version=0, **fields):
     )
 
 
-def chain(frm, to, op, key, version, value, by, **fields):
+def chain(frm, to, op, key, version, value, by, epoch=EPOCH, **fields):
     """Chain traffic (CHAIN_WRITE or ACK) from node `frm` to node `to`, carrying the
-    writer identity `by` (§4.3 forward, §5.1 details)."""
+    writer identity `by` (§4.3 forward, §5.1 details): a 66-byte chain frame whose
+    extension carries `epoch` (§1.4)."""
     fields.setdefault("ttl", 63)
+    fields.setdefault("ext", extension(epoch))
     return Frame(
         eth_dst=to.mac, eth_src=frm.mac, ip_src=by.ip, ip_dst=to.ip, sport=by.port, dport=NC_PORT,
         ident=by.id, op=op, version=version, key=key, value=value, **fields,
@@ -279,7 +312,8 @@ def reply(node, received, op, version, value, via=CLIENT_GW):
     """§4.3 reply: IPv4 own_ip -> received source, UDP 20035 -> received source port.
     §4.2: TTL - 1; identification, TOS and flags copied; checksum recomputed; UDP
     checksum 0; Ethernet own_mac -> the route's MAC. The header is (op, version,
-    received key, value) as the case states it. A new 62-byte frame: no padding."""
+    received key, value) as the case states it. A new 62-byte frame: no padding and,
+    whatever was received, no chain extension (§1.4: replies never carry one)."""
     return out(via.port, Frame(
         eth_dst=via.mac, eth_src=node.mac, ip_src=node.ip, ip_dst=received.ip_src, sport=NC_PORT,
         dport=received.sport, tos=received.tos, ident=received.ident, flags=received.flags,
@@ -287,29 +321,37 @@ def reply(node, received, op, version, value, via=CLIENT_GW):
     ))
 
 
-def forward(node, received, to, op=None, version=None, via=None):
+def output_extension(op, epoch):
+    """§4.2 length: an output of a chain op is a 66-byte chain frame whose extension carries the node's
+    epoch; any other is 62 bytes. Whatever the received frame carried after its header is not kept."""
+    return extension(epoch) if op in CHAIN_OPS else b""
+
+
+def forward(node, received, to, op=None, version=None, via=None, epoch=EPOCH):
     """§4.3 forward to `to`: IPv4 source and UDP source port of the received frame,
-    destination `to`, UDP 20035; §4.2 as for reply(). The header keeps op, version, key
-    and value unless the case states another op or version (§5.1 details)."""
+    destination `to`, UDP 20035; §4.2 as for reply(), and a chain op carries `epoch`,
+    the node's. The header keeps op, version, key and value unless the case states
+    another op or version (§5.1 details)."""
     via = hop(to) if via is None else via
+    op = received.op if op is None else op
     return out(via.port, Frame(
         eth_dst=via.mac, eth_src=node.mac, ip_src=received.ip_src, ip_dst=to.ip, sport=received.sport,
         dport=NC_PORT, tos=received.tos, ident=received.ident, flags=received.flags,
-        ttl=received.ttl - 1, op=received.op if op is None else op,
-        version=received.version if version is None else version, key=received.key, value=received.value,
+        ttl=received.ttl - 1, op=op, version=received.version if version is None else version,
+        key=received.key, value=received.value, ext=output_extension(op, epoch),
     ))
 
 
-def resend(node, received, to, version, value, writer, via=None):
+def resend(node, received, to, version, value, writer, via=None, epoch=EPOCH):
     """§4.4 re-send of the stored version: a CHAIN_WRITE forwarded to `to` whose version
     and value are kv_version and kv_value, and whose IPv4 source, UDP source port and
     identification are kv_writer_ip, kv_writer_port and kv_writer_id. TTL, TOS and
-    flags come from the received WRITE (§4.2)."""
+    flags come from the received WRITE (§4.2); a chain frame with the node's `epoch`."""
     via = hop(to) if via is None else via
     return out(via.port, Frame(
         eth_dst=via.mac, eth_src=node.mac, ip_src=writer.ip, ip_dst=to.ip, sport=writer.port,
         dport=NC_PORT, tos=received.tos, ident=writer.id, flags=received.flags, ttl=received.ttl - 1,
-        op=CHAIN_WRITE, version=version, key=received.key, value=value,
+        op=CHAIN_WRITE, version=version, key=received.key, value=value, ext=output_extension(CHAIN_WRITE, epoch),
     ))
 
 
@@ -333,9 +375,10 @@ def reg(key, value, version, acked, writer=None):
 
 
 def step(frame, expect, outcomes, ingress=None):
-    """One received frame and what the node MUST do with it."""
+    """One received frame and what the node MUST do with it. It arrives, unless the case
+    says otherwise, on the topology's port of its Ethernet source: a chain node's (1-3,
+    fabric ports) or the clients' port 4 (an edge port)."""
     if ingress is None:
-        # The ingress port is not used (§5.1 details); the cases use the topology's port.
         src = frame.eth_src if isinstance(frame, Frame) else None
         ingress = next((n.port for n in NODES if n.mac == src), CLIENT_GW.port)
     data = frame if isinstance(frame, (bytes, bytearray)) else frame.bytes()
@@ -347,12 +390,16 @@ def step(frame, expect, outcomes, ingress=None):
 SAME = object()
 
 
-def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, key_reads=None, key_writes=None):
+def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, key_reads=None, key_writes=None,
+         fabric=None):
     """A case. `final` is the list of non-zero registers after the last step (SAME: the
     initial ones, unchanged). The final outcome counters are the sum of the steps'
-    outcome lists; `key_reads` / `key_writes` are stated by the case."""
+    outcome lists; `key_reads` / `key_writes` are stated by the case. `routes` and
+    `fabric` default to the node's standard tables (an unconfigured node has none)."""
     if routes is None:
         routes = std_routes(cfg.node)
+    if fabric is None:
+        fabric = std_fabric(cfg) if cfg is not None else []
     final = list(registers) if final is SAME else list(final)
     totals = Counter(o for s in steps for o in s["outcomes"])
     result = {"name": name, "description": description}
@@ -360,6 +407,7 @@ def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, k
         result["config"] = cfg.json()
     result.update({
         "routes": routes,
+        "fabric_ports": fabric,
         "registers": sorted(registers, key=lambda r: r["key"]),
         "steps": steps,
         "final_registers": sorted(final, key=lambda r: r["key"]),
@@ -372,9 +420,10 @@ def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, k
     return result
 
 
-def drop(name, description, cfg, frame, outcome, registers=(), routes=None, ingress=None):
+def drop(name, description, cfg, frame, outcome, registers=(), routes=None, ingress=None, fabric=None):
     """A case whose single frame is dropped: nothing sent, no register changed (§5)."""
-    return case(name, description, cfg, [step(frame, [], [outcome], ingress)], registers, routes=routes)
+    return case(name, description, cfg, [step(frame, [], [outcome], ingress)], registers, routes=routes,
+                fabric=fabric)
 
 
 GROUPS = {}
@@ -414,10 +463,10 @@ def parse_cases():
         case("unconfigured-drops-empty-frame", "§5 step 1 comes before step 2: an empty frame at an "
              "unconfigured node counts DROP_UNCONFIGURED, not DROP_TRUNCATED.",
              None, [step(b"", [], ["DROP_UNCONFIGURED"])], routes=std_routes(N2)),
-        case("unconfigured-drops-chain-write", "§5 step 1: a CHAIN_WRITE at an unconfigured node is dropped and "
-             "stores nothing (the registers keep version 3).",
+        case("unconfigured-drops-chain-write", "§5 step 1: a CHAIN_WRITE from the predecessor's fabric port at an "
+             "unconfigured node is dropped and stores nothing (the registers keep version 3).",
              None, [step(chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2), [], ["DROP_UNCONFIGURED"])], regs,
-             routes=std_routes(N2)),
+             routes=std_routes(N2), fabric=std_fabric(cfg)),
         case("unconfigured-drops-every-frame", "§5 step 1: three frames of different kinds (WRITE, "
              "garbage, wrong MAC) each count DROP_UNCONFIGURED once.",
              None, [step(request(N2, WRITE, 5, C2, VB), [], ["DROP_UNCONFIGURED"]),
@@ -544,9 +593,13 @@ def parse_cases():
           "header lies in the padding): DROP_BAD_LENGTH.", r.but(total_len=28, udp_len=8), "DROP_BAD_LENGTH"),
         d("bad-length-total-47", "§5 step 13: total length 47 in a 62-byte frame: DROP_BAD_LENGTH.",
           r.but(total_len=47), "DROP_BAD_LENGTH"),
-        d("bad-length-total-52", "§5 step 13: total length 52 and UDP length 32 (4 bytes after the NetCRAQ "
-          "header), frame 66 bytes: DROP_BAD_LENGTH.", r.but(total_len=52, udp_len=32, pad=b"\x00" * 4),
-          "DROP_BAD_LENGTH"),
+        d("bad-length-total-52-udp-28", "§5 step 13: total length 52 (a chain frame's) but UDP length 28 (a "
+          "62-byte frame's), frame 66 bytes: DROP_BAD_LENGTH.", r.but(total_len=52, pad=bytes(4)), "DROP_BAD_LENGTH"),
+        d("bad-length-total-48-udp-32", "§5 step 13: total length 48 but UDP length 32: DROP_BAD_LENGTH.",
+          r.but(udp_len=32), "DROP_BAD_LENGTH"),
+        d("bad-length-chain-write-total-52-udp-28", "§5 step 13: a CHAIN_WRITE from the predecessor's fabric port "
+          "with total length 52 and UDP length 28: DROP_BAD_LENGTH; nothing stored.",
+          chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2, total_len=52, udp_len=28), "DROP_BAD_LENGTH"),
         d("bad-length-udp-27", "§5 step 13: total length 48, UDP length 27: DROP_BAD_LENGTH.", r.but(udp_len=27),
           "DROP_BAD_LENGTH"),
         d("bad-length-udp-29", "§5 step 13: total length 48, UDP length 29: DROP_BAD_LENGTH.", r.but(udp_len=29),
@@ -573,6 +626,36 @@ def dispatch_cases():
     cases.append(drop("unknown-op-beats-key-range", "§5 step 14 comes before step 16: op 8 with key 0x8000 "
                       "(outside [0, 16)) counts DROP_UNKNOWN_OP, not KEY_OUT_OF_RANGE.", replica(),
                       request(N2, 8, 0x8000, C2, VB), "DROP_UNKNOWN_OP", regs))
+    # step 14b: the lengths are the op's, 52/32 for a chain op (a 66-byte chain frame), 48/28 for any other.
+    row = "§5 step 14b: the lengths must be the op's (52 and 32 for a chain op, 48 and 28 for any other)"
+    chain_62 = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2, ext=b"")
+    as_chain_frame = {"total_len": 52, "udp_len": 32, "pad": extension(EPOCH)}  # 4 bytes where an epoch would be
+    edge = CLIENT_GW.port
+    for name, cfg, frame, what, outcome, ingress in (
+        ("bad-length-chain-write-62-bytes", replica(), chain_62, "a CHAIN_WRITE from the predecessor's port in a "
+         "62-byte frame (48 and 28, no chain extension)", "DROP_BAD_LENGTH", None),
+        ("bad-length-ack-62-bytes", head(), chain(N2, N1, ACK, 5, 4, VB, C2, ext=b""), "an ACK from the "
+         "successor's port in a 62-byte frame", "DROP_BAD_LENGTH", None),
+        ("bad-length-chain-write-62-bytes-padded", replica(), chain_62.but(pad=extension(EPOCH)), "a CHAIN_WRITE "
+         "of lengths 48 and 28 in a 66-byte frame whose 4 padding bytes hold the epoch: padding is not a chain "
+         "extension", "DROP_BAD_LENGTH", None),
+        ("bad-length-read-66-bytes", replica(), request(N2, READ, 5, C2, **as_chain_frame), "a READ of lengths 52 "
+         "and 32 (66 bytes, 4 bytes after the NetCRAQ header)", "DROP_BAD_LENGTH", None),
+        ("bad-length-write-66-bytes", head(), request(N1, WRITE, 5, C2, VB, **as_chain_frame), "a WRITE of lengths "
+         "52 and 32 at the HEAD: nothing is stamped", "DROP_BAD_LENGTH", None),
+        ("unknown-op-beats-bad-length", replica(), request(N2, 8, 5, C2, VB, **as_chain_frame), "step 14 comes "
+         "before step 14b: op 8 in a 66-byte frame counts DROP_UNKNOWN_OP", "DROP_UNKNOWN_OP", None),
+        ("bad-length-beats-unexpected-chain-write", head(), chain(N2, N1, CHAIN_WRITE, 5, 4, VB, C2, ext=b""),
+         "step 14b comes before step 15: a 62-byte CHAIN_WRITE at the HEAD counts DROP_BAD_LENGTH",
+         "DROP_BAD_LENGTH", None),
+        ("bad-length-beats-unexpected-reply", tail(), request(N3, READ_REPLY, 5, C2, VB, **as_chain_frame),
+         "step 14b comes before step 15: a 66-byte READ_REPLY at the TAIL counts DROP_BAD_LENGTH",
+         "DROP_BAD_LENGTH", None),
+        ("bad-length-beats-not-from-chain", replica(), chain_62, f"step 14b comes before step 15b: a 62-byte "
+         f"CHAIN_WRITE on the edge port {edge} counts DROP_BAD_LENGTH", "DROP_BAD_LENGTH", edge),
+    ):
+        cases.append(drop(name, f"{row}: {what}: {outcome}; registers (dirty: version 3, acked 2) "
+                          "unchanged.", cfg, frame, outcome, regs, ingress=ingress))
     # step 15: every (role, op) pair the table's drop rows name.
     unexpected = {
         "HEAD": (CHAIN_WRITE, READ_REPLY, WRITE_REPLY, ERROR),
@@ -1089,7 +1172,8 @@ def transit_cases():
 
     cw = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2).but(ip_dst=N3.ip)
     cases.append(t("transit-chain-write-to-other-node", "A CHAIN_WRITE for key 5 addressed to 10.0.0.3 but sent to "
-                   "N2's MAC is routed to port 3 and not applied: the registers keep version 3.", cw, hop(N3)))
+                   "N2's MAC, arriving on the fabric port 1, is routed to port 3 and not applied: the registers keep "
+                   "version 3 (from an edge port it would be dropped: trust.json).", cw, hop(N3)))
     r = request(N2, READ, 5, C2).but(ip_dst=N1.ip)
     cases.append(t("transit-read-to-other-node", "A client READ addressed to 10.0.0.1 is routed to port 1; it is "
                    "not answered and not counted in key_reads.", r, hop(N1)))
@@ -1133,11 +1217,205 @@ def transit_cases():
     return cases
 
 
+# =========================================================================== §9 trust: §5 steps 8, 15b, 15c
+
+ROW_NOT_FROM_CHAIN = ("§5 step 15b: a chain op acts only when it arrived on a fabric port marked for the neighbour "
+                      "that sends it (CHAIN_WRITE: from_predecessor, ACK: from_successor); otherwise drop, "
+                      "DROP_NOT_FROM_CHAIN")
+ROW_WRONG_EPOCH = "§5 step 15c: a chain op's epoch must equal node_config.epoch; otherwise drop, DROP_WRONG_EPOCH"
+ROW_STEP8_CHAIN = ("§5 step 8 ('a chain frame from outside the chain is dropped, DROP_NOT_FROM_CHAIN'), §9.1: a "
+                   "frame for another node that arrived on an edge port and looks like a chain frame (at least 62 "
+                   "bytes, protocol 17, fragment offset 0, UDP destination port 20035, a chain op at offset 42)")
+
+EDGE = CLIENT_GW.port  # the clients' port: no fabric_port entry (§2.3)
+# A neighbour's addresses as a forger would use them: the node's MAC and IPv4 address, UDP port 20035.
+AS_N1, AS_N2, AS_N3 = (Ident(n.ip, NC_PORT, 0x0100 + n.port, n.mac) for n in (N1, N2, N3))
+
+
+def forged(to, op, key, version, value, by, **fields):
+    """A chain op addressed to node `to` with the identity `by` (a client's or a node's), as a
+    66-byte chain frame carrying the chain's epoch: everything right but where it arrives."""
+    fields.setdefault("ttl", 63)
+    return Frame(
+        eth_dst=to.mac, eth_src=by.mac, ip_src=by.ip, ip_dst=to.ip, sport=by.port, dport=NC_PORT,
+        ident=by.id, op=op, version=version, key=key, value=value, ext=extension(EPOCH), **fields,
+    )
+
+
+@group("trust", "§9 trust and §5 steps 8, 15b and 15c: chain ops (CHAIN_WRITE, ACK) act only when they arrive on "
+       "a fabric port marked for the neighbour that sends them and carry the node's epoch; a chain frame for "
+       "another node from an edge port is dropped, not passed on; what does not look like a chain frame transits")
+def trust_cases():
+    cases = []
+    # Dirty (s = 4, a = 3): a forged CHAIN_WRITE 5 would be applied, a forged ACK 4 would make the key clean.
+    regs = [reg(5, VA, 4, 3, C1)]
+    unchanged = "nothing is sent and the registers (version 4, acked 3) are unchanged"
+
+    # Step 15b at each role: a chain op from the edge port, with a client's or the neighbour's addresses.
+    for role, op, neighbour, outcome, why in (
+        ("REPLICA", CHAIN_WRITE, AS_N1, "DROP_NOT_FROM_CHAIN", ROW_NOT_FROM_CHAIN),
+        ("REPLICA", ACK, AS_N3, "DROP_NOT_FROM_CHAIN", ROW_NOT_FROM_CHAIN),
+        ("TAIL", CHAIN_WRITE, AS_N2, "DROP_NOT_FROM_CHAIN", ROW_NOT_FROM_CHAIN),
+        ("HEAD", ACK, AS_N2, "DROP_NOT_FROM_CHAIN", ROW_NOT_FROM_CHAIN),
+        ("TAIL", ACK, AS_N2, "DROP_UNEXPECTED_OP", "§5 step 15 comes before step 15b: a TAIL handles no ACK"),
+        ("HEAD", CHAIN_WRITE, AS_N2, "DROP_UNEXPECTED_OP", "§5 step 15 comes before step 15b: a HEAD handles no "
+         "CHAIN_WRITE"),
+    ):
+        cfg = ROLES[role]()
+        name = "chain-write" if op == CHAIN_WRITE else "ack"
+        version = 5 if op == CHAIN_WRITE else 4
+        for label, by in (("client", C2), ("neighbour", neighbour)):
+            frame = forged(cfg.node, op, 5, version, VB, by)
+            cases.append(drop(
+                f"trust-edge-{name}-at-{role.lower()}-as-{label}", f"{why}. {'A' if op == CHAIN_WRITE else 'An'} "
+                f"{OP_NAMES[op]} (version {version}, "
+                f"epoch {EPOCH}, all else well formed) with the {label}'s addresses ({by.ip}:{by.port}, MAC "
+                f"{by.mac}) arrives on the edge port {EDGE}: {outcome}; {unchanged}.", cfg, frame, outcome, regs,
+                ingress=EDGE))
+    for label, frame, outcome, why in (
+        ("wrong-epoch", forged(N2, CHAIN_WRITE, 5, 5, VB, C2).but(ext=extension(EPOCH + 1)), "DROP_NOT_FROM_CHAIN",
+         "§5 step 15b comes before step 15c: with epoch 8 as well"),
+        ("key-out-of-range", forged(N2, CHAIN_WRITE, 100, 5, VB, C2), "DROP_NOT_FROM_CHAIN",
+         "§5 step 15b comes before step 16: for key 100, outside [0, 16)"),
+        ("padded", forged(N2, CHAIN_WRITE, 5, 5, VB, C2, pad=bytes(10)), "DROP_NOT_FROM_CHAIN",
+         f"{ROW_NOT_FROM_CHAIN}: padded to 76 bytes"),
+    ):
+        cases.append(drop(f"trust-edge-chain-write-at-replica-{label}", f"{why}: a CHAIN_WRITE on the edge port "
+                          f"{EDGE} counts {outcome}; {unchanged}.", replica(), frame, outcome, regs, ingress=EDGE))
+    cases.append(case("trust-edge-chain-ops-at-solo", "§5 step 15 comes before step 15b: a SOLO node handles no "
+                      "chain op, so a CHAIN_WRITE and an ACK from the edge port count DROP_UNEXPECTED_OP.", solo(),
+                      [step(forged(N4, CHAIN_WRITE, 5, 5, VB, C2), [], ["DROP_UNEXPECTED_OP"], EDGE),
+                       step(forged(N4, ACK, 5, 4, VB, C2), [], ["DROP_UNEXPECTED_OP"], EDGE)], regs))
+    cw = chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2)
+    cases.append(case("trust-same-chain-write-edge-then-fabric", f"{ROW_NOT_FROM_CHAIN}, {ROW_CW_APPLIED}: the same "
+                      f"CHAIN_WRITE 5 is dropped on the edge port {EDGE} (DROP_NOT_FROM_CHAIN, nothing stored), then "
+                      "applied and forwarded when it arrives on port 1, the predecessor's.", replica(),
+                      [step(cw, [], ["DROP_NOT_FROM_CHAIN"], EDGE),
+                       step(cw, [forward(N2, cw, N3)], ["CHAIN_WRITE_APPLIED"], N1.port)],
+                      regs, [reg(5, VB, 5, 3, C2)]))
+
+    # Step 15b: a fabric port marked for the other neighbour, or for neither.
+    for name, cfg, frame, port, marks in (
+        ("chain-write-at-replica-from-successor-port", replica(), chain(N3, N2, CHAIN_WRITE, 5, 5, VB, C2), N3.port,
+         "marked from_successor only"),
+        ("ack-at-replica-from-predecessor-port", replica(), chain(N1, N2, ACK, 5, 4, VB, C2), N1.port,
+         "marked from_predecessor only"),
+        ("chain-write-at-tail-from-unmarked-port", tail(), chain(N1, N3, CHAIN_WRITE, 5, 5, VB, C2), N1.port,
+         "a fabric port marked for neither neighbour"),
+        ("ack-at-head-from-unmarked-port", head(), chain(N3, N1, ACK, 5, 4, VB, C2), N3.port,
+         "a fabric port marked for neither neighbour"),
+    ):
+        cases.append(drop(f"trust-{name}", f"{ROW_NOT_FROM_CHAIN}: it arrives on port {port}, {marks}: "
+                          f"DROP_NOT_FROM_CHAIN; {unchanged}.", cfg, frame, "DROP_NOT_FROM_CHAIN", regs, ingress=port))
+    uplink = 9
+    cw, ack = chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2), chain(N3, N2, ACK, 5, 5, VB, C2)
+    cases.append(case("trust-one-uplink-for-both-neighbours", f"§2.3 fabric_port, {ROW_NOT_FROM_CHAIN}: a REPLICA "
+                      f"whose only fabric port is {uplink}, marked from_predecessor and from_successor (both "
+                      f"neighbours behind one switch). 1: CHAIN_WRITE 5 on port {uplink} is applied "
+                      f"({ROW_CW_APPLIED}). 2: ACK 5 on port {uplink} makes the key clean ({ROW_ACK_R}). 3: the same "
+                      "CHAIN_WRITE on port 1, now an edge port, is dropped: DROP_NOT_FROM_CHAIN.", replica(),
+                      [step(cw, [forward(N2, cw, N3)], ["CHAIN_WRITE_APPLIED"], uplink),
+                       step(ack, [forward(N2, ack, N1)], ["ACK_FORWARDED"], uplink),
+                       step(cw, [], ["DROP_NOT_FROM_CHAIN"], N1.port)],
+                      regs, [reg(5, VB, 5, 5, C2)], fabric=[fabric_port(uplink, True, True)]))
+
+    # Step 15c.
+    for name, cfg, frame, epoch in (
+        ("chain-write-at-replica-older", replica(), chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2, EPOCH - 1), EPOCH - 1),
+        ("ack-at-replica-newer", replica(), chain(N3, N2, ACK, 5, 4, VB, C2, EPOCH + 1), EPOCH + 1),
+        ("chain-write-at-tail-zero", tail(), chain(N2, N3, CHAIN_WRITE, 5, 5, VB, C2, 0), 0),
+        ("ack-at-head-all-ones", head(), chain(N2, N1, ACK, 5, 4, VB, C2, 0xFFFFFFFF), 0xFFFFFFFF),
+        ("high-bits", replica(), chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2, 0x10000 + EPOCH), 0x10000 + EPOCH),
+        ("byte-swapped", replica(), chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2, EPOCH << 24), EPOCH << 24),
+    ):
+        cases.append(drop(f"trust-wrong-epoch-{name}", f"{ROW_WRONG_EPOCH}. From the right neighbour's fabric port, "
+                          f"with epoch {epoch:#x} (all 32 bits compare, in network byte order) at a node of epoch "
+                          f"{EPOCH}: DROP_WRONG_EPOCH; {unchanged}.", cfg, frame, "DROP_WRONG_EPOCH", regs))
+    cases.append(drop("trust-wrong-epoch-beats-key-range", f"§5 step 15c comes before step 16: a CHAIN_WRITE of "
+                      "epoch 8 for key 100 (outside [0, 16)) counts DROP_WRONG_EPOCH.", replica(),
+                      chain(N1, N2, CHAIN_WRITE, 100, 5, VB, C2, EPOCH + 1), "DROP_WRONG_EPOCH", regs))
+    cases.append(drop("trust-unexpected-beats-wrong-epoch", "§5 step 15 comes before step 15c: a CHAIN_WRITE of "
+                      "epoch 8 at the HEAD counts DROP_UNEXPECTED_OP.", head(),
+                      chain(N2, N1, CHAIN_WRITE, 5, 5, VB, C2, EPOCH + 1), "DROP_UNEXPECTED_OP", regs))
+    new = EPOCH + 1
+    rd, w = request(N2, READ, 6, C3), request(N2, WRITE, 6, C3, VC)
+    cw_old, cw_new = chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2), chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2, new)
+    cases.append(case("trust-reconfigured-replica", f"§9.2: a REPLICA reconfigured to epoch {new} while its "
+                      f"neighbours still send epoch {EPOCH}. 1: their CHAIN_WRITE is dropped, DROP_WRONG_EPOCH. "
+                      f"2: a client's READ of clean key 6 carries no epoch and is answered ({ROW_READ_CLEAN}). 3: a "
+                      f"client's WRITE is forwarded to the head ({ROW_W_FWD}). 4: the CHAIN_WRITE of epoch {new} is "
+                      f"applied and forwarded with epoch {new}.", replica().but(epoch=new),
+                      [step(cw_old, [], ["DROP_WRONG_EPOCH"]),
+                       step(rd, [reply(N2, rd, READ_REPLY, 2, VD)], ["READ_LOCAL"]),
+                       step(w, [forward(N2, w, N1)], ["WRITE_TO_HEAD"]),
+                       step(cw_new, [forward(N2, cw_new, N3, epoch=new)], ["CHAIN_WRITE_APPLIED"])],
+                      regs + [reg(6, VD, 2, 2, C1)], [reg(5, VB, 5, 3, C2), reg(6, VD, 2, 2, C1)],
+                      key_reads={6: 1}, key_writes={6: 1}))
+
+    # Step 8: chain frames for another node.
+    base = regs
+    to_n3 = chain(N1, N2, CHAIN_WRITE, 5, 5, VB, C2).but(ip_dst=N3.ip)
+    to_n1 = chain(N3, N2, ACK, 5, 4, VB, C2).but(ip_dst=N1.ip)
+    edge_n3 = to_n3.but(eth_src=C2.mac)  # as the client sends it
+    for name, frame, what in (
+        ("chain-write-as-client", edge_n3, "a CHAIN_WRITE to the TAIL with the client's addresses"),
+        ("chain-write-as-neighbour", forged(N2, CHAIN_WRITE, 5, 5, VB, AS_N1).but(ip_dst=N3.ip),
+         "a CHAIN_WRITE to the TAIL with the predecessor's addresses"),
+        ("ack", to_n1.but(eth_src=C2.mac), "an ACK to the HEAD"),
+        ("chain-write-other-network", edge_n3.but(ip_dst="10.0.2.7"), "a CHAIN_WRITE to a host on another network"),
+        ("62-byte-chain-write", edge_n3.but(ext=b""), "a 62-byte CHAIN_WRITE without the chain extension (the "
+         "lengths are not part of the test)"),
+        ("first-fragment", edge_n3.but(flags=0x2000), "a CHAIN_WRITE with MF set and fragment offset 0 (a first "
+         "fragment)"),
+        ("wrong-epoch", edge_n3.but(ext=extension(0)), "a CHAIN_WRITE of epoch 0 (a transit node does not check "
+         "the epoch)"),
+        ("chain-op-in-padding", edge_n3.but(total_len=20), "a 66-byte frame of IPv4 total length 20 whose bytes "
+         "after the IPv4 header, Ethernet padding, hold UDP port 20035 and a CHAIN_WRITE (the test reads the "
+         "frame's bytes, nothing else)"),
+    ):
+        cases.append(drop(f"trust-transit-from-edge-{name}", f"{ROW_STEP8_CHAIN}: {what}, received by the REPLICA "
+                          f"on the edge port {EDGE}, is dropped, DROP_NOT_FROM_CHAIN: it must not reach the fabric.",
+                          replica(), frame, "DROP_NOT_FROM_CHAIN", base, ingress=EDGE))
+    other_epoch = to_n1.but(ext=extension(EPOCH + 1))
+    cases.append(case("trust-transit-from-fabric", f"{ROW_TRANSIT}. Chain frames for other nodes that arrive on "
+                      "fabric ports transit whatever the ports' marks and the frames' epochs: 1: a CHAIN_WRITE to the "
+                      "TAIL on port 1 (from_predecessor). 2: an ACK to the HEAD on port 3 (from_successor). 3: an "
+                      f"ACK of epoch {EPOCH + 1} to the HEAD on port 3; it leaves with its epoch unchanged. "
+                      "The registers are untouched.", replica(),
+                      [step(to_n3, [transit(N2, to_n3, hop(N3))], ["TRANSIT"], N1.port),
+                       step(to_n1, [transit(N2, to_n1, hop(N1))], ["TRANSIT"], N3.port),
+                       step(other_epoch, [transit(N2, other_epoch, hop(N1))], ["TRANSIT"], N3.port)], base))
+    rd, w = request(N2, READ, 5, C2).but(ip_dst=N1.ip), request(N2, WRITE, 5, C2, VB).but(ip_dst=N1.ip)
+    cases.append(case("trust-transit-client-ops-from-edge", f"{ROW_TRANSIT}. Only chain ops are held back at the "
+                      f"edge: a READ and a WRITE addressed to the HEAD, received on the edge port {EDGE}, transit.",
+                      replica(), [step(rd, [transit(N2, rd, hop(N1))], ["TRANSIT"], EDGE),
+                                  step(w, [transit(N2, w, hop(N1))], ["TRANSIT"], EDGE)], base))
+    # The boundaries of step 8's test: each of these fails one of its conditions, so it transits.
+    for name, frame, via, what in (
+        ("61-bytes", edge_n3.but(total_len=47, udp_len=27, cut=61), hop(N3), "a length of 61 bytes (IPv4 total "
+         "length 47)"),
+        ("non-first-fragment", edge_n3.but(flags=0x0001), hop(N3), "fragment offset 1 (not the first fragment)"),
+        ("other-udp-port", edge_n3.but(dport=NC_PORT + 1), hop(N3), "UDP destination port 20036"),
+        ("not-udp", edge_n3.but(proto=6), hop(N3), "IPv4 protocol 6"),
+    ):
+        cases.append(case(f"trust-transit-from-edge-{name}", f"{ROW_TRANSIT}. {ROW_STEP8_CHAIN}: a CHAIN_WRITE frame "
+                          f"to the TAIL with {what} does not look like a chain frame: from the edge port {EDGE} it "
+                          "transits.", replica(), [step(frame, [transit(N2, frame, via)], ["TRANSIT"], EDGE)], base))
+    ops = (READ, WRITE, READ_REPLY, WRITE_REPLY, ERROR, 0, 8, 0xFF)
+    frames = [edge_n3.but(op=op) for op in ops]
+    cases.append(case("trust-transit-from-edge-non-chain-ops", f"{ROW_TRANSIT}. {ROW_STEP8_CHAIN}: frames like a "
+                      "CHAIN_WRITE to the TAIL (66 bytes, with the extension) but with op "
+                      f"{', '.join(str(op) for op in ops)} (no chain op) transit from the edge port {EDGE}.", replica(),
+                      [step(f, [transit(N2, f, hop(N3))], ["TRANSIT"], EDGE) for f in frames], base))
+    return cases
+
+
 # =========================================================================== §4.2 emission, §1 padding
 
 @group("emission", "§4.2 and §4.3: what every output copies (identification, TOS, flags), decrements (TTL) and "
-       "resets (UDP checksum 0, no Ethernet padding), that the destination MAC comes from the route, and that the "
-       "ingress port is not used")
+       "resets (UDP checksum 0, no Ethernet padding), its length (66 bytes and the node's epoch for a chain op, 62 "
+       "for any other), that the destination MAC comes from the route, and that a READ's handling does not depend "
+       "on the ingress port")
 def emission_cases():
     cases = []
     regs = [reg(5, VA, 3, 3, C1)]
@@ -1167,29 +1445,88 @@ def emission_cases():
                       "62-byte reply.", tail(), [step(r, [reply(N3, r, READ_REPLY, 3, VA)], ["READ_LOCAL"])], regs,
                       key_reads={5: 1}))
     cw = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2, pad=bytes(range(1, 19)))
-    cases.append(case("emit-padding-chain-write", f"{ROW_CW_APPLIED}, §5 step 5b: an 80-byte CHAIN_WRITE (18 "
-                      "non-zero padding bytes) is applied and forwarded as a 62-byte frame.", replica(),
-                      [step(cw, [forward(N2, cw, N3)], ["CHAIN_WRITE_APPLIED"])], regs, [reg(5, VB, 4, 3, C2)]))
+    cases.append(case("emit-padding-chain-write", f"{ROW_CW_APPLIED}, §5 step 5b: an 84-byte CHAIN_WRITE (a chain "
+                      "frame and 18 non-zero padding bytes) is applied and forwarded as a 66-byte frame (§4.2).",
+                      replica(), [step(cw, [forward(N2, cw, N3)], ["CHAIN_WRITE_APPLIED"])], regs,
+                      [reg(5, VB, 4, 3, C2)]))
+    ack = chain(N3, N2, ACK, 5, 4, VB, C2, pad=b"\x5a" * 6)
+    cases.append(case("emit-padding-ack", f"{ROW_ACK_R}, §5 step 5b: a 72-byte ACK (6 padding bytes) is forwarded "
+                      "as a 66-byte frame.", replica(), [step(ack, [forward(N2, ack, N1)], ["ACK_FORWARDED"])],
+                      [reg(5, VB, 4, 3, C2)], [reg(5, VB, 4, 4, C2)]))
     cw = chain(N2, N3, CHAIN_WRITE, 5, 4, VB, C2, pad=b"\xff\xff")
-    cases.append(case("emit-padding-tail-two-outputs", f"{ROW_COMMIT}, §5 step 5b: a 64-byte CHAIN_WRITE at the "
-                      "TAIL gives a 62-byte WRITE_REPLY and a 62-byte ACK.", tail(),
+    cases.append(case("emit-padding-tail-two-outputs", f"{ROW_COMMIT}, §5 step 5b, §4.2: a 68-byte CHAIN_WRITE at "
+                      "the TAIL gives a 62-byte WRITE_REPLY (no chain extension) and a 66-byte ACK carrying the "
+                      f"node's epoch {EPOCH}.", tail(),
                       [step(cw, tail_outputs(cw, 4, VB), ["COMMIT_APPLIED"])], regs, [reg(5, VB, 4, 4, C2)]))
     r = request(N1, WRITE, 5, C1, VA, version=1, pad=bytes(4))
-    cases.append(case("emit-padding-resend", f"{ROW_W_MATCH}, §5 step 5b: a padded retransmission at the HEAD gets a "
-                      "62-byte re-sent CHAIN_WRITE.", head(), [step(r, [resend(N1, r, N2, 3, VA, C1)],
-                                                                   ["WRITE_RETRANSMIT"])],
+    cases.append(case("emit-padding-resend", f"{ROW_W_MATCH}, §5 step 5b, §4.2: a retransmission padded to 66 "
+                      "bytes at the HEAD gets a 66-byte re-sent CHAIN_WRITE whose extension is the node's epoch, not "
+                      "the zero padding.", head(), [step(r, [resend(N1, r, N2, 3, VA, C1)], ["WRITE_RETRANSMIT"])],
                       regs, key_writes={5: 1}))
+
+    # §4.2 lengths: a chain op's output is a 66-byte chain frame with the node's epoch, any other 62 bytes.
+    w = request(N1, WRITE, 5, C2, VB)
+    cases.append(case("emit-head-chain-write-is-66-bytes", f"{ROW_W_STAMP}, §4.2: a 62-byte WRITE becomes a 66-byte "
+                      f"CHAIN_WRITE: IPv4 total length 52, UDP length 32, and the chain extension carries epoch "
+                      f"{EPOCH}, node_config.epoch.", head(),
+                      [step(w, [forward(N1, w, N2, op=CHAIN_WRITE, version=4)], ["WRITE_STAMPED"])], regs,
+                      [reg(5, VB, 4, 3, C2)], key_writes={5: 1}))
+    w = request(N1, WRITE, 5, C2, VB, tos=0x10, ident=0x4242, flags=0x0000, ttl=33)
+    cases.append(case("emit-head-chain-write-copies-ident-tos-flags", f"{ROW_W_STAMP}, §4.2: the 66-byte CHAIN_WRITE "
+                      "made from a 62-byte WRITE copies its identification 0x4242, TOS 0x10 and flags 0, and has TTL "
+                      "32.", head(), [step(w, [forward(N1, w, N2, op=CHAIN_WRITE, version=4)], ["WRITE_STAMPED"])],
+                      regs, [reg(5, VB, 4, 3, dataclasses.replace(C2, id=0x4242))], key_writes={5: 1}))
+    c2_beef = dataclasses.replace(C2, id=0xBEEF)
+    cw = chain(N2, N3, CHAIN_WRITE, 5, 4, VB, c2_beef, tos=0xB8, flags=0x0000, ttl=200)
+    cases.append(case("emit-tail-outputs-copy-ident-tos-flags", f"{ROW_COMMIT}, §4.2: the WRITE_REPLY and the ACK "
+                      "both copy the CHAIN_WRITE's identification 0xbeef, TOS 0xb8 and flags 0, and have TTL 199.",
+                      tail(), [step(cw, tail_outputs(cw, 4, VB), ["COMMIT_APPLIED"])], regs,
+                      [reg(5, VB, 4, 4, c2_beef)]))
+    w1, w2 = request(N1, WRITE, 5, C1, VB, pad=b"\xaa" * 4), request(N1, WRITE, 5, C2, VC, pad=b"\xee" * 8)
+    w3 = request(N1, WRITE, 5, C3, VD, pad=b"\x11\x22")
+    cases.append(case("emit-head-padded-writes-become-66-byte-chain-writes", f"{ROW_W_STAMP}, §4.2 ('whatever "
+                      "Ethernet padding the received frame had'): WRITEs of 66 bytes (4 padding bytes aa), 70 bytes "
+                      "(8 padding bytes ee) and 64 bytes (padding 1122) are stamped 4, 5 and 6, each forwarded as a "
+                      f"66-byte CHAIN_WRITE whose last 4 bytes are epoch {EPOCH}, never the padding.", head(),
+                      [step(w1, [forward(N1, w1, N2, op=CHAIN_WRITE, version=4)], ["WRITE_STAMPED"]),
+                       step(w2, [forward(N1, w2, N2, op=CHAIN_WRITE, version=5)], ["WRITE_STAMPED"]),
+                       step(w3, [forward(N1, w3, N2, op=CHAIN_WRITE, version=6)], ["WRITE_STAMPED"])],
+                      regs, [reg(5, VD, 6, 3, C3)], key_writes={5: 3}))
+    cw = chain(N2, N3, CHAIN_WRITE, 5, 4, VB, C2)
+    cases.append(case("emit-tail-reply-62-ack-66", f"{ROW_COMMIT}, §4.2: from a 66-byte CHAIN_WRITE the TAIL emits "
+                      "a 62-byte WRITE_REPLY (total length 48, UDP length 28, no extension: a reply to a client) and "
+                      f"a 66-byte ACK (52, 32, epoch {EPOCH}).", tail(),
+                      [step(cw, tail_outputs(cw, 4, VB), ["COMMIT_APPLIED"])], regs, [reg(5, VB, 4, 4, C2)]))
+    w = request(N1, WRITE, 5, C2, VB, pad=b"\x00\x01")
+    cases.append(case("emit-window-full-reply-62-resend-66", f"{ROW_W_FULL}, §4.2: from a 64-byte WRITE the HEAD "
+                      f"emits a 62-byte ERROR WINDOW_FULL and a 66-byte re-sent CHAIN_WRITE with epoch {EPOCH}.",
+                      head(),
+                      [step(w, [reply(N1, w, ERROR, WINDOW_FULL_CODE, VB), resend(N1, w, N2, 127, VA, C1)],
+                            ["WRITE_WINDOW_FULL"])], [reg(5, VA, 127, 0, C1)], key_writes={5: 1}))
+    other = 0x01020304
+    cw, ack = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2, other), chain(N3, N2, ACK, 5, 4, VB, C2, other)
+    cases.append(case("emit-replica-stamps-its-epoch", f"{ROW_CW_APPLIED}, {ROW_ACK_R}, §4.2 ('its chain extension "
+                      "carries epoch = node_config.epoch'): a REPLICA configured with epoch 0x01020304 forwards a "
+                      "CHAIN_WRITE and an ACK of that epoch with its own epoch, which step 15c makes equal to the "
+                      "received one.", replica().but(epoch=other),
+                      [step(cw, [forward(N2, cw, N3, epoch=other)], ["CHAIN_WRITE_APPLIED"]),
+                       step(ack, [forward(N2, ack, N1, epoch=other)], ["ACK_FORWARDED"])],
+                      [reg(5, VA, 3, 3, C1)], [reg(5, VB, 4, 4, C2)]))
+    w, cw = request(N1, WRITE, 5, C2, VB), chain(N2, N3, CHAIN_WRITE, 5, 4, VB, C2, 0xFFFFFFFE)
+    cases.append(case("emit-head-stamps-its-epoch", f"{ROW_W_STAMP}, §4.2: a HEAD configured with epoch 0xfffffffe "
+                      "stamps that epoch into the CHAIN_WRITE it makes from a WRITE.", head().but(epoch=0xFFFFFFFE),
+                      [step(w, [forward(N1, w, N2, op=CHAIN_WRITE, version=4, epoch=0xFFFFFFFE)], ["WRITE_STAMPED"])],
+                      regs, [reg(5, VB, 4, 3, C2)], key_writes={5: 1}))
+    cases.append(case("emit-tail-stamps-its-epoch", f"{ROW_COMMIT}, §4.2: a TAIL configured with epoch 0xfffffffe "
+                      "sends its ACK with that epoch; its WRITE_REPLY has no extension.", tail().but(epoch=0xFFFFFFFE),
+                      [step(cw, [reply(N3, cw, WRITE_REPLY, 4, VB), forward(N3, cw, N2, op=ACK, epoch=0xFFFFFFFE)],
+                            ["COMMIT_APPLIED"])], regs, [reg(5, VB, 4, 4, C2)]))
     r = request(N3, READ, 5, C2)
-    cases.append(case("emit-ingress-port-not-used", f"{ROW_READ_TAIL}, §5.1 details ('the ingress port is not "
-                      "used'): the same READ received on ports 0, 4 and 65535 is answered the same way, on the "
-                      "route's port 4.", tail(),
-                      [step(r, [reply(N3, r, READ_REPLY, 3, VA)], ["READ_LOCAL"], ingress=p) for p in (0, 4, 65535)],
-                      regs, key_reads={5: 3}))
-    cw = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2)
-    cases.append(case("emit-chain-write-from-unexpected-port", f"{ROW_CW_APPLIED}, §5.1 details: a CHAIN_WRITE "
-                      "received on the clients' port 4 is applied like one from the predecessor's port.", replica(),
-                      [step(cw, [forward(N2, cw, N3)], ["CHAIN_WRITE_APPLIED"], ingress=4)], regs,
-                      [reg(5, VB, 4, 3, C2)]))
+    cases.append(case("emit-read-ingress-port-not-used", f"{ROW_READ_TAIL}, §5.1 details (the ingress port is used "
+                      "only by the trust checks of chain ops): the same READ received on ports 0, 4 (an edge port), "
+                      "2 (a fabric port) and 65535 is answered the same way, on the route's port 4.", tail(),
+                      [step(r, [reply(N3, r, READ_REPLY, 3, VA)], ["READ_LOCAL"], ingress=p) for p in (0, 4, 2, 65535)],
+                      regs, key_reads={5: 4}))
     return cases
 
 

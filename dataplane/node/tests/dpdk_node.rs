@@ -71,8 +71,10 @@ impl RingHarness {
     }
 }
 
-/// The control plane's part (tables, registers, counters) goes to the core
-/// directly; every frame goes through DPDK.
+/// The control plane's part (node_config, ipv4_route and fabric_port
+/// entries, registers, counters) goes to the core directly; every frame goes
+/// through DPDK, which hands the core the port number it arrived on: the
+/// number `fabric_port` matches (§2.3), not the DPDK port id.
 impl NodeUnderTest for RingHarness {
     fn reset(&mut self, state: &InitialState<'_>) -> Result<(), String> {
         NodeUnderTest::reset(self.node.node_mut(), state)
@@ -95,11 +97,13 @@ impl NodeUnderTest for RingHarness {
     }
 }
 
-/// Every port number a vector receives on, sends on or routes to.
+/// Every port number a vector receives on, sends on, routes to or marks as a
+/// fabric port.
 fn port_numbers(files: &[VectorFile]) -> BTreeSet<u16> {
     let mut ports = BTreeSet::new();
     for case in files.iter().flat_map(|f| &f.cases) {
         ports.extend(case.routes.iter().map(|r| r.port));
+        ports.extend(case.fabric_ports.iter().map(|p| p.port));
         for step in &case.steps {
             ports.insert(step.ingress_port);
             ports.extend(step.expect.iter().map(|o| o.port));

@@ -18,6 +18,9 @@ impl NodeUnderTest for Node {
                 .insert(entry)
                 .map_err(|e| format!("route {}/{} refused: {e}", route.prefix, route.prefix_len))?;
         }
+        for entry in state.fabric_ports {
+            self.fabric_ports_mut().insert(*entry).map_err(|e| format!("fabric port {} refused: {e}", entry.port))?;
+        }
         for entry in state.registers {
             let capacity = Node::registers(self).capacity();
             let slot = self

@@ -4,6 +4,7 @@
 //! test or on its wire crate.
 
 /// Where each field of the 62-byte frame starts (§1): (first offset, field).
+/// A chain frame's extension (§1.4) follows it: see [`field_at`].
 const FIELDS: [(usize, &str); 22] = [
     (0, "Ethernet destination MAC"),
     (6, "Ethernet source MAC"),
@@ -29,9 +30,20 @@ const FIELDS: [(usize, &str); 22] = [
     (62, "bytes after the NetCRAQ header (Ethernet padding)"),
 ];
 
-/// The field of a NetCRAQ frame (§1) that byte `offset` belongs to, e.g.
-/// `IPv4 TTL` or `NetCRAQ value (byte 3 of 16)`.
-pub fn field_at(offset: usize) -> String {
+/// Where a chain frame's extension starts, and where the bytes after it do (§1.4).
+const EXTENSION: usize = 62;
+const AFTER_EXTENSION: usize = EXTENSION + 4;
+
+/// The field of NetCRAQ frame `frame` (§1) that byte `offset` belongs to, e.g.
+/// `IPv4 TTL`, `NetCRAQ value (byte 3 of 16)` or, in a chain frame (its op
+/// at offset 42 is `CHAIN_WRITE` or `ACK`), `chain extension epoch (byte 1 of 4)`.
+pub fn field_at(frame: &[u8], offset: usize) -> String {
+    if offset >= EXTENSION && is_chain_op(frame) {
+        return match offset {
+            EXTENSION..AFTER_EXTENSION => format!("chain extension epoch (byte {} of 4)", offset - EXTENSION),
+            _ => format!("bytes after the chain extension (Ethernet padding), byte {}", offset - AFTER_EXTENSION),
+        };
+    }
     let (start, name) = FIELDS.iter().rev().find(|(start, _)| *start <= offset).copied().unwrap_or(FIELDS[0]);
     match start {
         46 => format!("{name} (byte {} of 16)", offset - 46),
@@ -47,14 +59,15 @@ pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<usize> {
     (0..common).find(|&i| expected[i] != actual[i]).or((expected.len() != actual.len()).then_some(common))
 }
 
-/// Every field in which the frames differ, in frame order (a length
-/// difference shows as the fields only one of them has).
+/// Every field in which the frames differ, in frame order and named after
+/// the expected frame's layout (a length difference shows as the fields only
+/// one of them has).
 pub fn differing_fields(expected: &[u8], actual: &[u8]) -> Vec<String> {
     let len = expected.len().max(actual.len());
     let mut fields: Vec<String> = Vec::new();
     for offset in 0..len {
         if expected.get(offset) != actual.get(offset) {
-            let field = field_at(offset);
+            let field = field_at(expected, offset);
             let base = field.split(" (byte").next().unwrap_or(&field).split(", byte").next().unwrap_or(&field);
             if fields.last().map(String::as_str) != Some(base) {
                 fields.push(base.to_string());
@@ -64,14 +77,20 @@ pub fn differing_fields(expected: &[u8], actual: &[u8]) -> Vec<String> {
     fields
 }
 
+/// Whether `frame` holds a chain op (`ACK` or `CHAIN_WRITE`, §1.2) at offset 42.
+fn is_chain_op(frame: &[u8]) -> bool {
+    matches!(frame.get(42).copied().and_then(op_name), Some("ACK" | "CHAIN_WRITE"))
+}
+
 /// The op name of a NetCRAQ op code (§1.2).
 pub fn op_name(code: u8) -> Option<&'static str> {
     let names = ["READ", "WRITE", "READ_REPLY", "WRITE_REPLY", "ACK", "ERROR", "CHAIN_WRITE"];
     names.get(usize::from(code).checked_sub(1)?).copied()
 }
 
-/// A one-line reading of a frame, as far as its bytes go, e.g.
-/// `62 B 02:..:03 -> 02:..:01 | 10.0.1.2:40001 -> 10.0.0.3:20035 ttl 63 id 0x0009 | CHAIN_WRITE v4 key 5 value a0a1..`.
+/// A one-line reading of a frame, as far as its bytes go, e.g. `66 B
+/// 02:..:03 -> 02:..:01 | 10.0.1.2:40001 -> 10.0.0.3:20035 ttl 63 id 0x0009 |
+/// CHAIN_WRITE v4 key 5 value a0a1.. epoch 7`.
 pub fn describe(frame: &[u8]) -> String {
     let mut text = format!("{} B", frame.len());
     if frame.len() < 14 {
@@ -105,7 +124,11 @@ pub fn describe(frame: &[u8]) -> String {
     }
     let op = op_name(frame[42]).map(str::to_string).unwrap_or_else(|| format!("op {}", frame[42]));
     let value: String = frame[46..62].iter().map(|b| format!("{b:02x}")).collect();
-    text + &format!(" | {op} v{} key {} value {value}", frame[43], u16_at(44))
+    text += &format!(" | {op} v{} key {} value {value}", frame[43], u16_at(44));
+    match frame.get(EXTENSION..AFTER_EXTENSION) {
+        Some(&[a, b, c, d]) if is_chain_op(frame) => text + &format!(" epoch {}", u32::from_be_bytes([a, b, c, d])),
+        _ => text,
+    }
 }
 
 #[cfg(test)]
@@ -114,14 +137,32 @@ mod tests {
 
     #[test]
     fn fields_follow_the_spec_layout() {
-        assert_eq!(field_at(0), "Ethernet destination MAC");
-        assert_eq!(field_at(11), "Ethernet source MAC");
-        assert_eq!(field_at(22), "IPv4 TTL");
-        assert_eq!(field_at(25), "IPv4 header checksum");
-        assert_eq!(field_at(37), "UDP destination port");
-        assert_eq!(field_at(43), "NetCRAQ version");
-        assert_eq!(field_at(49), "NetCRAQ value (byte 3 of 16)");
-        assert_eq!(field_at(63), "bytes after the NetCRAQ header (Ethernet padding), byte 1");
+        let read = [1u8; 64];
+        assert_eq!(field_at(&read, 0), "Ethernet destination MAC");
+        assert_eq!(field_at(&read, 11), "Ethernet source MAC");
+        assert_eq!(field_at(&read, 22), "IPv4 TTL");
+        assert_eq!(field_at(&read, 25), "IPv4 header checksum");
+        assert_eq!(field_at(&read, 37), "UDP destination port");
+        assert_eq!(field_at(&read, 43), "NetCRAQ version");
+        assert_eq!(field_at(&read, 49), "NetCRAQ value (byte 3 of 16)");
+        assert_eq!(field_at(&read, 63), "bytes after the NetCRAQ header (Ethernet padding), byte 1");
+    }
+
+    #[test]
+    fn a_chain_frame_has_its_extension() {
+        let mut chain_write = [0u8; 68];
+        chain_write[42] = 7;
+        assert_eq!(field_at(&chain_write, 61), "NetCRAQ value (byte 15 of 16)");
+        assert_eq!(field_at(&chain_write, 63), "chain extension epoch (byte 1 of 4)");
+        assert_eq!(field_at(&chain_write, 67), "bytes after the chain extension (Ethernet padding), byte 1");
+        chain_write[12..14].copy_from_slice(&[8, 0]);
+        chain_write[23] = 17;
+        chain_write[62..66].copy_from_slice(&7u32.to_be_bytes());
+        let text = describe(&chain_write);
+        assert!(text.ends_with("CHAIN_WRITE v0 key 0 value 00000000000000000000000000000000 epoch 7"), "{text}");
+        let mut differs = chain_write;
+        differs[65] = 8;
+        assert_eq!(differing_fields(&chain_write, &differs), ["chain extension epoch"]);
     }
 
     #[test]

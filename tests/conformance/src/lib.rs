@@ -5,11 +5,12 @@
 //! - [`load_dir`] / [`load_file`] read and validate vector files into [`VectorFile`]s;
 //!   every error names the file, the case and the path of the bad field.
 //! - [`NodeUnderTest`] is what an implementation provides: reset to a case's
-//!   starting state, receive one frame, read back registers and counters. It
-//!   uses only the types of this crate and the core's [`NodeConfig`] (read
-//!   through its `serde` feature, re-exported here), so the software node, the
-//!   DPDK node and the BMv2 switch can all implement it. [`netcraq_core::Node`]
-//!   implements it.
+//!   starting state (config, routes, fabric ports, registers), receive one
+//!   frame, read back registers and counters. It uses only the types of this
+//!   crate and the core's [`NodeConfig`] (read through its `serde` feature)
+//!   and [`FabricPort`], both re-exported here, so the software node, the
+//!   DPDK node and the BMv2 switch can all implement it.
+//!   [`netcraq_core::Node`] implements it.
 //! - [`run_files`] / [`run_case`] replay the cases and return a [`Report`] of
 //!   every [`Mismatch`], each naming the case, the step and, for frames, the
 //!   first differing byte and the header field it falls in.
@@ -21,13 +22,13 @@ pub mod frame;
 mod runner;
 mod vectors;
 
-pub use netcraq_core::{Mode, NodeConfig, Role};
+pub use netcraq_core::{FabricPort, Mode, NodeConfig, Role};
 pub use runner::{run_case, run_files, Difference, InitialState, Mismatch, NodeUnderTest, Report};
 pub use vectors::{load_dir, load_file, Case, Counters, KeyRegisters, LoadError, Output, Route, Step, VectorFile};
 
 /// The outcome codes of `docs/protocol.md` §6, in code order: `OUTCOMES[code]`
 /// is the name the vectors use.
-pub const OUTCOMES: [&str; 30] = [
+pub const OUTCOMES: [&str; 32] = [
     "READ_LOCAL",
     "READ_TO_TAIL",
     "WRITE_TO_HEAD",
@@ -58,6 +59,8 @@ pub const OUTCOMES: [&str; 30] = [
     "DROP_UNEXPECTED_OP",
     "DROP_KEY_OUT_OF_RANGE",
     "NO_ROUTE",
+    "DROP_NOT_FROM_CHAIN",
+    "DROP_WRONG_EPOCH",
 ];
 
 /// The code of an outcome name, if it is one of §6.

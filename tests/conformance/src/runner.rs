@@ -1,7 +1,7 @@
 //! Replaying cases against an implementation and reporting every mismatch.
 
 use crate::frame::{describe, differing_fields, field_at, first_difference};
-use crate::{Case, Counters, KeyRegisters, Output, Route, VectorFile, OUTCOMES};
+use crate::{Case, Counters, FabricPort, KeyRegisters, Output, Route, VectorFile, OUTCOMES};
 use netcraq_core::NodeConfig;
 use std::collections::BTreeMap;
 use std::fmt::{self, Display, Formatter};
@@ -15,6 +15,8 @@ pub struct InitialState<'a> {
     pub config: Option<&'a NodeConfig>,
     /// `ipv4_route` entries, in installation order.
     pub routes: &'a [Route],
+    /// `fabric_port` entries; every other port is an edge port.
+    pub fabric_ports: &'a [FabricPort],
     /// Keys whose registers start non-zero; every other key starts at zero.
     pub registers: &'a [KeyRegisters],
 }
@@ -22,8 +24,8 @@ pub struct InitialState<'a> {
 /// A NetCRAQ node implementation under test: the Rust core, the DPDK node,
 /// the BMv2 switch. Errors are free text for the report.
 pub trait NodeUnderTest {
-    /// Returns the node to its power-on state (no `node_config`, no routes,
-    /// every register and counter zero), then installs `state`.
+    /// Returns the node to its power-on state (no `node_config`, no routes, no
+    /// fabric ports, every register and counter zero), then installs `state`.
     fn reset(&mut self, state: &InitialState<'_>) -> Result<(), String>;
 
     /// Delivers one frame on `ingress_port` and returns the frames the node
@@ -116,7 +118,12 @@ pub fn run_case<N: NodeUnderTest + ?Sized>(node: &mut N, file: &Path, case: &Cas
     let mut report = |step: Option<usize>, difference: Difference| {
         mismatches.push(Mismatch { file: file.to_path_buf(), case: case.name.clone(), step, difference });
     };
-    let state = InitialState { config: case.config.as_ref(), routes: &case.routes, registers: &case.registers };
+    let state = InitialState {
+        config: case.config.as_ref(),
+        routes: &case.routes,
+        fabric_ports: &case.fabric_ports,
+        registers: &case.registers,
+    };
     if let Err(error) = guarded(|| node.reset(&state)) {
         report(None, Difference::Setup(error));
         return mismatches;
@@ -292,7 +299,7 @@ impl Display for Difference {
                 writeln!(
                     f,
                     "frame #{index} differs first at byte {offset} ({}); differing fields: {}",
-                    field_at(offset),
+                    field_at(expected, offset),
                     differing_fields(expected, actual).join(", ")
                 )?;
                 if expected.len() != actual.len() {

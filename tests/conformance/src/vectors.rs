@@ -7,7 +7,7 @@
 //! [`NodeConfig`], the one the node files use too.
 
 use crate::{outcome_code, OUTCOMES};
-use netcraq_core::NodeConfig;
+use netcraq_core::{FabricPort, NodeConfig};
 use netcraq_wire::MacAddr;
 use serde::de::value::MapDeserializer;
 use serde::Deserialize;
@@ -133,6 +133,8 @@ pub struct Case {
     /// `None`: the node is unconfigured.
     pub config: Option<NodeConfig>,
     pub routes: Vec<Route>,
+    /// `fabric_port` entries; unlisted ports are edge ports.
+    pub fabric_ports: Vec<FabricPort>,
     /// Registers set before the first step; unlisted keys are zero.
     pub registers: Vec<KeyRegisters>,
     pub steps: Vec<Step>,
@@ -241,8 +243,17 @@ struct Ctx<'a> {
     case: Option<String>,
 }
 
-const CASE_FIELDS: [&str; 8] =
-    ["name", "description", "config", "routes", "registers", "steps", "final_registers", "final_counters"];
+const CASE_FIELDS: [&str; 9] = [
+    "name",
+    "description",
+    "config",
+    "routes",
+    "fabric_ports",
+    "registers",
+    "steps",
+    "final_registers",
+    "final_counters",
+];
 
 const REGISTER_FIELDS: [&str; 7] = ["key", "value", "version", "acked", "writer_ip", "writer_port", "writer_id"];
 
@@ -307,6 +318,10 @@ impl Ctx<'_> {
         self.uint(value, path, u16::MAX.into()).map(|n| n as u16)
     }
 
+    fn bool(&self, value: &Value, path: &str) -> Result<bool, LoadError> {
+        value.as_bool().ok_or_else(|| self.err(path, format!("expected true or false, found {}", kind(value))))
+    }
+
     fn hex(&self, value: &Value, path: &str) -> Result<Vec<u8>, LoadError> {
         let text = self.string(value, path)?;
         if let Some((at, c)) = text.char_indices().find(|(_, c)| !matches!(c, '0'..='9' | 'a'..='f')) {
@@ -336,7 +351,8 @@ impl Ctx<'_> {
     }
 
     fn case_value(&self, raw: &Value) -> Result<Case, LoadError> {
-        let required = ["name", "description", "routes", "registers", "steps", "final_registers", "final_counters"];
+        // Every field but `config`, whose absence means an unconfigured node.
+        let required: Vec<&str> = CASE_FIELDS.into_iter().filter(|field| *field != "config").collect();
         let map = self.object(raw, "", &CASE_FIELDS, &required)?;
         let name = self.string(&map["name"], "name")?.to_string();
         if name.is_empty() {
@@ -345,6 +361,7 @@ impl Ctx<'_> {
         let description = self.string(&map["description"], "description")?.to_string();
         let config = map.get("config").map(|c| self.config(c)).transpose()?;
         let routes = self.list(&map["routes"], "routes", |v, p| self.route(v, p))?;
+        let fabric_ports = self.fabric_ports(&map["fabric_ports"], "fabric_ports")?;
         let registers = self.register_list(&map["registers"], "registers")?;
         let steps = self.list(&map["steps"], "steps", |v, p| self.step(v, p))?;
         if steps.is_empty() {
@@ -371,7 +388,7 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        Ok(Case { name, description, config, routes, registers, steps, final_registers, final_counters })
+        Ok(Case { name, description, config, routes, fabric_ports, registers, steps, final_registers, final_counters })
     }
 
     fn list<T>(
@@ -399,6 +416,10 @@ impl Ctx<'_> {
         });
         let config = NodeConfig::deserialize(MapDeserializer::new(fields))
             .map_err(|e: serde_json::Error| self.err(&join("config", field.get()), e.to_string()))?;
+        // NodeConfig's serde form lets a node file leave the epoch out (0); a vector states it.
+        if !map.contains_key("epoch") {
+            return Err(self.err("config.epoch", "missing field: every case states its node's epoch"));
+        }
         if config.key_hi > 1 << 16 {
             return Err(self.err("config.key_hi", format!("{} is above the maximum {}", config.key_hi, 1 << 16)));
         }
@@ -427,6 +448,25 @@ impl Ctx<'_> {
             port: self.u16(&map["port"], &join(path, "port"))?,
             mac: self.mac(&map["mac"], &join(path, "mac"))?,
         })
+    }
+
+    fn fabric_ports(&self, value: &Value, path: &str) -> Result<Vec<FabricPort>, LoadError> {
+        let list = self.list(value, path, |v, p| {
+            let fields = ["port", "from_predecessor", "from_successor"];
+            let map = self.object(v, p, &fields, &fields)?;
+            Ok(FabricPort {
+                port: self.u16(&map["port"], &join(p, "port"))?,
+                from_predecessor: self.bool(&map["from_predecessor"], &join(p, "from_predecessor"))?,
+                from_successor: self.bool(&map["from_successor"], &join(p, "from_successor"))?,
+            })
+        })?;
+        let mut ports = BTreeSet::new();
+        for (i, entry) in list.iter().enumerate() {
+            if !ports.insert(entry.port) {
+                return Err(self.err(&format!("{path}[{i}].port"), format!("port {} listed twice", entry.port)));
+            }
+        }
+        Ok(list)
     }
 
     fn register_list(&self, value: &Value, path: &str) -> Result<Vec<KeyRegisters>, LoadError> {

@@ -3,11 +3,12 @@
 //! wrong are caught with a precise report.
 
 use netcraq_conformance::{
-    load_dir, load_file, run_case, run_files, vectors_dir, Counters, Difference, InitialState, KeyRegisters,
-    NodeUnderTest, Output, VectorFile,
+    load_dir, load_file, run_case, run_files, vectors_dir, Counters, Difference, FabricPort, InitialState,
+    KeyRegisters, NodeConfig, NodeUnderTest, Output, VectorFile,
 };
 use netcraq_core::{Node, DEFAULT_KEY_CAPACITY};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 fn vector_file(name: &str) -> VectorFile {
@@ -103,6 +104,38 @@ fn bad_configs_are_refused_naming_the_field() {
         let text = load_error(field, case);
         assert!(text.contains(expected), "{text}");
     }
+}
+
+#[test]
+fn bad_fabric_ports_are_refused_naming_the_field() {
+    let entry = serde_json::json!({ "port": 2, "from_predecessor": true, "from_successor": false });
+    for (change, expected) in [
+        (serde_json::json!({ "port": 70000 }), "fabric_ports[0].port: 70000 is above the maximum 65535"),
+        (serde_json::json!({ "from_successor": 1 }), "fabric_ports[0].from_successor: expected true or false"),
+        (serde_json::json!({ "neighbour": "N2" }), "fabric_ports[0].neighbour: unknown field"),
+    ] {
+        let mut bad = entry.clone();
+        bad.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        let mut case = case_json("chain.json", "commit-tail-applies");
+        case["fabric_ports"] = serde_json::json!([bad]);
+        let text = load_error("fabric", case);
+        assert!(text.contains(expected), "{text}");
+    }
+    let mut case = case_json("chain.json", "commit-tail-applies");
+    case["fabric_ports"] = serde_json::json!([entry.clone(), entry]);
+    assert!(load_error("fabric-twice", case).contains("fabric_ports[1].port: port 2 listed twice"));
+    let mut case = case_json("chain.json", "commit-tail-applies");
+    case.as_object_mut().unwrap().remove("fabric_ports");
+    assert!(load_error("fabric-missing", case).contains("fabric_ports: missing field"));
+}
+
+/// `NodeConfig` lets a node file leave its epoch out; a vector may not.
+#[test]
+fn a_config_without_epoch_is_refused() {
+    let mut case = case_json("chain.json", "commit-tail-applies");
+    case["config"].as_object_mut().unwrap().remove("epoch");
+    let text = load_error("epoch", case);
+    assert!(text.contains("config.epoch: missing field"), "{text}");
 }
 
 /// `NodeConfig` writes a case's `config` back exactly as the vectors do.
@@ -291,4 +324,74 @@ fn a_panicking_implementation_is_reported_and_the_run_goes_on() {
     let report = run_files(&mut Panicking, &files);
     assert_eq!(report.failed_cases().len(), files[0].cases.len());
     assert!(report.mismatches.iter().all(|m| matches!(&m.difference, Difference::Node(e) if e.contains("boom"))));
+}
+
+/// The core as a node without one of the trust checks would behave: every
+/// frame arrives on one fabric port marked for both neighbours, or every
+/// chain op addressed to the node carries the node's epoch.
+struct Trusting {
+    node: Node,
+    ignore_ports: bool,
+    ignore_epochs: bool,
+    own: Option<NodeConfig>,
+}
+
+impl Trusting {
+    const EVERYWHERE: [FabricPort; 1] = [FabricPort { port: 0, from_predecessor: true, from_successor: true }];
+
+    fn new(ignore_ports: bool, ignore_epochs: bool) -> Self {
+        Trusting { node: Node::new(DEFAULT_KEY_CAPACITY), ignore_ports, ignore_epochs, own: None }
+    }
+}
+
+impl NodeUnderTest for Trusting {
+    fn reset(&mut self, state: &InitialState<'_>) -> Result<(), String> {
+        self.own = state.config.copied();
+        match self.ignore_ports {
+            true => self.node.reset(&InitialState { fabric_ports: &Self::EVERYWHERE, ..*state }),
+            false => self.node.reset(state),
+        }
+    }
+
+    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
+        let mut frame = frame.to_vec();
+        let chain_op = frame.len() >= 66 && matches!(frame[42], 5 | 7);
+        if let Some(own) = self.own.filter(|own| self.ignore_epochs && chain_op && frame[30..34] == own.own_ip.octets())
+        {
+            frame[62..66].copy_from_slice(&own.epoch.to_be_bytes());
+        }
+        self.node.receive(if self.ignore_ports { 0 } else { ingress_port }, &frame)
+    }
+
+    fn registers(&mut self) -> Result<Vec<KeyRegisters>, String> {
+        NodeUnderTest::registers(&mut self.node)
+    }
+
+    fn counters(&mut self) -> Result<Counters, String> {
+        self.node.counters()
+    }
+}
+
+/// The cases that fail against `node`, and those that expect `outcome` in some step.
+fn failed_and_expecting(node: &mut Trusting, outcome: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let files = load_dir(&vectors_dir()).unwrap();
+    let report = run_files(node, &files);
+    let failed = report.failed_cases().into_iter().map(str::to_string).collect();
+    let cases = files.iter().flat_map(|f| &f.cases);
+    let expecting = cases.filter(|c| c.steps.iter().any(|s| s.outcomes.iter().any(|o| o == outcome)));
+    (failed, expecting.map(|c| c.name.clone()).collect())
+}
+
+#[test]
+fn a_node_that_ignores_the_ingress_port_fails_exactly_the_not_from_chain_cases() {
+    let (failed, expecting) = failed_and_expecting(&mut Trusting::new(true, false), "DROP_NOT_FROM_CHAIN");
+    assert!(expecting.len() > 20, "{expecting:?}");
+    assert_eq!(failed, expecting);
+}
+
+#[test]
+fn a_node_that_ignores_the_epoch_fails_exactly_the_wrong_epoch_cases() {
+    let (failed, expecting) = failed_and_expecting(&mut Trusting::new(false, true), "DROP_WRONG_EPOCH");
+    assert!(expecting.len() > 5, "{expecting:?}");
+    assert_eq!(failed, expecting);
 }
