@@ -6,7 +6,7 @@
 mod support;
 
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{FabricPort, Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::proto::p4::v1::entity::Entity;
@@ -55,6 +55,16 @@ async fn read_routes(fixture: &Fixture, client: &mut P4RuntimeClient) -> Vec<Rou
             other => panic!("not a table entry: {other:?}"),
         })
         .collect()
+}
+
+async fn read_fabric_ports(fixture: &Fixture, client: &mut P4RuntimeClient) -> Vec<FabricPort> {
+    let query = p4::TableEntry { table_id: fixture.ids.fabric_port, ..Default::default() };
+    let found = client.read(vec![entity(table(query))]).await.expect("read fabric ports");
+    let entries = found.iter().filter_map(|e| match &e.entity {
+        Some(Entity::TableEntry(entry)) => Some(fixture.ids.parse_fabric_port_entry(&fixture.index, entry)),
+        _ => None,
+    });
+    entries.collect::<Result<Vec<_>, _>>().expect("fabric port entries")
 }
 
 async fn read_config(fixture: &Fixture, client: &mut P4RuntimeClient) -> Option<NodeConfig> {
@@ -196,6 +206,41 @@ fn routes_are_inserted_modified_read_and_deleted() {
         let query = p4::TableEntry { table_id: ids.ipv4_route, is_default_action: true, ..Default::default() };
         let found = client.read(vec![entity(table(query))]).await.expect("read default");
         assert_eq!(found, vec![entity(table(ids.route_default_entry()))]);
+    });
+}
+
+#[test]
+fn fabric_ports_are_inserted_modified_read_and_deleted() {
+    let fixture = Fixture::start();
+    bounded(async {
+        let ids = &fixture.ids;
+        let mut client = fixture.primary(1).await;
+        let (a, b) = (
+            FabricPort { port: 2, from_predecessor: true, from_successor: false },
+            FabricPort { port: 1, from_predecessor: false, from_successor: true },
+        );
+        client
+            .write(vec![
+                update(Insert, table(ids.fabric_port_entry(&a))),
+                update(Insert, table(ids.fabric_port_entry(&b))),
+            ])
+            .await
+            .expect("inserts");
+        assert_eq!(read_fabric_ports(&fixture, &mut client).await, vec![b, a], "in port order");
+        let both = FabricPort { from_successor: true, ..a };
+        client.write(vec![update(Modify, table(ids.fabric_port_entry(&both)))]).await.expect("modify");
+        let filter = p4::TableEntry { action: None, ..ids.fabric_port_entry(&a) };
+        let found = client.read(vec![entity(table(filter))]).await.expect("read one");
+        assert_eq!(found, vec![entity(table(ids.fabric_port_entry(&both)))]);
+        assert_eq!(refused(&mut client, update(Insert, table(ids.fabric_port_entry(&b)))).await, Code::AlreadyExists);
+        client.write(vec![update(Delete, table(ids.fabric_port_key(b.port)))]).await.expect("delete");
+        assert_eq!(read_fabric_ports(&fixture, &mut client).await, vec![both]);
+        assert_eq!(refused(&mut client, update(Delete, table(ids.fabric_port_key(b.port)))).await, Code::NotFound);
+        // No entry means an edge port: the default stays edge_port.
+        let edge = ids.fabric_port_default_entry();
+        assert_eq!(refused(&mut client, update(Modify, table(edge.clone()))).await, Code::Unimplemented);
+        let query = p4::TableEntry { table_id: ids.fabric_port, is_default_action: true, ..Default::default() };
+        assert_eq!(client.read(vec![entity(table(query))]).await.expect("read default"), vec![entity(table(edge))]);
     });
 }
 
@@ -479,7 +524,7 @@ fn every_invalid_update_is_refused_with_the_spec_code() {
         assert_eq!(read_code(&mut client, vec![entity(table(unknown))]).await, Code::NotFound);
         let counter = p4::CounterEntry { counter_id: 0x12ffffff, ..Default::default() };
         assert_eq!(read_code(&mut client, vec![entity(Entity::CounterEntry(counter))]).await, Code::NotFound);
-        let beyond = ids.counter_entry(CounterId::Outcomes, Some(30), None);
+        let beyond = ids.counter_entry(CounterId::Outcomes, Some(Outcome::COUNT as u32), None);
         assert_eq!(read_code(&mut client, vec![entity(Entity::CounterEntry(beyond))]).await, Code::OutOfRange);
         assert_eq!(read_code(&mut client, vec![p4::Entity { entity: None }]).await, Code::InvalidArgument);
 

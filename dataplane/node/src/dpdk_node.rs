@@ -455,15 +455,24 @@ impl DpdkNode {
             return;
         }
         let verdict = self.node.process(self.shells[ingress].number(), mbuf.data_mut(), &mut self.scratch);
+        // Without a first output the received mbuf is free: the second
+        // (often the first, grown into a chain frame) is copied into it.
+        let mut free = None;
         match verdict.primary {
             Some(egress) => match mbuf.set_len(egress.len) {
                 Ok(()) => self.send(egress.port, mbuf),
                 Err(_) => self.io.tx_errors += 1,
             },
-            None => drop(mbuf),
+            None => free = Some(mbuf),
         }
         if let Some(egress) = verdict.secondary {
-            let copy = self.scratch.get(..egress.len).and_then(|bytes| Mbuf::from_bytes(&self.pool, bytes));
+            let copy = self.scratch.get(..egress.len).and_then(|bytes| match free.take() {
+                Some(mut mbuf) if mbuf.set_len(bytes.len()).is_ok() => {
+                    mbuf.data_mut().copy_from_slice(bytes);
+                    Some(mbuf)
+                }
+                _ => Mbuf::from_bytes(&self.pool, bytes),
+            });
             match copy {
                 Some(mbuf) => self.send(egress.port, mbuf),
                 None => self.io.tx_errors += 1,
