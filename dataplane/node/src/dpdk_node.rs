@@ -467,11 +467,14 @@ impl DpdkNode {
         }
         if let Some(egress) = verdict.secondary {
             let copy = self.scratch.get(..egress.len).and_then(|bytes| match free.take() {
-                Some(mut mbuf) if mbuf.set_len(bytes.len()).is_ok() => {
-                    mbuf.data_mut().copy_from_slice(bytes);
-                    Some(mbuf)
-                }
-                _ => Mbuf::from_bytes(&self.pool, bytes),
+                Some(mut mbuf) => match mbuf.set_len(bytes.len()) {
+                    Ok(()) => {
+                        mbuf.data_mut().copy_from_slice(bytes);
+                        Some(mbuf)
+                    }
+                    Err(_) => Mbuf::from_bytes(&self.pool, bytes),
+                },
+                None => Mbuf::from_bytes(&self.pool, bytes),
             });
             match copy {
                 Some(mbuf) => self.send(egress.port, mbuf),
