@@ -181,11 +181,11 @@ impl Node {
     /// comes from the neighbour that sends it, in this configuration.
     fn admit(&self, config: &NodeConfig, ingress_port: u16, request: &NetcraqFrame) -> Result<(), Outcome> {
         let role = config.role;
-        let port = self.fabric_ports.lookup(ingress_port);
+        let port = || self.fabric_ports.lookup(ingress_port);
         let (handled, from_neighbour) = match request.header.op {
             Op::Read | Op::Write => return Ok(()),
-            Op::ChainWrite => (matches!(role, Role::Replica | Role::Tail), port.is_some_and(|p| p.from_predecessor)),
-            Op::Ack => (matches!(role, Role::Head | Role::Replica), port.is_some_and(|p| p.from_successor)),
+            Op::ChainWrite => (matches!(role, Role::Replica | Role::Tail), port().is_some_and(|p| p.from_predecessor)),
+            Op::Ack => (matches!(role, Role::Head | Role::Replica), port().is_some_and(|p| p.from_successor)),
             Op::ReadReply | Op::WriteReply | Op::Error => (false, false),
         };
         if !handled {
@@ -322,7 +322,7 @@ impl Node {
             Action::Two(outcome, first, second) => (outcome, first, Some(second)),
         };
         let first = self.build(config, request, first);
-        if first.frame_len() > frame.len() {
+        if first.header.op.is_chain() && first.frame_len() > frame.len() {
             // A chain frame from a 62-byte request (§5.1: a head's stamped
             // write or re-send, never with a second output) goes to scratch.
             debug_assert!(second.is_none(), "a grown first output has no second");
@@ -341,13 +341,13 @@ impl Node {
 
     /// The output's frame; a chain frame carries this node's epoch (§4.2).
     fn build(&self, config: &NodeConfig, request: &NetcraqFrame, output: Output) -> NetcraqFrame {
-        let out = match output {
+        let mut out = match output {
             Output::Reply(header) => reply(config, request, header),
             Output::Forward(to, header) => forward(request, to, header),
             Output::ResendStored(key) => self.resend_stored(config, request, key),
         };
-        let epoch = if out.header.op.is_chain() { config.epoch } else { 0 };
-        NetcraqFrame { epoch, ..out }
+        out.epoch = if out.header.op.is_chain() { config.epoch } else { 0 };
+        out
     }
 
     /// §4.4: the stored version, addressed as its writer's request, to the successor.

@@ -59,6 +59,7 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         EthernetFrame { buffer }
     }
@@ -71,40 +72,49 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(EthernetFrame { buffer })
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     pub fn dst_addr(&self) -> MacAddr {
         MacAddr(self.buffer.as_ref()[0..6].try_into().unwrap())
     }
 
+    #[inline]
     pub fn src_addr(&self) -> MacAddr {
         MacAddr(self.buffer.as_ref()[6..12].try_into().unwrap())
     }
 
+    #[inline]
     pub fn ethertype(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 12)
     }
 
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[ETHERNET_HEADER_LEN..]
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    #[inline]
     pub fn set_dst_addr(&mut self, addr: MacAddr) {
         self.buffer.as_mut()[0..6].copy_from_slice(&addr.0);
     }
 
+    #[inline]
     pub fn set_src_addr(&mut self, addr: MacAddr) {
         self.buffer.as_mut()[6..12].copy_from_slice(&addr.0);
     }
 
+    #[inline]
     pub fn set_ethertype(&mut self, ethertype: u16) {
         write_u16(self.buffer.as_mut(), 12, ethertype);
     }
 
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[ETHERNET_HEADER_LEN..]
     }

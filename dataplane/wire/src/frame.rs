@@ -18,6 +18,7 @@ const EXTENSION_OFFSET: usize = NETCRAQ_HEADER_OFFSET + NETCRAQ_HEADER_LEN;
 
 /// The UDP payload length of a frame of `op` (§1): the header, and the chain
 /// extension for a chain op.
+#[inline]
 fn udp_payload_len(op: Op) -> u16 {
     match op.is_chain() {
         true => (NETCRAQ_HEADER_LEN + CHAIN_EXTENSION_LEN) as u16,
@@ -27,6 +28,7 @@ fn udp_payload_len(op: Op) -> u16 {
 
 impl Op {
     /// The length of a frame of this op: 66 bytes for a chain op, else 62 (§1).
+    #[inline]
     pub fn frame_len(self) -> usize {
         NETCRAQ_HEADER_OFFSET + usize::from(udp_payload_len(self))
     }
@@ -116,6 +118,7 @@ impl NetcraqFrame {
     }
 
     /// This frame's length: its op's (§1).
+    #[inline]
     pub fn frame_len(&self) -> usize {
         self.header.op.frame_len()
     }

@@ -15,6 +15,7 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         Ipv4Packet { buffer }
     }
@@ -38,63 +39,77 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(packet)
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[0] >> 4
     }
 
     /// Header length in 32-bit words.
+    #[inline]
     pub fn ihl(&self) -> u8 {
         self.buffer.as_ref()[0] & 0x0f
     }
 
+    #[inline(always)]
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[1]
     }
 
+    #[inline(always)]
     pub fn total_len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 2)
     }
 
+    #[inline(always)]
     pub fn ident(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 4)
     }
 
     /// Flags (3 bits) and fragment offset (13 bits), as on the wire.
+    #[inline(always)]
     pub fn flags_fragment(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 6)
     }
 
+    #[inline]
     pub fn is_fragment(&self) -> bool {
         self.flags_fragment() & FLAG_MORE_FRAGMENTS != 0 || self.fragment_offset() != 0
     }
 
     /// The fragment offset, in units of 8 bytes: non-zero for every fragment
     /// but the first.
+    #[inline]
     pub fn fragment_offset(&self) -> u16 {
         self.flags_fragment() & FRAGMENT_OFFSET_MASK
     }
 
+    #[inline(always)]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[8]
     }
 
+    #[inline(always)]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[9]
     }
 
+    #[inline]
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 10)
     }
 
+    #[inline(always)]
     pub fn src_addr(&self) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[12], b[13], b[14], b[15])
     }
 
+    #[inline(always)]
     pub fn dst_addr(&self) -> Ipv4Addr {
         let b = self.buffer.as_ref();
         Ipv4Addr::new(b[16], b[17], b[18], b[19])
@@ -109,6 +124,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// The bytes after the header, up to the total length.
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[IPV4_HEADER_LEN..usize::from(self.total_len())]
     }
@@ -119,34 +135,42 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buffer.as_mut()[0] = 0x45;
     }
 
+    #[inline]
     pub fn set_tos(&mut self, tos: u8) {
         self.buffer.as_mut()[1] = tos;
     }
 
+    #[inline]
     pub fn set_total_len(&mut self, len: u16) {
         write_u16(self.buffer.as_mut(), 2, len);
     }
 
+    #[inline]
     pub fn set_ident(&mut self, ident: u16) {
         write_u16(self.buffer.as_mut(), 4, ident);
     }
 
+    #[inline]
     pub fn set_flags_fragment(&mut self, field: u16) {
         write_u16(self.buffer.as_mut(), 6, field);
     }
 
+    #[inline]
     pub fn set_ttl(&mut self, ttl: u8) {
         self.buffer.as_mut()[8] = ttl;
     }
 
+    #[inline]
     pub fn set_protocol(&mut self, protocol: u8) {
         self.buffer.as_mut()[9] = protocol;
     }
 
+    #[inline]
     pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
         self.buffer.as_mut()[12..16].copy_from_slice(&addr.octets());
     }
 
+    #[inline]
     pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
         self.buffer.as_mut()[16..20].copy_from_slice(&addr.octets());
     }
@@ -158,6 +182,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         write_u16(self.buffer.as_mut(), 10, !sum);
     }
 
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.total_len());
         &mut self.buffer.as_mut()[IPV4_HEADER_LEN..end]

@@ -3,6 +3,11 @@
 //! Each layer has a zero-copy view over a byte buffer (`new_checked` verifies
 //! the length once, after which accessors cannot panic) and a `Repr` holding
 //! the parsed fields, with `parse` and `emit`. Nothing here allocates.
+//!
+//! Accessors are `#[inline]`, and those a node reads on every frame
+//! `#[inline(always)]`: without that, LLVM stops inlining them into
+//! `Node::process` once it grows, which `netcraq bench ceiling
+//! --instructions` showed as 15 % more instructions per clean read.
 
 #![forbid(unsafe_code)]
 
@@ -46,10 +51,12 @@ impl std::error::Error for WireError {}
 
 pub type Result<T> = std::result::Result<T, WireError>;
 
+#[inline]
 fn read_u16(bytes: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([bytes[at], bytes[at + 1]])
 }
 
+#[inline]
 fn write_u16(bytes: &mut [u8], at: usize, value: u16) {
     bytes[at..at + 2].copy_from_slice(&value.to_be_bytes());
 }

@@ -21,12 +21,14 @@ pub enum Op {
 impl Op {
     pub const ALL: [Op; 7] = [Op::Read, Op::Write, Op::ReadReply, Op::WriteReply, Op::Ack, Op::Error, Op::ChainWrite];
 
+    #[inline]
     pub fn from_code(code: u8) -> Option<Op> {
         Op::ALL.into_iter().find(|op| *op as u8 == code)
     }
 
     /// A chain op: sent only by chain nodes, as a chain frame with the chain
     /// extension (§1.2, §1.4).
+    #[inline]
     pub fn is_chain(self) -> bool {
         matches!(self, Op::ChainWrite | Op::Ack)
     }
@@ -89,6 +91,7 @@ pub struct NetcraqHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> NetcraqHeader<T> {
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         NetcraqHeader { buffer }
     }
@@ -101,36 +104,44 @@ impl<T: AsRef<[u8]>> NetcraqHeader<T> {
     }
 
     /// The raw operation code, which may be unknown.
+    #[inline]
     pub fn op_code(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
 
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[1]
     }
 
+    #[inline]
     pub fn key(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 2)
     }
 
+    #[inline]
     pub fn value(&self) -> [u8; VALUE_LEN] {
         self.buffer.as_ref()[4..NETCRAQ_HEADER_LEN].try_into().unwrap()
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> NetcraqHeader<T> {
+    #[inline]
     pub fn set_op(&mut self, op: Op) {
         self.buffer.as_mut()[0] = op as u8;
     }
 
+    #[inline]
     pub fn set_version(&mut self, version: u8) {
         self.buffer.as_mut()[1] = version;
     }
 
+    #[inline]
     pub fn set_key(&mut self, key: u16) {
         write_u16(self.buffer.as_mut(), 2, key);
     }
 
+    #[inline]
     pub fn set_value(&mut self, value: &[u8; VALUE_LEN]) {
         self.buffer.as_mut()[4..NETCRAQ_HEADER_LEN].copy_from_slice(value);
     }
@@ -174,10 +185,12 @@ impl<T: AsRef<[u8]>> ChainExtension<T> {
         Ok(ChainExtension { buffer })
     }
 
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         ChainExtension { buffer }
     }
 
+    #[inline]
     pub fn epoch(&self) -> u32 {
         let bytes = self.buffer.as_ref();
         u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
@@ -185,6 +198,7 @@ impl<T: AsRef<[u8]>> ChainExtension<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ChainExtension<T> {
+    #[inline]
     pub fn set_epoch(&mut self, epoch: u32) {
         self.buffer.as_mut()[..CHAIN_EXTENSION_LEN].copy_from_slice(&epoch.to_be_bytes());
     }

@@ -11,6 +11,7 @@ pub struct UdpDatagram<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> UdpDatagram<T> {
+    #[inline]
     pub fn new_unchecked(buffer: T) -> Self {
         UdpDatagram { buffer }
     }
@@ -32,49 +33,60 @@ impl<T: AsRef<[u8]>> UdpDatagram<T> {
         Ok(datagram)
     }
 
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 0)
     }
 
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 2)
     }
 
+    #[inline(always)]
     pub fn len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 4)
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         usize::from(self.len()) == UDP_HEADER_LEN
     }
 
+    #[inline]
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), 6)
     }
 
+    #[inline(always)]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[UDP_HEADER_LEN..usize::from(self.len())]
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpDatagram<T> {
+    #[inline]
     pub fn set_src_port(&mut self, port: u16) {
         write_u16(self.buffer.as_mut(), 0, port);
     }
 
+    #[inline]
     pub fn set_dst_port(&mut self, port: u16) {
         write_u16(self.buffer.as_mut(), 2, port);
     }
 
+    #[inline]
     pub fn set_len(&mut self, len: u16) {
         write_u16(self.buffer.as_mut(), 4, len);
     }
 
     /// NetCRAQ sends UDP checksum 0 ("not computed", allowed over IPv4).
+    #[inline]
     pub fn clear_checksum(&mut self) {
         write_u16(self.buffer.as_mut(), 6, 0);
     }
 
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.len());
         &mut self.buffer.as_mut()[UDP_HEADER_LEN..end]
