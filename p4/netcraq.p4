@@ -13,6 +13,11 @@
  * that copy, and its second ingress pass builds the second output from it and
  * routes it with the same ipv4_route table (counting NO_ROUTE on a miss, and
  * nothing else). See p4/README.md.
+ *
+ * Trust (§9). fabric_port says whether the frame arrived on a fabric port,
+ * and from which neighbour; a chain op is acted on only from the neighbour
+ * that sends it (§5 step 15b) and under this node's epoch (step 15c), and
+ * one from an edge port is never transited (step 8).
  */
 
 #include <core.p4>
@@ -33,6 +38,7 @@ struct headers_t {
     ipv4_h     ipv4;
     udp_h      udp;
     netcraq_h  netcraq;
+    chain_ext_h chain_ext;
 }
 
 struct metadata_t {
@@ -52,6 +58,13 @@ struct metadata_t {
     bit<32> predecessor_ip;
     bit<16> key_lo;
     bit<17> key_hi;
+    bit<32> epoch;
+
+    /* fabric_port (§2.3): an edge port has all three 0. */
+    bit<16> ingress_port;  /* its key: the 9-bit port, widened */
+    bit<1>  fabric;
+    bit<1>  from_predecessor;
+    bit<1>  from_successor;
 
     bit<1>  has_outcome;   /* count `outcome` once at the end of the pass */
     bit<8>  outcome;
@@ -95,6 +108,15 @@ parser NetcraqParser(packet_in pkt,
 
     state parse_netcraq {
         pkt.extract(hdr.netcraq);
+        transition select(hdr.netcraq.op) {
+            OP_ACK:         parse_chain_ext;
+            OP_CHAIN_WRITE: parse_chain_ext;
+            default:        accept;
+        }
+    }
+
+    state parse_chain_ext {
+        pkt.extract(hdr.chain_ext);
         transition accept;
     }
 }
@@ -137,7 +159,7 @@ control NetcraqIngress(inout headers_t hdr,
     action set_config(bit<48> own_mac, bit<32> own_ip, bit<8> role, bit<8> mode,
                       bit<32> head_ip, bit<32> tail_ip,
                       bit<32> successor_ip, bit<32> predecessor_ip,
-                      bit<16> key_lo, bit<17> key_hi) {
+                      bit<16> key_lo, bit<17> key_hi, bit<32> epoch) {
         meta.configured = 1;
         meta.own_mac = own_mac;
         meta.own_ip = own_ip;
@@ -149,6 +171,7 @@ control NetcraqIngress(inout headers_t hdr,
         meta.predecessor_ip = predecessor_ip;
         meta.key_lo = key_lo;
         meta.key_hi = key_hi;
+        meta.epoch = epoch;
     }
 
     @name(".NetcraqIngress.set_next_hop") @id(0x01000002)
@@ -170,6 +193,21 @@ control NetcraqIngress(inout headers_t hdr,
     action no_route() {
         mark_to_drop(std_meta);
         outcomes.count((bit<32>) OUTCOME_NO_ROUTE);
+    }
+
+    @name(".NetcraqIngress.set_fabric_port") @id(0x01000005)
+    action set_fabric_port(bit<1> from_predecessor, bit<1> from_successor) {
+        meta.fabric = 1;
+        meta.from_predecessor = from_predecessor;
+        meta.from_successor = from_successor;
+    }
+
+    /* No fabric_port entry: clients and anything else may be there (§9.1). */
+    @name(".NetcraqIngress.edge_port") @id(0x01000006)
+    action edge_port() {
+        meta.fabric = 0;
+        meta.from_predecessor = 0;
+        meta.from_successor = 0;
     }
 
     @name(".NetcraqIngress.node_config") @id(0x02000001)
@@ -195,6 +233,19 @@ control NetcraqIngress(inout headers_t hdr,
         size = 1024;
     }
 
+    @name(".NetcraqIngress.fabric_port") @id(0x02000003)
+    table fabric_port {
+        key = {
+            meta.ingress_port : exact @name("ingress_port");
+        }
+        actions = {
+            set_fabric_port;
+            edge_port;
+        }
+        const default_action = edge_port();
+        size = 512;
+    }
+
     apply {
         /* Nothing is sent unless ipv4_route says where. */
         mark_to_drop(std_meta);
@@ -203,11 +254,16 @@ control NetcraqIngress(inout headers_t hdr,
         meta.rewrite_csum = 0;
 
         node_config.apply();
+        meta.ingress_port = (bit<16>) std_meta.ingress_port;
+        fabric_port.apply();
 
         bit<16> idx = hdr.netcraq.key;  /* the register index */
         bit<8>  s = 0;       /* kv_version[key] */
         bit<8>  a = 0;       /* kv_acked[key] */
         bit<128> stored = 0; /* kv_value[key] */
+        bool chain_op = is_chain_op(hdr.netcraq.op);
+        bool client_lengths = hdr.ipv4.total_len == NETCRAQ_IPV4_LEN && hdr.udp.length == NETCRAQ_UDP_LEN;
+        bool chain_lengths = hdr.ipv4.total_len == CHAIN_IPV4_LEN && hdr.udp.length == CHAIN_UDP_LEN;
 
         if (meta.configured == 0) {
             /* §5 step 1. A copy in its second pass whose node lost its
@@ -274,10 +330,17 @@ control NetcraqIngress(inout headers_t hdr,
                 /* step 7 */
                 meta.outcome = OUTCOME_DROP_TTL_EXPIRED;
             } else if (hdr.ipv4.dst_addr != meta.own_ip) {
-                /* step 8: transit */
-                meta.outcome = OUTCOME_TRANSIT;
-                meta.out_kind = OUT_TRANSIT;
-                meta.out_dst = hdr.ipv4.dst_addr;
+                /* step 8. A NetCRAQ header was parsed: protocol 17, UDP port
+                 * 20035 and at least 62 bytes (IHL 5: step 5). */
+                if (meta.fabric == 0 && hdr.netcraq.isValid() && hdr.ipv4.frag_offset == 0
+                    && chain_op) {
+                    /* a chain frame from outside the chain */
+                    meta.outcome = OUTCOME_DROP_NOT_FROM_CHAIN;
+                } else {
+                    meta.outcome = OUTCOME_TRANSIT;
+                    meta.out_kind = OUT_TRANSIT;
+                    meta.out_dst = hdr.ipv4.dst_addr;
+                }
             } else if (hdr.ipv4.flag_mf == 1 || hdr.ipv4.frag_offset != 0) {
                 /* step 9 */
                 meta.outcome = OUTCOME_DROP_FRAGMENT;
@@ -290,12 +353,15 @@ control NetcraqIngress(inout headers_t hdr,
             } else if (hdr.udp.dst_port != NETCRAQ_UDP_PORT) {
                 /* step 12 */
                 meta.outcome = OUTCOME_DROP_WRONG_PORT;
-            } else if (hdr.ipv4.total_len != NETCRAQ_IPV4_LEN || hdr.udp.length != NETCRAQ_UDP_LEN) {
+            } else if (!client_lengths && !chain_lengths) {
                 /* step 13 (the NetCRAQ header is present from here on) */
                 meta.outcome = OUTCOME_DROP_BAD_LENGTH;
             } else if (hdr.netcraq.op == 0 || hdr.netcraq.op > OP_CHAIN_WRITE) {
                 /* step 14 */
                 meta.outcome = OUTCOME_DROP_UNKNOWN_OP;
+            } else if ((chain_op && !chain_lengths) || (!chain_op && !client_lengths)) {
+                /* step 14b (a chain op's extension is present from here on) */
+                meta.outcome = OUTCOME_DROP_BAD_LENGTH;
             } else if (!(hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE
                          || (hdr.netcraq.op == OP_CHAIN_WRITE
                              && (meta.role == ROLE_REPLICA || meta.role == ROLE_TAIL))
@@ -303,6 +369,13 @@ control NetcraqIngress(inout headers_t hdr,
                              && (meta.role == ROLE_HEAD || meta.role == ROLE_REPLICA)))) {
                 /* step 15 */
                 meta.outcome = OUTCOME_DROP_UNEXPECTED_OP;
+            } else if ((hdr.netcraq.op == OP_CHAIN_WRITE && meta.from_predecessor == 0)
+                       || (hdr.netcraq.op == OP_ACK && meta.from_successor == 0)) {
+                /* step 15b */
+                meta.outcome = OUTCOME_DROP_NOT_FROM_CHAIN;
+            } else if (chain_op && hdr.chain_ext.epoch != meta.epoch) {
+                /* step 15c */
+                meta.outcome = OUTCOME_DROP_WRONG_EPOCH;
             } else if ((bit<17>) idx < (bit<17>) meta.key_lo || (bit<17>) idx >= meta.key_hi) {
                 /* step 16 */
                 if (hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE) {
@@ -473,10 +546,21 @@ control NetcraqIngress(inout headers_t hdr,
             meta.rewrite_csum = 1;
             hdr.ethernet.src_addr = meta.own_mac;
             if (meta.out_kind != OUT_TRANSIT) {
-                /* Replies, forwards and re-sends are 62-byte NetCRAQ frames,
-                 * whatever padding the received frame had. */
+                /* Replies, forwards and re-sends are NetCRAQ frames of their
+                 * op's length, whatever padding the received frame had. */
                 hdr.udp.checksum = 0;
-                truncate(NETCRAQ_FRAME_LEN);
+                if (is_chain_op(hdr.netcraq.op)) {
+                    hdr.chain_ext.setValid();
+                    hdr.chain_ext.epoch = meta.epoch;
+                    hdr.ipv4.total_len = CHAIN_IPV4_LEN;
+                    hdr.udp.length = CHAIN_UDP_LEN;
+                    truncate(CHAIN_FRAME_LEN);
+                } else {
+                    hdr.chain_ext.setInvalid();
+                    hdr.ipv4.total_len = NETCRAQ_IPV4_LEN;
+                    hdr.udp.length = NETCRAQ_UDP_LEN;
+                    truncate(NETCRAQ_FRAME_LEN);
+                }
             }
             ipv4_route.apply();
         }
@@ -528,6 +612,7 @@ control NetcraqDeparser(packet_out pkt, in headers_t hdr) {
         pkt.emit(hdr.ipv4);
         pkt.emit(hdr.udp);
         pkt.emit(hdr.netcraq);
+        pkt.emit(hdr.chain_ext);
     }
 }
 

@@ -18,6 +18,8 @@
  * Each pass: `classify` decides §5 (and accesses kv_version), then kv_acked
  * and the value and writer registers are accessed, each at most once, then
  * `behave` decides §5.1 from what they said, and the output is routed.
+ * `classify` includes the trust checks of §9 (steps 8, 15b, 15c), on what
+ * `fabric_port` says of the ingress port.
  */
 
 #include <core.p4>
@@ -88,6 +90,7 @@ struct ig_headers_t {
     ipv4_h     ipv4;
     udp_h      udp;
     netcraq_h  netcraq;
+    chain_ext_h chain_ext;
 }
 
 /* Metadata starts at zero, as in v1model (a global pragma of bf-p4c). */
@@ -108,6 +111,13 @@ struct ig_metadata_t {
     bit<32> predecessor_ip;
     bit<16> key_lo;
     bit<17> key_hi;
+    bit<32> epoch;
+
+    /* fabric_port (§2.3): an edge port has all three 0. */
+    bit<16> ingress_port;    /* its key: the 9-bit port, widened */
+    bit<1>  fabric;
+    bit<1>  from_predecessor;
+    bit<1>  from_successor;
 
     /* Operands of the §5 tests, computed in an action (a gateway cannot
      * compute, and reads at most 44 bits). `|-|` saturates at 0, so
@@ -118,6 +128,8 @@ struct ig_metadata_t {
     bit<16> ipv4_room;       /* total_len |-| 19: 0 iff total_len < 20 */
     bit<16> udp_room;        /* total_len |-| 27: 0 iff total_len < 28 */
     bit<16> netcraq_room;    /* total_len |-| 47: 0 iff total_len < 48 */
+    bit<16> chain_ext_room;  /* total_len |-| 51: 0 iff total_len < 52 */
+    bit<32> epoch_diff;
     bit<16> below_lo;        /* key_lo |-| key: 0 iff key >= key_lo */
     bit<16> below_hi;        /* key_hi[15:0] |-| key: 0 iff key >= key_hi[15:0] */
 
@@ -133,9 +145,13 @@ struct ig_metadata_t {
     bit<1>  covers_udp;      /* total length covers a UDP header */
     bit<1>  port_ok;
     bit<1>  covers_netcraq;  /* total length covers the NetCRAQ header */
+    bit<1>  covers_chain_ext; /* total length covers the chain extension */
     bit<1>  not_own_ip;
-    bit<1>  fragment;
-    bit<1>  length_ok;       /* total and UDP lengths of a NetCRAQ frame */
+    bit<1>  frag_offset_set; /* fragment offset not 0 */
+    bit<1>  fragment;        /* MF set or fragment offset not 0 */
+    bit<1>  client_lengths;  /* total and UDP lengths of a 62-byte frame */
+    bit<1>  chain_lengths;   /* total and UDP lengths of a 66-byte chain frame */
+    bit<1>  epoch_wrong;     /* the chain extension's epoch is not ours */
     bit<1>  key_below;       /* key < key_lo */
     bit<1>  key_above;       /* key >= key_hi */
 
@@ -236,6 +252,15 @@ parser NetcraqIngressParser(packet_in pkt,
 
     state parse_netcraq {
         pkt.extract(hdr.netcraq);
+        transition select(hdr.netcraq.op) {
+            OP_ACK:         parse_chain_ext;
+            OP_CHAIN_WRITE: parse_chain_ext;
+            default:        accept;
+        }
+    }
+
+    state parse_chain_ext {
+        pkt.extract(hdr.chain_ext);
         transition accept;
     }
 }
@@ -362,7 +387,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     action set_config(bit<48> own_mac, bit<32> own_ip, bit<8> role, bit<8> mode,
                       bit<32> head_ip, bit<32> tail_ip,
                       bit<32> successor_ip, bit<32> predecessor_ip,
-                      bit<16> key_lo, bit<17> key_hi) {
+                      bit<16> key_lo, bit<17> key_hi, bit<32> epoch) {
         meta.configured = 1;
         meta.own_mac = own_mac;
         meta.own_ip = own_ip;
@@ -374,6 +399,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.predecessor_ip = predecessor_ip;
         meta.key_lo = key_lo;
         meta.key_hi = key_hi;
+        meta.epoch = epoch;
     }
 
     action unconfigured() {
@@ -415,6 +441,31 @@ control NetcraqIngress(inout ig_headers_t hdr,
         size = 1024;
     }
 
+    action set_fabric_port(bit<1> from_predecessor, bit<1> from_successor) {
+        meta.fabric = 1;
+        meta.from_predecessor = from_predecessor;
+        meta.from_successor = from_successor;
+    }
+
+    /* No fabric_port entry: clients and anything else may be there (§9.1). */
+    action edge_port() {
+        meta.fabric = 0;
+        meta.from_predecessor = 0;
+        meta.from_successor = 0;
+    }
+
+    table fabric_port {
+        key = {
+            meta.ingress_port : exact @name("ingress_port");
+        }
+        actions = {
+            set_fabric_port;
+            edge_port;
+        }
+        const default_action = edge_port();
+        size = 512;
+    }
+
     /* Operands of the §5 tests (see the metadata's comment). */
     @hidden action compute_header_operands() {
         meta.mac_hi_diff = hdr.ethernet.dst_addr[47:32] ^ meta.own_mac[47:32];
@@ -423,6 +474,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.ipv4_room = hdr.ipv4.total_len |-| 19;
         meta.udp_room = hdr.ipv4.total_len |-| (MIN_UDP_IPV4_LEN - 1);
         meta.netcraq_room = hdr.ipv4.total_len |-| (NETCRAQ_IPV4_LEN - 1);
+        meta.chain_ext_room = hdr.ipv4.total_len |-| (CHAIN_IPV4_LEN - 1);
+        meta.epoch_diff = hdr.chain_ext.epoch ^ meta.epoch;
         meta.below_lo = meta.key_lo |-| hdr.netcraq.key;
         meta.below_hi = meta.key_hi[15:0] |-| hdr.netcraq.key;
     }
@@ -438,7 +491,21 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.has_outcome = 1;
         meta.outcome = outcome;
     }
+    /* §4.2: an output is a NetCRAQ frame of its op's length; a chain frame
+     * carries the chain extension with this node's epoch (§1.4). */
+    action client_frame() {
+        hdr.chain_ext.setInvalid();
+        hdr.ipv4.total_len = NETCRAQ_IPV4_LEN;
+        hdr.udp.length = NETCRAQ_UDP_LEN;
+    }
+    action chain_frame() {
+        hdr.chain_ext.setValid();
+        hdr.chain_ext.epoch = meta.epoch;
+        hdr.ipv4.total_len = CHAIN_IPV4_LEN;
+        hdr.udp.length = CHAIN_UDP_LEN;
+    }
     action reply() {
+        client_frame();
         meta.out_kind = OUT_REPLY;
         meta.rewrite_csum = 1;
         meta.out_dst = hdr.ipv4.src_addr;
@@ -453,6 +520,16 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.out_dst = dst;
         hdr.ipv4.dst_addr = dst;
         hdr.udp.dst_port = NETCRAQ_UDP_PORT;
+    }
+    /* A client's READ or WRITE, forwarded. */
+    action forward_request(bit<32> dst) {
+        client_frame();
+        forward(dst);
+    }
+    /* A CHAIN_WRITE or ACK. */
+    action forward_chain(bit<32> dst) {
+        chain_frame();
+        forward(dst);
     }
     action reply_error(bit<8> outcome, bit<8> error_code) {
         decide(outcome);
@@ -485,7 +562,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     /* SECOND pass, tail: the received CHAIN_WRITE becomes the ACK (§5.1). */
     @hidden action second_ack() {
         hdr.netcraq.op = OP_ACK;
-        forward(meta.predecessor_ip);
+        forward_chain(meta.predecessor_ip);
     }
     @hidden action second_resend() {
         meta.plan = PLAN_RESEND;
@@ -509,7 +586,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     @hidden action write_to_head() {
         decide(OUTCOME_WRITE_TO_HEAD);
         meta.key_write = 1;
-        forward(meta.head_ip);
+        forward_request(meta.head_ip);
     }
     @hidden action chain_write(bit<1> set_acked) {
         meta.plan = PLAN_CHAIN_WRITE;
@@ -528,100 +605,131 @@ control NetcraqIngress(inout ig_headers_t hdr,
      * holds (see the metadata). */
     @hidden table classify {
         key = {
-            meta.configured         : ternary;  /* cfg */
-            hdr.second.isValid()    : ternary;  /* 2nd: SECOND pass */
-            hdr.second.second       : ternary;  /* kind */
-            hdr.resubmit.isValid()  : ternary;  /* rsb: STAMP pass */
-            hdr.ethernet.isValid()  : ternary;  /* eth */
-            meta.mac_hi_wrong       : ternary;  /* mhi */
-            meta.mac_lo_wrong       : ternary;  /* mlo */
-            meta.not_ipv4           : ternary;  /* ¬4 */
-            hdr.ipv4.isValid()      : ternary;  /* ip */
-            meta.ipv4_bad_fields    : ternary;  /* bad */
-            meta.ipv4_short         : ternary;  /* sho */
-            meta.partial_hdr        : ternary;  /* prt */
-            meta.is_udp             : ternary;  /* udp */
-            hdr.udp.isValid()       : ternary;  /* uv */
-            meta.covers_udp         : ternary;  /* cu */
-            meta.port_ok            : ternary;  /* po */
-            hdr.netcraq.isValid()   : ternary;  /* nv */
-            meta.covers_netcraq     : ternary;  /* cn */
-            meta.csum_ok            : ternary;  /* ck */
-            hdr.ipv4.ttl            : ternary;  /* ttl */
-            meta.not_own_ip         : ternary;  /* ¬me */
-            meta.fragment           : ternary;  /* frg */
-            meta.length_ok          : ternary;  /* len */
-            hdr.netcraq.op          : ternary;  /* op */
-            meta.role               : ternary;  /* role */
-            meta.key_below          : ternary;  /* <lo */
-            meta.key_above          : ternary;  /* >=hi */
+            meta.configured        : ternary;  /* cfg */
+            hdr.second.isValid()   : ternary;  /* 2nd: SECOND pass */
+            hdr.second.second      : ternary;  /* kind */
+            hdr.resubmit.isValid() : ternary;  /* rsb: STAMP pass */
+            hdr.ethernet.isValid() : ternary;  /* eth */
+            meta.mac_hi_wrong      : ternary;  /* mhi */
+            meta.mac_lo_wrong      : ternary;  /* mlo */
+            meta.not_ipv4          : ternary;  /* ¬4 */
+            hdr.ipv4.isValid()     : ternary;  /* ip */
+            meta.ipv4_bad_fields   : ternary;  /* bad */
+            meta.ipv4_short        : ternary;  /* sho */
+            meta.partial_hdr       : ternary;  /* prt */
+            meta.is_udp            : ternary;  /* udp */
+            hdr.udp.isValid()      : ternary;  /* uv */
+            meta.covers_udp        : ternary;  /* cu */
+            meta.port_ok           : ternary;  /* po */
+            hdr.netcraq.isValid()  : ternary;  /* nv */
+            meta.covers_netcraq    : ternary;  /* cn */
+            meta.covers_chain_ext  : ternary;  /* cx */
+            meta.csum_ok           : ternary;  /* ck */
+            hdr.ipv4.ttl           : ternary;  /* ttl */
+            meta.not_own_ip        : ternary;  /* ¬me */
+            meta.fabric            : ternary;  /* fab: a fabric port */
+            meta.frag_offset_set   : ternary;  /* fo */
+            meta.fragment          : ternary;  /* frg */
+            meta.client_lengths    : ternary;  /* lcl */
+            meta.chain_lengths     : ternary;  /* lch */
+            hdr.netcraq.op         : ternary;  /* op */
+            meta.role              : ternary;  /* role */
+            meta.from_predecessor  : ternary;  /* fp */
+            meta.from_successor    : ternary;  /* fs */
+            meta.epoch_wrong       : ternary;  /* ew */
+            meta.key_below         : ternary;  /* <lo */
+            meta.key_above         : ternary;  /* >=hi */
         }
         actions = {
             drop_frame; ignore; transit; refuse_key; second_ack; second_resend;
             stamp; read; write_here; write_to_head; chain_write; ack;
         }
         const entries = {
-            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
             /* A STAMP pass counts here too: its FRESH pass counted nothing. */
-            (0, false, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_UNCONFIGURED);
-            (0, true,  _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : ignore();
+            ( 0,   false, _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNCONFIGURED);
+            ( 0,   true,  _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : ignore();
             /* The SECOND pass starts from a copy of the received frame. */
-            (_, true, SECOND_ACK, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : second_ack();
-            (_, true, _,          _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : second_resend();
-            (_, _, _, true, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, ROLE_SOLO, _, _) : stamp(1);
-            (_, _, _, true, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _,         _, _) : stamp(0);
-            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
-            (_, _, _, _, false, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            (_, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
-            (_, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
-            (_, _, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_NOT_IPV4);
-            (_, _, _, _, _, _, _, _, false, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            (_, _, _, _, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
-            (_, _, _, _, _, _, _, _, _, _, 1, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
+            ( _,   true,  SECOND_ACK, _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : second_ack();
+            ( _,   true,  _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : second_resend();
+            ( _,   _,     _,          true, _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              ROLE_SOLO,    _,  _,  _,  _,   _) : stamp(1);
+            ( _,   _,     _,          true, _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : stamp(0);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    false, _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     1,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
+            ( _,   _,     _,          _,    _,     _,   1,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
+            ( _,   _,     _,          _,    _,     _,   _,   1,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_IPV4);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  false, _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     1,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   1,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
             /* Step 5b where the parser proves it: the frame ended inside the
-             * UDP or NetCRAQ header that its total length covers (p4/README.md, "Step 5b"). */
-            (_, _, _, _, _, _, _, _, _, _, _, 1, 1, false, 1, _, _,     _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            (_, _, _, _, _, _, _, _, _, _, _, 1, 1, true,  _, 1, false, 1, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_IPV4_CHECKSUM);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0 &&& 0xfe, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_TTL_EXPIRED);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 1, _, _, _, _, _, _) : transit();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 1, _, _, _, _, _) : drop_frame(OUTCOME_DROP_FRAGMENT);
-            (_, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_NOT_UDP);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, false, _, _, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _, _, _, _, _, _, _, _) : drop_frame(OUTCOME_DROP_WRONG_PORT);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0, _, _, _, _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            /* Every frame left is a whole NetCRAQ frame for this node. Ops
-             * 1..7 other than the ones expected of the role are
-             * DROP_UNEXPECTED_OP (the last rows); then the key range. */
-            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_READ,        _,            1, _) : refuse_key();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_READ,        _,            _, 1) : refuse_key();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       _,            1, _) : refuse_key();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       _,            _, 1) : refuse_key();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_REPLICA, 1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_REPLICA, _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_TAIL,    1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_TAIL,    _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_HEAD,    1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_HEAD,    _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_REPLICA, 1, _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_REPLICA, _, 1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            /*cfg 2nd kind rsb eth mhi mlo ¬4 ip bad sho prt udp uv cu po nv cn ck ttl ¬me frg len op role <lo >=hi */
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_READ,        _,            _, _) : read();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       ROLE_HEAD,    _, _) : write_here();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       ROLE_SOLO,    _, _) : write_here();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_WRITE,       _,            _, _) : write_to_head();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_REPLICA, _, _) : chain_write(0);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_CHAIN_WRITE, ROLE_TAIL,    _, _) : chain_write(1);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_HEAD,    _, _) : ack();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, OP_ACK,         ROLE_REPLICA, _, _) : ack();
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0,              _,            _, _) : drop_frame(OUTCOME_DROP_UNKNOWN_OP);
-            (_, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, 0 &&& 0xf8,     _,            _, _) : drop_frame(OUTCOME_DROP_UNEXPECTED_OP);
+             * UDP or NetCRAQ header or the chain extension that its total length
+             * covers (p4/README.md, "Step 5b"). */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   1,   false, 1,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   1,   true,  _,  1,  false, 1,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   _,   _,     _,  _,  true,  _,  1,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  0,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_CHECKSUM);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  0 &&& 0xfe, _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TTL_EXPIRED);
+            /* Step 8: a chain frame from an edge port is never transited (a NetCRAQ
+             * header was parsed: protocol 17, UDP port 20035, at least 62 bytes). */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_ACK,         _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_CHAIN_WRITE, _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          1,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : transit();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  1,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_FRAGMENT);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   0,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_UDP);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     0,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   false, _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  0,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_PORT);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   0,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            /* Every frame left is a whole NetCRAQ frame for this node, of either
+             * length. Step 14b: the op's length (a chain op's extension is present
+             * from here on). Ops 1..7 other than the ones expected of the role are
+             * DROP_UNEXPECTED_OP (the last rows); then the trust checks and the key
+             * range, on the ops the role handles. */
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_READ,        _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_WRITE,       _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_READ_REPLY,  _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_WRITE_REPLY, _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_ERROR,       _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_ACK,         _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_CHAIN_WRITE, _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, 0,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    0,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  0,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  0,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  1,   _) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,   1) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  1,   _) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,   1) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,   _) : read();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       ROLE_HEAD,    _,  _,  _,  _,   _) : write_here();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       ROLE_SOLO,    _,  _,  _,  _,   _) : write_here();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,   _) : write_to_head();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,   _) : chain_write(0);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,   _) : chain_write(1);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,   _) : ack();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,   _) : ack();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   0,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNKNOWN_OP);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   0 &&& 0xf8,     _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNEXPECTED_OP);
         }
         const default_action = drop_frame(OUTCOME_DROP_UNKNOWN_OP);
-        size = 64;
+        size = 96;
     }
 
     /* ---- §5.1: behave on what the registers said ---- */
@@ -636,7 +744,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     }
     @hidden action stamped_forward() {
         stamped(OP_CHAIN_WRITE);
-        forward(meta.successor_ip);
+        forward_chain(meta.successor_ip);
     }
     /* Also a STAMP pass whose compare-and-set failed (p4/README.md). */
     @hidden action window_full() {
@@ -652,7 +760,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     }
     @hidden action read_to_tail() {
         decide(OUTCOME_READ_TO_TAIL);
-        forward(meta.tail_ip);
+        forward_request(meta.tail_ip);
     }
     @hidden action retransmit_reply() {
         decide(OUTCOME_WRITE_RETRANSMIT);
@@ -669,7 +777,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         hdr.netcraq.op = OP_CHAIN_WRITE;
         hdr.netcraq.version = meta.s;
         hdr.ipv4.identification = meta.writer_id;
-        forward(meta.successor_ip);
+        forward_chain(meta.successor_ip);
     }
     @hidden action write_unknown() {
         reply_error(OUTCOME_WRITE_UNKNOWN, ERR_OUTCOME_UNKNOWN);
@@ -684,7 +792,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     }
     @hidden action chain_forward(bit<8> outcome) {
         decide(outcome);
-        forward(meta.successor_ip);
+        forward_chain(meta.successor_ip);
     }
     @hidden action commit(bit<8> outcome) {
         decide(outcome);
@@ -694,7 +802,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     }
     @hidden action ack_forward() {
         decide(OUTCOME_ACK_FORWARDED);
-        forward(meta.predecessor_ip);
+        forward_chain(meta.predecessor_ip);
     }
     @hidden action ack_consumed() {
         decide(OUTCOME_ACK_CONSUMED);
@@ -708,7 +816,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         hdr.ipv4.src_addr = meta.writer_ip;
         hdr.udp.src_port = meta.writer_port;
         hdr.ipv4.identification = meta.writer_id;
-        forward(meta.successor_ip);
+        forward_chain(meta.successor_ip);
     }
 
     /* The rows of §5.1 in its order; the first that matches decides. */
@@ -765,6 +873,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
         key_t idx = hdr.netcraq.key;  /* the register index */
 
         node_config.apply();
+        meta.ingress_port = (bit<16>) ig_intr_md.ingress_port;
+        fabric_port.apply();
         header_operands.apply();
 
         /* §5's facts as flags (header-only ones need no operand). */
@@ -773,9 +883,13 @@ control NetcraqIngress(inout ig_headers_t hdr,
         if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) { meta.partial_hdr = 1; }
         if (hdr.ipv4.protocol == IP_PROTOCOL_UDP) { meta.is_udp = 1; }
         if (hdr.udp.dst_port == NETCRAQ_UDP_PORT) { meta.port_ok = 1; }
+        if (hdr.ipv4.frag_offset != 0) { meta.frag_offset_set = 1; }
         if (hdr.ipv4.flag_mf == 1 || hdr.ipv4.frag_offset != 0) { meta.fragment = 1; }
         if (hdr.ipv4.total_len == NETCRAQ_IPV4_LEN && hdr.udp.length == NETCRAQ_UDP_LEN) {
-            meta.length_ok = 1;
+            meta.client_lengths = 1;
+        }
+        if (hdr.ipv4.total_len == CHAIN_IPV4_LEN && hdr.udp.length == CHAIN_UDP_LEN) {
+            meta.chain_lengths = 1;
         }
         if (meta.mac_hi_diff != 0) { meta.mac_hi_wrong = 1; }
         if (meta.mac_lo_diff != 0) { meta.mac_lo_wrong = 1; }
@@ -783,6 +897,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
         if (meta.ipv4_room == 0) { meta.ipv4_short = 1; }
         if (meta.udp_room != 0) { meta.covers_udp = 1; }
         if (meta.netcraq_room != 0) { meta.covers_netcraq = 1; }
+        if (meta.chain_ext_room != 0) { meta.covers_chain_ext = 1; }
+        if (meta.epoch_diff != 0) { meta.epoch_wrong = 1; }
         if (meta.below_lo != 0) { meta.key_below = 1; }
         /* (key_hi = 65536, bit 16, bounds no 16-bit key.) */
         if (meta.key_hi[16:16] == 0 && meta.below_hi == 0) { meta.key_above = 1; }

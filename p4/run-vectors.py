@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Runs the conformance vectors (tests/vectors/*.json) against netcraq.p4 on BMv2.
 
-    sudo p4/run-vectors.py [--json p4/build/bmv2/netcraq.json] [files or case names ...]
+    sudo p4/run-vectors.py [--json p4/build/bmv2/netcraq.json] [--vectors DIR] [files or case names ...]
 
 Needs root (veth pairs and raw sockets), `ip`, `simple_switch` and
 `simple_switch_CLI` (BMv2 with its Thrift CLI); without them it prints SKIP
 and exits 0. Each vector port P is a veth pair: BMv2 port P on `ncsP`, the
 test's end `nctP` (IPv6 off, so the kernel sends nothing on them). For each
 case: reset the switch state, install the clone session of the second output
-(session 100 -> port 510, p4/README.md), node_config, routes and registers;
+(session 100 -> port 510, p4/README.md), node_config, routes, fabric ports
+and registers;
 feed every step's frame on its ingress port, capture what comes out of every
 port, and compare the frames (in order per port: no order is required across
 ports), the step's outcome counter increments, and at the end the registers
@@ -41,7 +42,8 @@ OUTCOMES = [
     "TRANSIT", "DROP_UNCONFIGURED", "DROP_TRUNCATED", "DROP_WRONG_MAC", "DROP_NOT_IPV4",
     "DROP_IPV4_MALFORMED", "DROP_IPV4_CHECKSUM", "DROP_TTL_EXPIRED", "DROP_FRAGMENT",
     "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
-    "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE",
+    "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE", "DROP_NOT_FROM_CHAIN",
+    "DROP_WRONG_EPOCH",
 ]
 ROLES = {"HEAD": 1, "REPLICA": 2, "TAIL": 3, "SOLO": 4}
 MODES = {"CRAQ": 0, "CR": 1}
@@ -51,10 +53,11 @@ REGISTERS = [("value", "kv_value"), ("version", "kv_version"), ("acked", "kv_ack
 KEYS_CHECKED = 16
 # The Thrift API of BMv2 carries register values as 64-bit integers, so the
 # 128-bit kv_value is written and read through the data plane instead: a
-# CHAIN_WRITE at a REPLICA stores it, a READ at a TAIL returns it.
+# client WRITE at a SOLO node stores it (a client frame, so no fabric port or
+# epoch is involved), a READ at a TAIL returns it.
 HARNESS_MAC, HARNESS_IP = "02:fe:00:00:00:fe", "10.254.0.254"
-HARNESS_REPLICA = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 2 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536"
-HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536"
+HARNESS_SOLO = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 4 0 0.0.0.0 0.0.0.0 0.0.0.0 0.0.0.0 0 65536 0"
+HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536 0"
 CLONE_SESSION, CLONE_PORT = 100, 510
 THRIFT_PORT = 9090
 SETTLE = 0.15  # seconds to wait for outputs after the last expected one
@@ -206,13 +209,13 @@ class Ports:
 def setup_case(case, ports):
     slots = [slot for slot in case.get("registers", []) if int(slot["value"], 16)]
     if slots:
-        cli(["reset_state", "table_set_default NetcraqIngress.node_config " + HARNESS_REPLICA])
+        cli(["reset_state", "table_set_default NetcraqIngress.node_config " + HARNESS_SOLO])
         for slot in slots:
-            ports.send(ports.ports[0], frame(HARNESS_MAC, HARNESS_IP, 7, 1, slot["key"], bytes.fromhex(slot["value"])))
+            ports.send(ports.ports[0], frame(HARNESS_MAC, HARNESS_IP, 2, 0, slot["key"], bytes.fromhex(slot["value"])))
         time.sleep(0.2)
         check = cli([f"register_read NetcraqIngress.kv_version {slot['key']}" for slot in slots])
         if len(re.findall(r"kv_version\[\d+\]=\s*1\b", check)) != len(slots):
-            raise RuntimeError("setup: the harness CHAIN_WRITE did not store the values")
+            raise RuntimeError("setup: the harness WRITE did not store the values")
         commands = ["table_reset_default NetcraqIngress.node_config",
                     "counter_reset NetcraqIngress.outcomes", "counter_reset NetcraqIngress.key_reads",
                     "counter_reset NetcraqIngress.key_writes"]
@@ -225,10 +228,13 @@ def setup_case(case, ports):
             "table_set_default NetcraqIngress.node_config NetcraqIngress.set_config "
             f"{config['own_mac']} {config['own_ip']} {ROLES[config['role']]} {MODES[config['mode']]} "
             f"{config['head_ip']} {config['tail_ip']} {config['successor_ip']} {config['predecessor_ip']} "
-            f"{config['key_lo']} {config['key_hi']}")
+            f"{config['key_lo']} {config['key_hi']} {config['epoch']}")
     for route in case.get("routes", []):
         commands.append(f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop {route['prefix']} "
                         f"=> {route['port']} {route['mac']}")
+    for fabric in case.get("fabric_ports", []):
+        commands.append(f"table_add NetcraqIngress.fabric_port NetcraqIngress.set_fabric_port {fabric['port']} "
+                        f"=> {int(fabric['from_predecessor'])} {int(fabric['from_successor'])}")
     for slot in case.get("registers", []):
         k = slot["key"]
         commands += [
@@ -297,6 +303,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", default=os.path.join(HERE, "build", "bmv2", "netcraq.json"))
     parser.add_argument("--log", default=os.path.join(HERE, "build", "simple_switch.log"))
+    parser.add_argument("--vectors", default=VECTORS, help="directory of the vector files (default: tests/vectors)")
     parser.add_argument("select", nargs="*", help="vector files (x.json) or case names; default: all")
     args = parser.parse_args()
 
@@ -309,7 +316,8 @@ def main():
 
     files = [f for f in args.select if f.endswith(".json")]
     names = {n for n in args.select if not n.endswith(".json")}
-    paths = [os.path.join(VECTORS, os.path.basename(f)) for f in files] or sorted(glob.glob(os.path.join(VECTORS, "*.json")))
+    paths = ([os.path.join(args.vectors, os.path.basename(f)) for f in files]
+             or sorted(glob.glob(os.path.join(args.vectors, "*.json"))))
     cases = []
     for path in paths:
         for case in json.load(open(path))["cases"]:

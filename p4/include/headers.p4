@@ -6,13 +6,17 @@
 #ifndef NETCRAQ_HEADERS_P4
 #define NETCRAQ_HEADERS_P4
 
-/* §1: Ethernet II / IPv4 / UDP / NetCRAQ, 62 bytes. */
+/* §1: Ethernet II / IPv4 / UDP / NetCRAQ, 62 bytes; a chain frame (§1.2)
+ * adds the 4-byte chain extension (§1.4), 66 bytes. */
 const bit<16> ETHERTYPE_IPV4    = 0x0800;
 const bit<8>  IP_PROTOCOL_UDP   = 17;
 const bit<16> NETCRAQ_UDP_PORT  = 20035;    /* 0x4E43, "NC" */
 const bit<32> NETCRAQ_FRAME_LEN = 62;
 const bit<16> NETCRAQ_IPV4_LEN  = 48;       /* IPv4 total length of a NetCRAQ frame */
 const bit<16> NETCRAQ_UDP_LEN   = 28;       /* UDP length of a NetCRAQ frame */
+const bit<32> CHAIN_FRAME_LEN   = 66;
+const bit<16> CHAIN_IPV4_LEN    = 52;       /* IPv4 total length of a chain frame */
+const bit<16> CHAIN_UDP_LEN     = 32;       /* UDP length of a chain frame */
 const bit<16> MIN_UDP_IPV4_LEN  = 28;       /* §5 step 11 */
 
 /* §1.2 operation codes. */
@@ -23,6 +27,11 @@ const bit<8> OP_WRITE_REPLY = 4;
 const bit<8> OP_ACK         = 5;
 const bit<8> OP_ERROR       = 6;
 const bit<8> OP_CHAIN_WRITE = 7;
+
+/* The chain ops (§1.2): only chain nodes send them, always as chain frames. */
+bool is_chain_op(in bit<8> op) {
+    return op == OP_CHAIN_WRITE || op == OP_ACK;
+}
 
 /* §1.3 error codes, carried in `version` of an ERROR reply. */
 const bit<8> ERR_KEY_OUT_OF_RANGE = 1;
@@ -71,7 +80,9 @@ const bit<8> OUTCOME_DROP_UNKNOWN_OP       = 26;
 const bit<8> OUTCOME_DROP_UNEXPECTED_OP    = 27;
 const bit<8> OUTCOME_DROP_KEY_OUT_OF_RANGE = 28;
 const bit<8> OUTCOME_NO_ROUTE              = 29;
-const bit<32> OUTCOME_COUNT                = 30;
+const bit<8> OUTCOME_DROP_NOT_FROM_CHAIN   = 30;
+const bit<8> OUTCOME_DROP_WRONG_EPOCH      = 31;
+const bit<32> OUTCOME_COUNT                = 32;
 
 /* Which output a node builds (§4.3, §4.4). */
 const bit<3> OUT_NONE    = 0;
@@ -126,6 +137,11 @@ header netcraq_h {
     bit<8>   version;
     bit<16>  key;
     bit<128> value;
+}
+
+/* §1.4: the chain extension, after the NetCRAQ header of a chain frame. */
+header chain_ext_h {
+    bit<32> epoch;
 }
 
 #endif /* NETCRAQ_HEADERS_P4 */
