@@ -7,7 +7,7 @@
 //! and the assumptions in [`ModelParameters`].
 
 use crate::ceiling::classes::OpClass;
-use netcraq_wire::NETCRAQ_FRAME_LEN;
+use netcraq_wire::{CHAIN_FRAME_LEN, NETCRAQ_FRAME_LEN};
 
 /// Ethernet's frame check sequence, minimum frame (with FCS), preamble with
 /// start delimiter, and inter-frame gap, in bytes.
@@ -15,9 +15,9 @@ pub const FCS_BYTES: usize = 4;
 pub const MIN_FRAME_BYTES: usize = 64;
 pub const PREAMBLE_BYTES: usize = 8;
 pub const IFG_BYTES: usize = 12;
-/// What egress sends out of the recirculation port for a second output:
-/// the received frame behind the one-byte `second_h` header.
-pub const RECIRCULATED_FRAME_BYTES: usize = NETCRAQ_FRAME_LEN + 1;
+/// What egress sends out of the recirculation port for a tail's ACK: the
+/// received CHAIN_WRITE (a chain frame) behind the one-byte `second_h` header.
+pub const RECIRCULATED_FRAME_BYTES: usize = CHAIN_FRAME_LEN + 1;
 
 /// Bytes a frame of `frame_bytes` (without FCS) occupies on an Ethernet
 /// link: padded to the minimum, FCS, preamble and inter-frame gap.
@@ -92,7 +92,7 @@ impl OpClass {
             OpClass::ReadToTail => {
                 const E: &[Construct] = &[
                     READ,
-                    Construct::new("action", "read_to_tail", &["forward(meta.tail_ip);"], NO_SECOND),
+                    Construct::new("action", "read_to_tail", &["forward_request(meta.tail_ip);"], NO_SECOND),
                     Construct::new("table", "behave", &[": read_to_tail();"], &[]),
                 ];
                 E
@@ -103,14 +103,14 @@ impl OpClass {
                     Construct::new("action", "stamp_next_pass", &["ig_dprsr_md.resubmit_type = 1;"], &[]),
                     Construct::new("state", "parse_resubmit", &["pkt.extract(hdr.resubmit);"], &[]),
                     Construct::new("action", "stamp", &["version_cas.execute"], &[]),
-                    Construct::new("action", "stamped_forward", &["forward(meta.successor_ip);"], NO_SECOND),
+                    Construct::new("action", "stamped_forward", &["forward_chain(meta.successor_ip);"], NO_SECOND),
                 ];
                 E
             }
             OpClass::ChainWrite => {
                 const E: &[Construct] = &[
                     Construct::new("action", "chain_write", &["version_chain.execute"], &[]),
-                    Construct::new("action", "chain_forward", &["forward(meta.successor_ip);"], NO_SECOND),
+                    Construct::new("action", "chain_forward", &["forward_chain(meta.successor_ip);"], NO_SECOND),
                 ];
                 E
             }
@@ -121,7 +121,12 @@ impl OpClass {
                     Construct::new("control", "NetcraqIngressDeparser", &["mirror.emit<mirror_h>"], &[]),
                     Construct::new("control", "NetcraqEgress", &["hdr.second.setValid();"], &[]),
                     Construct::new("state", "parse_port_metadata", &["NETCRAQ_RECIRC_PORT: parse_second;"], &[]),
-                    Construct::new("action", "second_ack", &["OP_ACK", "forward(meta.predecessor_ip);"], NO_SECOND),
+                    Construct::new(
+                        "action",
+                        "second_ack",
+                        &["OP_ACK", "forward_chain(meta.predecessor_ip);"],
+                        NO_SECOND,
+                    ),
                 ];
                 E
             }
@@ -391,10 +396,10 @@ mod tests {
         let head = PARAMETERS.per_pipe_ops_per_s(OpClass::HeadWrite.passes());
         assert_eq!(head, (0.61e9, Limit::Ingress));
         // Tail commit: 3 egress passes (406.7 M/s) but the recirculation
-        // port's 63-byte copies at 100 Gb/s: 100e9 / (87 * 8) = 143.7 M/s.
+        // port's 67-byte copies at 100 Gb/s: 100e9 / (91 * 8) = 137.4 M/s.
         let (commit, limit) = PARAMETERS.per_pipe_ops_per_s(OpClass::TailCommit.passes());
         assert_eq!(limit, Limit::Recirculation);
-        assert!((commit / 1e6 - 143.68).abs() < 0.01, "{commit}");
+        assert!((commit / 1e6 - 137.36).abs() < 0.01, "{commit}");
         let faster = ModelParameters { recirculation_gbps: 400.0, ..PARAMETERS };
         assert_eq!(faster.per_pipe_ops_per_s(OpClass::TailCommit.passes()), (1.22e9 / 3.0, Limit::Egress));
         assert_eq!(PARAMETERS.per_pipe_ops_per_s(OpClass::MalformedDrop.passes()), (1.22e9, Limit::Ingress));

@@ -236,9 +236,9 @@ fn fabric_ports_are_inserted_modified_read_and_deleted() {
         client.write(vec![update(Delete, table(ids.fabric_port_key(b.port)))]).await.expect("delete");
         assert_eq!(read_fabric_ports(&fixture, &mut client).await, vec![both]);
         assert_eq!(refused(&mut client, update(Delete, table(ids.fabric_port_key(b.port)))).await, Code::NotFound);
-        // No entry means an edge port: the default stays edge_port.
+        // No entry means an edge port: the default is the const edge_port.
         let edge = ids.fabric_port_default_entry();
-        assert_eq!(refused(&mut client, update(Modify, table(edge.clone()))).await, Code::Unimplemented);
+        assert_eq!(refused(&mut client, update(Modify, table(edge.clone()))).await, Code::PermissionDenied);
         let query = p4::TableEntry { table_id: ids.fabric_port, is_default_action: true, ..Default::default() };
         assert_eq!(client.read(vec![entity(table(query))]).await.expect("read default"), vec![entity(table(edge))]);
     });
