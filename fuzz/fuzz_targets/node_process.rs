@@ -6,13 +6,15 @@
 //! - byte 0: bits 0-1 the role (HEAD, REPLICA, TAIL, SOLO), bit 2 the mode
 //!   (CRAQ, CR), bits 3-7 which of five routes are *not* installed;
 //! - then frames, each as `[control][length][length bytes]` (the last one
-//!   may be shorter). Control bits ask for fix-ups that random bytes rarely
-//!   get right, so that the fuzzer reaches the behaviour table (§5.1) and not
-//!   only the parser's checks:
-//!   - bit 4: NetCRAQ skeleton: pad to 62 bytes, EtherType 0x0800, IPv4
-//!     version 4 / IHL 5, total length 48, protocol 17, UDP length 28;
+//!   may be shorter), arriving in turn on port 0 (a fabric port of both
+//!   neighbours) and port 1 (an edge port). Control bits ask for fix-ups that
+//!   random bytes rarely get right, so that the fuzzer reaches the behaviour
+//!   table (§5.1) and not only the parser's checks:
+//!   - bit 6: op := op mod 7 + 1 (a known op; applied first);
+//!   - bit 4: NetCRAQ skeleton: pad to the op's length, EtherType 0x0800,
+//!     IPv4 version 4 / IHL 5, protocol 17, the op's IPv4 and UDP lengths
+//!     (48 and 28, or 52 and 32 with the node's epoch for a chain op);
 //!   - bit 5: key := key mod 48 (the node serves keys 2..40);
-//!   - bit 6: op := op mod 7 + 1 (a known op);
 //!   - bit 7: TTL at least 2, flags 0x4000 (not a fragment);
 //!   - bit 0: destination MAC := own MAC; bit 1: destination IP := own IP;
 //!   - bit 2: UDP destination port := 20035;
@@ -21,8 +23,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netcraq_core::{Mode, Node, NodeConfig, Outcome, Role, Route};
-use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, NETCRAQ_FRAME_LEN, NETCRAQ_UDP_PORT};
+use netcraq_core::{FabricPort, Mode, Node, NodeConfig, Outcome, Role, Route};
+use netcraq_wire::{Ipv4Addr, MacAddr, NetcraqFrame, Op, CHAIN_FRAME_LEN, NETCRAQ_FRAME_LEN, NETCRAQ_UDP_PORT};
 
 const CAPACITY: usize = 64;
 const IP: usize = 14;
@@ -51,6 +53,7 @@ fn config(role: Role, mode: Mode) -> NodeConfig {
         predecessor_ip,
         key_lo: 2,
         key_hi: 40,
+        epoch: 9,
     }
 }
 
@@ -62,6 +65,8 @@ fn build(selector: u8) -> Node {
     let mode = if selector & 4 == 0 { Mode::Craq } else { Mode::Cr };
     let mut node = Node::new(CAPACITY);
     node.set_config(config(role, mode)).expect("valid config");
+    let fabric = FabricPort { port: 0, from_predecessor: true, from_successor: true };
+    node.fabric_ports_mut().insert(fabric).expect("one entry fits");
     for (i, (prefix, prefix_len, port)) in ROUTES.into_iter().enumerate() {
         if selector >> 3 & (1 << i) == 0 {
             let mac = MacAddr([2, 0, 0, 0, 0xee, port as u8]);
@@ -74,22 +79,27 @@ fn build(selector: u8) -> Node {
 fn fix_up(control: u8, frame: &mut Vec<u8>, config: &NodeConfig) {
     const UDP: usize = IP + 20;
     const NC: usize = UDP + 8;
+    if control & 0x40 != 0 && frame.len() > NC {
+        frame[NC] = frame[NC] % 7 + 1;
+    }
     if control & 0x10 != 0 {
-        if frame.len() < NETCRAQ_FRAME_LEN {
-            frame.resize(NETCRAQ_FRAME_LEN, 0);
+        let chain = frame.get(NC).and_then(|code| Op::from_code(*code)).is_some_and(Op::is_chain);
+        let len = if chain { CHAIN_FRAME_LEN } else { NETCRAQ_FRAME_LEN };
+        if frame.len() < len {
+            frame.resize(len, 0);
         }
         frame[12..14].copy_from_slice(&[0x08, 0x00]);
         frame[IP] = 0x45;
-        frame[IP + 2..IP + 4].copy_from_slice(&48u16.to_be_bytes());
+        frame[IP + 2..IP + 4].copy_from_slice(&((len - IP) as u16).to_be_bytes());
         frame[IP + 9] = 17;
-        frame[UDP + 4..UDP + 6].copy_from_slice(&28u16.to_be_bytes());
+        frame[UDP + 4..UDP + 6].copy_from_slice(&((len - UDP) as u16).to_be_bytes());
+        if chain {
+            frame[NETCRAQ_FRAME_LEN..CHAIN_FRAME_LEN].copy_from_slice(&config.epoch.to_be_bytes());
+        }
     }
     if control & 0x20 != 0 && frame.len() >= NC + 4 {
         let key = u16::from_be_bytes([frame[NC + 2], frame[NC + 3]]) % 48;
         frame[NC + 2..NC + 4].copy_from_slice(&key.to_be_bytes());
-    }
-    if control & 0x40 != 0 && frame.len() > NC {
-        frame[NC] = frame[NC] % 7 + 1;
     }
     if control & 0x80 != 0 && frame.len() >= UDP {
         frame[TTL] = frame[TTL].max(2);
@@ -139,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut rest)) = data.split_first() else { return };
     let mut node = build(selector);
     let config = *node.config().unwrap();
-    let mut scratch = [0u8; NETCRAQ_FRAME_LEN];
+    let mut scratch = [0u8; CHAIN_FRAME_LEN];
     let (mut frames, mut unrouted) = (0u64, 0u64);
     while let [control, length, tail @ ..] = rest {
         let (bytes, next) = tail.split_at(usize::from(*length).min(tail.len()));
@@ -148,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
         fix_up(*control, &mut received, &config);
         let mut frame = received.clone();
         let before = *node.outcome_counts();
-        let verdict = node.process(0, &mut frame, &mut scratch);
+        let verdict = node.process((frames % 2) as u16, &mut frame, &mut scratch);
         frames += 1;
         unrouted += u64::from(verdict.unrouted);
 
