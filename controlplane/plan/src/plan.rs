@@ -169,7 +169,11 @@ mod tests {
         assert_eq!(tables[2].routes.len(), 3, "two peers and one client");
         let fabric = |port, from_predecessor, from_successor| FabricPort { port, from_predecessor, from_successor };
         assert_eq!(tables[1].fabric_ports, [fabric(1, true, false), fabric(3, false, true)]);
-        assert_eq!(tables[0].fabric_ports, [fabric(2, false, true), fabric(3, false, false)], "the tail: transit");
+        assert_eq!(
+            tables[0].fabric_ports,
+            [fabric(2, false, true), fabric(3, false, false)],
+            "toward the tail: no neighbour"
+        );
         assert!(tables.iter().all(|t| t.config.epoch == 3));
         for t in &tables {
             t.config.validate(netcraq_core::DEFAULT_KEY_CAPACITY).unwrap();

@@ -6,8 +6,7 @@
 
 use crate::faults::port_fault_seed;
 use netcraq_core::faults::{FaultSettings, PortFaults};
-use netcraq_core::NodeConfig;
-use netcraq_core::{FabricPort, FabricPortError, FabricPorts, Route, RouteTable, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{FabricPort, FabricPortError, FabricPorts, NodeConfig, Route, RouteTable, DEFAULT_KEY_CAPACITY};
 use netcraq_plan::plan::NodeTables;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use serde::{Deserialize, Serialize};
