@@ -134,11 +134,7 @@ impl NetcraqIds {
         entry: &p4::TableEntry,
     ) -> Result<ControlRequest, P4Error> {
         use p4::update::Type;
-        if entry.is_default_action {
-            return Err(P4Error::unimplemented(format!(
-                "the default action of {FABRIC_PORT_TABLE} stays edge_port: a port without an entry is an edge port"
-            )));
-        }
+        // Its default entry is const (edge_port): refused above as PERMISSION_DENIED.
         if entry.priority != 0 {
             return Err(P4Error::invalid(format!("{FABRIC_PORT_TABLE} has no ternary or range field: priority 0")));
         }
