@@ -35,6 +35,9 @@ pub enum ClientError {
     /// The head answered `ERROR WINDOW_FULL`: 127 writes of the key are
     /// uncommitted, and this one was not applied; it may be sent again later.
     WindowFull { key: u16 },
+    /// The node answered `ERROR NOT_SERVING` to a read: its lease has lapsed
+    /// or it is still receiving the chain's state; another node may answer.
+    NotServing { key: u16, node: SocketAddrV4 },
     /// No reply after every attempt. For a write, the outcome is unknown.
     Timeout { kind: RequestKind, key: u16, attempts: u32, node: SocketAddrV4 },
     /// A socket operation failed.
@@ -51,6 +54,7 @@ impl ClientError {
             OpResult::KeyOutOfRange => Err(ClientError::KeyOutOfRange { key }),
             OpResult::OutcomeUnknown => Err(ClientError::OutcomeUnknown { key }),
             OpResult::WindowFull => Err(ClientError::WindowFull { key }),
+            OpResult::NotServing => Err(ClientError::NotServing { key, node }),
             OpResult::TimedOut => {
                 let (kind, attempts) = (finished.operation.kind(), finished.transmissions);
                 Err(ClientError::Timeout { kind, key, attempts, node })
@@ -62,7 +66,9 @@ impl ClientError {
     /// may be applied later): then only a read can tell.
     pub fn write_may_have_applied(&self) -> bool {
         match self {
-            ClientError::KeyOutOfRange { .. } | ClientError::WindowFull { .. } => false,
+            ClientError::KeyOutOfRange { .. } | ClientError::WindowFull { .. } | ClientError::NotServing { .. } => {
+                false
+            }
             ClientError::OutcomeUnknown { .. } | ClientError::Io { .. } => true,
             ClientError::Timeout { kind, .. } => *kind == RequestKind::Write,
         }
@@ -84,6 +90,11 @@ impl Display for ClientError {
                 f,
                 "the write to key {key} was not applied: the head holds 127 uncommitted writes of the key; \
                  send it again later"
+            ),
+            ClientError::NotServing { key, node } => write!(
+                f,
+                "{node} may not answer a READ of key {key} now: its lease has lapsed or it is still \
+                 receiving the chain's state; ask another node of the chain or try again"
             ),
             ClientError::Timeout { kind: RequestKind::Read, key, attempts, node } => write!(
                 f,

@@ -40,6 +40,8 @@ pub enum OpResult {
     KeyOutOfRange,
     /// `ERROR WINDOW_FULL` to a write: it was not applied.
     WindowFull,
+    /// `ERROR NOT_SERVING` to a read: the node may not answer reads now.
+    NotServing,
 }
 
 impl Operation {
@@ -97,7 +99,8 @@ impl Operation {
                 ErrorCode::KeyOutOfRange => Some(OpResult::KeyOutOfRange),
                 ErrorCode::OutcomeUnknown if !self.is_read() => Some(OpResult::OutcomeUnknown),
                 ErrorCode::WindowFull if !self.is_read() => Some(OpResult::WindowFull),
-                ErrorCode::OutcomeUnknown | ErrorCode::WindowFull => None,
+                ErrorCode::NotServing if self.is_read() => Some(OpResult::NotServing),
+                ErrorCode::OutcomeUnknown | ErrorCode::WindowFull | ErrorCode::NotServing => None,
             },
             _ => None,
         }
@@ -173,6 +176,7 @@ mod tests {
         assert_eq!(write.judge(&error(ErrorCode::KeyOutOfRange as u8, [5; 16])), Some(OpResult::KeyOutOfRange));
         assert_eq!(write.judge(&error(ErrorCode::OutcomeUnknown as u8, [5; 16])), Some(OpResult::OutcomeUnknown));
         assert_eq!(write.judge(&error(ErrorCode::WindowFull as u8, [5; 16])), Some(OpResult::WindowFull));
+        assert_eq!(write.judge(&error(ErrorCode::NotServing as u8, [5; 16])), None, "only reads are refused");
         assert!(write.judge(&error(ErrorCode::WindowFull as u8, [6; 16])).is_none(), "an error echoes the value");
         assert!(write.judge(&error(77, [5; 16])).is_none());
         let read = Operation::Read { key: 9 };

@@ -18,13 +18,15 @@ pub struct ErrorCounts {
     pub window_full: u64,
     /// Operations answered `ERROR KEY_OUT_OF_RANGE`.
     pub key_out_of_range: u64,
+    /// Reads answered `ERROR NOT_SERVING` (lease lapsed, or a syncing tail).
+    pub not_serving: u64,
     /// Operations ended by a socket error.
     pub io: u64,
 }
 
 impl ErrorCounts {
     pub fn total(&self) -> u64 {
-        self.timeouts + self.outcome_unknown + self.window_full + self.key_out_of_range + self.io
+        self.timeouts + self.outcome_unknown + self.window_full + self.key_out_of_range + self.not_serving + self.io
     }
 
     fn absorb(&mut self, other: &ErrorCounts) {
@@ -32,6 +34,7 @@ impl ErrorCounts {
         self.outcome_unknown += other.outcome_unknown;
         self.window_full += other.window_full;
         self.key_out_of_range += other.key_out_of_range;
+        self.not_serving += other.not_serving;
         self.io += other.io;
     }
 
@@ -41,6 +44,7 @@ impl ErrorCounts {
             ClientError::OutcomeUnknown { .. } => &mut self.outcome_unknown,
             ClientError::WindowFull { .. } => &mut self.window_full,
             ClientError::KeyOutOfRange { .. } => &mut self.key_out_of_range,
+            ClientError::NotServing { .. } => &mut self.not_serving,
             ClientError::Io { .. } => &mut self.io,
         };
         *counter += 1;

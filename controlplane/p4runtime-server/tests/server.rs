@@ -216,8 +216,8 @@ fn fabric_ports_are_inserted_modified_read_and_deleted() {
         let ids = &fixture.ids;
         let mut client = fixture.primary(1).await;
         let (a, b) = (
-            FabricPort { port: 2, from_predecessor: true, from_successor: false },
-            FabricPort { port: 1, from_predecessor: false, from_successor: true },
+            FabricPort { port: 2, from_predecessor: true, from_successor: false, from_controller: false },
+            FabricPort { port: 1, from_predecessor: false, from_successor: true, from_controller: true },
         );
         client
             .write(vec![

@@ -209,8 +209,9 @@ pub fn network_tables(network: &Network, chains: &[NetworkChain]) -> Result<Hash
             _ => Err(PlanError::NotANode(i)),
         });
         let nodes = nodes.collect::<Result<Vec<Endpoint>, _>>()?;
-        let spec =
-            ChainSpec { nodes, mode: chain.mode, key_lo: chain.key_lo, key_hi: chain.key_hi, epoch: chain.epoch };
+        // No controller renews the leases of a network's chains: leases off.
+        let (mode, key_lo, key_hi, epoch) = (chain.mode, chain.key_lo, chain.key_hi, chain.epoch);
+        let spec = ChainSpec { nodes, mode, key_lo, key_hi, epoch, lease_ticks: 0 };
         let reach = ChainReach(chain.nodes.iter().map(|&i| network.first_hops(i)).collect());
         let tables = chain_tables(&spec, &host_ips, &reach)?;
         for ((&member, mut tables), hops) in chain.nodes.iter().zip(tables).zip(&reach.0) {

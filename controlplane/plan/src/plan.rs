@@ -16,6 +16,8 @@ pub struct ChainSpec {
     pub key_lo: u16,
     pub key_hi: u32,
     pub epoch: u32,
+    /// `node_config.lease_ticks` (§9.3): 0 for a chain no controller renews.
+    pub lease_ticks: u32,
 }
 
 /// The epoch of a chain's first configuration (`docs/protocol.md` §9.2).
@@ -65,15 +67,27 @@ pub struct NodeTables {
 impl NodeTables {
     /// Marks `port` as a fabric port, adding the neighbour flags given.
     pub fn add_fabric_port(&mut self, port: u16, from_predecessor: bool, from_successor: bool) {
+        let entry = self.fabric_port_mut(port);
+        entry.from_predecessor |= from_predecessor;
+        entry.from_successor |= from_successor;
+    }
+
+    /// Marks `port` as the one the control plane's PacketOut frames enter
+    /// by (`docs/protocol.md` §2.3): the node's kind says which it is.
+    pub fn add_controller_port(&mut self, port: u16) {
+        self.fabric_port_mut(port).from_controller = true;
+    }
+
+    fn fabric_port_mut(&mut self, port: u16) -> &mut FabricPort {
         let at = match self.fabric_ports.binary_search_by_key(&port, |f| f.port) {
             Ok(at) => at,
             Err(at) => {
-                self.fabric_ports.insert(at, FabricPort { port, from_predecessor: false, from_successor: false });
+                let edge = FabricPort { port, from_predecessor: false, from_successor: false, from_controller: false };
+                self.fabric_ports.insert(at, edge);
                 at
             }
         };
-        self.fabric_ports[at].from_predecessor |= from_predecessor;
-        self.fabric_ports[at].from_successor |= from_successor;
+        &mut self.fabric_ports[at]
     }
 }
 
@@ -109,6 +123,8 @@ pub fn chain_tables(
                 key_lo: chain.key_lo,
                 key_hi: chain.key_hi,
                 epoch: chain.epoch,
+                lease_ticks: chain.lease_ticks,
+                sync_epoch: 0,
             };
             let peers = nodes.iter().map(|n| n.ip).filter(|ip| *ip != nodes[i].ip);
             let route = |to: Ipv4Addr| {
@@ -152,7 +168,7 @@ mod tests {
     fn chain(len: u8) -> ChainSpec {
         let nodes =
             (1..=len).map(|i| Endpoint { ip: Ipv4Addr::new(10, 0, 0, i), mac: MacAddr([2, 0, 0, 0, 0, i]) }).collect();
-        ChainSpec { nodes, mode: Mode::Craq, key_lo: 0, key_hi: 1024, epoch: 3 }
+        ChainSpec { nodes, mode: Mode::Craq, key_lo: 0, key_hi: 1024, epoch: 3, lease_ticks: 0 }
     }
 
     #[test]
@@ -167,7 +183,7 @@ mod tests {
         );
         assert_eq!(tables[0].config.predecessor_ip, Ipv4Addr::UNSPECIFIED);
         assert_eq!(tables[2].routes.len(), 3, "two peers and one client");
-        let fabric = |port, from_predecessor, from_successor| FabricPort { port, from_predecessor, from_successor };
+        let fabric = |port, from_predecessor, from_successor| FabricPort { port, from_predecessor, from_successor, from_controller: false };
         assert_eq!(tables[1].fabric_ports, [fabric(1, true, false), fabric(3, false, true)]);
         assert_eq!(
             tables[0].fabric_ports,

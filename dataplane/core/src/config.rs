@@ -129,6 +129,14 @@ pub struct NodeConfig {
     /// it out, the same on every node of a chain configured by hand.
     #[cfg_attr(feature = "serde", serde(default))]
     pub epoch: u32,
+    /// How long a `RENEW` lets the node serve reads, in lease-clock ticks
+    /// (§2.4, §9.3); 0: leases off.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub lease_ticks: u32,
+    /// 0 for a full member; otherwise the node is a syncing tail and this
+    /// is the number of its join (§10.4).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub sync_epoch: u32,
 }
 
 /// Why a `node_config` entry was refused.
@@ -137,6 +145,7 @@ pub enum ConfigError {
     KeyRange { key_lo: u16, key_hi: u32, capacity: usize },
     MissingAddress { role: Role, field: &'static str },
     OwnAddress,
+    SyncingNotTail { role: Role },
 }
 
 impl std::fmt::Display for ConfigError {
@@ -150,6 +159,9 @@ impl std::fmt::Display for ConfigError {
                 write!(f, "a {} node needs {field} (it is 0.0.0.0)", role.name())
             }
             ConfigError::OwnAddress => f.write_str("own_ip must not be 0.0.0.0 and own_mac must be a unicast address"),
+            ConfigError::SyncingNotTail { role } => {
+                write!(f, "only a TAIL can be syncing: a {} node needs sync_epoch 0", role.name())
+            }
         }
     }
 }
@@ -173,6 +185,8 @@ impl NodeConfig {
             key_lo,
             key_hi,
             epoch: 0,
+            lease_ticks: 0,
+            sync_epoch: 0,
         }
     }
 
@@ -190,7 +204,15 @@ impl NodeConfig {
                 return Err(ConfigError::MissingAddress { role: self.role, field });
             }
         }
+        if self.sync_epoch != 0 && self.role != Role::Tail {
+            return Err(ConfigError::SyncingNotTail { role: self.role });
+        }
         Ok(())
+    }
+
+    /// A syncing tail (§10.4): it serves only the keys received since its join.
+    pub fn is_syncing(&self) -> bool {
+        self.sync_epoch != 0
     }
 
     fn required_addresses(&self) -> Vec<(&'static str, Ipv4Addr)> {

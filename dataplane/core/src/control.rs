@@ -64,16 +64,18 @@ pub enum RegisterId {
     KvWriterIp,
     KvWriterPort,
     KvWriterId,
+    KvReceived,
 }
 
 impl RegisterId {
-    pub const ALL: [RegisterId; 6] = [
+    pub const ALL: [RegisterId; 7] = [
         RegisterId::KvValue,
         RegisterId::KvVersion,
         RegisterId::KvAcked,
         RegisterId::KvWriterIp,
         RegisterId::KvWriterPort,
         RegisterId::KvWriterId,
+        RegisterId::KvReceived,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +86,7 @@ impl RegisterId {
             RegisterId::KvWriterIp => "kv_writer_ip",
             RegisterId::KvWriterPort => "kv_writer_port",
             RegisterId::KvWriterId => "kv_writer_id",
+            RegisterId::KvReceived => "kv_received",
         }
     }
 
@@ -91,7 +94,7 @@ impl RegisterId {
         match self {
             RegisterId::KvValue => 128,
             RegisterId::KvVersion | RegisterId::KvAcked => 8,
-            RegisterId::KvWriterIp => 32,
+            RegisterId::KvWriterIp | RegisterId::KvReceived => 32,
             RegisterId::KvWriterPort | RegisterId::KvWriterId => 16,
         }
     }
@@ -110,6 +113,7 @@ impl RegisterId {
             RegisterId::KvWriterIp => u128::from(u32::from(slot.writer.ip)),
             RegisterId::KvWriterPort => u128::from(slot.writer.port),
             RegisterId::KvWriterId => u128::from(slot.writer.id),
+            RegisterId::KvReceived => u128::from(slot.received),
         }
     }
 
@@ -123,6 +127,7 @@ impl RegisterId {
             RegisterId::KvWriterIp => slot.writer.ip = Ipv4Addr::from(value as u32),
             RegisterId::KvWriterPort => slot.writer.port = value as u16,
             RegisterId::KvWriterId => slot.writer.id = value as u16,
+            RegisterId::KvReceived => slot.received = value as u32,
         }
     }
 }
@@ -410,7 +415,7 @@ mod tests {
     #[test]
     fn fabric_ports_round_trip() {
         let mut node = Node::new(16);
-        let entry = FabricPort { port: 2, from_predecessor: true, from_successor: false };
+        let entry = FabricPort { port: 2, from_predecessor: true, from_successor: false, from_controller: false };
         apply(&mut node, ControlRequest::InsertFabricPort(entry)).unwrap();
         let twice = apply(&mut node, ControlRequest::InsertFabricPort(entry));
         assert_eq!(twice, Err(ControlError::FabricPort(FabricPortError::Duplicate)));

@@ -2,13 +2,17 @@
 pub const FABRIC_PORT_CAPACITY: usize = 512;
 
 /// One `fabric_port` entry (`docs/protocol.md` §2.3): a port of the chain's
-/// fabric, and which of the node's neighbours send over it.
+/// fabric, and which of the node's neighbours, and whether its control
+/// plane, send over it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct FabricPort {
     pub port: u16,
     pub from_predecessor: bool,
     pub from_successor: bool,
+    /// P4Runtime PacketOut frames (`SWEEP`, `RENEW`) enter by this port.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub from_controller: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +84,7 @@ mod tests {
     use super::*;
 
     fn fabric(port: u16) -> FabricPort {
-        FabricPort { port, from_predecessor: true, from_successor: false }
+        FabricPort { port, from_predecessor: true, from_successor: false, from_controller: false }
     }
 
     #[test]

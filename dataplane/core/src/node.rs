@@ -1,4 +1,4 @@
-use crate::{is_newer, KeySlot, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
+use crate::{is_newer, KeySlot, Lease, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
 use crate::{ConfigError, FabricPorts, Mode};
 use netcraq_wire::{
     ChainExtension, ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op,
@@ -41,7 +41,9 @@ impl Verdict {
 enum Output {
     Reply(NetcraqRepr),
     Forward(Ipv4Addr, NetcraqRepr),
-    ResendStored(u16),
+    /// The key's stored version as `op`, addressed as its writer's request
+    /// (§4.4): a re-send, a sweep's copy or a sweep's commit ACK.
+    Stored { op: Op, to: Ipv4Addr, key: u16 },
 }
 
 /// What the behaviour table (§5.1) decides for one request: its outcome and
@@ -68,6 +70,9 @@ pub struct Node {
     routes: RouteTable,
     fabric_ports: FabricPorts,
     registers: Registers,
+    lease: Lease,
+    /// The lease clock `now` (§2.4), set by the backend.
+    clock_ticks: u32,
     outcomes: [u64; Outcome::COUNT],
     key_reads: Vec<u64>,
     key_writes: Vec<u64>,
@@ -82,6 +87,8 @@ impl Node {
             routes: RouteTable::default(),
             fabric_ports: FabricPorts::default(),
             registers: Registers::new(key_capacity),
+            lease: Lease::default(),
+            clock_ticks: 0,
             outcomes: [0; Outcome::COUNT],
             key_reads: vec![0; key_capacity],
             key_writes: vec![0; key_capacity],
@@ -125,6 +132,19 @@ impl Node {
 
     pub fn registers_mut(&mut self) -> &mut Registers {
         &mut self.registers
+    }
+
+    pub fn lease(&self) -> Lease {
+        self.lease
+    }
+
+    pub fn set_lease(&mut self, lease: Lease) {
+        self.lease = lease;
+    }
+
+    /// Sets the lease clock `now` (§2.4) for the frames processed next.
+    pub fn set_clock(&mut self, now_ticks: u32) {
+        self.clock_ticks = now_ticks;
     }
 
     pub fn outcome_count(&self, outcome: Outcome) -> u64 {
@@ -178,7 +198,8 @@ impl Node {
     }
 
     /// Steps 15, 15b and 15c of §5: the role handles the op, and a chain op
-    /// comes from the neighbour that sends it, in this configuration.
+    /// comes from the neighbour or control plane that sends it, in this
+    /// configuration.
     fn admit(&self, config: &NodeConfig, ingress_port: u16, request: &NetcraqFrame) -> Result<(), Outcome> {
         let role = config.role;
         let port = || self.fabric_ports.lookup(ingress_port);
@@ -186,6 +207,8 @@ impl Node {
             Op::Read | Op::Write => return Ok(()),
             Op::ChainWrite => (matches!(role, Role::Replica | Role::Tail), port().is_some_and(|p| p.from_predecessor)),
             Op::Ack => (matches!(role, Role::Head | Role::Replica), port().is_some_and(|p| p.from_successor)),
+            Op::Sync => (matches!(role, Role::Replica | Role::Tail), port().is_some_and(|p| p.from_predecessor)),
+            Op::Sweep | Op::Renew => (true, port().is_some_and(|p| p.from_controller)),
             Op::ReadReply | Op::WriteReply | Op::Error => (false, false),
         };
         if !handled {
@@ -219,6 +242,7 @@ impl Node {
         let header = request.header;
         let in_range = (u32::from(config.key_lo)..config.key_hi).contains(&u32::from(header.key));
         match (header.op, in_range) {
+            (Op::Renew, _) => self.on_renew(config),
             (Op::Read | Op::Write, false) => {
                 Action::One(Outcome::KeyOutOfRange, Output::Reply(error_reply(header, ErrorCode::KeyOutOfRange)))
             }
@@ -232,11 +256,17 @@ impl Node {
                 self.on_write(config, request)
             }
             (Op::ChainWrite, true) => self.on_chain_write(config, request),
+            (Op::Sync, true) => self.on_sync(config, request),
+            (Op::Sweep, true) => self.on_sweep(config, header.key),
             (_, true) => self.on_ack(config, header),
         }
     }
 
-    fn on_read(&self, config: &NodeConfig, header: NetcraqRepr) -> Action {
+    fn on_read(&mut self, config: &NodeConfig, header: NetcraqRepr) -> Action {
+        if !self.serves(config, header.key) {
+            let refusal = Output::Reply(error_reply(header, ErrorCode::NotServing));
+            return Action::One(Outcome::ReadNotServing, refusal);
+        }
         let slot = self.slot(header.key);
         let local = config.role.is_tail_like() || (config.mode == Mode::Craq && !slot.is_dirty());
         match local {
@@ -256,7 +286,7 @@ impl Node {
         if slot.writer.same_socket(&writer) && slot.value == header.value {
             let resend = match solo {
                 true => Output::Reply(stored_header(Op::WriteReply, header.key, slot)),
-                false => Output::ResendStored(header.key),
+                false => Output::Stored { op: Op::ChainWrite, to: config.successor_ip, key: header.key },
             };
             return Action::One(Outcome::WriteRetransmit, resend);
         }
@@ -265,11 +295,11 @@ impl Node {
         }
         if !solo && slot.uncommitted() >= MAX_UNCOMMITTED_VERSIONS {
             let refusal = Output::Reply(error_reply(header, ErrorCode::WindowFull));
-            return Action::Two(Outcome::WriteWindowFull, refusal, Output::ResendStored(header.key));
+            return Action::Two(Outcome::WriteWindowFull, refusal, Output::Stored { op: Op::ChainWrite, to: config.successor_ip, key: header.key });
         }
         let version = slot.version.wrapping_add(1);
         let acked = if solo { version } else { slot.acked };
-        *slot = KeySlot { value: header.value, version, acked, writer };
+        *slot = KeySlot { value: header.value, version, acked, writer, received: config.sync_epoch };
         match solo {
             true => {
                 Action::One(Outcome::WriteStamped, Output::Reply(NetcraqRepr { op: Op::WriteReply, version, ..header }))
@@ -284,20 +314,94 @@ impl Node {
     fn on_chain_write(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
         let header = request.header;
         let tail = config.role == Role::Tail;
-        let slot = self.slot_mut(header.key);
-        let newer = is_newer(header.version, slot.version);
+        let received = self.has_received(config, header.key);
+        let newer = !received || is_newer(header.version, self.slot(header.key).version);
         if newer {
-            let acked = if tail { header.version } else { slot.acked };
-            *slot = KeySlot { value: header.value, version: header.version, acked, writer: writer_of(request) };
+            let acked = if tail { header.version } else { self.slot(header.key).acked };
+            self.store(config, request, acked);
         }
         if !tail {
             let outcome = if newer { Outcome::ChainWriteApplied } else { Outcome::ChainWriteStale };
             return Action::One(outcome, Output::Forward(config.successor_ip, header));
         }
-        let outcome = if newer { Outcome::CommitApplied } else { Outcome::CommitDuplicate };
+        let outcome = match (received, newer) {
+            (false, _) => Outcome::KeyReceived,
+            (true, true) => Outcome::CommitApplied,
+            (true, false) => Outcome::CommitDuplicate,
+        };
         let write_reply = Output::Reply(NetcraqRepr { op: Op::WriteReply, ..header });
         let ack = Output::Forward(config.predecessor_ip, NetcraqRepr { op: Op::Ack, ..header });
         Action::Two(outcome, write_reply, ack)
+    }
+
+    /// §5.1 `SYNC`: a committed version copied from the predecessor (§10).
+    fn on_sync(&mut self, config: &NodeConfig, request: &NetcraqFrame) -> Action {
+        let header = request.header;
+        let received = self.has_received(config, header.key);
+        if received && !is_newer(header.version, self.slot(header.key).version) {
+            return Action::Silent(Outcome::SyncStale);
+        }
+        self.store(config, request, header.version);
+        Action::Silent(if received { Outcome::SyncApplied } else { Outcome::KeyReceived })
+    }
+
+    /// §5.1 `SWEEP`: push one key one step toward the tail (§10.1).
+    fn on_sweep(&mut self, config: &NodeConfig, key: u16) -> Action {
+        let received = self.has_received(config, key);
+        let slot = self.slot_mut(key);
+        let dirty = slot.is_dirty();
+        match config.role {
+            Role::Head | Role::Replica if dirty => {
+                Action::One(Outcome::SweepResent, Output::Stored { op: Op::ChainWrite, to: config.successor_ip, key })
+            }
+            Role::Head | Role::Replica => {
+                Action::One(Outcome::SweepCopied, Output::Stored { op: Op::Sync, to: config.successor_ip, key })
+            }
+            Role::Tail if dirty && received => {
+                slot.acked = slot.version;
+                Action::One(Outcome::SweepCommitted, Output::Stored { op: Op::Ack, to: config.predecessor_ip, key })
+            }
+            Role::Solo if dirty => {
+                slot.acked = slot.version;
+                Action::Silent(Outcome::SweepCommitted)
+            }
+            Role::Tail | Role::Solo => Action::Silent(Outcome::SweepClean),
+        }
+    }
+
+    /// §5.1 `RENEW` (§9.3).
+    fn on_renew(&mut self, config: &NodeConfig) -> Action {
+        self.lease = Lease { end_ticks: self.clock_ticks.wrapping_add(config.lease_ticks), held: true };
+        Action::Silent(Outcome::LeaseRenewed)
+    }
+
+    /// Whether a READ of `key` may be answered (§5.1's first READ row):
+    /// the lease is held, and a syncing tail has received the key. A lease
+    /// read as lapsed stays lapsed until the next `RENEW` (§2.1b).
+    fn serves(&mut self, config: &NodeConfig, key: u16) -> bool {
+        if config.lease_ticks != 0 && !self.lease.is_held_at(self.clock_ticks) {
+            self.lease.held = false;
+            return false;
+        }
+        self.has_received(config, key)
+    }
+
+    /// A full member has received every key; a syncing tail, those stored
+    /// since its join (§10.4).
+    fn has_received(&self, config: &NodeConfig, key: u16) -> bool {
+        !config.is_syncing() || self.slot(key).received == config.sync_epoch
+    }
+
+    /// "Store" of §5.1: the packet's value, version and writer, with `acked`.
+    fn store(&mut self, config: &NodeConfig, request: &NetcraqFrame, acked: u8) {
+        let header = request.header;
+        *self.slot_mut(header.key) = KeySlot {
+            value: header.value,
+            version: header.version,
+            acked,
+            writer: writer_of(request),
+            received: config.sync_epoch,
+        };
     }
 
     fn on_ack(&mut self, config: &NodeConfig, header: NetcraqRepr) -> Action {
@@ -344,22 +448,21 @@ impl Node {
         let mut out = match output {
             Output::Reply(header) => reply(config, request, header),
             Output::Forward(to, header) => forward(request, to, header),
-            Output::ResendStored(key) => self.resend_stored(config, request, key),
+            Output::Stored { op, to, key } => self.stored(request, op, to, key),
         };
         out.epoch = if out.header.op.is_chain() { config.epoch } else { 0 };
         out
     }
 
-    /// §4.4: the stored version, addressed as its writer's request, to the successor.
-    fn resend_stored(&self, config: &NodeConfig, request: &NetcraqFrame, key: u16) -> NetcraqFrame {
+    /// §4.4: the stored version as `op`, addressed as its writer's request, to `to`.
+    fn stored(&self, request: &NetcraqFrame, op: Op, to: Ipv4Addr, key: u16) -> NetcraqFrame {
         let slot = self.slot(key);
-        let header = stored_header(Op::ChainWrite, key, slot);
         let writer = slot.writer;
         NetcraqFrame {
             ip_src: writer.ip,
             udp_src: writer.port,
             ident: writer.id,
-            ..forward(request, config.successor_ip, header)
+            ..forward(request, to, stored_header(op, key, slot))
         }
     }
 

@@ -35,10 +35,19 @@ pub enum Outcome {
     NoRoute,
     DropNotFromChain,
     DropWrongEpoch,
+    ReadNotServing,
+    KeyReceived,
+    SyncApplied,
+    SyncStale,
+    SweepResent,
+    SweepCopied,
+    SweepCommitted,
+    SweepClean,
+    LeaseRenewed,
 }
 
 impl Outcome {
-    pub const COUNT: usize = 32;
+    pub const COUNT: usize = 41;
 
     pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::ReadLocal,
@@ -73,6 +82,15 @@ impl Outcome {
         Outcome::NoRoute,
         Outcome::DropNotFromChain,
         Outcome::DropWrongEpoch,
+        Outcome::ReadNotServing,
+        Outcome::KeyReceived,
+        Outcome::SyncApplied,
+        Outcome::SyncStale,
+        Outcome::SweepResent,
+        Outcome::SweepCopied,
+        Outcome::SweepCommitted,
+        Outcome::SweepClean,
+        Outcome::LeaseRenewed,
     ];
 
     pub fn index(self) -> usize {
@@ -114,6 +132,15 @@ impl Outcome {
             Outcome::NoRoute => "NO_ROUTE",
             Outcome::DropNotFromChain => "DROP_NOT_FROM_CHAIN",
             Outcome::DropWrongEpoch => "DROP_WRONG_EPOCH",
+            Outcome::ReadNotServing => "READ_NOT_SERVING",
+            Outcome::KeyReceived => "KEY_RECEIVED",
+            Outcome::SyncApplied => "SYNC_APPLIED",
+            Outcome::SyncStale => "SYNC_STALE",
+            Outcome::SweepResent => "SWEEP_RESENT",
+            Outcome::SweepCopied => "SWEEP_COPIED",
+            Outcome::SweepCommitted => "SWEEP_COMMITTED",
+            Outcome::SweepClean => "SWEEP_CLEAN",
+            Outcome::LeaseRenewed => "LEASE_RENEWED",
         }
     }
 
@@ -123,7 +150,7 @@ impl Outcome {
 
     /// Whether the frame was dropped as malformed or unexpected.
     pub fn is_drop(self) -> bool {
-        self.index() >= Outcome::DropUnconfigured.index()
+        (Outcome::DropUnconfigured.index()..=Outcome::DropWrongEpoch.index()).contains(&self.index())
     }
 }
 
@@ -139,5 +166,7 @@ mod tests {
         }
         assert_eq!(Outcome::NoRoute.index(), 29);
         assert_eq!(Outcome::DropWrongEpoch.index(), 31);
+        assert_eq!(Outcome::LeaseRenewed.index(), 40);
+        assert!(Outcome::DropWrongEpoch.is_drop() && !Outcome::KeyReceived.is_drop());
     }
 }

@@ -32,14 +32,16 @@ impl Default for Writer {
     }
 }
 
-/// One key's registers: `kv_value`, `kv_version`, `kv_acked` and the
-/// `kv_writer_*` registers at that index.
+/// One key's registers: `kv_value`, `kv_version`, `kv_acked`, the
+/// `kv_writer_*` registers and `kv_received` at that index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct KeySlot {
     pub value: [u8; VALUE_LEN],
     pub version: u8,
     pub acked: u8,
     pub writer: Writer,
+    /// The `sync_epoch` in force when the key was last stored (§10.4).
+    pub received: u32,
 }
 
 impl KeySlot {
@@ -63,6 +65,21 @@ impl KeySlot {
         if is_newer(version, self.acked) && !is_newer(version, self.version) {
             self.acked = version;
         }
+    }
+}
+
+/// The lease registers `lease_end` and `lease_held` (§2.1b).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Lease {
+    /// The lease clock's reading at which the lease ends.
+    pub end_ticks: u32,
+    pub held: bool,
+}
+
+impl Lease {
+    /// Held at `now_ticks`: `end_ticks` is 1 to 2^31 − 1 ticks later (§2.1b).
+    pub fn is_held_at(&self, now_ticks: u32) -> bool {
+        self.held && (1..1 << 31).contains(&self.end_ticks.wrapping_sub(now_ticks))
     }
 }
 
@@ -108,6 +125,17 @@ mod tests {
         assert!(!is_newer(0, 128));
         assert!(!is_newer(5, 5));
         assert!(!is_newer(4, 5));
+    }
+
+    #[test]
+    fn a_lease_is_held_until_its_end_across_the_clock_wrap() {
+        let lease = Lease { end_ticks: 5, held: true };
+        assert!(lease.is_held_at(u32::MAX - 2), "8 ticks before the end, across the wrap");
+        assert!(lease.is_held_at(4));
+        assert!(!lease.is_held_at(5), "the end itself is past");
+        assert!(!lease.is_held_at(6));
+        assert!(!Lease { held: false, ..lease }.is_held_at(4));
+        assert!(!Lease::default().is_held_at(0), "never renewed");
     }
 
     #[test]

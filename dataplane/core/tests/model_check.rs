@@ -159,11 +159,18 @@ fn chain_node(node: usize, clients: usize) -> Node {
         key_lo: 0,
         key_hi: KEY_CAPACITY as u32,
         epoch: EPOCH,
+        lease_ticks: 0,
+        sync_epoch: 0,
     })
     .expect("valid node_config");
     for peer in (0..3).filter(|peer| *peer != node) {
         let port = Endpoint::Node(peer as u8).port();
-        let fabric = FabricPort { port, from_predecessor: peer + 1 == node, from_successor: peer == node + 1 };
+        let fabric = FabricPort {
+            port,
+            from_predecessor: peer + 1 == node,
+            from_successor: peer == node + 1,
+            from_controller: false,
+        };
         n.fabric_ports_mut().insert(fabric).expect("fabric port");
     }
     for peer in 0..3 {

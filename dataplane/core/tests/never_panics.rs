@@ -75,6 +75,8 @@ fn config(role: Role, mode: Mode) -> NodeConfig {
         key_lo: KEY_LO,
         key_hi: KEY_HI,
         epoch: EPOCH,
+        lease_ticks: 0,
+        sync_epoch: 0,
     }
 }
 
@@ -103,7 +105,7 @@ fn node(role: Role, mode: Mode, route_mask: u8, presets: &[Preset]) -> Node {
     let mut node = Node::new(CAPACITY);
     node.set_config(config(role, mode)).expect("test configs are valid");
     for (port, from_successor) in [(FABRIC_PORT, true), (PREDECESSOR_PORT, false)] {
-        let fabric = FabricPort { port, from_predecessor: true, from_successor };
+        let fabric = FabricPort { port, from_predecessor: true, from_successor, from_controller: from_successor };
         node.fabric_ports_mut().insert(fabric).expect("two entries fit");
     }
     for (i, (prefix, prefix_len, port)) in ROUTES.iter().enumerate() {

@@ -105,6 +105,8 @@ pub struct SimClientStats {
     pub timed_out: u64,
     pub key_out_of_range: u64,
     pub window_full: u64,
+    /// Reads answered `ERROR NOT_SERVING` (lease lapsed, or a syncing tail).
+    pub not_serving: u64,
     pub retransmissions: u64,
     /// Replies for a request no longer outstanding (late or duplicated).
     pub stale_replies: u64,
@@ -129,6 +131,7 @@ impl SimClientStats {
             timed_out: 0,
             key_out_of_range: 0,
             window_full: 0,
+            not_serving: 0,
             retransmissions: 0,
             stale_replies: 0,
             mismatched_replies: 0,
@@ -147,6 +150,7 @@ impl SimClientStats {
         self.timed_out += other.timed_out;
         self.key_out_of_range += other.key_out_of_range;
         self.window_full += other.window_full;
+        self.not_serving += other.not_serving;
         self.retransmissions += other.retransmissions;
         self.stale_replies += other.stale_replies;
         self.mismatched_replies += other.mismatched_replies;
@@ -373,6 +377,7 @@ impl SimClient {
             (OpResult::TimedOut, _) => stats.timed_out += 1,
             (OpResult::KeyOutOfRange, _) => stats.key_out_of_range += 1,
             (OpResult::WindowFull, _) => stats.window_full += 1,
+            (OpResult::NotServing, _) => stats.not_serving += 1,
         }
     }
 }

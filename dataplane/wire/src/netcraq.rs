@@ -16,21 +16,35 @@ pub enum Op {
     Ack = 5,
     Error = 6,
     ChainWrite = 7,
+    Sync = 8,
+    Sweep = 9,
+    Renew = 10,
 }
 
 impl Op {
-    pub const ALL: [Op; 7] = [Op::Read, Op::Write, Op::ReadReply, Op::WriteReply, Op::Ack, Op::Error, Op::ChainWrite];
+    pub const ALL: [Op; 10] = [
+        Op::Read,
+        Op::Write,
+        Op::ReadReply,
+        Op::WriteReply,
+        Op::Ack,
+        Op::Error,
+        Op::ChainWrite,
+        Op::Sync,
+        Op::Sweep,
+        Op::Renew,
+    ];
 
     #[inline]
     pub fn from_code(code: u8) -> Option<Op> {
         Op::ALL.into_iter().find(|op| *op as u8 == code)
     }
 
-    /// A chain op: sent only by chain nodes, as a chain frame with the chain
-    /// extension (§1.2, §1.4).
+    /// A chain op: sent only by chain nodes and the control plane, as a
+    /// chain frame with the chain extension (§1.2, §1.4).
     #[inline]
     pub fn is_chain(self) -> bool {
-        matches!(self, Op::ChainWrite | Op::Ack)
+        matches!(self, Op::ChainWrite | Op::Ack | Op::Sync | Op::Sweep | Op::Renew)
     }
 
     pub fn name(self) -> &'static str {
@@ -42,6 +56,9 @@ impl Op {
             Op::Ack => "ACK",
             Op::Error => "ERROR",
             Op::ChainWrite => "CHAIN_WRITE",
+            Op::Sync => "SYNC",
+            Op::Sweep => "SWEEP",
+            Op::Renew => "RENEW",
         }
     }
 }
@@ -53,10 +70,12 @@ pub enum ErrorCode {
     KeyOutOfRange = 1,
     OutcomeUnknown = 2,
     WindowFull = 3,
+    NotServing = 4,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 3] = [ErrorCode::KeyOutOfRange, ErrorCode::OutcomeUnknown, ErrorCode::WindowFull];
+    pub const ALL: [ErrorCode; 4] =
+        [ErrorCode::KeyOutOfRange, ErrorCode::OutcomeUnknown, ErrorCode::WindowFull, ErrorCode::NotServing];
 
     pub fn from_code(code: u8) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|error| *error as u8 == code)
@@ -68,6 +87,7 @@ impl ErrorCode {
             ErrorCode::KeyOutOfRange => "KEY_OUT_OF_RANGE",
             ErrorCode::OutcomeUnknown => "OUTCOME_UNKNOWN",
             ErrorCode::WindowFull => "WINDOW_FULL",
+            ErrorCode::NotServing => "NOT_SERVING",
         }
     }
 }
@@ -80,6 +100,7 @@ impl std::fmt::Display for ErrorCode {
                 "write outcome unknown: the retransmission could not be matched to a stamped write"
             }
             ErrorCode::WindowFull => "write not applied: 127 writes of this key are uncommitted; retry as a new write",
+            ErrorCode::NotServing => "the node may not answer reads now (lease lapsed, or the key not yet synced); retry",
         })
     }
 }

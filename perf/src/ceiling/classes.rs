@@ -119,6 +119,8 @@ impl OpClass {
             key_lo: 0,
             key_hi: keys,
             epoch: EPOCH,
+            lease_ticks: 0,
+            sync_epoch: 0,
         }
     }
 
@@ -126,7 +128,7 @@ impl OpClass {
     /// for a forwarded one, empty for writes (so each write is new).
     pub fn key_state(self) -> KeySlot {
         let writer = Writer { ip: CLIENT.ip, port: CLIENT_UDP_PORT, id: 1 };
-        let stored = |version, acked| KeySlot { value: VALUE, version, acked, writer };
+        let stored = |version, acked| KeySlot { value: VALUE, version, acked, writer, received: 0 };
         match self {
             OpClass::CleanRead => stored(1, 1),
             OpClass::ReadToTail => stored(2, 1),
@@ -177,7 +179,7 @@ impl OpClass {
 /// The node's `ipv4_route` entries: its neighbours and the clients' subnet,
 /// all by [`PORT`], which is also the fabric port of both neighbours.
 pub fn install_tables(node: &mut Node) -> Result<(), String> {
-    let fabric = FabricPort { port: PORT, from_predecessor: true, from_successor: true };
+    let fabric = FabricPort { port: PORT, from_predecessor: true, from_successor: true, from_controller: false };
     node.fabric_ports_mut().insert(fabric).map_err(|e| format!("fabric port {PORT}: {e}"))?;
     let routes = [(PREDECESSOR, 32), (SUCCESSOR, 32), (Endpoint { ip: Ipv4Addr::new(10, 0, 1, 0), ..CLIENT }, 24)];
     for (next_hop, prefix_len) in routes {

@@ -337,7 +337,7 @@ struct Trusting {
 }
 
 impl Trusting {
-    const EVERYWHERE: [FabricPort; 1] = [FabricPort { port: 0, from_predecessor: true, from_successor: true }];
+    const EVERYWHERE: [FabricPort; 1] = [FabricPort { port: 0, from_predecessor: true, from_successor: true, from_controller: true }];
 
     fn new(ignore_ports: bool, ignore_epochs: bool) -> Self {
         Trusting { node: Node::new(DEFAULT_KEY_CAPACITY), ignore_ports, ignore_epochs, own: None }

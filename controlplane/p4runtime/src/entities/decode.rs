@@ -46,8 +46,13 @@ impl NetcraqIds {
             return Err(P4Error::invalid(format!("{FABRIC_PORT_TABLE} entries take set_fabric_port")));
         }
         let flag = |id: u32| values.iter().any(|(p, v)| *p == id && *v == 1);
-        let [predecessor, successor] = self.fabric_port_params;
-        Ok(FabricPort { port, from_predecessor: flag(predecessor), from_successor: flag(successor) })
+        let [predecessor, successor, controller] = self.fabric_port_params;
+        Ok(FabricPort {
+            port,
+            from_predecessor: flag(predecessor),
+            from_successor: flag(successor),
+            from_controller: flag(controller),
+        })
     }
 
     /// The port of a `fabric_port` entry: one exact match on `ingress_port`.
@@ -149,6 +154,8 @@ impl NetcraqIds {
             key_lo: value(8) as u16,
             key_hi: value(9) as u32,
             epoch: value(10) as u32,
+            lease_ticks: value(11) as u32,
+            sync_epoch: value(12) as u32,
         }))
     }
 
@@ -329,8 +336,10 @@ mod tests {
             key_lo: 0,
             key_hi: 65536,
             epoch: 0xfeed_0001,
+            lease_ticks: 977,
+            sync_epoch: 0,
         };
-        let fabric = FabricPort { port: 7, from_predecessor: false, from_successor: true };
+        let fabric = FabricPort { port: 7, from_predecessor: false, from_successor: true, from_controller: true };
         assert_eq!(ids.parse_fabric_port_entry(&index, &ids.fabric_port_entry(&fabric)), Ok(fabric));
         assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(Some(&config))), Ok(Some(config)));
         assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(None)), Ok(None));

@@ -61,6 +61,8 @@ impl NetcraqIds {
                     u128::from(c.key_lo),
                     u128::from(c.key_hi),
                     u128::from(c.epoch),
+                    u128::from(c.lease_ticks),
+                    u128::from(c.sync_epoch),
                 ];
                 let params = self.set_config_params.iter().zip(values).map(|(id, value)| param(*id, value)).collect();
                 action(self.set_config, params)
@@ -76,10 +78,11 @@ impl NetcraqIds {
 
     /// The `fabric_port` entry of `fabric`.
     pub fn fabric_port_entry(&self, fabric: &FabricPort) -> p4::TableEntry {
-        let [predecessor, successor] = self.fabric_port_params;
+        let [predecessor, successor, controller] = self.fabric_port_params;
         let params = vec![
             param(predecessor, u128::from(fabric.from_predecessor)),
             param(successor, u128::from(fabric.from_successor)),
+            param(controller, u128::from(fabric.from_controller)),
         ];
         p4::TableEntry { action: Some(action(self.set_fabric_port, params)), ..self.fabric_port_key(fabric.port) }
     }

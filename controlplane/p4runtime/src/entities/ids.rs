@@ -24,7 +24,7 @@ pub const CONTROL_PREFIX: &str = "NetcraqIngress.";
 pub const NO_ROUTE_COUNTER: &str = "no_route_count";
 
 /// `set_config`'s parameters, in this order in [`NetcraqIds::set_config_params`], with their widths.
-pub const SET_CONFIG_PARAMS: [(&str, u32); 11] = [
+pub const SET_CONFIG_PARAMS: [(&str, u32); 13] = [
     ("own_mac", 48),
     ("own_ip", 32),
     ("role", 8),
@@ -36,6 +36,8 @@ pub const SET_CONFIG_PARAMS: [(&str, u32); 11] = [
     ("key_lo", 16),
     ("key_hi", 17),
     ("epoch", 32),
+    ("lease_ticks", 32),
+    ("sync_epoch", 32),
 ];
 
 /// Every id NetCRAQ needs, resolved by name from a P4Info and checked
@@ -48,7 +50,7 @@ pub struct NetcraqIds {
     pub dst_ip_field: u32,
     pub set_config: u32,
     /// In [`SET_CONFIG_PARAMS`] order.
-    pub set_config_params: [u32; 11],
+    pub set_config_params: [u32; 13],
     pub unconfigured: u32,
     pub set_next_hop: u32,
     pub port_param: u32,
@@ -57,14 +59,14 @@ pub struct NetcraqIds {
     pub fabric_port: u32,
     pub ingress_port_field: u32,
     pub set_fabric_port: u32,
-    /// `from_predecessor`, `from_successor`.
-    pub fabric_port_params: [u32; 2],
+    /// `from_predecessor`, `from_successor`, `from_controller`.
+    pub fabric_port_params: [u32; 3],
     pub edge_port: u32,
     pub counters: [(CounterId, u32); 3],
     /// Tofino's one-entry `no_route_count`, where its NO_ROUTE outcomes are
     /// counted instead of `outcomes[NO_ROUTE]` (p4/README.md, "Tofino").
     pub no_route_counter: Option<u32>,
-    pub registers: [(RegisterId, RegisterArrays); 6],
+    pub registers: [(RegisterId, RegisterArrays); 7],
 }
 
 /// The register arrays that hold one register's state.
@@ -124,7 +126,7 @@ impl NetcraqIds {
         let (unconfigured, _) = action(UNCONFIGURED_ACTION, &[])?;
         let (set_next_hop, hop_params) = action(SET_NEXT_HOP_ACTION, &[("port", 16), ("mac", 48)])?;
         let (no_route, _) = action(NO_ROUTE_ACTION, &[])?;
-        let fabric_params = [("from_predecessor", 1), ("from_successor", 1)];
+        let fabric_params = [("from_predecessor", 1), ("from_successor", 1), ("from_controller", 1)];
         let (set_fabric_port, fabric_port_params) = action(SET_FABRIC_PORT_ACTION, &fabric_params)?;
         let (edge_port, _) = action(EDGE_PORT_ACTION, &[])?;
         let counter = |counter: CounterId| -> Result<(CounterId, u32), String> {
@@ -159,7 +161,7 @@ impl NetcraqIds {
             ipv4_route: id_of(ipv4_route.preamble.as_ref()),
             dst_ip_field: dst_ip,
             set_config,
-            set_config_params: config_params.try_into().expect("11 parameters"),
+            set_config_params: config_params.try_into().expect("13 parameters"),
             unconfigured,
             set_next_hop,
             port_param: hop_params[0],
@@ -168,7 +170,7 @@ impl NetcraqIds {
             fabric_port: id_of(fabric_port.preamble.as_ref()),
             ingress_port_field: ingress_port,
             set_fabric_port,
-            fabric_port_params: fabric_port_params.try_into().expect("2 parameters"),
+            fabric_port_params: fabric_port_params.try_into().expect("3 parameters"),
             edge_port,
             counters: [counter(CounterId::Outcomes)?, counter(CounterId::KeyReads)?, counter(CounterId::KeyWrites)?],
             no_route_counter: index
@@ -181,6 +183,7 @@ impl NetcraqIds {
                 register(RegisterId::KvWriterIp)?,
                 register(RegisterId::KvWriterPort)?,
                 register(RegisterId::KvWriterId)?,
+                register(RegisterId::KvReceived)?,
             ],
         })
     }
@@ -242,9 +245,9 @@ mod tests {
             (ids.set_config, ids.set_next_hop, ids.unconfigured, ids.no_route),
             (0x01000001, 0x01000002, 0x01000003, 0x01000004)
         );
-        assert_eq!(ids.set_config_params, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(ids.set_config_params, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
         assert_eq!((ids.fabric_port, ids.ingress_port_field), (0x02000003, 1));
-        assert_eq!((ids.set_fabric_port, ids.fabric_port_params, ids.edge_port), (0x01000005, [1, 2], 0x01000006));
+        assert_eq!((ids.set_fabric_port, ids.fabric_port_params, ids.edge_port), (0x01000005, [1, 2, 3], 0x01000006));
         assert_eq!((ids.port_param, ids.mac_param), (1, 2));
         assert_eq!(ids.counter_id(CounterId::Outcomes), 0x12000001);
         assert_eq!(ids.counter_id(CounterId::KeyWrites), 0x12000003);
