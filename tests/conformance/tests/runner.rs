@@ -108,7 +108,8 @@ fn bad_configs_are_refused_naming_the_field() {
 
 #[test]
 fn bad_fabric_ports_are_refused_naming_the_field() {
-    let entry = serde_json::json!({ "port": 2, "from_predecessor": true, "from_successor": false });
+    let entry =
+        serde_json::json!({ "port": 2, "from_predecessor": true, "from_successor": false, "from_controller": false });
     for (change, expected) in [
         (serde_json::json!({ "port": 70000 }), "fabric_ports[0].port: 70000 is above the maximum 65535"),
         (serde_json::json!({ "from_successor": 1 }), "fabric_ports[0].from_successor: expected true or false"),
