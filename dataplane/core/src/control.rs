@@ -408,8 +408,8 @@ mod tests {
         assert!(matches!(apply(&mut node, wide), Err(ControlError::ValueTooWide { .. })));
         let outside = ControlRequest::ReadRegister { register: RegisterId::KvValue, index: Some(16) };
         assert!(matches!(apply(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 16, .. })));
-        let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(32) };
-        assert!(matches!(apply(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 32, .. })));
+        let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(41) };
+        assert!(matches!(apply(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 41, .. })));
     }
 
     #[test]

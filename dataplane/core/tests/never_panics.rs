@@ -75,10 +75,15 @@ fn config(role: Role, mode: Mode) -> NodeConfig {
         key_lo: KEY_LO,
         key_hi: KEY_HI,
         epoch: EPOCH,
-        lease_ticks: 0,
-        sync_epoch: 0,
+        // CRAQ nodes hold leases (never renewed until a RENEW arrives, clock 0);
+        // a CR tail is syncing, so that every row of §5.1 is reachable.
+        lease_ticks: if mode == Mode::Craq { LEASE_TICKS } else { 0 },
+        sync_epoch: if mode == Mode::Cr && role == Role::Tail { SYNC_EPOCH } else { 0 },
     }
 }
+
+const LEASE_TICKS: u32 = 1000;
+const SYNC_EPOCH: u32 = 5;
 
 /// Routes a node may hold; bit `i` of a mask installs `ROUTES[i]`.
 const ROUTES: [([u8; 4], u8, u16); 6] = [
@@ -286,11 +291,14 @@ impl Input {
 
 // ------------------------------------------------------------------ checking
 
-/// Outputs each non-drop outcome makes (routed or not), by §5.1.
-fn outputs_of(outcome: Outcome) -> u8 {
+/// Outputs each non-drop outcome of `op` at `role` makes (routed or not), by §5.1.
+fn outputs_of(outcome: Outcome, role: Role, op: Option<Op>) -> u8 {
     match outcome {
         Outcome::CommitApplied | Outcome::CommitDuplicate | Outcome::WriteWindowFull => 2,
-        Outcome::AckConsumed => 0,
+        Outcome::KeyReceived if op == Some(Op::ChainWrite) => 2,
+        Outcome::SweepCommitted if role == Role::Tail => 1,
+        Outcome::AckConsumed | Outcome::KeyReceived | Outcome::SweepCommitted => 0,
+        Outcome::SyncApplied | Outcome::SyncStale | Outcome::SweepClean | Outcome::LeaseRenewed => 0,
         outcome if outcome.is_drop() => 0,
         _ => 1,
     }
@@ -315,10 +323,14 @@ enum Kind {
 fn primary_kind(outcome: Outcome, role: Role) -> Kind {
     match outcome {
         Outcome::Transit => Kind::Transit,
-        Outcome::ReadLocal | Outcome::WriteUnknown | Outcome::KeyOutOfRange => Kind::Reply,
-        Outcome::CommitApplied | Outcome::CommitDuplicate | Outcome::WriteWindowFull => Kind::Reply,
+        Outcome::ReadLocal | Outcome::ReadNotServing | Outcome::WriteUnknown | Outcome::KeyOutOfRange => Kind::Reply,
+        Outcome::CommitApplied | Outcome::CommitDuplicate | Outcome::KeyReceived | Outcome::WriteWindowFull => {
+            Kind::Reply
+        }
         Outcome::WriteStamped | Outcome::WriteRetransmit if role == Role::Solo => Kind::Reply,
-        Outcome::WriteRetransmit => Kind::Resend,
+        Outcome::WriteRetransmit | Outcome::SweepResent | Outcome::SweepCopied | Outcome::SweepCommitted => {
+            Kind::Resend
+        }
         _ => Kind::Forward,
     }
 }
@@ -327,7 +339,7 @@ fn primary_kind(outcome: Outcome, role: Role) -> Kind {
 /// ACK, or the head's re-send after refusing a WRITE on a full window.
 fn secondary_kind(outcome: Outcome) -> Option<(Kind, Op)> {
     match outcome {
-        Outcome::CommitApplied | Outcome::CommitDuplicate => Some((Kind::Forward, Op::Ack)),
+        Outcome::CommitApplied | Outcome::CommitDuplicate | Outcome::KeyReceived => Some((Kind::Forward, Op::Ack)),
         Outcome::WriteWindowFull => Some((Kind::Resend, Op::ChainWrite)),
         _ => None,
     }
@@ -375,7 +387,8 @@ fn check_output(node: &Node, received: &[u8], port: u16, sent: &[u8], kind: Kind
             prop_assert_eq!(out.header.key, request.header.key);
         }
         _ => {
-            prop_assert!(matches!(out.header.op, Op::Read | Op::Write | Op::ChainWrite | Op::Ack), "{:?}", out.header);
+            let forwarded = matches!(out.header.op, Op::Read | Op::Write | Op::ChainWrite | Op::Ack | Op::Sync);
+            prop_assert!(forwarded, "{:?}", out.header);
             prop_assert_eq!(out.udp_dst, NETCRAQ_UDP_PORT);
             let chain = [config.head_ip, config.tail_ip, config.successor_ip, config.predecessor_ip];
             prop_assert!(chain.contains(&out.ip_dst) && !out.ip_dst.is_unspecified(), "forward to {}", out.ip_dst);
@@ -425,7 +438,9 @@ fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Inp
         unrouted_total += u64::from(verdict.unrouted);
 
         let sent = u8::from(verdict.primary.is_some()) + u8::from(verdict.secondary.is_some());
-        prop_assert_eq!(sent + verdict.unrouted, outputs_of(outcome), "outputs of {:?}: {:?}", outcome, verdict);
+        let op = NetcraqFrame::parse(&received).ok().map(|f| f.header.op);
+        let outputs = outputs_of(outcome, role, op);
+        prop_assert_eq!(sent + verdict.unrouted, outputs, "outputs of {:?}: {:?}", outcome, verdict);
         if outcome.is_drop() {
             prop_assert!(node.registers() == &registers_before, "dropped frame changed a register");
             prop_assert_eq!(node.key_reads(), &reads_before[..]);
@@ -454,7 +469,8 @@ fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Inp
                 outcome
             );
         }
-        if let (Ok(request), true) = (parsed, request_outcome) {
+        // RENEW names no key (§5 step 16).
+        if let (Ok(request), true) = (parsed, request_outcome && outcome != Outcome::LeaseRenewed) {
             let in_range = (u32::from(KEY_LO)..KEY_HI).contains(&u32::from(request.header.key));
             prop_assert_eq!(outcome == Outcome::KeyOutOfRange, !in_range);
         }

@@ -647,21 +647,26 @@ fn checksum_ffff_is_accepted_and_re_emitted_as_zero() {
 #[test]
 fn op_codes_and_constants_follow_the_spec() {
     let codes: Vec<u8> = Op::ALL.iter().map(|op| *op as u8).collect();
-    assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for op in Op::ALL {
         assert_eq!(Op::from_code(op as u8), Some(op));
     }
     assert_eq!(Op::from_code(0), None);
-    assert_eq!(Op::from_code(8), None);
-    for (code, error) in [(1, ErrorCode::KeyOutOfRange), (2, ErrorCode::OutcomeUnknown), (3, ErrorCode::WindowFull)] {
+    assert_eq!(Op::from_code(11), None);
+    for (code, error) in [
+        (1, ErrorCode::KeyOutOfRange),
+        (2, ErrorCode::OutcomeUnknown),
+        (3, ErrorCode::WindowFull),
+        (4, ErrorCode::NotServing),
+    ] {
         assert_eq!(error as u8, code);
         assert_eq!(ErrorCode::from_code(code), Some(error));
     }
     assert_eq!(ErrorCode::from_code(0), None);
-    assert_eq!(ErrorCode::from_code(4), None);
+    assert_eq!(ErrorCode::from_code(5), None);
     assert_eq!(NETCRAQ_UDP_PORT, 0x4e43);
     assert_eq!((NETCRAQ_FRAME_LEN, CHAIN_FRAME_LEN), (62, 66));
     let chain_ops: Vec<Op> = Op::ALL.into_iter().filter(|op| op.is_chain()).collect();
-    assert_eq!(chain_ops, [Op::Ack, Op::ChainWrite]);
+    assert_eq!(chain_ops, [Op::Ack, Op::ChainWrite, Op::Sync, Op::Sweep, Op::Renew]);
     assert_eq!((ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, UDP_HEADER_LEN, NETCRAQ_HEADER_LEN), (14, 20, 8, 20));
 }
