@@ -232,3 +232,24 @@ impl NodeConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_tail_may_be_syncing() {
+        let ip = |last| Ipv4Addr::new(10, 0, 0, last);
+        let tail = NodeConfig {
+            role: Role::Tail,
+            head_ip: ip(1),
+            predecessor_ip: ip(2),
+            sync_epoch: 9,
+            ..NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 3]), ip(3), 0, 16)
+        };
+        assert_eq!(tail.validate(16), Ok(()));
+        let replica = NodeConfig { role: Role::Replica, tail_ip: ip(4), successor_ip: ip(4), ..tail };
+        assert_eq!(replica.validate(16), Err(ConfigError::SyncingNotTail { role: Role::Replica }));
+        assert_eq!(NodeConfig { sync_epoch: 0, ..replica }.validate(16), Ok(()));
+    }
+}
