@@ -184,7 +184,7 @@ fn forged_chain_frames_from_hosts_change_no_register() {
         chain.inside(host, || {
             let socket = netcraq_node::afpacket::PacketSocket::open(&plan.interface).expect("packet socket");
             for (_, target_ip, _) in nodes {
-                for (op, version) in [(Op::ChainWrite, 5), (Op::Ack, 1)] {
+                for (op, version) in [(Op::ChainWrite, 5), (Op::Ack, 1), (Op::Sync, 5), (Op::Sweep, 0), (Op::Renew, 0)] {
                     for source in [plan.ip, neighbour] {
                         let header = NetcraqRepr { op, version, key: 9, value: value("forged") };
                         let frame =
@@ -195,12 +195,18 @@ fn forged_chain_frames_from_hosts_change_no_register() {
             }
         });
     }
-    // Head and tail take no CHAIN_WRITE and no ACK respectively (step 15);
-    // everything else is not from the chain (steps 8 and 15b). The only
-    // frame in transit was the honest write's reply, from the tail to h1.
-    chain.expect_outcomes("n1", &[("DROP_NOT_FROM_CHAIN", 10), ("DROP_UNEXPECTED_OP", 2), ("TRANSIT", 1)]);
-    chain.expect_outcomes("n2", &[("DROP_NOT_FROM_CHAIN", 12), ("DROP_UNEXPECTED_OP", 0), ("TRANSIT", 1)]);
-    chain.expect_outcomes("n3", &[("DROP_NOT_FROM_CHAIN", 10), ("DROP_UNEXPECTED_OP", 2), ("TRANSIT", 0)]);
+    // The head takes no CHAIN_WRITE or SYNC, the tail no ACK (step 15);
+    // everything else is not from the chain (steps 8 and 15b): per node, 20
+    // frames its host sent through it to the others, and those addressed to
+    // it that its role handles. The only frame in transit was the honest
+    // write's reply, from the tail to h1. No RENEW or SWEEP was acted on.
+    chain.expect_outcomes("n1", &[("DROP_NOT_FROM_CHAIN", 26), ("DROP_UNEXPECTED_OP", 4), ("TRANSIT", 1)]);
+    chain.expect_outcomes("n2", &[("DROP_NOT_FROM_CHAIN", 30), ("DROP_UNEXPECTED_OP", 0), ("TRANSIT", 1)]);
+    chain.expect_outcomes("n3", &[("DROP_NOT_FROM_CHAIN", 28), ("DROP_UNEXPECTED_OP", 2), ("TRANSIT", 0)]);
+    for (node, _, _) in nodes {
+        let untouched = ["LEASE_RENEWED", "SWEEP_RESENT", "SWEEP_COPIED", "SWEEP_COMMITTED", "SWEEP_CLEAN"];
+        chain.expect_outcomes(node, &untouched.map(|name| (name, 0)));
+    }
     for (node, _, _) in nodes {
         assert_eq!(chain.register(node, RegisterId::KvVersion, 9), 1, "{node}'s version");
         assert_eq!(chain.register(node, RegisterId::KvAcked, 9), 1, "{node}'s acked version");

@@ -233,6 +233,24 @@ impl Chain {
         }
     }
 
+    /// A controller that holds the primary role on every node of a chain
+    /// up with [`Chain::up_managed`] (it applies the plan again, which
+    /// changes nothing), to reconfigure the chain with.
+    pub fn controller(&self, runtime: &tokio::runtime::Runtime) -> Controller {
+        let deployment = self.deployment.as_ref().expect("a chain configured by the controller");
+        let mut controller = Controller::new(deployment).expect("a controller of the deployment");
+        runtime.block_on(controller.apply()).unwrap_or_else(|e| panic!("the controller takes the chain over: {e}"));
+        controller
+    }
+
+    /// Kills node `node`'s process at once (SIGKILL, by its PID), as a crash would.
+    pub fn kill(&self, node: &str) {
+        let pid = self.running.node_pid(node).expect("the node runs");
+        // SAFETY: kill(2) on a PID this test started and has not reaped.
+        let killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        assert_eq!(killed, 0, "killing {node} (pid {pid})");
+    }
+
     /// Every index of `counter` on `node`, read over P4Runtime (chains up
     /// with [`Chain::up_managed`]; BMv2 serves counter reads, not register reads).
     pub fn counter(&self, node: &str, counter: CounterId) -> Vec<u64> {

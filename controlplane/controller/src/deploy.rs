@@ -4,8 +4,9 @@
 //!
 //! Order: connect to every node, become primary on every node, prepare
 //! every pipeline, write every node's forwarding state (clone sessions,
-//! routes), then `node_config` from tail to head, so that no node serves
-//! before the nodes it forwards to are configured. If a step fails after
+//! routes, fabric ports and the port PacketOut frames enter by), then
+//! `node_config` from tail to head, so that no node serves before the nodes
+//! it forwards to are configured. If a step fails after
 //! `node_config` was written somewhere, the nodes this apply configured are
 //! cleared again (they drop and count `DROP_UNCONFIGURED` rather than serve
 //! half a chain), and the error says what was applied and rolled back.
@@ -251,6 +252,8 @@ impl Controller {
             }
         }
         for node in &mut self.nodes {
+            // SWEEP and RENEW enter by the node's PacketOut port (§2.3, §10).
+            node.tables.add_controller_port(node.target.capabilities().packet_out_port);
             let changes = node.target.write_forwarding(&node.tables).await?;
             progress.forwarding.push(changes);
             progress.applied.push(format!("{}: {changes}", node.target.name()));
@@ -305,6 +308,18 @@ impl Controller {
     /// Every node's target, in deployment order.
     pub fn targets(&mut self) -> impl Iterator<Item = &mut (dyn Target + 'static)> {
         self.nodes.iter_mut().map(|n| n.target.as_mut())
+    }
+
+    /// The tables this controller last wrote (or will write) to node `name`.
+    pub fn tables_of(&self, name: &str) -> Option<&NodeTables> {
+        self.nodes.iter().find(|n| n.target.name() == name).map(|n| &n.tables)
+    }
+
+    /// Records the tables a reconfiguration wrote to node `name`.
+    pub(crate) fn set_tables(&mut self, name: &str, tables: NodeTables) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.target.name() == name) {
+            node.tables = tables;
+        }
     }
 }
 

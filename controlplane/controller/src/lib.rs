@@ -9,11 +9,14 @@
 //!   node's P4Runtime address.
 //! - [`stats`]: counters from every node, hottest keys, local read shares.
 //! - [`running_topology`]: the deployment of a topology that `netcraq up` runs.
+//! - [`reconfigure`]: a node removed from a chain or added at its tail
+//!   while it serves (`docs/protocol.md` §10).
 
 #![forbid(unsafe_code)]
 
 pub mod deploy;
 pub mod deployment_file;
+pub mod reconfigure;
 pub mod running_topology;
 pub mod stats;
 pub mod target;

@@ -7,7 +7,10 @@
 //! servers and [`deployment`] gives each node its planned tables.
 
 use crate::deployment_file::planned_target;
-use crate::{Deployment, PipelineFiles};
+use crate::reconfigure::{ChainLayout, LayoutPlanner};
+use crate::{Deployment, NodeTables, PipelineFiles};
+use netcraq_plan::network::{network_tables, Network, NetworkChain};
+use netcraq_plan::plan::FIRST_EPOCH;
 use netcraq_topology::{Namespace, NodeFile, NodeKind, Running, Topology, BMV2_SWITCH};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,4 +108,51 @@ pub fn deployment(
         targets.push(target);
     }
     Ok(Deployment::new(targets))
+}
+
+/// Plans chain layouts over a topology's network: its nodes, hosts and
+/// links, whatever chains the topology file names.
+pub struct TopologyPlanner {
+    network: Network,
+    /// Node names by station index (the nodes come first, in file order).
+    nodes: Vec<String>,
+}
+
+impl TopologyPlanner {
+    pub fn new(topology: &Topology) -> TopologyPlanner {
+        TopologyPlanner { network: topology.network(), nodes: topology.nodes().iter().map(|n| n.name.clone()).collect() }
+    }
+
+    /// The layout of the topology's chain `name` as `netcraq up` configures
+    /// it: the first epoch, leases off.
+    pub fn layout(topology: &Topology, name: &str) -> Option<ChainLayout> {
+        let chain = topology.chains().iter().find(|c| c.name == name)?;
+        Some(ChainLayout {
+            members: chain.nodes.clone(),
+            mode: chain.mode,
+            key_lo: chain.key_lo,
+            key_hi: chain.key_hi,
+            epoch: FIRST_EPOCH,
+            lease_ticks: 0,
+        })
+    }
+}
+
+impl LayoutPlanner for TopologyPlanner {
+    fn tables(&self, layout: &ChainLayout) -> Result<Vec<(String, NodeTables)>, String> {
+        let index = |member: &String| {
+            self.nodes.iter().position(|n| n == member).ok_or(format!("{member} is no node of the topology"))
+        };
+        let indices = layout.members.iter().map(index).collect::<Result<Vec<usize>, String>>()?;
+        let (mode, key_lo, key_hi, epoch) = (layout.mode, layout.key_lo, layout.key_hi, layout.epoch);
+        let chain = NetworkChain { nodes: indices.clone(), mode, key_lo, key_hi, epoch };
+        let mut tables_of = network_tables(&self.network, &[chain]).map_err(|e| e.to_string())?;
+        let mut planned = Vec::with_capacity(indices.len());
+        for (member, index) in layout.members.iter().zip(indices) {
+            let mut tables = tables_of.remove(&index).ok_or(format!("{member} got no tables"))?;
+            tables.config.lease_ticks = layout.lease_ticks;
+            planned.push((member.clone(), tables));
+        }
+        Ok(planned)
+    }
 }

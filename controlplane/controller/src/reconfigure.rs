@@ -1,0 +1,414 @@
+//! Reconfiguring a chain while it serves (`docs/protocol.md` §10): a node
+//! removed, or a node added at the tail. Planning is pure: [`plan_removal`]
+//! and [`plan_addition`] turn a [`ChainLayout`] into the new layout and the
+//! [`Step`]s that reach it; [`Controller::reconfigure`] carries the steps
+//! out over the [`Target`] interface, whatever kind of node each is.
+
+use crate::deploy::Controller;
+use crate::target::{NodeError, Target};
+use netcraq_core::control::CounterId;
+use netcraq_core::{Mode, NodeConfig, Outcome};
+use netcraq_plan::plan::NodeTables;
+use netcraq_wire::{FrameBytes, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
+use std::time::{Duration, Instant};
+
+/// Rounds of SWEEPs a sweep or a sync sends at most before it gives up.
+pub const MAX_SWEEP_ROUNDS: u32 = 4;
+/// How long a round waits for the node to count every SWEEP (or the joining
+/// node every key) before the next round.
+pub const SWEEP_ROUND_WAIT: Duration = Duration::from_secs(3);
+const COUNTER_POLL: Duration = Duration::from_millis(20);
+/// The source MAC of the frames the controller sends through PacketOut:
+/// locally administered, and never a node's.
+const CONTROLLER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0]);
+
+/// A chain as the controller configures it: its members head to tail and
+/// what every member's `node_config` shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLayout {
+    pub members: Vec<String>,
+    pub mode: Mode,
+    pub key_lo: u16,
+    pub key_hi: u32,
+    pub epoch: u32,
+    pub lease_ticks: u32,
+}
+
+impl ChainLayout {
+    fn tail(&self) -> Result<&str, String> {
+        self.members.last().map(String::as_str).ok_or_else(|| "the chain has no node".to_string())
+    }
+
+    fn keys(&self) -> u64 {
+        u64::from(self.key_hi) - u64::from(self.key_lo)
+    }
+}
+
+/// Computes every member's tables for a layout (routes and fabric ports
+/// over the network that links the nodes).
+pub trait LayoutPlanner {
+    fn tables(&self, layout: &ChainLayout) -> Result<Vec<(String, NodeTables)>, String>;
+}
+
+/// One step of a reconfiguration, carried out in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Waits until a removed node's lease has surely lapsed (§9.3), so that
+    /// it serves nothing once the chain goes on without it.
+    WaitForLeases(Duration),
+    /// Writes a member's forwarding state, then its `node_config`.
+    Configure { node: String, tables: NodeTables },
+    /// Sweeps a node: one SWEEP per key, until it has counted every one (§10.1).
+    Sweep { node: String },
+    /// Sweeps `from` until `joining`, a syncing tail, has received every key (§10.4).
+    Sync { from: String, joining: String },
+}
+
+/// The layout without `removed`, in the next epoch, and the steps to it:
+/// wait out the removed node's lease, configure the others tail first,
+/// then sweep them tail first (§10.2, §10.3).
+pub fn plan_removal(
+    layout: &ChainLayout,
+    removed: &str,
+    next_epoch: u32,
+    lease_wait: Duration,
+    planner: &impl LayoutPlanner,
+) -> Result<(ChainLayout, Vec<Step>), String> {
+    if !layout.members.iter().any(|m| m == removed) {
+        return Err(format!("{removed} is not a member of the chain {:?}", layout.members));
+    }
+    check_epoch(layout, next_epoch)?;
+    let members: Vec<String> = layout.members.iter().filter(|m| *m != removed).cloned().collect();
+    if members.is_empty() {
+        return Err(format!("{removed} is the chain's last node: a chain needs one"));
+    }
+    let next = ChainLayout { members, epoch: next_epoch, ..layout.clone() };
+    let mut steps = Vec::new();
+    if layout.lease_ticks != 0 {
+        steps.push(Step::WaitForLeases(lease_wait));
+    }
+    steps.extend(configure_tail_first(planner.tables(&next)?));
+    steps.extend(sweep_tail_first(&next));
+    Ok((next, steps))
+}
+
+/// The layout with `joining` after the tail, in the next epoch, and the
+/// steps to it (§10.4): `joining` as a syncing tail, the others tail first,
+/// the old tail swept until `joining` holds every key, `joining` a full
+/// member, then every node swept tail first.
+pub fn plan_addition(
+    layout: &ChainLayout,
+    joining: &str,
+    next_epoch: u32,
+    planner: &impl LayoutPlanner,
+) -> Result<(ChainLayout, Vec<Step>), String> {
+    if layout.members.iter().any(|m| m == joining) {
+        return Err(format!("{joining} is already a member of the chain"));
+    }
+    check_epoch(layout, next_epoch)?;
+    let old_tail = layout.tail()?.to_string();
+    let mut members = layout.members.clone();
+    members.push(joining.to_string());
+    let next = ChainLayout { members, epoch: next_epoch, ..layout.clone() };
+    let mut tables = planner.tables(&next)?;
+    let at = tables.iter().position(|(name, _)| name == joining).ok_or("the planner left out the new node")?;
+    let (_, mut member) = tables.remove(at);
+    member.config.sync_epoch = next_epoch;
+    let mut steps = vec![Step::Configure { node: joining.to_string(), tables: member.clone() }];
+    steps.extend(configure_tail_first(tables));
+    steps.push(Step::Sync { from: old_tail, joining: joining.to_string() });
+    member.config.sync_epoch = 0;
+    steps.push(Step::Configure { node: joining.to_string(), tables: member });
+    steps.extend(sweep_tail_first(&next));
+    Ok((next, steps))
+}
+
+/// Epochs only grow, so that no node is ever given one twice (§9.2, §10.4).
+fn check_epoch(layout: &ChainLayout, next_epoch: u32) -> Result<(), String> {
+    match next_epoch > layout.epoch {
+        true => Ok(()),
+        false => Err(format!("the next epoch {next_epoch} must be above the chain's {}", layout.epoch)),
+    }
+}
+
+fn configure_tail_first(tables: Vec<(String, NodeTables)>) -> impl Iterator<Item = Step> {
+    tables.into_iter().rev().map(|(node, tables)| Step::Configure { node, tables })
+}
+
+fn sweep_tail_first(layout: &ChainLayout) -> impl Iterator<Item = Step> + '_ {
+    layout.members.iter().rev().map(|node| Step::Sweep { node: node.clone() })
+}
+
+/// A SWEEP of `key` or a RENEW (key 0) to the node configured `config`, as
+/// PacketOut carries it: a chain frame of the node's epoch (§1.4).
+pub fn control_frame(config: &NodeConfig, op: Op, key: u16) -> FrameBytes {
+    NetcraqFrame {
+        eth_src: CONTROLLER_MAC,
+        eth_dst: config.own_mac,
+        ip_src: Ipv4Addr::UNSPECIFIED,
+        ip_dst: config.own_ip,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        flags_fragment: 0,
+        udp_src: NETCRAQ_UDP_PORT,
+        udp_dst: NETCRAQ_UDP_PORT,
+        header: NetcraqRepr { op, version: 0, key, value: [0; 16] },
+        epoch: config.epoch,
+    }
+    .to_bytes()
+}
+
+/// What [`Controller::reconfigure`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconfigureReport {
+    /// One line per step, in order.
+    pub done: Vec<String>,
+    /// SWEEPs sent, over every sweep and sync.
+    pub sweeps_sent: u64,
+}
+
+impl Controller {
+    /// Carries out `steps` (from [`plan_removal`] or [`plan_addition`]) on
+    /// this controller's nodes, which must include every node they name and
+    /// whose primary role this controller holds. Stops at the first
+    /// failure, saying which step it was.
+    pub async fn reconfigure(&mut self, steps: &[Step]) -> Result<ReconfigureReport, NodeError> {
+        let mut report = ReconfigureReport::default();
+        for step in steps {
+            let line = match step {
+                Step::WaitForLeases(wait) => {
+                    tokio::time::sleep(*wait).await;
+                    format!("waited {wait:?} for the removed node's lease to lapse")
+                }
+                Step::Configure { node, tables } => self.configure(node, tables).await?,
+                Step::Sweep { node } => {
+                    let target = self.member(node)?;
+                    let (sent, rounds) = sweep(target, &SWEPT).await?;
+                    report.sweeps_sent += sent;
+                    format!("{node}: swept ({sent} SWEEPs in {rounds} round(s))")
+                }
+                Step::Sync { from, joining } => {
+                    let (sent, rounds) = self.sync(from, joining).await?;
+                    report.sweeps_sent += sent;
+                    format!("{joining}: received every key from {from} ({sent} SWEEPs in {rounds} round(s))")
+                }
+            };
+            report.done.push(line);
+        }
+        Ok(report)
+    }
+
+    async fn configure(&mut self, node: &str, tables: &NodeTables) -> Result<String, NodeError> {
+        let target = self.member(node)?;
+        let mut tables = tables.clone();
+        tables.add_controller_port(target.capabilities().packet_out_port);
+        let changes = target.write_forwarding(&tables).await?;
+        target.set_config(&tables.config).await?;
+        self.set_tables(node, tables.clone());
+        let config = tables.config;
+        let syncing = if config.is_syncing() { ", syncing" } else { "" };
+        Ok(format!("{node}: {changes}; node_config set ({}, epoch {}{syncing})", config.role.name(), config.epoch))
+    }
+
+    /// Sweeps `from` until `joining` counts `KEY_RECEIVED` for every key of
+    /// its range since the sync began: the only count that tells that the
+    /// syncing tail holds every key (§10.4).
+    async fn sync(&mut self, from: &str, joining: &str) -> Result<(u64, u32), NodeError> {
+        let keys = self.configured(joining)?.keys();
+        let received_before = outcome_count(self.member(joining)?, Outcome::KeyReceived).await?;
+        let mut sent = 0;
+        for round in 1..=MAX_SWEEP_ROUNDS {
+            let config = self.configured(from)?.config;
+            sent += send_sweeps(self.member(from)?, &config).await?;
+            let deadline = Instant::now() + SWEEP_ROUND_WAIT;
+            loop {
+                let received = outcome_count(self.member(joining)?, Outcome::KeyReceived).await? - received_before;
+                if received >= keys {
+                    return Ok((sent, round));
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(COUNTER_POLL).await;
+            }
+        }
+        let target = self.member(joining)?;
+        Err(NodeError::new(
+            target.name(),
+            target.address(),
+            format!("did not receive all {keys} keys from {from} after {MAX_SWEEP_ROUNDS} sweeps: it stays syncing"),
+        ))
+    }
+
+    fn member(&mut self, node: &str) -> Result<&mut (dyn Target + 'static), NodeError> {
+        self.target(node).ok_or_else(|| NodeError::new(node, "", "is not a node of this controller's deployment"))
+    }
+
+    fn configured(&self, node: &str) -> Result<NodeTables, NodeError> {
+        self.tables_of(node).cloned().ok_or_else(|| NodeError::new(node, "", "is not a node of this deployment"))
+    }
+}
+
+/// The outcomes that count a SWEEP at the swept node: one per key.
+const SWEPT: [Outcome; 4] = [Outcome::SweepResent, Outcome::SweepCopied, Outcome::SweepCommitted, Outcome::SweepClean];
+
+/// Sweeps `target` until one round's SWEEPs are all counted by its
+/// `counted` outcomes, one per key: then every key was swept (a round with
+/// a lost SWEEP is simply repeated, as every SWEEP is harmless, §10.1).
+/// Returns the SWEEPs sent and the rounds it took.
+async fn sweep(target: &mut dyn Target, counted: &[Outcome]) -> Result<(u64, u32), NodeError> {
+    let config = target.read_config().await?.ok_or_else(|| {
+        NodeError::new(target.name(), target.address(), "is unconfigured: there is nothing to sweep")
+    })?;
+    let keys = u64::from(config.key_hi) - u64::from(config.key_lo);
+    let mut sent = 0;
+    for round in 1..=MAX_SWEEP_ROUNDS {
+        let before = outcome_sum(target, counted).await?;
+        sent += send_sweeps(target, &config).await?;
+        let deadline = Instant::now() + SWEEP_ROUND_WAIT;
+        while Instant::now() < deadline {
+            if outcome_sum(target, counted).await? - before >= keys {
+                return Ok((sent, round));
+            }
+            tokio::time::sleep(COUNTER_POLL).await;
+        }
+    }
+    Err(NodeError::new(
+        target.name(),
+        target.address(),
+        format!("did not count a SWEEP for each of its {keys} keys in any of {MAX_SWEEP_ROUNDS} rounds"),
+    ))
+}
+
+/// One SWEEP per key of the node's range, through PacketOut.
+async fn send_sweeps(target: &mut dyn Target, config: &NodeConfig) -> Result<u64, NodeError> {
+    let mut sent = 0;
+    for key in u32::from(config.key_lo)..config.key_hi {
+        let key = u16::try_from(key).expect("key_hi <= 65536");
+        target.packet_out(&control_frame(config, Op::Sweep, key)).await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+async fn outcome_count(target: &mut dyn Target, outcome: Outcome) -> Result<u64, NodeError> {
+    outcome_sum(target, &[outcome]).await
+}
+
+async fn outcome_sum(target: &mut dyn Target, outcomes: &[Outcome]) -> Result<u64, NodeError> {
+    let counts = target.read_counter(CounterId::Outcomes).await?;
+    Ok(outcomes.iter().map(|o| counts.get(o.index()).copied().unwrap_or(0)).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables with nothing but a node_config as the planner would make it.
+    struct Planner;
+
+    impl LayoutPlanner for Planner {
+        fn tables(&self, layout: &ChainLayout) -> Result<Vec<(String, NodeTables)>, String> {
+            let ip = |name: &str| Ipv4Addr::new(10, 0, 0, name[1..].parse().unwrap());
+            let spec = netcraq_plan::plan::ChainSpec {
+                nodes: layout
+                    .members
+                    .iter()
+                    .map(|m| netcraq_wire::Endpoint { ip: ip(m), mac: MacAddr([2, 0, 0, 0, 0, ip(m).octets()[3]]) })
+                    .collect(),
+                mode: layout.mode,
+                key_lo: layout.key_lo,
+                key_hi: layout.key_hi,
+                epoch: layout.epoch,
+                lease_ticks: layout.lease_ticks,
+            };
+            let tables = netcraq_plan::plan::chain_tables(&spec, &[], &OnePort).map_err(|e| e.to_string())?;
+            Ok(layout.members.iter().cloned().zip(tables).collect())
+        }
+    }
+
+    struct OnePort;
+
+    impl netcraq_plan::plan::Reachability for OnePort {
+        fn port(&self, _: usize, to: Ipv4Addr) -> Option<(u16, MacAddr)> {
+            Some((u16::from(to.octets()[3]), MacAddr([2, 0, 0, 0, 0, to.octets()[3]])))
+        }
+    }
+
+    fn layout(members: &[&str], lease_ticks: u32) -> ChainLayout {
+        ChainLayout {
+            members: members.iter().map(|m| m.to_string()).collect(),
+            mode: Mode::Craq,
+            key_lo: 0,
+            key_hi: 64,
+            epoch: 1,
+            lease_ticks,
+        }
+    }
+
+    fn names(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|step| match step {
+                Step::WaitForLeases(_) => "wait".to_string(),
+                Step::Configure { node, tables } if tables.config.is_syncing() => format!("configure {node} syncing"),
+                Step::Configure { node, tables } => format!("configure {node} {}", tables.config.role.name()),
+                Step::Sweep { node } => format!("sweep {node}"),
+                Step::Sync { from, joining } => format!("sync {joining} from {from}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_removal_waits_for_the_lease_configures_then_sweeps_tail_first() {
+        let (next, steps) = plan_removal(&layout(&["n1", "n2", "n3"], 100), "n3", 2, Duration::from_secs(1), &Planner)
+            .expect("plans");
+        assert_eq!((next.members.as_slice(), next.epoch), (&["n1".to_string(), "n2".to_string()][..], 2));
+        let expected = ["wait", "configure n2 TAIL", "configure n1 HEAD", "sweep n2", "sweep n1"];
+        assert_eq!(names(&steps), expected);
+        let (_, steps) =
+            plan_removal(&layout(&["n1", "n2", "n3"], 0), "n2", 2, Duration::from_secs(1), &Planner).unwrap();
+        assert_eq!(names(&steps)[0], "configure n3 TAIL", "no lease to wait for");
+        let Step::Configure { tables, .. } = &steps[1] else { panic!() };
+        assert_eq!((tables.config.successor_ip, tables.config.epoch), (Ipv4Addr::new(10, 0, 0, 3), 2));
+    }
+
+    #[test]
+    fn an_addition_syncs_the_new_tail_before_it_serves_every_key() {
+        let (next, steps) = plan_addition(&layout(&["n1", "n3"], 0), "n4", 5, &Planner).expect("plans");
+        assert_eq!(next.members, ["n1", "n3", "n4"]);
+        let expected = [
+            "configure n4 syncing",
+            "configure n3 REPLICA",
+            "configure n1 HEAD",
+            "sync n4 from n3",
+            "configure n4 TAIL",
+            "sweep n4",
+            "sweep n3",
+            "sweep n1",
+        ];
+        assert_eq!(names(&steps), expected);
+        let Step::Configure { tables, .. } = &steps[0] else { panic!() };
+        assert_eq!((tables.config.sync_epoch, tables.config.epoch), (5, 5), "the join's number is its epoch");
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_done() {
+        let chain = layout(&["n1", "n2"], 0);
+        let wait = Duration::ZERO;
+        assert!(plan_removal(&chain, "n9", 2, wait, &Planner).unwrap_err().contains("not a member"));
+        assert!(plan_removal(&chain, "n1", 1, wait, &Planner).unwrap_err().contains("must be above"));
+        assert!(plan_removal(&layout(&["n1"], 0), "n1", 2, wait, &Planner).unwrap_err().contains("last node"));
+        assert!(plan_addition(&chain, "n2", 2, &Planner).unwrap_err().contains("already a member"));
+    }
+
+    #[test]
+    fn control_frames_are_chain_frames_of_the_nodes_epoch() {
+        let (_, steps) = plan_addition(&layout(&["n1"], 0), "n2", 3, &Planner).unwrap();
+        let Step::Configure { tables, .. } = &steps[0] else { panic!() };
+        let frame = NetcraqFrame::parse(&control_frame(&tables.config, Op::Sweep, 7)).expect("parses");
+        assert_eq!((frame.header.op, frame.header.key, frame.epoch), (Op::Sweep, 7, 3));
+        assert_eq!((frame.ip_dst, frame.eth_dst), (tables.config.own_ip, tables.config.own_mac));
+    }
+}
