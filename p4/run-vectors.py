@@ -13,7 +13,13 @@ and registers;
 feed every step's frame on its ingress port, capture what comes out of every
 port, and compare the frames (in order per port: no order is required across
 ports), the step's outcome counter increments, and at the end the registers
-of keys 0..15 and every non-zero counter.
+of keys 0..15, the lease registers and every non-zero counter.
+
+The vectors' control-plane port 65535 (where a software node's PacketOut
+frames enter) is BMv2's CPU port 510, here a veth like the others. BMv2's
+lease clock is its uptime and cannot be set: a case whose outcome depends
+on a step's `clock` is skipped with the reason, and after a RENEW only
+`lease_held` is compared, not `lease_end` (see clock_bound).
 
 Standard library only.
 """
@@ -43,24 +49,72 @@ OUTCOMES = [
     "DROP_IPV4_MALFORMED", "DROP_IPV4_CHECKSUM", "DROP_TTL_EXPIRED", "DROP_FRAGMENT",
     "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
     "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE", "DROP_NOT_FROM_CHAIN",
-    "DROP_WRONG_EPOCH",
+    "DROP_WRONG_EPOCH", "READ_NOT_SERVING", "KEY_RECEIVED", "SYNC_APPLIED", "SYNC_STALE",
+    "SWEEP_RESENT", "SWEEP_COPIED", "SWEEP_COMMITTED", "SWEEP_CLEAN", "LEASE_RENEWED",
 ]
 ROLES = {"HEAD": 1, "REPLICA": 2, "TAIL": 3, "SOLO": 4}
 MODES = {"CRAQ": 0, "CR": 1}
 REGISTERS = [("value", "kv_value"), ("version", "kv_version"), ("acked", "kv_acked"),
              ("writer_ip", "kv_writer_ip"), ("writer_port", "kv_writer_port"),
-             ("writer_id", "kv_writer_id")]
+             ("writer_id", "kv_writer_id"), ("received", "kv_received")]
 KEYS_CHECKED = 16
 # The Thrift API of BMv2 carries register values as 64-bit integers, so the
 # 128-bit kv_value is written and read through the data plane instead: a
 # client WRITE at a SOLO node stores it (a client frame, so no fabric port or
 # epoch is involved), a READ at a TAIL returns it.
 HARNESS_MAC, HARNESS_IP = "02:fe:00:00:00:fe", "10.254.0.254"
-HARNESS_SOLO = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 4 0 0.0.0.0 0.0.0.0 0.0.0.0 0.0.0.0 0 65536 0"
-HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536 0"
+HARNESS_SOLO = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 4 0 0.0.0.0 0.0.0.0 0.0.0.0 0.0.0.0 0 65536 0 0 0"
+HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536 0 0 0"
 CLONE_SESSION, CLONE_PORT = 100, 510
+# The vectors' control-plane port (§2.3: where P4Runtime PacketOut frames
+# enter a software node) is BMv2's CPU port, where simple_switch_grpc
+# --cpu-port 510 puts a PacketOut's payload, unchanged. Here it is a veth
+# like any other port: the frame enters ingress on port 510 either way.
+VECTOR_CONTROLLER_PORT, CPU_PORT = 0xFFFF, 510
 THRIFT_PORT = 9090
 SETTLE = 0.15  # seconds to wait for outputs after the last expected one
+OP_READ, OP_RENEW = 1, 10
+# A lease this long (in 1.024 ms ticks) cannot lapse on BMv2's clock while a
+# case runs, so a vector that reads it held soon after a RENEW is run.
+LEASE_OUTLASTS_CASE = 2000
+
+
+def bmv2_port(port):
+    return CPU_PORT if port == VECTOR_CONTROLLER_PORT else port
+
+
+def op_of(step):
+    """The NetCRAQ op of a step's frame (0 when it carries none)."""
+    data = bytes.fromhex(step["frame"])
+    if len(data) < 43 or data[12:14] != b"\x08\x00" or data[36:38] != b"\x4e\x43":
+        return 0
+    return data[42]
+
+
+def clock_bound(case):
+    """Why the case's outcome depends on the lease clock, which BMv2 cannot
+    set (its clock is its uptime in 1.024 ms ticks), or None. Follows the
+    lease through the steps: a READ while the lease may be held is decided
+    by the clock, unless a RENEW shortly before makes it held for far longer
+    than the case runs."""
+    lease_ticks = (case.get("config") or {}).get("lease_ticks", 0)
+    if lease_ticks == 0:
+        return None  # leases off: every READ is served, whatever the clock
+    held = case.get("lease", {}).get("held", False)
+    renewed_at = None
+    for n, step in enumerate(case["steps"]):
+        op, clock = op_of(step), step.get("clock", 0)
+        if op == OP_RENEW:
+            held, renewed_at = True, clock
+        elif op == OP_READ and held:
+            if renewed_at is None:
+                return f"step {n} READs a lease set to end at {case['lease']['end']} at clock {clock}"
+            if (clock - renewed_at) % 2**32 >= lease_ticks or lease_ticks < LEASE_OUTLASTS_CASE:
+                return (f"step {n} READs at clock {clock} a lease of {lease_ticks} ticks renewed at clock "
+                        f"{renewed_at}")
+            if "READ_NOT_SERVING" in step["outcomes"]:
+                held = False
+    return None
 
 
 def frame(dst_mac, dst_ip, op, version, key, value, src_ip="10.254.0.1", sport=40000, ident=0):
@@ -110,6 +164,15 @@ def read_counters(name, indices):
     if missing:
         raise RuntimeError(f"counter_read {name} {sorted(missing)}: {text[-500:]}")
     return found
+
+
+def read_lease():
+    text = cli(["register_read NetcraqIngress.lease_end 0", "register_read NetcraqIngress.lease_held 0"])
+    found = dict((m.group(1), int(m.group(2)))
+                 for m in re.finditer(r"NetcraqIngress\.(lease_\w+)\[0\]=\s*(\d+)", text))
+    if len(found) != 2:
+        raise RuntimeError(f"register_read lease_end/lease_held: {text[-500:]}")
+    return {"end": found["lease_end"], "held": found["lease_held"] == 1}
 
 
 def read_registers(ports, value_keys):
@@ -228,13 +291,18 @@ def setup_case(case, ports):
             "table_set_default NetcraqIngress.node_config NetcraqIngress.set_config "
             f"{config['own_mac']} {config['own_ip']} {ROLES[config['role']]} {MODES[config['mode']]} "
             f"{config['head_ip']} {config['tail_ip']} {config['successor_ip']} {config['predecessor_ip']} "
-            f"{config['key_lo']} {config['key_hi']} {config['epoch']}")
+            f"{config['key_lo']} {config['key_hi']} {config['epoch']} "
+            f"{config.get('lease_ticks', 0)} {config.get('sync_epoch', 0)}")
     for route in case.get("routes", []):
         commands.append(f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop {route['prefix']} "
-                        f"=> {route['port']} {route['mac']}")
+                        f"=> {bmv2_port(route['port'])} {route['mac']}")
     for fabric in case.get("fabric_ports", []):
-        commands.append(f"table_add NetcraqIngress.fabric_port NetcraqIngress.set_fabric_port {fabric['port']} "
-                        f"=> {int(fabric['from_predecessor'])} {int(fabric['from_successor'])}")
+        commands.append(f"table_add NetcraqIngress.fabric_port NetcraqIngress.set_fabric_port "
+                        f"{bmv2_port(fabric['port'])} => {int(fabric['from_predecessor'])} "
+                        f"{int(fabric['from_successor'])} {int(fabric.get('from_controller', False))}")
+    lease = case.get("lease", {"end": 0, "held": False})
+    commands += [f"register_write NetcraqIngress.lease_end 0 {lease['end']}",
+                 f"register_write NetcraqIngress.lease_held 0 {int(lease['held'])}"]
     for slot in case.get("registers", []):
         k = slot["key"]
         commands += [
@@ -243,6 +311,7 @@ def setup_case(case, ports):
             f"register_write NetcraqIngress.kv_writer_ip {k} {ip_to_int(slot['writer_ip'])}",
             f"register_write NetcraqIngress.kv_writer_port {k} {slot['writer_port']}",
             f"register_write NetcraqIngress.kv_writer_id {k} {slot['writer_id']}",
+            f"register_write NetcraqIngress.kv_received {k} {slot.get('received', 0)}",
         ]
     text = cli(commands)
     errors = [line for line in text.splitlines()
@@ -252,16 +321,20 @@ def setup_case(case, ports):
 
 
 def run_case(case, ports):
+    """The case's failures, and what of it was not compared (or None)."""
     failures = []
+    why = clock_bound(case)
+    if why:
+        raise Skip(f"BMv2's clock cannot be set: {why}")
     setup_case(case, ports)
     before = read_counters("outcomes", range(len(OUTCOMES)))
     for n, step in enumerate(case["steps"]):
         ports.drain()
-        ports.send(step["ingress_port"], bytes.fromhex(step["frame"]))
+        ports.send(bmv2_port(step["ingress_port"]), bytes.fromhex(step["frame"]))
         got = ports.collect(len(step["expect"]))
         want = {p: [] for p in ports.ports}
         for e in step["expect"]:
-            want[e["port"]].append(e["frame"])
+            want[bmv2_port(e["port"])].append(e["frame"])
         for p in ports.ports:
             have = [f.hex() for f in got[p]]
             if have != want[p]:
@@ -289,14 +362,21 @@ def run_case(case, ports):
                    if len(st["frame"]) >= 124}
     value_keys = sorted(k for k in value_keys if k < KEYS_CHECKED)
     slots = read_registers(ports, value_keys)
-    want_regs = {s["key"]: {f: s[f] for f, _ in REGISTERS} for s in case.get("final_registers", [])}
+    want_regs = {s["key"]: {f: s.get(f, 0) for f, _ in REGISTERS} for s in case.get("final_registers", [])}
     for k, slot in slots.items():
         if k in want_regs:
             if slot != want_regs[k]:
                 failures.append(f"register key {k}: expected {want_regs[k]}, got {slot}")
         elif not is_zero(slot):
             failures.append(f"register key {k}: expected zero, got {slot}")
-    return failures
+    lease, want_lease = read_lease(), case.get("final_lease", {"end": 0, "held": False})
+    # A RENEW sets lease_end from BMv2's own clock: only lease_held compares.
+    renewed = any(op_of(step) == OP_RENEW for step in case["steps"])
+    if renewed:
+        lease["end"] = want_lease["end"]
+    if lease != want_lease:
+        failures.append(f"final lease: expected {want_lease}, got {lease}")
+    return failures, "lease_end not compared: a RENEW set it from BMv2's clock" if renewed else None
 
 
 def main():
@@ -326,9 +406,9 @@ def main():
 
     used = set()
     for _, case in cases:
-        used |= {s["ingress_port"] for s in case["steps"]}
-        used |= {e["port"] for s in case["steps"] for e in s["expect"]}
-        used |= {r["port"] for r in case.get("routes", [])}
+        used |= {bmv2_port(s["ingress_port"]) for s in case["steps"]}
+        used |= {bmv2_port(e["port"]) for s in case["steps"] for e in s["expect"]}
+        used |= {bmv2_port(r["port"]) for r in case.get("routes", [])}
     ports = Ports(used)
     os.makedirs(os.path.dirname(args.log), exist_ok=True)
     log = open(args.log, "w")
@@ -343,8 +423,9 @@ def main():
                 break
             time.sleep(0.2)
         for path, case in cases:
+            note = None
             try:
-                failures = run_case(case, ports)
+                failures, note = run_case(case, ports)
             except Skip as why:
                 skipped += 1
                 print(f"skip {path} {case['name']}: {why}")
@@ -358,7 +439,7 @@ def main():
                     print(f"    {line}")
             else:
                 passed += 1
-                print(f"ok   {path} {case['name']}")
+                print(f"ok   {path} {case['name']}" + (f" ({note})" if note else ""))
     finally:
         switch.terminate()
         switch.wait(timeout=10)
