@@ -30,11 +30,14 @@ NC_PORT = 20035
 
 # §1.2 operation codes.
 READ, WRITE, READ_REPLY, WRITE_REPLY, ACK, ERROR, CHAIN_WRITE = 1, 2, 3, 4, 5, 6, 7
-CHAIN_OPS = (CHAIN_WRITE, ACK)  # §1.2: sent only by chain nodes, as chain frames (§1.4)
+SYNC, SWEEP, RENEW = 8, 9, 10
+# §1.2: sent only by chain nodes and the control plane, as chain frames (§1.4).
+CHAIN_OPS = (CHAIN_WRITE, ACK, SYNC, SWEEP, RENEW)
 OP_NAMES = {READ: "READ", WRITE: "WRITE", READ_REPLY: "READ_REPLY", WRITE_REPLY: "WRITE_REPLY", ACK: "ACK",
-            ERROR: "ERROR", CHAIN_WRITE: "CHAIN_WRITE"}
+            ERROR: "ERROR", CHAIN_WRITE: "CHAIN_WRITE", SYNC: "SYNC", SWEEP: "SWEEP", RENEW: "RENEW"}
+UNKNOWN_OP, OTHER_UNKNOWN_OP = 11, 12  # the first codes §1.2 does not name
 # §1.3 error codes (carried in `version` of an ERROR reply).
-KEY_OUT_OF_RANGE_CODE, OUTCOME_UNKNOWN_CODE, WINDOW_FULL_CODE = 1, 2, 3
+KEY_OUT_OF_RANGE_CODE, OUTCOME_UNKNOWN_CODE, WINDOW_FULL_CODE, NOT_SERVING_CODE = 1, 2, 3, 4
 
 # §6, in code order.
 OUTCOMES = [
@@ -45,6 +48,8 @@ OUTCOMES = [
     "DROP_IPV4_MALFORMED", "DROP_IPV4_CHECKSUM", "DROP_TTL_EXPIRED", "DROP_FRAGMENT",
     "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
     "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE", "DROP_NOT_FROM_CHAIN", "DROP_WRONG_EPOCH",
+    "READ_NOT_SERVING", "KEY_RECEIVED", "SYNC_APPLIED", "SYNC_STALE", "SWEEP_RESENT", "SWEEP_COPIED",
+    "SWEEP_COMMITTED", "SWEEP_CLEAN", "LEASE_RENEWED",
 ]
 
 # §2.3 node_config.epoch of every case's node: neither 0 nor 1, so that a forgotten epoch shows.
@@ -234,16 +239,21 @@ class Cfg:
     key_lo: int
     key_hi: int
     epoch: int = EPOCH
+    lease_ticks: int = 0
+    sync_epoch: int = 0
 
     def but(self, **changes):
         return dataclasses.replace(self, **changes)
 
     def json(self):
-        return {
+        config = {
             "own_mac": self.node.mac, "own_ip": self.node.ip, "role": self.role, "mode": self.mode,
             "head_ip": self.head, "tail_ip": self.tail, "successor_ip": self.succ,
             "predecessor_ip": self.pred, "key_lo": self.key_lo, "key_hi": self.key_hi, "epoch": self.epoch,
         }
+        # Absent means 0 (leases off, a full member): stated only where a case sets them.
+        config.update({k: v for k, v in (("lease_ticks", self.lease_ticks), ("sync_epoch", self.sync_epoch)) if v})
+        return config
 
 
 NONE_IP = "0.0.0.0"  # §2.3: addresses the role does not use are 0
@@ -268,8 +278,9 @@ def solo(mode="CRAQ", lo=0, hi=16):
 ROLES = {"HEAD": head, "REPLICA": replica, "TAIL": tail, "SOLO": solo}
 
 
-def fabric_port(port, from_predecessor=False, from_successor=False):
-    return {"port": port, "from_predecessor": from_predecessor, "from_successor": from_successor}
+def fabric_port(port, from_predecessor=False, from_successor=False, from_controller=False):
+    return {"port": port, "from_predecessor": from_predecessor, "from_successor": from_successor,
+            "from_controller": from_controller}
 
 
 def std_fabric(cfg):
@@ -342,16 +353,18 @@ def forward(node, received, to, op=None, version=None, via=None, epoch=EPOCH):
     ))
 
 
-def resend(node, received, to, version, value, writer, via=None, epoch=EPOCH):
-    """§4.4 re-send of the stored version: a CHAIN_WRITE forwarded to `to` whose version
-    and value are kv_version and kv_value, and whose IPv4 source, UDP source port and
-    identification are kv_writer_ip, kv_writer_port and kv_writer_id. TTL, TOS and
-    flags come from the received WRITE (§4.2); a chain frame with the node's `epoch`."""
+def resend(node, received, to, version, value, writer, via=None, epoch=EPOCH, op=CHAIN_WRITE):
+    """§4.4 re-send of the stored version: a CHAIN_WRITE (or, for a sweep, the `op` it
+    sends) forwarded to `to` whose version and value are kv_version and kv_value, and
+    whose IPv4 source, UDP source port and identification are kv_writer_ip,
+    kv_writer_port and kv_writer_id (`writer` None: never written, all zero). TTL, TOS
+    and flags come from the received frame (§4.2); a chain frame with the node's `epoch`."""
     via = hop(to) if via is None else via
+    writer = writer or Ident(NONE_IP, 0, 0)
     return out(via.port, Frame(
         eth_dst=via.mac, eth_src=node.mac, ip_src=writer.ip, ip_dst=to.ip, sport=writer.port,
         dport=NC_PORT, tos=received.tos, ident=writer.id, flags=received.flags, ttl=received.ttl - 1,
-        op=CHAIN_WRITE, version=version, key=received.key, value=value, ext=output_extension(CHAIN_WRITE, epoch),
+        op=op, version=version, key=received.key, value=value, ext=output_extension(op, epoch),
     ))
 
 
@@ -362,19 +375,23 @@ def transit(node, received, via):
     return out(via.port, received.but(eth_src=node.mac, eth_dst=via.mac, ttl=received.ttl - 1))
 
 
-def reg(key, value, version, acked, writer=None):
-    """One key's registers (§2.1); `writer` is the Ident whose request wrote them."""
+def reg(key, value, version, acked, writer=None, received=0):
+    """One key's registers (§2.1); `writer` is the Ident whose request wrote them, `received`
+    kv_received (stated only when not 0)."""
     entry = {
         "key": key, "value": value.hex(), "version": version, "acked": acked,
         "writer_ip": writer.ip if writer else NONE_IP,
         "writer_port": writer.port if writer else 0,
         "writer_id": writer.id if writer else 0,
     }
-    assert not (value == ZERO and version == 0 and acked == 0 and writer is None), "all-zero register entry"
+    if received:
+        entry["received"] = received
+    assert not (value == ZERO and version == 0 and acked == 0 and writer is None and not received), \
+        "all-zero register entry"
     return entry
 
 
-def step(frame, expect, outcomes, ingress=None):
+def step(frame, expect, outcomes, ingress=None, clock=None):
     """One received frame and what the node MUST do with it. It arrives, unless the case
     says otherwise, on the topology's port of its Ethernet source: a chain node's (1-3,
     fabric ports) or the clients' port 4 (an edge port)."""
@@ -384,14 +401,17 @@ def step(frame, expect, outcomes, ingress=None):
     data = frame if isinstance(frame, (bytes, bytearray)) else frame.bytes()
     for o in outcomes:
         assert o in OUTCOMES, o
-    return {"ingress_port": ingress, "frame": bytes(data).hex(), "expect": list(expect), "outcomes": list(outcomes)}
+    result = {"ingress_port": ingress, "frame": bytes(data).hex(), "expect": list(expect), "outcomes": list(outcomes)}
+    if clock is not None:
+        result["clock"] = clock  # §2.4 the lease clock while the frame is handled
+    return result
 
 
 SAME = object()
 
 
 def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, key_reads=None, key_writes=None,
-         fabric=None):
+         fabric=None, lease=None, final_lease=SAME):
     """A case. `final` is the list of non-zero registers after the last step (SAME: the
     initial ones, unchanged). The final outcome counters are the sum of the steps'
     outcome lists; `key_reads` / `key_writes` are stated by the case. `routes` and
@@ -409,6 +429,11 @@ def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, k
         "routes": routes,
         "fabric_ports": fabric,
         "registers": sorted(registers, key=lambda r: r["key"]),
+    })
+    final_lease = lease if final_lease is SAME else final_lease
+    if lease is not None:
+        result["lease"] = lease
+    result.update({
         "steps": steps,
         "final_registers": sorted(final, key=lambda r: r["key"]),
         "final_counters": {
@@ -417,6 +442,8 @@ def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, k
             "key_writes": {str(k): v for k, v in sorted((key_writes or {}).items())},
         },
     })
+    if final_lease is not None:
+        result["final_lease"] = final_lease
     return result
 
 
@@ -618,14 +645,15 @@ def dispatch_cases():
     regs = [reg(5, VA, 3, 2, C1)]  # dirty: an ACK or CHAIN_WRITE processed by mistake would change it
     cases = []
     # step 14
-    for code, cfg in ((0, replica()), (8, replica()), (0xFF, replica()), (9, head()), (0x80, tail()), (0, solo())):
+    for code, cfg in ((0, replica()), (UNKNOWN_OP, replica()), (0xFF, replica()), (OTHER_UNKNOWN_OP, head()),
+                      (0x80, tail()), (0, solo())):
         node = cfg.node
         frame = request(node, code, 5, C2, VB, version=4)
         cases.append(drop(f"unknown-op-{code}-at-{cfg.role.lower()}", f"§1.2/§5 step 14: op code {code} is not "
                           f"a known operation: DROP_UNKNOWN_OP at a {cfg.role}.", cfg, frame, "DROP_UNKNOWN_OP", regs))
-    cases.append(drop("unknown-op-beats-key-range", "§5 step 14 comes before step 16: op 8 with key 0x8000 "
-                      "(outside [0, 16)) counts DROP_UNKNOWN_OP, not KEY_OUT_OF_RANGE.", replica(),
-                      request(N2, 8, 0x8000, C2, VB), "DROP_UNKNOWN_OP", regs))
+    cases.append(drop("unknown-op-beats-key-range", f"§5 step 14 comes before step 16: op {UNKNOWN_OP} with key "
+                      "0x8000 (outside [0, 16)) counts DROP_UNKNOWN_OP, not KEY_OUT_OF_RANGE.", replica(),
+                      request(N2, UNKNOWN_OP, 0x8000, C2, VB), "DROP_UNKNOWN_OP", regs))
     # step 14b: the lengths are the op's, 52/32 for a chain op (a 66-byte chain frame), 48/28 for any other.
     row = "§5 step 14b: the lengths must be the op's (52 and 32 for a chain op, 48 and 28 for any other)"
     chain_62 = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2, ext=b"")
@@ -643,8 +671,9 @@ def dispatch_cases():
          "and 32 (66 bytes, 4 bytes after the NetCRAQ header)", "DROP_BAD_LENGTH", None),
         ("bad-length-write-66-bytes", head(), request(N1, WRITE, 5, C2, VB, **as_chain_frame), "a WRITE of lengths "
          "52 and 32 at the HEAD: nothing is stamped", "DROP_BAD_LENGTH", None),
-        ("unknown-op-beats-bad-length", replica(), request(N2, 8, 5, C2, VB, **as_chain_frame), "step 14 comes "
-         "before step 14b: op 8 in a 66-byte frame counts DROP_UNKNOWN_OP", "DROP_UNKNOWN_OP", None),
+        ("unknown-op-beats-bad-length", replica(), request(N2, UNKNOWN_OP, 5, C2, VB, **as_chain_frame), "step 14 "
+         f"comes before step 14b: op {UNKNOWN_OP} in a 66-byte frame counts DROP_UNKNOWN_OP", "DROP_UNKNOWN_OP",
+         None),
         ("bad-length-beats-unexpected-chain-write", head(), chain(N2, N1, CHAIN_WRITE, 5, 4, VB, C2, ext=b""),
          "step 14b comes before step 15: a 62-byte CHAIN_WRITE at the HEAD counts DROP_BAD_LENGTH",
          "DROP_BAD_LENGTH", None),
@@ -658,20 +687,20 @@ def dispatch_cases():
                           "unchanged.", cfg, frame, outcome, regs, ingress=ingress))
     # step 15: every (role, op) pair the table's drop rows name.
     unexpected = {
-        "HEAD": (CHAIN_WRITE, READ_REPLY, WRITE_REPLY, ERROR),
+        "HEAD": (CHAIN_WRITE, SYNC, READ_REPLY, WRITE_REPLY, ERROR),
         "REPLICA": (READ_REPLY, WRITE_REPLY, ERROR),
         "TAIL": (ACK, READ_REPLY, WRITE_REPLY, ERROR),
-        "SOLO": (CHAIN_WRITE, ACK, READ_REPLY, WRITE_REPLY, ERROR),
+        "SOLO": (CHAIN_WRITE, SYNC, ACK, READ_REPLY, WRITE_REPLY, ERROR),
     }
-    names = {CHAIN_WRITE: "chain-write", ACK: "ack", READ_REPLY: "read-reply", WRITE_REPLY: "write-reply",
-             ERROR: "error"}
+    names = {CHAIN_WRITE: "chain-write", SYNC: "sync", ACK: "ack", READ_REPLY: "read-reply",
+             WRITE_REPLY: "write-reply", ERROR: "error"}
     for role, ops in unexpected.items():
         cfg = ROLES[role]()
         node = cfg.node
         for op in ops:
-            if op == CHAIN_WRITE:
-                frame = chain(N2 if node == N1 else N1, node, CHAIN_WRITE, 5, 4, VB, C2)
-                row = "'HEAD, SOLO | CHAIN_WRITE | drop'"
+            if op in (CHAIN_WRITE, SYNC):
+                frame = chain(N2 if node == N1 else N1, node, op, 5, 4, VB, C2)
+                row = "'HEAD, SOLO | CHAIN_WRITE, SYNC | drop'"
             elif op == ACK:
                 frame, row = chain(N2, node, ACK, 5, 3, VA, C1), "'TAIL, SOLO | ACK | drop'"
             else:
@@ -1184,8 +1213,9 @@ def transit_cases():
         t("transit-fragment", "A first fragment (MF set): transit comes before step 9.", far(flags=0x2000), FAR_GW),
         t("transit-ipv4-header-only", "Total length 20 (34-byte frame): transit comes before step 11.",
           far(total_len=20, cut=34), FAR_GW),
-        t("transit-netcraq-unknown-op-out-of-range", "A NetCRAQ frame to 10.0.2.7 with op 9 and key 0xffff: "
-          "transit comes before steps 12-16.", far(dport=NC_PORT, sport=NC_PORT, op=9, key=0xFFFF), FAR_GW),
+        t("transit-netcraq-unknown-op-out-of-range", f"A NetCRAQ frame to 10.0.2.7 with op {UNKNOWN_OP} and key "
+          "0xffff: transit comes before steps 12-16.", far(dport=NC_PORT, sport=NC_PORT, op=UNKNOWN_OP, key=0xFFFF),
+          FAR_GW),
         t("transit-ttl-2", "TTL 2 passes step 7 and leaves with TTL 1.", far(ttl=2), FAR_GW),
         t("transit-keeps-padding", "A 64-byte frame (total length 48, then padding aa 55) leaves with its padding: "
           "only TTL, checksum and MACs change.", far(pad=b"\xaa\x55"), FAR_GW),
@@ -1401,12 +1431,271 @@ def trust_cases():
         cases.append(case(f"trust-transit-from-edge-{name}", f"{ROW_TRANSIT}. {ROW_STEP8_CHAIN}: a CHAIN_WRITE frame "
                           f"to the TAIL with {what} does not look like a chain frame: from the edge port {EDGE} it "
                           "transits.", replica(), [step(frame, [transit(N2, frame, via)], ["TRANSIT"], EDGE)], base))
-    ops = (READ, WRITE, READ_REPLY, WRITE_REPLY, ERROR, 0, 8, 0xFF)
+    ops = (READ, WRITE, READ_REPLY, WRITE_REPLY, ERROR, 0, UNKNOWN_OP, 0xFF)
     frames = [edge_n3.but(op=op) for op in ops]
     cases.append(case("trust-transit-from-edge-non-chain-ops", f"{ROW_TRANSIT}. {ROW_STEP8_CHAIN}: frames like a "
                       "CHAIN_WRITE to the TAIL (66 bytes, with the extension) but with op "
                       f"{', '.join(str(op) for op in ops)} (no chain op) transit from the edge port {EDGE}.", replica(),
                       [step(f, [transit(N2, f, hop(N3))], ["TRANSIT"], EDGE) for f in frames], base))
+    return cases
+
+
+# =========================================================================== §9.3, §10 reconfiguration
+
+CTRL_PORT = 6  # the port marked from_controller (§2.3): where PacketOut frames enter
+CONTROLLER = Ident("10.0.9.1", NC_PORT, 0x0900, "02:00:00:00:09:01")  # the addresses of its frames
+LEASE = 1000  # lease_ticks of the cases with leases on
+JOIN = 9  # sync_epoch of the syncing tails
+EARLIER_JOIN = 3  # a join whose marks a node still holds
+
+ROW_NOT_SERVING = ("§5.1 row 'any | READ | the node does not hold its lease, or it is a syncing tail and the key "
+                   "is not received | reply ERROR NOT_SERVING | READ_NOT_SERVING'")
+ROW_RENEW = "§5.1 row 'any | RENEW | lease_end = now + lease_ticks (mod 2^32), lease_held = 1 | LEASE_RENEWED'"
+ROW_SWEEP_RESENT = "§5.1 row 'HEAD, REPLICA | SWEEP | dirty | re-send stored version (§4.4) | SWEEP_RESENT'"
+ROW_SWEEP_COPIED = "§5.1 row 'HEAD, REPLICA | SWEEP | clean | SYNC of the stored version, built as a re-send'"
+ROW_SWEEP_COMMITTED = ("§5.1 row 'TAIL | SWEEP | dirty, and not (syncing and not received) | set a = s; ACK of "
+                       "the stored version to predecessor_ip | SWEEP_COMMITTED'")
+ROW_SYNC_APPLIED = "§5.1 row 'REPLICA, TAIL | SYNC | v newer than s | store and set a = v | SYNC_APPLIED'"
+ROW_SYNC_STALE = "§5.1 row 'REPLICA, TAIL | SYNC | v not newer | nothing | SYNC_STALE'"
+ROW_RECEIVED = "§5.1 rows 'TAIL | CHAIN_WRITE, SYNC | syncing and the key not received | ... | KEY_RECEIVED'"
+
+
+def ctrl_fabric(cfg):
+    """The standard fabric ports and the controller's port CTRL_PORT (§2.3 from_controller)."""
+    return std_fabric(cfg) + [fabric_port(CTRL_PORT, from_controller=True)]
+
+
+def control(to, op, key, epoch=EPOCH, **fields):
+    """A SWEEP or RENEW from the control plane to node `to` (§10.1, §9.3), as PacketOut sends it."""
+    fields.setdefault("ttl", 64)
+    return Frame(
+        eth_dst=to.mac, eth_src=CONTROLLER.mac, ip_src=CONTROLLER.ip, ip_dst=to.ip, sport=CONTROLLER.port,
+        dport=NC_PORT, ident=CONTROLLER.id, op=op, version=0, key=key, value=ZERO, ext=extension(epoch), **fields,
+    )
+
+
+def lease(end, held=True):
+    return {"end": end, "held": held}
+
+
+def reconf(name, description, cfg, steps, registers=(), final=SAME, **kw):
+    kw.setdefault("fabric", ctrl_fabric(cfg))
+    return case(name, description, cfg, steps, registers, final, **kw)
+
+
+@group("reconfiguration", "§9.3 leases and §10 reconfiguration: RENEW, READ with a lease held, lapsed or off; "
+       "SWEEP at every role, dirty and clean; SYNC; a syncing tail's received keys (KEY_RECEIVED, NOT_SERVING); "
+       "where control-plane frames may come from")
+def reconfiguration_cases():
+    return lease_cases() + sweep_cases() + sync_cases()
+
+
+def lease_cases():
+    cases = []
+    leased = replica().but(lease_ticks=LEASE)
+    renew = control(N2, RENEW, 0)
+    cases.append(reconf("renew-sets-lease", f"{ROW_RENEW}: at clock 5000 with lease_ticks {LEASE} the lease ends at "
+                        "6000 and is held; nothing is sent, no register changes.", leased,
+                        [step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=5000)], final_lease=lease(6000)))
+    cases.append(reconf("renew-wraps-the-clock", f"{ROW_RENEW}: now + lease_ticks wraps mod 2^32: 0xffffff00 + 0x200 "
+                        "= 0x100.", leased.but(lease_ticks=0x200),
+                        [step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=0xFFFFFF00)], final_lease=lease(0x100)))
+    cases.append(reconf("renew-names-no-key", f"{ROW_RENEW}; §5 step 16 is not checked for RENEW: key 0x8000 "
+                        "(outside [0, 16)) renews all the same.", leased,
+                        [step(control(N2, RENEW, 0x8000), [], ["LEASE_RENEWED"], CTRL_PORT, clock=10)],
+                        final_lease=lease(1010)))
+    cases.append(reconf("renew-with-leases-off", f"{ROW_RENEW}: with lease_ticks 0 the lease ends now; reads do "
+                        "not look at it (leases off).", replica(),
+                        [step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=77)], final_lease=lease(77)))
+    for name, ingress, why in (("edge", CLIENT_GW.port, f"the edge port {CLIENT_GW.port}"),
+                               ("predecessor-port", N1.port, "the predecessor's fabric port, not marked "
+                                                             "from_controller")):
+        cases.append(reconf(f"renew-from-{name}", f"§5 step 15b, §9.1: a RENEW from {why} is dropped, "
+                            "DROP_NOT_FROM_CHAIN; the lapsed lease stays lapsed.", leased,
+                            [step(renew, [], ["DROP_NOT_FROM_CHAIN"], ingress, clock=5000)], lease=lease(4000, False)))
+    cases.append(reconf("renew-wrong-epoch", "§5 step 15c, §9.3: a RENEW of another epoch (a controller of an older "
+                        "configuration) is dropped, DROP_WRONG_EPOCH: a node left out of a configuration is never "
+                        "renewed again.", leased,
+                        [step(control(N2, RENEW, 0, epoch=EPOCH - 1), [], ["DROP_WRONG_EPOCH"], CTRL_PORT,
+                              clock=5000)], lease=lease(4000, False)))
+    clean = [reg(5, VA, 3, 3, C1)]
+    r = request(N2, READ, 5, C2)
+    served = [reply(N2, r, READ_REPLY, 3, VA)]
+    refused = [reply(N2, r, ERROR, NOT_SERVING_CODE, ZERO)]
+    for name, clock, held_after, why in (
+        ("held", 5999, True, "clock 5999, one tick before the end 6000: held, the clean key is read locally"),
+        ("held-across-the-wrap", 0xFFFFFFF0, True, "clock 0xfffffff0 with the end 6000: (6000 - now) mod 2^32 = "
+                                                   "6016, held"),
+    ):
+        cases.append(reconf(f"read-lease-{name}", f"§2.1b, §5.1 READ rows: {why}.", leased,
+                            [step(r, served, ["READ_LOCAL"], clock=clock)], clean, key_reads={5: 1},
+                            lease=lease(6000), final_lease=lease(6000, held_after)))
+    for name, clock, start, why in (
+        ("at-its-end", 6000, lease(6000), "clock 6000 = the end: lapsed"),
+        ("after-its-end", 6001, lease(6000), "clock 6001: lapsed"),
+        ("half-the-clock-later", 6000 + 2**31, lease(6000), "clock 2^31 after the end: (end - now) mod 2^32 = 2^31, "
+                                                            "lapsed"),
+        ("never-renewed", 0, lease(0, False), "never renewed (lease registers zero), clock 0"),
+        ("not-held", 10, lease(6000, False), "lease_held 0 with an end still ahead (clock 10): lapsed, as a lease "
+                                             "once read lapsed stays lapsed"),
+    ):
+        cases.append(reconf(f"read-lease-lapsed-{name}", f"{ROW_NOT_SERVING}: {why}; the clean key is not served, "
+                            "the reply echoes key and value, key_reads counts, lease_held becomes 0 (§2.1b).", leased,
+                            [step(r, refused, ["READ_NOT_SERVING"], clock=clock)], clean, key_reads={5: 1},
+                            lease=start, final_lease=lease(start["end"], False)))
+    cases.append(reconf("read-lease-lapsed-stays-lapsed", f"{ROW_NOT_SERVING}, §2.1b: read lapsed at clock 7000, the "
+                        "lease stays lapsed when the clock wraps round to 5000 (before the end 6000 again); a RENEW at "
+                        "5100 restores it: the next READ is served.", leased,
+                        [step(r, refused, ["READ_NOT_SERVING"], clock=7000),
+                         step(r, refused, ["READ_NOT_SERVING"], clock=5000),
+                         step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=5100),
+                         step(r, served, ["READ_LOCAL"], clock=5200)], clean, key_reads={5: 3},
+                        lease=lease(6000), final_lease=lease(6100)))
+    dirty = [reg(5, VA, 3, 2, C1)]
+    cases.append(reconf("read-lease-lapsed-dirty-not-forwarded", f"{ROW_NOT_SERVING}: a dirty key at a REPLICA whose "
+                        "lease lapsed: refused, not forwarded to the tail.", leased,
+                        [step(r, refused, ["READ_NOT_SERVING"], clock=7000)], dirty, key_reads={5: 1},
+                        lease=lease(6000), final_lease=lease(6000, False)))
+    rt = request(N3, READ, 5, C2)
+    cases.append(reconf("read-lease-lapsed-at-tail", f"{ROW_NOT_SERVING}: a TAIL whose lease lapsed does not answer "
+                        "either.", tail().but(lease_ticks=LEASE),
+                        [step(rt, [reply(N3, rt, ERROR, NOT_SERVING_CODE, ZERO)], ["READ_NOT_SERVING"], clock=7000)],
+                        clean, key_reads={5: 1}, lease=lease(6000), final_lease=lease(6000, False)))
+    w = request(N1, WRITE, 5, C2, VB)
+    cases.append(reconf("write-ignores-the-lease", f"{ROW_W_STAMP}; §5.1 details: WRITE does not read the lease: a "
+                        "HEAD whose lease lapsed still stamps (a removed head's writes never commit: the epoch stops "
+                        "them).", head().but(lease_ticks=LEASE),
+                        [step(w, [forward(N1, w, N2, op=CHAIN_WRITE, version=4)], ["WRITE_STAMPED"],
+                              clock=7000)],
+                        clean, [reg(5, VB, 4, 3, C2)], key_writes={5: 1}, lease=lease(6000)))
+    r99 = request(N2, READ, 99, C2)
+    cases.append(reconf("read-key-out-of-range-before-the-lease", "§5 step 16 comes before §5.1: a READ of key 99 at "
+                        "a node whose lease lapsed gets ERROR KEY_OUT_OF_RANGE and leaves the lease as it was.", leased,
+                        [step(r99, [reply(N2, r99, ERROR, KEY_OUT_OF_RANGE_CODE, ZERO)], ["KEY_OUT_OF_RANGE"],
+                              clock=7000)], clean, lease=lease(6000)))
+    return cases
+
+
+def sweep_cases():
+    cases = []
+    for role, node, succ, name in (("REPLICA", N2, N3, "replica"), ("HEAD", N1, N2, "head")):
+        cfg = ROLES[role]()
+        sw = control(node, SWEEP, 5)
+        cases.append(reconf(f"sweep-{name}-dirty-resends", f"{ROW_SWEEP_RESENT}: version 3 acked 2: a CHAIN_WRITE of "
+                            f"version 3 and its value to the successor, addressed as its writer C1's request, TTL, "
+                            "TOS and flags from the SWEEP, the node's epoch.", cfg,
+                            [step(sw, [resend(node, sw, succ, 3, VA, C1)], ["SWEEP_RESENT"], CTRL_PORT)],
+                            [reg(5, VA, 3, 2, C1)]))
+        cases.append(reconf(f"sweep-{name}-clean-copies", f"{ROW_SWEEP_COPIED}: version 3 acked 3: a SYNC of version 3 "
+                            "to the successor, addressed as C1's request.", cfg,
+                            [step(sw, [resend(node, sw, succ, 3, VA, C1, op=SYNC)], ["SWEEP_COPIED"], CTRL_PORT)],
+                            [reg(5, VA, 3, 3, C1)]))
+    sw = control(N1, SWEEP, 9)
+    cases.append(reconf("sweep-head-copies-a-never-written-key", f"{ROW_SWEEP_COPIED}: key 9 was never written "
+                        "(clean at version 0): a SYNC of version 0, a zero value and zero writer addresses, so that a "
+                        "syncing tail receives every key.", head(),
+                        [step(sw, [resend(N1, sw, N2, 0, ZERO, None, op=SYNC)], ["SWEEP_COPIED"], CTRL_PORT)]))
+    sw = control(N3, SWEEP, 5)
+    cases.append(reconf("sweep-tail-dirty-commits", f"{ROW_SWEEP_COMMITTED}: a new TAIL holding version 3 acked 2 "
+                        "commits it (acked 3) and sends its ACK to the predecessor, addressed as C1's request; no "
+                        "WRITE_REPLY (the writer asks again).", tail(),
+                        [step(sw, [resend(N3, sw, N2, 3, VA, C1, op=ACK)], ["SWEEP_COMMITTED"], CTRL_PORT)],
+                        [reg(5, VA, 3, 2, C1)], [reg(5, VA, 3, 3, C1)]))
+    cases.append(reconf("sweep-tail-clean", "§5.1 row 'TAIL, SOLO | SWEEP | otherwise | nothing | SWEEP_CLEAN': a "
+                        "clean key at the TAIL.", tail(), [step(sw, [], ["SWEEP_CLEAN"], CTRL_PORT)],
+                        [reg(5, VA, 3, 3, C1)]))
+    sw4 = control(N4, SWEEP, 5)
+    cases.append(reconf("sweep-solo-dirty-commits", "§5.1 row 'SOLO | SWEEP | dirty | set a = s | SWEEP_COMMITTED': "
+                        "the head of a chain whose other nodes were removed commits in place; nothing is sent.",
+                        solo(), [step(sw4, [], ["SWEEP_COMMITTED"], CTRL_PORT)],
+                        [reg(5, VA, 3, 2, C1)], [reg(5, VA, 3, 3, C1)]))
+    cases.append(reconf("sweep-solo-clean", "§5.1 row 'TAIL, SOLO | SWEEP | otherwise | nothing | SWEEP_CLEAN'.",
+                        solo(), [step(sw4, [], ["SWEEP_CLEAN"], CTRL_PORT)], [reg(5, VA, 3, 3, C1)]))
+    syncing = tail().but(sync_epoch=JOIN)
+    cases.append(reconf("sweep-syncing-tail-not-received", "§5.1 row 'TAIL, SOLO | SWEEP | otherwise | nothing': a "
+                        "syncing TAIL does not commit a key it has not received (a leftover of an earlier join: "
+                        f"received {EARLIER_JOIN}, sync_epoch {JOIN}).", syncing,
+                        [step(sw, [], ["SWEEP_CLEAN"], CTRL_PORT)], [reg(5, VA, 3, 2, C1, EARLIER_JOIN)]))
+    cases.append(reconf("sweep-syncing-tail-received-commits", f"{ROW_SWEEP_COMMITTED}: a syncing TAIL commits a key it "
+                        "has received.", syncing,
+                        [step(sw, [resend(N3, sw, N2, 3, VA, C1, op=ACK)], ["SWEEP_COMMITTED"], CTRL_PORT)],
+                        [reg(5, VA, 3, 2, C1, JOIN)], [reg(5, VA, 3, 3, C1, JOIN)]))
+    sw2 = control(N2, SWEEP, 5)
+    regs = [reg(5, VA, 3, 2, C1)]
+    for name, frame, ingress, outcome, why in (
+        ("from-edge", sw2, CLIENT_GW.port, "DROP_NOT_FROM_CHAIN", f"§5 step 15b: from the edge port {CLIENT_GW.port}"),
+        ("from-predecessor-port", sw2, N1.port, "DROP_NOT_FROM_CHAIN", "§5 step 15b: from the predecessor's port, "
+                                                                       "not marked from_controller"),
+        ("wrong-epoch", control(N2, SWEEP, 5, epoch=EPOCH + 1), CTRL_PORT, "DROP_WRONG_EPOCH", "§5 step 15c: "
+                                                                                              "epoch 8"),
+        ("key-out-of-range", control(N2, SWEEP, 16), CTRL_PORT, "DROP_KEY_OUT_OF_RANGE", "§5 step 16: key 16 = "
+                                                                                          "key_hi"),
+    ):
+        cases.append(reconf(f"sweep-{name}", f"{why}: dropped, {outcome}; nothing is re-sent.", replica(),
+                            [step(frame, [], [outcome], ingress)], regs))
+    return cases
+
+
+def sync_cases():
+    cases = []
+    sy = chain(N1, N2, SYNC, 5, 5, VB, C2)
+    cases.append(reconf("sync-replica-applies-newer", f"{ROW_SYNC_APPLIED}: version 5 over version 3 acked 2: stored, "
+                        "clean at 5, writer C2; nothing is sent.", replica(),
+                        [step(sy, [], ["SYNC_APPLIED"])], [reg(5, VA, 3, 2, C1)], [reg(5, VB, 5, 5, C2)]))
+    cases.append(reconf("sync-replica-ignores-not-newer", f"{ROW_SYNC_STALE}: version 3 over version 3.", replica(),
+                        [step(sy.but(version=3), [], ["SYNC_STALE"])], [reg(5, VA, 3, 2, C1)]))
+    sy3 = chain(N2, N3, SYNC, 5, 5, VB, C2)
+    cases.append(reconf("sync-tail-applies-newer", f"{ROW_SYNC_APPLIED} at a TAIL: no WRITE_REPLY, no ACK.", tail(),
+                        [step(sy3, [], ["SYNC_APPLIED"])], [reg(5, VA, 3, 3, C1)], [reg(5, VB, 5, 5, C2)]))
+    syncing = tail().but(sync_epoch=JOIN)
+    cases.append(reconf("sync-syncing-tail-receives", f"{ROW_RECEIVED}: a leftover version 10 (received "
+                        f"{EARLIER_JOIN}) is replaced by version 200 although 200 is not newer than 10 (§3.1: "
+                        f"190 > 127): stored, clean, received {JOIN}.", syncing,
+                        [step(sy3.but(version=200), [], ["KEY_RECEIVED"])], [reg(5, VA, 10, 10, C1, EARLIER_JOIN)],
+                        [reg(5, VB, 200, 200, C2, JOIN)]))
+    cases.append(reconf("sync-syncing-tail-received-stale", f"{ROW_SYNC_STALE}: a received key (version 6, received "
+                        f"{JOIN}) ignores a copy of version 5 that arrives after the newer write.", syncing,
+                        [step(sy3, [], ["SYNC_STALE"])], [reg(5, VA, 6, 6, C1, JOIN)]))
+    cw = chain(N2, N3, CHAIN_WRITE, 5, 200, VB, C2)
+    cases.append(reconf("chain-write-syncing-tail-receives", f"{ROW_RECEIVED}: a CHAIN_WRITE of version 200 over a "
+                        "leftover version 10: stored, committed, received; WRITE_REPLY and ACK as any commit.",
+                        syncing, [step(cw, tail_outputs(cw, 200, VB), ["KEY_RECEIVED"])],
+                        [reg(5, VA, 10, 10, C1, EARLIER_JOIN)], [reg(5, VB, 200, 200, C2, JOIN)]))
+    cw7 = cw.but(version=7)
+    cases.append(reconf("chain-write-syncing-tail-received-commits", f"{ROW_COMMIT}: a received key commits as at "
+                        "any tail and stays received.", syncing,
+                        [step(cw7, tail_outputs(cw7, 7, VB), ["COMMIT_APPLIED"])], [reg(5, VA, 6, 6, C1, JOIN)],
+                        [reg(5, VB, 7, 7, C2, JOIN)]))
+    cwr = chain(N1, N2, CHAIN_WRITE, 5, 4, VB, C2)
+    cases.append(reconf("chain-write-replica-clears-received", f"{ROW_CW_APPLIED}; §2.1: store sets kv_received to "
+                        f"the sync_epoch in force, 0 at a full member (received {EARLIER_JOIN} before).", replica(),
+                        [step(cwr, [forward(N2, cwr, N3)], ["CHAIN_WRITE_APPLIED"])],
+                        [reg(5, VA, 3, 3, C1, EARLIER_JOIN)], [reg(5, VB, 4, 3, C2)]))
+    rt = request(N3, READ, 5, C2)
+    cases.append(reconf("read-syncing-tail-not-received", f"{ROW_NOT_SERVING}: a syncing TAIL has not received key 5 "
+                        f"(received {EARLIER_JOIN}, sync_epoch {JOIN}): ERROR NOT_SERVING, never the leftover.",
+                        syncing, [step(rt, [reply(N3, rt, ERROR, NOT_SERVING_CODE, ZERO)], ["READ_NOT_SERVING"])],
+                        [reg(5, VA, 10, 10, C1, EARLIER_JOIN)], key_reads={5: 1}))
+    cases.append(reconf("read-syncing-tail-received", f"{ROW_READ_TAIL}: a received key is served.", syncing,
+                        [step(rt, [reply(N3, rt, READ_REPLY, 6, VA)], ["READ_LOCAL"])], [reg(5, VA, 6, 6, C1, JOIN)],
+                        key_reads={5: 1}))
+    cases.append(reconf("read-full-member-ignores-received", f"{ROW_READ_TAIL}: at a full member (sync_epoch 0) "
+                        "kv_received does not matter.", tail(),
+                        [step(rt, [reply(N3, rt, READ_REPLY, 6, VA)], ["READ_LOCAL"])],
+                        [reg(5, VA, 6, 6, C1, EARLIER_JOIN)], key_reads={5: 1}))
+    for name, frame, ingress, outcome, why in (
+        ("from-successor-port", chain(N3, N2, SYNC, 5, 5, VB, C2), N3.port, "DROP_NOT_FROM_CHAIN",
+         "§5 step 15b: a SYNC from the successor's port (only from_predecessor ports carry SYNC)"),
+        ("from-edge", sy, CLIENT_GW.port, "DROP_NOT_FROM_CHAIN", "§5 step 15b, §9.1: a forged SYNC from the edge"),
+        ("from-controller-port", sy, CTRL_PORT, "DROP_NOT_FROM_CHAIN", "§5 step 15b: SYNC comes from the "
+                                                                       "predecessor, not the control plane"),
+        ("wrong-epoch", chain(N1, N2, SYNC, 5, 5, VB, C2, epoch=EPOCH - 1), None, "DROP_WRONG_EPOCH",
+         "§5 step 15c: a SYNC of epoch 6"),
+        ("key-out-of-range", chain(N1, N2, SYNC, 16, 5, VB, C2), None, "DROP_KEY_OUT_OF_RANGE",
+         "§5 step 16: key 16"),
+    ):
+        cases.append(reconf(f"sync-{name}", f"{why}: dropped, {outcome}; registers unchanged.", replica(),
+                            [step(frame, [], [outcome], ingress)], [reg(5, VA, 3, 2, C1)]))
     return cases
 
 

@@ -97,7 +97,8 @@ impl Reachability for OnePortPerPeer {
 
 fn chain(len: u8) -> Vec<NodeTables> {
     let nodes = (1..=len).map(|i| Endpoint { ip: Ipv4Addr::new(10, 0, 0, i), mac: MacAddr([2, 0, 0, 0, 0, i]) });
-    let spec = ChainSpec { nodes: nodes.collect(), mode: Mode::Craq, key_lo: 0, key_hi: 1024, epoch: 1, lease_ticks: 0 };
+    let spec =
+        ChainSpec { nodes: nodes.collect(), mode: Mode::Craq, key_lo: 0, key_hi: 1024, epoch: 1, lease_ticks: 0 };
     chain_tables(&spec, &[], &OnePortPerPeer).unwrap()
 }
 

@@ -183,7 +183,12 @@ mod tests {
         );
         assert_eq!(tables[0].config.predecessor_ip, Ipv4Addr::UNSPECIFIED);
         assert_eq!(tables[2].routes.len(), 3, "two peers and one client");
-        let fabric = |port, from_predecessor, from_successor| FabricPort { port, from_predecessor, from_successor, from_controller: false };
+        let fabric = |port, from_predecessor, from_successor| FabricPort {
+            port,
+            from_predecessor,
+            from_successor,
+            from_controller: false,
+        };
         assert_eq!(tables[1].fabric_ports, [fabric(1, true, false), fabric(3, false, true)]);
         assert_eq!(
             tables[0].fabric_ports,

@@ -131,12 +131,18 @@ pub struct NodeConfig {
     pub epoch: u32,
     /// How long a `RENEW` lets the node serve reads, in lease-clock ticks
     /// (§2.4, §9.3); 0: leases off.
-    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
     pub lease_ticks: u32,
     /// 0 for a full member; otherwise the node is a syncing tail and this
     /// is the number of its join (§10.4).
-    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
     pub sync_epoch: u32,
+}
+
+/// Leaves out of a written entry the fields whose 0 means "off".
+#[cfg(feature = "serde")]
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// Why a `node_config` entry was refused.

@@ -1,4 +1,6 @@
-use crate::{is_newer, KeySlot, Lease, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS};
+use crate::{
+    is_newer, KeySlot, Lease, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS,
+};
 use crate::{ConfigError, FabricPorts, Mode};
 use netcraq_wire::{
     ChainExtension, ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op,
@@ -43,7 +45,11 @@ enum Output {
     Forward(Ipv4Addr, NetcraqRepr),
     /// The key's stored version as `op`, addressed as its writer's request
     /// (§4.4): a re-send, a sweep's copy or a sweep's commit ACK.
-    Stored { op: Op, to: Ipv4Addr, key: u16 },
+    Stored {
+        op: Op,
+        to: Ipv4Addr,
+        key: u16,
+    },
 }
 
 /// What the behaviour table (§5.1) decides for one request: its outcome and
@@ -295,7 +301,11 @@ impl Node {
         }
         if !solo && slot.uncommitted() >= MAX_UNCOMMITTED_VERSIONS {
             let refusal = Output::Reply(error_reply(header, ErrorCode::WindowFull));
-            return Action::Two(Outcome::WriteWindowFull, refusal, Output::Stored { op: Op::ChainWrite, to: config.successor_ip, key: header.key });
+            return Action::Two(
+                Outcome::WriteWindowFull,
+                refusal,
+                Output::Stored { op: Op::ChainWrite, to: config.successor_ip, key: header.key },
+            );
         }
         let version = slot.version.wrapping_add(1);
         let acked = if solo { version } else { slot.acked };

@@ -42,13 +42,12 @@ fn chain(mode: Mode) -> Vec<Node> {
             for j in 1..=3u8 {
                 let route = Route { prefix: ip(j), prefix_len: 32, port: u16::from(j), mac: mac(j) };
                 node.routes_mut().insert(route).unwrap();
-                let fabric =
-                    FabricPort {
-                        port: u16::from(j),
-                        from_predecessor: j + 1 == i,
-                        from_successor: j == i + 1,
-                        from_controller: false,
-                    };
+                let fabric = FabricPort {
+                    port: u16::from(j),
+                    from_predecessor: j + 1 == i,
+                    from_successor: j == i + 1,
+                    from_controller: false,
+                };
                 node.fabric_ports_mut().insert(fabric).unwrap();
             }
             let client = Route { prefix: ip(100), prefix_len: 32, port: CLIENT_PORT, mac: mac(100) };

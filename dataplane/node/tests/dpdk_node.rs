@@ -9,7 +9,7 @@
 #![cfg(feature = "dpdk")]
 
 use netcraq_conformance::{
-    load_dir, run_files, vectors_dir, Counters, InitialState, KeyRegisters, NodeUnderTest, Output, VectorFile,
+    load_dir, run_files, vectors_dir, Counters, InitialState, KeyRegisters, Lease, NodeUnderTest, Output, VectorFile,
 };
 use netcraq_core::faults::{FaultSettings, PortFaults};
 use netcraq_core::{Node, NodeConfig, Outcome, Route, DEFAULT_KEY_CAPACITY};
@@ -80,7 +80,8 @@ impl NodeUnderTest for RingHarness {
         NodeUnderTest::reset(self.node.node_mut(), state)
     }
 
-    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
+    fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String> {
+        self.node.node_mut().set_clock(clock_ticks);
         self.inject(ingress_port, frame)?;
         match self.node.poll_once() {
             1 => self.sent(),
@@ -94,6 +95,10 @@ impl NodeUnderTest for RingHarness {
 
     fn counters(&mut self) -> Result<Counters, String> {
         NodeUnderTest::counters(self.node.node_mut())
+    }
+
+    fn lease(&mut self) -> Result<Lease, String> {
+        NodeUnderTest::lease(self.node.node_mut())
     }
 }
 

@@ -100,7 +100,9 @@ impl std::fmt::Display for ErrorCode {
                 "write outcome unknown: the retransmission could not be matched to a stamped write"
             }
             ErrorCode::WindowFull => "write not applied: 127 writes of this key are uncommitted; retry as a new write",
-            ErrorCode::NotServing => "the node may not answer reads now (lease lapsed, or the key not yet synced); retry",
+            ErrorCode::NotServing => {
+                "the node may not answer reads now (lease lapsed, or the key not yet synced); retry"
+            }
         })
     }
 }

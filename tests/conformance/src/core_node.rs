@@ -1,7 +1,7 @@
 //! [`NodeUnderTest`] for the Rust core.
 
 use crate::{Counters, InitialState, KeyRegisters, NodeUnderTest, Output};
-use netcraq_core::{KeySlot, Node, Route, Writer};
+use netcraq_core::{KeySlot, Lease, Node, Route, Writer};
 use netcraq_wire::{MacAddr, CHAIN_FRAME_LEN};
 
 /// The core node keeps its register capacity across resets.
@@ -32,12 +32,15 @@ impl NodeUnderTest for Node {
                 version: entry.version,
                 acked: entry.acked,
                 writer: Writer { ip: entry.writer_ip, port: entry.writer_port, id: entry.writer_id },
+                received: entry.received,
             };
         }
+        self.set_lease(state.lease);
         Ok(())
     }
 
-    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
+    fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String> {
+        self.set_clock(clock_ticks);
         let mut buffer = frame.to_vec();
         let mut scratch = [0u8; CHAIN_FRAME_LEN];
         let verdict = self.process(ingress_port, &mut buffer, &mut scratch);
@@ -64,8 +67,13 @@ impl NodeUnderTest for Node {
                 writer_ip: slot.writer.ip,
                 writer_port: slot.writer.port,
                 writer_id: slot.writer.id,
+                received: slot.received,
             })
             .collect())
+    }
+
+    fn lease(&mut self) -> Result<Lease, String> {
+        Ok(Node::lease(self))
     }
 
     fn counters(&mut self) -> Result<Counters, String> {

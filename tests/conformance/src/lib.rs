@@ -5,8 +5,9 @@
 //! - [`load_dir`] / [`load_file`] read and validate vector files into [`VectorFile`]s;
 //!   every error names the file, the case and the path of the bad field.
 //! - [`NodeUnderTest`] is what an implementation provides: reset to a case's
-//!   starting state (config, routes, fabric ports, registers), receive one
-//!   frame, read back registers and counters. It uses only the types of this
+//!   starting state (config, routes, fabric ports, registers, lease),
+//!   receive one frame at a clock reading, read back registers, lease and
+//!   counters. It uses only the types of this
 //!   crate and the core's [`NodeConfig`] (read through its `serde` feature)
 //!   and [`FabricPort`], both re-exported here, so the software node, the
 //!   DPDK node and the BMv2 switch can all implement it.
@@ -22,13 +23,13 @@ pub mod frame;
 mod runner;
 mod vectors;
 
-pub use netcraq_core::{FabricPort, Mode, NodeConfig, Role};
+pub use netcraq_core::{FabricPort, Lease, Mode, NodeConfig, Role};
 pub use runner::{run_case, run_files, Difference, InitialState, Mismatch, NodeUnderTest, Report};
 pub use vectors::{load_dir, load_file, Case, Counters, KeyRegisters, LoadError, Output, Route, Step, VectorFile};
 
 /// The outcome codes of `docs/protocol.md` §6, in code order: `OUTCOMES[code]`
 /// is the name the vectors use.
-pub const OUTCOMES: [&str; 32] = [
+pub const OUTCOMES: [&str; 41] = [
     "READ_LOCAL",
     "READ_TO_TAIL",
     "WRITE_TO_HEAD",
@@ -61,6 +62,15 @@ pub const OUTCOMES: [&str; 32] = [
     "NO_ROUTE",
     "DROP_NOT_FROM_CHAIN",
     "DROP_WRONG_EPOCH",
+    "READ_NOT_SERVING",
+    "KEY_RECEIVED",
+    "SYNC_APPLIED",
+    "SYNC_STALE",
+    "SWEEP_RESENT",
+    "SWEEP_COPIED",
+    "SWEEP_COMMITTED",
+    "SWEEP_CLEAN",
+    "LEASE_RENEWED",
 ];
 
 /// The code of an outcome name, if it is one of §6.

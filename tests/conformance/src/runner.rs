@@ -1,7 +1,7 @@
 //! Replaying cases against an implementation and reporting every mismatch.
 
 use crate::frame::{describe, differing_fields, field_at, first_difference};
-use crate::{Case, Counters, FabricPort, KeyRegisters, Output, Route, VectorFile, OUTCOMES};
+use crate::{Case, Counters, FabricPort, KeyRegisters, Lease, Output, Route, VectorFile, OUTCOMES};
 use netcraq_core::NodeConfig;
 use std::collections::BTreeMap;
 use std::fmt::{self, Display, Formatter};
@@ -19,6 +19,8 @@ pub struct InitialState<'a> {
     pub fabric_ports: &'a [FabricPort],
     /// Keys whose registers start non-zero; every other key starts at zero.
     pub registers: &'a [KeyRegisters],
+    /// The lease registers (§2.1b).
+    pub lease: Lease,
 }
 
 /// A NetCRAQ node implementation under test: the Rust core, the DPDK node,
@@ -28,9 +30,10 @@ pub trait NodeUnderTest {
     /// fabric ports, every register and counter zero), then installs `state`.
     fn reset(&mut self, state: &InitialState<'_>) -> Result<(), String>;
 
-    /// Delivers one frame on `ingress_port` and returns the frames the node
-    /// sent as a result, in order, each with its egress port.
-    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String>;
+    /// Delivers one frame on `ingress_port` while the lease clock reads
+    /// `clock_ticks` (§2.4) and returns the frames the node sent as a
+    /// result, in order, each with its egress port.
+    fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String>;
 
     /// The registers of every key whose registers are not all zero, in any
     /// order (all-zero entries are ignored).
@@ -38,6 +41,9 @@ pub trait NodeUnderTest {
 
     /// The current counters (zero entries are ignored).
     fn counters(&mut self) -> Result<Counters, String>;
+
+    /// The lease registers (§2.1b).
+    fn lease(&mut self) -> Result<Lease, String>;
 }
 
 /// What differed.
@@ -57,6 +63,8 @@ pub enum Difference {
     Outcomes { expected: BTreeMap<String, u64>, actual: BTreeMap<String, u64> },
     /// A key's registers after the last step differ (`None`: all zero).
     Registers { key: u16, expected: Option<KeyRegisters>, actual: Option<KeyRegisters> },
+    /// The lease registers after the last step differ.
+    Lease { expected: Lease, actual: Lease },
     /// A counter array after the last step differs (non-zero entries).
     Counter { counter: &'static str, expected: BTreeMap<String, u64>, actual: BTreeMap<String, u64> },
 }
@@ -123,6 +131,7 @@ pub fn run_case<N: NodeUnderTest + ?Sized>(node: &mut N, file: &Path, case: &Cas
         routes: &case.routes,
         fabric_ports: &case.fabric_ports,
         registers: &case.registers,
+        lease: case.lease,
     };
     if let Err(error) = guarded(|| node.reset(&state)) {
         report(None, Difference::Setup(error));
@@ -138,7 +147,7 @@ pub fn run_case<N: NodeUnderTest + ?Sized>(node: &mut N, file: &Path, case: &Cas
     let mut outcomes_ok = true;
     for (index, step) in case.steps.iter().enumerate() {
         let number = Some(index + 1);
-        let actual = match guarded(|| node.receive(step.ingress_port, &step.frame)) {
+        let actual = match guarded(|| node.receive(step.ingress_port, step.clock_ticks, &step.frame)) {
             Ok(actual) => actual,
             Err(error) => {
                 report(number, Difference::Node(format!("receiving the frame: {error}")));
@@ -167,6 +176,13 @@ pub fn run_case<N: NodeUnderTest + ?Sized>(node: &mut N, file: &Path, case: &Cas
     match guarded(|| node.registers()) {
         Ok(actual) => compare_registers(&case.final_registers, &actual, |d| report(None, d)),
         Err(error) => report(None, Difference::Node(format!("reading the registers: {error}"))),
+    }
+    match guarded(|| node.lease()) {
+        Ok(actual) if actual != case.final_lease => {
+            report(None, Difference::Lease { expected: case.final_lease, actual })
+        }
+        Ok(_) => {}
+        Err(error) => report(None, Difference::Node(format!("reading the lease: {error}"))),
     }
     let expected = case.final_counters.without_zeros();
     // A wrong step outcome already shows in the step; the final sum would repeat it.
@@ -329,6 +345,11 @@ impl Display for Difference {
             Difference::Counter { counter, expected, actual } => {
                 write!(f, "final {counter} counters {actual:?}, expected {expected:?}")
             }
+            Difference::Lease { expected, actual } => write!(
+                f,
+                "final lease end {} held {}, expected end {} held {}",
+                actual.end_ticks, actual.held, expected.end_ticks, expected.held
+            ),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! [`NodeConfig`], the one the node files use too.
 
 use crate::{outcome_code, OUTCOMES};
-use netcraq_core::{FabricPort, NodeConfig};
+use netcraq_core::{FabricPort, Lease, NodeConfig};
 use netcraq_wire::MacAddr;
 use serde::de::value::MapDeserializer;
 use serde::Deserialize;
@@ -37,6 +37,8 @@ pub struct KeyRegisters {
     pub writer_ip: Ipv4Addr,
     pub writer_port: u16,
     pub writer_id: u16,
+    /// `kv_received` (§2.1).
+    pub received: u32,
 }
 
 impl KeyRegisters {
@@ -50,6 +52,7 @@ impl KeyRegisters {
             writer_ip: Ipv4Addr::UNSPECIFIED,
             writer_port: 0,
             writer_id: 0,
+            received: 0,
         }
     }
 
@@ -62,13 +65,14 @@ impl std::fmt::Display for KeyRegisters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "value {} version {} acked {} writer {}:{} id {}",
+            "value {} version {} acked {} writer {}:{} id {} received {}",
             hex::encode(self.value),
             self.version,
             self.acked,
             self.writer_ip,
             self.writer_port,
-            self.writer_id
+            self.writer_id,
+            self.received
         )
     }
 }
@@ -89,6 +93,8 @@ pub struct Step {
     pub expect: Vec<Output>,
     /// The counter increments of this step, by outcome name (§6).
     pub outcomes: Vec<String>,
+    /// The lease clock `now` while the frame is handled (§2.4).
+    pub clock_ticks: u32,
 }
 
 /// Counter values; only non-zero entries are meaningful (a zero entry equals a
@@ -137,11 +143,15 @@ pub struct Case {
     pub fabric_ports: Vec<FabricPort>,
     /// Registers set before the first step; unlisted keys are zero.
     pub registers: Vec<KeyRegisters>,
+    /// The lease registers before the first step (§2.1b).
+    pub lease: Lease,
     pub steps: Vec<Step>,
     /// Every key whose registers are not all zero after the last step.
     pub final_registers: Vec<KeyRegisters>,
     /// Every non-zero counter after the last step.
     pub final_counters: Counters,
+    /// The lease registers after the last step.
+    pub final_lease: Lease,
 }
 
 /// One `tests/vectors/*.json` file.
@@ -243,7 +253,7 @@ struct Ctx<'a> {
     case: Option<String>,
 }
 
-const CASE_FIELDS: [&str; 9] = [
+const CASE_FIELDS: [&str; 11] = [
     "name",
     "description",
     "config",
@@ -253,9 +263,16 @@ const CASE_FIELDS: [&str; 9] = [
     "steps",
     "final_registers",
     "final_counters",
+    "lease",
+    "final_lease",
 ];
 
-const REGISTER_FIELDS: [&str; 7] = ["key", "value", "version", "acked", "writer_ip", "writer_port", "writer_id"];
+/// Case fields a case may leave out: an unconfigured node has no `config`,
+/// and the lease registers are zero unless stated.
+const OPTIONAL_CASE_FIELDS: [&str; 3] = ["config", "lease", "final_lease"];
+
+const REGISTER_FIELDS: [&str; 8] =
+    ["key", "value", "version", "acked", "writer_ip", "writer_port", "writer_id", "received"];
 
 impl Ctx<'_> {
     fn err(&self, path: &str, message: impl Into<String>) -> LoadError {
@@ -351,8 +368,8 @@ impl Ctx<'_> {
     }
 
     fn case_value(&self, raw: &Value) -> Result<Case, LoadError> {
-        // Every field but `config`, whose absence means an unconfigured node.
-        let required: Vec<&str> = CASE_FIELDS.into_iter().filter(|field| *field != "config").collect();
+        let required: Vec<&str> =
+            CASE_FIELDS.into_iter().filter(|field| !OPTIONAL_CASE_FIELDS.contains(field)).collect();
         let map = self.object(raw, "", &CASE_FIELDS, &required)?;
         let name = self.string(&map["name"], "name")?.to_string();
         if name.is_empty() {
@@ -373,6 +390,8 @@ impl Ctx<'_> {
             return Err(self.err(&format!("final_registers[{at}]"), message));
         }
         let final_counters = self.counters(&map["final_counters"], "final_counters")?;
+        let lease = map.get("lease").map(|v| self.lease(v, "lease")).transpose()?.unwrap_or_default();
+        let final_lease = map.get("final_lease").map(|v| self.lease(v, "final_lease")).transpose()?.unwrap_or_default();
         let mut sum: BTreeMap<String, u64> = BTreeMap::new();
         for step in &steps {
             for outcome in &step.outcomes {
@@ -388,7 +407,27 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        Ok(Case { name, description, config, routes, fabric_ports, registers, steps, final_registers, final_counters })
+        Ok(Case {
+            name,
+            description,
+            config,
+            routes,
+            fabric_ports,
+            registers,
+            lease,
+            steps,
+            final_registers,
+            final_counters,
+            final_lease,
+        })
+    }
+
+    /// The lease registers (§2.1b): `{ "end": N, "held": true }`.
+    fn lease(&self, value: &Value, path: &str) -> Result<Lease, LoadError> {
+        let fields = ["end", "held"];
+        let map = self.object(value, path, &fields, &fields)?;
+        let end_ticks = self.uint(&map["end"], &join(path, "end"), u32::MAX.into())? as u32;
+        Ok(Lease { end_ticks, held: self.bool(&map["held"], &join(path, "held"))? })
     }
 
     fn list<T>(
@@ -452,12 +491,13 @@ impl Ctx<'_> {
 
     fn fabric_ports(&self, value: &Value, path: &str) -> Result<Vec<FabricPort>, LoadError> {
         let list = self.list(value, path, |v, p| {
-            let fields = ["port", "from_predecessor", "from_successor"];
+            let fields = ["port", "from_predecessor", "from_successor", "from_controller"];
             let map = self.object(v, p, &fields, &fields)?;
             Ok(FabricPort {
                 port: self.u16(&map["port"], &join(p, "port"))?,
                 from_predecessor: self.bool(&map["from_predecessor"], &join(p, "from_predecessor"))?,
                 from_successor: self.bool(&map["from_successor"], &join(p, "from_successor"))?,
+                from_controller: self.bool(&map["from_controller"], &join(p, "from_controller"))?,
             })
         })?;
         let mut ports = BTreeSet::new();
@@ -481,7 +521,7 @@ impl Ctx<'_> {
     }
 
     fn registers(&self, value: &Value, path: &str) -> Result<KeyRegisters, LoadError> {
-        let map = self.object(value, path, &REGISTER_FIELDS, &REGISTER_FIELDS)?;
+        let map = self.object(value, path, &REGISTER_FIELDS, &REGISTER_FIELDS[..7])?;
         let p = |key: &str| join(path, key);
         let value_bytes = self.hex(&map["value"], &p("value"))?;
         let value = <[u8; 16]>::try_from(value_bytes.as_slice())
@@ -494,12 +534,16 @@ impl Ctx<'_> {
             writer_ip: self.ipv4(&map["writer_ip"], &p("writer_ip"))?,
             writer_port: self.u16(&map["writer_port"], &p("writer_port"))?,
             writer_id: self.u16(&map["writer_id"], &p("writer_id"))?,
+            received: match map.get("received") {
+                Some(received) => self.uint(received, &p("received"), u32::MAX.into())? as u32,
+                None => 0,
+            },
         })
     }
 
     fn step(&self, value: &Value, path: &str) -> Result<Step, LoadError> {
-        let fields = ["ingress_port", "frame", "expect", "outcomes"];
-        let map = self.object(value, path, &fields, &fields)?;
+        let fields = ["ingress_port", "frame", "expect", "outcomes", "clock"];
+        let map = self.object(value, path, &fields, &fields[..4])?;
         let expect = self.list(&map["expect"], &join(path, "expect"), |v, p| {
             let fields = ["port", "frame"];
             let out = self.object(v, p, &fields, &fields)?;
@@ -519,6 +563,10 @@ impl Ctx<'_> {
             frame: self.hex(&map["frame"], &join(path, "frame"))?,
             expect,
             outcomes,
+            clock_ticks: match map.get("clock") {
+                Some(clock) => self.uint(clock, &join(path, "clock"), u32::MAX.into())? as u32,
+                None => 0,
+            },
         })
     }
 

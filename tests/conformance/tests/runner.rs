@@ -4,7 +4,7 @@
 
 use netcraq_conformance::{
     load_dir, load_file, run_case, run_files, vectors_dir, Counters, Difference, FabricPort, InitialState,
-    KeyRegisters, NodeConfig, NodeUnderTest, Output, VectorFile,
+    KeyRegisters, Lease, NodeConfig, NodeUnderTest, Output, VectorFile,
 };
 use netcraq_core::{Node, DEFAULT_KEY_CAPACITY};
 use serde_json::Value;
@@ -108,7 +108,8 @@ fn bad_configs_are_refused_naming_the_field() {
 
 #[test]
 fn bad_fabric_ports_are_refused_naming_the_field() {
-    let entry = serde_json::json!({ "port": 2, "from_predecessor": true, "from_successor": false });
+    let entry =
+        serde_json::json!({ "port": 2, "from_predecessor": true, "from_successor": false, "from_controller": false });
     for (change, expected) in [
         (serde_json::json!({ "port": 70000 }), "fabric_ports[0].port: 70000 is above the maximum 65535"),
         (serde_json::json!({ "from_successor": 1 }), "fabric_ports[0].from_successor: expected true or false"),
@@ -189,8 +190,8 @@ impl NodeUnderTest for Faulty {
         self.node.reset(state)
     }
 
-    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
-        let mut sent = self.node.receive(ingress_port, frame)?;
+    fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String> {
+        let mut sent = self.node.receive(ingress_port, clock_ticks, frame)?;
         (self.fault)(&mut self.node, &mut sent);
         Ok(sent)
     }
@@ -201,6 +202,10 @@ impl NodeUnderTest for Faulty {
 
     fn counters(&mut self) -> Result<Counters, String> {
         self.node.counters()
+    }
+
+    fn lease(&mut self) -> Result<Lease, String> {
+        NodeUnderTest::lease(&mut self.node)
     }
 }
 
@@ -273,8 +278,8 @@ impl NodeUnderTest for WrongCounters {
         self.0.reset(state)
     }
 
-    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
-        self.0.receive(ingress_port, frame)
+    fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String> {
+        self.0.receive(ingress_port, clock_ticks, frame)
     }
 
     fn registers(&mut self) -> Result<Vec<KeyRegisters>, String> {
@@ -286,6 +291,10 @@ impl NodeUnderTest for WrongCounters {
         let total: u64 = counters.outcomes.values().sum();
         counters.outcomes = [("READ_LOCAL".to_string(), total)].into();
         Ok(counters)
+    }
+
+    fn lease(&mut self) -> Result<Lease, String> {
+        NodeUnderTest::lease(&mut self.0)
     }
 }
 
@@ -305,7 +314,7 @@ impl NodeUnderTest for Panicking {
         Ok(())
     }
 
-    fn receive(&mut self, _: u16, _: &[u8]) -> Result<Vec<Output>, String> {
+    fn receive(&mut self, _: u16, _: u32, _: &[u8]) -> Result<Vec<Output>, String> {
         panic!("boom")
     }
 
@@ -315,6 +324,10 @@ impl NodeUnderTest for Panicking {
 
     fn counters(&mut self) -> Result<Counters, String> {
         Ok(Counters::default())
+    }
+
+    fn lease(&mut self) -> Result<Lease, String> {
+        Ok(Lease::default())
     }
 }
 
@@ -337,7 +350,8 @@ struct Trusting {
 }
 
 impl Trusting {
-    const EVERYWHERE: [FabricPort; 1] = [FabricPort { port: 0, from_predecessor: true, from_successor: true, from_controller: true }];
+    const EVERYWHERE: [FabricPort; 1] =
+        [FabricPort { port: 0, from_predecessor: true, from_successor: true, from_controller: true }];
 
     fn new(ignore_ports: bool, ignore_epochs: bool) -> Self {
         Trusting { node: Node::new(DEFAULT_KEY_CAPACITY), ignore_ports, ignore_epochs, own: None }
@@ -353,14 +367,14 @@ impl NodeUnderTest for Trusting {
         }
     }
 
-    fn receive(&mut self, ingress_port: u16, frame: &[u8]) -> Result<Vec<Output>, String> {
+    fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String> {
         let mut frame = frame.to_vec();
-        let chain_op = frame.len() >= 66 && matches!(frame[42], 5 | 7);
+        let chain_op = frame.len() >= 66 && matches!(frame[42], 5 | 7..=10);
         if let Some(own) = self.own.filter(|own| self.ignore_epochs && chain_op && frame[30..34] == own.own_ip.octets())
         {
             frame[62..66].copy_from_slice(&own.epoch.to_be_bytes());
         }
-        self.node.receive(if self.ignore_ports { 0 } else { ingress_port }, &frame)
+        self.node.receive(if self.ignore_ports { 0 } else { ingress_port }, clock_ticks, &frame)
     }
 
     fn registers(&mut self) -> Result<Vec<KeyRegisters>, String> {
@@ -369,6 +383,10 @@ impl NodeUnderTest for Trusting {
 
     fn counters(&mut self) -> Result<Counters, String> {
         self.node.counters()
+    }
+
+    fn lease(&mut self) -> Result<Lease, String> {
+        NodeUnderTest::lease(&mut self.node)
     }
 }
 
