@@ -15,9 +15,13 @@
  * nothing else). See p4/README.md.
  *
  * Trust (§9). fabric_port says whether the frame arrived on a fabric port,
- * and from which neighbour; a chain op is acted on only from the neighbour
- * that sends it (§5 step 15b) and under this node's epoch (step 15c), and
- * one from an edge port is never transited (step 8).
+ * and from which neighbour or the control plane; a chain op is acted on
+ * only from the neighbour or control plane that sends it (§5 step 15b) and
+ * under this node's epoch (step 15c), and one from an edge port is never
+ * transited (step 8). The control plane's SWEEP and RENEW are P4Runtime
+ * PacketOut frames: simple_switch_grpc --cpu-port P feeds their payload,
+ * the 66-byte chain frame as it is (the P4Info declares no packet_out
+ * header), to ingress on port P, which fabric_port marks from_controller.
  */
 
 #include <core.p4>
@@ -59,12 +63,15 @@ struct metadata_t {
     bit<16> key_lo;
     bit<17> key_hi;
     bit<32> epoch;
+    bit<32> lease_ticks;
+    bit<32> sync_epoch;
 
-    /* fabric_port (§2.3): an edge port has all three 0. */
+    /* fabric_port (§2.3): an edge port has all four 0. */
     bit<16> ingress_port;  /* its key: the 9-bit port, widened */
     bit<1>  fabric;
     bit<1>  from_predecessor;
     bit<1>  from_successor;
+    bit<1>  from_controller;
 
     bit<1>  has_outcome;   /* count `outcome` once at the end of the pass */
     bit<8>  outcome;
@@ -111,6 +118,9 @@ parser NetcraqParser(packet_in pkt,
         transition select(hdr.netcraq.op) {
             OP_ACK:         parse_chain_ext;
             OP_CHAIN_WRITE: parse_chain_ext;
+            OP_SYNC:        parse_chain_ext;
+            OP_SWEEP:       parse_chain_ext;
+            OP_RENEW:       parse_chain_ext;
             default:        accept;
         }
     }
@@ -145,6 +155,14 @@ control NetcraqIngress(inout headers_t hdr,
     register<bit<16>>(NETCRAQ_KEYS) kv_writer_port;
     @name(".NetcraqIngress.kv_writer_id") @id(0x16000006)
     register<bit<16>>(NETCRAQ_KEYS) kv_writer_id;
+    @name(".NetcraqIngress.kv_received") @id(0x16000007)
+    register<bit<32>>(NETCRAQ_KEYS) kv_received;
+
+    /* §2.1b lease registers. */
+    @name(".NetcraqIngress.lease_end") @id(0x16000008)
+    register<bit<32>>(1) lease_end;
+    @name(".NetcraqIngress.lease_held") @id(0x16000009)
+    register<bit<1>>(1) lease_held;
 
     /* §2.2 counters. */
     @name(".NetcraqIngress.outcomes") @id(0x12000001)
@@ -159,7 +177,8 @@ control NetcraqIngress(inout headers_t hdr,
     action set_config(bit<48> own_mac, bit<32> own_ip, bit<8> role, bit<8> mode,
                       bit<32> head_ip, bit<32> tail_ip,
                       bit<32> successor_ip, bit<32> predecessor_ip,
-                      bit<16> key_lo, bit<17> key_hi, bit<32> epoch) {
+                      bit<16> key_lo, bit<17> key_hi, bit<32> epoch,
+                      bit<32> lease_ticks, bit<32> sync_epoch) {
         meta.configured = 1;
         meta.own_mac = own_mac;
         meta.own_ip = own_ip;
@@ -172,6 +191,8 @@ control NetcraqIngress(inout headers_t hdr,
         meta.key_lo = key_lo;
         meta.key_hi = key_hi;
         meta.epoch = epoch;
+        meta.lease_ticks = lease_ticks;
+        meta.sync_epoch = sync_epoch;
     }
 
     @name(".NetcraqIngress.set_next_hop") @id(0x01000002)
@@ -196,10 +217,11 @@ control NetcraqIngress(inout headers_t hdr,
     }
 
     @name(".NetcraqIngress.set_fabric_port") @id(0x01000005)
-    action set_fabric_port(bit<1> from_predecessor, bit<1> from_successor) {
+    action set_fabric_port(bit<1> from_predecessor, bit<1> from_successor, bit<1> from_controller) {
         meta.fabric = 1;
         meta.from_predecessor = from_predecessor;
         meta.from_successor = from_successor;
+        meta.from_controller = from_controller;
     }
 
     /* No fabric_port entry: clients and anything else may be there (§9.1). */
@@ -208,6 +230,7 @@ control NetcraqIngress(inout headers_t hdr,
         meta.fabric = 0;
         meta.from_predecessor = 0;
         meta.from_successor = 0;
+        meta.from_controller = 0;
     }
 
     @name(".NetcraqIngress.node_config") @id(0x02000001)
@@ -258,6 +281,8 @@ control NetcraqIngress(inout headers_t hdr,
         fabric_port.apply();
 
         bit<16> idx = hdr.netcraq.key;  /* the register index */
+        /* §2.4: the lease clock, in ticks of 1.024 ms. */
+        bit<32> now = (bit<32>) (std_meta.ingress_global_timestamp >> 10);
         bit<8>  s = 0;       /* kv_version[key] */
         bit<8>  a = 0;       /* kv_acked[key] */
         bit<128> stored = 0; /* kv_value[key] */
@@ -282,7 +307,9 @@ control NetcraqIngress(inout headers_t hdr,
         } else if (meta.second == SECOND_RESEND) {
             /* Second pass of a head's WINDOW_FULL: re-send the stored version
              * (§3.3, §4.4). */
-            meta.out_kind = OUT_RESEND;
+            hdr.netcraq.op = OP_CHAIN_WRITE;
+            meta.out_kind = OUT_STORED;
+            meta.out_dst = meta.successor_ip;
         } else if (!hdr.ethernet.isValid()) {
             /* §5 step 2 */
             meta.has_outcome = 1;
@@ -356,26 +383,35 @@ control NetcraqIngress(inout headers_t hdr,
             } else if (!client_lengths && !chain_lengths) {
                 /* step 13 (the NetCRAQ header is present from here on) */
                 meta.outcome = OUTCOME_DROP_BAD_LENGTH;
-            } else if (hdr.netcraq.op == 0 || hdr.netcraq.op > OP_CHAIN_WRITE) {
+            } else if (hdr.netcraq.op == 0 || hdr.netcraq.op > OP_RENEW) {
                 /* step 14 */
                 meta.outcome = OUTCOME_DROP_UNKNOWN_OP;
             } else if ((chain_op && !chain_lengths) || (!chain_op && !client_lengths)) {
                 /* step 14b (a chain op's extension is present from here on) */
                 meta.outcome = OUTCOME_DROP_BAD_LENGTH;
             } else if (!(hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE
-                         || (hdr.netcraq.op == OP_CHAIN_WRITE
+                         || hdr.netcraq.op == OP_SWEEP || hdr.netcraq.op == OP_RENEW
+                         || ((hdr.netcraq.op == OP_CHAIN_WRITE || hdr.netcraq.op == OP_SYNC)
                              && (meta.role == ROLE_REPLICA || meta.role == ROLE_TAIL))
                          || (hdr.netcraq.op == OP_ACK
                              && (meta.role == ROLE_HEAD || meta.role == ROLE_REPLICA)))) {
                 /* step 15 */
                 meta.outcome = OUTCOME_DROP_UNEXPECTED_OP;
-            } else if ((hdr.netcraq.op == OP_CHAIN_WRITE && meta.from_predecessor == 0)
-                       || (hdr.netcraq.op == OP_ACK && meta.from_successor == 0)) {
+            } else if (((hdr.netcraq.op == OP_CHAIN_WRITE || hdr.netcraq.op == OP_SYNC)
+                        && meta.from_predecessor == 0)
+                       || (hdr.netcraq.op == OP_ACK && meta.from_successor == 0)
+                       || ((hdr.netcraq.op == OP_SWEEP || hdr.netcraq.op == OP_RENEW)
+                           && meta.from_controller == 0)) {
                 /* step 15b */
                 meta.outcome = OUTCOME_DROP_NOT_FROM_CHAIN;
             } else if (chain_op && hdr.chain_ext.epoch != meta.epoch) {
                 /* step 15c */
                 meta.outcome = OUTCOME_DROP_WRONG_EPOCH;
+            } else if (hdr.netcraq.op == OP_RENEW) {
+                /* §5.1 RENEW (§9.3): it names no key, so step 16 is skipped. */
+                lease_end.write(0, now + meta.lease_ticks);
+                lease_held.write(0, 1);
+                meta.outcome = OUTCOME_LEASE_RENEWED;
             } else if ((bit<17>) idx < (bit<17>) meta.key_lo || (bit<17>) idx >= meta.key_hi) {
                 /* step 16 */
                 if (hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE) {
@@ -392,10 +428,35 @@ control NetcraqIngress(inout headers_t hdr,
                 kv_acked.read(a, (bit<32>) idx);
                 kv_value.read(stored, (bit<32>) idx);
                 bit<8> v = hdr.netcraq.version;
+                /* A full member has received every key; a syncing tail,
+                 * those stored since its join (§10.4). */
+                bit<32> received_in;
+                kv_received.read(received_in, (bit<32>) idx);
+                bool received = meta.sync_epoch == 0 || received_in == meta.sync_epoch;
 
                 if (hdr.netcraq.op == OP_READ) {
                     key_reads.count((bit<32>) idx);
-                    if (meta.role == ROLE_TAIL || meta.role == ROLE_SOLO
+                    /* §2.1b: the lease is held when leases are off, or when
+                     * lease_held is 1 and lease_end is 1 to 2^31 - 1 ticks
+                     * ahead; read as lapsed, it stays lapsed. */
+                    bool lapsed = false;
+                    if (meta.lease_ticks != 0) {
+                        bit<32> end;
+                        bit<1> held;
+                        lease_end.read(end, 0);
+                        lease_held.read(held, 0);
+                        bit<32> left = end - now;
+                        if (held == 0 || left == 0 || left[31:31] == 1) {
+                            lapsed = true;
+                            lease_held.write(0, 0);
+                        }
+                    }
+                    if (lapsed || !received) {
+                        meta.outcome = OUTCOME_READ_NOT_SERVING;
+                        hdr.netcraq.op = OP_ERROR;
+                        hdr.netcraq.version = ERR_NOT_SERVING;
+                        meta.out_kind = OUT_REPLY;
+                    } else if (meta.role == ROLE_TAIL || meta.role == ROLE_SOLO
                         || (meta.mode == MODE_CRAQ && s == a)) {
                         meta.outcome = OUTCOME_READ_LOCAL;
                         hdr.netcraq.op = OP_READ_REPLY;
@@ -428,7 +489,9 @@ control NetcraqIngress(inout headers_t hdr,
                                 hdr.netcraq.value = stored;
                                 meta.out_kind = OUT_REPLY;
                             } else {
-                                meta.out_kind = OUT_RESEND;
+                                hdr.netcraq.op = OP_CHAIN_WRITE;
+                                meta.out_kind = OUT_STORED;
+                                meta.out_dst = meta.successor_ip;
                             }
                         } else if (v != 0) {
                             meta.outcome = OUTCOME_WRITE_UNKNOWN;
@@ -451,6 +514,7 @@ control NetcraqIngress(inout headers_t hdr,
                             kv_writer_ip.write((bit<32>) idx, hdr.ipv4.src_addr);
                             kv_writer_port.write((bit<32>) idx, hdr.udp.src_port);
                             kv_writer_id.write((bit<32>) idx, hdr.ipv4.identification);
+                            kv_received.write((bit<32>) idx, meta.sync_epoch);
                             hdr.netcraq.version = stamped;
                             if (meta.role == ROLE_SOLO) {
                                 kv_acked.write((bit<32>) idx, stamped);
@@ -463,18 +527,33 @@ control NetcraqIngress(inout headers_t hdr,
                             }
                         }
                     }
-                } else if (hdr.netcraq.op == OP_CHAIN_WRITE) {
-                    /* REPLICA or TAIL (step 15). */
+                } else if (hdr.netcraq.op == OP_CHAIN_WRITE || hdr.netcraq.op == OP_SYNC) {
+                    /* REPLICA or TAIL (step 15). A key that a syncing tail
+                     * has not received holds a leftover, which any v
+                     * replaces (§5.1). */
                     bit<8> ahead = v - s;
-                    bool newer = ahead != 0 && ahead[7:7] == 0;
+                    bool newer = !received || (ahead != 0 && ahead[7:7] == 0);
                     if (newer) {
                         kv_value.write((bit<32>) idx, hdr.netcraq.value);
                         kv_version.write((bit<32>) idx, v);
                         kv_writer_ip.write((bit<32>) idx, hdr.ipv4.src_addr);
                         kv_writer_port.write((bit<32>) idx, hdr.udp.src_port);
                         kv_writer_id.write((bit<32>) idx, hdr.ipv4.identification);
+                        kv_received.write((bit<32>) idx, meta.sync_epoch);
                     }
-                    if (meta.role == ROLE_REPLICA) {
+                    if (hdr.netcraq.op == OP_SYNC) {
+                        /* A committed version: stored clean, nothing sent. */
+                        if (!received) {
+                            meta.outcome = OUTCOME_KEY_RECEIVED;
+                        } else if (newer) {
+                            meta.outcome = OUTCOME_SYNC_APPLIED;
+                        } else {
+                            meta.outcome = OUTCOME_SYNC_STALE;
+                        }
+                        if (newer) {
+                            kv_acked.write((bit<32>) idx, v);
+                        }
+                    } else if (meta.role == ROLE_REPLICA) {
                         meta.outcome = newer ? OUTCOME_CHAIN_WRITE_APPLIED : OUTCOME_CHAIN_WRITE_STALE;
                         meta.out_kind = OUT_FORWARD;
                         meta.out_dst = meta.successor_ip;
@@ -482,11 +561,43 @@ control NetcraqIngress(inout headers_t hdr,
                         if (newer) {
                             kv_acked.write((bit<32>) idx, v);
                         }
-                        meta.outcome = newer ? OUTCOME_COMMIT_APPLIED : OUTCOME_COMMIT_DUPLICATE;
+                        if (!received) {
+                            meta.outcome = OUTCOME_KEY_RECEIVED;
+                        } else if (newer) {
+                            meta.outcome = OUTCOME_COMMIT_APPLIED;
+                        } else {
+                            meta.outcome = OUTCOME_COMMIT_DUPLICATE;
+                        }
                         /* WRITE_REPLY now; the ACK as the second output. */
                         hdr.netcraq.op = OP_WRITE_REPLY;
                         meta.out_kind = OUT_REPLY;
                         meta.second = SECOND_ACK;
+                    }
+                } else if (hdr.netcraq.op == OP_SWEEP) {
+                    /* §10.1: push the key one step toward the tail. */
+                    bool dirty = s != a;
+                    if (meta.role == ROLE_HEAD || meta.role == ROLE_REPLICA) {
+                        /* The stored version: re-sent if dirty, copied if clean. */
+                        if (dirty) {
+                            meta.outcome = OUTCOME_SWEEP_RESENT;
+                            hdr.netcraq.op = OP_CHAIN_WRITE;
+                        } else {
+                            meta.outcome = OUTCOME_SWEEP_COPIED;
+                            hdr.netcraq.op = OP_SYNC;
+                        }
+                        meta.out_kind = OUT_STORED;
+                        meta.out_dst = meta.successor_ip;
+                    } else if (dirty && (meta.role == ROLE_SOLO || received)) {
+                        /* What the tail holds is committed. */
+                        kv_acked.write((bit<32>) idx, s);
+                        meta.outcome = OUTCOME_SWEEP_COMMITTED;
+                        if (meta.role == ROLE_TAIL) {
+                            hdr.netcraq.op = OP_ACK;
+                            meta.out_kind = OUT_STORED;
+                            meta.out_dst = meta.predecessor_ip;
+                        }
+                    } else {
+                        meta.outcome = OUTCOME_SWEEP_CLEAN;
                     }
                 } else {
                     /* ACK at HEAD or REPLICA (step 15). */
@@ -508,8 +619,9 @@ control NetcraqIngress(inout headers_t hdr,
             }
         }
 
-        /* §4.4: the stored version, addressed as its writer's request. */
-        if (meta.out_kind == OUT_RESEND) {
+        /* §4.4: the stored version as hdr.netcraq.op, addressed as its
+         * writer's request: a re-send, a sweep's copy or a sweep's ACK. */
+        if (meta.out_kind == OUT_STORED) {
             bit<32> resend_ip;
             bit<16> resend_port;
             bit<16> resend_id;
@@ -518,14 +630,12 @@ control NetcraqIngress(inout headers_t hdr,
             kv_writer_ip.read(resend_ip, (bit<32>) idx);
             kv_writer_port.read(resend_port, (bit<32>) idx);
             kv_writer_id.read(resend_id, (bit<32>) idx);
-            hdr.netcraq.op = OP_CHAIN_WRITE;
             hdr.netcraq.version = s;
             hdr.netcraq.value = stored;
             hdr.ipv4.src_addr = resend_ip;
             hdr.udp.src_port = resend_port;
             hdr.ipv4.identification = resend_id;
             meta.out_kind = OUT_FORWARD;
-            meta.out_dst = meta.successor_ip;
         }
 
         /* §4.3: addressing of replies and forwards. */

@@ -15,11 +15,12 @@
  *             through a recirculation port by egress: builds and routes the
  *             second output (tail ACK, or the stored version's re-send).
  *
- * Each pass: `classify` decides §5 (and accesses kv_version), then kv_acked
- * and the value and writer registers are accessed, each at most once, then
- * `behave` decides §5.1 from what they said, and the output is routed.
- * `classify` includes the trust checks of §9 (steps 8, 15b, 15c), on what
- * `fabric_port` says of the ingress port.
+ * Each pass: `classify` decides §5 (and accesses kv_received and
+ * lease_end), then kv_version, lease_held, kv_acked and the value and writer
+ * registers are accessed, each at most once, then `behave` decides §5.1 from
+ * what they said, and the output is routed. `classify` includes the trust
+ * checks of §9 (steps 8, 15b, 15c), on what `fabric_port` says of the
+ * ingress port.
  */
 
 #include <core.p4>
@@ -56,6 +57,9 @@ const bit<8> PLAN_CHAIN_WRITE = 3;
 const bit<8> PLAN_ACK         = 4;
 const bit<8> PLAN_STAMP       = 5;  /* STAMP pass */
 const bit<8> PLAN_RESEND      = 6;  /* SECOND pass: re-send the stored version */
+const bit<8> PLAN_SYNC        = 7;
+const bit<8> PLAN_SWEEP       = 8;
+const bit<8> PLAN_RENEW       = 9;
 
 typedef bit<16> key_t;
 
@@ -112,12 +116,19 @@ struct ig_metadata_t {
     bit<16> key_lo;
     bit<17> key_hi;
     bit<32> epoch;
+    bit<32> lease_ticks;
+    bit<32> sync_epoch;
 
-    /* fabric_port (§2.3): an edge port has all three 0. */
+    /* fabric_port (§2.3): an edge port has all four 0. */
     bit<16> ingress_port;    /* its key: the 9-bit port, widened */
     bit<1>  fabric;
     bit<1>  from_predecessor;
     bit<1>  from_successor;
+    bit<1>  from_controller;
+
+    /* §2.4: the lease clock, and what a RENEW sets lease_end to. */
+    bit<32> now;
+    bit<32> renewed_end;     /* now + lease_ticks */
 
     /* Operands of the §5 tests, computed in an action (a gateway cannot
      * compute, and reads at most 44 bits). `|-|` saturates at 0, so
@@ -154,6 +165,8 @@ struct ig_metadata_t {
     bit<1>  epoch_wrong;     /* the chain extension's epoch is not ours */
     bit<1>  key_below;       /* key < key_lo */
     bit<1>  key_above;       /* key >= key_hi */
+    bit<1>  leases_on;       /* lease_ticks != 0 */
+    bit<1>  syncing;         /* sync_epoch != 0: a syncing tail (§10.4) */
 
     /* What `classify` decided: an outcome now, or a plan for the register
      * stages and `behave`. */
@@ -165,6 +178,13 @@ struct ig_metadata_t {
     /* What the registers said. On PLAN_WRITE the value and writer-address
      * actions return 1 when the stored word equals the frame's, 0 if not
      * (w0..w3, writer_ip, writer_port); otherwise the stored word. */
+    bit<1>  same_received;   /* kv_received == sync_epoch */
+    bit<1>  received;        /* not syncing, or the key received (§10.4) */
+    bit<32> lease_left;      /* READ: lease_end - now */
+    bit<1>  lease_left_ok;   /* 1 to 2^31 - 1 ticks left */
+    bit<1>  lease_flag;      /* READ: lease_held, read where lease_left_ok */
+    bit<1>  lapsed;          /* READ: leases on and the lease not held (§2.1b) */
+    bit<1>  sweep_commits;   /* SWEEP: a tail that received the key, or solo */
     bit<8>  s;               /* kv_version */
     bit<8>  uncommitted;     /* s - a */
     bit<8>  over_stored;     /* ACK: v - s */
@@ -255,6 +275,9 @@ parser NetcraqIngressParser(packet_in pkt,
         transition select(hdr.netcraq.op) {
             OP_ACK:         parse_chain_ext;
             OP_CHAIN_WRITE: parse_chain_ext;
+            OP_SYNC:        parse_chain_ext;
+            OP_SWEEP:       parse_chain_ext;
+            OP_RENEW:       parse_chain_ext;
             default:        accept;
         }
     }
@@ -285,6 +308,11 @@ control NetcraqIngress(inout ig_headers_t hdr,
     Register<bit<32>, key_t>(NETCRAQ_KEYS, 0) kv_writer_ip;
     Register<bit<16>, key_t>(NETCRAQ_KEYS, 0) kv_writer_port;
     Register<bit<16>, key_t>(NETCRAQ_KEYS, 0) kv_writer_id;
+    Register<bit<32>, key_t>(NETCRAQ_KEYS, 0) kv_received;
+
+    /* §2.1b lease registers. */
+    Register<bit<32>, bit<1>>(1, 0) lease_end;
+    Register<bit<1>,  bit<1>>(1, 0) lease_held;
 
     /* §2.2 counters. One counter access per pass: a frame's own outcome goes
      * to `outcomes`, an output without a route to `no_route` (the NO_ROUTE
@@ -294,13 +322,62 @@ control NetcraqIngress(inout ig_headers_t hdr,
     Counter<bit<64>, key_t>(NETCRAQ_KEYS, CounterType_t.PACKETS) key_reads;
     Counter<bit<64>, key_t>(NETCRAQ_KEYS, CounterType_t.PACKETS) key_writes;
 
-    /* ---- kv_version: accessed by `classify` ---- */
+    /* ---- kv_received and lease_end: accessed by `classify` ---- */
+    /* READ, SWEEP: whether the key was received in this join. */
+    RegisterAction<bit<32>, key_t, bit<32>>(kv_received) received_read = {
+        void apply(inout bit<32> stored, out bit<32> rv) {
+            if (stored == meta.sync_epoch) { rv = 1; } else { rv = 0; }
+        }
+    };
+    /* CHAIN_WRITE, SYNC, STAMP: the same, and set it as "store" does (§2.1).
+     * Written before kv_version says whether the frame stores (that needs
+     * this answer at a syncing tail), so it is written whenever the frame
+     * may store: exact at a syncing tail (a key not received is always
+     * stored; a received one already holds sync_epoch); a full member sets
+     * 0 on a frame that then stores nothing too (p4/README.md). */
+    RegisterAction<bit<32>, key_t, bit<32>>(kv_received) received_store = {
+        void apply(inout bit<32> stored, out bit<32> rv) {
+            if (stored == meta.sync_epoch) { rv = 1; } else { rv = 0; }
+            stored = meta.sync_epoch;
+        }
+    };
+    /* READ: lease_end - now, "later than now" when 1 to 2^31 - 1 (§2.1b). */
+    RegisterAction<bit<32>, bit<1>, bit<32>>(lease_end) lease_end_left = {
+        void apply(inout bit<32> stored, out bit<32> rv) {
+            rv = stored - meta.now;
+        }
+    };
+    RegisterAction<bit<32>, bit<1>, bit<32>>(lease_end) lease_end_renew = {
+        void apply(inout bit<32> stored) {
+            stored = meta.renewed_end;
+        }
+    };
+
+    /* ---- lease_held ---- */
+    RegisterAction<bit<1>, bit<1>, bit<1>>(lease_held) lease_held_read = {
+        void apply(inout bit<1> stored, out bit<1> rv) {
+            rv = stored;
+        }
+    };
+    /* A lease read as lapsed stays lapsed until the next RENEW (§2.1b). */
+    RegisterAction<bit<1>, bit<1>, bit<1>>(lease_held) lease_held_clear = {
+        void apply(inout bit<1> stored) {
+            stored = 0;
+        }
+    };
+    RegisterAction<bit<1>, bit<1>, bit<1>>(lease_held) lease_held_set = {
+        void apply(inout bit<1> stored) {
+            stored = 1;
+        }
+    };
+
+    /* ---- kv_version ---- */
     RegisterAction<bit<8>, key_t, bit<8>>(kv_version) version_read = {
         void apply(inout bit<8> stored, out bit<8> rv) {
             rv = stored;
         }
     };
-    /* CHAIN_WRITE: store v when it is newer (§3.1); rv = 1 if stored. */
+    /* CHAIN_WRITE, SYNC: store v when it is newer (§3.1); rv = 1 if stored. */
     RegisterAction<bit<8>, key_t, bit<8>>(kv_version) version_chain = {
         void apply(inout bit<8> stored, out bit<8> rv) {
             if ((int<8>) (hdr.netcraq.version - stored) > 0) {
@@ -309,6 +386,14 @@ control NetcraqIngress(inout ig_headers_t hdr,
             } else {
                 rv = 0;
             }
+        }
+    };
+    /* CHAIN_WRITE, SYNC at a syncing tail that has not received the key:
+     * what it holds is a leftover, which v replaces (§5.1). */
+    RegisterAction<bit<8>, key_t, bit<8>>(kv_version) version_replace = {
+        void apply(inout bit<8> stored, out bit<8> rv) {
+            stored = hdr.netcraq.version;
+            rv = 1;
         }
     };
     /* STAMP: the version read by the FRESH pass is still the stored one. */
@@ -350,6 +435,14 @@ control NetcraqIngress(inout ig_headers_t hdr,
             stored = meta.new_version;
         }
     };
+    /* SWEEP at a tail that received the key, or solo: commit what it
+     * holds (a = s, which changes nothing on a clean key); rv = s - a. */
+    RegisterAction<bit<8>, key_t, bit<8>>(kv_acked) acked_commit = {
+        void apply(inout bit<8> stored, out bit<8> rv) {
+            rv = meta.s - stored;
+            stored = meta.s;
+        }
+    };
 
     /* ---- value and writer registers: read, store the frame's, or (the
      * value and writer address, on a WRITE at the head) say whether the
@@ -387,7 +480,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
     action set_config(bit<48> own_mac, bit<32> own_ip, bit<8> role, bit<8> mode,
                       bit<32> head_ip, bit<32> tail_ip,
                       bit<32> successor_ip, bit<32> predecessor_ip,
-                      bit<16> key_lo, bit<17> key_hi, bit<32> epoch) {
+                      bit<16> key_lo, bit<17> key_hi, bit<32> epoch,
+                      bit<32> lease_ticks, bit<32> sync_epoch) {
         meta.configured = 1;
         meta.own_mac = own_mac;
         meta.own_ip = own_ip;
@@ -400,6 +494,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.key_lo = key_lo;
         meta.key_hi = key_hi;
         meta.epoch = epoch;
+        meta.lease_ticks = lease_ticks;
+        meta.sync_epoch = sync_epoch;
     }
 
     action unconfigured() {
@@ -441,10 +537,11 @@ control NetcraqIngress(inout ig_headers_t hdr,
         size = 1024;
     }
 
-    action set_fabric_port(bit<1> from_predecessor, bit<1> from_successor) {
+    action set_fabric_port(bit<1> from_predecessor, bit<1> from_successor, bit<1> from_controller) {
         meta.fabric = 1;
         meta.from_predecessor = from_predecessor;
         meta.from_successor = from_successor;
+        meta.from_controller = from_controller;
     }
 
     /* No fabric_port entry: clients and anything else may be there (§9.1). */
@@ -452,6 +549,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.fabric = 0;
         meta.from_predecessor = 0;
         meta.from_successor = 0;
+        meta.from_controller = 0;
     }
 
     table fabric_port {
@@ -478,6 +576,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.epoch_diff = hdr.chain_ext.epoch ^ meta.epoch;
         meta.below_lo = meta.key_lo |-| hdr.netcraq.key;
         meta.below_hi = meta.key_hi[15:0] |-| hdr.netcraq.key;
+        meta.renewed_end = meta.now + meta.lease_ticks;
     }
     @hidden table header_operands {
         actions = { compute_header_operands; }
@@ -566,38 +665,45 @@ control NetcraqIngress(inout ig_headers_t hdr,
     }
     @hidden action second_resend() {
         meta.plan = PLAN_RESEND;
-        meta.s = version_read.execute(hdr.netcraq.key);
     }
     @hidden action stamp(bit<1> set_acked) {
         meta.plan = PLAN_STAMP;
-        meta.ver_ok = (bit<1>) version_cas.execute(hdr.netcraq.key);
+        meta.same_received = (bit<1>) received_store.execute(hdr.netcraq.key);
         meta.new_version = hdr.resubmit.s_seen + 1;
         meta.acked_set = set_acked;
     }
     @hidden action read() {
         meta.plan = PLAN_READ;
-        meta.s = version_read.execute(hdr.netcraq.key);
+        meta.same_received = (bit<1>) received_read.execute(hdr.netcraq.key);
+        meta.lease_left = lease_end_left.execute(0);
     }
     @hidden action write_here() {
         meta.plan = PLAN_WRITE;
         meta.key_write = 1;
-        meta.s = version_read.execute(hdr.netcraq.key);
     }
     @hidden action write_to_head() {
         decide(OUTCOME_WRITE_TO_HEAD);
         meta.key_write = 1;
         forward_request(meta.head_ip);
     }
-    @hidden action chain_write(bit<1> set_acked) {
-        meta.plan = PLAN_CHAIN_WRITE;
-        meta.ver_ok = (bit<1>) version_chain.execute(hdr.netcraq.key);
+    /* CHAIN_WRITE or SYNC (`plan`). */
+    @hidden action chain_write(bit<8> plan, bit<1> set_acked) {
+        meta.plan = plan;
+        meta.same_received = (bit<1>) received_store.execute(hdr.netcraq.key);
         meta.new_version = hdr.netcraq.version;
         meta.acked_set = set_acked;
     }
     @hidden action ack() {
         meta.plan = PLAN_ACK;
-        meta.over_stored = version_ack.execute(hdr.netcraq.key);
         meta.new_version = hdr.netcraq.version;
+    }
+    @hidden action sweep() {
+        meta.plan = PLAN_SWEEP;
+        meta.same_received = (bit<1>) received_read.execute(hdr.netcraq.key);
+    }
+    @hidden action renew() {
+        meta.plan = PLAN_RENEW;
+        lease_end_renew.execute(0);
     }
 
     /* One row per test, in §5's order: the first row that matches is the
@@ -636,97 +742,123 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.role              : ternary;  /* role */
             meta.from_predecessor  : ternary;  /* fp */
             meta.from_successor    : ternary;  /* fs */
+            meta.from_controller   : ternary;  /* fc */
             meta.epoch_wrong       : ternary;  /* ew */
             meta.key_below         : ternary;  /* <lo */
             meta.key_above         : ternary;  /* >=hi */
         }
         actions = {
             drop_frame; ignore; transit; refuse_key; second_ack; second_resend;
-            stamp; read; write_here; write_to_head; chain_write; ack;
+            stamp; read; write_here; write_to_head; chain_write; ack; sweep; renew;
         }
         const entries = {
-            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  fc  ew  <lo  >=hi */
             /* A STAMP pass counts here too: its FRESH pass counted nothing. */
-            ( 0,   false, _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNCONFIGURED);
-            ( 0,   true,  _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : ignore();
+            ( 0,   false, _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNCONFIGURED);
+            ( 0,   true,  _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : ignore();
             /* The SECOND pass starts from a copy of the received frame. */
-            ( _,   true,  SECOND_ACK, _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : second_ack();
-            ( _,   true,  _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : second_resend();
-            ( _,   _,     _,          true, _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              ROLE_SOLO,    _,  _,  _,  _,   _) : stamp(1);
-            ( _,   _,     _,          true, _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : stamp(0);
-            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
-            ( _,   _,     _,          _,    false, _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            ( _,   _,     _,          _,    _,     1,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
-            ( _,   _,     _,          _,    _,     _,   1,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
-            ( _,   _,     _,          _,    _,     _,   _,   1,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_IPV4);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  false, _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     1,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   1,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
+            ( _,   true,  SECOND_ACK, _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : second_ack();
+            ( _,   true,  _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : second_resend();
+            ( _,   _,     _,          true, _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              ROLE_SOLO,    _,  _,  _,  _,  _,   _) : stamp(1);
+            ( _,   _,     _,          true, _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : stamp(0);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  fc  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    false, _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     1,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
+            ( _,   _,     _,          _,    _,     _,   1,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_MAC);
+            ( _,   _,     _,          _,    _,     _,   _,   1,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_IPV4);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  false, _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     1,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   1,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_MALFORMED);
             /* Step 5b where the parser proves it: the frame ended inside the
              * UDP or NetCRAQ header or the chain extension that its total length
              * covers (p4/README.md, "Step 5b"). */
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   1,   false, 1,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   1,   true,  _,  1,  false, 1,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   _,   _,     _,  _,  true,  _,  1,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
-            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  0,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_CHECKSUM);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  0 &&& 0xfe, _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TTL_EXPIRED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   1,   false, 1,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   1,   true,  _,  1,  false, 1,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   1,   _,   _,     _,  _,  true,  _,  1,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TRUNCATED);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  fc  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  0,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_IPV4_CHECKSUM);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  0 &&& 0xfe, _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_TTL_EXPIRED);
             /* Step 8: a chain frame from an edge port is never transited (a NetCRAQ
              * header was parsed: protocol 17, UDP port 20035, at least 62 bytes). */
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_ACK,         _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_CHAIN_WRITE, _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          1,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : transit();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  1,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_FRAGMENT);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   0,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_UDP);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     0,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   false, _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  0,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_PORT);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   0,   _,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_ACK,         _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_CHAIN_WRITE, _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_SYNC &&& 0xfe, _,          _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  true,  _,  _,  _,  _,          1,   0,   0,  _,   _,   _,   OP_RENEW,       _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          1,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : transit();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  1,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_FRAGMENT);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   0,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_UDP);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     0,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   false, _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  0,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_PORT);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   0,   _,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
             /* Every frame left is a whole NetCRAQ frame for this node, of either
              * length. Step 14b: the op's length (a chain op's extension is present
-             * from here on). Ops 1..7 other than the ones expected of the role are
+             * from here on). Ops 1..8 other than the ones expected of the role are
              * DROP_UNEXPECTED_OP (the last rows); then the trust checks and the key
              * range, on the ops the role handles. */
-            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_READ,        _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_WRITE,       _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_READ_REPLY,  _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_WRITE_REPLY, _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_ERROR,       _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_ACK,         _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_CHAIN_WRITE, _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, 0,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    0,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  0,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  0,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
-            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  1,   _) : refuse_key();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,   1) : refuse_key();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  1,   _) : refuse_key();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,   1) : refuse_key();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
-            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  ew  <lo  >=hi */
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,   _) : read();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       ROLE_HEAD,    _,  _,  _,  _,   _) : write_here();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       ROLE_SOLO,    _,  _,  _,  _,   _) : write_here();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,   _) : write_to_head();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,   _) : chain_write(0);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,   _) : chain_write(1);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,   _) : ack();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,   _) : ack();
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   0,              _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNKNOWN_OP);
-            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   0 &&& 0xf8,     _,            _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNEXPECTED_OP);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  fc  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_READ,        _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_WRITE,       _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_READ_REPLY,  _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_WRITE_REPLY, _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   0,   _,   OP_ERROR,       _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_ACK,         _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_CHAIN_WRITE, _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_SYNC,        _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_SWEEP,       _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   0,   OP_RENEW,       _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_BAD_LENGTH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, 0,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    0,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  0,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  0,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_REPLICA, 0,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_TAIL,    0,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SWEEP,       _,            _,  _,  0,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_RENEW,       _,            _,  _,  0,  _,  _,   _) : drop_frame(OUTCOME_DROP_NOT_FROM_CHAIN);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_REPLICA, _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_TAIL,    _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SWEEP,       _,            _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_RENEW,       _,            _,  _,  _,  1,  _,   _) : drop_frame(OUTCOME_DROP_WRONG_EPOCH);
+            /* RENEW names no key: step 16 is not checked for it. */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_RENEW,       _,            _,  _,  _,  _,  _,   _) : renew();
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  fc  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,  1,   _) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,  _,   1) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,  1,   _) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,  _,   1) : refuse_key();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_REPLICA, _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_REPLICA, _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_TAIL,    _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_TAIL,    _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SWEEP,       _,            _,  _,  _,  _,  1,   _) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SWEEP,       _,            _,  _,  _,  _,  _,   1) : drop_frame(OUTCOME_DROP_KEY_OUT_OF_RANGE);
+            /*cfg  2nd    kind        rsb   eth    mhi  mlo  ¬4  ip     bad  sho  prt  udp  uv     cu  po  nv     cn  cx  ck  ttl         ¬me  fab  fo  frg  lcl  lch  op              role          fp  fs  fc  ew  <lo  >=hi */
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_READ,        _,            _,  _,  _,  _,  _,   _) : read();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       ROLE_HEAD,    _,  _,  _,  _,  _,   _) : write_here();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       ROLE_SOLO,    _,  _,  _,  _,  _,   _) : write_here();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_WRITE,       _,            _,  _,  _,  _,  _,   _) : write_to_head();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_REPLICA, _,  _,  _,  _,  _,   _) : chain_write(PLAN_CHAIN_WRITE, 0);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_CHAIN_WRITE, ROLE_TAIL,    _,  _,  _,  _,  _,   _) : chain_write(PLAN_CHAIN_WRITE, 1);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_HEAD,    _,  _,  _,  _,  _,   _) : ack();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_ACK,         ROLE_REPLICA, _,  _,  _,  _,  _,   _) : ack();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_REPLICA, _,  _,  _,  _,  _,   _) : chain_write(PLAN_SYNC, 1);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        ROLE_TAIL,    _,  _,  _,  _,  _,   _) : chain_write(PLAN_SYNC, 1);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SWEEP,       _,            _,  _,  _,  _,  _,   _) : sweep();
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   0,              _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNKNOWN_OP);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   0 &&& 0xf8,     _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNEXPECTED_OP);
+            ( _,   _,     _,          _,    _,     _,   _,   _,  _,     _,   _,   _,   _,   _,     _,  _,  _,     _,  _,  _,  _,          _,   _,   _,  _,   _,   _,   OP_SYNC,        _,            _,  _,  _,  _,  _,   _) : drop_frame(OUTCOME_DROP_UNEXPECTED_OP);
         }
         const default_action = drop_frame(OUTCOME_DROP_UNKNOWN_OP);
         size = 96;
@@ -757,6 +889,9 @@ control NetcraqIngress(inout ig_headers_t hdr,
         hdr.netcraq.version = meta.s;
         hdr.netcraq.value = meta.w0 ++ meta.w1 ++ meta.w2 ++ meta.w3;
         reply();
+    }
+    @hidden action not_serving() {
+        reply_error(OUTCOME_READ_NOT_SERVING, ERR_NOT_SERVING);
     }
     @hidden action read_to_tail() {
         decide(OUTCOME_READ_TO_TAIL);
@@ -804,19 +939,36 @@ control NetcraqIngress(inout ig_headers_t hdr,
         decide(OUTCOME_ACK_FORWARDED);
         forward_chain(meta.predecessor_ip);
     }
-    @hidden action ack_consumed() {
-        decide(OUTCOME_ACK_CONSUMED);
+    /* An outcome and no output: ACK at the head, SYNC, SWEEP at a tail or
+     * solo, RENEW. */
+    @hidden action quiet(bit<8> outcome) {
+        decide(outcome);
     }
-    /* SECOND pass of a full window: §4.4, the stored version as its
-     * writer's request. */
-    @hidden action resend_stored() {
-        hdr.netcraq.op = OP_CHAIN_WRITE;
+    /* §4.4: the stored version as `op`, addressed as its writer's request. */
+    action stored_version(bit<8> op) {
+        hdr.netcraq.op = op;
         hdr.netcraq.version = meta.s;
         hdr.netcraq.value = meta.w0 ++ meta.w1 ++ meta.w2 ++ meta.w3;
         hdr.ipv4.src_addr = meta.writer_ip;
         hdr.udp.src_port = meta.writer_port;
         hdr.ipv4.identification = meta.writer_id;
+    }
+    /* SECOND pass of a full window: re-send the stored version. */
+    @hidden action resend_stored() {
+        stored_version(OP_CHAIN_WRITE);
         forward_chain(meta.successor_ip);
+    }
+    /* SWEEP at the head or a replica: re-send (dirty) or copy (clean). */
+    @hidden action sweep_successor(bit<8> outcome, bit<8> op) {
+        decide(outcome);
+        stored_version(op);
+        forward_chain(meta.successor_ip);
+    }
+    /* SWEEP at a tail: the ACK of what it just committed. */
+    @hidden action sweep_ack() {
+        decide(OUTCOME_SWEEP_COMMITTED);
+        stored_version(OP_ACK);
+        forward_chain(meta.predecessor_ip);
     }
 
     /* The rows of §5.1 in its order; the first that matches decides. */
@@ -828,6 +980,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.ver_ok              : ternary;  /* ok */
             meta.uncommitted         : ternary;  /* s-a */
             hdr.netcraq.version      : ternary;  /* v */
+            meta.received            : ternary;  /* rcv: not syncing, or the key received */
+            meta.lapsed              : ternary;  /* lap: READ, the lease not held */
             /* PLAN_WRITE: the value words and writer address equal the frame's */
             meta.w0[0:0]             : ternary @name("same_w0");
             meta.w1[0:0]             : ternary @name("same_w1");
@@ -837,36 +991,52 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.writer_port[0:0]    : ternary @name("same_port");
         }
         actions = {
-            stamped_reply; stamped_forward; window_full; read_local; read_to_tail;
+            stamped_reply; stamped_forward; window_full; not_serving; read_local; read_to_tail;
             retransmit_reply; retransmit_resend; write_unknown; stamp_next_pass;
-            chain_forward; commit; ack_forward; ack_consumed; resend_stored; ignore;
+            chain_forward; commit; ack_forward; resend_stored;
+            quiet; sweep_successor; sweep_ack; ignore;
         }
         const entries = {
-            /* plan             role          mode       ok s-a                      v  w0 w1 w2 w3 ip port */
-            (PLAN_STAMP,        ROLE_SOLO,    _,         1, _,                       _, _, _, _, _, _, _) : stamped_reply();
-            (PLAN_STAMP,        _,            _,         1, _,                       _, _, _, _, _, _, _) : stamped_forward();
-            (PLAN_STAMP,        _,            _,         _, _,                       _, _, _, _, _, _, _) : window_full();
-            (PLAN_READ,         ROLE_TAIL,    _,         _, _,                       _, _, _, _, _, _, _) : read_local();
-            (PLAN_READ,         ROLE_SOLO,    _,         _, _,                       _, _, _, _, _, _, _) : read_local();
-            (PLAN_READ,         _,            MODE_CRAQ, _, 0,                       _, _, _, _, _, _, _) : read_local();
-            (PLAN_READ,         _,            _,         _, _,                       _, _, _, _, _, _, _) : read_to_tail();
-            (PLAN_WRITE,        ROLE_SOLO,    _,         _, _,                       _, 1, 1, 1, 1, 1, 1) : retransmit_reply();
-            (PLAN_WRITE,        _,            _,         _, _,                       _, 1, 1, 1, 1, 1, 1) : retransmit_resend();
+            /* plan             role          mode       ok s-a                      v  rcv lap w0 w1 w2 w3 ip port */
+            (PLAN_STAMP,        ROLE_SOLO,    _,         1, _,                       _, _,  _,  _, _, _, _, _, _) : stamped_reply();
+            (PLAN_STAMP,        _,            _,         1, _,                       _, _,  _,  _, _, _, _, _, _) : stamped_forward();
+            (PLAN_STAMP,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : window_full();
+            (PLAN_READ,         _,            _,         _, _,                       _, _,  1,  _, _, _, _, _, _) : not_serving();
+            (PLAN_READ,         _,            _,         _, _,                       _, 0,  _,  _, _, _, _, _, _) : not_serving();
+            (PLAN_READ,         ROLE_TAIL,    _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : read_local();
+            (PLAN_READ,         ROLE_SOLO,    _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : read_local();
+            (PLAN_READ,         _,            MODE_CRAQ, _, 0,                       _, _,  _,  _, _, _, _, _, _) : read_local();
+            (PLAN_READ,         _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : read_to_tail();
+            (PLAN_WRITE,        ROLE_SOLO,    _,         _, _,                       _, _,  _,  1, 1, 1, 1, 1, 1) : retransmit_reply();
+            (PLAN_WRITE,        _,            _,         _, _,                       _, _,  _,  1, 1, 1, 1, 1, 1) : retransmit_resend();
             /* (a v != 0 that is no retransmission is WRITE_UNKNOWN, the last WRITE row) */
-            (PLAN_WRITE,        ROLE_HEAD,    _,         _, MAX_UNCOMMITTED_VERSIONS, 0, _, _, _, _, _, _) : window_full();
-            (PLAN_WRITE,        ROLE_HEAD,    _,         _, 0x80 &&& 0x80,           0, _, _, _, _, _, _) : window_full();
-            (PLAN_WRITE,        _,            _,         _, _,                       0, _, _, _, _, _, _) : stamp_next_pass();
-            (PLAN_WRITE,        _,            _,         _, _,                       _, _, _, _, _, _, _) : write_unknown();
-            (PLAN_CHAIN_WRITE,  ROLE_REPLICA, _,         1, _,                       _, _, _, _, _, _, _) : chain_forward(OUTCOME_CHAIN_WRITE_APPLIED);
-            (PLAN_CHAIN_WRITE,  ROLE_REPLICA, _,         _, _,                       _, _, _, _, _, _, _) : chain_forward(OUTCOME_CHAIN_WRITE_STALE);
-            (PLAN_CHAIN_WRITE,  _,            _,         1, _,                       _, _, _, _, _, _, _) : commit(OUTCOME_COMMIT_APPLIED);
-            (PLAN_CHAIN_WRITE,  _,            _,         _, _,                       _, _, _, _, _, _, _) : commit(OUTCOME_COMMIT_DUPLICATE);
-            (PLAN_ACK,          ROLE_REPLICA, _,         _, _,                       _, _, _, _, _, _, _) : ack_forward();
-            (PLAN_ACK,          _,            _,         _, _,                       _, _, _, _, _, _, _) : ack_consumed();
-            (PLAN_RESEND,       _,            _,         _, _,                       _, _, _, _, _, _, _) : resend_stored();
+            (PLAN_WRITE,        ROLE_HEAD,    _,         _, MAX_UNCOMMITTED_VERSIONS, 0, _,  _,  _, _, _, _, _, _) : window_full();
+            (PLAN_WRITE,        ROLE_HEAD,    _,         _, 0x80 &&& 0x80,           0, _,  _,  _, _, _, _, _, _) : window_full();
+            (PLAN_WRITE,        _,            _,         _, _,                       0, _,  _,  _, _, _, _, _, _) : stamp_next_pass();
+            (PLAN_WRITE,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : write_unknown();
+            (PLAN_CHAIN_WRITE,  ROLE_REPLICA, _,         1, _,                       _, _,  _,  _, _, _, _, _, _) : chain_forward(OUTCOME_CHAIN_WRITE_APPLIED);
+            (PLAN_CHAIN_WRITE,  ROLE_REPLICA, _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : chain_forward(OUTCOME_CHAIN_WRITE_STALE);
+            (PLAN_CHAIN_WRITE,  _,            _,         _, _,                       _, 0,  _,  _, _, _, _, _, _) : commit(OUTCOME_KEY_RECEIVED);
+            (PLAN_CHAIN_WRITE,  _,            _,         1, _,                       _, _,  _,  _, _, _, _, _, _) : commit(OUTCOME_COMMIT_APPLIED);
+            (PLAN_CHAIN_WRITE,  _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : commit(OUTCOME_COMMIT_DUPLICATE);
+            (PLAN_ACK,          ROLE_REPLICA, _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : ack_forward();
+            (PLAN_ACK,          _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_ACK_CONSUMED);
+            (PLAN_SYNC,         _,            _,         _, _,                       _, 0,  _,  _, _, _, _, _, _) : quiet(OUTCOME_KEY_RECEIVED);
+            (PLAN_SYNC,         _,            _,         1, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SYNC_APPLIED);
+            (PLAN_SYNC,         _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SYNC_STALE);
+            (PLAN_SWEEP,        ROLE_HEAD,    _,         _, 0,                       _, _,  _,  _, _, _, _, _, _) : sweep_successor(OUTCOME_SWEEP_COPIED, OP_SYNC);
+            (PLAN_SWEEP,        ROLE_REPLICA, _,         _, 0,                       _, _,  _,  _, _, _, _, _, _) : sweep_successor(OUTCOME_SWEEP_COPIED, OP_SYNC);
+            (PLAN_SWEEP,        ROLE_HEAD,    _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : sweep_successor(OUTCOME_SWEEP_RESENT, OP_CHAIN_WRITE);
+            (PLAN_SWEEP,        ROLE_REPLICA, _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : sweep_successor(OUTCOME_SWEEP_RESENT, OP_CHAIN_WRITE);
+            (PLAN_SWEEP,        _,            _,         _, 0,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SWEEP_CLEAN);
+            (PLAN_SWEEP,        ROLE_TAIL,    _,         _, _,                       _, 0,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SWEEP_CLEAN);
+            (PLAN_SWEEP,        ROLE_TAIL,    _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : sweep_ack();
+            (PLAN_SWEEP,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SWEEP_COMMITTED);
+            (PLAN_RENEW,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_LEASE_RENEWED);
+            (PLAN_RESEND,       _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : resend_stored();
         }
         const default_action = ignore();  /* plan 0: classify decided */
-        size = 32;
+        size = 48;
     }
 
     apply {
@@ -874,6 +1044,8 @@ control NetcraqIngress(inout ig_headers_t hdr,
 
         node_config.apply();
         meta.ingress_port = (bit<16>) ig_intr_md.ingress_port;
+        /* §2.4: the lease clock, in ticks of 65.536 us. */
+        meta.now = ig_prsr_md.global_tstamp[47:16];
         fabric_port.apply();
         header_operands.apply();
 
@@ -902,15 +1074,56 @@ control NetcraqIngress(inout ig_headers_t hdr,
         if (meta.below_lo != 0) { meta.key_below = 1; }
         /* (key_hi = 65536, bit 16, bounds no 16-bit key.) */
         if (meta.key_hi[16:16] == 0 && meta.below_hi == 0) { meta.key_above = 1; }
+        if (meta.lease_ticks != 0) { meta.leases_on = 1; }
+        if (meta.sync_epoch != 0) { meta.syncing = 1; }
 
-        /* §5, and kv_version in the actions that need it. */
+        /* §5, and kv_received and lease_end in the actions that need them. */
         classify.apply();
         if (meta.plan == PLAN_READ) { key_reads.count(idx); }
         if (meta.key_write == 1) { key_writes.count(idx); }
+        if (meta.syncing == 0 || meta.same_received == 1) { meta.received = 1; }
+        if (meta.lease_left != 0 && meta.lease_left[31:31] == 0) { meta.lease_left_ok = 1; }
+
+        /* kv_version. A CHAIN_WRITE or SYNC stores v if it is newer, or,
+         * at a syncing tail, if the key was not received (§5.1). */
+        if (meta.plan == PLAN_READ || meta.plan == PLAN_WRITE || meta.plan == PLAN_RESEND
+            || meta.plan == PLAN_SWEEP) {
+            meta.s = version_read.execute(idx);
+        } else if (meta.plan == PLAN_STAMP) {
+            meta.ver_ok = (bit<1>) version_cas.execute(idx);
+        } else if (meta.plan == PLAN_CHAIN_WRITE || meta.plan == PLAN_SYNC) {
+            if (meta.syncing == 0 || meta.same_received == 1) {
+                meta.ver_ok = (bit<1>) version_chain.execute(idx);
+            } else {
+                meta.ver_ok = (bit<1>) version_replace.execute(idx);
+            }
+        } else if (meta.plan == PLAN_ACK) {
+            meta.over_stored = version_ack.execute(idx);
+        }
+
+        /* lease_held (§2.1b). A READ with leases on finds the lease held
+         * when lease_end is later than now and lease_held is 1, and clears
+         * lease_held otherwise; a RENEW sets it. */
+        if (meta.plan == PLAN_READ && meta.leases_on == 1) {
+            if (meta.lease_left_ok == 1) {
+                meta.lease_flag = lease_held_read.execute(0);
+            } else {
+                lease_held_clear.execute(0);
+            }
+        } else if (meta.plan == PLAN_RENEW) {
+            lease_held_set.execute(0);
+        }
+        if (meta.leases_on == 1 && meta.lease_flag == 0) { meta.lapsed = 1; }
+        if (meta.role == ROLE_SOLO || (meta.role == ROLE_TAIL && meta.received == 1)) {
+            meta.sweep_commits = 1;
+        }
 
         /* kv_acked. ACK: a = v if v is newer than a (in the action) and not
-         * newer than s (v - s <= 0 as a serial number). */
-        if (meta.plan == PLAN_READ || meta.plan == PLAN_WRITE) {
+         * newer than s (v - s <= 0 as a serial number). SWEEP: commit at a
+         * tail that received the key, or solo. */
+        if (meta.plan == PLAN_SWEEP && meta.sweep_commits == 1) {
+            meta.uncommitted = acked_commit.execute(idx);
+        } else if (meta.plan == PLAN_READ || meta.plan == PLAN_WRITE || meta.plan == PLAN_SWEEP) {
             meta.uncommitted = acked_uncommitted.execute(idx);
         } else if (meta.plan == PLAN_ACK) {
             if (meta.over_stored == 0 || meta.over_stored[7:7] == 1) {
@@ -921,7 +1134,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         }
 
         /* Value and writer registers. */
-        if (meta.plan == PLAN_READ || meta.plan == PLAN_RESEND) {
+        if (meta.plan == PLAN_READ || meta.plan == PLAN_RESEND || meta.plan == PLAN_SWEEP) {
             meta.w0 = kv_value_0_read.execute(idx);
             meta.w1 = kv_value_1_read.execute(idx);
             meta.w2 = kv_value_2_read.execute(idx);
@@ -938,7 +1151,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.writer_port = kv_writer_port_same.execute(idx);
             meta.writer_id = kv_writer_id_read.execute(idx);
         } else if (meta.ver_ok == 1) {
-            /* CHAIN_WRITE stored v, or STAMP's compare-and-set held. */
+            /* CHAIN_WRITE or SYNC stored v, or STAMP's compare-and-set held. */
             kv_value_0_write.execute(idx);
             kv_value_1_write.execute(idx);
             kv_value_2_write.execute(idx);

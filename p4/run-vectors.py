@@ -13,7 +13,18 @@ and registers;
 feed every step's frame on its ingress port, capture what comes out of every
 port, and compare the frames (in order per port: no order is required across
 ports), the step's outcome counter increments, and at the end the registers
-of keys 0..15 and every non-zero counter.
+of keys 0..15, the lease registers and every non-zero counter.
+
+The vectors' control-plane port (marked `from_controller`) is a veth like
+the others: a PacketOut's payload enters ingress on simple_switch_grpc's
+CPU port the same way (p4/README.md). BMv2's lease clock is its uptime and
+cannot be set, so a case's lease is placed on it instead: before a READ
+that reads a held lease, `lease_end` is written so that it ends as many
+ticks after BMv2's `now` as the vector's lease ends after the step's
+`clock`, and a RENEW's `lease_end` is compared back in the vector's time
+(see LeaseClock). A case whose READ finds its lease closer than
+LEASE_MARGIN ticks to an end of the held range (§2.1b) depends on the exact
+clock, which BMv2 cannot place: it is skipped with the reason.
 
 Standard library only.
 """
@@ -43,24 +54,34 @@ OUTCOMES = [
     "DROP_IPV4_MALFORMED", "DROP_IPV4_CHECKSUM", "DROP_TTL_EXPIRED", "DROP_FRAGMENT",
     "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
     "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE", "DROP_NOT_FROM_CHAIN",
-    "DROP_WRONG_EPOCH",
+    "DROP_WRONG_EPOCH", "READ_NOT_SERVING", "KEY_RECEIVED", "SYNC_APPLIED", "SYNC_STALE",
+    "SWEEP_RESENT", "SWEEP_COPIED", "SWEEP_COMMITTED", "SWEEP_CLEAN", "LEASE_RENEWED",
 ]
 ROLES = {"HEAD": 1, "REPLICA": 2, "TAIL": 3, "SOLO": 4}
 MODES = {"CRAQ": 0, "CR": 1}
 REGISTERS = [("value", "kv_value"), ("version", "kv_version"), ("acked", "kv_acked"),
              ("writer_ip", "kv_writer_ip"), ("writer_port", "kv_writer_port"),
-             ("writer_id", "kv_writer_id")]
+             ("writer_id", "kv_writer_id"), ("received", "kv_received")]
 KEYS_CHECKED = 16
 # The Thrift API of BMv2 carries register values as 64-bit integers, so the
 # 128-bit kv_value is written and read through the data plane instead: a
 # client WRITE at a SOLO node stores it (a client frame, so no fabric port or
 # epoch is involved), a READ at a TAIL returns it.
 HARNESS_MAC, HARNESS_IP = "02:fe:00:00:00:fe", "10.254.0.254"
-HARNESS_SOLO = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 4 0 0.0.0.0 0.0.0.0 0.0.0.0 0.0.0.0 0 65536 0"
-HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536 0"
+HARNESS_SOLO = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 4 0 0.0.0.0 0.0.0.0 0.0.0.0 0.0.0.0 0 65536 0 0 0"
+HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536 0 0 0"
 CLONE_SESSION, CLONE_PORT = 100, 510
 THRIFT_PORT = 9090
 SETTLE = 0.15  # seconds to wait for outputs after the last expected one
+OP_READ, OP_RENEW = 1, 10
+# A lease this far (in 1.024 ms ticks) from the ends of the held range can
+# be placed on BMv2's clock (a Thrift call's delay is far less); a READ that
+# finds it closer depends on the exact clock.
+LEASE_MARGIN = 500
+# A RENEW's lease_end, read back in the vector's time, is off by the frame's
+# way from the harness's send to BMv2's ingress.
+RENEW_TOLERANCE = 20
+READ_OUTCOMES = {"READ_LOCAL", "READ_TO_TAIL", "READ_NOT_SERVING"}
 
 
 def frame(dst_mac, dst_ip, op, version, key, value, src_ip="10.254.0.1", sport=40000, ident=0):
@@ -112,6 +133,15 @@ def read_counters(name, indices):
     return found
 
 
+def read_lease():
+    text = cli(["register_read NetcraqIngress.lease_end 0", "register_read NetcraqIngress.lease_held 0"])
+    found = dict((m.group(1), int(m.group(2)))
+                 for m in re.finditer(r"NetcraqIngress\.(lease_\w+)\[0\]=\s*(\d+)", text))
+    if len(found) != 2:
+        raise RuntimeError(f"register_read lease_end/lease_held: {text[-500:]}")
+    return {"end": found["lease_end"], "held": found["lease_held"] == 1}
+
+
 def read_registers(ports, value_keys):
     commands = [f"register_read NetcraqIngress.{reg} {k}" for f, reg in REGISTERS if f != "value"
                 for k in range(KEYS_CHECKED)]
@@ -148,6 +178,64 @@ def is_zero(slot):
 
 class Skip(Exception):
     """A case this harness cannot run (not a failure of the program)."""
+
+
+def op_of(step):
+    """The NetCRAQ op of a step's frame (0 when it carries none)."""
+    data = bytes.fromhex(step["frame"])
+    if len(data) < 43 or data[12:14] != b"\x08\x00" or data[36:38] != b"\x4e\x43":
+        return 0
+    return data[42]
+
+
+def lease_placements(case):
+    """For each step, how many ticks after `now` the lease must end on BMv2
+    while the frame is handled (None: the step does not read a held lease).
+    Follows the lease (§2.1b, §9.3) through the steps by their expected
+    outcomes; raises Skip where a READ would depend on the exact clock."""
+    lease_ticks = (case.get("config") or {}).get("lease_ticks", 0)
+    lease = case.get("lease", {"end": 0, "held": False})
+    end, held = lease["end"], lease["held"]
+    placements = []
+    for n, step in enumerate(case["steps"]):
+        clock, left = step.get("clock", 0), None
+        if op_of(step) == OP_RENEW and "LEASE_RENEWED" in step["outcomes"]:
+            end, held = (clock + lease_ticks) % 2**32, True
+        elif lease_ticks and held and READ_OUTCOMES & set(step["outcomes"]):
+            left = (end - clock) % 2**32
+            if min(abs(left), abs(left - 2**31), 2**32 - left) < LEASE_MARGIN:
+                raise Skip(f"BMv2's clock cannot be set: step {n} READs at clock {clock} a lease ending at {end}, "
+                           f"{LEASE_MARGIN} ticks or less from an end of the held range")
+            held = 1 <= left < 2**31
+        placements.append(left)
+    return placements
+
+
+class LeaseClock:
+    """BMv2's lease clock (§2.4: its microsecond timestamp >> 10), which
+    counts from the switch's start: read through the wall clock, which
+    simple_switch's timestamps share."""
+
+    def __init__(self):
+        started = time.time()
+        text = cli(["get_time_elapsed", "get_time_since_epoch"])
+        self.cli_seconds = time.time() - started
+        elapsed, since_epoch = (int(x) for x in re.findall(r"^RuntimeCmd: (\d+)$", text, re.M))
+        self.start_us = since_epoch - elapsed
+
+    def ticks(self, at):
+        return (int(at * 1e6) - self.start_us) >> 10 & 0xFFFFFFFF
+
+    def shift(self, clock, at):
+        """From the vector's `clock` to BMv2's, for a frame sent `at`."""
+        return (self.ticks(at) - clock) % 2**32
+
+    def place(self, left, clock):
+        """Writes lease_end so that the frame sent next finds it `left`
+        ticks ahead; returns the shift from the vector's clock to BMv2's."""
+        shift = self.shift(clock, time.time() + self.cli_seconds)
+        cli([f"register_write NetcraqIngress.lease_end 0 {(clock + left + shift) % 2**32}"])
+        return shift
 
 
 class Ports:
@@ -228,13 +316,18 @@ def setup_case(case, ports):
             "table_set_default NetcraqIngress.node_config NetcraqIngress.set_config "
             f"{config['own_mac']} {config['own_ip']} {ROLES[config['role']]} {MODES[config['mode']]} "
             f"{config['head_ip']} {config['tail_ip']} {config['successor_ip']} {config['predecessor_ip']} "
-            f"{config['key_lo']} {config['key_hi']} {config['epoch']}")
+            f"{config['key_lo']} {config['key_hi']} {config['epoch']} "
+            f"{config.get('lease_ticks', 0)} {config.get('sync_epoch', 0)}")
     for route in case.get("routes", []):
         commands.append(f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop {route['prefix']} "
                         f"=> {route['port']} {route['mac']}")
     for fabric in case.get("fabric_ports", []):
-        commands.append(f"table_add NetcraqIngress.fabric_port NetcraqIngress.set_fabric_port {fabric['port']} "
-                        f"=> {int(fabric['from_predecessor'])} {int(fabric['from_successor'])}")
+        commands.append(f"table_add NetcraqIngress.fabric_port NetcraqIngress.set_fabric_port "
+                        f"{fabric['port']} => {int(fabric['from_predecessor'])} "
+                        f"{int(fabric['from_successor'])} {int(fabric.get('from_controller', False))}")
+    lease = case.get("lease", {"end": 0, "held": False})
+    commands += [f"register_write NetcraqIngress.lease_end 0 {lease['end']}",
+                 f"register_write NetcraqIngress.lease_held 0 {int(lease['held'])}"]
     for slot in case.get("registers", []):
         k = slot["key"]
         commands += [
@@ -243,6 +336,7 @@ def setup_case(case, ports):
             f"register_write NetcraqIngress.kv_writer_ip {k} {ip_to_int(slot['writer_ip'])}",
             f"register_write NetcraqIngress.kv_writer_port {k} {slot['writer_port']}",
             f"register_write NetcraqIngress.kv_writer_id {k} {slot['writer_id']}",
+            f"register_write NetcraqIngress.kv_received {k} {slot.get('received', 0)}",
         ]
     text = cli(commands)
     errors = [line for line in text.splitlines()
@@ -251,13 +345,23 @@ def setup_case(case, ports):
         raise RuntimeError("setup: " + "; ".join(errors[:3]))
 
 
-def run_case(case, ports):
+def run_case(case, ports, clock):
+    """The case's failures, and what of it was compared only roughly (or None)."""
     failures = []
+    placements = lease_placements(case)
     setup_case(case, ports)
     before = read_counters("outcomes", range(len(OUTCOMES)))
+    # How lease_end was last set: its shift to BMv2's clock, and whether by
+    # a RENEW (BMv2's own reading, so only close to the vector's).
+    shift, renewed = 0, False
     for n, step in enumerate(case["steps"]):
         ports.drain()
+        if placements[n] is not None:
+            shift, renewed = clock.place(placements[n], step.get("clock", 0)), False
+        sent = time.time()
         ports.send(step["ingress_port"], bytes.fromhex(step["frame"]))
+        if op_of(step) == OP_RENEW and "LEASE_RENEWED" in step["outcomes"]:
+            shift, renewed = clock.shift(step.get("clock", 0), sent), True
         got = ports.collect(len(step["expect"]))
         want = {p: [] for p in ports.ports}
         for e in step["expect"]:
@@ -289,14 +393,21 @@ def run_case(case, ports):
                    if len(st["frame"]) >= 124}
     value_keys = sorted(k for k in value_keys if k < KEYS_CHECKED)
     slots = read_registers(ports, value_keys)
-    want_regs = {s["key"]: {f: s[f] for f, _ in REGISTERS} for s in case.get("final_registers", [])}
+    want_regs = {s["key"]: {f: s.get(f, 0) for f, _ in REGISTERS} for s in case.get("final_registers", [])}
     for k, slot in slots.items():
         if k in want_regs:
             if slot != want_regs[k]:
                 failures.append(f"register key {k}: expected {want_regs[k]}, got {slot}")
         elif not is_zero(slot):
             failures.append(f"register key {k}: expected zero, got {slot}")
-    return failures
+    lease, want_lease = read_lease(), case.get("final_lease", {"end": 0, "held": False})
+    lease["end"] = (lease["end"] - shift) % 2**32
+    off = (lease["end"] - want_lease["end"] + 2**31) % 2**32 - 2**31
+    if renewed and abs(off) <= RENEW_TOLERANCE:
+        lease["end"] = want_lease["end"]
+    if lease != want_lease:
+        failures.append(f"final lease (in the vector's clock): expected {want_lease}, got {lease}")
+    return failures, f"lease_end within {RENEW_TOLERANCE} ticks: a RENEW set it from BMv2's clock" if renewed else None
 
 
 def main():
@@ -342,9 +453,11 @@ def main():
             if "RuntimeCmd" in cli(["show_ports"]) and switch.poll() is None:
                 break
             time.sleep(0.2)
+        clock = LeaseClock()
         for path, case in cases:
+            note = None
             try:
-                failures = run_case(case, ports)
+                failures, note = run_case(case, ports, clock)
             except Skip as why:
                 skipped += 1
                 print(f"skip {path} {case['name']}: {why}")
@@ -358,7 +471,7 @@ def main():
                     print(f"    {line}")
             else:
                 passed += 1
-                print(f"ok   {path} {case['name']}")
+                print(f"ok   {path} {case['name']}" + (f" ({note})" if note else ""))
     finally:
         switch.terminate()
         switch.wait(timeout=10)

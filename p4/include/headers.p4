@@ -27,16 +27,21 @@ const bit<8> OP_WRITE_REPLY = 4;
 const bit<8> OP_ACK         = 5;
 const bit<8> OP_ERROR       = 6;
 const bit<8> OP_CHAIN_WRITE = 7;
+const bit<8> OP_SYNC        = 8;
+const bit<8> OP_SWEEP       = 9;
+const bit<8> OP_RENEW       = 10;
 
-/* The chain ops (§1.2): only chain nodes send them, always as chain frames. */
+/* The chain ops (§1.2): only chain nodes and the control plane send them,
+ * always as chain frames. */
 bool is_chain_op(in bit<8> op) {
-    return op == OP_CHAIN_WRITE || op == OP_ACK;
+    return op == OP_CHAIN_WRITE || op == OP_ACK || op == OP_SYNC || op == OP_SWEEP || op == OP_RENEW;
 }
 
 /* §1.3 error codes, carried in `version` of an ERROR reply. */
 const bit<8> ERR_KEY_OUT_OF_RANGE = 1;
 const bit<8> ERR_OUTCOME_UNKNOWN  = 2;
 const bit<8> ERR_WINDOW_FULL      = 3;
+const bit<8> ERR_NOT_SERVING      = 4;
 
 /* §2.3 node_config: roles and modes. */
 const bit<8> ROLE_HEAD    = 1;
@@ -82,13 +87,22 @@ const bit<8> OUTCOME_DROP_KEY_OUT_OF_RANGE = 28;
 const bit<8> OUTCOME_NO_ROUTE              = 29;
 const bit<8> OUTCOME_DROP_NOT_FROM_CHAIN   = 30;
 const bit<8> OUTCOME_DROP_WRONG_EPOCH      = 31;
-const bit<32> OUTCOME_COUNT                = 32;
+const bit<8> OUTCOME_READ_NOT_SERVING      = 32;
+const bit<8> OUTCOME_KEY_RECEIVED          = 33;
+const bit<8> OUTCOME_SYNC_APPLIED          = 34;
+const bit<8> OUTCOME_SYNC_STALE            = 35;
+const bit<8> OUTCOME_SWEEP_RESENT          = 36;
+const bit<8> OUTCOME_SWEEP_COPIED          = 37;
+const bit<8> OUTCOME_SWEEP_COMMITTED       = 38;
+const bit<8> OUTCOME_SWEEP_CLEAN           = 39;
+const bit<8> OUTCOME_LEASE_RENEWED         = 40;
+const bit<32> OUTCOME_COUNT                = 41;
 
 /* Which output a node builds (§4.3, §4.4). */
 const bit<3> OUT_NONE    = 0;
 const bit<3> OUT_REPLY   = 1;  /* to the client: src own_ip/20035, dst received src ip/port */
 const bit<3> OUT_FORWARD = 2;  /* to a node: src kept, dst out_dst/20035 */
-const bit<3> OUT_RESEND  = 3;  /* §4.4: stored version to successor_ip, addressed as its writer */
+const bit<3> OUT_STORED  = 3;  /* §4.4: the stored version as the chosen op, to out_dst, addressed as its writer */
 const bit<3> OUT_TRANSIT = 4;  /* §5 step 8: unchanged but for TTL, checksum and MACs */
 
 /* The second output of a frame (§5.1): emitted by a later pass over a copy

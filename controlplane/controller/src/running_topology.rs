@@ -11,7 +11,7 @@ use crate::reconfigure::{ChainLayout, LayoutPlanner};
 use crate::{Deployment, NodeTables, PipelineFiles};
 use netcraq_plan::network::{network_tables, Network, NetworkChain};
 use netcraq_plan::plan::FIRST_EPOCH;
-use netcraq_topology::{Namespace, NodeFile, NodeKind, Running, Topology, BMV2_SWITCH};
+use netcraq_topology::{Namespace, NodeFile, NodeKind, Running, Topology, BMV2_CPU_PORT, BMV2_SWITCH};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -38,7 +38,8 @@ pub fn kind_of(topology: &Topology, node: &str) -> Option<NodeKind> {
 
 /// The process of a BMv2 node: `simple_switch_grpc` in the node's namespace,
 /// BMv2 port N on the interface of node port N, no program until the
-/// controller installs one, P4Runtime on [`bmv2_socket`].
+/// controller installs one, P4Runtime on [`bmv2_socket`], PacketOut frames
+/// entering on [`BMV2_CPU_PORT`].
 pub fn bmv2_command(file: &NodeFile, node_file: &Path, namespace: &Namespace) -> Command {
     let mut command = namespace.command(BMV2_SWITCH);
     command.args(["--device-id", "1", "--no-p4"]);
@@ -46,6 +47,7 @@ pub fn bmv2_command(file: &NodeFile, node_file: &Path, namespace: &Namespace) ->
         command.arg("-i").arg(format!("{}@{}", port.number, port.interface));
     }
     command.arg("--").arg("--grpc-server-addr").arg(format!("unix:{}", bmv2_socket(node_file).display()));
+    command.arg("--cpu-port").arg(BMV2_CPU_PORT.to_string());
     command
 }
 

@@ -143,6 +143,12 @@ impl From<ModeName> for Mode {
 
 /// The BMv2 program that serves P4Runtime: what a `bmv2` node runs.
 pub const BMV2_SWITCH: &str = "simple_switch_grpc";
+/// The CPU port of a `bmv2` node (`--cpu-port`): P4Runtime PacketOut
+/// frames enter its ingress on this port, unchanged (no controller header),
+/// so it is the port `fabric_port` marks `from_controller` (docs/protocol.md
+/// §2.3). 511 is BMv2's drop port; 510 is also the second output's clone
+/// port, whose copies egress recirculates before they could reach it.
+pub const BMV2_CPU_PORT: u16 = 510;
 
 /// What runs a node: `software` (the Rust core on AF_PACKET sockets),
 /// `dpdk` (the same core over DPDK ports), `bmv2` (BMv2's
