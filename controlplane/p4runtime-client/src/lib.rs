@@ -376,8 +376,12 @@ impl P4RuntimeClient {
         };
         match tokio::time::timeout(self.timeout, stream.send(message)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(refused(Code::Unavailable, "the StreamChannel is closed (is the node still running?)".to_string())),
-            Err(_) => Err(ClientError::TimedOut { address: self.address.clone(), what: "PacketOut", after: self.timeout }),
+            Ok(Err(_)) => {
+                Err(refused(Code::Unavailable, "the StreamChannel is closed (is the node still running?)".to_string()))
+            }
+            Err(_) => {
+                Err(ClientError::TimedOut { address: self.address.clone(), what: "PacketOut", after: self.timeout })
+            }
         }
     }
 

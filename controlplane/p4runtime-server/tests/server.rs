@@ -6,6 +6,7 @@
 mod support;
 
 use netcraq_core::control::{CounterId, RegisterId};
+use netcraq_core::CONTROLLER_PORT;
 use netcraq_core::{FabricPort, Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;
@@ -14,9 +15,8 @@ use netcraq_p4runtime::proto::p4::v1::update::Type::{Delete, Insert, Modify};
 use netcraq_p4runtime_client::{entity, update};
 use netcraq_p4runtime_client::{ClientError, P4RuntimeClient, Standing};
 use netcraq_wire::{Ipv4Addr, MacAddr};
-use std::time::Duration;
-use netcraq_core::CONTROLLER_PORT;
 use netcraq_wire::{NetcraqFrame, Op};
+use std::time::Duration;
 use support::{bounded, controller_frame, read_frame, route, solo_config, Fixture};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
@@ -188,7 +188,8 @@ fn packet_out(payload: Vec<u8>) -> p4::StreamMessageRequest {
 /// The count of `outcome` read over P4Runtime, once it reaches `expected`
 /// (frames are processed by the poll thread), or what it is after 5 s.
 async fn outcome_count(fixture: &Fixture, client: &mut P4RuntimeClient, outcome: Outcome, expected: i64) -> i64 {
-    let query = Entity::CounterEntry(fixture.ids.counter_entry(CounterId::Outcomes, Some(outcome.index() as u32), None));
+    let query =
+        Entity::CounterEntry(fixture.ids.counter_entry(CounterId::Outcomes, Some(outcome.index() as u32), None));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let found = client.read(vec![entity(query.clone())]).await.expect("read the counter");

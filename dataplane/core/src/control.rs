@@ -478,7 +478,10 @@ mod tests {
         assert_eq!(twice, Err(ControlError::FabricPort(FabricPortError::Duplicate)));
         let both = FabricPort { from_successor: true, ..entry };
         apply_quietly(&mut node, ControlRequest::ModifyFabricPort(both)).unwrap();
-        assert_eq!(apply_quietly(&mut node, ControlRequest::ReadFabricPorts), Ok(ControlResponse::FabricPorts(vec![both])));
+        assert_eq!(
+            apply_quietly(&mut node, ControlRequest::ReadFabricPorts),
+            Ok(ControlResponse::FabricPorts(vec![both]))
+        );
         apply_quietly(&mut node, ControlRequest::DeleteFabricPort(2)).unwrap();
         let gone = apply_quietly(&mut node, ControlRequest::DeleteFabricPort(2));
         assert_eq!(gone, Err(ControlError::FabricPort(FabricPortError::NotFound)));
@@ -528,7 +531,10 @@ mod tests {
 
         let mut sent = Vec::new();
         let sweep = ControlRequest::PacketOut(controller_frame(Op::Sweep, 5, 7));
-        assert_eq!(apply(&mut node, sweep, &mut |port, frame| sent.push((port, frame.to_vec()))), Ok(ControlResponse::Done));
+        assert_eq!(
+            apply(&mut node, sweep, &mut |port, frame| sent.push((port, frame.to_vec()))),
+            Ok(ControlResponse::Done)
+        );
         assert_eq!(node.outcome_count(Outcome::SweepCopied), 1);
         let [(port, frame)] = sent.as_slice() else { panic!("one frame sent: {sent:?}") };
         let sync = NetcraqFrame::parse(frame).expect("a NetCRAQ frame");

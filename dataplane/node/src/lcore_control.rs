@@ -303,7 +303,10 @@ mod tests {
         on(&mut nodes, ControlRequest::SetConfig(NodeConfig { lease_ticks: 50, ..config() })).unwrap();
         on(&mut nodes, ControlRequest::InsertFabricPort(controller)).unwrap();
         nodes.iter_mut().for_each(|node| node.set_clock(10));
-        assert_eq!(on(&mut nodes, ControlRequest::PacketOut(controller_frame(Op::Renew, 4))), Ok(ControlResponse::Done));
+        assert_eq!(
+            on(&mut nodes, ControlRequest::PacketOut(controller_frame(Op::Renew, 4))),
+            Ok(ControlResponse::Done)
+        );
         for (lcore, node) in nodes.iter().enumerate() {
             assert_eq!((node.lease().end_ticks, node.lease().held), (60, true), "lcore {lcore}");
         }
