@@ -135,10 +135,10 @@ impl SoftwareNode {
             if !self.wait_readable()? {
                 self.flush_held();
             }
-            // Read every round, before any frame: the round's poll(2) and
-            // recv(2) calls cost far more than the clock (a vDSO call).
-            self.node.set_clock(self.lease_clock.now_ticks());
             let mut budget = self.round_budget();
+            // Read every round, after any wait and before any frame: the
+            // round's poll(2) and recv(2) calls cost far more than the clock.
+            self.node.set_clock(self.lease_clock.now_ticks());
             let ports = self.sockets.len();
             let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
             for turn in 0..ports {
