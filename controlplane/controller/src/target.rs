@@ -48,8 +48,9 @@ pub const BMV2_SECOND_OUTPUT_PORT: u32 = 510;
 /// (`NETCRAQ_RECIRC_PORT`, default 68: Tofino 1, pipe 0).
 pub const TOFINO_SECOND_OUTPUT_PORT: u32 = 68;
 /// BMv2: the port PacketOut frames enter by, `simple_switch_grpc --cpu-port 510`
-/// as the node is launched (clear of the second output's port, also 510, which
-/// egress never sends on).
+/// as the node is launched. The second output's clone port has the same
+/// number, harmlessly: egress recirculates every clone, so none is sent to
+/// the controller as a PacketIn.
 pub const BMV2_PACKET_OUT_PORT: u16 = 510;
 /// Tofino: the port PacketOut frames enter by, the CPU PCIe port of a 4-pipe
 /// Tofino 1 (192). Other Tofino models and pipe counts have another.
