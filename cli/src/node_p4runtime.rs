@@ -114,6 +114,8 @@ pub fn stats_json(counters: ServerCountersSnapshot) -> Value {
         "updates_applied": counters.updates_applied,
         "updates_failed": counters.updates_failed,
         "not_primary": counters.not_primary,
+        "packets_out": counters.packets_out,
+        "packets_out_refused": counters.packets_out_refused,
         "arbitrations_refused": counters.arbitrations_refused,
         "notices_dropped": counters.notices_dropped,
     })

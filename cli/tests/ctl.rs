@@ -377,6 +377,9 @@ impl Target for DiesBeforeConfig {
     async fn read_register(&mut self, register: RegisterId, key: Option<u16>) -> Result<Vec<(u32, u128)>, NodeError> {
         self.inner.read_register(register, key).await
     }
+    async fn packet_out(&mut self, frame: &[u8]) -> Result<(), NodeError> {
+        self.inner.packet_out(frame).await
+    }
 }
 
 #[test]

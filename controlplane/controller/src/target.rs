@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{FabricPort, NodeConfig, Outcome, Route};
+use netcraq_core::{FabricPort, NodeConfig, Outcome, Route, CONTROLLER_PORT};
 use netcraq_p4runtime::entities::{
     array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
 };
@@ -47,6 +47,14 @@ pub const BMV2_SECOND_OUTPUT_PORT: u32 = 510;
 /// Tofino: the recirculation port the mirror copy loops through
 /// (`NETCRAQ_RECIRC_PORT`, default 68: Tofino 1, pipe 0).
 pub const TOFINO_SECOND_OUTPUT_PORT: u32 = 68;
+/// BMv2: the port PacketOut frames enter by, `simple_switch_grpc --cpu-port 510`
+/// as the node is launched. The second output's clone port has the same
+/// number, harmlessly: egress recirculates every clone, so none is sent to
+/// the controller as a PacketIn.
+pub const BMV2_PACKET_OUT_PORT: u16 = 510;
+/// Tofino: the port PacketOut frames enter by, the CPU PCIe port of a 4-pipe
+/// Tofino 1 (192). Other Tofino models and pipe counts have another.
+pub const TOFINO_PACKET_OUT_PORT: u16 = 192;
 
 /// The pipeline files of a node. Switches need both; a software or DPDK
 /// node takes at most `p4info`: the P4Info it must run (default: the one
@@ -100,6 +108,10 @@ pub struct Capabilities {
     pub needs_replication_entries: bool,
     /// Whether the controller installs the pipeline (else it checks the node's).
     pub installs_pipeline: bool,
+    /// The ingress port of the frames [`Target::packet_out`] sends, which
+    /// `fabric_port` marks `from_controller` (`docs/protocol.md` §2.3):
+    /// per kind of target, see [`packet_out_port`].
+    pub packet_out_port: u16,
 }
 
 /// What preparing the pipeline did.
@@ -217,6 +229,20 @@ pub trait Target: Send {
     async fn read_counter(&mut self, counter: CounterId) -> Result<Vec<u64>, NodeError>;
     /// `register` at `key`, or every key (`None`), as `(key, value)`.
     async fn read_register(&mut self, register: RegisterId, key: Option<u16>) -> Result<Vec<(u32, u128)>, NodeError>;
+    /// Sends `frame` to the node by P4Runtime PacketOut: it enters the
+    /// node's pipeline by [`Capabilities::packet_out_port`]. P4Runtime
+    /// acknowledges no PacketOut: its outcome shows in the node's counters,
+    /// and a refusal by the node is reported by the next call.
+    async fn packet_out(&mut self, frame: &[u8]) -> Result<(), NodeError>;
+}
+
+/// The port PacketOut frames enter a node of `kind` by.
+pub fn packet_out_port(kind: NodeKind) -> u16 {
+    match kind {
+        NodeKind::Software | NodeKind::Dpdk => CONTROLLER_PORT,
+        NodeKind::Bmv2 => BMV2_PACKET_OUT_PORT,
+        NodeKind::Tofino => TOFINO_PACKET_OUT_PORT,
+    }
 }
 
 /// The target for `spec`: the only place where the kind of node decides
@@ -382,6 +408,7 @@ impl Target for P4RuntimeTarget {
             route_capacity: self.connection.route_capacity,
             needs_replication_entries: installed,
             installs_pipeline: installed,
+            packet_out_port: packet_out_port(self.kind),
         }
     }
 
@@ -440,6 +467,10 @@ impl Target for P4RuntimeTarget {
 
     async fn read_register(&mut self, register: RegisterId, key: Option<u16>) -> Result<Vec<(u32, u128)>, NodeError> {
         self.connection.read_register(register, key).await
+    }
+
+    async fn packet_out(&mut self, frame: &[u8]) -> Result<(), NodeError> {
+        self.connection.packet_out(frame).await
     }
 }
 
@@ -588,6 +619,13 @@ impl Connection {
             written.map_err(|e| self.client_error(doing, e))?;
         }
         Ok(())
+    }
+
+    async fn packet_out(&mut self, frame: &[u8]) -> Result<(), NodeError> {
+        let doing = "sending a frame (PacketOut)";
+        self.check_still_primary(doing)?;
+        let sent = self.client()?.packet_out(frame.to_vec()).await;
+        sent.map_err(|e| self.client_error(doing, e))
     }
 
     async fn read(&mut self, doing: &str, entities: Vec<p4::Entity>) -> Result<Vec<p4::Entity>, NodeError> {
@@ -835,6 +873,7 @@ mod tests {
         let capabilities = target.expect("the Tofino P4Info fits the contract").capabilities();
         assert_eq!((capabilities.key_capacity, capabilities.route_capacity), (65536, 1024));
         assert!(capabilities.needs_replication_entries && capabilities.installs_pipeline);
+        assert_eq!(capabilities.packet_out_port, TOFINO_PACKET_OUT_PORT);
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl Target for FakeTarget {
             route_capacity: 8,
             needs_replication_entries: false,
             installs_pipeline: false,
+            packet_out_port: netcraq_core::CONTROLLER_PORT,
         }
     }
     async fn connect(&mut self) -> Result<(), NodeError> {
@@ -84,6 +85,9 @@ impl Target for FakeTarget {
     }
     async fn read_register(&mut self, _register: RegisterId, _key: Option<u16>) -> Result<Vec<(u32, u128)>, NodeError> {
         Ok(Vec::new())
+    }
+    async fn packet_out(&mut self, _frame: &[u8]) -> Result<(), NodeError> {
+        self.record("packet_out")
     }
 }
 

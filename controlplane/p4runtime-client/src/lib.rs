@@ -1,6 +1,6 @@
 //! A thin P4Runtime client for the controller: connect, become primary,
-//! set or get the pipeline config, write updates in a batch and read
-//! entities, each bounded in time, with errors that name the node and say
+//! set or get the pipeline config, write updates in a batch, read
+//! entities and send frames (PacketOut), each bounded in time, with errors that name the node and say
 //! what to do. It speaks to any P4Runtime server (NetCRAQ nodes, BMv2's
 //! simple_switch_grpc, Tofino's), not only NetCRAQ's.
 
@@ -16,8 +16,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-/// Arbitration messages queued toward the server at most.
-const STREAM_QUEUE_LEN: usize = 4;
+/// Stream messages (arbitration, PacketOut) queued toward the server at most.
+const STREAM_QUEUE_LEN: usize = 64;
+/// The server's StreamErrors kept until the next PacketOut reports one; more are dropped.
+const STREAM_ERRORS_KEPT: usize = 16;
 
 /// Why a call to a P4Runtime server failed. Every variant names the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +129,8 @@ pub struct P4RuntimeClient {
     /// Kept open while primary: closing it gives up the role.
     stream: Option<mpsc::Sender<p4::StreamMessageRequest>>,
     standing: Option<watch::Receiver<Standing>>,
+    /// What the server refused on the stream (a PacketOut), not yet reported.
+    stream_errors: Option<mpsc::Receiver<p4::StreamError>>,
 }
 
 impl P4RuntimeClient {
@@ -159,6 +163,7 @@ impl P4RuntimeClient {
             election_id: None,
             stream: None,
             standing: None,
+            stream_errors: None,
         })
     }
 
@@ -186,10 +191,17 @@ impl P4RuntimeClient {
         let call = grpc.stream_channel(ReceiverStream::new(outbound));
         let mut inbound = self.timed("StreamChannel", call).await?.into_inner();
         let (standing_tx, mut standing) = watch::channel(Standing::Unknown);
+        let (errors_tx, stream_errors) = mpsc::channel(STREAM_ERRORS_KEPT);
         tokio::spawn(async move {
             while let Ok(Some(message)) = inbound.message().await {
-                if let Some(p4::stream_message_response::Update::Arbitration(update)) = message.update {
-                    let _ = standing_tx.send(standing_of(&update));
+                match message.update {
+                    Some(p4::stream_message_response::Update::Arbitration(update)) => {
+                        let _ = standing_tx.send(standing_of(&update));
+                    }
+                    Some(p4::stream_message_response::Update::Error(error)) => {
+                        let _ = errors_tx.try_send(error);
+                    }
+                    _ => {}
                 }
             }
             let _ = standing_tx.send(Standing::Unknown);
@@ -213,6 +225,7 @@ impl P4RuntimeClient {
                 self.election_id = Some(election_id);
                 self.stream = Some(requests);
                 self.standing = Some(standing);
+                self.stream_errors = Some(stream_errors);
                 Ok(())
             }
             Standing::Backup { highest } => Err(ClientError::NotPrimary {
@@ -330,6 +343,45 @@ impl P4RuntimeClient {
             Err(_) => Err(ClientError::TimedOut { address, what: "Read", after: self.timeout }),
             Ok(Ok(found)) => Ok(found),
             Ok(Err(status)) => Err(self.rpc_error("Read", status)),
+        }
+    }
+
+    /// Sends `payload` as a PacketOut on the primary's StreamChannel: the
+    /// node takes it as a frame arriving by its controller port. Needs the
+    /// primary role. P4Runtime acknowledges no PacketOut, so a server's
+    /// refusal (a StreamError) arrives after its call returned: the next call
+    /// reports it instead of sending its own frame, and the caller sends
+    /// that frame again.
+    pub async fn packet_out(&mut self, payload: Vec<u8>) -> Result<(), ClientError> {
+        let refused = |code: Code, message: String| ClientError::Rpc {
+            address: self.address.clone(),
+            rpc: "PacketOut",
+            code,
+            message,
+        };
+        if let Standing::Backup { highest } = self.standing() {
+            let highest = highest.map_or("unknown".to_string(), |h| h.to_string());
+            let message = format!("another controller took the primary role (election id {highest})");
+            return Err(refused(Code::PermissionDenied, message));
+        }
+        let (Some(stream), Some(errors)) = (&self.stream, &mut self.stream_errors) else {
+            return Err(refused(Code::PermissionDenied, "not primary: call become_primary first".to_string()));
+        };
+        if let Ok(error) = errors.try_recv() {
+            let message = format!("the server refused an earlier PacketOut: {}", error.message);
+            return Err(refused(Code::from(error.canonical_code), message));
+        }
+        let message = p4::StreamMessageRequest {
+            update: Some(p4::stream_message_request::Update::Packet(p4::PacketOut { payload })),
+        };
+        match tokio::time::timeout(self.timeout, stream.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                Err(refused(Code::Unavailable, "the StreamChannel is closed (is the node still running?)".to_string()))
+            }
+            Err(_) => {
+                Err(ClientError::TimedOut { address: self.address.clone(), what: "PacketOut", after: self.timeout })
+            }
         }
     }
 

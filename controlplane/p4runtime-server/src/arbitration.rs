@@ -37,6 +37,10 @@ impl<N> Arbitration<N> {
         self.primary.and_then(|stream| self.controllers.get(&stream)).map(|c| c.election_id)
     }
 
+    pub fn is_primary(&self, stream: u64) -> bool {
+        self.primary == Some(stream)
+    }
+
     /// Where the notices of controller `stream` go.
     pub fn notices(&self, stream: u64) -> Option<&N> {
         self.controllers.get(&stream).map(|c| &c.notices)

@@ -10,8 +10,13 @@ pub struct ServerCounters {
     pub rpcs_failed: AtomicU64,
     pub updates_applied: AtomicU64,
     pub updates_failed: AtomicU64,
-    /// Writes and pipeline configs refused because the sender is not the primary.
+    /// Writes, pipeline configs and PacketOuts refused because the sender is not the primary.
     pub not_primary: AtomicU64,
+    /// PacketOut frames the node processed.
+    pub packets_out: AtomicU64,
+    /// PacketOut frames refused (not primary, too long, the node busy or
+    /// stopped), each answered with a StreamError.
+    pub packets_out_refused: AtomicU64,
     /// StreamChannels terminated by an arbitration error.
     pub arbitrations_refused: AtomicU64,
     /// Arbitration notices not sent because the controller's stream was full.
@@ -26,6 +31,8 @@ pub struct ServerCountersSnapshot {
     pub updates_applied: u64,
     pub updates_failed: u64,
     pub not_primary: u64,
+    pub packets_out: u64,
+    pub packets_out_refused: u64,
     pub arbitrations_refused: u64,
     pub notices_dropped: u64,
 }
@@ -39,6 +46,8 @@ impl ServerCounters {
             updates_applied: get(&self.updates_applied),
             updates_failed: get(&self.updates_failed),
             not_primary: get(&self.not_primary),
+            packets_out: get(&self.packets_out),
+            packets_out_refused: get(&self.packets_out_refused),
             arbitrations_refused: get(&self.arbitrations_refused),
             notices_dropped: get(&self.notices_dropped),
         }

@@ -31,6 +31,7 @@ pub fn control_error(error: ControlError) -> P4Error {
         ControlError::FabricPort(FabricPortError::NotFound) => Code::NotFound,
         ControlError::FabricPort(FabricPortError::Full) => Code::ResourceExhausted,
         ControlError::IndexOutOfRange { .. } | ControlError::ValueTooWide { .. } => Code::OutOfRange,
+        ControlError::PacketOutTooLong(_) => Code::InvalidArgument,
         ControlError::BadBatch(_) | ControlError::LcoresDiffer(_) => Code::Internal,
         ControlError::Busy | ControlError::NodeStopped => Code::Unavailable,
         ControlError::TimedOut(_) => Code::DeadlineExceeded,

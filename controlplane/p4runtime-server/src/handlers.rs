@@ -219,8 +219,8 @@ impl Shared {
         Ok(found.into_iter().map(|entity| p4::Entity { entity: Some(entity) }).collect())
     }
 
-    /// One message of a controller's StreamChannel.
-    pub(crate) fn on_stream_message(
+    /// One message of a controller's StreamChannel. An error ends the stream.
+    pub(crate) async fn on_stream_message(
         &self,
         stream: u64,
         message: p4::StreamMessageRequest,
@@ -243,25 +243,55 @@ impl Shared {
                 self.notify(&arbitration, streams);
                 Ok(())
             }
-            Some(other) => {
-                let what = match other {
-                    Update::Packet(_) => "PacketOut (the node has no CPU port)",
-                    Update::DigestAck(_) => "DigestListAck (the program has no digests)",
-                    _ => "this stream message",
-                };
-                let error = p4::StreamError {
-                    canonical_code: Code::Unimplemented as i32,
-                    message: format!("this node does not serve {what}"),
-                    ..Default::default()
-                };
-                let response =
-                    p4::StreamMessageResponse { update: Some(p4::stream_message_response::Update::Error(error)) };
-                if notices.try_send(Ok(response)).is_err() {
-                    bump(&self.counters.notices_dropped);
+            Some(Update::Packet(packet)) => {
+                if let Err(refusal) = self.packet_out(stream, packet.payload).await {
+                    bump(&self.counters.packets_out_refused);
+                    tracing::info!(code = ?refusal.code(), message = refusal.message(), "PacketOut refused");
+                    self.stream_error(notices, refusal);
                 }
                 Ok(())
             }
+            Some(other) => {
+                let what = match other {
+                    Update::DigestAck(_) => "DigestListAck (the program has no digests)",
+                    _ => "this stream message",
+                };
+                self.stream_error(notices, Status::unimplemented(format!("this node does not serve {what}")));
+                Ok(())
+            }
             None => Ok(()),
+        }
+    }
+
+    /// Injects a PacketOut's frame into the node, by its controller port:
+    /// only from the primary, whose stream this is.
+    async fn packet_out(&self, stream: u64, payload: Vec<u8>) -> Result<(), Status> {
+        if !self.arbitration().is_primary(stream) {
+            bump(&self.counters.not_primary);
+            return Err(Status::permission_denied(
+                "PacketOut from a controller that is not primary: only the primary may send frames",
+            ));
+        }
+        match self.call(ControlRequest::PacketOut(payload)).await {
+            Ok(ControlResponse::Done) => {
+                bump(&self.counters.packets_out);
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Tells the controller of `notices` that one of its stream messages
+    /// failed, without ending its stream.
+    fn stream_error(&self, notices: &Notices, status: Status) {
+        let error = p4::StreamError {
+            canonical_code: status.code() as i32,
+            message: status.message().to_string(),
+            ..Default::default()
+        };
+        let response = p4::StreamMessageResponse { update: Some(p4::stream_message_response::Update::Error(error)) };
+        if notices.try_send(Ok(response)).is_err() {
+            bump(&self.counters.notices_dropped);
         }
     }
 }

@@ -232,7 +232,7 @@ impl P4Runtime for NodeService {
         tokio::spawn(async move {
             // Until the controller closes its side or the connection breaks.
             while let Ok(Some(message)) = inbound.message().await {
-                if let Err(status) = shared.on_stream_message(stream, message, &notices) {
+                if let Err(status) = shared.on_stream_message(stream, message, &notices).await {
                     bump(&shared.counters.arbitrations_refused);
                     bump(&shared.counters.rpcs_failed);
                     tracing::info!(code = ?status.code(), message = status.message(), "StreamChannel refused");

@@ -6,6 +6,7 @@
 mod support;
 
 use netcraq_core::control::{CounterId, RegisterId};
+use netcraq_core::CONTROLLER_PORT;
 use netcraq_core::{FabricPort, Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_p4runtime::entities::encode_bits;
 use netcraq_p4runtime::proto::p4::v1 as p4;
@@ -14,8 +15,9 @@ use netcraq_p4runtime::proto::p4::v1::update::Type::{Delete, Insert, Modify};
 use netcraq_p4runtime_client::{entity, update};
 use netcraq_p4runtime_client::{ClientError, P4RuntimeClient, Standing};
 use netcraq_wire::{Ipv4Addr, MacAddr};
+use netcraq_wire::{NetcraqFrame, Op};
 use std::time::Duration;
-use support::{bounded, read_frame, route, solo_config, Fixture};
+use support::{bounded, controller_frame, read_frame, route, solo_config, Fixture};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
@@ -104,6 +106,11 @@ impl RawStream {
         RawStream { _requests: requests, answers }
     }
 
+    /// Sends one message on the stream.
+    async fn send(&self, message: p4::StreamMessageRequest) {
+        self._requests.send(message).await.expect("the stream is open");
+    }
+
     /// The next arbitration status code and the election id it names, or the stream's error code.
     async fn next(&mut self) -> Result<(Code, Option<u128>), Code> {
         match self.answers.message().await {
@@ -171,6 +178,97 @@ fn arbitration_makes_the_highest_election_id_primary_and_only_the_primary_writes
         let mut backup = fixture.client().await;
         let denied = backup.write(vec![config_update()]).await.expect_err("no election id");
         assert_eq!(denied.code(), Code::PermissionDenied, "{denied}");
+    });
+}
+
+fn packet_out(payload: Vec<u8>) -> p4::StreamMessageRequest {
+    p4::StreamMessageRequest { update: Some(p4::stream_message_request::Update::Packet(p4::PacketOut { payload })) }
+}
+
+/// The count of `outcome` read over P4Runtime, once it reaches `expected`
+/// (frames are processed by the poll thread), or what it is after 5 s.
+async fn outcome_count(fixture: &Fixture, client: &mut P4RuntimeClient, outcome: Outcome, expected: i64) -> i64 {
+    let query =
+        Entity::CounterEntry(fixture.ids.counter_entry(CounterId::Outcomes, Some(outcome.index() as u32), None));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = client.read(vec![entity(query.clone())]).await.expect("read the counter");
+        let count = match found.as_slice() {
+            [p4::Entity { entity: Some(Entity::CounterEntry(c)) }] => c.data.as_ref().map_or(0, |d| d.packet_count),
+            other => panic!("{other:?}"),
+        };
+        if count == expected || tokio::time::Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn packet_out_from_the_primary_enters_by_the_controller_port_and_others_are_refused() {
+    let fixture = Fixture::start();
+    bounded(async {
+        let ids = &fixture.ids;
+        let epoch = 3;
+        let head = NodeConfig {
+            role: Role::Head,
+            successor_ip: [10, 0, 0, 2].into(),
+            tail_ip: [10, 0, 0, 3].into(),
+            epoch,
+            lease_ticks: 100,
+            ..solo_config()
+        };
+        let controller =
+            FabricPort { port: CONTROLLER_PORT, from_predecessor: false, from_successor: false, from_controller: true };
+        let mut primary = fixture.primary(10).await;
+        primary
+            .write(vec![
+                update(Insert, table(ids.fabric_port_entry(&controller))),
+                update(Insert, table(ids.route_entry(&route([10, 0, 0, 0], 24, 2)))),
+                update(Modify, table(ids.config_entry(Some(&head)))),
+            ])
+            .await
+            .expect("configured");
+
+        primary.packet_out(controller_frame(Op::Renew, 0, epoch)).await.expect("sent");
+        assert_eq!(outcome_count(&fixture, &mut primary, Outcome::LeaseRenewed, 1).await, 1, "renewed");
+
+        // A SWEEP of a clean key at a HEAD: its copy (SYNC) leaves for the successor.
+        primary.packet_out(controller_frame(Op::Sweep, 5, epoch)).await.expect("sent");
+        let (port, frame) = fixture.next_emitted(Duration::from_secs(5)).expect("the sweep sends a frame");
+        let sync = NetcraqFrame::parse(&frame).expect("a NetCRAQ frame");
+        assert_eq!((port, sync.header.op, sync.header.key, sync.epoch), (2, Op::Sync, 5, epoch));
+
+        // A backup's PacketOut: a StreamError, and nothing injected.
+        let mut backup = RawStream::open(&fixture, 5, 1).await;
+        assert_eq!(backup.next().await, Ok((Code::AlreadyExists, Some(10))));
+        backup.send(packet_out(controller_frame(Op::Renew, 0, epoch))).await;
+        match backup.answers.message().await {
+            Ok(Some(p4::StreamMessageResponse { update: Some(p4::stream_message_response::Update::Error(e)) })) => {
+                assert_eq!(Code::from(e.canonical_code), Code::PermissionDenied, "{e:?}");
+            }
+            other => panic!("expected a StreamError, got {other:?}"),
+        }
+        let mut client = fixture.client().await;
+        let refused = client.packet_out(controller_frame(Op::Renew, 0, epoch)).await.expect_err("not primary");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
+
+        // A payload too long is refused by the node; the primary hears of it on its next PacketOut.
+        primary.packet_out(vec![0; 257]).await.expect("sent: the refusal comes later");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let reported = loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            match primary.packet_out(controller_frame(Op::Renew, 0, epoch)).await {
+                Err(error) => break error,
+                Ok(()) => assert!(tokio::time::Instant::now() < deadline, "the refusal is reported"),
+            }
+        };
+        assert_eq!(reported.code(), Code::InvalidArgument, "{reported}");
+        assert!(reported.to_string().contains("at most 256"), "{reported}");
+        let counters = fixture.server.counters().snapshot();
+        assert_eq!(counters.packets_out_refused, 2, "the backup's and the long one: {counters:?}");
+        assert!(counters.packets_out >= 2, "the RENEW and the SWEEP at least: {counters:?}");
+        assert!(fixture.next_emitted(Duration::from_millis(100)).is_none(), "nothing else was sent");
     });
 }
 

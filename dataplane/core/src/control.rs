@@ -1,12 +1,12 @@
 //! The control vocabulary of a node (`docs/protocol.md` §2): the tables,
-//! counters and registers a control plane may read and write, the requests
-//! that do so, and [`apply`], which carries one out on a [`Node`]. Pure: the
-//! P4Runtime server, the controller and every backend share it, and the
-//! channel that carries requests to a poll loop lives with the backends
-//! (`netcraq-node`).
+//! counters and registers a control plane may read and write, the frames it
+//! may inject (PacketOut), the requests that do so, and [`apply`], which
+//! carries one out on a [`Node`]. Pure: the P4Runtime server, the controller
+//! and every backend share it, and the channel that carries requests to a
+//! poll loop lives with the backends (`netcraq-node`).
 
-use crate::{ConfigError, FabricPort, FabricPortError, Node, NodeConfig, Outcome, Route, RouteError};
-use netcraq_wire::Ipv4Addr;
+use crate::{ConfigError, FabricPort, FabricPortError, Node, NodeConfig, Outcome, Route, RouteError, CONTROLLER_PORT};
+use netcraq_wire::{Ipv4Addr, CHAIN_FRAME_LEN};
 use std::time::Duration;
 
 /// Requests waiting for the poll loop at most; more are refused as busy.
@@ -17,6 +17,9 @@ pub const CONTROL_QUEUE_CAPACITY: usize = 64;
 pub const MAX_REQUESTS_PER_ROUND: usize = 4;
 /// Requests a [`ControlRequest::Batch`] holds at most.
 pub const MAX_BATCH_LEN: usize = 4096;
+/// Bytes a [`ControlRequest::PacketOut`] frame holds at most: room for any
+/// NetCRAQ frame (66 bytes) with Ethernet padding or tags, and no more.
+pub const MAX_PACKET_OUT_LEN: usize = 256;
 
 /// The node's indirect counters (`docs/protocol.md` §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,6 +172,10 @@ pub enum ControlRequest {
         index: Option<u32>,
         value: u128,
     },
+    /// A frame from the control plane (P4Runtime PacketOut), processed as
+    /// received on [`CONTROLLER_PORT`]; its outputs are sent, and its outcome
+    /// shows in the counters. At most [`MAX_PACKET_OUT_LEN`] bytes.
+    PacketOut(Vec<u8>),
     /// Several requests applied in order in the same round, each with its own
     /// result (no rollback): no frame is processed between them.
     Batch(Vec<ControlRequest>),
@@ -214,6 +221,8 @@ pub enum ControlError {
     },
     /// A batch inside a batch, or a batch over [`MAX_BATCH_LEN`].
     BadBatch(String),
+    /// A PacketOut frame over [`MAX_PACKET_OUT_LEN`] bytes: not processed.
+    PacketOutTooLong(usize),
     /// The queue to the poll loop is full: the loop is behind.
     Busy,
     /// The poll loop did not answer in time. A request it had not started by
@@ -239,6 +248,11 @@ impl std::fmt::Display for ControlError {
                 write!(f, "value {value:#x} does not fit {} ({} bits)", register.name(), register.bitwidth())
             }
             ControlError::BadBatch(why) => write!(f, "bad batch: {why}"),
+            ControlError::PacketOutTooLong(len) => write!(
+                f,
+                "a PacketOut of {len} bytes is refused: at most {MAX_PACKET_OUT_LEN} (a NetCRAQ chain frame is \
+                 {CHAIN_FRAME_LEN})"
+            ),
             ControlError::Busy => {
                 write!(f, "the node's control queue is full ({CONTROL_QUEUE_CAPACITY} requests waiting): retry shortly")
             }
@@ -256,8 +270,14 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-/// Applies one request to the node. Pure: no I/O, no clock.
-pub fn apply(node: &mut Node, request: ControlRequest) -> Result<ControlResponse, ControlError> {
+/// Applies one request to the node, handing each frame it sends (a
+/// PacketOut's outputs) to `emit` with its egress port. Pure: no I/O, no
+/// clock.
+pub fn apply(
+    node: &mut Node,
+    request: ControlRequest,
+    emit: &mut dyn FnMut(u16, &[u8]),
+) -> Result<ControlResponse, ControlError> {
     match request {
         ControlRequest::SetConfig(config) => {
             node.set_config(config).map_err(ControlError::Config)?;
@@ -344,9 +364,31 @@ pub fn apply(node: &mut Node, request: ControlRequest) -> Result<ControlResponse
             if requests.iter().any(|r| matches!(r, ControlRequest::Batch(_))) {
                 return Err(ControlError::BadBatch("a batch inside a batch".to_string()));
             }
-            Ok(ControlResponse::Batch(requests.into_iter().map(|r| apply(node, r)).collect()))
+            Ok(ControlResponse::Batch(requests.into_iter().map(|r| apply(node, r, emit)).collect()))
         }
+        ControlRequest::PacketOut(frame) => packet_out(node, frame, emit),
     }
+}
+
+/// Processes a control plane's frame as received on [`CONTROLLER_PORT`] and
+/// hands its outputs to `emit`, in order.
+fn packet_out(
+    node: &mut Node,
+    mut frame: Vec<u8>,
+    emit: &mut dyn FnMut(u16, &[u8]),
+) -> Result<ControlResponse, ControlError> {
+    if frame.len() > MAX_PACKET_OUT_LEN {
+        return Err(ControlError::PacketOutTooLong(frame.len()));
+    }
+    let mut scratch = [0u8; CHAIN_FRAME_LEN];
+    let verdict = node.process(CONTROLLER_PORT, &mut frame, &mut scratch);
+    if let Some(egress) = verdict.primary {
+        emit(egress.port, &frame[..egress.len]);
+    }
+    if let Some(egress) = verdict.secondary {
+        emit(egress.port, &scratch[..egress.len]);
+    }
+    Ok(ControlResponse::Done)
 }
 
 fn in_range<'a>(values: &'a [u64], index: u32, what: &'static str) -> Result<&'a u64, ControlError> {
@@ -364,10 +406,25 @@ fn check_index(index: u32, size: usize, what: &'static str) -> Result<(), Contro
 mod tests {
     use super::*;
 
-    use netcraq_wire::MacAddr;
+    use crate::Role;
+    use netcraq_wire::{Endpoint, MacAddr, NetcraqFrame, NetcraqRepr, Op};
 
     fn config() -> NodeConfig {
         NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 0, 16)
+    }
+
+    /// Applies a request that sends no frame.
+    fn apply_quietly(node: &mut Node, request: ControlRequest) -> Result<ControlResponse, ControlError> {
+        apply(node, request, &mut |port, _| panic!("a frame sent on port {port}"))
+    }
+
+    /// The control plane's `op` frame for `key`, addressed to the node of `config()`.
+    fn controller_frame(op: Op, key: u16, epoch: u32) -> Vec<u8> {
+        let from = Endpoint { ip: Ipv4Addr::new(10, 0, 9, 9), mac: MacAddr([2, 0, 0, 0, 9, 9]) };
+        let to = Endpoint { ip: config().own_ip, mac: config().own_mac };
+        let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
+        let frame = NetcraqFrame { epoch, ..NetcraqFrame::request(from, 40000, to, 1, header) };
+        frame.to_bytes().to_vec()
     }
 
     fn route(prefix: [u8; 4], prefix_len: u8, port: u16) -> Route {
@@ -377,53 +434,56 @@ mod tests {
     #[test]
     fn config_routes_and_registers_round_trip() {
         let mut node = Node::new(16);
-        assert_eq!(apply(&mut node, ControlRequest::ReadConfig), Ok(ControlResponse::Config(None)));
-        apply(&mut node, ControlRequest::SetConfig(config())).unwrap();
-        assert_eq!(apply(&mut node, ControlRequest::ReadConfig), Ok(ControlResponse::Config(Some(config()))));
+        assert_eq!(apply_quietly(&mut node, ControlRequest::ReadConfig), Ok(ControlResponse::Config(None)));
+        apply_quietly(&mut node, ControlRequest::SetConfig(config())).unwrap();
+        assert_eq!(apply_quietly(&mut node, ControlRequest::ReadConfig), Ok(ControlResponse::Config(Some(config()))));
         let bad = NodeConfig { key_hi: 17, ..config() };
-        assert!(matches!(apply(&mut node, ControlRequest::SetConfig(bad)), Err(ControlError::Config(_))));
+        assert!(matches!(apply_quietly(&mut node, ControlRequest::SetConfig(bad)), Err(ControlError::Config(_))));
 
-        apply(&mut node, ControlRequest::InsertRoute(route([10, 0, 0, 0], 8, 1))).unwrap();
-        let duplicate = apply(&mut node, ControlRequest::InsertRoute(route([10, 0, 0, 0], 8, 2)));
+        apply_quietly(&mut node, ControlRequest::InsertRoute(route([10, 0, 0, 0], 8, 1))).unwrap();
+        let duplicate = apply_quietly(&mut node, ControlRequest::InsertRoute(route([10, 0, 0, 0], 8, 2)));
         assert_eq!(duplicate, Err(ControlError::Route(RouteError::Duplicate)));
-        apply(&mut node, ControlRequest::ModifyRoute(route([10, 0, 0, 0], 8, 3))).unwrap();
+        apply_quietly(&mut node, ControlRequest::ModifyRoute(route([10, 0, 0, 0], 8, 3))).unwrap();
         assert_eq!(
-            apply(&mut node, ControlRequest::ReadRoutes),
+            apply_quietly(&mut node, ControlRequest::ReadRoutes),
             Ok(ControlResponse::Routes(vec![route([10, 0, 0, 0], 8, 3)]))
         );
-        let missing = apply(&mut node, ControlRequest::ModifyRoute(route([11, 0, 0, 0], 8, 3)));
+        let missing = apply_quietly(&mut node, ControlRequest::ModifyRoute(route([11, 0, 0, 0], 8, 3)));
         assert_eq!(missing, Err(ControlError::Route(RouteError::NotFound)));
         let delete = ControlRequest::DeleteRoute { prefix: [10, 0, 0, 0].into(), prefix_len: 8 };
-        apply(&mut node, delete.clone()).unwrap();
-        assert_eq!(apply(&mut node, delete), Err(ControlError::Route(RouteError::NotFound)));
+        apply_quietly(&mut node, delete.clone()).unwrap();
+        assert_eq!(apply_quietly(&mut node, delete), Err(ControlError::Route(RouteError::NotFound)));
 
         let write =
             ControlRequest::WriteRegister { register: RegisterId::KvWriterIp, index: Some(3), value: 0x0a000002 };
-        apply(&mut node, write).unwrap();
+        apply_quietly(&mut node, write).unwrap();
         assert_eq!(node.registers().get(3).unwrap().writer.ip, Ipv4Addr::new(10, 0, 0, 2));
         let read = ControlRequest::ReadRegister { register: RegisterId::KvWriterIp, index: None };
-        let Ok(ControlResponse::Register { first_index: 0, values }) = apply(&mut node, read) else { panic!() };
+        let Ok(ControlResponse::Register { first_index: 0, values }) = apply_quietly(&mut node, read) else { panic!() };
         assert_eq!((values.len(), values[3]), (16, 0x0a000002));
         let wide = ControlRequest::WriteRegister { register: RegisterId::KvVersion, index: Some(0), value: 256 };
-        assert!(matches!(apply(&mut node, wide), Err(ControlError::ValueTooWide { .. })));
+        assert!(matches!(apply_quietly(&mut node, wide), Err(ControlError::ValueTooWide { .. })));
         let outside = ControlRequest::ReadRegister { register: RegisterId::KvValue, index: Some(16) };
-        assert!(matches!(apply(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 16, .. })));
+        assert!(matches!(apply_quietly(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 16, .. })));
         let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(41) };
-        assert!(matches!(apply(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 41, .. })));
+        assert!(matches!(apply_quietly(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 41, .. })));
     }
 
     #[test]
     fn fabric_ports_round_trip() {
         let mut node = Node::new(16);
         let entry = FabricPort { port: 2, from_predecessor: true, from_successor: false, from_controller: false };
-        apply(&mut node, ControlRequest::InsertFabricPort(entry)).unwrap();
-        let twice = apply(&mut node, ControlRequest::InsertFabricPort(entry));
+        apply_quietly(&mut node, ControlRequest::InsertFabricPort(entry)).unwrap();
+        let twice = apply_quietly(&mut node, ControlRequest::InsertFabricPort(entry));
         assert_eq!(twice, Err(ControlError::FabricPort(FabricPortError::Duplicate)));
         let both = FabricPort { from_successor: true, ..entry };
-        apply(&mut node, ControlRequest::ModifyFabricPort(both)).unwrap();
-        assert_eq!(apply(&mut node, ControlRequest::ReadFabricPorts), Ok(ControlResponse::FabricPorts(vec![both])));
-        apply(&mut node, ControlRequest::DeleteFabricPort(2)).unwrap();
-        let gone = apply(&mut node, ControlRequest::DeleteFabricPort(2));
+        apply_quietly(&mut node, ControlRequest::ModifyFabricPort(both)).unwrap();
+        assert_eq!(
+            apply_quietly(&mut node, ControlRequest::ReadFabricPorts),
+            Ok(ControlResponse::FabricPorts(vec![both]))
+        );
+        apply_quietly(&mut node, ControlRequest::DeleteFabricPort(2)).unwrap();
+        let gone = apply_quietly(&mut node, ControlRequest::DeleteFabricPort(2));
         assert_eq!(gone, Err(ControlError::FabricPort(FabricPortError::NotFound)));
     }
 
@@ -435,11 +495,56 @@ mod tests {
             ControlRequest::InsertRoute(route([10, 0, 0, 0], 8, 1)),
             ControlRequest::ReadRoutes,
         ]);
-        let Ok(ControlResponse::Batch(results)) = apply(&mut node, batch) else { panic!() };
+        let Ok(ControlResponse::Batch(results)) = apply_quietly(&mut node, batch) else { panic!() };
         assert_eq!(results[0], Ok(ControlResponse::Done));
         assert_eq!(results[1], Err(ControlError::Route(RouteError::Duplicate)));
         assert!(matches!(&results[2], Ok(ControlResponse::Routes(r)) if r.len() == 1));
         let nested = ControlRequest::Batch(vec![ControlRequest::Batch(vec![])]);
-        assert!(matches!(apply(&mut node, nested), Err(ControlError::BadBatch(_))));
+        assert!(matches!(apply_quietly(&mut node, nested), Err(ControlError::BadBatch(_))));
+    }
+
+    #[test]
+    fn a_packet_out_enters_by_the_controller_port_and_its_outputs_are_emitted() {
+        let mut node = Node::new(16);
+        let controller =
+            FabricPort { port: CONTROLLER_PORT, from_predecessor: false, from_successor: false, from_controller: true };
+        let head = NodeConfig {
+            role: Role::Head,
+            successor_ip: Ipv4Addr::new(10, 0, 0, 2),
+            tail_ip: Ipv4Addr::new(10, 0, 0, 3),
+            epoch: 7,
+            lease_ticks: 100,
+            ..config()
+        };
+        for request in [
+            ControlRequest::SetConfig(head),
+            ControlRequest::InsertFabricPort(controller),
+            ControlRequest::InsertRoute(route([10, 0, 0, 0], 24, 2)),
+        ] {
+            apply_quietly(&mut node, request).unwrap();
+        }
+        node.set_clock(1000);
+        let renew = ControlRequest::PacketOut(controller_frame(Op::Renew, 0, 7));
+        assert_eq!(apply_quietly(&mut node, renew), Ok(ControlResponse::Done));
+        assert_eq!(node.outcome_count(Outcome::LeaseRenewed), 1);
+        assert_eq!((node.lease().end_ticks, node.lease().held), (1100, true));
+
+        let mut sent = Vec::new();
+        let sweep = ControlRequest::PacketOut(controller_frame(Op::Sweep, 5, 7));
+        assert_eq!(
+            apply(&mut node, sweep, &mut |port, frame| sent.push((port, frame.to_vec()))),
+            Ok(ControlResponse::Done)
+        );
+        assert_eq!(node.outcome_count(Outcome::SweepCopied), 1);
+        let [(port, frame)] = sent.as_slice() else { panic!("one frame sent: {sent:?}") };
+        let sync = NetcraqFrame::parse(frame).expect("a NetCRAQ frame");
+        assert_eq!((*port, sync.header.op, sync.header.key, sync.ip_dst), (2, Op::Sync, 5, head.successor_ip));
+
+        let old_epoch = ControlRequest::PacketOut(controller_frame(Op::Renew, 0, 6));
+        assert_eq!(apply_quietly(&mut node, old_epoch), Ok(ControlResponse::Done), "the outcome is in the counters");
+        assert_eq!(node.outcome_count(Outcome::DropWrongEpoch), 1);
+        let long = ControlRequest::PacketOut(vec![0; MAX_PACKET_OUT_LEN + 1]);
+        assert_eq!(apply_quietly(&mut node, long), Err(ControlError::PacketOutTooLong(MAX_PACKET_OUT_LEN + 1)));
+        assert_eq!(node.outcome_counts().iter().sum::<u64>(), 3, "a refused frame is not processed");
     }
 }

@@ -28,3 +28,7 @@ pub use routes::{Route, RouteError, RouteTable, ROUTE_TABLE_CAPACITY};
 
 /// Register capacity of the software and DPDK nodes: one slot per 16-bit key.
 pub const DEFAULT_KEY_CAPACITY: usize = 1 << 16;
+/// The port P4Runtime PacketOut frames enter a software or DPDK node by
+/// (`docs/protocol.md` §2.3): the one `fabric_port` marks `from_controller`.
+/// No interface has it, so no cable reaches it.
+pub const CONTROLLER_PORT: u16 = 0xFFFF;

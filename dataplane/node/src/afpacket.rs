@@ -3,6 +3,7 @@
 //! and the reference the DPDK node is measured against.
 
 use crate::control::ControlPort;
+use crate::lease_clock::LeaseClock;
 use crate::service_rate::ServiceRate;
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use crate::sys::poll;
@@ -76,6 +77,7 @@ pub struct SoftwareNode {
     control: Option<ControlPort>,
     /// The cap on frames taken per second, if any.
     service_rate: Option<ServiceRate>,
+    lease_clock: LeaseClock,
 }
 
 impl SoftwareNode {
@@ -87,7 +89,15 @@ impl SoftwareNode {
             shells.push(PortShell::new(spec.number, spec.faults).map_err(invalid).map_err(context)?);
             sockets.push(PacketSocket::open(&spec.interface).map_err(context)?);
         }
-        Ok(SoftwareNode { node, sockets, shells, io: IoCounters::default(), control: None, service_rate: None })
+        Ok(SoftwareNode {
+            node,
+            sockets,
+            shells,
+            io: IoCounters::default(),
+            control: None,
+            service_rate: None,
+            lease_clock: LeaseClock::start(),
+        })
     }
 
     /// Serves control requests from `port` in the poll loop (once per round,
@@ -126,13 +136,17 @@ impl SoftwareNode {
                 self.flush_held();
             }
             let mut budget = self.round_budget();
+            // Read every round, after any wait and before any frame: the
+            // round's poll(2) and recv(2) calls cost far more than the clock.
+            self.node.set_clock(self.lease_clock.now_ticks());
             let ports = self.sockets.len();
             let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
             for turn in 0..ports {
                 budget -= self.drain_port((first + turn) % ports, budget, &mut frame, &mut scratch);
             }
             if let Some(control) = &mut self.control {
-                control.poll(&mut self.node);
+                let (shells, sockets, io) = (&mut self.shells, &mut self.sockets, &mut self.io);
+                control.poll(&mut self.node, &mut |port, frame| transmit(shells, sockets, io, port, frame));
             }
             if last_report.elapsed() >= report_every {
                 report(self);
@@ -197,11 +211,12 @@ impl SoftwareNode {
             self.io.rx_frames += 1;
             let ingress = self.shells[index].number();
             let verdict = self.node.process(ingress, &mut frame[..len], scratch);
+            let (shells, sockets, io) = (&mut self.shells, &mut self.sockets, &mut self.io);
             if let Some(egress) = verdict.primary {
-                self.transmit(egress.port, &frame[..egress.len]);
+                transmit(shells, sockets, io, egress.port, &frame[..egress.len]);
             }
             if let Some(egress) = verdict.secondary {
-                self.transmit(egress.port, &scratch[..egress.len]);
+                transmit(shells, sockets, io, egress.port, &scratch[..egress.len]);
             }
         }
         self.taken(RX_BURST.min(limit))
@@ -215,18 +230,26 @@ impl SoftwareNode {
         frames
     }
 
-    fn transmit(&mut self, port_number: u16, bytes: &[u8]) {
-        match port_index(&self.shells, port_number) {
-            Some(index) => self.shells[index].transmit(&mut self.sockets[index], bytes, &mut self.io),
-            None => self.io.tx_no_port += 1,
-        }
-    }
-
     /// Sends frames held back for reordering once the node falls idle, so none is lost.
     fn flush_held(&mut self) {
         for (shell, socket) in self.shells.iter_mut().zip(&mut self.sockets) {
             shell.release_held(socket, &mut self.io);
         }
+    }
+}
+
+/// Sends `bytes` on the port numbered `port_number` through its shell
+/// (`shells[i]` and `sockets[i]` are one port).
+fn transmit(
+    shells: &mut [PortShell<HeldFrame>],
+    sockets: &mut [PacketSocket],
+    io: &mut IoCounters,
+    port_number: u16,
+    bytes: &[u8],
+) {
+    match port_index(shells, port_number) {
+        Some(index) => shells[index].transmit(&mut sockets[index], bytes, io),
+        None => io.tx_no_port += 1,
     }
 }
 

@@ -70,10 +70,11 @@ impl ControlHandle {
 
 impl ControlPort {
     /// Applies up to [`MAX_REQUESTS_PER_ROUND`] waiting requests to `node`
-    /// and answers them; returns how many it took. Costs one `try_recv` and
-    /// no system call when nothing waits.
-    pub fn poll(&mut self, node: &mut Node) -> usize {
-        self.serve_with(|request| apply(node, request))
+    /// and answers them, handing `emit` each frame they send (a PacketOut's
+    /// outputs) with its egress port; returns how many it took. Costs one
+    /// `try_recv` and no system call when nothing waits.
+    pub fn poll(&mut self, node: &mut Node, emit: &mut dyn FnMut(u16, &[u8])) -> usize {
+        self.serve_with(|request| apply(node, request, emit))
     }
 
     /// As [`ControlPort::poll`], answering each request with `answer`
@@ -142,14 +143,14 @@ mod tests {
         assert_eq!(handle.call(ControlRequest::ReadConfig, timeout), Err(ControlError::TimedOut(timeout)));
         // The timed-out request is discarded, not applied late.
         let mut node = Node::new(16);
-        assert_eq!(port.poll(&mut node), 1);
+        assert_eq!(port.poll(&mut node, &mut |_, _| {}), 1);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let poller = {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     port.wait(Duration::from_millis(50));
-                    port.poll(&mut node);
+                    port.poll(&mut node, &mut |_, _| {});
                 }
             })
         };

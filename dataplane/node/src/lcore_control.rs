@@ -8,7 +8,11 @@
 //!   that differ (an lcore that missed a change) are an error, never hidden;
 //! - a key's registers live on the lcore owning the key (`key % lcores`);
 //!   a read of every index gathers each index from its owner;
-//! - counters are summed over the lcores, index by index.
+//! - counters are summed over the lcores, index by index;
+//! - a PacketOut frame goes to the lcore owning its key, as a received frame
+//!   would, except a `RENEW`, which goes to every lcore: each copy of the
+//!   core holds its own lease (so each counts `LEASE_RENEWED`, and the
+//!   node's summed counter grows by the number of lcores per `RENEW`).
 //!
 //! A batch of table requests goes whole to every lcore (one round trip
 //! each, applied between two frames there, as on one core). A batch that
@@ -17,6 +21,7 @@
 
 use crate::control::{control_channel, ControlHandle, ControlPort};
 use netcraq_core::control::{ControlError, ControlRequest, ControlResponse};
+use netcraq_wire::{Op, NETCRAQ_HEADER_OFFSET};
 use std::time::Duration;
 
 /// How long the fan-out waits for one lcore's answer.
@@ -39,6 +44,10 @@ pub fn route(
         | ControlRequest::WriteRegister { index: Some(index), .. } => call(index as usize % lcores, request),
         ControlRequest::WriteRegister { index: None, .. } => to_every_lcore(request, lcores, call),
         ControlRequest::ReadRegister { index: None, .. } => merge_reads(request, lcores, call),
+        ControlRequest::PacketOut(ref frame) if frame.get(NETCRAQ_HEADER_OFFSET) == Some(&(Op::Renew as u8)) => {
+            to_each_lcore(request, lcores, call)
+        }
+        ControlRequest::PacketOut(ref frame) => call(key_owner(frame, lcores).unwrap_or(0), request),
         ControlRequest::Batch(requests) if requests.iter().all(is_table_request) => {
             to_every_lcore(ControlRequest::Batch(requests), lcores, call)
         }
@@ -51,6 +60,13 @@ pub fn route(
             to_every_lcore(table_request, lcores, call)
         }
     }
+}
+
+/// The lcore owning the key of `frame` on a node of `lcores` lcores; `None`
+/// for a frame too short to hold a key, which any lcore may drop.
+pub fn key_owner(frame: &[u8], lcores: usize) -> Option<usize> {
+    let key = frame.get(NETCRAQ_HEADER_OFFSET + 2..NETCRAQ_HEADER_OFFSET + 4)?;
+    Some(usize::from(u16::from_be_bytes([key[0], key[1]])) % lcores)
 }
 
 /// Requests about the tables, which every lcore holds a copy of.
@@ -100,6 +116,18 @@ fn to_every_lcore(
             "lcore(s) {differing:?} answered otherwise than lcore 0 ({first:?}): their tables differ"
         ))),
     }
+}
+
+/// The same request on every lcore, each acting on its own state (not a
+/// copy of the tables): done when every lcore did it, else the first
+/// failure, after every lcore was asked.
+fn to_each_lcore(
+    request: ControlRequest,
+    lcores: usize,
+    call: &mut impl FnMut(usize, ControlRequest) -> Result<ControlResponse, ControlError>,
+) -> Result<ControlResponse, ControlError> {
+    let results: Vec<_> = (0..lcores).map(|lcore| call(lcore, request.clone())).collect();
+    results.into_iter().find(Result::is_err).unwrap_or(Ok(ControlResponse::Done))
 }
 
 /// A read of every index from every lcore, merged into the node's answer:
@@ -173,8 +201,8 @@ impl Drop for LcoreControl {
 mod tests {
     use super::*;
     use netcraq_core::control::{apply, CounterId, RegisterId};
-    use netcraq_core::{Node, NodeConfig, Route};
-    use netcraq_wire::{Ipv4Addr, MacAddr};
+    use netcraq_core::{FabricPort, Node, NodeConfig, Outcome, Route, CONTROLLER_PORT};
+    use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr};
 
     fn config() -> NodeConfig {
         NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 0, 8)
@@ -182,7 +210,7 @@ mod tests {
 
     fn on(nodes: &mut [Node], request: ControlRequest) -> Result<ControlResponse, ControlError> {
         let lcores = nodes.len();
-        route(request, lcores, &mut |lcore, request| apply(&mut nodes[lcore], request))
+        route(request, lcores, &mut |lcore, request| apply(&mut nodes[lcore], request, &mut |_, _| {}))
     }
 
     #[test]
@@ -251,11 +279,53 @@ mod tests {
         // Lcore 1 does not answer in time: it misses the change.
         let mut missing_lcore_1 = |lcore: usize, request| match lcore {
             1 => Err(ControlError::TimedOut(LCORE_CALL_TIMEOUT)),
-            _ => apply(&mut nodes[lcore], request),
+            _ => apply(&mut nodes[lcore], request, &mut |_, _| {}),
         };
         let clear = route(ControlRequest::ClearConfig, 2, &mut missing_lcore_1);
         assert!(matches!(&clear, Err(ControlError::LcoresDiffer(why)) if why.contains("[1]")), "{clear:?}");
         let read = on(&mut nodes, ControlRequest::ReadConfig);
         assert!(matches!(read, Err(ControlError::LcoresDiffer(_))), "reads keep saying so: {read:?}");
+    }
+
+    /// The control plane's `op` frame for `key`, addressed to the node of `config()`, in epoch 0.
+    fn controller_frame(op: Op, key: u16) -> Vec<u8> {
+        let from = Endpoint { ip: Ipv4Addr::new(10, 0, 9, 9), mac: MacAddr([2, 0, 0, 0, 9, 9]) };
+        let to = Endpoint { ip: config().own_ip, mac: config().own_mac };
+        let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
+        NetcraqFrame::request(from, 40000, to, 1, header).to_bytes().to_vec()
+    }
+
+    #[test]
+    fn a_renew_reaches_every_lcore_and_any_other_packet_out_its_keys_owner() {
+        let mut nodes = vec![Node::new(8), Node::new(8), Node::new(8)];
+        let controller =
+            FabricPort { port: CONTROLLER_PORT, from_predecessor: false, from_successor: false, from_controller: true };
+        on(&mut nodes, ControlRequest::SetConfig(NodeConfig { lease_ticks: 50, ..config() })).unwrap();
+        on(&mut nodes, ControlRequest::InsertFabricPort(controller)).unwrap();
+        nodes.iter_mut().for_each(|node| node.set_clock(10));
+        assert_eq!(
+            on(&mut nodes, ControlRequest::PacketOut(controller_frame(Op::Renew, 4))),
+            Ok(ControlResponse::Done)
+        );
+        for (lcore, node) in nodes.iter().enumerate() {
+            assert_eq!((node.lease().end_ticks, node.lease().held), (60, true), "lcore {lcore}");
+        }
+        for key in [4, 5, 3] {
+            on(&mut nodes, ControlRequest::PacketOut(controller_frame(Op::Sweep, key))).unwrap();
+        }
+        let swept: Vec<u64> = nodes.iter().map(|node| node.outcome_count(Outcome::SweepClean)).collect();
+        assert_eq!(swept, vec![1, 1, 1], "keys 3, 4 and 5 belong to lcores 0, 1 and 2");
+        // Too short to hold a key: lcore 0 drops it.
+        on(&mut nodes, ControlRequest::PacketOut(controller_frame(Op::Sweep, 4)[..20].to_vec())).unwrap();
+        assert_eq!(nodes[0].outcome_count(Outcome::DropTruncated), 1);
+
+        // An lcore that fails is reported, and the others still renew.
+        let mut missing_lcore_1 = |lcore: usize, request| match lcore {
+            1 => Err(ControlError::TimedOut(LCORE_CALL_TIMEOUT)),
+            _ => apply(&mut nodes[lcore], request, &mut |_, _| {}),
+        };
+        let renew = ControlRequest::PacketOut(controller_frame(Op::Renew, 0));
+        assert_eq!(route(renew, 3, &mut missing_lcore_1), Err(ControlError::TimedOut(LCORE_CALL_TIMEOUT)));
+        assert_eq!(nodes[2].outcome_count(Outcome::LeaseRenewed), 2);
     }
 }

@@ -12,6 +12,7 @@
 //! - [`service_rate`]: the optional cap on frames a node takes per second.
 //! - [`control`]: the bounded channel that carries a control plane's
 //!   requests (the P4Runtime server's) to the poll loop that owns the node.
+//! - [`lease_clock`]: the clock the poll loops give the core for its leases.
 
 // All unsafe code is in `sys`, the system calls.
 #![deny(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod dpdk_node;
 pub mod faults;
 pub mod idle;
 pub mod lcore_control;
+pub mod lease_clock;
 pub mod service_rate;
 pub mod shell;
 #[allow(unsafe_code)]

@@ -11,9 +11,11 @@
 use netcraq_conformance::{
     load_dir, run_files, vectors_dir, Counters, InitialState, KeyRegisters, Lease, NodeUnderTest, Output, VectorFile,
 };
+use netcraq_core::control::{ControlRequest, ControlResponse};
 use netcraq_core::faults::{FaultSettings, PortFaults};
-use netcraq_core::{Node, NodeConfig, Outcome, Route, DEFAULT_KEY_CAPACITY};
+use netcraq_core::{FabricPort, Node, NodeConfig, Outcome, Role, Route, CONTROLLER_PORT, DEFAULT_KEY_CAPACITY};
 use netcraq_dpdk::{Eal, Mbuf, MbufRing, Mempool, Port, DEFAULT_DATA_ROOM};
+use netcraq_node::control::control_channel;
 use netcraq_node::dpdk_node::{DpdkNode, DpdkPortSpec, DpdkSettings};
 use netcraq_node::idle::Idle;
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op};
@@ -128,6 +130,7 @@ fn the_dpdk_node_over_ring_ports() {
     assert_eq!(pool.available(), full, "every mbuf went back to the pool");
     injects_faults(&eal, pool);
     flushes_held_frames_and_reports_when_idle(&eal, pool);
+    sends_what_a_packet_out_emits_on_the_lease_clock(&eal, pool);
     assert_eq!(pool.available(), full, "every mbuf went back to the pool");
     println!("DPDK node tests took {:?}", started.elapsed());
 }
@@ -222,4 +225,59 @@ fn flushes_held_frames_and_reports_when_idle(eal: &Eal, pool: Mempool) {
     assert!(reports >= 2, "reports while idle and at the end: {reports}");
     let io = harness.node.io_counters();
     assert_eq!((io.rx_frames, io.tx_frames, io.fault_reordered), (1, 1, 1));
+}
+
+/// A PacketOut through the node's control port while it runs: the frame
+/// its SWEEP makes leaves in an mbuf, and its RENEW counts from the lease
+/// clock the loop reads (not 0: the node started a while before).
+fn sends_what_a_packet_out_emits_on_the_lease_clock(eal: &Eal, pool: Mempool) {
+    let started = Instant::now();
+    let mut harness = RingHarness::new(eal, "pout", pool, &[(2, FaultSettings::default())]);
+    let epoch = 4;
+    let head = NodeConfig {
+        role: Role::Head,
+        successor_ip: Ipv4Addr::new(10, 0, 0, 2),
+        tail_ip: Ipv4Addr::new(10, 0, 0, 3),
+        epoch,
+        lease_ticks: 1000,
+        ..NodeConfig::solo(NODE.0, NODE.1, 0, 16)
+    };
+    let node = harness.node.node_mut();
+    node.set_config(head).unwrap();
+    node.routes_mut().insert(Route { prefix: [10, 0, 0, 0].into(), prefix_len: 24, port: 2, mac: CLIENT.0 }).unwrap();
+    let controller =
+        FabricPort { port: CONTROLLER_PORT, from_predecessor: false, from_successor: false, from_controller: true };
+    node.fabric_ports_mut().insert(controller).unwrap();
+    let (handle, port) = control_channel().expect("eventfd");
+    harness.node.attach_control(port);
+    let frame = |op: Op, key: u16| {
+        let (client, node) = (Endpoint { mac: CLIENT.0, ip: CLIENT.1 }, Endpoint { mac: NODE.0, ip: NODE.1 });
+        let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
+        NetcraqFrame { epoch, ..NetcraqFrame::request(client, 40_000, node, 1, header) }.to_bytes().to_vec()
+    };
+    let (sweep, renew) = (frame(Op::Sweep, 5), frame(Op::Renew, 0));
+    std::thread::sleep(Duration::from_millis(100));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    std::thread::scope(|scope| {
+        let caller = scope.spawn(|| {
+            let answers =
+                [sweep, renew].map(|frame| handle.call(ControlRequest::PacketOut(frame), Duration::from_secs(2)));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            answers
+        });
+        let stop = || done.load(std::sync::atomic::Ordering::Relaxed) || Instant::now() > deadline;
+        harness.node.run(stop, Duration::from_secs(60), |_| {});
+        assert_eq!(caller.join().unwrap(), [Ok(ControlResponse::Done), Ok(ControlResponse::Done)]);
+    });
+    let sent = harness.sent().unwrap();
+    let [Output { port: 2, frame }] = sent.as_slice() else { panic!("one frame to port 2: {sent:?}") };
+    let sync = NetcraqFrame::parse(frame).unwrap();
+    assert_eq!((sync.header.op, sync.header.key, sync.epoch), (Op::Sync, 5, epoch));
+    let node = harness.node.node();
+    assert_eq!((node.outcome_count(Outcome::SweepCopied), node.outcome_count(Outcome::LeaseRenewed)), (1, 1));
+    let lease = node.lease();
+    // 100 ms is 97 ticks: the loop read the clock after them, and before now.
+    let ticks_since_start = (started.elapsed().as_micros() >> 10) as u32;
+    assert!(lease.held && (1097..=1000 + ticks_since_start).contains(&lease.end_ticks), "{lease:?}");
 }

@@ -24,10 +24,12 @@ pub const HOST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
 pub const HOST_MAC: MacAddr = MacAddr([2, 0, 0, 0, 1, 1]);
 
 /// A node polled by its own thread, served over 127.0.0.1:0. Frames sent
-/// into `frames` are processed by the node between control requests.
+/// into `frames` are processed by the node between control requests; the
+/// frames a PacketOut makes the node send arrive in `emitted`.
 pub struct Fixture {
     pub server: RunningServer,
     frames: mpsc::Sender<Vec<u8>>,
+    emitted: mpsc::Receiver<(u16, Vec<u8>)>,
     stop: Arc<AtomicBool>,
     poller: Option<std::thread::JoinHandle<()>>,
     pub ids: NetcraqIds,
@@ -38,6 +40,7 @@ impl Fixture {
     pub fn start() -> Fixture {
         let (handle, mut port) = control_channel().expect("eventfd");
         let (frames, incoming) = mpsc::channel::<Vec<u8>>();
+        let (sent, emitted) = mpsc::channel::<(u16, Vec<u8>)>();
         let stop = Arc::new(AtomicBool::new(false));
         let poller = {
             let stop = stop.clone();
@@ -49,7 +52,9 @@ impl Fixture {
                     while let Ok(mut frame) = incoming.try_recv() {
                         node.process(1, &mut frame, &mut scratch);
                     }
-                    port.poll(&mut node);
+                    port.poll(&mut node, &mut |egress, frame| {
+                        let _ = sent.send((egress, frame.to_vec()));
+                    });
                 }
             })
         };
@@ -58,7 +63,7 @@ impl Fixture {
         let service = NodeService::new(index.clone(), node, ServerSettings::default()).expect("service");
         let server = serve_on_thread(bind("127.0.0.1:0").expect("bind"), service).expect("server thread");
         let ids = NetcraqIds::resolve(&index).expect("ids");
-        Fixture { server, frames, stop, poller: Some(poller), ids, index }
+        Fixture { server, frames, emitted, stop, poller: Some(poller), ids, index }
     }
 
     pub fn address(&self) -> String {
@@ -82,6 +87,12 @@ impl Fixture {
     /// Queues a frame for the node; the poll thread processes it within a round.
     pub fn inject(&self, frame: Vec<u8>) {
         self.frames.send(frame).expect("poller alive");
+    }
+
+    /// The next frame the node sent for a PacketOut, with its egress port,
+    /// if one comes within `timeout`.
+    pub fn next_emitted(&self, timeout: Duration) -> Option<(u16, Vec<u8>)> {
+        self.emitted.recv_timeout(timeout).ok()
     }
 }
 
@@ -116,4 +127,13 @@ pub fn read_frame(key: u16) -> Vec<u8> {
     let from = Endpoint { ip: HOST_IP, mac: HOST_MAC };
     let to = Endpoint { ip: NODE_IP, mac: NODE_MAC };
     NetcraqFrame::request(from, 40000, to, 7, header).to_bytes().to_vec()
+}
+
+/// The control plane's chain frame of `op` for `key` in `epoch`, addressed
+/// to the node: what a controller sends by PacketOut.
+pub fn controller_frame(op: Op, key: u16, epoch: u32) -> Vec<u8> {
+    let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
+    let from = Endpoint { ip: HOST_IP, mac: HOST_MAC };
+    let to = Endpoint { ip: NODE_IP, mac: NODE_MAC };
+    NetcraqFrame { epoch, ..NetcraqFrame::request(from, 40000, to, 7, header) }.to_bytes().to_vec()
 }
