@@ -26,7 +26,7 @@
 //! NOT_SERVING` leaves a read in flight, asked again of the head.
 //!
 //! Run with `cargo test --release -p netcraq-core --test model_check -- --nocapture`
-//! to see the state counts and the negative test's trace; the larger
+//! to see the state counts and the negative tests' traces; the larger
 //! configurations are `#[ignore]`d (add `--ignored`).
 
 use netcraq_core::{is_newer, FabricPort, KeySlot, Lease, Mode, Node, NodeConfig, Outcome, Role, Route};
@@ -203,9 +203,7 @@ fn node_config(node: usize, order: &[usize], epoch: u32, lease_ticks: u32, sync_
 /// `from_controller`. A node outside the chain has its ports unmarked.
 fn fabric_ports(node: usize, order: &[usize]) -> Vec<FabricPort> {
     let at = order.iter().position(|n| *n == node);
-    let neighbour = |offset: isize| {
-        at.and_then(|i| i.checked_add_signed(offset)).and_then(|i| order.get(i)).copied()
-    };
+    let neighbour = |offset: isize| at.and_then(|i| i.checked_add_signed(offset)).and_then(|i| order.get(i)).copied();
     let mut entries: Vec<FabricPort> = (0..NODES)
         .filter(|peer| *peer != node)
         .map(|peer| FabricPort {
@@ -492,6 +490,8 @@ struct Used {
     duplicates: u8,
     retransmissions: u8,
     forgeries: u8,
+    /// Sweeps the control plane repeated while a joining node lacked a key.
+    resweeps: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, Hash)]
@@ -808,11 +808,15 @@ impl ChainModel {
 
     /// The control plane's timeout while it waits for a joining node: like
     /// a client's, it fires when nothing is in flight, so nothing is still
-    /// on its way to the joining node.
+    /// on its way to the joining node. It re-sweeps at most once per frame
+    /// the network may lose, so that a procedure that cannot complete ends
+    /// in a terminal state, where `the reconfiguration completes` sees it.
     fn resweep_enabled(&self, state: &State) -> bool {
         match self.next_control_step(state) {
             Some(ControlStep::AwaitReceived { joiner, .. }) => {
-                state.network.is_empty() && !self.has_every_key(state, *joiner)
+                state.network.is_empty()
+                    && !self.has_every_key(state, *joiner)
+                    && state.used.resweeps < self.max_losses
             }
             _ => false,
         }
@@ -880,6 +884,7 @@ impl ChainModel {
             }
             Action::Control => self.control(&mut next, &mut effect),
             Action::Resweep => {
+                next.used.resweeps += 1;
                 if let Some(ControlStep::AwaitReceived { swept, .. }) = self.next_control_step(state) {
                     effect.sent.extend((0..self.keys).map(|key| self.sweep(*swept, key)));
                 }
@@ -1020,10 +1025,13 @@ impl ChainModel {
         client.redirected = false;
     }
 
-    fn describe(&self, step: &ControlStep) -> String {
+    fn describe(&self, state: &State, step: &ControlStep) -> String {
         match step {
             ControlStep::Crash(n) => format!("{} CRASHES", NODE_NAMES[*n]),
             ControlStep::AwaitLeaseLapse(n) => format!("CONTROLLER sees {}'s lease lapsed", NODE_NAMES[*n]),
+            ControlStep::Configure(n, c) if state.nodes[*n].is_syncing() && !c.is_syncing() => {
+                format!("CONTROLLER makes {} a full member (sync_epoch 0)", NODE_NAMES[*n])
+            }
             ControlStep::Configure(n, c) => {
                 let syncing = if c.is_syncing() { format!(" syncing {}", c.sync_epoch) } else { String::new() };
                 format!("CONTROLLER configures {} as {} in epoch {}{syncing}", NODE_NAMES[*n], c.role.name(), c.epoch)
@@ -1057,7 +1065,7 @@ impl ChainModel {
                 Action::Lose(p) => format!("LOSE {p:?}"),
                 Action::Duplicate(p) => format!("DUPLICATE {p:?}"),
                 Action::Forge(forgery) => format!("FORGE {:?}", self.forged(state, *forgery)),
-                Action::Control => self.describe(self.next_control_step(state).expect("a step left")),
+                Action::Control => self.describe(state, self.next_control_step(state).expect("a step left")),
                 Action::Resweep => "CONTROLLER sweeps again".to_string(),
                 Action::Tick => format!("the lease clock reads {}", state.now + 1),
             };
@@ -1293,9 +1301,8 @@ fn reconfiguration_properties(reconfiguration: &Reconfiguration) -> Vec<Property
         }));
     }
     if reconfiguration.joins() {
-        properties.push(Property::sometimes("a key is received by SYNC", |_, s: &State| {
-            received_in_flight(s, Op::Sync)
-        }));
+        properties
+            .push(Property::sometimes("a key is received by SYNC", |_, s: &State| received_in_flight(s, Op::Sync)));
         properties.push(Property::sometimes("a key is received by CHAIN_WRITE during sync", |_, s: &State| {
             received_in_flight(s, Op::ChainWrite)
         }));
@@ -1362,7 +1369,10 @@ fn one_value_per_version(m: &ChainModel, s: &State) -> bool {
 /// Quiet after a reconfiguration: the control plane is done, nothing is in
 /// flight, nothing was lost and no client waits.
 fn quiet_after_reconfiguration(m: &ChainModel, s: &State) -> bool {
-    m.reconfigured(s) && s.network.is_empty() && s.used.losses == 0 && s.clients.iter().all(|c| c.phase != Phase::Waiting)
+    m.reconfigured(s)
+        && s.network.is_empty()
+        && s.used.losses == 0
+        && s.clients.iter().all(|c| c.phase != Phase::Waiting)
 }
 
 /// Quiet after a reconfiguration, every member of the new chain is a full
@@ -1663,7 +1673,10 @@ fn tail_removed_after_its_lease_lapses() {
 /// (h) The REPLICA crashes during traffic; the HEAD's successor becomes the TAIL.
 #[test]
 fn replica_crash_during_traffic() {
-    verify("(h) replica crashes", reconfiguring(reconfiguration_scripts(), |keys| removal(REPLICA, Departure::Crash, keys)));
+    verify(
+        "(h) replica crashes",
+        reconfiguring(reconfiguration_scripts(), |keys| removal(REPLICA, Departure::Crash, keys)),
+    );
 }
 
 /// (h2) The REPLICA is removed alive: the control plane waits for its lease.
@@ -1789,4 +1802,3 @@ fn join_sweeping_only_the_old_tail_leaves_the_head_dirty() {
     let path = counterexample("(l) join sweeps the old tail only", model, "the chain converges when quiet");
     assert!(path.last_state().nodes[HEAD].slot(0).is_dirty());
 }
-
