@@ -184,7 +184,8 @@ fn forged_chain_frames_from_hosts_change_no_register() {
         chain.inside(host, || {
             let socket = netcraq_node::afpacket::PacketSocket::open(&plan.interface).expect("packet socket");
             for (_, target_ip, _) in nodes {
-                for (op, version) in [(Op::ChainWrite, 5), (Op::Ack, 1), (Op::Sync, 5), (Op::Sweep, 0), (Op::Renew, 0)] {
+                for (op, version) in [(Op::ChainWrite, 5), (Op::Ack, 1), (Op::Sync, 5), (Op::Sweep, 0), (Op::Renew, 0)]
+                {
                     for source in [plan.ip, neighbour] {
                         let header = NetcraqRepr { op, version, key: 9, value: value("forged") };
                         let frame =

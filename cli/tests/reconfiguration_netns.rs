@@ -40,7 +40,8 @@ fn topology() -> String {
             text += &format!("[[link]]\na = \"n{a}\"\nb = \"n{b}\"\n\n");
         }
     }
-    text += &format!("[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nmode = \"craq\"\nkeys = [0, {KEYS}]\n\n");
+    text +=
+        &format!("[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nmode = \"craq\"\nkeys = [0, {KEYS}]\n\n");
     text + "[[chain]]\nname = \"spare\"\nnodes = [\"n4\"]\nmode = \"craq\"\nkeys = [0, 1]\n"
 }
 
@@ -113,12 +114,11 @@ fn a_chain_loses_its_middle_then_its_tail_then_gains_a_node_under_load() {
     println!("{report:?}\nsuccessful operations at each reconfiguration: {done:?}, at the end {total}");
 
     assert_eq!(layout.members, ["n1", "n4"]);
-    let configs: Vec<_> =
-        ["n1", "n4"].map(|n| controller.tables_of(n).expect("a member").config).into_iter().collect();
-    assert_eq!(configs.iter().map(|c| (c.role, c.epoch, c.sync_epoch)).collect::<Vec<_>>(), [
-        (Role::Head, 4, 0),
-        (Role::Tail, 4, 0)
-    ]);
+    let configs: Vec<_> = ["n1", "n4"].map(|n| controller.tables_of(n).expect("a member").config).into_iter().collect();
+    assert_eq!(
+        configs.iter().map(|c| (c.role, c.epoch, c.sync_epoch)).collect::<Vec<_>>(),
+        [(Role::Head, 4, 0), (Role::Tail, 4, 0)]
+    );
     let received = chain.counter("n4", CounterId::Outcomes)[Outcome::KeyReceived.index()];
     assert_eq!(received, u64::from(KEYS), "n4 received every key exactly once");
     assert!(done.windows(2).all(|w| w[1] > w[0]), "operations succeed between reconfigurations: {done:?}");
@@ -138,13 +138,13 @@ fn a_chain_loses_its_middle_then_its_tail_then_gains_a_node_under_load() {
 /// acknowledged write of its key (or a later one whose outcome was unknown).
 fn append_final_reads(chain: &Chain, history: &mut History) {
     let mut at_ns = history.operations().iter().map(|op| op.return_ns).max().unwrap_or(0) + 1;
-    for (index, node) in ["n1", "n4"].into_iter().enumerate() {
+    for (client, node) in (1000u32..).zip(["n1", "n4"]) {
         let reads: Vec<_> = chain.inside("h1", || {
-            let client = chain.client(node);
-            (0..KEYS).map(|key| client.read(key).unwrap_or_else(|e| panic!("read {key} at {node}: {e}"))).collect()
+            let mut reader = chain.client(node);
+            (0..KEYS).map(|key| reader.read(key).unwrap_or_else(|e| panic!("read {key} at {node}: {e}"))).collect()
         });
         for (key, read) in (0..KEYS).zip(reads) {
-            history.push(Operation::read(1000 + index, key, at_ns, at_ns + 1, read.value));
+            history.push(Operation::read(client, key, at_ns, at_ns + 1, read.value));
             at_ns += 2;
         }
     }

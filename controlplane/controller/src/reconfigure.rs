@@ -38,10 +38,6 @@ impl ChainLayout {
     fn tail(&self) -> Result<&str, String> {
         self.members.last().map(String::as_str).ok_or_else(|| "the chain has no node".to_string())
     }
-
-    fn keys(&self) -> u64 {
-        u64::from(self.key_hi) - u64::from(self.key_lo)
-    }
 }
 
 /// Computes every member's tables for a layout (routes and fabric ports
@@ -215,7 +211,7 @@ impl Controller {
     /// its range since the sync began: the only count that tells that the
     /// syncing tail holds every key (§10.4).
     async fn sync(&mut self, from: &str, joining: &str) -> Result<(u64, u32), NodeError> {
-        let keys = self.configured(joining)?.keys();
+        let keys = key_count(&self.configured(joining)?.config);
         let received_before = outcome_count(self.member(joining)?, Outcome::KeyReceived).await?;
         let mut sent = 0;
         for round in 1..=MAX_SWEEP_ROUNDS {
@@ -258,10 +254,11 @@ const SWEPT: [Outcome; 4] = [Outcome::SweepResent, Outcome::SweepCopied, Outcome
 /// a lost SWEEP is simply repeated, as every SWEEP is harmless, §10.1).
 /// Returns the SWEEPs sent and the rounds it took.
 async fn sweep(target: &mut dyn Target, counted: &[Outcome]) -> Result<(u64, u32), NodeError> {
-    let config = target.read_config().await?.ok_or_else(|| {
-        NodeError::new(target.name(), target.address(), "is unconfigured: there is nothing to sweep")
-    })?;
-    let keys = u64::from(config.key_hi) - u64::from(config.key_lo);
+    let config = target
+        .read_config()
+        .await?
+        .ok_or_else(|| NodeError::new(target.name(), target.address(), "is unconfigured: there is nothing to sweep"))?;
+    let keys = key_count(&config);
     let mut sent = 0;
     for round in 1..=MAX_SWEEP_ROUNDS {
         let before = outcome_sum(target, counted).await?;
@@ -279,6 +276,10 @@ async fn sweep(target: &mut dyn Target, counted: &[Outcome]) -> Result<(u64, u32
         target.address(),
         format!("did not count a SWEEP for each of its {keys} keys in any of {MAX_SWEEP_ROUNDS} rounds"),
     ))
+}
+
+fn key_count(config: &NodeConfig) -> u64 {
+    u64::from(config.key_hi) - u64::from(config.key_lo)
 }
 
 /// One SWEEP per key of the node's range, through PacketOut.
@@ -362,8 +363,8 @@ mod tests {
 
     #[test]
     fn a_removal_waits_for_the_lease_configures_then_sweeps_tail_first() {
-        let (next, steps) = plan_removal(&layout(&["n1", "n2", "n3"], 100), "n3", 2, Duration::from_secs(1), &Planner)
-            .expect("plans");
+        let (next, steps) =
+            plan_removal(&layout(&["n1", "n2", "n3"], 100), "n3", 2, Duration::from_secs(1), &Planner).expect("plans");
         assert_eq!((next.members.as_slice(), next.epoch), (&["n1".to_string(), "n2".to_string()][..], 2));
         let expected = ["wait", "configure n2 TAIL", "configure n1 HEAD", "sweep n2", "sweep n1"];
         assert_eq!(names(&steps), expected);

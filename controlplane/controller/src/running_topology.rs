@@ -122,7 +122,10 @@ pub struct TopologyPlanner {
 
 impl TopologyPlanner {
     pub fn new(topology: &Topology) -> TopologyPlanner {
-        TopologyPlanner { network: topology.network(), nodes: topology.nodes().iter().map(|n| n.name.clone()).collect() }
+        TopologyPlanner {
+            network: topology.network(),
+            nodes: topology.nodes().iter().map(|n| n.name.clone()).collect(),
+        }
     }
 
     /// The layout of the topology's chain `name` as `netcraq up` configures

@@ -25,7 +25,7 @@ use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
 use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
 use netcraq_plan::plan::NodeTables;
-use netcraq_topology::NodeKind;
+use netcraq_topology::{NodeKind, BMV2_CPU_PORT};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::Code;
@@ -47,11 +47,6 @@ pub const BMV2_SECOND_OUTPUT_PORT: u32 = 510;
 /// Tofino: the recirculation port the mirror copy loops through
 /// (`NETCRAQ_RECIRC_PORT`, default 68: Tofino 1, pipe 0).
 pub const TOFINO_SECOND_OUTPUT_PORT: u32 = 68;
-/// BMv2: the port PacketOut frames enter by, `simple_switch_grpc --cpu-port 510`
-/// as the node is launched. The second output's clone port has the same
-/// number, harmlessly: egress recirculates every clone, so none is sent to
-/// the controller as a PacketIn.
-pub const BMV2_PACKET_OUT_PORT: u16 = 510;
 /// Tofino: the port PacketOut frames enter by, the CPU PCIe port of a 4-pipe
 /// Tofino 1 (192). Other Tofino models and pipe counts have another.
 pub const TOFINO_PACKET_OUT_PORT: u16 = 192;
@@ -240,7 +235,10 @@ pub trait Target: Send {
 pub fn packet_out_port(kind: NodeKind) -> u16 {
     match kind {
         NodeKind::Software | NodeKind::Dpdk => CONTROLLER_PORT,
-        NodeKind::Bmv2 => BMV2_PACKET_OUT_PORT,
+        // `simple_switch_grpc --cpu-port`, as the node is launched. The second
+        // output's clone port has the same number, harmlessly: egress
+        // recirculates every clone, so none reaches the controller.
+        NodeKind::Bmv2 => BMV2_CPU_PORT,
         NodeKind::Tofino => TOFINO_PACKET_OUT_PORT,
     }
 }

@@ -11,9 +11,9 @@ use netcraq_core::ROUTE_TABLE_CAPACITY;
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use std::collections::HashMap;
 
-/// Port numbers a node may use: bmv2 ports are 9 bits and 511 means drop,
-/// and ports count from 1.
-pub const MAX_PORTS_PER_NODE: usize = 510;
+/// Port numbers a node may use: bmv2 ports are 9 bits, 511 means drop and
+/// 510 is its CPU port (`BMV2_CPU_PORT`), and ports count from 1.
+pub const MAX_PORTS_PER_NODE: usize = 509;
 
 /// Keeps namespace and file names derived from endpoint names short.
 const MAX_NAME_LEN: usize = 32;

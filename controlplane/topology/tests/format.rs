@@ -356,7 +356,7 @@ fn deployment_fields_give_p4runtime_servers_ports_and_controller_settings() {
     );
     assert_eq!(
         refusal(&solo_with("b = \"n1\"\n", "b = \"n1\"\nb_port = 0\n")),
-        "link 1 (h1 <-> n1): port 0 of n1 is outside 1 to 510"
+        "link 1 (h1 <-> n1): port 0 of n1 is outside 1 to 509"
     );
     let twice =
         format!("{SOLO}\n[[host]]\nname = \"h2\"\nip = \"10.0.1.2\"\n\n[[link]]\na = \"h2\"\nb = \"n1\"\nb_port = 1\n");

@@ -814,9 +814,7 @@ impl ChainModel {
     fn resweep_enabled(&self, state: &State) -> bool {
         match self.next_control_step(state) {
             Some(ControlStep::AwaitReceived { joiner, .. }) => {
-                state.network.is_empty()
-                    && !self.has_every_key(state, *joiner)
-                    && state.used.resweeps < self.max_losses
+                state.network.is_empty() && !self.has_every_key(state, *joiner) && state.used.resweeps < self.max_losses
             }
             _ => false,
         }
