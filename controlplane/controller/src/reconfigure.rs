@@ -171,13 +171,21 @@ impl Controller {
     /// failure, saying which step it was.
     pub async fn reconfigure(&mut self, steps: &[Step]) -> Result<ReconfigureReport, NodeError> {
         let mut report = ReconfigureReport::default();
+        // Each joining node's KEY_RECEIVED count before it became a syncing tail.
+        let mut received_before: Vec<(String, u64)> = Vec::new();
         for step in steps {
             let line = match step {
                 Step::WaitForLeases(wait) => {
                     tokio::time::sleep(*wait).await;
                     format!("waited {wait:?} for the removed node's lease to lapse")
                 }
-                Step::Configure { node, tables } => self.configure(node, tables).await?,
+                Step::Configure { node, tables } => {
+                    if tables.config.is_syncing() {
+                        let count = outcome_count(self.member(node)?, Outcome::KeyReceived).await?;
+                        received_before.push((node.clone(), count));
+                    }
+                    self.configure(node, tables).await?
+                }
                 Step::Sweep { node } => {
                     let target = self.member(node)?;
                     let (sent, rounds) = sweep(target, &SWEPT).await?;
@@ -185,7 +193,11 @@ impl Controller {
                     format!("{node}: swept ({sent} SWEEPs in {rounds} round(s))")
                 }
                 Step::Sync { from, joining } => {
-                    let (sent, rounds) = self.sync(from, joining).await?;
+                    let before = received_before.iter().find(|(node, _)| node == joining).map(|(_, count)| *count);
+                    let before = before.ok_or_else(|| {
+                        NodeError::new(joining, "", "is synced without being configured as a syncing tail first")
+                    })?;
+                    let (sent, rounds) = self.sync(from, joining, before).await?;
                     report.sweeps_sent += sent;
                     format!("{joining}: received every key from {from} ({sent} SWEEPs in {rounds} round(s))")
                 }
@@ -207,12 +219,12 @@ impl Controller {
         Ok(format!("{node}: {changes}; node_config set ({}, epoch {}{syncing})", config.role.name(), config.epoch))
     }
 
-    /// Sweeps `from` until `joining` counts `KEY_RECEIVED` for every key of
-    /// its range since the sync began: the only count that tells that the
-    /// syncing tail holds every key (§10.4).
-    async fn sync(&mut self, from: &str, joining: &str) -> Result<(u64, u32), NodeError> {
+    /// Sweeps `from` until `joining` has counted `KEY_RECEIVED` for every
+    /// key of its range since it became a syncing tail (when it counted
+    /// `received_before`): the only count that tells that it holds every
+    /// key (§10.4), whether a write or the sweep brought it.
+    async fn sync(&mut self, from: &str, joining: &str, received_before: u64) -> Result<(u64, u32), NodeError> {
         let keys = key_count(&self.configured(joining)?.config);
-        let received_before = outcome_count(self.member(joining)?, Outcome::KeyReceived).await?;
         let mut sent = 0;
         for round in 1..=MAX_SWEEP_ROUNDS {
             let config = self.configured(from)?.config;
