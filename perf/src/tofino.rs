@@ -49,26 +49,31 @@ impl OpClass {
     pub fn path(self) -> &'static str {
         match self {
             OpClass::CleanRead => {
-                "FRESH pass: classify read() reads kv_version, behave read_local() replies; one egress pass"
+                "FRESH pass: classify read() plans a READ (and reads kv_received and lease_end), the next stages read \
+                 kv_version (version_read), lease_held, kv_acked, value and writer, behave read_local() replies; \
+                 one egress pass"
             }
             OpClass::ReadToTail => {
-                "FRESH pass: classify read(), behave read_to_tail() forwards to the tail (which then spends a clean \
-                 read's passes); one egress pass"
+                "FRESH pass: classify read() plans a READ, its registers are read as a clean read's, behave \
+                 read_to_tail() forwards to the tail (which then spends a clean read's passes); one egress pass"
             }
             OpClass::HeadWrite => {
-                "FRESH pass: classify write_here(), behave stamp_next_pass() resubmits (nothing leaves); STAMP pass \
-                 (parse_resubmit): classify stamp() compare-and-sets kv_version, behave stamped_forward() sends \
-                 the CHAIN_WRITE; one egress pass"
+                "FRESH pass: classify write_here() plans a WRITE, kv_version is read (version_read), behave \
+                 stamp_next_pass() resubmits (nothing leaves); STAMP pass (parse_resubmit): classify stamp() plans \
+                 the stamp, version_cas compare-and-sets kv_version, value and writer are written, behave \
+                 stamped_forward() sends the CHAIN_WRITE; one egress pass"
             }
             OpClass::ChainWrite => {
-                "FRESH pass: classify chain_write(0) stores a newer version, behave chain_forward() forwards to the \
-                 successor; one egress pass"
+                "FRESH pass: classify chain_write(PLAN_CHAIN_WRITE, 0) at a replica, version_chain stores a newer \
+                 version, value and writer are written, behave chain_forward() forwards to the successor; one \
+                 egress pass"
             }
             OpClass::TailCommit => {
-                "FRESH pass: classify chain_write(1), behave commit() replies and mirror_second(SECOND_ACK) mirrors \
-                 the received frame; egress passes: the reply, the copy out of the recirculation port (second_h in \
-                 front); SECOND pass (parse_second on NETCRAQ_RECIRC_PORT): classify second_ack() forwards the ACK \
-                 to the predecessor; egress pass of the ACK"
+                "FRESH pass: classify chain_write(PLAN_CHAIN_WRITE, 1) at the tail, version_chain stores, behave \
+                 commit() replies and mirror_second(SECOND_ACK) mirrors the received frame; egress passes: the \
+                 reply, the copy out of the recirculation port (second_h in front); SECOND pass (parse_second on \
+                 NETCRAQ_RECIRC_PORT): classify second_ack() forwards the ACK to the predecessor; egress pass of \
+                 the ACK"
             }
             OpClass::MalformedDrop => {
                 "FRESH pass: classify drop_frame() counts the outcome; drop_ctl = 1, no egress pass"
@@ -76,14 +81,33 @@ impl OpClass {
         }
     }
 
-    /// The constructs of `netcraq_tna.p4` the passes rest on.
+    /// The constructs of `netcraq_tna.p4` the passes rest on. `classify`
+    /// plans what a pass does; the register accesses the plan selects are
+    /// in `NetcraqIngress`'s apply block, after it.
     pub fn evidence(self) -> &'static [Construct] {
-        const READ: Construct = Construct::new("action", "read", &["PLAN_READ", "version_read"], &[]);
         const NO_SECOND: &[&str] = &["mirror_second", "resubmit_type"];
+        const READ: Construct = Construct::new("action", "read", &["meta.plan = PLAN_READ;"], NO_SECOND);
+        const READ_VERSION: Construct = Construct::new(
+            "control",
+            "NetcraqIngress",
+            &["if (meta.plan == PLAN_READ || meta.plan == PLAN_WRITE", "meta.s = version_read.execute(idx);"],
+            &[],
+        );
+        const CHAIN_WRITE: Construct = Construct::new("action", "chain_write", &["meta.plan = plan;"], NO_SECOND);
+        const STORE_NEWER: Construct = Construct::new(
+            "control",
+            "NetcraqIngress",
+            &[
+                "meta.plan == PLAN_CHAIN_WRITE || meta.plan == PLAN_SYNC",
+                "meta.ver_ok = (bit<1>) version_chain.execute(idx);",
+            ],
+            &[],
+        );
         match self {
             OpClass::CleanRead => {
                 const E: &[Construct] = &[
                     READ,
+                    READ_VERSION,
                     Construct::new("action", "read_local", &["reply();"], NO_SECOND),
                     Construct::new("table", "behave", &[": read_local();"], &[]),
                 ];
@@ -92,6 +116,7 @@ impl OpClass {
             OpClass::ReadToTail => {
                 const E: &[Construct] = &[
                     READ,
+                    READ_VERSION,
                     Construct::new("action", "read_to_tail", &["forward_request(meta.tail_ip);"], NO_SECOND),
                     Construct::new("table", "behave", &[": read_to_tail();"], &[]),
                 ];
@@ -99,23 +124,37 @@ impl OpClass {
             }
             OpClass::HeadWrite => {
                 const E: &[Construct] = &[
-                    Construct::new("action", "write_here", &["PLAN_WRITE"], &[]),
+                    Construct::new("action", "write_here", &["meta.plan = PLAN_WRITE;"], NO_SECOND),
+                    READ_VERSION,
                     Construct::new("action", "stamp_next_pass", &["ig_dprsr_md.resubmit_type = 1;"], &[]),
                     Construct::new("state", "parse_resubmit", &["pkt.extract(hdr.resubmit);"], &[]),
-                    Construct::new("action", "stamp", &["version_cas.execute"], &[]),
+                    Construct::new("action", "stamp", &["meta.plan = PLAN_STAMP;"], NO_SECOND),
+                    Construct::new(
+                        "control",
+                        "NetcraqIngress",
+                        &["meta.plan == PLAN_STAMP", "meta.ver_ok = (bit<1>) version_cas.execute(idx);"],
+                        &[],
+                    ),
                     Construct::new("action", "stamped_forward", &["forward_chain(meta.successor_ip);"], NO_SECOND),
                 ];
                 E
             }
             OpClass::ChainWrite => {
                 const E: &[Construct] = &[
-                    Construct::new("action", "chain_write", &["version_chain.execute"], &[]),
+                    Construct::new("table", "classify", &[": chain_write(PLAN_CHAIN_WRITE, 0);"], &[]),
+                    CHAIN_WRITE,
+                    STORE_NEWER,
+                    Construct::new("table", "behave", &[": chain_forward(OUTCOME_CHAIN_WRITE_APPLIED);"], &[]),
                     Construct::new("action", "chain_forward", &["forward_chain(meta.successor_ip);"], NO_SECOND),
                 ];
                 E
             }
             OpClass::TailCommit => {
                 const E: &[Construct] = &[
+                    Construct::new("table", "classify", &[": chain_write(PLAN_CHAIN_WRITE, 1);"], &[]),
+                    CHAIN_WRITE,
+                    STORE_NEWER,
+                    Construct::new("table", "behave", &[": commit(OUTCOME_COMMIT_APPLIED);"], &[]),
                     Construct::new("action", "commit", &["reply();", "mirror_second(SECOND_ACK);"], &[]),
                     Construct::new("action", "mirror_second", &["ig_dprsr_md.mirror_type = MIRROR_TYPE_SECOND;"], &[]),
                     Construct::new("control", "NetcraqIngressDeparser", &["mirror.emit<mirror_h>"], &[]),
@@ -428,7 +467,8 @@ mod tests {
         let located = check_program(&source).unwrap_or_else(|stale| panic!("the pass table is stale: {stale}"));
         assert_eq!(located.len(), OpClass::ALL.len());
         assert!(located.iter().all(|(_, constructs)| constructs.iter().all(|(_, line)| *line > 0)));
-        // The passes the table counts are the program's only loops back to ingress.
+        // The passes the table counts are the program's only loops back to
+        // ingress: SYNC, SWEEP and RENEW take one pass each.
         assert_eq!(source.matches("resubmit_type = 1").count(), 1);
         assert_eq!(source.matches("mirror_second(SECOND_").count(), 2, "commit and window_full");
         assert!(source.contains("#define NETCRAQ_KEYS 65536"));
@@ -441,6 +481,9 @@ mod tests {
             source.replacen("decide(OUTCOME_READ_LOCAL);", "decide(OUTCOME_READ_LOCAL); mirror_second(SECOND_ACK);", 1);
         let error = check_program(&mirrored_read).unwrap_err();
         assert!(error.contains("clean_read") && error.contains("mirror_second"), "{error}");
+        let unread = source.replace("meta.s = version_read.execute(idx);", "meta.s = 0;");
+        let error = check_program(&unread).unwrap_err();
+        assert!(error.starts_with("clean_read: control NetcraqIngress") && error.contains("version_read"), "{error}");
         let renamed = source.replace("action second_ack(", "action second_acknowledge(");
         assert!(check_program(&renamed).unwrap_err().contains("second_ack is gone"));
         let body = Construct::new("action", "a", &[], &[]).find("x action a(bit<8> b) { if (c) { d(); } }\nnext");
