@@ -231,7 +231,9 @@ impl Controller {
             sent += send_sweeps(self.member(from)?, &config).await?;
             let deadline = Instant::now() + SWEEP_ROUND_WAIT;
             loop {
-                let received = outcome_count(self.member(joining)?, Outcome::KeyReceived).await? - received_before;
+                // Saturating: a node that restarted counts from 0 again, and must not look synced.
+                let received =
+                    outcome_count(self.member(joining)?, Outcome::KeyReceived).await?.saturating_sub(received_before);
                 if received >= keys {
                     return Ok((sent, round));
                 }
@@ -277,7 +279,7 @@ async fn sweep(target: &mut dyn Target, counted: &[Outcome]) -> Result<(u64, u32
         sent += send_sweeps(target, &config).await?;
         let deadline = Instant::now() + SWEEP_ROUND_WAIT;
         while Instant::now() < deadline {
-            if outcome_sum(target, counted).await? - before >= keys {
+            if outcome_sum(target, counted).await?.saturating_sub(before) >= keys {
                 return Ok((sent, round));
             }
             tokio::time::sleep(COUNTER_POLL).await;
