@@ -54,6 +54,10 @@ fn config(role: Role, mode: Mode) -> NodeConfig {
         key_lo: 2,
         key_hi: 40,
         epoch: 9,
+        // CRAQ nodes hold leases and a CR tail is syncing, so that the
+        // reconfiguration rows (§5.1) are reached too.
+        lease_ticks: if mode == Mode::Craq { 1000 } else { 0 },
+        sync_epoch: if mode == Mode::Cr && role == Role::Tail { 5 } else { 0 },
     }
 }
 
@@ -65,7 +69,7 @@ fn build(selector: u8) -> Node {
     let mode = if selector & 4 == 0 { Mode::Craq } else { Mode::Cr };
     let mut node = Node::new(CAPACITY);
     node.set_config(config(role, mode)).expect("valid config");
-    let fabric = FabricPort { port: 0, from_predecessor: true, from_successor: true };
+    let fabric = FabricPort { port: 0, from_predecessor: true, from_successor: true, from_controller: true };
     node.fabric_ports_mut().insert(fabric).expect("one entry fits");
     for (i, (prefix, prefix_len, port)) in ROUTES.into_iter().enumerate() {
         if selector >> 3 & (1 << i) == 0 {
@@ -80,7 +84,7 @@ fn fix_up(control: u8, frame: &mut Vec<u8>, config: &NodeConfig) {
     const UDP: usize = IP + 20;
     const NC: usize = UDP + 8;
     if control & 0x40 != 0 && frame.len() > NC {
-        frame[NC] = frame[NC] % 7 + 1;
+        frame[NC] = frame[NC] % 10 + 1;
     }
     if control & 0x10 != 0 {
         let chain = frame.get(NC).and_then(|code| Op::from_code(*code)).is_some_and(Op::is_chain);
