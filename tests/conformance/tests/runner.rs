@@ -7,6 +7,7 @@ use netcraq_conformance::{
     KeyRegisters, Lease, NodeConfig, NodeUnderTest, Output, VectorFile,
 };
 use netcraq_core::{Node, DEFAULT_KEY_CAPACITY};
+use netcraq_wire::{Op, CHAIN_FRAME_LEN};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -369,7 +370,7 @@ impl NodeUnderTest for Trusting {
 
     fn receive(&mut self, ingress_port: u16, clock_ticks: u32, frame: &[u8]) -> Result<Vec<Output>, String> {
         let mut frame = frame.to_vec();
-        let chain_op = frame.len() >= 66 && matches!(frame[42], 5 | 7..=10);
+        let chain_op = frame.len() >= CHAIN_FRAME_LEN && Op::from_code(frame[42]).is_some_and(Op::is_chain);
         if let Some(own) = self.own.filter(|own| self.ignore_epochs && chain_op && frame[30..34] == own.own_ip.octets())
         {
             frame[62..66].copy_from_slice(&own.epoch.to_be_bytes());

@@ -68,12 +68,7 @@ impl NetcraqIds {
                 action(self.set_config, params)
             }
         };
-        p4::TableEntry {
-            table_id: self.node_config,
-            is_default_action: true,
-            action: Some(action),
-            ..Default::default()
-        }
+        default_entry(self.node_config, action)
     }
 
     /// The `fabric_port` entry of `fabric`.
@@ -101,22 +96,12 @@ impl NetcraqIds {
     /// The default entry of `fabric_port`: `edge_port`, which a node does
     /// not let change (no match means an edge port, §2.3).
     pub fn fabric_port_default_entry(&self) -> p4::TableEntry {
-        p4::TableEntry {
-            table_id: self.fabric_port,
-            is_default_action: true,
-            action: Some(action(self.edge_port, vec![])),
-            ..Default::default()
-        }
+        default_entry(self.fabric_port, action(self.edge_port, vec![]))
     }
 
     /// The default entry of `ipv4_route`: its constant `no_route`.
     pub fn route_default_entry(&self) -> p4::TableEntry {
-        p4::TableEntry {
-            table_id: self.ipv4_route,
-            is_default_action: true,
-            action: Some(action(self.no_route, vec![])),
-            ..Default::default()
-        }
+        default_entry(self.ipv4_route, action(self.no_route, vec![]))
     }
 
     /// A counter entry: to read (`packets: None`) or as read.
@@ -137,6 +122,11 @@ impl NetcraqIds {
 
 fn param(param_id: u32, value: u128) -> p4::action::Param {
     p4::action::Param { param_id, value: encode_bits(value) }
+}
+
+/// The default entry of table `table_id`, taking `action`.
+fn default_entry(table_id: u32, action: p4::TableAction) -> p4::TableEntry {
+    p4::TableEntry { table_id, is_default_action: true, action: Some(action), ..Default::default() }
 }
 
 fn action(action_id: u32, params: Vec<p4::action::Param>) -> p4::TableAction {
