@@ -16,7 +16,8 @@
 
 use crate::latency::LatencyRecorder;
 use crate::results::lower_median_by;
-use crate::system::{ScratchDir, Spawned};
+use crate::system::ScratchDir;
+pub use netcraq_etcd_cluster::EtcdCluster;
 use netcraq_client::mix::RequestMix;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -293,74 +294,6 @@ fn filesystem_of(path: &Path) -> String {
         .filter(|(mount_point, _)| path.starts_with(mount_point))
         .max_by_key(|(mount_point, _)| mount_point.len())
         .map_or("unknown".to_string(), |(mount_point, kind)| format!("{kind} ({mount_point})"))
-}
-
-/// Free TCP ports on 127.0.0.1, held together until returned so they differ.
-fn free_ports(count: usize) -> Result<Vec<u16>, String> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("finding a free port: {e}"))?;
-    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
-}
-
-/// An etcd cluster of the benchmark's own; its members are stopped by PID
-/// when it is dropped.
-pub struct EtcdCluster {
-    members: Vec<Spawned>,
-    pub client_urls: Vec<String>,
-}
-
-impl EtcdCluster {
-    /// Starts `count` members with data directories under `dir`.
-    pub fn start(etcd: &Path, count: u32, dir: &Path) -> Result<EtcdCluster, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let ports = free_ports(2 * count as usize)?;
-        let (client_ports, peer_ports) = ports.split_at(count as usize);
-        let url = |port: &u16| format!("http://127.0.0.1:{port}");
-        let names: Vec<String> = (0..count).map(|member| format!("member{member}")).collect();
-        let initial_cluster: Vec<String> =
-            names.iter().zip(peer_ports).map(|(name, port)| format!("{name}={}", url(port))).collect();
-        let token = format!("netcraq-bench-{}-{count}", std::process::id());
-        let mut cluster = EtcdCluster { members: Vec::new(), client_urls: client_ports.iter().map(url).collect() };
-        for ((name, client_port), peer_port) in names.iter().zip(client_ports).zip(peer_ports) {
-            let mut command = Command::new(etcd);
-            command
-                .args(["--name", name, "--data-dir"])
-                .arg(dir.join(name))
-                .args(["--listen-client-urls", &url(client_port), "--advertise-client-urls", &url(client_port)])
-                .args(["--listen-peer-urls", &url(peer_port), "--initial-advertise-peer-urls", &url(peer_port)])
-                .args(["--initial-cluster", &initial_cluster.join(","), "--initial-cluster-state", "new"])
-                .args(["--initial-cluster-token", &token])
-                .args(["--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"]);
-            cluster.members.push(Spawned::start(name, command, dir, false)?);
-        }
-        Ok(cluster)
-    }
-
-    pub fn members(&self) -> u32 {
-        self.members.len() as u32
-    }
-
-    /// Fails, with the member's last log lines, when one of them has ended.
-    pub fn check_running(&mut self) -> Result<(), String> {
-        for member in &mut self.members {
-            if let Some(status) = member.try_status() {
-                return Err(format!("etcd {} ended ({status}):\n{}", member.name, member.stderr_tail(10)));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for EtcdCluster {
-    fn drop(&mut self) {
-        for member in &mut self.members {
-            if let (_, true) = member.stop(Some(libc::SIGTERM)) {
-                eprintln!("bench: etcd {} had to be killed", member.name);
-            }
-        }
-    }
 }
 
 #[cfg(feature = "etcd")]
@@ -671,8 +604,6 @@ mod tests {
     #[test]
     fn filesystems_are_named() {
         assert!(!filesystem_of(Path::new("/")).starts_with("unknown"));
-        let ports = free_ports(4).unwrap();
-        assert!(ports.iter().all(|p| *p > 0) && ports.windows(2).all(|w| w[0] != w[1]), "{ports:?}");
     }
 
     /// A one-member etcd on free ports, a second of load: every read got a

@@ -22,6 +22,7 @@ mod plan;
 #[allow(unsafe_code)] // waitid, kill, geteuid, setsid
 mod process;
 mod runner;
+pub mod spawned;
 mod topology;
 mod validate;
 
