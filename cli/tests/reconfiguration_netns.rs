@@ -12,7 +12,7 @@ use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::{block_on_runtime, Controller};
 use netcraq_core::control::CounterId;
 use netcraq_core::{Outcome, Role};
-use netcraq_linearizability::{check, CheckResult, History, Operation};
+use netcraq_linearizability::{check, CheckResult};
 use netcraq_topology::Topology;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -138,7 +138,7 @@ fn a_chain_loses_its_middle_then_its_tail_then_gains_a_node_under_load() {
 
     let mut history = report.history.expect("history recorded");
     assert!(!report.history_truncated);
-    append_final_reads(&chain, &mut history);
+    chain.append_final_reads(&mut history, "h1", &["n1", "n4"], KEYS);
     match check(&history) {
         CheckResult::Linearizable => {}
         other => panic!("not linearizable through the reconfigurations: {other:?}"),
@@ -152,21 +152,4 @@ fn outcomes(runtime: &tokio::runtime::Runtime, controller: &mut Controller, node
     let named =
         Outcome::ALL.iter().filter(|o| counts[o.index()] != 0).map(|o| format!("{} {}", o.name(), counts[o.index()]));
     format!("{node}: {}", named.collect::<Vec<_>>().join(", "))
-}
-
-/// Reads every key at both members after the workload, and appends the
-/// reads to the history after everything in it: each must return the last
-/// acknowledged write of its key (or a later one whose outcome was unknown).
-fn append_final_reads(chain: &Chain, history: &mut History) {
-    let mut at_ns = history.operations().iter().map(|op| op.return_ns).max().unwrap_or(0) + 1;
-    for (client, node) in (1000u32..).zip(["n1", "n4"]) {
-        let reads: Vec<_> = chain.inside("h1", || {
-            let mut reader = chain.client(node);
-            (0..KEYS).map(|key| reader.read(key).unwrap_or_else(|e| panic!("read {key} at {node}: {e}"))).collect()
-        });
-        for (key, read) in (0..KEYS).zip(reads) {
-            history.push(Operation::read(client, key, at_ns, at_ns + 1, read.value));
-            at_ns += 2;
-        }
-    }
 }

@@ -6,11 +6,11 @@
 
 use netcraq_client::{run_workload, Client, ClientOptions, KeyDistribution, Stop, Workload};
 use netcraq_controller::running_topology::{
-    bmv2_command, deployment, kind_of, p4runtime_port_file, wait_for_listeners,
+    bmv2_command, deployment, deployment_with_spares, kind_of, p4runtime_port_file, wait_for_listeners,
 };
 use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, PipelineFiles};
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_linearizability::{check, CheckResult};
+use netcraq_linearizability::{check, CheckResult, History, Operation};
 use netcraq_topology::{NodeKind, Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
@@ -78,6 +78,8 @@ pub struct Chain {
     pub running: Running,
     /// What the controller applied, for chains up with [`Chain::up_managed`].
     deployment: Option<Deployment>,
+    /// Every node's P4Runtime address, spares included ([`Chain::up_managed`]).
+    addresses: Vec<(String, String)>,
 }
 
 impl Chain {
@@ -116,7 +118,7 @@ impl Chain {
         let deployment =
             deployment(&topology, &running.plan().nodes, &addresses, &pipeline).expect("deployment of the plan");
         apply_blocking(&deployment).unwrap_or_else(|e| panic!("the controller configures the chain: {e}"));
-        let chain = Chain { running, deployment: Some(deployment) };
+        let chain = Chain { running, deployment: Some(deployment), addresses };
         for node in chain.node_names() {
             if kind_of(&topology, &node) != Some(NodeKind::Bmv2) {
                 chain.wait_stats(&node, |_| true);
@@ -137,7 +139,7 @@ impl Chain {
                 command
             })
             .expect("topology comes up");
-        let chain = Chain { running, deployment: None };
+        let chain = Chain { running, deployment: None, addresses: Vec::new() };
         for node in chain.node_names() {
             chain.wait_stats(&node, |_| true);
         }
@@ -241,6 +243,42 @@ impl Chain {
         let mut controller = Controller::new(deployment).expect("a controller of the deployment");
         runtime.block_on(controller.apply()).unwrap_or_else(|e| panic!("the controller takes the chain over: {e}"));
         controller
+    }
+
+    /// The running controller's deployment: every node, spares included
+    /// (chains up with [`Chain::up_managed`]), claimed with `election_id`.
+    pub fn deployment_with_spares(&self, topology: &Topology, election_id: u128) -> Deployment {
+        let pipeline = PipelineFiles::default();
+        let mut deployment = deployment_with_spares(topology, &self.running.plan().nodes, &self.addresses, &pipeline)
+            .expect("a deployment of every node");
+        deployment.election_id = election_id;
+        deployment
+    }
+
+    /// Sends `signal` to node `node`'s process (by its PID).
+    pub fn signal(&self, node: &str, signal: libc::c_int) {
+        let pid = self.running.node_pid(node).expect("the node runs");
+        // SAFETY: kill(2) on a PID this test started and has not reaped.
+        let sent = unsafe { libc::kill(pid as i32, signal) };
+        assert_eq!(sent, 0, "signal {signal} to {node} (pid {pid})");
+    }
+
+    /// Reads keys `0..keys` at each of `nodes` from `host` after a workload,
+    /// and appends the reads to its history after everything in it: each
+    /// must return the last acknowledged write of its key (or a later one
+    /// whose outcome was unknown).
+    pub fn append_final_reads(&self, history: &mut History, host: &str, nodes: &[&str], keys: u16) {
+        let mut at_ns = history.operations().iter().map(|op| op.return_ns).max().unwrap_or(0) + 1;
+        for (client, node) in (1000u32..).zip(nodes) {
+            let reads: Vec<_> = self.inside(host, || {
+                let mut reader = self.client(node);
+                (0..keys).map(|key| reader.read(key).unwrap_or_else(|e| panic!("read {key} at {node}: {e}"))).collect()
+            });
+            for (key, read) in (0..keys).zip(reads) {
+                history.push(Operation::read(client, key, at_ns, at_ns + 1, read.value));
+                at_ns += 2;
+            }
+        }
     }
 
     /// Kills node `node`'s process at once (SIGKILL, by its PID), as a crash would.

@@ -212,6 +212,11 @@ impl Controller {
         Ok(Controller { nodes, election_id, connected: false })
     }
 
+    /// The election id this controller claims the primary role with.
+    pub fn election_id(&self) -> u128 {
+        self.election_id
+    }
+
     pub fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.target.name().to_string()).collect()
     }

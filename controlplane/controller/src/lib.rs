@@ -11,6 +11,8 @@
 //! - [`running_topology`]: the deployment of a topology that `netcraq up` runs.
 //! - [`reconfigure`]: a node removed from a chain or added at its tail
 //!   while it serves (`docs/protocol.md` §10).
+//! - [`supervisor`]: the running controller's decisions, a pure state
+//!   machine; [`service`]: the running controller that carries them out.
 
 #![forbid(unsafe_code)]
 
@@ -18,7 +20,9 @@ pub mod deploy;
 pub mod deployment_file;
 pub mod reconfigure;
 pub mod running_topology;
+pub mod service;
 pub mod stats;
+pub mod supervisor;
 pub mod target;
 
 pub use deploy::{

@@ -24,7 +24,7 @@ const CONTROLLER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0]);
 
 /// A chain as the controller configures it: its members head to tail and
 /// what every member's `node_config` shares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainLayout {
     pub members: Vec<String>,
     pub mode: Mode,
@@ -115,6 +115,22 @@ pub fn plan_addition(
     steps.push(Step::Sync { from: old_tail, joining: joining.to_string() });
     member.config.sync_epoch = 0;
     steps.push(Step::Configure { node: joining.to_string(), tables: member });
+    steps.extend(sweep_tail_first(&next));
+    Ok((next, steps))
+}
+
+/// The same members in the next epoch, when nothing is known of what the
+/// nodes hold (a controller starting, or taking over from another): every
+/// member configured tail first, then swept tail first, which repairs
+/// whatever a reconfiguration cut short left dirty (§10.1).
+pub fn plan_restart(
+    layout: &ChainLayout,
+    next_epoch: u32,
+    planner: &impl LayoutPlanner,
+) -> Result<(ChainLayout, Vec<Step>), String> {
+    check_epoch(layout, next_epoch)?;
+    let next = ChainLayout { epoch: next_epoch, ..layout.clone() };
+    let mut steps: Vec<Step> = configure_tail_first(planner.tables(&next)?).collect();
     steps.extend(sweep_tail_first(&next));
     Ok((next, steps))
 }

@@ -86,9 +86,23 @@ fn listening_address(kind: Option<NodeKind>, node_file: &Path) -> Option<String>
     Some(format!("127.0.0.1:{port}"))
 }
 
-/// The deployment of a topology's plan: each node's planned tables, at its
-/// address; BMv2 nodes get the pipeline `bmv2` (P4Info and BMv2 JSON).
+/// The deployment of a topology's plan for `apply`: each node's planned
+/// tables, at its address; BMv2 nodes get the pipeline `bmv2` (P4Info and
+/// BMv2 JSON). Spares are left out: they stay unconfigured until the
+/// running controller adds one to its chain.
 pub fn deployment(
+    topology: &Topology,
+    nodes: &[NodeFile],
+    addresses: &[(String, String)],
+    bmv2: &PipelineFiles,
+) -> Result<Deployment, String> {
+    let is_spare = |name: &str| topology.chains().iter().any(|c| c.spares.iter().any(|s| s == name));
+    let members: Vec<NodeFile> = nodes.iter().filter(|file| !is_spare(&file.name)).cloned().collect();
+    deployment_with_spares(topology, &members, addresses, bmv2)
+}
+
+/// As [`deployment`], spares included: the running controller's nodes.
+pub fn deployment_with_spares(
     topology: &Topology,
     nodes: &[NodeFile],
     addresses: &[(String, String)],

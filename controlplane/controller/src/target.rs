@@ -229,6 +229,13 @@ pub trait Target: Send {
     /// acknowledges no PacketOut: its outcome shows in the node's counters,
     /// and a refusal by the node is reported by the next call.
     async fn packet_out(&mut self, frame: &[u8]) -> Result<(), NodeError>;
+    /// A second target over this one's connection and role, whose calls run
+    /// concurrently with this one's (the running controller renews leases
+    /// while it reconfigures); `None` before [`Target::connect`], or when
+    /// the kind of target cannot share.
+    fn share(&self) -> Option<Box<dyn Target>> {
+        None
+    }
 }
 
 /// The port PacketOut frames enter a node of `kind` by.
@@ -256,6 +263,7 @@ pub fn target_for(spec: &TargetSpec, options: TargetOptions) -> Result<Box<dyn T
 }
 
 /// How a node gets its pipeline: all that differs between kinds of node.
+#[derive(Clone)]
 enum Pipeline {
     /// A software or DPDK node: it runs the NetCRAQ pipeline from its start
     /// and serves P4Runtime itself; the controller checks its P4Info.
@@ -470,6 +478,16 @@ impl Target for P4RuntimeTarget {
     async fn packet_out(&mut self, frame: &[u8]) -> Result<(), NodeError> {
         self.connection.packet_out(frame).await
     }
+
+    fn share(&self) -> Option<Box<dyn Target>> {
+        let connection = self.connection.share()?;
+        Some(Box::new(P4RuntimeTarget {
+            connection,
+            kind: self.kind,
+            p4info: self.p4info.clone(),
+            pipeline: self.pipeline.clone(),
+        }))
+    }
 }
 
 /// A P4Runtime connection to one node with the ids of its P4Info: the
@@ -521,6 +539,22 @@ impl Connection {
 
     fn error(&self, message: impl Into<String>) -> NodeError {
         NodeError::new(&self.node, &self.address, message)
+    }
+
+    /// This connection again, sharing its client and role; `None` before it connects.
+    fn share(&self) -> Option<Connection> {
+        Some(Connection {
+            node: self.node.clone(),
+            address: self.address.clone(),
+            device_id: self.device_id,
+            timeout: self.timeout,
+            client: Some(self.client.as_ref()?.share()),
+            claimed: self.claimed,
+            index: self.index.clone(),
+            ids: self.ids.clone(),
+            key_capacity: self.key_capacity,
+            route_capacity: self.route_capacity,
+        })
     }
 
     fn client(&mut self) -> Result<&mut P4RuntimeClient, NodeError> {

@@ -171,6 +171,22 @@ impl P4RuntimeClient {
         &self.address
     }
 
+    /// A second client over the same connection, sharing this one's role:
+    /// its calls (a PacketOut too, once primary) run concurrently with this
+    /// one's. Refusals of earlier PacketOuts are reported to this client only.
+    pub fn share(&self) -> P4RuntimeClient {
+        P4RuntimeClient {
+            address: self.address.clone(),
+            device_id: self.device_id,
+            timeout: self.timeout,
+            grpc: self.grpc.clone(),
+            election_id: self.election_id,
+            stream: self.stream.clone(),
+            standing: self.standing.clone(),
+            stream_errors: None,
+        }
+    }
+
     /// Opens the StreamChannel and claims the primary role with
     /// `election_id`; fails with [`ClientError::NotPrimary`] when the server
     /// makes this controller a backup. The role lasts while this client lives;
@@ -364,10 +380,10 @@ impl P4RuntimeClient {
             let message = format!("another controller took the primary role (election id {highest})");
             return Err(refused(Code::PermissionDenied, message));
         }
-        let (Some(stream), Some(errors)) = (&self.stream, &mut self.stream_errors) else {
+        let Some(stream) = &self.stream else {
             return Err(refused(Code::PermissionDenied, "not primary: call become_primary first".to_string()));
         };
-        if let Ok(error) = errors.try_recv() {
+        if let Some(Ok(error)) = self.stream_errors.as_mut().map(mpsc::Receiver::try_recv) {
             let message = format!("the server refused an earlier PacketOut: {}", error.message);
             return Err(refused(Code::from(error.canonical_code), message));
         }

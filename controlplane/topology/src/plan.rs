@@ -4,7 +4,7 @@
 
 use crate::faults::node_fault_seed;
 use crate::node_file::{NodeFile, Port};
-use crate::topology::{Host, Link, LinkKind, Node, Topology};
+use crate::topology::{Chain, Host, Link, LinkKind, Node, Topology};
 use netcraq_plan::network::{network_tables, Network, NetworkChain, Station};
 use netcraq_plan::plan::{PlanError, FIRST_EPOCH};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr};
@@ -130,17 +130,19 @@ impl Topology {
     /// node's fault seed.
     pub fn plan(&self) -> Result<Plan, PlanError> {
         let graph = Graph::new(self);
-        let chains: Vec<NetworkChain> = self
-            .chains
-            .iter()
-            .map(|chain| NetworkChain {
-                nodes: chain.nodes.iter().map(|name| graph.index_of(name)).collect(),
-                mode: chain.mode,
-                key_lo: chain.key_lo,
-                key_hi: chain.key_hi,
-                epoch: FIRST_EPOCH,
-            })
-            .collect();
+        let network_chain = |chain: &Chain, nodes: &[String]| NetworkChain {
+            nodes: nodes.iter().map(|name| graph.index_of(name)).collect(),
+            mode: chain.mode,
+            key_lo: chain.key_lo,
+            key_hi: chain.key_hi,
+            epoch: FIRST_EPOCH,
+        };
+        // A spare's file holds its ports and routes, planned as a chain of
+        // its own; no controller writes that `node_config`: spares wait
+        // unconfigured until one joins its chain.
+        let spares = self.chains.iter().flat_map(|c| c.spares.iter().map(move |s| network_chain(c, std::slice::from_ref(s))));
+        let chains: Vec<NetworkChain> =
+            self.chains.iter().map(|chain| network_chain(chain, &chain.nodes)).chain(spares).collect();
         let mut tables_of = network_tables(&graph.network, &chains)?;
         let mut nodes = Vec::with_capacity(self.nodes.len());
         for (index, node) in self.nodes.iter().enumerate() {

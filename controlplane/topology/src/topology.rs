@@ -112,6 +112,9 @@ pub(crate) struct ChainEntry {
     pub mode: ModeName,
     /// `[lo, hi)`: `hi` is one past the last key, up to 65536.
     pub keys: [u32; 2],
+    /// Nodes that wait, unconfigured, to join this chain when a member fails.
+    #[serde(default)]
+    pub spares: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -246,7 +249,9 @@ pub struct Link {
     pub kind: LinkKind,
 }
 
-/// A chain: node names from head to tail, its mode and key range `[key_lo, key_hi)`.
+/// A chain: node names from head to tail, its mode and key range `[key_lo,
+/// key_hi)`, and its spares: nodes left unconfigured until the running
+/// controller adds one at the tail in place of a failed member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
     pub name: String,
@@ -254,6 +259,7 @@ pub struct Chain {
     pub mode: Mode,
     pub key_lo: u16,
     pub key_hi: u32,
+    pub spares: Vec<String>,
 }
 
 /// Why a topology file was refused: the entry at fault and what is wrong.

@@ -252,7 +252,7 @@ fn chains(entries: &[ChainEntry], nodes: &[Node], hosts: &[Host]) -> Result<Vec<
         if entry.nodes.is_empty() {
             return Err(error(at, "lists no nodes"));
         }
-        for member in &entry.nodes {
+        for member in entry.nodes.iter().chain(&entry.spares) {
             check_member(&at, member, nodes, hosts)?;
             if let Some(other) = chain_of_node.insert(member, &entry.name) {
                 let problem = if other == entry.name {
@@ -270,6 +270,7 @@ fn chains(entries: &[ChainEntry], nodes: &[Node], hosts: &[Host]) -> Result<Vec<
             mode: entry.mode.into(),
             key_lo,
             key_hi,
+            spares: entry.spares.clone(),
         });
     }
     Ok(chains)
@@ -293,10 +294,11 @@ fn key_range(at: &str, [lo, hi]: [u32; 2]) -> Result<(u16, u32), TopologyError> 
 }
 
 fn every_node_in_a_chain(nodes: &[Node], chains: &[Chain]) -> Result<(), TopologyError> {
-    match nodes.iter().find(|n| !chains.iter().any(|c| c.nodes.contains(&n.name))) {
+    let in_a_chain = |name: &String| chains.iter().any(|c| c.nodes.contains(name) || c.spares.contains(name));
+    match nodes.iter().find(|n| !in_a_chain(&n.name)) {
         Some(idle) => Err(error(
             format!("node {}", idle.name),
-            "belongs to no chain; a node without a chain is unconfigured and drops every frame",
+            "belongs to no chain, as a member or a spare; a node without a chain is unconfigured and drops every frame",
         )),
         None => Ok(()),
     }
