@@ -22,13 +22,18 @@ pub const HISTORY_DIR_VAR: &str = "NETCRAQ_HISTORY_DIR";
 #[derive(Debug)]
 pub enum HistoryJsonError {
     /// A time beyond Porcupine's int64 nanoseconds.
-    TimeOutOfRange { ns: u64 },
+    TimeOutOfRange {
+        ns: u64,
+    },
     /// Not JSON, or not shaped as the format says.
     Syntax(serde_json::Error),
     /// The `format` field names another format.
     Format(String),
     /// Operation `index` (counted from 0) breaks a rule of the format.
-    Operation { index: usize, reason: &'static str },
+    Operation {
+        index: usize,
+        reason: &'static str,
+    },
     Io(std::io::Error),
 }
 
@@ -172,8 +177,8 @@ impl History {
         let latest_call = file.operations.iter().map(|operation| operation.call).max().unwrap_or(0);
         let mut history = History::with_initial_value(file.initial_value);
         for (index, operation) in file.operations.iter().enumerate() {
-            let operation =
-                from_porcupine(operation, latest_call).map_err(|reason| HistoryJsonError::Operation { index, reason })?;
+            let operation = from_porcupine(operation, latest_call)
+                .map_err(|reason| HistoryJsonError::Operation { index, reason })?;
             history.push(operation);
         }
         Ok(history)

@@ -77,7 +77,10 @@ fn a_write_whose_outcome_is_unknown_returns_after_everything_else() {
     .into_iter()
     .collect();
     let json = history.to_porcupine_json().unwrap();
-    assert!(json.contains(r#""Call":10,"Output":{"outcome":"unknown"},"Return":901,"Metadata":{"gave_up_ns":20}"#), "{json}");
+    assert!(
+        json.contains(r#""Call":10,"Output":{"outcome":"unknown"},"Return":901,"Metadata":{"gave_up_ns":20}"#),
+        "{json}"
+    );
 }
 
 #[test]
@@ -94,7 +97,11 @@ fn files_that_break_the_rules_are_refused_with_the_reason() {
         ("\"zeros\"", "\"ones\"", "unknown variant `ones`"),
         ("\"value\":\"61000000000000000000000000000000\"}", "\"value\":\"61\"}", "is not 32 hex digits"),
         ("\"value\":\"61000000000000000000000000000000\"}", "\"value\":\"6g000000000000000000000000000000\"}", "hex"),
-        ("{\"outcome\":\"ok\"}", "{\"outcome\":\"ok\",\"value\":\"00000000000000000000000000000000\"}", "a write's Output"),
+        (
+            "{\"outcome\":\"ok\"}",
+            "{\"outcome\":\"ok\",\"value\":\"00000000000000000000000000000000\"}",
+            "a write's Output",
+        ),
         ("{\"outcome\":\"ok\"}", "{\"outcome\":\"maybe\"}", "unknown variant `maybe`"),
         ("\"Return\":401", "\"Return\":309", "operation 2: a write whose outcome is unknown returns before"),
         ("\"Call\":100", "\"Call\":-1", "operation 0: Call is negative"),

@@ -64,7 +64,12 @@ impl Porcupine {
             _ => panic!("{name}: no verdict: {output:?}"),
         };
         let ours = check(history);
-        assert_eq!(verdict, ours.is_linearizable(), "{name}: Porcupine and ours disagree on {}: {ours}", path.display());
+        assert_eq!(
+            verdict,
+            ours.is_linearizable(),
+            "{name}: Porcupine and ours disagree on {}: {ours}",
+            path.display()
+        );
         std::fs::remove_file(&path).unwrap();
         verdict
     }
