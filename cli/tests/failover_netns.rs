@@ -13,7 +13,7 @@ use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::service::{self, InMemory, Note, NoteKind, ServiceSettings};
 use netcraq_controller::supervisor::Change;
 use netcraq_controller::Controller;
-use netcraq_linearizability::{check, CheckResult};
+use netcraq_linearizability::{check, save_history_if_requested, CheckResult};
 use netcraq_topology::Topology;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -158,6 +158,7 @@ fn the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_und
         let mut history = report.history.expect("history recorded");
         assert!(!report.history_truncated);
         chain.append_final_reads(&mut history, "h1", &["n1", "n4"], KEYS);
+        save_history_if_requested(&history, "failover").expect("saves the history");
         match check(&history) {
             CheckResult::Linearizable => {}
             other => panic!("not linearizable through the failovers: {other:?}"),

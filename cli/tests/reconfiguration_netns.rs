@@ -12,7 +12,7 @@ use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::{block_on_runtime, Controller};
 use netcraq_core::control::CounterId;
 use netcraq_core::{Outcome, Role};
-use netcraq_linearizability::{check, CheckResult};
+use netcraq_linearizability::{check, save_history_if_requested, CheckResult};
 use netcraq_topology::Topology;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -139,6 +139,7 @@ fn a_chain_loses_its_middle_then_its_tail_then_gains_a_node_under_load() {
     let mut history = report.history.expect("history recorded");
     assert!(!report.history_truncated);
     chain.append_final_reads(&mut history, "h1", &["n1", "n4"], KEYS);
+    save_history_if_requested(&history, "reconfiguration").expect("saves the history");
     match check(&history) {
         CheckResult::Linearizable => {}
         other => panic!("not linearizable through the reconfigurations: {other:?}"),

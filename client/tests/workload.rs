@@ -7,7 +7,7 @@ use std::time::Duration;
 use netcraq_client::{
     run_workload, ClientOptions, KeyDistribution, Progress, Stop, Workload, WorkloadError, WorkloadReport, WriteTarget,
 };
-use netcraq_linearizability::{check, CheckResult};
+use netcraq_linearizability::{check, save_history_if_requested, CheckResult, History};
 use netcraq_wire::Op;
 use responder::{Faults, Responder};
 
@@ -21,6 +21,14 @@ fn workload(operations: u64) -> Workload {
         history_capacity_ops: 100_000,
         ..Workload::default()
     }
+}
+
+/// Checks `history`, saved first under the test's name when
+/// NETCRAQ_HISTORY_DIR asks (docs/linearizability.md).
+fn checked(history: &History) -> CheckResult {
+    let name = std::thread::current().name().unwrap_or("workload").to_string();
+    save_history_if_requested(history, &name).expect("saves the history");
+    check(history)
 }
 
 fn assert_counts_consistent(report: &WorkloadReport) {
@@ -50,7 +58,7 @@ fn a_run_counts_every_operation_once_and_its_history_is_linearizable() {
     let history = report.history.expect("history requested");
     assert_eq!(history.len(), 2000);
     assert!(!report.history_truncated);
-    assert_eq!(check(&history), CheckResult::Linearizable);
+    assert_eq!(checked(&history), CheckResult::Linearizable);
 }
 
 #[test]
@@ -77,7 +85,7 @@ fn lost_packets_are_retransmitted_and_the_history_stays_linearizable() {
         "{indeterminate} {:?}",
         report.errors
     );
-    assert_eq!(check(&history), CheckResult::Linearizable);
+    assert_eq!(checked(&history), CheckResult::Linearizable);
 }
 
 #[test]
@@ -91,7 +99,7 @@ fn writes_refused_by_a_full_window_are_counted_and_left_out_of_the_history() {
     assert_eq!(report.errors.total(), 30, "{:?}", report.errors);
     let history = report.history.expect("history requested");
     assert_eq!(history.len() as u64, report.reads + report.writes);
-    assert_eq!(check(&history), CheckResult::Linearizable);
+    assert_eq!(checked(&history), CheckResult::Linearizable);
 }
 
 #[test]
@@ -100,7 +108,7 @@ fn a_store_serving_stale_reads_is_caught_by_the_checker() {
 
     let report = run_workload(&[responder.addr()], &workload(500), |_| {}).unwrap();
 
-    let result = check(&report.history.expect("history requested"));
+    let result = checked(&report.history.expect("history requested"));
     assert!(matches!(result, CheckResult::Violation { .. }), "{result}");
 }
 
@@ -174,7 +182,7 @@ fn a_full_history_keeps_the_operations_invoked_first() {
     let history = report.history.expect("history requested");
     assert_eq!(history.len(), 100);
     assert!(report.history_truncated);
-    assert_eq!(check(&history), CheckResult::Linearizable);
+    assert_eq!(checked(&history), CheckResult::Linearizable);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use netcraq_controller::running_topology::{
 };
 use netcraq_controller::{apply_blocking, block_on_runtime, Controller, Deployment, PipelineFiles};
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_linearizability::{check, CheckResult, History, Operation};
+use netcraq_linearizability::{check, save_history_if_requested, CheckResult, History, Operation};
 use netcraq_topology::{NodeKind, Placement, Running, Topology};
 use netcraq_wire::{Endpoint, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, NETCRAQ_UDP_PORT};
 use serde_json::Value;
@@ -196,7 +196,8 @@ impl Chain {
 
     /// Runs 12 concurrent clients from host `h1` at every node of `n1..n3`
     /// over keys 0..4 (60 % reads) for `operations` operations, and asserts
-    /// that most were recorded and the history is linearizable.
+    /// that most were recorded and the history is linearizable (saved as
+    /// `label` when NETCRAQ_HISTORY_DIR asks, docs/linearizability.md).
     pub fn assert_linearizable(&self, operations: usize, seed: u64, label: &str) {
         let targets: Vec<_> = ["n1", "n2", "n3"].iter().map(|n| self.address(n)).collect();
         let workload = Workload {
@@ -212,6 +213,7 @@ impl Chain {
         let report = self.inside("h1", || run_workload(&targets, &workload, |_| {})).expect("workload runs");
         let history = report.history.as_ref().expect("history recorded");
         assert!(history.len() > operations * 2 / 3, "{label}: most operations recorded ({})", history.len());
+        save_history_if_requested(history, label).expect("saves the history");
         match check(history) {
             CheckResult::Linearizable => {}
             other => panic!("{label}: {other:?}"),

@@ -3,7 +3,7 @@
 
 use netcraq_core::faults::PortFaults;
 use netcraq_core::{Mode, Outcome, Role};
-use netcraq_linearizability::{check, CheckResult, History, Operation as LinOp};
+use netcraq_linearizability::{check, save_history_if_requested, CheckResult, History, Operation as LinOp};
 use netcraq_sim::{
     build_chain, ChainNetwork, ChainNetworkSpec, HistoryEntry, Layout, LinkConfig, NodeChoice, OpResult, Operation,
     PlannedOp, RunStop, SimClient, SimClientConfig, SimConfig, SimWorkload, Value, WorkloadSpec,
@@ -85,8 +85,13 @@ fn is_ok(entry: &HistoryEntry) -> bool {
     matches!(entry.result, OpResult::Ok { .. })
 }
 
+/// Also saves the history under the test's name when NETCRAQ_HISTORY_DIR
+/// asks (docs/linearizability.md).
 fn assert_linearizable(history: &[HistoryEntry]) {
-    match check(&checked_history(history)) {
+    let history = checked_history(history);
+    let name = std::thread::current().name().unwrap_or("chain_sim").to_string();
+    save_history_if_requested(&history, &name).expect("saves the history");
+    match check(&history) {
         CheckResult::Linearizable => {}
         other => panic!("the history is not shown linearizable: {other:?}"),
     }

@@ -59,7 +59,8 @@ impl Operation {
 }
 
 /// What every register holds before the history starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InitialValue {
     /// All zeros, as in a freshly started store.
     #[default]
@@ -70,7 +71,7 @@ pub enum InitialValue {
 }
 
 /// A recorded history: operations on any number of keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     initial_value: InitialValue,
     operations: Vec<Operation>,

@@ -6,12 +6,17 @@
 //! key and searches each key for a linearization (see `search.rs`). The search
 //! is bounded by a step budget per key; a key that exhausts it is reported as
 //! [`CheckResult::Inconclusive`] rather than guessed.
+//!
+//! Histories are also written and read as JSON in Porcupine's conventions
+//! ([`History::to_porcupine_json`], docs/linearizability.md), so that a
+//! checker nobody here wrote can verify them (`tests/porcupine`).
 
 #![forbid(unsafe_code)]
 
 mod bitset;
 mod explain;
 mod history;
+mod history_json;
 mod search;
 
 use std::collections::{BTreeMap, HashSet};
@@ -19,6 +24,7 @@ use std::fmt::{self, Display, Formatter};
 
 pub use explain::format_value;
 pub use history::{Action, ClientId, History, InitialValue, Key, Operation, Value, VALUE_LEN};
+pub use history_json::{save_history_if_requested, HistoryJsonError, HISTORY_DIR_VAR, HISTORY_FORMAT};
 
 use search::KeyVerdict;
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{brute_force_linearizable, generate, written_values, Rng, Shape};
-use netcraq_linearizability::{check, Action, CheckResult, History, Operation};
+use common::{brute_force_linearizable, generate, read_count, with_read_value, written_values, Rng, Shape};
+use netcraq_linearizability::{check, CheckResult};
 
 fn tiny_shape(operations: usize) -> Shape {
     Shape {
@@ -16,26 +16,6 @@ fn tiny_shape(operations: usize) -> Shape {
         distinct_values: 3,
         max_duration_ns: 30,
     }
-}
-
-/// `history` with read number `read_index` returning `replacement` instead.
-fn with_read_value(history: &History, read_index: usize, replacement: [u8; 16]) -> History {
-    let mut reads_seen = 0;
-    let mutate = |operation: &Operation| {
-        let mut operation = *operation;
-        if let Action::Read { value } = &mut operation.action {
-            if reads_seen == read_index {
-                *value = replacement;
-            }
-            reads_seen += 1;
-        }
-        operation
-    };
-    history.operations().iter().map(mutate).collect()
-}
-
-fn read_count(history: &History) -> usize {
-    history.operations().iter().filter(|operation| matches!(operation.action, Action::Read { .. })).count()
 }
 
 #[test]

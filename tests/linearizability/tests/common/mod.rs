@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use netcraq_linearizability::{Action, History, Key, Operation, Value};
+use netcraq_linearizability::{Action, History, InitialValue, Key, Operation, Value};
 
 /// A value holding `text`, zero padded.
 pub fn value(text: &str) -> Value {
@@ -110,6 +110,35 @@ fn write_value(rng: &mut Rng, shape: &Shape, sequence: usize) -> Value {
     let mut value = Value::default();
     value[..8].copy_from_slice(&number.to_be_bytes());
     value
+}
+
+/// `history` with read number `read_index` returning `replacement` instead.
+pub fn with_read_value(history: &History, read_index: usize, replacement: Value) -> History {
+    let mut reads_seen = 0;
+    let mutate = |operation: &Operation| {
+        let mut operation = *operation;
+        if let Action::Read { value } = &mut operation.action {
+            if reads_seen == read_index {
+                *value = replacement;
+            }
+            reads_seen += 1;
+        }
+        operation
+    };
+    let mut mutated = History::with_initial_value(history.initial_value());
+    history.operations().iter().map(mutate).for_each(|operation| mutated.push(operation));
+    mutated
+}
+
+pub fn read_count(history: &History) -> usize {
+    history.operations().iter().filter(|operation| matches!(operation.action, Action::Read { .. })).count()
+}
+
+/// `history` with registers that start unknown: still linearizable if it was.
+pub fn starting_unknown(history: &History) -> History {
+    let mut unknown = History::with_initial_value(InitialValue::Unknown);
+    history.operations().iter().for_each(|operation| unknown.push(*operation));
+    unknown
 }
 
 /// The values a history's writes write, plus the initial zeros.
