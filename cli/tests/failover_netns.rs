@@ -30,13 +30,13 @@ const NOTE_WAIT: Duration = Duration::from_secs(20);
 const CALM: Duration = Duration::from_millis(1500);
 
 /// Four software nodes, each linked to every other; the client host hangs
-/// off n1, the head. The chain is n1, n2, n3 with n4 as its spare.
-fn topology() -> String {
+/// off `host_on`. The chain is n1, n2, n3 with n4 as its spare.
+fn topology(host_on: &str) -> String {
     let mut text = String::new();
     for i in 1..=4 {
         text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"software\"\nip = \"10.0.0.{i}\"\n\n");
     }
-    text += "[[host]]\nname = \"h1\"\nip = \"10.0.1.1\"\n\n[[link]]\na = \"h1\"\nb = \"n1\"\n\n";
+    text += &format!("[[host]]\nname = \"h1\"\nip = \"10.0.1.1\"\n\n[[link]]\na = \"h1\"\nb = \"{host_on}\"\n\n");
     for a in 1..=4 {
         for b in a + 1..=4 {
             text += &format!("[[link]]\na = \"n{a}\"\nb = \"n{b}\"\n\n");
@@ -81,12 +81,20 @@ fn reconfigured(change: Change) -> impl Fn(&NoteKind) -> bool {
     move |note| matches!(note, NoteKind::Reconfigured { change: done, .. } if *done == change)
 }
 
-#[test]
-fn the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_under_load() {
-    if !running_as_root("the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_under_load") {
-        return;
-    }
-    let text = topology();
+/// What happens after the chain serves, in order.
+enum Fault {
+    /// `kill -9` of a member; the controller must remove it.
+    Kill(&'static str),
+    /// The controller must bring the spare in.
+    SpareJoins(&'static str),
+}
+
+/// Brings the chain up, starts the running controller and a workload from
+/// h1 (on `host_on`, every request to `target`), then injects `faults`
+/// with calm in between; the chain must end as `members`, every history
+/// linearizable, every key read back at every member.
+fn fail_over(host_on: &str, target: &str, faults: &[Fault], members: &[&str]) {
+    let text = topology(host_on);
     let topology = Topology::parse(&text).expect("the test topology is valid");
     let chain = Chain::up_managed(&text);
     let mut deployment = chain.deployment_with_spares(&topology, 2);
@@ -120,50 +128,71 @@ fn the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_und
                 concurrency: 8,
                 stop: Stop::AfterDuration(WORKLOAD),
                 seed: 14,
+                // Writes enter at the target, which forwards them to the head.
                 write_target: WriteTarget::AnyTarget,
                 client: ClientOptions { timeout: Duration::from_millis(250), retries: 40, ..ClientOptions::default() },
                 history_capacity_ops: 2_000_000,
                 progress_interval: Duration::from_millis(100),
             };
-            let targets = [chain.address("n1")];
+            let targets = [chain.address(target)];
             chain.inside("h1", || run_workload(&targets, &workload, |_| {}))
         });
 
-        std::thread::sleep(CALM);
-        let killed = Instant::now();
-        chain.kill("n2");
-        let down = notes.wait("n2 is down", |n| *n == NoteKind::NodeDown("n2".into()));
-        let removed = notes.wait("n2 was removed", reconfigured(Change::Remove { node: "n2".into() }));
-        notes.wait("the spare n4 joined", reconfigured(Change::Add { node: "n4".into() }));
-        println!(
-            "middle killed: detected after {:?}, chain without it after {:?}",
-            down.at - killed,
-            removed.at - killed
-        );
-
-        std::thread::sleep(CALM);
-        let killed = Instant::now();
-        chain.kill("n3");
-        let down = notes.wait("n3 is down", |n| *n == NoteKind::NodeDown("n3".into()));
-        let removed = notes.wait("n3 was removed", reconfigured(Change::Remove { node: "n3".into() }));
-        println!("tail killed: detected after {:?}, chain without it after {:?}", down.at - killed, removed.at - killed);
-        let NoteKind::Reconfigured { members, .. } = &removed.what else { unreachable!() };
-        assert_eq!(members, &["n1", "n4"], "the spare took the place of the tail's predecessor line");
+        for fault in faults {
+            std::thread::sleep(CALM);
+            match fault {
+                Fault::Kill(node) => {
+                    let killed = Instant::now();
+                    chain.kill(node);
+                    let down = notes.wait("it is down", |n| *n == NoteKind::NodeDown(node.to_string()));
+                    let removed = notes.wait("it was removed", reconfigured(Change::Remove { node: node.to_string() }));
+                    println!(
+                        "{node} killed: detected after {:?}, chain without it after {:?}",
+                        down.at - killed,
+                        removed.at - killed
+                    );
+                }
+                Fault::SpareJoins(node) => {
+                    notes.wait("the spare joined", reconfigured(Change::Add { node: node.to_string() }));
+                }
+            }
+        }
+        let last = notes.seen.iter().rev().find_map(|note| match &note.what {
+            NoteKind::Reconfigured { members, .. } => Some(members.clone()),
+            _ => None,
+        });
+        assert_eq!(last.as_deref(), Some(members.iter().map(|m| m.to_string()).collect::<Vec<_>>().as_slice()));
 
         std::thread::sleep(CALM);
         let report = stop_workload(workload.join().expect("the workload thread").expect("the workload runs"));
-        stop.store(true, Ordering::Relaxed);
-        service.join().expect("the service thread").expect("the controller ran until stopped");
-
         let mut history = report.history.expect("history recorded");
         assert!(!report.history_truncated);
-        chain.append_final_reads(&mut history, "h1", &["n1", "n4"], KEYS);
-        save_history_if_requested(&history, "failover").expect("saves the history");
+        // While the controller still renews the members' leases.
+        chain.append_final_reads(&mut history, "h1", members, KEYS);
+        stop.store(true, Ordering::Relaxed);
+        service.join().expect("the service thread").expect("the controller ran until stopped");
+        save_history_if_requested(&history, &format!("failover-{}", members.join("-"))).expect("saves the history");
         match check(&history) {
             CheckResult::Linearizable => {}
             other => panic!("not linearizable through the failovers: {other:?}"),
         }
     });
+}
+
+#[test]
+fn the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_under_load() {
+    if !running_as_root("the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_under_load") {
+        return;
+    }
+    fail_over("n1", "n1", &[Fault::Kill("n2"), Fault::SpareJoins("n4"), Fault::Kill("n3")], &["n1", "n4"]);
+}
+
+#[test]
+fn the_controller_fails_over_the_head_and_clients_retransmit_through_the_new_one() {
+    if !running_as_root("the_controller_fails_over_the_head_and_clients_retransmit_through_the_new_one") {
+        return;
+    }
+    fail_over("n3", "n3", &[Fault::Kill("n1"), Fault::SpareJoins("n4")], &["n2", "n3", "n4"]);
 }
 
 fn stop_workload(report: netcraq_client::WorkloadReport) -> netcraq_client::WorkloadReport {
