@@ -70,6 +70,7 @@ start() { # etcd_url work_dir
         --etcd-prefix=/registry \
         --bind-address=127.0.0.1 \
         --advertise-address=127.0.0.1 \
+        --endpoint-reconciler-type=none \
         --secure-port="$port" \
         --cert-dir="$work/certs" \
         --service-cluster-ip-range=10.96.0.0/24 \

@@ -65,9 +65,10 @@ response=$(api POST "$configmaps" '{"apiVersion":"v1","kind":"ConfigMap","metada
 expect 201 "$response" "create ConfigMap"
 response=$(api GET "$configmaps/netcraq-smoke")
 expect 200 "$response" "get ConfigMap"
-[[ "$response" == *'"chain":"craq"'* ]] || fail "get ConfigMap: data missing: $response"
-etcdctl get --keys-only /registry/configmaps/default/netcraq-smoke | grep -q netcraq-smoke ||
-    fail "the ConfigMap is not in etcd under /registry/configmaps/default/netcraq-smoke"
+[[ "${response//[[:space:]]/}" == *'"chain":"craq"'* ]] || fail "get ConfigMap: data missing: $response"
+stored=$(etcdctl get --keys-only /registry/configmaps/default/netcraq-smoke)
+[[ "$stored" == /registry/configmaps/default/netcraq-smoke* ]] ||
+    fail "the ConfigMap is not in etcd under /registry/configmaps/default/netcraq-smoke: '$stored'"
 response=$(api DELETE "$configmaps/netcraq-smoke")
 expect 200 "$response" "delete ConfigMap"
 response=$(api GET "$configmaps/netcraq-smoke")
