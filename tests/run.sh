@@ -33,4 +33,9 @@ if ! "$shell_venv/bin/python" -c 'import p4runtime_sh.shell' 2>/dev/null; then
         echo "tests/run.sh: could not install p4runtime-shell: the interop test will fail and say why" >&2
 fi
 
+# etcd and kube-apiserver built from their Go modules, for the tests that run
+# against them (tests/peers/README.md).
+echo "tests/run.sh: building the Go peers (tests/peers/build.sh): this may take minutes the first time" >&2
+tests/peers/build.sh
+
 cargo test --workspace --release --locked --features netcraq-dpdk/dpdk,netcraq-node/dpdk,netcraq/dpdk,netcraq-perf/dpdk,netcraq-perf/etcd
