@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod controller;
 mod ctl;
 mod demo;
 mod demo_netns;
@@ -88,6 +89,9 @@ enum Command {
     /// The controller: apply a deployment's tables to its nodes over
     /// P4Runtime, read their counters, list the hottest keys
     Ctl(ctl::CtlArgs),
+    /// The running controller: keeps a deployment's chains serving through
+    /// node failures (probes, lease renewals, failover, spares joining)
+    Controller(controller::ControllerArgs),
     /// Benchmarks (perf/README.md): the poster's figures (CRAQ against CR on
     /// every kind of node), the DPDK node against dpdk-testpmd and the
     /// software node, its per-core ceiling, etcd on the same box, and the
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Get(args) => kv::get(args),
         Command::Put(args) => kv::put(args),
         Command::Ctl(args) => ctl::run(args),
+        Command::Controller(args) => controller::run(args),
         Command::Bench(args) => netcraq_perf::run(args),
     };
     match result {

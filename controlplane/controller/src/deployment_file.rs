@@ -25,25 +25,43 @@ impl std::fmt::Display for DeploymentFileError {
 
 impl std::error::Error for DeploymentFileError {}
 
-/// Loads the deployment file at `path`; pipeline paths in it are relative
-/// to the file's directory.
+/// Loads the deployment file at `path` for `apply`: spares are left out
+/// (they stay unconfigured until the running controller adds one to its
+/// chain). Pipeline paths in it are relative to the file's directory.
 pub fn load_deployment(path: &Path) -> Result<Deployment, DeploymentFileError> {
+    let (topology, deployment) = load_with_spares(path)?;
+    Ok(without_spares(&topology, deployment))
+}
+
+/// Loads the deployment file at `path` with its spares, and its topology:
+/// what the running controller (`netcraq controller`) works from.
+pub fn load_with_spares(path: &Path) -> Result<(Topology, Deployment), DeploymentFileError> {
     let topology = Topology::load(path).map_err(|e| DeploymentFileError(format!("deployment file {e}")))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    deployment_of(&topology, base).map_err(|e| DeploymentFileError(format!("deployment file {}: {e}", path.display())))
+    let deployment = deployment_of(&topology, base)
+        .map_err(|e| DeploymentFileError(format!("deployment file {}: {e}", path.display())))?;
+    Ok((topology, deployment))
 }
 
-/// Parses a deployment file's text; relative pipeline paths are joined to `base`.
+/// Parses a deployment file's text for `apply`; relative pipeline paths are joined to `base`.
 pub fn parse_deployment(text: &str, base: &Path) -> Result<Deployment, DeploymentFileError> {
     let topology = Topology::parse(text).map_err(|e| DeploymentFileError(e.to_string()))?;
-    deployment_of(&topology, base)
+    Ok(without_spares(&topology, deployment_of(&topology, base)?))
 }
 
-/// The deployment of a topology whose nodes all give their P4Runtime address.
+/// `deployment` without the topology's spares.
+fn without_spares(topology: &Topology, mut deployment: Deployment) -> Deployment {
+    let is_spare = |name: &str| topology.chains().iter().any(|c| c.spares.iter().any(|s| s == name));
+    deployment.nodes.retain(|node| !is_spare(&node.spec.name));
+    deployment
+}
+
+/// The deployment of a topology whose nodes all give their P4Runtime
+/// address, spares included.
 pub fn deployment_of(topology: &Topology, base: &Path) -> Result<Deployment, DeploymentFileError> {
     let plan = topology.plan().map_err(|e| DeploymentFileError(e.to_string()))?;
     let mut nodes = Vec::with_capacity(plan.nodes.len());
-    // The plan has a file per node in topology order: every node is in a chain.
+    // The plan has a file per node in topology order: every node is in a chain, or its spare.
     for (node, file) in topology.nodes().iter().zip(&plan.nodes) {
         let Some(server) = &node.p4runtime else {
             return Err(DeploymentFileError(format!(

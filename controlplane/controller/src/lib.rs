@@ -29,7 +29,7 @@ pub use deploy::{
     apply, apply_blocking, block_on_runtime, ApplyError, ApplyReport, Controller, Deployment, NodeReport, NodeTarget,
     DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT,
 };
-pub use deployment_file::{deployment_of, load_deployment, parse_deployment, DeploymentFileError};
+pub use deployment_file::{deployment_of, load_deployment, load_with_spares, parse_deployment, DeploymentFileError};
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
 pub use target::{
