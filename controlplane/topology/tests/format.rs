@@ -377,3 +377,19 @@ fn hosts_may_give_their_mac_and_nodes_may_be_tofino_switches() {
     let error = error.to_string();
     assert!(error.starts_with("node n1: kind \"tofino\" is a hardware switch"), "{error}");
 }
+
+#[test]
+fn spares_wait_for_their_chain_and_are_in_no_other() {
+    let spare = "[[node]]\nname = \"n2\"\nkind = \"software\"\nip = \"10.0.0.2\"\n\n[[link]]\na = \"n1\"\nb = \"n2\"\n";
+    let text = solo_with("nodes = [\"n1\"]", "nodes = [\"n1\"]\nspares = [\"n2\"]") + spare;
+    let topology = Topology::parse(&text).unwrap();
+    assert_eq!(topology.chains()[0].spares, ["n2"]);
+    let names: Vec<String> = topology.plan().unwrap().nodes.into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["n1", "n2"], "a spare gets a node file: `netcraq up` starts it");
+
+    let twice = solo_with("nodes = [\"n1\"]", "nodes = [\"n1\"]\nspares = [\"n1\"]");
+    assert_eq!(refusal(&twice), "chain kv: lists n1 twice");
+    assert!(refusal(&(SOLO.to_string() + spare)).contains("node n2: belongs to no chain, as a member or a spare"));
+    let host = solo_with("nodes = [\"n1\"]", "nodes = [\"n1\"]\nspares = [\"h1\"]");
+    assert_eq!(refusal(&host), "chain kv: \"h1\" is a host, not a node");
+}
