@@ -11,13 +11,17 @@
 //! - [`running_topology`]: the deployment of a topology that `netcraq up` runs.
 //! - [`reconfigure`]: a node removed from a chain or added at its tail
 //!   while it serves (`docs/protocol.md` §10).
+//! - [`election`]: controllers campaign in etcd; only the leader writes.
+//! - [`state_store`]: the controller's state, in memory or in etcd.
 
 #![forbid(unsafe_code)]
 
 pub mod deploy;
 pub mod deployment_file;
+pub mod election;
 pub mod reconfigure;
 pub mod running_topology;
+pub mod state_store;
 pub mod stats;
 pub mod target;
 
@@ -25,6 +29,8 @@ pub use deploy::{
     apply, apply_blocking, block_on_runtime, ApplyError, ApplyReport, Controller, Deployment, NodeReport, NodeTarget,
     DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT,
 };
+pub use election::{campaign, connect, EtcdOptions, EtcdTls, Leader, Leadership, LossReason};
+pub use state_store::{StateStore, StoreError};
 pub use deployment_file::{deployment_of, load_deployment, parse_deployment, DeploymentFileError};
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
