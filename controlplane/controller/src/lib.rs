@@ -13,14 +13,18 @@
 //!   while it serves (`docs/protocol.md` §10).
 //! - [`supervisor`]: the running controller's decisions, a pure state
 //!   machine; [`service`]: the running controller that carries them out.
+//! - [`election`]: controllers campaign in etcd; only the leader writes.
+//! - [`state_store`]: the controller's state, in memory or in etcd.
 
 #![forbid(unsafe_code)]
 
 pub mod deploy;
 pub mod deployment_file;
+pub mod election;
 pub mod reconfigure;
 pub mod running_topology;
 pub mod service;
+pub mod state_store;
 pub mod stats;
 pub mod supervisor;
 pub mod target;
@@ -30,6 +34,8 @@ pub use deploy::{
     DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT,
 };
 pub use deployment_file::{deployment_of, load_deployment, load_with_spares, parse_deployment, DeploymentFileError};
+pub use election::{campaign, connect, EtcdOptions, EtcdTls, Leader, Leadership, LossReason};
+pub use state_store::{StateStore, StoreError};
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
 pub use target::{

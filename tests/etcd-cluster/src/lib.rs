@@ -3,7 +3,7 @@
 //! by PID when dropped.
 
 use netcraq_topology::spawned::Spawned;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -25,30 +25,62 @@ fn free_ports(count: usize) -> Result<Vec<u16>, String> {
 pub struct EtcdCluster {
     members: Vec<Spawned>,
     pub client_urls: Vec<String>,
+    /// Where each member answers `/health` over plain HTTP: its client URL,
+    /// or with TLS its metrics URL.
+    health_urls: Vec<String>,
+}
+
+/// The PEM files of members that serve clients over TLS only, to clients
+/// with a certificate signed by `trusted_ca` (`--client-cert-auth`).
+pub struct ClientTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub trusted_ca: PathBuf,
 }
 
 impl EtcdCluster {
     /// Starts `count` members with data directories under `dir`.
     pub fn start(etcd: &Path, count: u32, dir: &Path) -> Result<EtcdCluster, String> {
+        EtcdCluster::start_members(etcd, count, dir, None)
+    }
+
+    /// Starts `count` members that serve clients over TLS (`https://` client
+    /// URLs) and answer `/health` on a plain HTTP metrics URL.
+    pub fn start_with_tls(etcd: &Path, count: u32, dir: &Path, tls: &ClientTls) -> Result<EtcdCluster, String> {
+        EtcdCluster::start_members(etcd, count, dir, Some(tls))
+    }
+
+    fn start_members(etcd: &Path, count: u32, dir: &Path, tls: Option<&ClientTls>) -> Result<EtcdCluster, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let ports = free_ports(2 * count as usize)?;
-        let (client_ports, peer_ports) = ports.split_at(count as usize);
+        // Members with TLS have a third port: their plain HTTP metrics URL.
+        let ports = free_ports(if tls.is_some() { 3 } else { 2 } * count as usize)?;
+        let (client_ports, rest) = ports.split_at(count as usize);
+        let (peer_ports, metrics_ports) = rest.split_at(count as usize);
         let url = |port: &u16| format!("http://127.0.0.1:{port}");
+        let client_url = |port: &u16| format!("{}://127.0.0.1:{port}", if tls.is_some() { "https" } else { "http" });
         let names: Vec<String> = (0..count).map(|member| format!("member{member}")).collect();
         let initial_cluster: Vec<String> =
             names.iter().zip(peer_ports).map(|(name, port)| format!("{name}={}", url(port))).collect();
         let token = format!("netcraq-bench-{}-{count}", std::process::id());
-        let mut cluster = EtcdCluster { members: Vec::new(), client_urls: client_ports.iter().map(url).collect() };
-        for ((name, client_port), peer_port) in names.iter().zip(client_ports).zip(peer_ports) {
+        let client_urls: Vec<String> = client_ports.iter().map(client_url).collect();
+        let health_urls = if tls.is_some() { metrics_ports.iter().map(url).collect() } else { client_urls.clone() };
+        let mut cluster = EtcdCluster { members: Vec::new(), client_urls, health_urls };
+        for (member, name) in names.iter().enumerate() {
+            let (client, peer) = (&cluster.client_urls[member], url(&peer_ports[member]));
             let mut command = Command::new(etcd);
             command
                 .args(["--name", name, "--data-dir"])
                 .arg(dir.join(name))
-                .args(["--listen-client-urls", &url(client_port), "--advertise-client-urls", &url(client_port)])
-                .args(["--listen-peer-urls", &url(peer_port), "--initial-advertise-peer-urls", &url(peer_port)])
+                .args(["--listen-client-urls", client, "--advertise-client-urls", client])
+                .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
                 .args(["--initial-cluster", &initial_cluster.join(","), "--initial-cluster-state", "new"])
                 .args(["--initial-cluster-token", &token])
                 .args(["--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"]);
+            if let Some(tls) = tls {
+                command.arg("--cert-file").arg(&tls.cert).arg("--key-file").arg(&tls.key);
+                command.arg("--trusted-ca-file").arg(&tls.trusted_ca).arg("--client-cert-auth");
+                command.args(["--listen-metrics-urls", &cluster.health_urls[member]]);
+            }
             cluster.members.push(Spawned::start(name, command, dir, false)?);
         }
         Ok(cluster)
@@ -74,7 +106,7 @@ impl EtcdCluster {
     /// `"health":"true"`, or fails after `timeout` with what it saw last.
     pub fn wait_serving(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
-        for url in self.client_urls.clone() {
+        for url in self.health_urls.clone() {
             loop {
                 self.check_running()?;
                 let last = match health(&url) {
@@ -111,7 +143,6 @@ impl Drop for EtcdCluster {
         }
     }
 }
-
 
 /// The body of `GET /health` at `url` (`http://127.0.0.1:PORT`), over one
 /// HTTP/1.0 request bounded by a second.
