@@ -23,7 +23,7 @@ use services::Proxy;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -53,7 +53,7 @@ pub async fn run(
         .add_service(PbLeaseServer::new(proxy.clone()))
         .add_service(PbClusterServer::new(proxy.clone()))
         .add_service(PbMaintenanceServer::new(proxy))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
             stopped.await.ok();
         });
     tokio::pin!(server);

@@ -33,7 +33,7 @@ impl PbKvService for Proxy {
     /// Every Range goes to etcd for now; the hot-key cache will answer
     /// candidates here.
     async fn range(&self, request: Request<PbRangeRequest>) -> Answer<PbRangeResponse> {
-        let counters = self.upstream.counters_ref();
+        let counters = &self.upstream.counters;
         if cache_candidate(request.get_ref()).is_some() {
             counters.cache_candidates.fetch_add(1, Relaxed);
         }

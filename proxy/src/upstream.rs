@@ -50,7 +50,7 @@ pub struct Upstream {
     urls: Vec<String>,
     limits: Limits,
     streams: Arc<Semaphore>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Upstream {
@@ -83,10 +83,6 @@ impl Upstream {
 
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()
-    }
-
-    pub(crate) fn counters_ref(&self) -> &Counters {
-        &self.counters
     }
 
     /// Forwards one unary call, bounded by the call timeout.
