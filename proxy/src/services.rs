@@ -19,7 +19,11 @@ type Answer<T> = Result<Response<T>, Status>;
 impl Proxy {
     /// Forwards a client's request stream until it ends or fails: a failed
     /// client stream ends etcd's side as a half-close would.
-    async fn stream_of<Req, Resp>(&self, method: &'static str, request: Request<Streaming<Req>>) -> Answer<ForwardedStream<Resp>>
+    async fn stream_of<Req, Resp>(
+        &self,
+        method: &'static str,
+        request: Request<Streaming<Req>>,
+    ) -> Answer<ForwardedStream<Resp>>
     where
         Req: prost::Message + Default + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -95,7 +99,10 @@ impl PbLeaseService for Proxy {
         self.stream_of("/etcdserverpb.Lease/LeaseKeepAlive", request).await
     }
 
-    async fn lease_time_to_live(&self, request: Request<PbLeaseTimeToLiveRequest>) -> Answer<PbLeaseTimeToLiveResponse> {
+    async fn lease_time_to_live(
+        &self,
+        request: Request<PbLeaseTimeToLiveRequest>,
+    ) -> Answer<PbLeaseTimeToLiveResponse> {
         self.upstream.unary("/etcdserverpb.Lease/LeaseTimeToLive", request).await
     }
 

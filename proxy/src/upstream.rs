@@ -86,7 +86,11 @@ impl Upstream {
     }
 
     /// Forwards one unary call, bounded by the call timeout.
-    pub(crate) async fn unary<Req, Resp>(&self, method: &'static str, request: Request<Req>) -> Result<Response<Resp>, Status>
+    pub(crate) async fn unary<Req, Resp>(
+        &self,
+        method: &'static str,
+        request: Request<Req>,
+    ) -> Result<Response<Resp>, Status>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -125,7 +129,9 @@ impl Upstream {
             ))
         })?;
         let result = match self.ready(method).await {
-            Ok(mut grpc) => grpc.streaming(forwarded(requests), PathAndQuery::from_static(method), ProstCodec::default()).await,
+            Ok(mut grpc) => {
+                grpc.streaming(forwarded(requests), PathAndQuery::from_static(method), ProstCodec::default()).await
+            }
             Err(status) => Err(status),
         };
         let response = returned(self.observe(method, result)?);
@@ -137,7 +143,9 @@ impl Upstream {
         let mut grpc = Grpc::new(self.channel.clone()).max_decoding_message_size(MAX_RESPONSE_BYTES);
         match tokio::time::timeout(self.limits.connect_timeout, grpc.ready()).await {
             Ok(Ok(())) => Ok(grpc),
-            Ok(Err(error)) => Err(Status::unavailable(format!("netcraq proxy: etcd unreachable for {method}: {error}"))),
+            Ok(Err(error)) => {
+                Err(Status::unavailable(format!("netcraq proxy: etcd unreachable for {method}: {error}")))
+            }
             Err(_) => Err(Status::unavailable(format!(
                 "netcraq proxy: no connection to etcd ({}) within {:?} for {method}",
                 self.urls.join(","),
@@ -150,7 +158,8 @@ impl Upstream {
     /// status, etcd's own included, goes back to the client unchanged.
     fn observe<T>(&self, method: &str, result: Result<T, Status>) -> Result<T, Status> {
         if let Err(status) = &result {
-            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown) {
+            if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown)
+            {
                 self.counters.upstream_failures.fetch_add(1, Relaxed);
                 warn!(method, code = ?status.code(), message = status.message(), "upstream etcd failure");
             }

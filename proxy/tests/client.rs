@@ -6,8 +6,8 @@
 mod support;
 
 use etcd_client::{
-    Client, Compare, CompareOp, Error, EventType, GetOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
-    WatchResponse, WatchStream,
+    Client, Compare, CompareOp, Error, EventType, GetOptions, Txn, TxnOp, TxnOpResponse, WatchOptions, WatchResponse,
+    WatchStream,
 };
 use netcraq_proxy::Limits;
 use std::sync::atomic::Ordering::Relaxed;
@@ -68,7 +68,8 @@ fn kubernetes_compare_and_swap_through_the_proxy() {
 
         // Compaction, then a read below it: etcd's error comes back with its code and message.
         client.compact(updated_revision, None).await.unwrap();
-        let (code, message) = status_of(client.get(key, Some(GetOptions::new().with_revision(revision))).await.unwrap_err());
+        let (code, message) =
+            status_of(client.get(key, Some(GetOptions::new().with_revision(revision))).await.unwrap_err());
         assert_eq!(code, Code::OutOfRange, "{message}");
         assert!(message.contains("compacted"), "{message}");
         let (code, message) = status_of(client.put("big", vec![0u8; 1_700_000], None).await.unwrap_err());
@@ -157,7 +158,8 @@ fn stream_limit_range_stream_and_health() {
         assert_eq!(code, Code::ResourceExhausted, "{message}");
         assert_eq!(fixture.proxy.counters.streams_refused.load(Relaxed), 1);
 
-        let channel = tonic::transport::Endpoint::from_shared(fixture.proxy.url.clone()).unwrap().connect().await.unwrap();
+        let channel =
+            tonic::transport::Endpoint::from_shared(fixture.proxy.url.clone()).unwrap().connect().await.unwrap();
         let mut grpc = tonic::client::Grpc::new(channel.clone());
         grpc.ready().await.unwrap();
         let path = tonic::codegen::http::uri::PathAndQuery::from_static("/etcdserverpb.KV/RangeStream");
@@ -179,8 +181,11 @@ fn an_unreachable_etcd_is_unavailable_and_counted() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let limits =
-        Limits { connect_timeout: Duration::from_millis(500), call_timeout: Duration::from_secs(2), ..Limits::default() };
+    let limits = Limits {
+        connect_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
     let proxy = Proxy::start(&[url], limits);
     proxy.runtime.block_on(async {
         let mut client = connect(&proxy.url).await;
