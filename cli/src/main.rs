@@ -9,6 +9,7 @@ mod demo_netns;
 mod kv;
 mod node;
 mod node_p4runtime;
+mod proxy;
 mod report;
 mod state;
 mod up;
@@ -97,6 +98,10 @@ enum Command {
     /// software node, its per-core ceiling, etcd on the same box, and the
     /// comparison model with Tofino
     Bench(netcraq_perf::BenchArgs),
+    /// etcd's v3 gRPC API in front of a real etcd, for kube-apiserver and
+    /// etcdctl (docs/kubernetes.md)
+    #[command(long_about = proxy::PROXY_LONG_ABOUT)]
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
         Command::Ctl(args) => ctl::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Bench(args) => netcraq_perf::run(args),
+        Command::Proxy(args) => proxy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
