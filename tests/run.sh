@@ -13,8 +13,8 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 # DPDK 22.11 (Debian 12) and what its bindings are generated with; protoc for
-# the etcd client of `bench etcd` and etcd for its smoke test.
-for package in dpdk-dev libdpdk-dev pkg-config libclang-dev clang protobuf-compiler etcd-server; do
+# the etcd client crates (controller, proxy, `bench etcd`), etcd and etcdctl for their tests.
+for package in dpdk-dev libdpdk-dev pkg-config libclang-dev clang protobuf-compiler etcd-server etcd-client; do
     [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" == "install ok installed" ]] || missing+=("$package")
 done
 # The figures' plot test renders PNG text with DejaVu Sans.
