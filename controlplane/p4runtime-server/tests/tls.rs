@@ -157,7 +157,7 @@ fn wrong_files_are_named_and_said_wrong() {
     let node = &certificates.node;
     let server = |cert: &Path, key: &Path| {
         let files = ServerTlsFiles { identity: IdentityFiles { cert: cert.into(), key: key.into() }, client_ca: None };
-        files.load().err().expect("refused")
+        files.load().expect_err("refused")
     };
     let shown = |path: &Path| path.display().to_string();
     assert_says(&server(&missing, &node.key), &[&format!("certificate {}: cannot read it", shown(&missing))]);
@@ -181,14 +181,14 @@ fn wrong_files_are_named_and_said_wrong() {
         )],
     );
     let client_ca =
-        ServerTlsFiles { identity: identity(node), client_ca: Some(node.key.clone()) }.load().err().expect("refused");
+        ServerTlsFiles { identity: identity(node), client_ca: Some(node.key.clone()) }.load().expect_err("refused");
     assert_says(&client_ca, &[&format!("client CA certificate {}: holds a private key", shown(&node.key))]);
-    let ca = certificates.client(&garbage, None).load().err().expect("refused");
+    let ca = certificates.client(&garbage, None).load().expect_err("refused");
     assert_says(&ca, &[&format!("CA certificate {}: holds no certificate", shown(&garbage))]);
     let bad_name =
         ClientTlsFiles { server_name: Some("no such name!".into()), ..certificates.client(&certificates.ca, None) };
     assert_says(
-        &bad_name.load().err().expect("refused"),
+        &bad_name.load().expect_err("refused"),
         &["TLS server name \"no such name!\": neither a DNS name nor an IP address"],
     );
 }
