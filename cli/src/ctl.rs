@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use netcraq_controller::stats::{hottest_keys, read_counters, read_shares, NodeCounters};
 use netcraq_controller::{block_on_runtime, load_deployment, Controller, Deployment};
 use netcraq_core::Outcome;
+use netcraq_p4runtime_client::{ClientTlsFiles, IdentityFiles};
 use netcraq_topology::Topology;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,29 @@ struct DeploymentArgs {
     /// How long one call to one node may take (default: the file's timeout_ms, else 5000)
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     timeout_ms: Option<u64>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// The controller's TLS toward the nodes: flattened apart, as clap's group
+/// of [`DeploymentArgs`] refused `--tls-ca` next to `--deployment`.
+#[derive(Debug, Args)]
+struct TlsArgs {
+    /// Reach the nodes over TLS, verifying their certificates with this CA
+    /// (PEM); replaces the file's [tls]
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// With --tls-ca: this controller's certificate (PEM), for nodes that
+    /// require mutual TLS; needs --tls-key
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With --tls-ca: the name the nodes' certificates hold, if not the host
+    /// of their address
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    tls_server_name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +125,12 @@ fn load(args: &DeploymentArgs) -> Result<Deployment, String> {
     };
     if let Some(ms) = args.timeout_ms {
         deployment.options.timeout = Duration::from_millis(ms);
+    }
+    let tls = &args.tls;
+    if let Some(ca) = &tls.tls_ca {
+        let identity = tls.tls_cert.clone().zip(tls.tls_key.clone()).map(|(cert, key)| IdentityFiles { cert, key });
+        let server_name = tls.tls_server_name.clone();
+        deployment.options.tls = Some(ClientTlsFiles { ca: ca.clone(), identity, server_name });
     }
     Ok(deployment)
 }

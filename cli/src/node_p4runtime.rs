@@ -1,5 +1,6 @@
 //! `netcraq node --p4runtime ADDR [--netns NAME]`: the node's P4Runtime
-//! server (`docs/p4runtime.md`), on its own thread, feeding the poll loop's
+//! server (`docs/p4runtime.md`), plaintext or over TLS (`--p4runtime-tls-*`),
+//! on its own thread, feeding the poll loop's
 //! control port; and the management model of `--netns`: the listener is
 //! bound where the node starts (like a switch's management port), then the
 //! node moves into its data namespace before opening its packet sockets.
@@ -8,9 +9,10 @@ use clap::Args;
 use netcraq_core::faults::FaultSettings;
 use netcraq_node::afpacket::PortSpec;
 use netcraq_node::control::{control_channel, ControlPort};
+use netcraq_p4runtime::tls::IdentityFiles;
 use netcraq_p4runtime::P4InfoIndex;
 use netcraq_p4runtime_server::{
-    bind, serve_on_thread, NodeService, RunningServer, ServerCountersSnapshot, ServerSettings,
+    bind, serve_on_thread, NodeService, RunningServer, ServerCountersSnapshot, ServerSettings, ServerTlsFiles,
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -30,6 +32,18 @@ pub struct ControlArgs {
     /// With --p4runtime: the P4Runtime device id controllers must use.
     #[arg(long, value_name = "ID", default_value_t = 1, requires = "p4runtime")]
     pub p4runtime_device_id: u64,
+    /// With --p4runtime: serve P4Runtime over TLS with this certificate (PEM:
+    /// the node's, then any intermediate CAs'); needs --p4runtime-tls-key.
+    /// Default: plaintext
+    #[arg(long, value_name = "FILE", requires_all = ["p4runtime", "p4runtime_tls_key"])]
+    pub p4runtime_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --p4runtime-tls-cert
+    #[arg(long, value_name = "FILE", requires = "p4runtime_tls_cert")]
+    pub p4runtime_tls_key: Option<PathBuf>,
+    /// Mutual TLS: serve only controllers that present a certificate signed
+    /// by this CA (PEM)
+    #[arg(long, value_name = "FILE", requires = "p4runtime_tls_cert")]
+    pub p4runtime_tls_client_ca: Option<PathBuf>,
     /// Open the packet sockets in network namespace NAME (/run/netns/NAME),
     /// after binding the P4Runtime listener where the node starts.
     #[arg(long, value_name = "NAME")]
@@ -79,13 +93,27 @@ pub fn start(args: &ControlArgs, node_name: &str) -> Result<Option<Control>, Str
     let Some(address) = &args.p4runtime else { return Ok(None) };
     let fail = |e: String| format!("node {node_name}: P4Runtime: {e}");
     let (handle, port) = control_channel().map_err(|e| fail(e.to_string()))?;
+    // The files first: a wrong one stops the node before it listens.
+    let tls = tls_files(args).map(|files| files.load()).transpose().map_err(|e| fail(format!("TLS: {e}")))?;
+    let security = match (&tls, &args.p4runtime_tls_client_ca) {
+        (None, _) => "plaintext",
+        (Some(_), None) => "TLS",
+        (Some(_), Some(_)) => "mutual TLS",
+    };
     let settings = ServerSettings { device_id: args.p4runtime_device_id, ..ServerSettings::default() };
     let node = move |request, timeout| handle.call(request, timeout);
     let service = NodeService::new(P4InfoIndex::netcraq(), node, settings).map_err(fail)?;
     let listener = bind(address).map_err(|e| fail(e.to_string()))?;
-    let server = serve_on_thread(listener, service).map_err(|e| fail(format!("starting the server thread: {e}")))?;
-    tracing::info!(node = %node_name, address = %server.local_addr(), "P4Runtime server listening");
+    let server =
+        serve_on_thread(listener, service, tls).map_err(|e| fail(format!("starting the server thread: {e}")))?;
+    tracing::info!(node = %node_name, address = %server.local_addr(), security, "P4Runtime server listening");
     Ok(Some(Control { server, port, port_file: args.p4runtime_port_file.clone() }))
+}
+
+/// The server's TLS files, when --p4runtime-tls-cert asks for TLS.
+fn tls_files(args: &ControlArgs) -> Option<ServerTlsFiles> {
+    let (cert, key) = (args.p4runtime_tls_cert.clone()?, args.p4runtime_tls_key.clone()?);
+    Some(ServerTlsFiles { identity: IdentityFiles { cert, key }, client_ca: args.p4runtime_tls_client_ca.clone() })
 }
 
 /// Writes the bound port to --p4runtime-port-file, once the poll loop is
@@ -135,6 +163,9 @@ mod tests {
             p4runtime: None,
             p4runtime_port_file: None,
             p4runtime_device_id: 1,
+            p4runtime_tls_cert: None,
+            p4runtime_tls_key: None,
+            p4runtime_tls_client_ca: None,
             netns: None,
             ports: vec![(1, "a".into()), (1, "b".into())],
             name: "n".into(),

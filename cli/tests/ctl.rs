@@ -393,7 +393,7 @@ fn a_failure_mid_apply_clears_node_config_where_this_apply_set_it() {
         .nodes
         .iter()
         .map(|node| {
-            let target = target_for(&node.spec, deployment.options).unwrap();
+            let target = target_for(&node.spec, &deployment.options).unwrap();
             let target: Box<dyn Target> = match node.spec.name.as_str() {
                 "n1" => Box::new(DiesBeforeConfig { inner: target, pid: chain.running.node_pid("n1").unwrap() }),
                 _ => target,

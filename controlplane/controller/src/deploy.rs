@@ -59,7 +59,7 @@ impl Deployment {
         Deployment {
             nodes,
             election_id: DEFAULT_ELECTION_ID,
-            options: TargetOptions { timeout: DEFAULT_TIMEOUT, reinstall_pipeline: false },
+            options: TargetOptions { timeout: DEFAULT_TIMEOUT, reinstall_pipeline: false, tls: None },
         }
     }
 }
@@ -184,7 +184,7 @@ impl Controller {
     pub fn new(deployment: &Deployment) -> Result<Controller, ApplyError> {
         let mut nodes = Vec::with_capacity(deployment.nodes.len());
         for node in &deployment.nodes {
-            let target = target_for(&node.spec, deployment.options).map_err(ApplyError::before_any_change)?;
+            let target = target_for(&node.spec, &deployment.options).map_err(ApplyError::before_any_change)?;
             nodes.push((target, node.tables.clone()));
         }
         Controller::with_targets(nodes, deployment.election_id)
@@ -196,7 +196,7 @@ impl Controller {
     pub fn reader(deployment: &Deployment) -> Result<Controller, NodeError> {
         let mut nodes = Vec::with_capacity(deployment.nodes.len());
         for node in &deployment.nodes {
-            let target = target_for(&node.spec, deployment.options)?;
+            let target = target_for(&node.spec, &deployment.options)?;
             nodes.push(Managed { target, tables: node.tables.clone() });
         }
         Ok(Controller { nodes, election_id: deployment.election_id, connected: false })

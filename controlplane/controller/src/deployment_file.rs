@@ -6,7 +6,8 @@
 
 use crate::deploy::{Deployment, NodeTarget, DEFAULT_ELECTION_ID, DEFAULT_TIMEOUT};
 use crate::target::{PipelineFiles, TargetOptions};
-use netcraq_topology::{Node, NodeFile, Topology};
+use netcraq_p4runtime_client::{ClientTlsFiles, IdentityFiles};
+use netcraq_topology::{Node, NodeFile, TlsSettings, Topology};
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ impl std::error::Error for DeploymentFileError {}
 
 /// Loads the deployment file at `path` for `apply`: spares are left out
 /// (they stay unconfigured until the running controller adds one to its
-/// chain). Pipeline paths in it are relative to the file's directory.
+/// chain). Pipeline and TLS paths in it are relative to the file's directory.
 pub fn load_deployment(path: &Path) -> Result<Deployment, DeploymentFileError> {
     let (topology, deployment) = load_with_spares(path)?;
     Ok(without_spares(&topology, deployment))
@@ -43,7 +44,8 @@ pub fn load_with_spares(path: &Path) -> Result<(Topology, Deployment), Deploymen
     Ok((topology, deployment))
 }
 
-/// Parses a deployment file's text for `apply`; relative pipeline paths are joined to `base`.
+/// Parses a deployment file's text for `apply`; relative pipeline and TLS
+/// paths are joined to `base`.
 pub fn parse_deployment(text: &str, base: &Path) -> Result<Deployment, DeploymentFileError> {
     let topology = Topology::parse(text).map_err(|e| DeploymentFileError(e.to_string()))?;
     Ok(without_spares(&topology, deployment_of(&topology, base)?))
@@ -84,8 +86,19 @@ pub fn deployment_of(topology: &Topology, base: &Path) -> Result<Deployment, Dep
         options: TargetOptions {
             timeout: settings.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis),
             reinstall_pipeline: settings.reinstall_pipeline,
+            tls: settings.tls.as_ref().map(|tls| client_tls(tls, base)),
         },
     })
+}
+
+/// The controller's TLS files of `[tls]`, relative paths joined to `base`.
+fn client_tls(tls: &TlsSettings, base: &Path) -> ClientTlsFiles {
+    let identity = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => Some(IdentityFiles { cert: base.join(cert), key: base.join(key) }),
+        // The topology's checks refuse one without the other.
+        _ => None,
+    };
+    ClientTlsFiles { ca: base.join(&tls.ca), identity, server_name: tls.server_name.clone() }
 }
 
 /// A node of a topology as the controller's target at `address`, with the
@@ -193,6 +206,32 @@ keys = [0, 65536]
         ];
         for (text, expected) in cases {
             let error = parse_deployment(&text, Path::new(".")).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+        }
+    }
+
+    #[test]
+    fn tls_paths_are_relative_to_the_file_and_cert_needs_key() {
+        let plain = parse_deployment(CHAIN3, Path::new("/etc/netcraq")).unwrap();
+        assert_eq!(plain.options.tls, None);
+        let mutual = format!("{CHAIN3}\n[tls]\nca = \"pki/ca.pem\"\ncert = \"pki/c.pem\"\nkey = \"/k.pem\"\n");
+        let tls = parse_deployment(&mutual, Path::new("/etc/netcraq")).unwrap().options.tls.unwrap();
+        let identity = IdentityFiles { cert: PathBuf::from("/etc/netcraq/pki/c.pem"), key: PathBuf::from("/k.pem") };
+        assert_eq!(
+            tls,
+            ClientTlsFiles {
+                ca: PathBuf::from("/etc/netcraq/pki/ca.pem"),
+                identity: Some(identity),
+                server_name: None
+            }
+        );
+        let cases = [
+            ("[tls]\nca = \"ca.pem\"\ncert = \"c.pem\"\n", "tls: cert and key go together"),
+            ("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n", "missing field `ca`"),
+            ("[tls]\nca = \"ca.pem\"\nserver_name = \"\"\n", "tls: server_name is empty"),
+        ];
+        for (section, expected) in cases {
+            let error = parse_deployment(&format!("{CHAIN3}\n{section}"), Path::new(".")).unwrap_err().to_string();
             assert!(error.contains(expected), "{error:?} should contain {expected:?}");
         }
     }

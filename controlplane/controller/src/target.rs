@@ -23,7 +23,7 @@ use netcraq_p4runtime::p4info::{first_difference, load_p4info_file, netcraq_p4in
 use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::{NetcraqIds, P4InfoIndex};
-use netcraq_p4runtime_client::{entity, update, ClientError, P4RuntimeClient, Standing};
+use netcraq_p4runtime_client::{entity, update, ClientError, ClientTls, ClientTlsFiles, P4RuntimeClient, Standing};
 use netcraq_plan::plan::NodeTables;
 use netcraq_topology::{NodeKind, BMV2_CPU_PORT};
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ pub struct TargetSpec {
 }
 
 /// How the controller treats every target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetOptions {
     /// Bounds the connection and every call.
     pub timeout: Duration,
@@ -83,11 +83,13 @@ pub struct TargetOptions {
     /// its program and state, so a changed device config with an unchanged
     /// P4Info is not loaded.
     pub reinstall_pipeline: bool,
+    /// P4Runtime over TLS (mutual TLS when it has a certificate); `None`: plaintext.
+    pub tls: Option<ClientTlsFiles>,
 }
 
 impl Default for TargetOptions {
     fn default() -> Self {
-        TargetOptions { timeout: Duration::from_secs(5), reinstall_pipeline: false }
+        TargetOptions { timeout: Duration::from_secs(5), reinstall_pipeline: false, tls: None }
     }
 }
 
@@ -252,7 +254,7 @@ pub fn packet_out_port(kind: NodeKind) -> u16 {
 
 /// The target for `spec`: the only place where the kind of node decides
 /// anything. Reads the pipeline files; talks to nobody yet.
-pub fn target_for(spec: &TargetSpec, options: TargetOptions) -> Result<Box<dyn Target>, NodeError> {
+pub fn target_for(spec: &TargetSpec, options: &TargetOptions) -> Result<Box<dyn Target>, NodeError> {
     let (p4info, pipeline) = match spec.kind {
         NodeKind::Software | NodeKind::Dpdk => (fixed_p4info(spec)?, Pipeline::Fixed),
         NodeKind::Bmv2 => installed_pipeline(spec, options, BMV2_SECOND_OUTPUT_PORT)?,
@@ -305,7 +307,7 @@ fn fixed_p4info(spec: &TargetSpec) -> Result<P4Info, NodeError> {
 /// A switch's pipeline files, checked before any node is touched.
 fn installed_pipeline(
     spec: &TargetSpec,
-    options: TargetOptions,
+    options: &TargetOptions,
     second_output_port: u32,
 ) -> Result<(P4Info, Pipeline), NodeError> {
     let fail = |message: String| NodeError::new(&spec.name, &spec.address, message);
@@ -500,6 +502,7 @@ struct Connection {
     client: Option<P4RuntimeClient>,
     /// The election id this connection is primary with, once it is.
     claimed: Option<u128>,
+    tls: Option<ClientTls>,
     index: P4InfoIndex,
     ids: NetcraqIds,
     key_capacity: usize,
@@ -507,7 +510,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(spec: &TargetSpec, options: TargetOptions, p4info: P4Info) -> Result<Connection, NodeError> {
+    fn new(spec: &TargetSpec, options: &TargetOptions, p4info: P4Info) -> Result<Connection, NodeError> {
         let fail = |message: String| NodeError::new(&spec.name, &spec.address, message);
         let index = P4InfoIndex::new(p4info).map_err(|e| fail(format!("P4Info: {e}")))?;
         let ids = NetcraqIds::resolve(&index)
@@ -523,6 +526,7 @@ impl Connection {
             .and_then(|table| usize::try_from(table.size).ok())
             .filter(|size| *size > 0)
             .ok_or_else(|| fail("the P4Info gives no size for ipv4_route".to_string()))?;
+        let tls = options.tls.as_ref().map(ClientTlsFiles::load).transpose().map_err(|e| fail(format!("TLS: {e}")))?;
         Ok(Connection {
             node: spec.name.clone(),
             address: spec.address.clone(),
@@ -530,6 +534,7 @@ impl Connection {
             timeout: options.timeout,
             client: None,
             claimed: None,
+            tls,
             index,
             ids,
             key_capacity,
@@ -554,6 +559,7 @@ impl Connection {
             ids: self.ids.clone(),
             key_capacity: self.key_capacity,
             route_capacity: self.route_capacity,
+            tls: self.tls.clone(),
         })
     }
 
@@ -570,6 +576,7 @@ impl Connection {
                 "cannot connect to its P4Runtime server ({detail}): is `netcraq node --p4runtime {address}` \
                  (or simple_switch_grpc) running there, and is the address reachable from here?"
             ),
+            ClientError::Tls { detail, .. } => format!("{doing}: TLS: {detail}"),
             ClientError::TimedOut { what, after, .. } => format!(
                 "{doing}: {what} got no answer within {} ms: is the node overloaded or stuck?",
                 after.as_millis()
@@ -596,7 +603,7 @@ impl Connection {
     }
 
     async fn connect(&mut self) -> Result<(), NodeError> {
-        match P4RuntimeClient::connect(&self.address, self.device_id, self.timeout).await {
+        match P4RuntimeClient::connect_secured(&self.address, self.device_id, self.timeout, self.tls.as_ref()).await {
             Ok(client) => {
                 self.client = Some(client);
                 self.claimed = None;
@@ -865,6 +872,7 @@ fn join_words(words: &[Vec<(u32, u128)>]) -> Result<Vec<(u32, u128)>, String> {
 fn detail_of(error: &ClientError) -> String {
     match error {
         ClientError::Connect { detail, .. } => detail.clone(),
+        ClientError::Tls { detail, .. } => format!("TLS: {detail}"),
         ClientError::TimedOut { what, after, .. } => format!("{what} timed out after {} ms", after.as_millis()),
         ClientError::NotPrimary { detail, .. } => detail.clone(),
         ClientError::Rpc { rpc, code, message, .. } => format!("{rpc} failed: {code:?}: {message}"),
@@ -900,7 +908,7 @@ mod tests {
                 device_config: Some(device_config.clone()),
             },
         };
-        let target = target_for(&spec, TargetOptions::default());
+        let target = target_for(&spec, &TargetOptions::default());
         std::fs::remove_file(&device_config).unwrap();
         let capabilities = target.expect("the Tofino P4Info fits the contract").capabilities();
         assert_eq!((capabilities.key_capacity, capabilities.route_capacity), (65536, 1024));

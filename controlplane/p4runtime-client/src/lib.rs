@@ -2,19 +2,25 @@
 //! set or get the pipeline config, write updates in a batch, read
 //! entities and send frames (PacketOut), each bounded in time, with errors that name the node and say
 //! what to do. It speaks to any P4Runtime server (NetCRAQ nodes, BMv2's
-//! simple_switch_grpc, Tofino's), not only NetCRAQ's.
+//! simple_switch_grpc, Tofino's), not only NetCRAQ's, in plaintext or over
+//! TLS ([`ClientTlsFiles`], mutual TLS optional).
 
 #![forbid(unsafe_code)]
 
 use netcraq_p4runtime::proto::p4::config::v1::P4Info;
 use netcraq_p4runtime::proto::p4::v1 as p4;
+pub use netcraq_p4runtime::tls::IdentityFiles;
 use netcraq_p4runtime::write_status::write_errors;
 use p4::p4_runtime_client::P4RuntimeClient as Grpc;
 use std::time::Duration;
+use tls::{refused_by_node, tls_failure};
+pub use tls::{ClientTls, ClientTlsFiles};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
+
+mod tls;
 
 /// Stream messages (arbitration, PacketOut) queued toward the server at most.
 const STREAM_QUEUE_LEN: usize = 64;
@@ -25,6 +31,11 @@ const STREAM_ERRORS_KEPT: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientError {
     Connect {
+        address: String,
+        detail: String,
+    },
+    /// The TLS handshake failed: `detail` says which check, on which side.
+    Tls {
         address: String,
         detail: String,
     },
@@ -59,7 +70,7 @@ impl ClientError {
     /// The gRPC code of the failure (of the first failed update for a Write).
     pub fn code(&self) -> Code {
         match self {
-            ClientError::Connect { .. } => Code::Unavailable,
+            ClientError::Connect { .. } | ClientError::Tls { .. } => Code::Unavailable,
             ClientError::TimedOut { .. } => Code::DeadlineExceeded,
             ClientError::NotPrimary { .. } => Code::PermissionDenied,
             ClientError::Rpc { code, .. } => *code,
@@ -76,6 +87,7 @@ impl std::fmt::Display for ClientError {
                 "P4Runtime server {address}: cannot connect ({detail}): is the node running with \
                  `--p4runtime {address}`, and is that address reachable from this network namespace?"
             ),
+            ClientError::Tls { address, detail } => write!(f, "P4Runtime server {address}: TLS: {detail}"),
             ClientError::TimedOut { address, what, after } => write!(
                 f,
                 "P4Runtime server {address}: {what} got no answer within {} ms: is the node overloaded or stuck?",
@@ -125,6 +137,8 @@ pub struct P4RuntimeClient {
     device_id: u64,
     timeout: Duration,
     grpc: Grpc<Channel>,
+    /// The TLS this connection uses, to tell a failed handshake in words.
+    tls: Option<ClientTls>,
     election_id: Option<u128>,
     /// Kept open while primary: closing it gives up the role.
     stream: Option<mpsc::Sender<p4::StreamMessageRequest>>,
@@ -136,35 +150,79 @@ pub struct P4RuntimeClient {
 impl P4RuntimeClient {
     /// Connects to `address` (`host:port`, e.g. `127.0.0.1:9559`, or
     /// `unix:PATH` for a server on a unix socket, as BMv2 in a network
-    /// namespace listens) for device `device_id`; `timeout` bounds the
-    /// connection and every later call.
+    /// namespace listens) for device `device_id`, in plaintext; `timeout`
+    /// bounds the connection and every later call.
     pub async fn connect(address: &str, device_id: u64, timeout: Duration) -> Result<P4RuntimeClient, ClientError> {
+        P4RuntimeClient::connect_secured(address, device_id, timeout, None).await
+    }
+
+    /// [`P4RuntimeClient::connect`], over TLS when `tls` is given (`host:port` addresses only).
+    pub async fn connect_secured(
+        address: &str,
+        device_id: u64,
+        timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<P4RuntimeClient, ClientError> {
         let connect_error = |detail: String| ClientError::Connect { address: address.to_string(), detail };
+        let failed = |error: &(dyn std::error::Error + 'static)| match tls_failure(error, tls) {
+            Some(detail) => ClientError::Tls { address: address.to_string(), detail },
+            None => connect_error(error_chain(error)),
+        };
         let connecting = async {
-            match address.strip_prefix("unix:") {
-                Some(path) => connect_unix(path, timeout).await,
-                None => {
-                    let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
-                    let endpoint = Endpoint::from_shared(uri).map_err(|e| format!("bad address: {e}"))?;
-                    endpoint.connect_timeout(timeout).connect().await.map_err(|e| error_chain(&e))
+            match (address.strip_prefix("unix:"), tls) {
+                (Some(_), Some(_)) => {
+                    Err(connect_error("TLS is for host:port addresses; a unix socket is plaintext".into()))
+                }
+                (Some(path), None) => connect_unix(path, timeout).await.map_err(connect_error),
+                (None, _) => {
+                    let scheme = if tls.is_some() { "https" } else { "http" };
+                    let uri =
+                        if address.contains("://") { address.to_string() } else { format!("{scheme}://{address}") };
+                    let mut endpoint =
+                        Endpoint::from_shared(uri).map_err(|e| connect_error(format!("bad address: {e}")))?;
+                    if let Some(tls) = tls {
+                        endpoint = endpoint.tls_config(tls.config.clone()).map_err(|e| failed(&e))?;
+                    }
+                    endpoint.connect_timeout(timeout).connect().await.map_err(|e| failed(&e))
                 }
             }
         };
         let channel = tokio::time::timeout(timeout, connecting)
             .await
-            .map_err(|_| connect_error(format!("no connection within {} ms", timeout.as_millis())))?
-            .map_err(connect_error)?;
+            .map_err(|_| connect_error(format!("no connection within {} ms", timeout.as_millis())))??;
         let grpc = Grpc::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(16 << 20);
-        Ok(P4RuntimeClient {
+        let mut client = P4RuntimeClient {
             address: address.to_string(),
             device_id,
             timeout,
             grpc,
+            tls: tls.cloned(),
             election_id: None,
             stream: None,
             standing: None,
             stream_errors: None,
-        })
+        };
+        if let Some(tls) = tls {
+            client.check_taken(tls).await?;
+        }
+        Ok(client)
+    }
+
+    /// A TLS 1.3 server judges the client's certificate after the
+    /// handshake: a first call hears its verdict. Any answer, even an
+    /// error, means the server took this client; a broken connection means
+    /// it did not.
+    async fn check_taken(&mut self, tls: &ClientTls) -> Result<(), ClientError> {
+        let request = p4::CapabilitiesRequest { device_id: self.device_id };
+        let answer = tokio::time::timeout(self.timeout, self.grpc.clone().capabilities(request)).await;
+        let Ok(Err(status)) = answer else { return Ok(()) };
+        match tls_failure(&status, Some(tls)) {
+            Some(detail) => Err(ClientError::Tls { address: self.address.clone(), detail }),
+            None if broke(&status) => {
+                Err(ClientError::Tls { address: self.address.clone(), detail: refused_by_node(None, &tls.files) })
+            }
+            None => Ok(()),
+        }
     }
 
     pub fn address(&self) -> &str {
@@ -184,6 +242,7 @@ impl P4RuntimeClient {
             stream: self.stream.clone(),
             standing: self.standing.clone(),
             stream_errors: None,
+            tls: self.tls.clone(),
         }
     }
 
@@ -417,11 +476,20 @@ impl P4RuntimeClient {
     }
 
     fn rpc_error(&self, rpc: &'static str, status: tonic::Status) -> ClientError {
+        if let Some(detail) = tls_failure(&status, self.tls.as_ref()) {
+            return ClientError::Tls { address: self.address.clone(), detail };
+        }
         let message = match status.code() {
             Code::PermissionDenied => {
                 format!("{} (call become_primary first, with the highest election id)", status.message())
             }
             Code::Unavailable => format!("{} (is the node still running?)", status.message()),
+            // A TLS server drops a plaintext client, often before its alert is read.
+            _ if self.tls.is_none() && broke(&status) => format!(
+                "{}: the connection broke (is the node still running? Does it serve TLS? Then give the controller \
+                 the CA that signed its certificate: [tls] ca, --tls-ca)",
+                status.message()
+            ),
             _ => status.message().to_string(),
         };
         ClientError::Rpc { address: self.address.clone(), rpc, code: status.code(), message }
@@ -434,6 +502,11 @@ fn standing_of(update: &p4::MasterArbitrationUpdate) -> Standing {
         Some(0) => Standing::Primary,
         _ => Standing::Backup { highest },
     }
+}
+
+/// Whether a call failed because the connection broke, not by the server's answer.
+fn broke(status: &tonic::Status) -> bool {
+    std::error::Error::source(status).is_some_and(|source| source.is::<tonic::transport::Error>())
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -10,6 +10,7 @@
 //! - [`errors`]: a node's refusals as P4Runtime error codes.
 //! - [`counters`]: what the server did, for the node's stats.
 //! - [`thread`]: the server on its own thread and tokio runtime.
+//! - [`tls`]: the server's TLS files, mutual TLS optional.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod errors;
 mod handlers;
 pub mod service;
 pub mod thread;
+pub mod tls;
 
 pub use arbitration::MAX_CONTROLLERS;
 pub use counters::{ServerCounters, ServerCountersSnapshot};
@@ -26,3 +28,4 @@ pub use service::{
     NodeCall, NodeService, ServerSettings, MAX_UPDATES_PER_WRITE, P4RUNTIME_API_VERSION, READ_CHUNK_ENTITIES,
 };
 pub use thread::{bind, serve_on_thread, RunningServer};
+pub use tls::ServerTlsFiles;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tonic::transport::{Server, ServerTlsConfig};
 
 /// A server running on its own thread; stopped (and joined) on drop.
 pub struct RunningServer {
@@ -47,9 +48,18 @@ pub fn bind(address: &str) -> std::io::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
-/// Serves `service` on `listener` from a new thread with its own tokio runtime.
-pub fn serve_on_thread(listener: std::net::TcpListener, service: NodeService) -> std::io::Result<RunningServer> {
+/// Serves `service` on `listener` from a new thread with its own tokio
+/// runtime, over TLS when `tls` is given ([`crate::tls::ServerTlsFiles::load`]).
+pub fn serve_on_thread(
+    listener: std::net::TcpListener,
+    service: NodeService,
+    tls: Option<ServerTlsConfig>,
+) -> std::io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| std::io::Error::other(format!("TLS: {e}")))?;
+    }
     let counters = service.counters();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -65,8 +75,7 @@ pub fn serve_on_thread(listener: std::net::TcpListener, service: NodeService) ->
     let thread = std::thread::Builder::new().name("p4runtime-server".to_string()).spawn(move || {
         runtime.block_on(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let serving =
-                tonic::transport::Server::builder().add_service(service.into_server()).serve_with_incoming(incoming);
+            let serving = builder.add_service(service.into_server()).serve_with_incoming(incoming);
             // Not a graceful shutdown: an open StreamChannel would hold it forever.
             tokio::select! {
                 served = serving => {

@@ -10,11 +10,13 @@
 //! - [`entities`]: NetCRAQ's tables, counters and registers as P4Runtime
 //!   entities, both ways, with the spec's error codes.
 //! - [`write_status`]: the per-update errors of a failed Write, both ways.
+//! - [`tls`]: the server's and the client's TLS files, read and checked.
 
 #![forbid(unsafe_code)]
 
 pub mod entities;
 pub mod p4info;
+pub mod tls;
 pub mod write_status;
 
 /// The generated messages and services, under the spec's package names.

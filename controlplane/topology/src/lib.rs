@@ -38,7 +38,7 @@ pub use plan::{interface_name, HostPlan, LinkEnd, LinkPlan, Plan};
 pub use process::{on_path, running_as_root, send_signal, start_in_new_session, Exit};
 pub use runner::{Event, Placement, RunError, Running, TeardownError, STOP_GRACE};
 pub use topology::{
-    Chain, ControllerSettings, Host, Link, LinkKind, Node, NodeKind, P4RuntimeServer, Topology, TopologyError,
-    BMV2_CPU_PORT, BMV2_SWITCH,
+    Chain, ControllerSettings, Host, Link, LinkKind, Node, NodeKind, P4RuntimeServer, TlsSettings, Topology,
+    TopologyError, BMV2_CPU_PORT, BMV2_SWITCH,
 };
 pub use validate::{derived_mac, MAX_PORTS_PER_NODE};

@@ -21,6 +21,7 @@ pub(crate) struct TopologyFile {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub reinstall_pipeline: bool,
+    pub tls: Option<TlsSettings>,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeEntry>,
     #[serde(default, rename = "host")]
@@ -206,11 +207,27 @@ pub struct P4RuntimeServer {
 }
 
 /// The controller's settings of a deployment file; all optional.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ControllerSettings {
     pub election_id: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub reinstall_pipeline: bool,
+    /// P4Runtime over TLS to every node; `None`: plaintext.
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[tls]` of a deployment file: how the controller reaches nodes that
+/// serve TLS (PEM files; paths as written, relative to the file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The CA that signed the nodes' certificates.
+    pub ca: PathBuf,
+    /// With `key`: the controller's certificate, for nodes that require mutual TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The name the nodes' certificates hold, if not the host of their address.
+    pub server_name: Option<String>,
 }
 
 /// A chain node. `mac` is derived from `ip` when the file leaves it out.
@@ -341,7 +358,7 @@ impl Topology {
     }
 
     /// The controller's settings from a deployment file.
-    pub fn controller(&self) -> ControllerSettings {
-        self.controller
+    pub fn controller(&self) -> &ControllerSettings {
+        &self.controller
     }
 }

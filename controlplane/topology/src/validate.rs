@@ -5,7 +5,7 @@ use crate::plan::Graph;
 use crate::topology::TopologyFile;
 use crate::topology::{
     Chain, ChainEntry, ControllerSettings, Host, HostEntry, Link, LinkEntry, LinkKind, Node, NodeEntry, NodeKind,
-    P4RuntimeServer, Topology, TopologyError,
+    P4RuntimeServer, TlsSettings, Topology, TopologyError,
 };
 use netcraq_core::ROUTE_TABLE_CAPACITY;
 use netcraq_wire::{Ipv4Addr, MacAddr};
@@ -41,10 +41,14 @@ pub(crate) fn topology(file: TopologyFile) -> Result<Topology, TopologyError> {
     if file.timeout_ms == Some(0) {
         return Err(error("topology", "timeout_ms is 0: give the milliseconds one call to a node may take"));
     }
+    if let Some(tls) = &file.tls {
+        check_tls(tls)?;
+    }
     let controller = ControllerSettings {
         election_id: file.election_id,
         timeout_ms: file.timeout_ms,
         reinstall_pipeline: file.reinstall_pipeline,
+        tls: file.tls,
     };
     Ok(Topology { nodes, hosts, links, chains, fault_seed: file.fault_seed, controller })
 }
@@ -54,6 +58,16 @@ pub(crate) fn topology(file: TopologyFile) -> Result<Topology, TopologyError> {
 pub fn derived_mac(ip: Ipv4Addr) -> MacAddr {
     let [a, b, c, d] = ip.octets();
     MacAddr([0x02, 0x00, a, b, c, d])
+}
+
+fn check_tls(tls: &TlsSettings) -> Result<(), TopologyError> {
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err(error("tls", "cert and key go together: give both (mutual TLS) or neither"));
+    }
+    if tls.server_name.as_deref() == Some("") {
+        return Err(error("tls", "server_name is empty: give the name the nodes' certificates hold, or leave it out"));
+    }
+    Ok(())
 }
 
 fn error(entry: impl Into<String>, problem: impl Into<String>) -> TopologyError {

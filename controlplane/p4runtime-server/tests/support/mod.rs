@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod pki;
+
 use netcraq_core::{Node, NodeConfig, Route, DEFAULT_KEY_CAPACITY};
 use netcraq_node::control::control_channel;
 use netcraq_p4runtime::entities::NetcraqIds;
@@ -38,6 +40,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn start() -> Fixture {
+        Fixture::start_with(None)
+    }
+
+    /// A node served over TLS when `tls` is given.
+    pub fn start_with(tls: Option<tonic::transport::ServerTlsConfig>) -> Fixture {
         let (handle, mut port) = control_channel().expect("eventfd");
         let (frames, incoming) = mpsc::channel::<Vec<u8>>();
         let (sent, emitted) = mpsc::channel::<(u16, Vec<u8>)>();
@@ -61,7 +68,7 @@ impl Fixture {
         let index = P4InfoIndex::netcraq();
         let node = move |request, timeout| handle.call(request, timeout);
         let service = NodeService::new(index.clone(), node, ServerSettings::default()).expect("service");
-        let server = serve_on_thread(bind("127.0.0.1:0").expect("bind"), service).expect("server thread");
+        let server = serve_on_thread(bind("127.0.0.1:0").expect("bind"), service, tls).expect("server thread");
         let ids = NetcraqIds::resolve(&index).expect("ids");
         Fixture { server, frames, emitted, stop, poller: Some(poller), ids, index }
     }
