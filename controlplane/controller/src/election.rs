@@ -205,7 +205,7 @@ impl LeaseClock {
         sent + ttl.min(self.ttl).saturating_sub(self.margin)
     }
 
-    /// When to renew after a keep-alive sent at `sent` was acknowledged: three times a TTL.
+    /// When to renew after a keep-alive sent at `sent` was acknowledged: three times per TTL.
     fn next_keepalive(&self, sent: Instant) -> Instant {
         sent + self.ttl / 3
     }
@@ -231,6 +231,7 @@ fn standing_now(standing: &StandingSender) -> Result<Instant, LossReason> {
     current.at(Instant::now())
 }
 
+/// Marks the standing lost for `reason`, unless it already is.
 fn step_down(standing: &StandingSender, reason: LossReason) {
     standing.send_if_modified(|current| match current {
         Standing::LeadingUntil(_) => {
@@ -241,9 +242,12 @@ fn step_down(standing: &StandingSender, reason: LossReason) {
     });
 }
 
+/// Moves the deadline on to `until`, unless it already passed: a leader
+/// that was not leading for a moment does not lead again.
 fn extend(standing: &StandingSender, until: Instant) {
+    let now = Instant::now();
     standing.send_if_modified(|current| match current {
-        Standing::LeadingUntil(deadline) if until > *deadline => {
+        Standing::LeadingUntil(deadline) if now < *deadline && until > *deadline => {
             *current = Standing::LeadingUntil(until);
             true
         }
@@ -618,6 +622,9 @@ mod tests {
         assert_eq!(*standing.borrow(), Standing::LeadingUntil(deadline + Duration::from_secs(1)));
         extend(&standing, deadline); // never moves back
         assert_eq!(*standing.borrow(), Standing::LeadingUntil(deadline + Duration::from_secs(1)));
+        let passed = Arc::new(watch::Sender::new(Standing::LeadingUntil(Instant::now())));
+        extend(&passed, deadline);
+        assert_eq!(standing_now(&passed), Err(LossReason::KeepAliveOverdue), "a passed deadline stays passed");
         step_down(&standing, LossReason::LeaseGone);
         step_down(&standing, LossReason::Resigned);
         extend(&standing, deadline + Duration::from_secs(5));
