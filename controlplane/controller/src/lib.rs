@@ -11,11 +11,14 @@
 //! - [`running_topology`]: the deployment of a topology that `netcraq up` runs.
 //! - [`reconfigure`]: a node removed from a chain or added at its tail
 //!   while it serves (`docs/protocol.md` §10).
+//! - [`lease_clock`]: the estimate of a node's lease clock that renewals
+//!   and the wait for a removed node's lease rest on (§9.3).
 
 #![forbid(unsafe_code)]
 
 pub mod deploy;
 pub mod deployment_file;
+pub mod lease_clock;
 pub mod reconfigure;
 pub mod running_topology;
 pub mod stats;
