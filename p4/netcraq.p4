@@ -163,6 +163,8 @@ control NetcraqIngress(inout headers_t hdr,
     register<bit<32>>(1) lease_end;
     @name(".NetcraqIngress.lease_held") @id(0x16000009)
     register<bit<1>>(1) lease_held;
+    @name(".NetcraqIngress.lease_clock") @id(0x1600000a)
+    register<bit<32>>(1) lease_clock;
 
     /* §2.2 counters. */
     @name(".NetcraqIngress.outcomes") @id(0x12000001)
@@ -408,10 +410,21 @@ control NetcraqIngress(inout headers_t hdr,
                 /* step 15c */
                 meta.outcome = OUTCOME_DROP_WRONG_EPOCH;
             } else if (hdr.netcraq.op == OP_RENEW) {
-                /* §5.1 RENEW (§9.3): it names no key, so step 16 is skipped. */
-                lease_end.write(0, now + meta.lease_ticks);
-                lease_held.write(0, 1);
-                meta.outcome = OUTCOME_LEASE_RENEWED;
+                /* §5.1 RENEW (§9.3): it names no key, so step 16 is skipped.
+                 * It carries the lease's end in value bytes 0..4; 0 asks only
+                 * for the clock. The end is granted only if it lies 1 to
+                 * lease_ticks ticks ahead: (end - now - 1) mod 2^32 < lease_ticks. */
+                bit<32> carried_end = hdr.netcraq.value[127:96];
+                lease_clock.write(0, now);
+                if (carried_end == 0) {
+                    meta.outcome = OUTCOME_RENEW_CLOCK_ONLY;
+                } else if (carried_end - now - 1 < meta.lease_ticks) {
+                    lease_end.write(0, carried_end);
+                    lease_held.write(0, 1);
+                    meta.outcome = OUTCOME_LEASE_RENEWED;
+                } else {
+                    meta.outcome = OUTCOME_RENEW_LATE;
+                }
             } else if ((bit<17>) idx < (bit<17>) meta.key_lo || (bit<17>) idx >= meta.key_hi) {
                 /* step 16 */
                 if (hdr.netcraq.op == OP_READ || hdr.netcraq.op == OP_WRITE) {

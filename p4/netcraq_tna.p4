@@ -126,9 +126,15 @@ struct ig_metadata_t {
     bit<1>  from_successor;
     bit<1>  from_controller;
 
-    /* §2.4: the lease clock, and what a RENEW sets lease_end to. */
+    /* §2.4: the lease clock; what a RENEW carries is granted when
+     * 1 <= end - now <= lease_ticks, i.e. end - (now + 1) < lease_ticks
+     * (§5.1, §9.3). */
     bit<32> now;
-    bit<32> renewed_end;     /* now + lease_ticks */
+    bit<32> now_next;        /* now + 1 */
+    bit<32> renew_room;      /* RENEW: carried end - (now + 1) */
+    bit<32> renew_short;     /* lease_ticks |-| renew_room: not 0 iff the end is granted */
+    bit<1>  renew_clock_read; /* RENEW: the carried end is 0 */
+    bit<8>  renew_outcome;   /* RENEW: LEASE_RENEWED, RENEW_CLOCK_ONLY or RENEW_LATE */
 
     /* Operands of the §5 tests, computed in an action (a gateway cannot
      * compute, and reads at most 44 bits). `|-|` saturates at 0, so
@@ -313,6 +319,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     /* §2.1b lease registers. */
     Register<bit<32>, bit<1>>(1, 0) lease_end;
     Register<bit<1>,  bit<1>>(1, 0) lease_held;
+    Register<bit<32>, bit<1>>(1, 0) lease_clock;
 
     /* §2.2 counters. One counter access per pass: a frame's own outcome goes
      * to `outcomes`, an output without a route to `no_route` (the NO_ROUTE
@@ -347,9 +354,20 @@ control NetcraqIngress(inout ig_headers_t hdr,
             rv = stored - meta.now;
         }
     };
+    /* RENEW: the carried end (value bytes 0..4), if granted: not 0, and
+     * 1 to lease_ticks ticks ahead (renew_short, computed beforehand). */
     RegisterAction<bit<32>, bit<1>, bit<32>>(lease_end) lease_end_renew = {
         void apply(inout bit<32> stored) {
-            stored = meta.renewed_end;
+            if (hdr.netcraq.value[127:96] != 0 && meta.renew_short != 0) {
+                stored = hdr.netcraq.value[127:96];
+            }
+        }
+    };
+
+    /* ---- lease_clock: every RENEW records the clock (§2.1b, §9.3) ---- */
+    RegisterAction<bit<32>, bit<1>, bit<32>>(lease_clock) lease_clock_write = {
+        void apply(inout bit<32> stored) {
+            stored = meta.now;
         }
     };
 
@@ -576,11 +594,21 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.epoch_diff = hdr.chain_ext.epoch ^ meta.epoch;
         meta.below_lo = meta.key_lo |-| hdr.netcraq.key;
         meta.below_hi = meta.key_hi[15:0] |-| hdr.netcraq.key;
-        meta.renewed_end = meta.now + meta.lease_ticks;
+        meta.renew_room = hdr.netcraq.value[127:96] - meta.now_next;
     }
     @hidden table header_operands {
         actions = { compute_header_operands; }
         const default_action = compute_header_operands();
+        size = 1;
+    }
+    /* The RENEW test on header_operands' result, ready for classify's
+     * lease_end_renew. */
+    @hidden action compute_renew_operands() {
+        meta.renew_short = meta.lease_ticks |-| meta.renew_room;
+    }
+    @hidden table renew_operands {
+        actions = { compute_renew_operands; }
+        const default_action = compute_renew_operands();
         size = 1;
     }
 
@@ -944,6 +972,9 @@ control NetcraqIngress(inout ig_headers_t hdr,
     @hidden action quiet(bit<8> outcome) {
         decide(outcome);
     }
+    @hidden action renewed() {
+        decide(meta.renew_outcome);
+    }
     /* §4.4: the stored version as `op`, addressed as its writer's request. */
     action stored_version(bit<8> op) {
         hdr.netcraq.op = op;
@@ -994,7 +1025,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
             stamped_reply; stamped_forward; window_full; not_serving; read_local; read_to_tail;
             retransmit_reply; retransmit_resend; write_unknown; stamp_next_pass;
             chain_forward; commit; ack_forward; resend_stored;
-            quiet; sweep_successor; sweep_ack; ignore;
+            quiet; renewed; sweep_successor; sweep_ack; ignore;
         }
         const entries = {
             /* plan             role          mode       ok s-a                      v  rcv lap w0 w1 w2 w3 ip port */
@@ -1032,7 +1063,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
             (PLAN_SWEEP,        ROLE_TAIL,    _,         _, _,                       _, 0,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SWEEP_CLEAN);
             (PLAN_SWEEP,        ROLE_TAIL,    _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : sweep_ack();
             (PLAN_SWEEP,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_SWEEP_COMMITTED);
-            (PLAN_RENEW,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : quiet(OUTCOME_LEASE_RENEWED);
+            (PLAN_RENEW,        _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : renewed();
             (PLAN_RESEND,       _,            _,         _, _,                       _, _,  _,  _, _, _, _, _, _) : resend_stored();
         }
         const default_action = ignore();  /* plan 0: classify decided */
@@ -1046,8 +1077,10 @@ control NetcraqIngress(inout ig_headers_t hdr,
         meta.ingress_port = (bit<16>) ig_intr_md.ingress_port;
         /* §2.4: the lease clock, in ticks of 65.536 us. */
         meta.now = ig_prsr_md.global_tstamp[47:16];
+        meta.now_next = ig_prsr_md.global_tstamp[47:16] + 1;
         fabric_port.apply();
         header_operands.apply();
+        renew_operands.apply();
 
         /* §5's facts as flags (header-only ones need no operand). */
         if (hdr.ethernet.ether_type != ETHERTYPE_IPV4) { meta.not_ipv4 = 1; }
@@ -1076,6 +1109,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
         if (meta.key_hi[16:16] == 0 && meta.below_hi == 0) { meta.key_above = 1; }
         if (meta.lease_ticks != 0) { meta.leases_on = 1; }
         if (meta.sync_epoch != 0) { meta.syncing = 1; }
+        if (hdr.netcraq.value[127:96] == 0) { meta.renew_clock_read = 1; }
 
         /* §5, and kv_received and lease_end in the actions that need them. */
         classify.apply();
@@ -1083,6 +1117,13 @@ control NetcraqIngress(inout ig_headers_t hdr,
         if (meta.key_write == 1) { key_writes.count(idx); }
         if (meta.syncing == 0 || meta.same_received == 1) { meta.received = 1; }
         if (meta.lease_left != 0 && meta.lease_left[31:31] == 0) { meta.lease_left_ok = 1; }
+        if (meta.renew_clock_read == 1) {
+            meta.renew_outcome = OUTCOME_RENEW_CLOCK_ONLY;
+        } else if (meta.renew_short != 0) {
+            meta.renew_outcome = OUTCOME_LEASE_RENEWED;
+        } else {
+            meta.renew_outcome = OUTCOME_RENEW_LATE;
+        }
 
         /* kv_version. A CHAIN_WRITE or SYNC stores v if it is newer, or,
          * at a syncing tail, if the key was not received (§5.1). */
@@ -1110,9 +1151,10 @@ control NetcraqIngress(inout ig_headers_t hdr,
             } else {
                 lease_held_clear.execute(0);
             }
-        } else if (meta.plan == PLAN_RENEW) {
+        } else if (meta.plan == PLAN_RENEW && meta.renew_outcome == OUTCOME_LEASE_RENEWED) {
             lease_held_set.execute(0);
         }
+        if (meta.plan == PLAN_RENEW) { lease_clock_write.execute(0); }
         if (meta.leases_on == 1 && meta.lease_flag == 0) { meta.lapsed = 1; }
         if (meta.role == ROLE_SOLO || (meta.role == ROLE_TAIL && meta.received == 1)) {
             meta.sweep_commits = 1;

@@ -205,7 +205,15 @@ fn forged_chain_frames_from_hosts_change_no_register() {
     chain.expect_outcomes("n2", &[("DROP_NOT_FROM_CHAIN", 30), ("DROP_UNEXPECTED_OP", 0), ("TRANSIT", 1)]);
     chain.expect_outcomes("n3", &[("DROP_NOT_FROM_CHAIN", 28), ("DROP_UNEXPECTED_OP", 2), ("TRANSIT", 0)]);
     for (node, _, _) in nodes {
-        let untouched = ["LEASE_RENEWED", "SWEEP_RESENT", "SWEEP_COPIED", "SWEEP_COMMITTED", "SWEEP_CLEAN"];
+        let untouched = [
+            "LEASE_RENEWED",
+            "RENEW_CLOCK_ONLY",
+            "RENEW_LATE",
+            "SWEEP_RESENT",
+            "SWEEP_COPIED",
+            "SWEEP_COMMITTED",
+            "SWEEP_CLEAN",
+        ];
         chain.expect_outcomes(node, &untouched.map(|name| (name, 0)));
     }
     for (node, _, _) in nodes {

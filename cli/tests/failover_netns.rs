@@ -81,19 +81,33 @@ fn reconfigured(change: Change) -> impl Fn(&NoteKind) -> bool {
     move |note| matches!(note, NoteKind::Reconfigured { change: done, .. } if *done == change)
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// What happens after the chain serves, in order.
 enum Fault {
     /// `kill -9` of a member; the controller must remove it.
     Kill(&'static str),
     /// The controller must bring the spare in.
     SpareJoins(&'static str),
+    /// SIGSTOP of a member, for longer than its lease: the controller must remove it.
+    Stop(&'static str),
+    /// SIGCONT of a stopped node: it must serve nothing stale, and be retired.
+    Resume(&'static str),
 }
 
 /// Brings the chain up, starts the running controller and a workload from
-/// h1 (on `host_on`, every request to `target`), then injects `faults`
-/// with calm in between; the chain must end as `members`, every history
-/// linearizable, every key read back at every member.
-fn fail_over(host_on: &str, target: &str, faults: &[Fault], members: &[&str]) {
+/// h1 (on `host_on`: reads to any of `read_at`, writes to `write_to`),
+/// then injects `faults` with calm in between; the chain must end as
+/// `members`, every history linearizable, every key read back at every
+/// member.
+fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], members: &[&str]) {
     let text = topology(host_on);
     let topology = Topology::parse(&text).expect("the test topology is valid");
     let chain = Chain::up_managed(&text);
@@ -107,6 +121,9 @@ fn fail_over(host_on: &str, target: &str, faults: &[Fault], members: &[&str]) {
     let stop = AtomicBool::new(false);
 
     std::thread::scope(|scope| {
+        // Stops the controller however this scope ends (a failed assertion too),
+        // so that the scope's join of its thread returns.
+        let _stop_controller = StopOnDrop(&stop);
         let service = scope.spawn(|| {
             let runtime = service::runtime().expect("a runtime");
             let planner = TopologyPlanner::new(&topology);
@@ -128,13 +145,13 @@ fn fail_over(host_on: &str, target: &str, faults: &[Fault], members: &[&str]) {
                 concurrency: 8,
                 stop: Stop::AfterDuration(WORKLOAD),
                 seed: 14,
-                // Writes enter at the target, which forwards them to the head.
-                write_target: WriteTarget::AnyTarget,
+                // A write entering at a replica or the tail is forwarded to the head.
+                write_target: WriteTarget::Node(chain.address(write_to)),
                 client: ClientOptions { timeout: Duration::from_millis(250), retries: 40, ..ClientOptions::default() },
                 history_capacity_ops: 2_000_000,
                 progress_interval: Duration::from_millis(100),
             };
-            let targets = [chain.address(target)];
+            let targets: Vec<_> = read_at.iter().map(|node| chain.address(node)).collect();
             chain.inside("h1", || run_workload(&targets, &workload, |_| {}))
         });
 
@@ -154,6 +171,16 @@ fn fail_over(host_on: &str, target: &str, faults: &[Fault], members: &[&str]) {
                 }
                 Fault::SpareJoins(node) => {
                     notes.wait("the spare joined", reconfigured(Change::Add { node: node.to_string() }));
+                }
+                Fault::Stop(node) => {
+                    chain.signal(node, libc::SIGSTOP);
+                    notes.wait("it is down", |n| *n == NoteKind::NodeDown(node.to_string()));
+                    notes.wait("it was removed", reconfigured(Change::Remove { node: node.to_string() }));
+                }
+                Fault::Resume(node) => {
+                    chain.signal(node, libc::SIGCONT);
+                    notes.wait("it answers again", |n| *n == NoteKind::NodeUp(node.to_string()));
+                    notes.wait("it was retired", |n| *n == NoteKind::Retired(node.to_string()));
                 }
             }
         }
@@ -184,7 +211,7 @@ fn the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_und
     if !running_as_root("the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_under_load") {
         return;
     }
-    fail_over("n1", "n1", &[Fault::Kill("n2"), Fault::SpareJoins("n4"), Fault::Kill("n3")], &["n1", "n4"]);
+    fail_over("n1", &["n1"], "n1", &[Fault::Kill("n2"), Fault::SpareJoins("n4"), Fault::Kill("n3")], &["n1", "n4"]);
 }
 
 #[test]
@@ -192,7 +219,19 @@ fn the_controller_fails_over_the_head_and_clients_retransmit_through_the_new_one
     if !running_as_root("the_controller_fails_over_the_head_and_clients_retransmit_through_the_new_one") {
         return;
     }
-    fail_over("n3", "n3", &[Fault::Kill("n1"), Fault::SpareJoins("n4")], &["n2", "n3", "n4"]);
+    fail_over("n3", &["n3"], "n3", &[Fault::Kill("n1"), Fault::SpareJoins("n4")], &["n2", "n3", "n4"]);
+}
+
+/// The stopped tail's P4Runtime socket holds RENEWs sent before it was
+/// seen down; once it resumes they arrive late and grant nothing (§9.3),
+/// so the reads the workload sends it are refused, never answered stale.
+#[test]
+fn a_stopped_tail_is_removed_and_serves_nothing_stale_when_it_resumes() {
+    if !running_as_root("a_stopped_tail_is_removed_and_serves_nothing_stale_when_it_resumes") {
+        return;
+    }
+    let faults = [Fault::Stop("n3"), Fault::SpareJoins("n4"), Fault::Resume("n3")];
+    fail_over("n1", &["n1", "n3"], "n1", &faults, &["n1", "n2", "n4"]);
 }
 
 fn stop_workload(report: netcraq_client::WorkloadReport) -> netcraq_client::WorkloadReport {

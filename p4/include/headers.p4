@@ -96,7 +96,9 @@ const bit<8> OUTCOME_SWEEP_COPIED          = 37;
 const bit<8> OUTCOME_SWEEP_COMMITTED       = 38;
 const bit<8> OUTCOME_SWEEP_CLEAN           = 39;
 const bit<8> OUTCOME_LEASE_RENEWED         = 40;
-const bit<32> OUTCOME_COUNT                = 41;
+const bit<8> OUTCOME_RENEW_CLOCK_ONLY      = 41;
+const bit<8> OUTCOME_RENEW_LATE            = 42;
+const bit<32> OUTCOME_COUNT                = 43;
 
 /* Which output a node builds (§4.3, §4.4). */
 const bit<3> OUT_NONE    = 0;

@@ -49,7 +49,7 @@ OUTCOMES = [
     "DROP_NOT_UDP", "DROP_BAD_LENGTH", "DROP_WRONG_PORT", "DROP_UNKNOWN_OP",
     "DROP_UNEXPECTED_OP", "DROP_KEY_OUT_OF_RANGE", "NO_ROUTE", "DROP_NOT_FROM_CHAIN", "DROP_WRONG_EPOCH",
     "READ_NOT_SERVING", "KEY_RECEIVED", "SYNC_APPLIED", "SYNC_STALE", "SWEEP_RESENT", "SWEEP_COPIED",
-    "SWEEP_COMMITTED", "SWEEP_CLEAN", "LEASE_RENEWED",
+    "SWEEP_COMMITTED", "SWEEP_CLEAN", "LEASE_RENEWED", "RENEW_CLOCK_ONLY", "RENEW_LATE",
 ]
 
 # §2.3 node_config.epoch of every case's node: neither 0 nor 1, so that a forgotten epoch shows.
@@ -1450,7 +1450,11 @@ EARLIER_JOIN = 3  # a join whose marks a node still holds
 
 ROW_NOT_SERVING = ("§5.1 row 'any | READ | the node does not hold its lease, or it is a syncing tail and the key "
                    "is not received | reply ERROR NOT_SERVING | READ_NOT_SERVING'")
-ROW_RENEW = "§5.1 row 'any | RENEW | lease_end = now + lease_ticks (mod 2^32), lease_held = 1 | LEASE_RENEWED'"
+ROW_RENEW_CLOCK = ("§5.1 row 'any | RENEW | the carried lease_end is 0 | lease_clock = now | "
+                   "RENEW_CLOCK_ONLY'")
+ROW_RENEW = ("§5.1 row 'any | RENEW | 1 <= (carried lease_end - now) mod 2^32 <= lease_ticks | lease_clock = now, "
+             "lease_end = the carried end, lease_held = 1 | LEASE_RENEWED'")
+ROW_RENEW_LATE = "§5.1 row 'any | RENEW | otherwise (late) | lease_clock = now | RENEW_LATE'"
 ROW_SWEEP_RESENT = "§5.1 row 'HEAD, REPLICA | SWEEP | dirty | re-send stored version (§4.4) | SWEEP_RESENT'"
 ROW_SWEEP_COPIED = "§5.1 row 'HEAD, REPLICA | SWEEP | clean | SYNC of the stored version, built as a re-send'"
 ROW_SWEEP_COMMITTED = ("§5.1 row 'TAIL | SWEEP | dirty, and not (syncing and not received) | set a = s; ACK of "
@@ -1465,17 +1469,24 @@ def ctrl_fabric(cfg):
     return std_fabric(cfg) + [fabric_port(CTRL_PORT, from_controller=True)]
 
 
-def control(to, op, key, epoch=EPOCH, **fields):
+def control(to, op, key, epoch=EPOCH, value=ZERO, **fields):
     """A SWEEP or RENEW from the control plane to node `to` (§10.1, §9.3), as PacketOut sends it."""
     fields.setdefault("ttl", 64)
     return Frame(
         eth_dst=to.mac, eth_src=CONTROLLER.mac, ip_src=CONTROLLER.ip, ip_dst=to.ip, sport=CONTROLLER.port,
-        dport=NC_PORT, ident=CONTROLLER.id, op=op, version=0, key=key, value=ZERO, ext=extension(epoch), **fields,
+        dport=NC_PORT, ident=CONTROLLER.id, op=op, version=0, key=key, value=value, ext=extension(epoch), **fields,
     )
 
 
-def lease(end, held=True):
-    return {"end": end, "held": held}
+def renew(lease_end, key=0, epoch=EPOCH, rest=bytes(12)):
+    """A RENEW to N2 carrying `lease_end` in value bytes 0..4, big-endian (§1.2, §9.3); `rest`, the
+    other 12 bytes, is ignored."""
+    return control(N2, RENEW, key, epoch, value=lease_end.to_bytes(4, "big") + rest)
+
+
+def lease(end, held=True, clock=0):
+    """The lease registers (§2.1b); `clock` is lease_clock, left out when 0."""
+    return {"end": end, "held": held, **({"clock": clock} if clock else {})}
 
 
 def reconf(name, description, cfg, steps, registers=(), final=SAME, **kw):
@@ -1491,33 +1502,81 @@ def reconfiguration_cases():
 
 
 def lease_cases():
+    return renew_cases() + read_lease_cases()
+
+
+def renew_cases():
     cases = []
     leased = replica().but(lease_ticks=LEASE)
-    renew = control(N2, RENEW, 0)
-    cases.append(reconf("renew-sets-lease", f"{ROW_RENEW}: at clock 5000 with lease_ticks {LEASE} the lease ends at "
-                        "6000 and is held; nothing is sent, no register changes.", leased,
-                        [step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=5000)], final_lease=lease(6000)))
-    cases.append(reconf("renew-wraps-the-clock", f"{ROW_RENEW}: now + lease_ticks wraps mod 2^32: 0xffffff00 + 0x200 "
-                        "= 0x100.", leased.but(lease_ticks=0x200),
-                        [step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=0xFFFFFF00)], final_lease=lease(0x100)))
+    lapsed = lease(4000, False)
+    granted = (
+        ("sets-lease", 5000, 6000, leased, f"at clock 5000 a RENEW carrying 6000, lease_ticks {LEASE} ahead (the "
+                                           "longest it grants): the lease ends at 6000 and is held"),
+        ("one-tick-ahead", 5000, 5001, leased, "the carried end 5001 is one tick after the clock 5000 (the shortest "
+                                               "lease it grants): granted"),
+        ("wraps-the-clock", 0xFFFFFF00, 0x100, leased.but(lease_ticks=0x200), "clock 0xffffff00, carried 0x100: "
+                                                                              "(0x100 - now) mod 2^32 = 0x200 = "
+                                                                              "lease_ticks: granted across the wrap"),
+    )
+    for name, clock, end, cfg, why in granted:
+        cases.append(reconf(f"renew-{name}", f"{ROW_RENEW}: {why}; lease_clock = {clock}; nothing is sent, no "
+                            "register changes.", cfg, [step(renew(end), [], ["LEASE_RENEWED"], CTRL_PORT, clock=clock)],
+                            lease=lapsed, final_lease=lease(end, clock=clock)))
     cases.append(reconf("renew-names-no-key", f"{ROW_RENEW}; §5 step 16 is not checked for RENEW: key 0x8000 "
                         "(outside [0, 16)) renews all the same.", leased,
-                        [step(control(N2, RENEW, 0x8000), [], ["LEASE_RENEWED"], CTRL_PORT, clock=10)],
-                        final_lease=lease(1010)))
-    cases.append(reconf("renew-with-leases-off", f"{ROW_RENEW}: with lease_ticks 0 the lease ends now; reads do "
-                        "not look at it (leases off).", replica(),
-                        [step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=77)], final_lease=lease(77)))
+                        [step(renew(1010, key=0x8000), [], ["LEASE_RENEWED"], CTRL_PORT, clock=10)],
+                        final_lease=lease(1010, clock=10)))
+    cases.append(reconf("renew-ignores-the-rest-of-the-value", f"{ROW_RENEW}: only value bytes 0..4 carry the lease "
+                        "end (§1.2); bytes 4..16 set to ff change nothing.", leased,
+                        [step(renew(6000, rest=b"\xff" * 12), [], ["LEASE_RENEWED"], CTRL_PORT, clock=5000)],
+                        final_lease=lease(6000, clock=5000)))
+    for name, start, why in (("held", lease(5500), "a held lease ending at 5500 is neither granted nor ended"),
+                             ("lapsed", lapsed, "a lapsed lease stays lapsed")):
+        cases.append(reconf(f"renew-clock-read-{name}", f"{ROW_RENEW_CLOCK}: a RENEW carrying 0 at clock 5000 only "
+                            f"sets lease_clock = 5000 (the control plane reads the node's clock, §9.3); {why}.", leased,
+                            [step(renew(0), [], ["RENEW_CLOCK_ONLY"], CTRL_PORT, clock=5000)],
+                            lease=start, final_lease={**start, "clock": 5000}))
+    late = (
+        ("ending-now", 5000, 5000, "the carried end 5000 is the clock: the lease it grants has already ended"),
+        ("ending-before-now", 5000, 4999, "the carried end 4999 is one tick before the clock 5000: (end - now) mod "
+                                          "2^32 = 2^32 - 1"),
+        ("too-long", 5000, 6001, f"the carried end 6001 is {LEASE + 1} ticks ahead, one more than lease_ticks"),
+        ("half-the-clock-ahead", 5000, 5000 + 2**31, "the carried end is 2^31 ticks ahead"),
+        ("ending-before-now-across-the-wrap", 0x10, 0xFFFFFFF0, "clock 0x10, carried 0xfffffff0: 0x20 ticks in the "
+                                                                "past across the wrap"),
+        ("too-long-across-the-wrap", 0xFFFFFFF0, 0x3D9, f"clock 0xfffffff0, carried 0x3d9: {LEASE + 1} ticks ahead "
+                                                        "across the wrap"),
+    )
+    for name, clock, end, why in late:
+        cases.append(reconf(f"renew-late-{name}", f"{ROW_RENEW_LATE}: {why}; the lapsed lease (end 4000) stays as it "
+                            f"was, lease_clock = {clock}.", leased,
+                            [step(renew(end), [], ["RENEW_LATE"], CTRL_PORT, clock=clock)],
+                            lease=lapsed, final_lease={**lapsed, "clock": clock}))
+    cases.append(reconf("renew-late-keeps-a-held-lease", f"{ROW_RENEW_LATE}: a late RENEW (carried 4000 at clock "
+                        "5000) neither shortens nor ends a held lease ending at 5500; lease_clock = 5000.", leased,
+                        [step(renew(4000), [], ["RENEW_LATE"], CTRL_PORT, clock=5000)],
+                        lease=lease(5500), final_lease=lease(5500, clock=5000)))
+    cases.append(reconf("renew-with-leases-off", f"{ROW_RENEW_LATE}: with lease_ticks 0 no end lies 1 to lease_ticks "
+                        "ticks ahead, so every RENEW that carries an end is late; lease_clock = 77, and reads do not "
+                        "look at the lease (leases off).", replica(),
+                        [step(renew(78), [], ["RENEW_LATE"], CTRL_PORT, clock=77)], final_lease=lease(0, False, 77)))
     for name, ingress, why in (("edge", CLIENT_GW.port, f"the edge port {CLIENT_GW.port}"),
                                ("predecessor-port", N1.port, "the predecessor's fabric port, not marked "
                                                              "from_controller")):
         cases.append(reconf(f"renew-from-{name}", f"§5 step 15b, §9.1: a RENEW from {why} is dropped, "
-                            "DROP_NOT_FROM_CHAIN; the lapsed lease stays lapsed.", leased,
-                            [step(renew, [], ["DROP_NOT_FROM_CHAIN"], ingress, clock=5000)], lease=lease(4000, False)))
+                            "DROP_NOT_FROM_CHAIN; the lapsed lease stays lapsed and lease_clock is not written.", leased,
+                            [step(renew(5500), [], ["DROP_NOT_FROM_CHAIN"], ingress, clock=5000)], lease=lapsed))
     cases.append(reconf("renew-wrong-epoch", "§5 step 15c, §9.3: a RENEW of another epoch (a controller of an older "
-                        "configuration) is dropped, DROP_WRONG_EPOCH: a node left out of a configuration is never "
-                        "renewed again.", leased,
-                        [step(control(N2, RENEW, 0, epoch=EPOCH - 1), [], ["DROP_WRONG_EPOCH"], CTRL_PORT,
-                              clock=5000)], lease=lease(4000, False)))
+                        "configuration) is dropped, DROP_WRONG_EPOCH, and lease_clock is not written: a node left out "
+                        "of a configuration is never renewed again.", leased,
+                        [step(renew(5500, epoch=EPOCH - 1), [], ["DROP_WRONG_EPOCH"], CTRL_PORT,
+                              clock=5000)], lease=lapsed))
+    return cases
+
+
+def read_lease_cases():
+    cases = []
+    leased = replica().but(lease_ticks=LEASE)
     clean = [reg(5, VA, 3, 3, C1)]
     r = request(N2, READ, 5, C2)
     served = [reply(N2, r, READ_REPLY, 3, VA)]
@@ -1548,9 +1607,17 @@ def lease_cases():
                         "5100 restores it: the next READ is served.", leased,
                         [step(r, refused, ["READ_NOT_SERVING"], clock=7000),
                          step(r, refused, ["READ_NOT_SERVING"], clock=5000),
-                         step(renew, [], ["LEASE_RENEWED"], CTRL_PORT, clock=5100),
+                         step(renew(6100), [], ["LEASE_RENEWED"], CTRL_PORT, clock=5100),
                          step(r, served, ["READ_LOCAL"], clock=5200)], clean, key_reads={5: 3},
-                        lease=lease(6000), final_lease=lease(6100)))
+                        lease=lease(6000), final_lease=lease(6100, clock=5100)))
+    cases.append(reconf("read-after-a-renew-delivered-late", f"{ROW_RENEW_LATE}, {ROW_NOT_SERVING}, §9.3: the "
+                        "control plane sent a RENEW carrying 5500 while the lease (end 5000) was held; the node, "
+                        "stopped meanwhile, handles it at clock 9000, when the lease it grants has ended: it grants "
+                        "nothing, and the READ at 9001 is refused. This is what lets the control plane know when a "
+                        "removed node's lease has surely ended.", leased,
+                        [step(renew(5500), [], ["RENEW_LATE"], CTRL_PORT, clock=9000),
+                         step(r, refused, ["READ_NOT_SERVING"], clock=9001)], clean, key_reads={5: 1},
+                        lease=lease(5000), final_lease=lease(5000, False, 9000)))
     dirty = [reg(5, VA, 3, 2, C1)]
     cases.append(reconf("read-lease-lapsed-dirty-not-forwarded", f"{ROW_NOT_SERVING}: a dirty key at a REPLICA whose "
                         "lease lapsed: refused, not forwarded to the tail.", leased,

@@ -15,12 +15,15 @@
 //!   machine; [`service`]: the running controller that carries them out.
 //! - [`election`]: controllers campaign in etcd; only the leader writes.
 //! - [`state_store`]: the controller's state, in memory or in etcd.
+//! - [`lease_clock`]: the estimate of a node's lease clock that renewals
+//!   and the wait for a removed node's lease rest on (§9.3).
 
 #![forbid(unsafe_code)]
 
 pub mod deploy;
 pub mod deployment_file;
 pub mod election;
+pub mod lease_clock;
 pub mod reconfigure;
 pub mod running_topology;
 pub mod service;

@@ -151,9 +151,21 @@ fn sweep_tail_first(layout: &ChainLayout) -> impl Iterator<Item = Step> + '_ {
     layout.members.iter().rev().map(|node| Step::Sweep { node: node.clone() })
 }
 
-/// A SWEEP of `key` or a RENEW (key 0) to the node configured `config`, as
-/// PacketOut carries it: a chain frame of the node's epoch (§1.4).
-pub fn control_frame(config: &NodeConfig, op: Op, key: u16) -> FrameBytes {
+/// A SWEEP of `key` to the node configured `config` (§10.1).
+pub fn sweep_frame(config: &NodeConfig, key: u16) -> FrameBytes {
+    control_frame(config, NetcraqRepr { op: Op::Sweep, version: 0, key, value: [0; 16] })
+}
+
+/// A RENEW to the node configured `config` carrying `lease_end_ticks`, a
+/// reading of the node's lease clock; 0 only reads the clock (§9.3).
+pub fn renew_frame(config: &NodeConfig, lease_end_ticks: u32) -> FrameBytes {
+    let value = NetcraqRepr::renew_value(lease_end_ticks);
+    control_frame(config, NetcraqRepr { op: Op::Renew, version: 0, key: 0, value })
+}
+
+/// `header` to the node configured `config`, as PacketOut carries it: a
+/// chain frame of the node's epoch (§1.4).
+fn control_frame(config: &NodeConfig, header: NetcraqRepr) -> FrameBytes {
     NetcraqFrame {
         eth_src: CONTROLLER_MAC,
         eth_dst: config.own_mac,
@@ -165,7 +177,7 @@ pub fn control_frame(config: &NodeConfig, op: Op, key: u16) -> FrameBytes {
         flags_fragment: 0,
         udp_src: NETCRAQ_UDP_PORT,
         udp_dst: NETCRAQ_UDP_PORT,
-        header: NetcraqRepr { op, version: 0, key, value: [0; 16] },
+        header,
         epoch: config.epoch,
     }
     .to_bytes()
@@ -317,7 +329,7 @@ async fn send_sweeps(target: &mut dyn Target, config: &NodeConfig) -> Result<u64
     let mut sent = 0;
     for key in u32::from(config.key_lo)..config.key_hi {
         let key = u16::try_from(key).expect("key_hi <= 65536");
-        target.packet_out(&control_frame(config, Op::Sweep, key)).await?;
+        target.packet_out(&sweep_frame(config, key)).await?;
         sent += 1;
     }
     Ok(sent)
@@ -438,8 +450,11 @@ mod tests {
     fn control_frames_are_chain_frames_of_the_nodes_epoch() {
         let (_, steps) = plan_addition(&layout(&["n1"], 0), "n2", 3, &Planner).unwrap();
         let Step::Configure { tables, .. } = &steps[0] else { panic!() };
-        let frame = NetcraqFrame::parse(&control_frame(&tables.config, Op::Sweep, 7)).expect("parses");
+        let frame = NetcraqFrame::parse(&sweep_frame(&tables.config, 7)).expect("parses");
         assert_eq!((frame.header.op, frame.header.key, frame.epoch), (Op::Sweep, 7, 3));
         assert_eq!((frame.ip_dst, frame.eth_dst), (tables.config.own_ip, tables.config.own_mac));
+        let renew = NetcraqFrame::parse(&renew_frame(&tables.config, 0x0102_0304)).expect("parses");
+        assert_eq!((renew.header.op, renew.header.lease_end_ticks(), renew.epoch), (Op::Renew, 0x0102_0304, 3));
+        assert_eq!(renew.header.value, [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "bytes 4..16 are 0");
     }
 }

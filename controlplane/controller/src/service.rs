@@ -9,13 +9,12 @@
 //! connection that shares the primary role ([`Target::share`]).
 
 use crate::deploy::Controller;
-use crate::reconfigure::{control_frame, plan_addition, plan_removal, plan_restart, ChainLayout, LayoutPlanner, Step};
+use crate::lease_clock::NodeClockEstimate;
+use crate::reconfigure::{plan_addition, plan_removal, plan_restart, renew_frame, ChainLayout, LayoutPlanner, Step};
 use crate::supervisor::{Change, Decision, Event, Supervisor, SupervisorSettings, SupervisorState};
 use crate::target::{NodeError, Target};
 use async_trait::async_trait;
-use netcraq_core::control::CounterId;
-use netcraq_core::Outcome;
-use netcraq_wire::Op;
+use netcraq_core::control::RegisterId;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,6 +119,9 @@ pub enum NoteKind {
     ReconfigureFailed { chain: String, change: Change, error: String },
     /// A node that left its chain had its `node_config` cleared.
     Retired(String),
+    /// It could not be: it keeps its last configuration, whose lease has
+    /// ended, so it answers no read (§9.3).
+    RetireFailed { node: String, error: String },
     /// A node could not be reached or claimed at the start.
     Unreachable { node: String, error: String },
 }
@@ -139,6 +141,7 @@ impl std::fmt::Display for NoteKind {
                 write!(f, "chain {chain}: {} failed: {error}", change_text(change))
             }
             NoteKind::Retired(node) => write!(f, "{node} retired (node_config cleared)"),
+            NoteKind::RetireFailed { node, error } => write!(f, "{node} could not be retired: {error}"),
             NoteKind::Unreachable { node, error } => write!(f, "{node} unreachable at start: {error}"),
         }
     }
@@ -177,7 +180,7 @@ pub async fn run(
     let mut supervisor = Supervisor::new(state, settings.supervisor);
     let (events_tx, mut events) = mpsc::channel::<Event>(1024);
     let (renew_tx, renew_set) = watch::channel(renewed_members(supervisor.state(), &[]));
-    let renewed_at: RenewTimes = Arc::default();
+    let lease_ends: LeaseEnds = Arc::default();
     for node in supervisor.nodes() {
         let Some(target) = claim(&mut controller, &node).await.map_err(|e| note(NoteKind::Unreachable {
             node: node.clone(),
@@ -187,7 +190,7 @@ pub async fn run(
             spawn_silent(node, events_tx.clone(), settings);
             continue;
         };
-        let prober = Prober { node, target, renew_set: renew_set.clone(), renewed_at: renewed_at.clone(), settings };
+        let prober = Prober { node, target, renew_set: renew_set.clone(), lease_ends: lease_ends.clone(), settings };
         tokio::spawn(prober.run(events_tx.clone()));
     }
     let planner = Arc::new(planner);
@@ -207,12 +210,13 @@ pub async fn run(
                 Decision::Persist(state) => sink.save(&state).await.map_err(|e| format!("saving the state: {e}"))?,
                 Decision::Retire { node } => {
                     let controller = idle.as_mut().expect("checked");
-                    if retire(controller, &node).await.is_ok() {
-                        note(NoteKind::Retired(node));
+                    match retire(controller, &node).await {
+                        Ok(()) => note(NoteKind::Retired(node)),
+                        Err(error) => note(NoteKind::RetireFailed { node, error: error.to_string() }),
                     }
                 }
                 Decision::Reconfigure { chain, change, from, next_epoch } => {
-                    let wait = |node: &str| lease_wait(&renewed_at, node, &settings);
+                    let wait = |node: &str| lease_wait(&lease_ends, node, &settings);
                     let planned = plan(&change, &from, next_epoch, wait, planner.as_ref());
                     let (next, steps) = match planned {
                         Ok(planned) => planned,
@@ -312,16 +316,14 @@ fn plan(
     }
 }
 
-/// When each node was last sent a RENEW.
-type RenewTimes = Arc<Mutex<HashMap<String, Instant>>>;
+/// When the last lease granted to each node has surely ended (§9.3).
+type LeaseEnds = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// How much longer the lease of `node` may last: its last RENEW's sending
-/// plus the lease and the margin (§9.3).
-fn lease_wait(renewed_at: &RenewTimes, node: &str, settings: &ServiceSettings) -> Duration {
-    let last = renewed_at.lock().map(|times| times.get(node).copied()).unwrap_or(None);
-    last.map_or(Duration::ZERO, |sent| {
-        (sent + settings.lease + settings.lease_margin).saturating_duration_since(Instant::now())
-    })
+/// How much longer the lease of `node` may last: until the end its last
+/// RENEW carried has surely passed on its clock, plus the margin (§9.3).
+fn lease_wait(lease_ends: &LeaseEnds, node: &str, settings: &ServiceSettings) -> Duration {
+    let end = lease_ends.lock().map(|ends| ends.get(node).copied()).unwrap_or(None);
+    end.map_or(Duration::ZERO, |end| (end + settings.lease_margin).saturating_duration_since(Instant::now()))
 }
 
 /// The members of every chain and of every layout under way: the nodes
@@ -342,8 +344,13 @@ async fn claim(controller: &mut Controller, node: &str) -> Result<Box<dyn Target
     target.share().ok_or_else(|| NodeError::new(node, target.address(), "its connection cannot be shared"))
 }
 
+/// Clears `node`'s `node_config` over a new connection: the node was down,
+/// and its server may have dropped the stream that held the primary role.
 async fn retire(controller: &mut Controller, node: &str) -> Result<(), NodeError> {
+    let election_id = controller.election_id();
     let target = controller.target(node).ok_or_else(|| NodeError::new(node, "", "is not in the deployment"))?;
+    target.connect().await?;
+    target.become_primary(election_id).await?;
     target.clear_config().await
 }
 
@@ -366,28 +373,40 @@ struct Prober {
     node: String,
     target: Box<dyn Target>,
     renew_set: watch::Receiver<BTreeSet<String>>,
-    renewed_at: RenewTimes,
+    lease_ends: LeaseEnds,
     settings: ServiceSettings,
+}
+
+/// What one probe saw: the node's `lease_clock`, and whether a RENEW was
+/// sent before it was read.
+struct Probed {
+    clock_ticks: u32,
+    sent: Option<Instant>,
+    read: Instant,
 }
 
 impl Prober {
     async fn run(mut self, events: mpsc::Sender<Event>) {
         let mut ticks = tokio::time::interval(self.settings.probe_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // LEASE_RENEWED as last read, and whether a RENEW was sent since.
-        let mut renewed_count: Option<u64> = None;
+        let mut estimate: Option<NodeClockEstimate> = None;
+        // `lease_clock` as last read, and whether a RENEW was sent since.
+        let mut last_clock: Option<u32> = None;
         let mut renew_sent = false;
         let mut answered = true;
         loop {
             ticks.tick().await;
             let renew = answered && self.renew_set.borrow().contains(&self.node);
-            let probe = tokio::time::timeout(self.settings.probe_timeout, self.probe(renew));
+            let probe = tokio::time::timeout(self.settings.probe_timeout, self.probe(renew, estimate));
             answered = match probe.await {
-                Ok(Ok((count, sent))) => {
-                    // A RENEW sent in an earlier round must have been counted by now.
-                    let alive = !renew_sent || renewed_count.is_none_or(|before| count > before);
-                    renewed_count = Some(count);
-                    renew_sent = sent;
+                Ok(Ok(probed)) => {
+                    // A RENEW sent in an earlier round must have set `lease_clock` by now.
+                    let alive = !renew_sent || last_clock.is_none_or(|before| probed.clock_ticks != before);
+                    if let (true, Some(sent)) = (alive, probed.sent) {
+                        estimate = Some(NodeClockEstimate::from_read(probed.clock_ticks, sent, probed.read));
+                    }
+                    last_clock = Some(probed.clock_ticks);
+                    renew_sent = probed.sent.is_some();
                     alive
                 }
                 _ => {
@@ -401,22 +420,26 @@ impl Prober {
         }
     }
 
-    /// Renews the lease if asked (and the node is configured with leases),
-    /// then reads LEASE_RENEWED; says whether a RENEW was sent.
-    async fn probe(&mut self, renew: bool) -> Result<(u64, bool), NodeError> {
-        let mut sent = false;
+    /// Renews the lease if asked (and the node is configured with leases):
+    /// up to the end `estimate` allows, or a clock read when there is none
+    /// yet; then reads `lease_clock`.
+    async fn probe(&mut self, renew: bool, estimate: Option<NodeClockEstimate>) -> Result<Probed, NodeError> {
+        let mut sent = None;
         if renew {
             if let Some(config) = self.target.read_config().await?.filter(|c| c.lease_ticks != 0) {
                 let at = Instant::now();
-                self.target.packet_out(&control_frame(&config, Op::Renew, 0)).await?;
-                if let Ok(mut times) = self.renewed_at.lock() {
-                    times.insert(self.node.clone(), at);
+                let lease_end = estimate.map_or(0, |e| e.renew_lease_end(at, config.lease_ticks));
+                self.target.packet_out(&renew_frame(&config, lease_end)).await?;
+                if let (Some(estimate), Ok(mut ends)) = (estimate.filter(|_| lease_end != 0), self.lease_ends.lock()) {
+                    ends.insert(self.node.clone(), estimate.surely_ended_at(lease_end));
                 }
-                sent = true;
+                sent = Some(at);
             }
         }
-        let counts = self.target.read_counter(CounterId::Outcomes).await?;
-        Ok((counts.get(Outcome::LeaseRenewed.index()).copied().unwrap_or(0), sent))
+        let clock = self.target.read_register(RegisterId::LeaseClock, Some(0)).await?;
+        let read = Instant::now();
+        let clock_ticks = clock.first().map_or(0, |(_, value)| *value as u32);
+        Ok(Probed { clock_ticks, sent, read })
     }
 }
 
@@ -436,12 +459,12 @@ mod tests {
     }
 
     #[test]
-    fn a_removed_node_is_waited_for_until_its_last_renew_lapses() {
+    fn a_removed_node_is_waited_for_until_its_last_lease_surely_ended() {
         let settings = ServiceSettings::default();
-        let times: RenewTimes = Arc::default();
-        assert_eq!(lease_wait(&times, "n2", &settings), Duration::ZERO, "never renewed: no lease to wait for");
-        times.lock().unwrap().insert("n2".into(), Instant::now());
-        let wait = lease_wait(&times, "n2", &settings);
+        let ends: LeaseEnds = Arc::default();
+        assert_eq!(lease_wait(&ends, "n2", &settings), Duration::ZERO, "never renewed: no lease to wait for");
+        ends.lock().unwrap().insert("n2".into(), Instant::now() + settings.lease);
+        let wait = lease_wait(&ends, "n2", &settings);
         assert!(wait > Duration::from_millis(500) && wait <= Duration::from_millis(600), "{wait:?}");
     }
 }

@@ -8,7 +8,7 @@ mod support;
 use netcraq_core::control::{CounterId, RegisterId};
 use netcraq_core::CONTROLLER_PORT;
 use netcraq_core::{FabricPort, Mode, NodeConfig, Outcome, Role, Route, DEFAULT_KEY_CAPACITY};
-use netcraq_p4runtime::entities::encode_bits;
+use netcraq_p4runtime::entities::{decode_bits, encode_bits};
 use netcraq_p4runtime::proto::p4::v1 as p4;
 use netcraq_p4runtime::proto::p4::v1::entity::Entity;
 use netcraq_p4runtime::proto::p4::v1::update::Type::{Delete, Insert, Modify};
@@ -17,7 +17,7 @@ use netcraq_p4runtime_client::{ClientError, P4RuntimeClient, Standing};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use netcraq_wire::{NetcraqFrame, Op};
 use std::time::Duration;
-use support::{bounded, controller_frame, read_frame, route, solo_config, Fixture};
+use support::{bounded, controller_frame, read_frame, renew_frame, route, solo_config, Fixture};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
@@ -230,7 +230,17 @@ fn packet_out_from_the_primary_enters_by_the_controller_port_and_others_are_refu
             .await
             .expect("configured");
 
+        // A clock read, lease_clock read back, and a renewal from it (§9.3).
         primary.packet_out(controller_frame(Op::Renew, 0, epoch)).await.expect("sent");
+        assert_eq!(outcome_count(&fixture, &mut primary, Outcome::RenewClockOnly, 1).await, 1, "clock read");
+        let clock = ids.register_entry(RegisterId::LeaseClock, Some(0), None);
+        let found = primary.read(vec![entity(Entity::RegisterEntry(clock))]).await.expect("read lease_clock");
+        let Some(Entity::RegisterEntry(entry)) = &found[0].entity else { panic!("a register entry: {found:?}") };
+        let Some(p4::p4_data::Data::Bitstring(bits)) = entry.data.as_ref().and_then(|d| d.data.clone()) else {
+            panic!("a bitstring: {entry:?}")
+        };
+        let clock = decode_bits(&bits, 32, "lease_clock").expect("32 bits") as u32;
+        primary.packet_out(renew_frame(clock.wrapping_add(100), epoch)).await.expect("sent");
         assert_eq!(outcome_count(&fixture, &mut primary, Outcome::LeaseRenewed, 1).await, 1, "renewed");
 
         // A SWEEP of a clean key at a HEAD: its copy (SYNC) leaves for the successor.

@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(name_of(route.preamble.as_ref()), "NetcraqIngress.ipv4_route");
         assert_eq!(index.table_by_name("ipv4_route").map(|t| t.size), Some(1024), "by alias");
         assert_eq!(index.action_by_name("NetcraqIngress.set_config").map(|a| a.params.len()), Some(13));
-        assert_eq!(index.counter_by_name("outcomes").map(|c| c.size), Some(41));
+        assert_eq!(index.counter_by_name("outcomes").map(|c| c.size), Some(43));
         assert_eq!(index.register(0x16000001).and_then(register_bitwidth), Some(128));
         assert_eq!(index.table(0x02000003).map(|t| t.size), Some(512), "fabric_port");
         assert!(index.table(0x02000004).is_none());

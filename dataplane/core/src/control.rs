@@ -5,7 +5,9 @@
 //! and every backend share it, and the channel that carries requests to a
 //! poll loop lives with the backends (`netcraq-node`).
 
-use crate::{ConfigError, FabricPort, FabricPortError, Node, NodeConfig, Outcome, Route, RouteError, CONTROLLER_PORT};
+use crate::{
+    ConfigError, FabricPort, FabricPortError, Lease, Node, NodeConfig, Outcome, Route, RouteError, CONTROLLER_PORT,
+};
 use netcraq_wire::{Ipv4Addr, CHAIN_FRAME_LEN};
 use std::time::Duration;
 
@@ -58,7 +60,9 @@ impl CounterId {
     }
 }
 
-/// The node's per-key registers (`docs/protocol.md` §2.1).
+/// The node's registers that a control plane reads: the per-key registers
+/// (`docs/protocol.md` §2.1) and the one-entry `lease_clock` (§2.1b), from
+/// which it estimates the node's lease clock (§9.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RegisterId {
     KvValue,
@@ -68,10 +72,11 @@ pub enum RegisterId {
     KvWriterPort,
     KvWriterId,
     KvReceived,
+    LeaseClock,
 }
 
 impl RegisterId {
-    pub const ALL: [RegisterId; 7] = [
+    pub const ALL: [RegisterId; 8] = [
         RegisterId::KvValue,
         RegisterId::KvVersion,
         RegisterId::KvAcked,
@@ -79,6 +84,7 @@ impl RegisterId {
         RegisterId::KvWriterPort,
         RegisterId::KvWriterId,
         RegisterId::KvReceived,
+        RegisterId::LeaseClock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +96,7 @@ impl RegisterId {
             RegisterId::KvWriterPort => "kv_writer_port",
             RegisterId::KvWriterId => "kv_writer_id",
             RegisterId::KvReceived => "kv_received",
+            RegisterId::LeaseClock => "lease_clock",
         }
     }
 
@@ -97,7 +104,7 @@ impl RegisterId {
         match self {
             RegisterId::KvValue => 128,
             RegisterId::KvVersion | RegisterId::KvAcked => 8,
-            RegisterId::KvWriterIp | RegisterId::KvReceived => 32,
+            RegisterId::KvWriterIp | RegisterId::KvReceived | RegisterId::LeaseClock => 32,
             RegisterId::KvWriterPort | RegisterId::KvWriterId => 16,
         }
     }
@@ -105,6 +112,14 @@ impl RegisterId {
     /// The largest value the register holds.
     pub fn max_value(self) -> u128 {
         u128::MAX >> (128 - self.bitwidth())
+    }
+
+    /// How many entries the register has: one per key, or one.
+    fn size(self, node: &Node) -> usize {
+        match self {
+            RegisterId::LeaseClock => 1,
+            _ => node.registers().capacity(),
+        }
     }
 
     fn read(self, node: &Node, key: u16) -> u128 {
@@ -117,11 +132,15 @@ impl RegisterId {
             RegisterId::KvWriterPort => u128::from(slot.writer.port),
             RegisterId::KvWriterId => u128::from(slot.writer.id),
             RegisterId::KvReceived => u128::from(slot.received),
+            RegisterId::LeaseClock => u128::from(node.lease().clock_ticks),
         }
     }
 
     /// Stores `value`, already checked to fit [`RegisterId::bitwidth`].
     fn write(self, node: &mut Node, key: u16, value: u128) {
+        if self == RegisterId::LeaseClock {
+            return node.set_lease(Lease { clock_ticks: value as u32, ..node.lease() });
+        }
         let Some(slot) = node.registers_mut().get_mut(key) else { return };
         match self {
             RegisterId::KvValue => slot.value = value.to_be_bytes(),
@@ -131,6 +150,7 @@ impl RegisterId {
             RegisterId::KvWriterPort => slot.writer.port = value as u16,
             RegisterId::KvWriterId => slot.writer.id = value as u16,
             RegisterId::KvReceived => slot.received = value as u32,
+            RegisterId::LeaseClock => {} // not a key's: written above
         }
     }
 }
@@ -330,7 +350,7 @@ pub fn apply(
             Ok(ControlResponse::Counter { first_index, packets })
         }
         ControlRequest::ReadRegister { register, index } => {
-            let capacity = node.registers().capacity();
+            let capacity = register.size(node);
             let (first_index, values) = match index {
                 None => (0, (0..capacity).map(|key| register.read(node, key as u16)).collect()),
                 Some(index) => {
@@ -344,7 +364,7 @@ pub fn apply(
             if value > register.max_value() {
                 return Err(ControlError::ValueTooWide { register, value });
             }
-            let capacity = node.registers().capacity();
+            let capacity = register.size(node);
             let keys = match index {
                 None => 0..capacity,
                 Some(index) => {
@@ -420,9 +440,20 @@ mod tests {
 
     /// The control plane's `op` frame for `key`, addressed to the node of `config()`.
     fn controller_frame(op: Op, key: u16, epoch: u32) -> Vec<u8> {
+        framed(NetcraqRepr { op, version: 0, key, value: [0; 16] }, epoch)
+    }
+
+    /// The control plane's `RENEW` carrying `lease_end_ticks` (§9.3).
+    fn renew_frame(lease_end_ticks: u32, epoch: u32) -> Vec<u8> {
+        framed(
+            NetcraqRepr { op: Op::Renew, version: 0, key: 0, value: NetcraqRepr::renew_value(lease_end_ticks) },
+            epoch,
+        )
+    }
+
+    fn framed(header: NetcraqRepr, epoch: u32) -> Vec<u8> {
         let from = Endpoint { ip: Ipv4Addr::new(10, 0, 9, 9), mac: MacAddr([2, 0, 0, 0, 9, 9]) };
         let to = Endpoint { ip: config().own_ip, mac: config().own_mac };
-        let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
         let frame = NetcraqFrame { epoch, ..NetcraqFrame::request(from, 40000, to, 1, header) };
         frame.to_bytes().to_vec()
     }
@@ -463,10 +494,16 @@ mod tests {
         assert_eq!((values.len(), values[3]), (16, 0x0a000002));
         let wide = ControlRequest::WriteRegister { register: RegisterId::KvVersion, index: Some(0), value: 256 };
         assert!(matches!(apply_quietly(&mut node, wide), Err(ControlError::ValueTooWide { .. })));
+        node.set_lease(Lease { clock_ticks: 4321, ..node.lease() });
+        let clock = ControlRequest::ReadRegister { register: RegisterId::LeaseClock, index: None };
+        let clock_read = Ok(ControlResponse::Register { first_index: 0, values: vec![4321] });
+        assert_eq!(apply_quietly(&mut node, clock), clock_read, "lease_clock has one entry");
+        let outside = ControlRequest::ReadRegister { register: RegisterId::LeaseClock, index: Some(1) };
+        assert!(matches!(apply_quietly(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 1, .. })));
         let outside = ControlRequest::ReadRegister { register: RegisterId::KvValue, index: Some(16) };
         assert!(matches!(apply_quietly(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 16, .. })));
-        let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(41) };
-        assert!(matches!(apply_quietly(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 41, .. })));
+        let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(43) };
+        assert!(matches!(apply_quietly(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 43, .. })));
     }
 
     #[test]
@@ -524,10 +561,10 @@ mod tests {
             apply_quietly(&mut node, request).unwrap();
         }
         node.set_clock(1000);
-        let renew = ControlRequest::PacketOut(controller_frame(Op::Renew, 0, 7));
+        let renew = ControlRequest::PacketOut(renew_frame(1100, 7));
         assert_eq!(apply_quietly(&mut node, renew), Ok(ControlResponse::Done));
         assert_eq!(node.outcome_count(Outcome::LeaseRenewed), 1);
-        assert_eq!((node.lease().end_ticks, node.lease().held), (1100, true));
+        assert_eq!(node.lease(), Lease { end_ticks: 1100, held: true, clock_ticks: 1000 });
 
         let mut sent = Vec::new();
         let sweep = ControlRequest::PacketOut(controller_frame(Op::Sweep, 5, 7));
@@ -540,7 +577,7 @@ mod tests {
         let sync = NetcraqFrame::parse(frame).expect("a NetCRAQ frame");
         assert_eq!((*port, sync.header.op, sync.header.key, sync.ip_dst), (2, Op::Sync, 5, head.successor_ip));
 
-        let old_epoch = ControlRequest::PacketOut(controller_frame(Op::Renew, 0, 6));
+        let old_epoch = ControlRequest::PacketOut(renew_frame(1100, 6));
         assert_eq!(apply_quietly(&mut node, old_epoch), Ok(ControlResponse::Done), "the outcome is in the counters");
         assert_eq!(node.outcome_count(Outcome::DropWrongEpoch), 1);
         let long = ControlRequest::PacketOut(vec![0; MAX_PACKET_OUT_LEN + 1]);

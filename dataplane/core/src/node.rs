@@ -248,7 +248,7 @@ impl Node {
         let header = request.header;
         let in_range = (u32::from(config.key_lo)..config.key_hi).contains(&u32::from(header.key));
         match (header.op, in_range) {
-            (Op::Renew, _) => self.on_renew(config),
+            (Op::Renew, _) => self.on_renew(config, &header),
             (Op::Read | Op::Write, false) => {
                 Action::One(Outcome::KeyOutOfRange, Output::Reply(error_reply(header, ErrorCode::KeyOutOfRange)))
             }
@@ -380,9 +380,8 @@ impl Node {
     }
 
     /// §5.1 `RENEW` (§9.3).
-    fn on_renew(&mut self, config: &NodeConfig) -> Action {
-        self.lease = Lease { end_ticks: self.clock_ticks.wrapping_add(config.lease_ticks), held: true };
-        Action::Silent(Outcome::LeaseRenewed)
+    fn on_renew(&mut self, config: &NodeConfig, header: &NetcraqRepr) -> Action {
+        Action::Silent(self.lease.renew(self.clock_ticks, header.lease_end_ticks(), config.lease_ticks))
     }
 
     /// Whether a READ of `key` may be answered (§5.1's first READ row):

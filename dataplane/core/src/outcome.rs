@@ -44,10 +44,12 @@ pub enum Outcome {
     SweepCommitted,
     SweepClean,
     LeaseRenewed,
+    RenewClockOnly,
+    RenewLate,
 }
 
 impl Outcome {
-    pub const COUNT: usize = 41;
+    pub const COUNT: usize = 43;
 
     pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::ReadLocal,
@@ -91,6 +93,8 @@ impl Outcome {
         Outcome::SweepCommitted,
         Outcome::SweepClean,
         Outcome::LeaseRenewed,
+        Outcome::RenewClockOnly,
+        Outcome::RenewLate,
     ];
 
     pub fn index(self) -> usize {
@@ -141,6 +145,8 @@ impl Outcome {
             Outcome::SweepCommitted => "SWEEP_COMMITTED",
             Outcome::SweepClean => "SWEEP_CLEAN",
             Outcome::LeaseRenewed => "LEASE_RENEWED",
+            Outcome::RenewClockOnly => "RENEW_CLOCK_ONLY",
+            Outcome::RenewLate => "RENEW_LATE",
         }
     }
 
@@ -167,6 +173,7 @@ mod tests {
         assert_eq!(Outcome::NoRoute.index(), 29);
         assert_eq!(Outcome::DropWrongEpoch.index(), 31);
         assert_eq!(Outcome::LeaseRenewed.index(), 40);
+        assert_eq!(Outcome::RenewLate.index(), 42);
         assert!(Outcome::DropWrongEpoch.is_drop() && !Outcome::KeyReceived.is_drop());
     }
 }

@@ -1,5 +1,7 @@
 use netcraq_wire::{Ipv4Addr, VALUE_LEN};
 
+use crate::Outcome;
+
 /// The head stamps a new version only while fewer than this many of the
 /// key's versions are uncommitted (`docs/protocol.md` §3.3).
 pub const MAX_UNCOMMITTED_VERSIONS: u8 = 127;
@@ -68,18 +70,37 @@ impl KeySlot {
     }
 }
 
-/// The lease registers `lease_end` and `lease_held` (§2.1b).
+/// The lease registers `lease_end`, `lease_held` and `lease_clock` (§2.1b).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Lease {
     /// The lease clock's reading at which the lease ends.
     pub end_ticks: u32,
     pub held: bool,
+    /// `lease_clock`: the lease clock's reading at the last `RENEW`, which
+    /// the control plane reads to estimate this node's clock (§9.3).
+    pub clock_ticks: u32,
 }
 
 impl Lease {
     /// Held at `now_ticks`: `end_ticks` is 1 to 2^31 − 1 ticks later (§2.1b).
     pub fn is_held_at(&self, now_ticks: u32) -> bool {
         self.held && (1..1 << 31).contains(&self.end_ticks.wrapping_sub(now_ticks))
+    }
+
+    /// §5.1 `RENEW` at `now_ticks` carrying `carried_end_ticks`, on a node
+    /// configured with `lease_ticks` (§9.3): records the clock, then grants
+    /// the carried end only if it lies 1 to `lease_ticks` ticks ahead.
+    pub fn renew(&mut self, now_ticks: u32, carried_end_ticks: u32, lease_ticks: u32) -> Outcome {
+        self.clock_ticks = now_ticks;
+        if carried_end_ticks == 0 {
+            return Outcome::RenewClockOnly;
+        }
+        if !(1..=lease_ticks).contains(&carried_end_ticks.wrapping_sub(now_ticks)) {
+            return Outcome::RenewLate;
+        }
+        self.end_ticks = carried_end_ticks;
+        self.held = true;
+        Outcome::LeaseRenewed
     }
 }
 
@@ -129,13 +150,33 @@ mod tests {
 
     #[test]
     fn a_lease_is_held_until_its_end_across_the_clock_wrap() {
-        let lease = Lease { end_ticks: 5, held: true };
+        let lease = Lease { end_ticks: 5, held: true, clock_ticks: 0 };
         assert!(lease.is_held_at(u32::MAX - 2), "8 ticks before the end, across the wrap");
         assert!(lease.is_held_at(4));
         assert!(!lease.is_held_at(5), "the end itself is past");
         assert!(!lease.is_held_at(6));
         assert!(!Lease { held: false, ..lease }.is_held_at(4));
         assert!(!Lease::default().is_held_at(0), "never renewed");
+    }
+
+    #[test]
+    fn a_renew_grants_only_an_end_within_one_lease_and_always_records_the_clock() {
+        let start = Lease { end_ticks: 50, held: false, clock_ticks: 7 };
+        let renewed = |now, carried| {
+            let mut lease = start;
+            let outcome = lease.renew(now, carried, 100);
+            (outcome, lease)
+        };
+        let clock_read = Lease { clock_ticks: 1000, ..start };
+        assert_eq!(renewed(1000, 0), (Outcome::RenewClockOnly, clock_read));
+        let granted = |end| Lease { end_ticks: end, held: true, clock_ticks: 1000 };
+        assert_eq!(renewed(1000, 1001), (Outcome::LeaseRenewed, granted(1001)));
+        assert_eq!(renewed(1000, 1100), (Outcome::LeaseRenewed, granted(1100)));
+        for late in [1000, 999, 1101, 1000 + (1 << 31)] {
+            assert_eq!(renewed(1000, late), (Outcome::RenewLate, clock_read), "carried {late}");
+        }
+        let across_the_wrap = Lease { end_ticks: 20, held: true, clock_ticks: u32::MAX - 9 };
+        assert_eq!(renewed(u32::MAX - 9, 20), (Outcome::LeaseRenewed, across_the_wrap));
     }
 
     #[test]

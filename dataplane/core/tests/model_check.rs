@@ -230,7 +230,7 @@ fn chain_node(node: usize, order: &[usize], clients: usize, lease_ticks: u32) ->
     let mut n = Node::new(KEY_CAPACITY);
     if order.contains(&node) {
         n.set_config(node_config(node, order, EPOCH, lease_ticks, 0)).expect("valid node_config");
-        n.set_lease(Lease { end_ticks: lease_ticks, held: lease_ticks != 0 });
+        n.set_lease(Lease { end_ticks: lease_ticks, held: lease_ticks != 0, clock_ticks: 0 });
     }
     for entry in fabric_ports(node, order) {
         n.fabric_ports_mut().insert(entry).expect("fabric port");
@@ -331,6 +331,10 @@ impl fmt::Debug for Packet {
             }
             Op::Read if h.version == 0 => write!(f, "{}->{} {op} key={}", self.from(), self.to, h.key)?,
             Op::Sweep => return write!(f, "{}->{} {op} key={} epoch={}", self.from(), self.to, h.key, frame.epoch),
+            Op::Renew => {
+                let end = h.lease_end_ticks();
+                return write!(f, "{}->{} {op} lease_end={end} epoch={}", self.from(), self.to, frame.epoch);
+            }
             _ => write!(
                 f,
                 "{}->{} {op} key={} version={} value={}",
@@ -351,6 +355,36 @@ impl fmt::Debug for Packet {
             _ => Ok(()),
         }
     }
+}
+
+/// A frame of the control plane to `node` in `epoch`, entering by the
+/// node's PacketOut port (§10.1, §9.3).
+fn control_frame(node: usize, header: NetcraqRepr, epoch: u32) -> Packet {
+    let frame = NetcraqFrame {
+        eth_src: CONTROLLER_MAC,
+        eth_dst: node_mac(node),
+        ip_src: CONTROLLER_IP,
+        ip_dst: node_ip(node),
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        flags_fragment: 0x4000,
+        udp_src: NETCRAQ_UDP_PORT,
+        udp_dst: NETCRAQ_UDP_PORT,
+        header,
+        epoch,
+    };
+    Packet::new(Endpoint::Node(node as u8), frame.to_bytes())
+}
+
+/// The control plane's last `RENEW` to `node`, in epoch 1, carrying the end
+/// of the lease the node starts with.
+fn renew(node: usize) -> Packet {
+    control_frame(
+        node,
+        NetcraqRepr { op: Op::Renew, version: 0, key: 0, value: NetcraqRepr::renew_value(LEASE_TICKS) },
+        EPOCH,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -626,11 +660,31 @@ struct Reconfiguration {
     /// The node configured with `lease_ticks = LEASE_TICKS`, whose lease
     /// the procedure waits for; every other node has leases off.
     leased: Option<usize>,
+    /// Whether the last `RENEW` to the leased node is still in flight.
+    late_renew: LateRenew,
     procedure: Vec<ControlStep>,
 }
 
+/// The control plane's last `RENEW` to the leased node, sent at clock 0
+/// carrying `lease_end = LEASE_TICKS` (the lease the node starts with):
+/// whether it is still in flight when the run starts, to be delivered at
+/// any moment, however late (a stopped node process resuming, §9.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LateRenew {
+    /// Delivered before the run starts.
+    Delivered,
+    /// In flight; the node grants at most the end it carries (§5.1).
+    InFlight,
+    /// In flight, to a node that grants `lease_ticks` from the `RENEW`'s
+    /// arrival, as nodes did before a `RENEW` carried its end: the model
+    /// makes the real core do so by rewriting the carried end to
+    /// `now + lease_ticks` on delivery (negative test (n)).
+    InFlightRenewingFromArrival,
+}
+
 /// The lease of the node being removed, in ticks of the lease clock: a
-/// `RENEW` at clock 0 holds it until the clock reads 1.
+/// `RENEW` at clock 0 carrying `lease_end = 1` holds it until the clock
+/// reads 1.
 const LEASE_TICKS: u32 = 1;
 
 impl Reconfiguration {
@@ -794,7 +848,9 @@ impl ChainModel {
     fn control_enabled(&self, state: &State) -> bool {
         match self.next_control_step(state) {
             None => false,
-            Some(ControlStep::AwaitLeaseLapse(n)) => !state.nodes[*n].0.lease().is_held_at(state.now),
+            // The control plane knows the end it granted, not the node's
+            // registers (§9.3): it waits until the clock has passed it.
+            Some(ControlStep::AwaitLeaseLapse(_)) => state.now >= LEASE_TICKS,
             Some(ControlStep::AwaitReceived { joiner, .. }) => self.has_every_key(state, *joiner),
             Some(_) => true,
         }
@@ -838,24 +894,13 @@ impl ChainModel {
         }
     }
 
-    /// The control plane's `SWEEP` of `key` to `node`, in the new epoch,
-    /// entering by the node's PacketOut port.
+    fn late_renew(&self) -> LateRenew {
+        self.reconfiguration.as_ref().map_or(LateRenew::Delivered, |r| r.late_renew)
+    }
+
+    /// The control plane's `SWEEP` of `key` to `node`, in the new epoch.
     fn sweep(&self, node: usize, key: u16) -> Packet {
-        let frame = NetcraqFrame {
-            eth_src: CONTROLLER_MAC,
-            eth_dst: node_mac(node),
-            ip_src: CONTROLLER_IP,
-            ip_dst: node_ip(node),
-            ttl: 64,
-            tos: 0,
-            ident: 0,
-            flags_fragment: 0x4000,
-            udp_src: NETCRAQ_UDP_PORT,
-            udp_dst: NETCRAQ_UDP_PORT,
-            header: NetcraqRepr { op: Op::Sweep, version: 0, key, value: value_bytes(0) },
-            epoch: NEW_EPOCH,
-        };
-        Packet::new(Endpoint::Node(node as u8), frame.to_bytes())
+        control_frame(node, NetcraqRepr { op: Op::Sweep, version: 0, key, value: value_bytes(0) }, NEW_EPOCH)
     }
 
     fn apply(&self, state: &State, action: &Action) -> (State, Effect) {
@@ -939,6 +984,10 @@ impl ChainModel {
 
     fn deliver_to_node(&self, next: &mut State, n: usize, p: &Packet, effect: &mut Effect) {
         let mut frame = p.bytes;
+        if p.op() == Op::Renew && self.late_renew() == LateRenew::InFlightRenewingFromArrival {
+            let from_arrival = NetcraqRepr::renew_value(next.now + LEASE_TICKS);
+            frame[46..62].copy_from_slice(&from_arrival);
+        }
         let mut scratch = [0u8; CHAIN_FRAME_LEN];
         let registers = next.nodes[n].0.registers().clone();
         let epoch = next.nodes[n].epoch();
@@ -1107,9 +1156,13 @@ impl Model for ChainModel {
             ChainNode(chain_node(n, chain, clients, lease_ticks))
         });
         let client = Client { pc: 0, phase: Phase::Ready, read_written: false, bad_reply: false, redirected: false };
+        let network = match (leased, self.late_renew()) {
+            (Some(node), LateRenew::InFlight | LateRenew::InFlightRenewingFromArrival) => vec![renew(node)],
+            _ => Vec::new(),
+        };
         vec![State {
             nodes,
-            network: Vec::new(),
+            network,
             clients: vec![client; clients],
             histories: vec![History::new(Register(0)); usize::from(self.keys)],
             linearizable: true,
@@ -1525,7 +1578,7 @@ fn removal(removed: usize, departure: Departure, keys: u16) -> Reconfiguration {
     procedure.extend(tail_first.iter().map(|n| ControlStep::Configure(*n, node_config(*n, &after, NEW_EPOCH, 0, 0))));
     procedure.extend(sweeps(&tail_first, keys));
     let leased = (departure == Departure::LeaseLapse).then_some(removed);
-    Reconfiguration { before, after, removed: Some(removed), leased, procedure }
+    Reconfiguration { before, after, removed: Some(removed), leased, late_renew: LateRenew::Delivered, procedure }
 }
 
 /// How much of the chain a join sweeps.
@@ -1550,7 +1603,8 @@ fn join(keys: u16, swept: JoinSweep) -> Reconfiguration {
     procedure.extend(sweeps(if swept == JoinSweep::EveryNode { &[REPLICA, HEAD] } else { &[REPLICA] }, keys));
     procedure.push(ControlStep::AwaitReceived { joiner: TAIL, swept: REPLICA });
     procedure.push(configure(TAIL, 0));
-    Reconfiguration { before: vec![HEAD, REPLICA], after, removed: None, leased: None, procedure }
+    let late_renew = LateRenew::Delivered;
+    Reconfiguration { before: vec![HEAD, REPLICA], after, removed: None, leased: None, late_renew, procedure }
 }
 
 /// A `SWEEP` of every key of each node, in order.
@@ -1684,6 +1738,23 @@ fn replica_removed_after_its_lease_lapses() {
     verify("(h2) replica removed, lease lapses", model);
 }
 
+/// A model of the TAIL's removal after its lease (as (g)) whose last
+/// `RENEW` to the TAIL is still in flight, delivered `late_renew`.
+fn tail_removed_with_a_late_renew(late_renew: LateRenew) -> ChainModel {
+    reconfiguring(reconfiguration_scripts(), |keys| Reconfiguration {
+        late_renew,
+        ..removal(TAIL, Departure::LeaseLapse, keys)
+    })
+}
+
+/// (m) The TAIL is removed alive while its last `RENEW` is still in flight
+/// and may arrive at any moment, however late: it grants at most the end it
+/// carries, which the control plane waited for (§9.3).
+#[test]
+fn tail_removed_with_a_late_renew_in_flight() {
+    verify("(m) tail removed, a RENEW arrives late", tail_removed_with_a_late_renew(LateRenew::InFlight));
+}
+
 /// (i) A fresh TAIL joins the chain HEAD, REPLICA during traffic.
 #[test]
 fn tail_joins_during_traffic() {
@@ -1780,6 +1851,17 @@ fn removal_without_waiting_for_the_lease_serves_stale_reads() {
     reconfiguration.procedure.retain(|step| !matches!(step, ControlStep::AwaitLeaseLapse(_)));
     let path = counterexample("(j) no lease wait", model, "linearizable");
     assert!(path.last_state().removed_node_served, "the stale read is the removed node's");
+}
+
+/// (n) A node that renews its lease from a `RENEW`'s arrival, as before a
+/// `RENEW` carried its end: the RENEW the removed TAIL gets late makes it
+/// serve again after the control plane waited for its lease.
+#[test]
+fn a_late_renew_renewing_from_its_arrival_serves_stale_reads() {
+    let model = tail_removed_with_a_late_renew(LateRenew::InFlightRenewingFromArrival);
+    let property = "a removed node answers no READ once the new configuration is in effect";
+    let path = counterexample("(n) a late RENEW renews from its arrival", model, property);
+    assert_eq!(path.last_state().nodes[TAIL].0.lease().end_ticks, 2 * LEASE_TICKS, "renewed late");
 }
 
 /// (k) A control plane that does not sweep after removing the TAIL: a write

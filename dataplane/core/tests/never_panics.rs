@@ -147,6 +147,19 @@ fn preset() -> impl Strategy<Value = Preset> {
 
 /// Keys below, in and above the served range, mostly a few in range so that
 /// frames and presets meet.
+/// The lease ends a RENEW carries (§9.3), at the nodes' clock 0: a clock
+/// read, a lease the node grants, one longer than it grants.
+const RENEW_ENDS: [u32; 3] = [0, LEASE_TICKS, LEASE_TICKS + 1];
+
+/// Value `n` of a frame of `op`: `n` repeated, or for a RENEW the `n`-th of
+/// [`RENEW_ENDS`].
+fn value_of(op: Op, n: u8) -> [u8; 16] {
+    match op {
+        Op::Renew => NetcraqRepr::renew_value(RENEW_ENDS[usize::from(n)]),
+        _ => [n; 16],
+    }
+}
+
 fn key() -> impl Strategy<Value = u16> {
     prop_oneof![3 => KEY_LO..KEY_LO + 6, 1 => 0..CAPACITY as u16]
 }
@@ -193,7 +206,7 @@ fn netcraq_frame() -> impl Strategy<Value = (NetcraqFrame, u8, u16)> {
                     flags_fragment: if salt % 8 == 0 { flags_fragment } else { 0x4000 },
                     udp_src: 40000 + u16::from(client),
                     udp_dst: if salt % 16 == 1 { 53 } else { NETCRAQ_UDP_PORT },
-                    header: NetcraqRepr { op, version, key, value: [value; 16] },
+                    header: NetcraqRepr { op, version, key, value: value_of(op, value) },
                     epoch: if op.is_chain() { epoch } else { 0 },
                 };
                 (frame, dst, ingress)
@@ -298,7 +311,8 @@ fn outputs_of(outcome: Outcome, role: Role, op: Option<Op>) -> u8 {
         Outcome::KeyReceived if op == Some(Op::ChainWrite) => 2,
         Outcome::SweepCommitted if role == Role::Tail => 1,
         Outcome::AckConsumed | Outcome::KeyReceived | Outcome::SweepCommitted => 0,
-        Outcome::SyncApplied | Outcome::SyncStale | Outcome::SweepClean | Outcome::LeaseRenewed => 0,
+        Outcome::SyncApplied | Outcome::SyncStale | Outcome::SweepClean => 0,
+        Outcome::LeaseRenewed | Outcome::RenewClockOnly | Outcome::RenewLate => 0,
         outcome if outcome.is_drop() => 0,
         _ => 1,
     }
@@ -470,7 +484,8 @@ fn run(role: Role, mode: Mode, route_mask: u8, presets: &[Preset], inputs: &[Inp
             );
         }
         // RENEW names no key (§5 step 16).
-        if let (Ok(request), true) = (parsed, request_outcome && outcome != Outcome::LeaseRenewed) {
+        let renew = matches!(outcome, Outcome::LeaseRenewed | Outcome::RenewClockOnly | Outcome::RenewLate);
+        if let (Ok(request), true) = (parsed, request_outcome && !renew) {
             let in_range = (u32::from(KEY_LO)..KEY_HI).contains(&u32::from(request.header.key));
             prop_assert_eq!(outcome == Outcome::KeyOutOfRange, !in_range);
         }

@@ -289,9 +289,17 @@ mod tests {
 
     /// The control plane's `op` frame for `key`, addressed to the node of `config()`, in epoch 0.
     fn controller_frame(op: Op, key: u16) -> Vec<u8> {
+        framed(NetcraqRepr { op, version: 0, key, value: [0; 16] })
+    }
+
+    /// The control plane's `RENEW` of `key` carrying `lease_end_ticks` (§9.3).
+    fn renew_frame(key: u16, lease_end_ticks: u32) -> Vec<u8> {
+        framed(NetcraqRepr { op: Op::Renew, version: 0, key, value: NetcraqRepr::renew_value(lease_end_ticks) })
+    }
+
+    fn framed(header: NetcraqRepr) -> Vec<u8> {
         let from = Endpoint { ip: Ipv4Addr::new(10, 0, 9, 9), mac: MacAddr([2, 0, 0, 0, 9, 9]) };
         let to = Endpoint { ip: config().own_ip, mac: config().own_mac };
-        let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
         NetcraqFrame::request(from, 40000, to, 1, header).to_bytes().to_vec()
     }
 
@@ -303,10 +311,7 @@ mod tests {
         on(&mut nodes, ControlRequest::SetConfig(NodeConfig { lease_ticks: 50, ..config() })).unwrap();
         on(&mut nodes, ControlRequest::InsertFabricPort(controller)).unwrap();
         nodes.iter_mut().for_each(|node| node.set_clock(10));
-        assert_eq!(
-            on(&mut nodes, ControlRequest::PacketOut(controller_frame(Op::Renew, 4))),
-            Ok(ControlResponse::Done)
-        );
+        assert_eq!(on(&mut nodes, ControlRequest::PacketOut(renew_frame(4, 60))), Ok(ControlResponse::Done));
         for (lcore, node) in nodes.iter().enumerate() {
             assert_eq!((node.lease().end_ticks, node.lease().held), (60, true), "lcore {lcore}");
         }
@@ -324,7 +329,7 @@ mod tests {
             1 => Err(ControlError::TimedOut(LCORE_CALL_TIMEOUT)),
             _ => apply(&mut nodes[lcore], request, &mut |_, _| {}),
         };
-        let renew = ControlRequest::PacketOut(controller_frame(Op::Renew, 0));
+        let renew = ControlRequest::PacketOut(renew_frame(0, 60));
         assert_eq!(route(renew, 3, &mut missing_lcore_1), Err(ControlError::TimedOut(LCORE_CALL_TIMEOUT)));
         assert_eq!(nodes[2].outcome_count(Outcome::LeaseRenewed), 2);
     }

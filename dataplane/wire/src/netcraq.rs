@@ -186,6 +186,20 @@ impl NetcraqRepr {
         Ok(NetcraqRepr { op, version: header.version(), key: header.key(), value: header.value() })
     }
 
+    /// The value of a `RENEW` that carries `lease_end_ticks` (§1.2, §9.3):
+    /// big-endian in bytes 0..4, the rest 0.
+    pub fn renew_value(lease_end_ticks: u32) -> [u8; VALUE_LEN] {
+        let mut value = [0; VALUE_LEN];
+        value[..4].copy_from_slice(&lease_end_ticks.to_be_bytes());
+        value
+    }
+
+    /// The lease end a `RENEW` carries: value bytes 0..4 (§9.3); 0 asks
+    /// only for the node's clock.
+    pub fn lease_end_ticks(&self) -> u32 {
+        u32::from_be_bytes([self.value[0], self.value[1], self.value[2], self.value[3]])
+    }
+
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, header: &mut NetcraqHeader<T>) {
         header.set_op(self.op);
         header.set_version(self.version);

@@ -29,7 +29,7 @@ pub use vectors::{load_dir, load_file, Case, Counters, KeyRegisters, LoadError, 
 
 /// The outcome codes of `docs/protocol.md` §6, in code order: `OUTCOMES[code]`
 /// is the name the vectors use.
-pub const OUTCOMES: [&str; 41] = [
+pub const OUTCOMES: [&str; 43] = [
     "READ_LOCAL",
     "READ_TO_TAIL",
     "WRITE_TO_HEAD",
@@ -71,6 +71,8 @@ pub const OUTCOMES: [&str; 41] = [
     "SWEEP_COMMITTED",
     "SWEEP_CLEAN",
     "LEASE_RENEWED",
+    "RENEW_CLOCK_ONLY",
+    "RENEW_LATE",
 ];
 
 /// The code of an outcome name, if it is one of §6.

@@ -347,8 +347,13 @@ impl Display for Difference {
             }
             Difference::Lease { expected, actual } => write!(
                 f,
-                "final lease end {} held {}, expected end {} held {}",
-                actual.end_ticks, actual.held, expected.end_ticks, expected.held
+                "final lease end {} held {} clock {}, expected end {} held {} clock {}",
+                actual.end_ticks,
+                actual.held,
+                actual.clock_ticks,
+                expected.end_ticks,
+                expected.held,
+                expected.clock_ticks
             ),
         }
     }

@@ -422,12 +422,20 @@ impl Ctx<'_> {
         })
     }
 
-    /// The lease registers (§2.1b): `{ "end": N, "held": true }`.
+    /// The lease registers (§2.1b): `{ "end": N, "held": true, "clock": C }`,
+    /// `clock` (`lease_clock`) 0 if absent.
     fn lease(&self, value: &Value, path: &str) -> Result<Lease, LoadError> {
-        let fields = ["end", "held"];
-        let map = self.object(value, path, &fields, &fields)?;
-        let end_ticks = self.uint(&map["end"], &join(path, "end"), u32::MAX.into())? as u32;
-        Ok(Lease { end_ticks, held: self.bool(&map["held"], &join(path, "held"))? })
+        let required = ["end", "held"];
+        let map = self.object(value, path, &["end", "held", "clock"], &required)?;
+        let ticks = |field: &str| match map.get(field) {
+            Some(ticks) => Ok(self.uint(ticks, &join(path, field), u32::MAX.into())? as u32),
+            None => Ok(0),
+        };
+        Ok(Lease {
+            end_ticks: ticks("end")?,
+            held: self.bool(&map["held"], &join(path, "held"))?,
+            clock_ticks: ticks("clock")?,
+        })
     }
 
     fn list<T>(

@@ -139,7 +139,16 @@ pub fn read_frame(key: u16) -> Vec<u8> {
 /// The control plane's chain frame of `op` for `key` in `epoch`, addressed
 /// to the node: what a controller sends by PacketOut.
 pub fn controller_frame(op: Op, key: u16, epoch: u32) -> Vec<u8> {
-    let header = NetcraqRepr { op, version: 0, key, value: [0; 16] };
+    controller_header_frame(NetcraqRepr { op, version: 0, key, value: [0; 16] }, epoch)
+}
+
+/// The control plane's RENEW carrying `lease_end_ticks` in `epoch` (§9.3).
+pub fn renew_frame(lease_end_ticks: u32, epoch: u32) -> Vec<u8> {
+    let value = NetcraqRepr::renew_value(lease_end_ticks);
+    controller_header_frame(NetcraqRepr { op: Op::Renew, version: 0, key: 0, value }, epoch)
+}
+
+fn controller_header_frame(header: NetcraqRepr, epoch: u32) -> Vec<u8> {
     let from = Endpoint { ip: HOST_IP, mac: HOST_MAC };
     let to = Endpoint { ip: NODE_IP, mac: NODE_MAC };
     NetcraqFrame { epoch, ..NetcraqFrame::request(from, 40000, to, 7, header) }.to_bytes().to_vec()

@@ -66,7 +66,7 @@ pub struct NetcraqIds {
     /// Tofino's one-entry `no_route_count`, where its NO_ROUTE outcomes are
     /// counted instead of `outcomes[NO_ROUTE]` (p4/README.md, "Tofino").
     pub no_route_counter: Option<u32>,
-    pub registers: [(RegisterId, RegisterArrays); 7],
+    pub registers: [(RegisterId, RegisterArrays); 8],
 }
 
 /// The register arrays that hold one register's state.
@@ -184,6 +184,7 @@ impl NetcraqIds {
                 register(RegisterId::KvWriterPort)?,
                 register(RegisterId::KvWriterId)?,
                 register(RegisterId::KvReceived)?,
+                register(RegisterId::LeaseClock)?,
             ],
         })
     }
@@ -253,6 +254,7 @@ mod tests {
         assert_eq!(ids.counter_id(CounterId::KeyWrites), 0x12000003);
         assert_eq!(ids.register_id(RegisterId::KvValue), 0x16000001);
         assert_eq!(ids.register_id(RegisterId::KvWriterId), 0x16000006);
+        assert_eq!(ids.register_id(RegisterId::LeaseClock), 0x1600000a);
     }
 
     #[test]
