@@ -17,8 +17,8 @@
 use crate::latency::LatencyRecorder;
 use crate::results::lower_median_by;
 use crate::system::ScratchDir;
-pub use netcraq_etcd_cluster::EtcdCluster;
 use netcraq_client::mix::RequestMix;
+pub use netcraq_etcd_cluster::EtcdCluster;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -38,9 +38,9 @@ pub use deploy::{
 };
 pub use deployment_file::{deployment_of, load_deployment, load_with_spares, parse_deployment, DeploymentFileError};
 pub use election::{campaign, connect, EtcdOptions, EtcdTls, Leader, Leadership, LossReason};
-pub use state_store::{StateStore, StoreError};
 /// The tables each [`NodeTarget`] gets (`netcraq_plan::plan`).
 pub use netcraq_plan::plan::NodeTables;
+pub use state_store::{StateStore, StoreError};
 pub use target::{
     target_for, Capabilities, ForwardingChanges, NodeError, P4RuntimeTarget, PipelineFiles, PipelineOutcome, Target,
     TargetOptions, TargetSpec,

@@ -114,16 +114,35 @@ pub enum NoteKind {
     NodeDown(String),
     /// A node that was down answers again.
     NodeUp(String),
-    ReconfigureStarted { chain: String, change: Change, epoch: u32 },
-    Reconfigured { chain: String, change: Change, members: Vec<String>, epoch: u32 },
-    ReconfigureFailed { chain: String, change: Change, error: String },
+    ReconfigureStarted {
+        chain: String,
+        change: Change,
+        epoch: u32,
+    },
+    Reconfigured {
+        chain: String,
+        change: Change,
+        members: Vec<String>,
+        epoch: u32,
+    },
+    ReconfigureFailed {
+        chain: String,
+        change: Change,
+        error: String,
+    },
     /// A node that left its chain had its `node_config` cleared.
     Retired(String),
     /// It could not be: it keeps its last configuration, whose lease has
     /// ended, so it answers no read (§9.3).
-    RetireFailed { node: String, error: String },
+    RetireFailed {
+        node: String,
+        error: String,
+    },
     /// A node could not be reached or claimed at the start.
-    Unreachable { node: String, error: String },
+    Unreachable {
+        node: String,
+        error: String,
+    },
 }
 
 impl std::fmt::Display for NoteKind {
@@ -182,10 +201,11 @@ pub async fn run(
     let (renew_tx, renew_set) = watch::channel(renewed_members(supervisor.state(), &[]));
     let lease_ends: LeaseEnds = Arc::default();
     for node in supervisor.nodes() {
-        let Some(target) = claim(&mut controller, &node).await.map_err(|e| note(NoteKind::Unreachable {
-            node: node.clone(),
-            error: e.to_string(),
-        })).ok() else {
+        let Some(target) = claim(&mut controller, &node)
+            .await
+            .map_err(|e| note(NoteKind::Unreachable { node: node.clone(), error: e.to_string() }))
+            .ok()
+        else {
             // Never answers: the supervisor holds it down after its misses.
             spawn_silent(node, events_tx.clone(), settings);
             continue;
@@ -227,7 +247,11 @@ pub async fn run(
                             continue;
                         }
                     };
-                    note(NoteKind::ReconfigureStarted { chain: chain.clone(), change: change.clone(), epoch: next_epoch });
+                    note(NoteKind::ReconfigureStarted {
+                        chain: chain.clone(),
+                        change: change.clone(),
+                        epoch: next_epoch,
+                    });
                     in_flight.push(next.clone());
                     let _ = renew_tx.send(renewed_members(supervisor.state(), &in_flight));
                     let mut controller = idle.take().expect("checked");

@@ -285,8 +285,10 @@ mod tests {
             spares: spares.iter().map(|s| s.to_string()).collect(),
             epoch_used: 1,
         };
-        let mut supervisor =
-            Supervisor::new(SupervisorState { chains: vec![chain] }, SupervisorSettings { miss_limit: 3, rejoin_after: 2 });
+        let mut supervisor = Supervisor::new(
+            SupervisorState { chains: vec![chain] },
+            SupervisorSettings { miss_limit: 3, rejoin_after: 2 },
+        );
         let decisions = supervisor.start();
         assert_eq!(reconfigurations(&decisions), [(Change::Restart, 2)]);
         let restarted = layout(members, 2);

@@ -140,7 +140,8 @@ impl Topology {
         // A spare's file holds its ports and routes, planned as a chain of
         // its own; no controller writes that `node_config`: spares wait
         // unconfigured until one joins its chain.
-        let spares = self.chains.iter().flat_map(|c| c.spares.iter().map(move |s| network_chain(c, std::slice::from_ref(s))));
+        let spares =
+            self.chains.iter().flat_map(|c| c.spares.iter().map(move |s| network_chain(c, std::slice::from_ref(s))));
         let chains: Vec<NetworkChain> =
             self.chains.iter().map(|chain| network_chain(chain, &chain.nodes)).chain(spares).collect();
         let mut tables_of = network_tables(&graph.network, &chains)?;

@@ -142,4 +142,3 @@ pub fn set_autogroup_nice(pid: &str, nice: i32) -> Result<(), String> {
     let path = format!("/proc/{pid}/autogroup");
     std::fs::write(&path, nice.to_string()).map_err(|e| format!("setting nice {nice} in {path}: {e}"))
 }
-
