@@ -242,6 +242,8 @@ pub async fn run(
                         Ok(planned) => planned,
                         Err(error) => {
                             let finished = Event::Finished { chain: chain.clone(), outcome: Err(error.clone()) };
+                            // The retry plans the same change: not in a tight loop.
+                            pause_until = Instant::now() + settings.retry_pause;
                             note(NoteKind::ReconfigureFailed { chain, change, error });
                             pending.extend(supervisor.handle(finished));
                             continue;
