@@ -15,8 +15,8 @@
  *             through a recirculation port by egress: builds and routes the
  *             second output (tail ACK, or the stored version's re-send).
  *
- * Each pass: `classify` decides §5 (and accesses kv_received and
- * lease_end), then kv_version, lease_held, kv_acked and the value and writer
+ * Each pass: `classify` decides §5 (and accesses kv_received), then
+ * lease_end, kv_version, lease_held, kv_acked and the value and writer
  * registers are accessed, each at most once, then `behave` decides §5.1 from
  * what they said, and the output is routed. `classify` includes the trust
  * checks of §9 (steps 8, 15b, 15c), on what `fabric_port` says of the
@@ -329,7 +329,7 @@ control NetcraqIngress(inout ig_headers_t hdr,
     Counter<bit<64>, key_t>(NETCRAQ_KEYS, CounterType_t.PACKETS) key_reads;
     Counter<bit<64>, key_t>(NETCRAQ_KEYS, CounterType_t.PACKETS) key_writes;
 
-    /* ---- kv_received and lease_end: accessed by `classify` ---- */
+    /* ---- kv_received (accessed by `classify`) and lease_end ---- */
     /* READ, SWEEP: whether the key was received in this join. */
     RegisterAction<bit<32>, key_t, bit<32>>(kv_received) received_read = {
         void apply(inout bit<32> stored, out bit<32> rv) {
@@ -354,13 +354,11 @@ control NetcraqIngress(inout ig_headers_t hdr,
             rv = stored - meta.now;
         }
     };
-    /* RENEW: the carried end (value bytes 0..4), if granted: not 0, and
-     * 1 to lease_ticks ticks ahead (renew_short, computed beforehand). */
+    /* RENEW that grants (not 0, and 1 to lease_ticks ticks ahead, decided
+     * before): the carried end (value bytes 0..4). */
     RegisterAction<bit<32>, bit<1>, bit<32>>(lease_end) lease_end_renew = {
         void apply(inout bit<32> stored) {
-            if (hdr.netcraq.value[127:96] != 0 && meta.renew_short != 0) {
-                stored = hdr.netcraq.value[127:96];
-            }
+            stored = hdr.netcraq.value[127:96];
         }
     };
 
@@ -423,12 +421,6 @@ control NetcraqIngress(inout ig_headers_t hdr,
             } else {
                 rv = 0;
             }
-        }
-    };
-    /* ACK: v - s, for "v is not newer than s" (§5.1). */
-    RegisterAction<bit<8>, key_t, bit<8>>(kv_version) version_ack = {
-        void apply(inout bit<8> stored, out bit<8> rv) {
-            rv = hdr.netcraq.version - stored;
         }
     };
 
@@ -703,7 +695,6 @@ control NetcraqIngress(inout ig_headers_t hdr,
     @hidden action read() {
         meta.plan = PLAN_READ;
         meta.same_received = (bit<1>) received_read.execute(hdr.netcraq.key);
-        meta.lease_left = lease_end_left.execute(0);
     }
     @hidden action write_here() {
         meta.plan = PLAN_WRITE;
@@ -731,7 +722,6 @@ control NetcraqIngress(inout ig_headers_t hdr,
     }
     @hidden action renew() {
         meta.plan = PLAN_RENEW;
-        lease_end_renew.execute(0);
     }
 
     /* One row per test, in §5's order: the first row that matches is the
@@ -1111,12 +1101,11 @@ control NetcraqIngress(inout ig_headers_t hdr,
         if (meta.sync_epoch != 0) { meta.syncing = 1; }
         if (hdr.netcraq.value[127:96] == 0) { meta.renew_clock_read = 1; }
 
-        /* §5, and kv_received and lease_end in the actions that need them. */
+        /* §5, and kv_received in the actions that need it. */
         classify.apply();
         if (meta.plan == PLAN_READ) { key_reads.count(idx); }
         if (meta.key_write == 1) { key_writes.count(idx); }
         if (meta.syncing == 0 || meta.same_received == 1) { meta.received = 1; }
-        if (meta.lease_left != 0 && meta.lease_left[31:31] == 0) { meta.lease_left_ok = 1; }
         if (meta.renew_clock_read == 1) {
             meta.renew_outcome = OUTCOME_RENEW_CLOCK_ONLY;
         } else if (meta.renew_short != 0) {
@@ -1125,10 +1114,21 @@ control NetcraqIngress(inout ig_headers_t hdr,
             meta.renew_outcome = OUTCOME_RENEW_LATE;
         }
 
+        /* lease_end, outside classify: Tofino addresses every register that
+         * a table's actions use with one expression (kv_received's is the
+         * key), and a register's actions read at most two PHV fields (now
+         * and the carried end), so the grant is decided here. */
+        if (meta.plan == PLAN_READ) {
+            meta.lease_left = lease_end_left.execute(0);
+        } else if (meta.plan == PLAN_RENEW && meta.renew_outcome == OUTCOME_LEASE_RENEWED) {
+            lease_end_renew.execute(0);
+        }
+        if (meta.lease_left != 0 && meta.lease_left[31:31] == 0) { meta.lease_left_ok = 1; }
+
         /* kv_version. A CHAIN_WRITE or SYNC stores v if it is newer, or,
          * at a syncing tail, if the key was not received (§5.1). */
         if (meta.plan == PLAN_READ || meta.plan == PLAN_WRITE || meta.plan == PLAN_RESEND
-            || meta.plan == PLAN_SWEEP) {
+            || meta.plan == PLAN_SWEEP || meta.plan == PLAN_ACK) {
             meta.s = version_read.execute(idx);
         } else if (meta.plan == PLAN_STAMP) {
             meta.ver_ok = (bit<1>) version_cas.execute(idx);
@@ -1138,9 +1138,11 @@ control NetcraqIngress(inout ig_headers_t hdr,
             } else {
                 meta.ver_ok = (bit<1>) version_replace.execute(idx);
             }
-        } else if (meta.plan == PLAN_ACK) {
-            meta.over_stored = version_ack.execute(idx);
         }
+        /* ACK: v - s, for "v is not newer than s" (§5.1). Computed from
+         * version_read, not in the register: Tofino attaches at most four
+         * RegisterActions to one register. */
+        if (meta.plan == PLAN_ACK) { meta.over_stored = hdr.netcraq.version - meta.s; }
 
         /* lease_held (§2.1b). A READ with leases on finds the lease held
          * when lease_end is later than now and lease_held is 1, and clears

@@ -258,7 +258,7 @@ pub fn report(rows: &[ClassRow], parameters: &ModelParameters, p4_path: &Path, c
     }
     text += &format!(
         "\nkeys per switch: {} (RECORDED: the Tofino compiler's report in {}; {}; {} ingress and {} egress stages, \
-         SRAM {}, TCAM {}; the compiler is not on this machine)\n",
+         SRAM {}, TCAM {}; recorded, since CI has no Tofino compiler)\n",
         RECORDED_FIT.keys_per_switch,
         RECORDED_FIT.recorded_in,
         RECORDED_FIT.compiler,
