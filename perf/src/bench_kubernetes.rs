@@ -265,7 +265,10 @@ impl ProxyProcess {
             let printed = std::fs::read_to_string(&process.stdout_path).unwrap_or_default();
             if let Some(address) = printed.lines().find_map(|line| line.strip_prefix(PROXY_SERVING)) {
                 let address = address.split(',').next().unwrap_or(address);
-                let command_line = std::iter::once(netcraq.display().to_string()).chain(arguments).collect();
+                // The program's name only: results files do not name the checkout.
+                let program =
+                    netcraq.file_name().map_or(netcraq.display().to_string(), |name| name.to_string_lossy().into());
+                let command_line = std::iter::once(program).chain(arguments).collect();
                 return Ok(ProxyProcess { url: format!("http://{address}"), process, command_line });
             }
             if let Some(status) = process.try_status() {
