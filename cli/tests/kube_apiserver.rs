@@ -1,13 +1,21 @@
 //! The Go-built peers (tests/peers/README.md): etcd answers with its version,
 //! kube-apiserver on that etcd reaches /readyz and creates, reads and deletes a
-//! ConfigMap that etcd holds meanwhile (tests/peers/smoke.sh). Without the
-//! binaries of tests/peers/build.sh it says SKIP.
+//! ConfigMap that etcd holds meanwhile (tests/peers/smoke.sh); and
+//! kube-apiserver on `netcraq proxy` in front of a 3-member etcd serves
+//! ConfigMap CRUD and a watch while leader-election Leases churn
+//! (docs/kubernetes.md). Without the binaries of tests/peers/build.sh, or
+//! curl, each says SKIP.
 
+use netcraq_etcd_cluster::{EtcdCluster, SERVING_TIMEOUT};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Far above the ~15–40 s the smoke takes here: etcd and kube-apiserver start, four requests.
+/// Far above what each test takes here: the smoke 15–40 s (etcd and kube-apiserver
+/// start, four requests), the proxy test about a minute.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 fn peers_dir() -> PathBuf {
@@ -18,27 +26,16 @@ fn peers_dir() -> PathBuf {
 
 /// True when build.sh left both peers in `peers`.
 fn peers_built(peers: &Path) -> bool {
-    let built = |prefix: &str, binary: &str| {
-        std::fs::read_dir(peers).into_iter().flatten().flatten().any(|entry| {
-            entry.file_name().to_string_lossy().starts_with(prefix) && entry.path().join("bin").join(binary).is_file()
-        })
-    };
-    built("etcd-", "etcdctl") && built("kube-apiserver-", "kube-apiserver")
+    peer_binary(peers, "etcd-", "etcdctl").is_some()
+        && peer_binary(peers, "kube-apiserver-", "kube-apiserver").is_some()
 }
 
 #[test]
 fn kube_apiserver_on_go_built_etcd_serves_configmap_crud() {
     let peers = peers_dir();
     if !peers_built(&peers) {
-        // Past the harness's capture, so the skip is visible in any run.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP: kube_apiserver_on_go_built_etcd_serves_configmap_crud: no etcd and kube-apiserver in {} \
-             (tests/peers/build.sh)",
-            peers.display()
-        );
-        return;
+        let why = format!("no etcd and kube-apiserver in {} (tests/peers/build.sh)", peers.display());
+        return skip("kube_apiserver_on_go_built_etcd_serves_configmap_crud", &why);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/smoke.sh");
     let mut child = Command::new("bash").arg(script).env("NETCRAQ_PEERS_DIR", &peers).spawn().expect("bash runs");
@@ -57,4 +54,370 @@ fn kube_apiserver_on_go_built_etcd_serves_configmap_crud() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(status.success(), "tests/peers/smoke.sh failed ({status}): its stderr says why");
+}
+
+/// The newest peer directory named `prefix*` holding `bin/binary`.
+fn peer_binary(peers: &Path, prefix: &str, binary: &str) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(peers)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+        .map(|entry| entry.path().join("bin").join(binary))
+        .filter(|path| path.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn skip(test: &str, why: &str) {
+    // Past the harness's capture, so the skip is visible in any run.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP: {test}: {why}");
+}
+
+/// `netcraq proxy` in front of the given etcd members, stopped by SIGTERM (then its PID killed) when dropped.
+struct ProxyProcess {
+    child: Child,
+    /// Where it serves, `127.0.0.1:PORT`.
+    address: String,
+}
+
+impl ProxyProcess {
+    fn start(etcd_urls: &[String]) -> ProxyProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netcraq"))
+            .args(["proxy", "--listen", "127.0.0.1:0", "--etcd", &etcd_urls.join(",")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting netcraq proxy");
+        // Its stdout is read to the end, so that what it prints later finds a reader.
+        let (first_line, first) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = first_line.send(line);
+            }
+        });
+        let first = first.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let address = first
+            .strip_prefix("netcraq proxy: serving etcd's v3 API on ")
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_string);
+        let proxy = ProxyProcess { child, address: address.unwrap_or_default() };
+        assert!(!proxy.address.is_empty(), "unexpected first line of netcraq proxy: {first:?}");
+        proxy
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a PID fits pid_t");
+        // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A kube-apiserver started by tests/peers/kube-apiserver.sh, stopped by it (by PID) when dropped.
+struct KubeApiserver {
+    /// No request is sent past it: the test is bounded even if the server stalls.
+    deadline: Instant,
+    script: PathBuf,
+    work: PathBuf,
+    url: String,
+    ca: String,
+    token: String,
+}
+
+impl KubeApiserver {
+    /// Starts it on `etcd_url` and returns once it answers /readyz (the script waits, bounded).
+    fn start(peers: &Path, etcd_url: &str, work: &Path) -> KubeApiserver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/kube-apiserver.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .args(["start", etcd_url])
+            .arg(work)
+            .env("NETCRAQ_PEERS_DIR", peers)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("bash runs");
+        let mut server = KubeApiserver {
+            deadline: Instant::now() + RUN_LIMIT,
+            script,
+            work: work.to_path_buf(),
+            url: String::new(),
+            ca: String::new(),
+            token: String::new(),
+        };
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "kube-apiserver.sh start failed ({}): {printed}", output.status);
+        for line in printed.lines() {
+            match line.split_once('=') {
+                Some(("KUBE_APISERVER_URL", url)) => server.url = url.to_string(),
+                Some(("KUBE_APISERVER_CA", ca)) => server.ca = ca.to_string(),
+                Some(("KUBE_APISERVER_TOKEN_FILE", file)) => {
+                    server.token = std::fs::read_to_string(file).expect("the token file").trim().to_string()
+                }
+                _ => {}
+            }
+        }
+        assert!(!server.url.is_empty() && !server.token.is_empty(), "kube-apiserver.sh start printed: {printed}");
+        server
+    }
+
+    /// One REST request through curl: the HTTP status and the body (JSON, or the text as a JSON string).
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        assert!(Instant::now() < self.deadline, "{method} {path}: past the test's {RUN_LIMIT:?}");
+        let mut command = Command::new("curl");
+        command.args(["-sS", "--max-time", "20", "--cacert", &self.ca, "-X", method, "-w", "\n%{http_code}"]).args([
+            "-H",
+            &format!("Authorization: Bearer {}", self.token),
+            "-H",
+            "Content-Type: application/json",
+        ]);
+        if let Some(body) = body {
+            command.args(["--data-binary", &body.to_string()]);
+        }
+        let output = command.arg(format!("{}{path}", self.url)).output().expect("curl runs");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let status = status.trim().parse().unwrap_or_else(|_| {
+            panic!("{method} {path}: no HTTP status from curl: {text} {}", String::from_utf8_lossy(&output.stderr))
+        });
+        (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
+    }
+
+    /// A request that must answer `expected`; its body.
+    fn expect(&self, expected: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let (status, answer) = self.request(method, path, body);
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        answer
+    }
+}
+
+impl Drop for KubeApiserver {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(&self.script).arg("stop").arg(&self.work).status();
+    }
+}
+
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
+/// How often each elector renews its Lease: far oftener than leader election's 2 s, to churn.
+const RENEW_EVERY: Duration = Duration::from_millis(100);
+/// An elector hands its Lease to the next holder after this many renewals: a leader transition.
+const RENEWALS_PER_TERM: u32 = 5;
+
+/// What one Lease's elector did.
+#[derive(Debug, Default)]
+struct Churn {
+    renewals: u32,
+    transitions: u32,
+    holder: String,
+    errors: Vec<String>,
+}
+
+fn micro_time() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let (days, second_of_day) = (now.as_secs() / 86_400, now.as_secs() % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let (era, day_of_era) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        now.subsec_micros()
+    )
+}
+
+/// Leader election's write pattern on Lease `name` until `stop`: create it,
+/// then read it and write it back with a new renewTime (the resourceVersion
+/// read guards the write), and every RENEWALS_PER_TERM renewals a new holder.
+fn churn_lease(api: &KubeApiserver, name: &str, stop: &AtomicBool) -> Churn {
+    let mut churn = Churn { holder: format!("{name}-holder-0"), ..Churn::default() };
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+        "spec": {"holderIdentity": churn.holder, "leaseDurationSeconds": 15, "acquireTime": micro_time(),
+                 "renewTime": micro_time(), "leaseTransitions": 0},
+    });
+    let (status, answer) = api.request("POST", LEASES, Some(&lease));
+    if status != 201 {
+        churn.errors.push(format!("create {name}: HTTP {status}: {answer}"));
+        return churn;
+    }
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(RENEW_EVERY);
+        let (status, mut lease) = api.request("GET", &format!("{LEASES}/{name}"), None);
+        if status != 200 {
+            churn.errors.push(format!("get {name}: HTTP {status}: {lease}"));
+            continue;
+        }
+        if lease["spec"]["holderIdentity"] != churn.holder.as_str() {
+            churn
+                .errors
+                .push(format!("get {name}: held by {}, written by {}", lease["spec"]["holderIdentity"], churn.holder));
+        }
+        lease["spec"]["renewTime"] = json!(micro_time());
+        let new_term = (churn.renewals + 1) % RENEWALS_PER_TERM == 0;
+        let holder = if new_term { format!("{name}-holder-{}", churn.transitions + 1) } else { churn.holder.clone() };
+        if new_term {
+            lease["spec"]["holderIdentity"] = json!(holder);
+            lease["spec"]["acquireTime"] = json!(micro_time());
+            lease["spec"]["leaseTransitions"] = json!(churn.transitions + 1);
+        }
+        match api.request("PUT", &format!("{LEASES}/{name}"), Some(&lease)) {
+            (200, _) => {
+                churn.renewals += 1;
+                churn.transitions += u32::from(new_term);
+                churn.holder = holder;
+            }
+            (status, answer) => churn.errors.push(format!("renew {name}: HTTP {status}: {answer}")),
+        }
+    }
+    churn
+}
+
+fn configmap(name: &str, value: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": name, "labels": {"netcraq-test": "crud"}}, "data": {"value": value}})
+}
+
+/// Creates, reads (each once, one of them many times: a hot key), lists,
+/// updates and deletes ConfigMaps; then a watch from before the first create
+/// replays every change in order (kube-apiserver's watch of etcd, through the proxy).
+fn configmap_crud(api: &KubeApiserver) {
+    const COUNT: usize = 10;
+    const HOT_READS: usize = 50;
+    let names: Vec<String> = (0..COUNT).map(|i| format!("netcraq-{i}")).collect();
+    let before = api.expect(200, "GET", CONFIGMAPS, None)["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    for name in &names {
+        api.expect(201, "POST", CONFIGMAPS, Some(&configmap(name, "created")));
+    }
+    for name in &names {
+        let read = api.expect(200, "GET", &format!("{CONFIGMAPS}/{name}"), None);
+        assert_eq!(read["data"]["value"], "created", "{read}");
+    }
+    let listed = api.expect(200, "GET", &format!("{CONFIGMAPS}?labelSelector=netcraq-test%3Dcrud"), None);
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(COUNT), "{listed}");
+    for name in &names {
+        let mut read = api.expect(200, "GET", &format!("{CONFIGMAPS}/{name}"), None);
+        read["data"]["value"] = json!("updated");
+        let written = api.expect(200, "PUT", &format!("{CONFIGMAPS}/{name}"), Some(&read));
+        // A write guarded by a resourceVersion that is no longer current is refused.
+        let (status, answer) = api.request("PUT", &format!("{CONFIGMAPS}/{name}"), Some(&read));
+        assert_eq!(status, 409, "a stale update of {name}: {answer}");
+        assert_ne!(written["metadata"]["resourceVersion"], read["metadata"]["resourceVersion"]);
+    }
+    for _ in 0..HOT_READS {
+        let read = api.expect(200, "GET", &format!("{CONFIGMAPS}/{}", names[0]), None);
+        assert_eq!(read["data"]["value"], "updated", "{read}");
+    }
+    for name in &names {
+        api.expect(200, "DELETE", &format!("{CONFIGMAPS}/{name}"), None);
+        api.expect(404, "GET", &format!("{CONFIGMAPS}/{name}"), None);
+    }
+    let watched =
+        format!("{CONFIGMAPS}?watch=1&labelSelector=netcraq-test%3Dcrud&resourceVersion={before}&timeoutSeconds=3");
+    let (status, events) = api.request("GET", &watched, None);
+    assert_eq!(status, 200, "{events}");
+    let events = events.as_str().map(str::to_string).unwrap_or_else(|| events.to_string());
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for line in events.lines().filter(|line| !line.trim().is_empty()) {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("a watch event {line}: {e}"));
+        seen.push((
+            event["type"].as_str().unwrap_or("").into(),
+            event["object"]["metadata"]["name"].as_str().unwrap_or("").into(),
+        ));
+    }
+    for name in &names {
+        let types: Vec<&str> = seen.iter().filter(|(_, n)| n == name).map(|(t, _)| t.as_str()).collect();
+        assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"], "the watch's events of {name}: {events}");
+    }
+}
+
+/// kube-apiserver on `netcraq proxy` in front of a 3-member etcd: /readyz,
+/// ConfigMap create/read/list/update/delete and a watch, with leader-election
+/// Lease churn running meanwhile, all without an error; then the Leases are
+/// in etcd as last written.
+#[test]
+fn kube_apiserver_on_the_proxy_serves_crud_with_lease_churn() {
+    const TEST: &str = "kube_apiserver_on_the_proxy_serves_crud_with_lease_churn";
+    const LEASE_COUNT: usize = 3;
+    /// Churn goes on at least this long, and past the CRUD if it takes longer.
+    const MIN_CHURN: Duration = Duration::from_secs(15);
+    let peers = peers_dir();
+    let (Some(etcd), Some(etcdctl)) = (peer_binary(&peers, "etcd-", "etcd"), peer_binary(&peers, "etcd-", "etcdctl"))
+    else {
+        return skip(TEST, &format!("no etcd in {} (tests/peers/build.sh)", peers.display()));
+    };
+    if !peers_built(&peers) {
+        return skip(TEST, &format!("no kube-apiserver in {} (tests/peers/build.sh)", peers.display()));
+    }
+    if !Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return skip(TEST, "curl does not run (apt-get install -y curl)");
+    }
+    let started = Instant::now();
+    let work = std::env::temp_dir().join(format!("netcraq-kube-proxy-{}", std::process::id()));
+    let mut cluster = EtcdCluster::start(&etcd, 3, &work.join("etcd")).unwrap();
+    cluster.wait_serving(SERVING_TIMEOUT).unwrap();
+    let proxy = ProxyProcess::start(&cluster.client_urls);
+    let api = KubeApiserver::start(&peers, &format!("http://{}", proxy.address), &work.join("kube"));
+    eprintln!("{TEST}: kube-apiserver ready on the proxy after {:?}", started.elapsed());
+
+    let stop = AtomicBool::new(false);
+    let churns: Vec<Churn> = std::thread::scope(|scope| {
+        let electors: Vec<_> = (0..LEASE_COUNT)
+            .map(|i| {
+                let (api, stop) = (&api, &stop);
+                scope.spawn(move || churn_lease(api, &format!("netcraq-elector-{i}"), stop))
+            })
+            .collect();
+        let churn_start = Instant::now();
+        let crud = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| configmap_crud(&api)));
+        std::thread::sleep(MIN_CHURN.saturating_sub(churn_start.elapsed()));
+        stop.store(true, Ordering::Release);
+        let churns = electors.into_iter().map(|elector| elector.join().expect("an elector panicked")).collect();
+        if let Err(panic) = crud {
+            std::panic::resume_unwind(panic);
+        }
+        churns
+    });
+    for (i, churn) in churns.iter().enumerate() {
+        eprintln!("{TEST}: Lease {i}: {} renewals, {} transitions", churn.renewals, churn.transitions);
+        assert!(churn.errors.is_empty(), "Lease {i}'s churn: {:?}", churn.errors);
+        // Even at one renewal a second (a loaded machine), 15 s of churn renews often.
+        assert!(churn.renewals >= 10 && churn.transitions >= 2, "Lease {i}: {churn:?}");
+        let lease = api.expect(200, "GET", &format!("{LEASES}/netcraq-elector-{i}"), None);
+        assert_eq!(lease["spec"]["holderIdentity"], churn.holder.as_str(), "{lease}");
+        assert_eq!(lease["spec"]["leaseTransitions"], churn.transitions, "{lease}");
+    }
+    // The Leases are etcd's, read around the proxy.
+    let stored = Command::new(&etcdctl)
+        .args(["--endpoints", &cluster.client_urls[2], "--command-timeout", "5s", "get", "--keys-only", "--prefix"])
+        .arg("/registry/leases/default/netcraq-elector-")
+        .output()
+        .expect("etcdctl runs");
+    let stored = String::from_utf8_lossy(&stored.stdout);
+    for i in 0..LEASE_COUNT {
+        assert!(stored.contains(&format!("/registry/leases/default/netcraq-elector-{i}")), "etcd holds: {stored}");
+    }
+    eprintln!("{TEST}: passed in {:?}", started.elapsed());
+    drop(api);
+    drop(proxy);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&work);
 }

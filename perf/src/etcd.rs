@@ -6,8 +6,9 @@
 //! a scratch directory of its own), preloads every key, and drives it with a
 //! closed loop: `concurrency` requests outstanding on a tokio runtime, each
 //! a linearizable read (etcd's default Range, no serializable flag) or a
-//! write of a 16-byte value (NetCRAQ's slot size), keys drawn uniformly as
-//! the DPDK load generator draws them ([`crate::mix::RequestDraw`]). Every
+//! write of a 16-byte value (NetCRAQ's slot size), keys drawn uniformly
+//! ([`measure_closed_loop`] takes any [`RequestMix`], and other endpoints
+//! than the members': `netcraq bench kubernetes` uses it). Every
 //! read is checked: its value must be one written to that key, and no
 //! older than any write to the key acknowledged before the read was sent
 //! (by etcd's revisions). Members are stopped by PID and the scratch
@@ -252,7 +253,9 @@ pub fn measure_etcd(settings: &EtcdSettings) -> Result<EtcdReport, String> {
                 if netcraq_topology::interrupted() {
                     return Err("interrupted".to_string());
                 }
-                let run = client::measure(&mut cluster, settings, read_fraction)?;
+                let endpoints = cluster.client_urls.clone();
+                let mix = RequestMix::uniform(read_fraction, settings.keys);
+                let run = measure_closed_loop(&mut cluster, &endpoints, settings, mix)?;
                 eprintln!(
                     "bench:   {}, {:.0} % reads, round {round}/{}: {:.0} ops/s ({:.0} linearizable reads/s, {:.0} \
                      writes/s), p50 {:.0} µs, p99 {:.0} µs",
@@ -273,7 +276,24 @@ pub fn measure_etcd(settings: &EtcdSettings) -> Result<EtcdReport, String> {
     Ok(EtcdReport { etcd_version, data_dir_filesystem, runs })
 }
 
-fn etcd_version(etcd: &Path) -> Result<String, String> {
+/// One closed loop of `settings` (keys, concurrency, connections, warm-up,
+/// duration, seed) drawing from `mix`, through `endpoints`: `cluster`'s
+/// members, or something in front of them. Every key of `settings.keys` is
+/// written first, through the same endpoints.
+pub fn measure_closed_loop(
+    cluster: &mut EtcdCluster,
+    endpoints: &[String],
+    settings: &EtcdSettings,
+    mix: RequestMix,
+) -> Result<EtcdRun, String> {
+    mix.validate().map_err(|e| e.to_string())?;
+    if u32::from(mix.first_key) + mix.key_count > settings.keys {
+        return Err(format!("{mix}: past the {} keys written", settings.keys));
+    }
+    client::measure(cluster, endpoints, settings, mix)
+}
+
+pub fn etcd_version(etcd: &Path) -> Result<String, String> {
     let output = Command::new(etcd).arg("--version").output().map_err(|e| {
         format!("running `{} --version`: {e} (Debian: `apt-get install -y etcd-server`)", etcd.display())
     })?;
@@ -301,9 +321,11 @@ mod client {
     //! The closed loop over etcd-client, on a tokio runtime.
 
     use super::*;
-    use crate::mix::RequestDraw;
     use etcd_client::{Client, ConnectOptions, KvClient};
-    use netcraq_wire::Op;
+    use netcraq_client::mix::MixSampler;
+    use netcraq_client::RequestKind;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
     use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
@@ -328,13 +350,18 @@ mod client {
         end: Instant,
     }
 
-    pub fn measure(cluster: &mut EtcdCluster, settings: &EtcdSettings, read_fraction: f64) -> Result<EtcdRun, String> {
+    pub fn measure(
+        cluster: &mut EtcdCluster,
+        endpoints: &[String],
+        settings: &EtcdSettings,
+        mix: RequestMix,
+    ) -> Result<EtcdRun, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("starting the tokio runtime: {e}"))?;
         runtime.block_on(async {
-            let clients = connect(cluster, settings.connections).await?;
+            let clients = connect(cluster, endpoints, settings.connections).await?;
             let shared = Arc::new(Shared {
                 stop: AtomicBool::new(false),
                 acked_revision: (0..settings.keys).map(|_| AtomicI64::new(0)).collect(),
@@ -343,11 +370,12 @@ mod client {
             let start = Instant::now();
             let measure_from = start + Duration::from_secs_f64(settings.warmup_s);
             let window = Window { measure_from, end: measure_from + Duration::from_secs_f64(settings.duration_s) };
-            let mix = RequestMix::uniform(read_fraction, settings.keys);
+            let sampler = Arc::new(MixSampler::new(&mix).map_err(|e| e.to_string())?);
             let mut workers = Vec::new();
             for worker in 0..settings.concurrency {
-                let draw = RequestDraw::new(mix, 0, 1, settings.seed ^ (u64::from(worker) << 32))?;
+                let rng = SmallRng::seed_from_u64(settings.seed ^ (u64::from(worker) << 32));
                 let kv = clients[worker as usize % clients.len()].kv_client();
+                let draw = Draw { sampler: sampler.clone(), rng };
                 workers.push(tokio::spawn(run_worker(kv, worker, draw, window, shared.clone())));
             }
             let driven = drive(cluster, window, &shared, start).await;
@@ -360,14 +388,20 @@ mod client {
                 let why = tally.first_error.unwrap_or_else(|| "no request was answered".to_string());
                 return Err(format!("etcd answered nothing in the measured interval: {why}"));
             }
-            Ok(tally.into_run(cluster.members(), read_fraction, settings.duration_s))
+            Ok(tally.into_run(cluster.members(), mix.read_fraction, settings.duration_s))
         })
     }
 
-    /// Connects `connections` clients to every member, once a linearizable
+    /// A worker's draw of operations and keys.
+    struct Draw {
+        sampler: Arc<MixSampler>,
+        rng: SmallRng,
+    }
+
+    /// Connects `connections` clients to every endpoint, once a linearizable
     /// read succeeds (the cluster has a leader), within [`HEALTH_LIMIT`].
-    async fn connect(cluster: &mut EtcdCluster, connections: u32) -> Result<Vec<Client>, String> {
-        let urls = cluster.client_urls.clone();
+    async fn connect(cluster: &mut EtcdCluster, endpoints: &[String], connections: u32) -> Result<Vec<Client>, String> {
+        let urls = endpoints.to_vec();
         let options = ConnectOptions::new().with_connect_timeout(REQUEST_TIMEOUT).with_timeout(REQUEST_TIMEOUT);
         let deadline = Instant::now() + HEALTH_LIMIT;
         let mut last_error = String::new();
@@ -443,20 +477,14 @@ mod client {
     }
 
     /// One outstanding request at a time, until the window ends.
-    async fn run_worker(
-        mut kv: KvClient,
-        worker: u32,
-        mut draw: RequestDraw,
-        window: Window,
-        shared: Arc<Shared>,
-    ) -> Tally {
+    async fn run_worker(mut kv: KvClient, worker: u32, mut draw: Draw, window: Window, shared: Arc<Shared>) -> Tally {
         let mut tally = Tally::default();
         let mut sequence = 0u64;
         while !shared.stop.load(Ordering::Acquire) && Instant::now() < window.end {
-            let (op, key) = draw.draw();
+            let (kind, key) = draw.sampler.draw(&mut draw.rng);
             let sent = Instant::now();
-            let outcome = match op {
-                Op::Read => read(&mut kv, key, &shared).await,
+            let outcome = match kind {
+                RequestKind::Read => read(&mut kv, key, &shared).await,
                 _ => {
                     sequence += 1;
                     put(&mut kv, key, encode_value(key, worker, sequence)).await.map(|revision| {
@@ -480,7 +508,7 @@ mod client {
                 Ok(ReadCheck::Stale) => tally.stale_reads += 1,
                 Ok(ReadCheck::Good) => {}
             }
-            if op == Op::Read {
+            if kind == RequestKind::Read {
                 tally.reads += 1;
                 tally.reads_latency.record_ns(latency_ns);
             } else {
@@ -515,7 +543,7 @@ mod client {
 mod client {
     use super::*;
 
-    pub fn measure(_: &mut EtcdCluster, _: &EtcdSettings, _: f64) -> Result<EtcdRun, String> {
+    pub fn measure(_: &mut EtcdCluster, _: &[String], _: &EtcdSettings, _: RequestMix) -> Result<EtcdRun, String> {
         Err(WITHOUT_ETCD.to_string())
     }
 }

@@ -3,6 +3,8 @@
 //! `netcraq bench loadgen`, the closed-loop DPDK load generator it starts,
 //! `netcraq bench ceiling`, the node's own cost per frame,
 //! `netcraq bench etcd`, etcd on the same box under the same mix,
+//! `netcraq bench kubernetes`, a 3-member etcd directly and through
+//! `netcraq proxy` under Kubernetes-like loads,
 //! `netcraq bench tofino`, the comparison model with a Tofino switch, and
 //! `netcraq bench figures`, CRAQ against CR on chains of every kind of
 //! node (with the chain runners `netns_chain` and `sim_chain` that
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench_etcd;
+pub mod bench_kubernetes;
 pub mod bench_node;
 pub mod bench_tofino;
 pub mod ceiling;
@@ -71,6 +74,12 @@ pub enum BenchCommand {
     /// through its gRPC API, and the DPDK node's measured rate over etcd's
     /// linearizable reads per second (perf/README.md)
     Etcd(bench_etcd::BenchEtcdArgs),
+    /// A 3-member etcd cluster on this machine, directly and through
+    /// `netcraq proxy`, side by side: linearizable GETs of hot keys
+    /// (throughput, p50/p99), writes (latency), and 2/3 reads and 1/3
+    /// writes over a Zipf-skewed popularity; the proxy's ratios against
+    /// issue 15's targets, JSON in perf/results/ (perf/README.md)
+    Kubernetes(bench_kubernetes::BenchKubernetesArgs),
     /// The comparison with Tofino: each operation's passes through
     /// p4/netcraq_tna.p4, the per-pipe ceiling they give (modelled), keys
     /// per switch, and the DPDK node's measured per-core rate beside them
@@ -99,6 +108,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     match &args.command {
         BenchCommand::Node(args) => bench_node::run(args),
         BenchCommand::Etcd(args) => bench_etcd::run(args),
+        BenchCommand::Kubernetes(args) => bench_kubernetes::run(args),
         BenchCommand::Tofino(args) => bench_tofino::run(args),
         BenchCommand::Ceiling(args) => ceiling::run(args),
         BenchCommand::Figures(args) => figures::run(args),
