@@ -79,7 +79,10 @@ impl MembershipBook {
     /// cannot happen: the controller plans from the same topology) is left
     /// out rather than published without an address.
     fn members(&self, names: &[String]) -> Vec<Member> {
-        names.iter().filter_map(|name| self.addresses.get(name).map(|ip| Member { name: name.clone(), ip: *ip })).collect()
+        names
+            .iter()
+            .filter_map(|name| self.addresses.get(name).map(|ip| Member { name: name.clone(), ip: *ip }))
+            .collect()
     }
 }
 
@@ -248,7 +251,9 @@ fn respond(head: &[u8], membership: Option<&str>) -> (Vec<u8>, bool) {
         (true, [method, _, _], _) if *method != "GET" => (response("405 Method Not Allowed", "GET only\n"), false),
         (true, [_, _, _], Some(MEMBERSHIP_PATH)) => match membership {
             Some(json) => (response("200 OK", json), true),
-            None => (response("503 Service Unavailable", "no membership published: this controller does not lead\n"), false),
+            None => {
+                (response("503 Service Unavailable", "no membership published: this controller does not lead\n"), false)
+            }
         },
         (true, [_, _, _], _) => (response("404 Not Found", "the membership is at /membership\n"), false),
         (true, ..) => (response("400 Bad Request", "a request line: GET /membership HTTP/1.1\n"), false),
@@ -386,7 +391,8 @@ keys = [0, 16]
         assert_eq!(ips(book.membership()), [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]);
         assert_eq!(book.membership().chains[0].epoch, 7);
         assert!(!book.observe(&reconfigured(&["n2", "n3"], 7)), "the same again");
-        let other = NoteKind::Reconfigured { chain: "other".into(), change: Change::Restart, members: vec![], epoch: 9 };
+        let other =
+            NoteKind::Reconfigured { chain: "other".into(), change: Change::Restart, members: vec![], epoch: 9 };
         assert!(!book.observe(&other), "a chain it does not know");
         book.membership().check().unwrap();
     }
@@ -405,10 +411,16 @@ keys = [0, 16]
         assert_eq!(status(b"GET /membership HTTP/1.1\r\n\r\n", None).0, "HTTP/1.1 503 Service Unavailable");
         assert_eq!(status(b"POST /membership HTTP/1.1\r\n\r\n", Some("{}")).0, "HTTP/1.1 405 Method Not Allowed");
         assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n", Some("{}")).0, "HTTP/1.1 404 Not Found");
-        for bad in [&b"GET /membership HTTP/1.1\r\n"[..], b"GET /membership SPDY\r\n\r\n", b"\r\n\r\n", b"hello there\r\n\r\n"]
+        for bad in
+            [&b"GET /membership HTTP/1.1\r\n"[..], b"GET /membership SPDY\r\n\r\n", b"\r\n\r\n", b"hello there\r\n\r\n"]
         {
             let (line, served, _) = status(bad, Some("{}"));
-            assert_eq!((line.as_str(), served), ("HTTP/1.1 400 Bad Request", false), "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                (line.as_str(), served),
+                ("HTTP/1.1 400 Bad Request", false),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
