@@ -220,7 +220,8 @@ fn get_and_put_follow_the_chain_to_its_new_head_and_fail_clearly_without_a_contr
     let first = wait_membership(&url, &log, "the chain restarted", |m| m.chains[0].epoch > 1);
     assert_eq!(members(&first), ["n1", "n2", "n3"]);
 
-    let follow = ["--controller", url_text.as_str(), "--total-ms", "30000"];
+    // Bounded by time: a loaded machine may take seconds to fail over.
+    let follow = ["--controller", url_text.as_str(), "--total-ms", "30000", "--retries", "1000"];
     assert_prints(&chain, &[&["put", "3", "before"][..], &follow].concat(), "3 = before (version");
     assert_prints(&chain, &[&["get", "3"][..], &follow].concat(), "3 = before (version");
 
