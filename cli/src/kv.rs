@@ -24,8 +24,7 @@ pub struct Target {
     #[arg(long, value_name = "URL", value_delimiter = ',', conflicts_with_all = ["topology", "node"])]
     controller: Vec<ControllerUrl>,
     /// With --controller: the operation ends within this, however many tries
-    #[arg(long, value_name = "MS", default_value_t = 5000, requires = "controller",
-          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     total_ms: u64,
     /// A topology started by `netcraq up`: the operation is sent from one of
     /// its hosts (see --host) to one of its nodes (see --node)
