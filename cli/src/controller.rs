@@ -2,10 +2,12 @@
 //! running controller") over a deployment file's nodes, until Ctrl-C.
 
 use clap::Args;
+use netcraq_controller::membership::{self, MembershipBook};
 use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::service::{self, InMemory, ServiceSettings};
 use netcraq_controller::supervisor::SupervisorSettings;
 use netcraq_controller::{load_with_spares, Controller};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,10 @@ pub struct ControllerArgs {
     /// Bound on each P4Runtime call of a reconfiguration
     #[arg(long, default_value_t = 1000)]
     call_timeout_ms: u64,
+    /// Serve each chain's members over HTTP here (GET /membership), for
+    /// `netcraq get/put --controller` to follow reconfigurations
+    #[arg(long, value_name = "ADDR")]
+    membership_listen: Option<SocketAddr>,
 }
 
 pub fn run(args: &ControllerArgs) -> Result<(), String> {
@@ -62,7 +68,14 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     );
     netcraq_topology::catch_interrupts().map_err(|e| format!("catching Ctrl-C: {e}"))?;
     let runtime = service::runtime().map_err(|e| format!("starting the runtime: {e}"))?;
-    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<service::Note>();
+    let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel::<service::Note>();
+    let book = MembershipBook::new(&topology, &state);
+    let (listening, mut notes) = runtime
+        .block_on(membership::publish(args.membership_listen, Vec::new(), book, notes))
+        .map_err(|e| format!("--membership-listen: {e}"))?;
+    if let Some(address) = listening {
+        eprintln!("netcraq controller: membership at http://{address}{}", membership::MEMBERSHIP_PATH);
+    }
     let started = Instant::now();
     let printer = runtime.spawn(async move {
         while let Some(note) = notes.recv().await {

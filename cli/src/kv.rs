@@ -2,16 +2,30 @@
 
 use crate::state::RunState;
 use clap::Args;
-use netcraq_client::{format_value, parse_value, Client, ClientOptions};
+use netcraq_client::{
+    format_value, parse_value, ChainClient, ChainClientOptions, Client, ClientError, ClientOptions, ControllerUrl,
+    KeyValue,
+};
 use netcraq_topology::Namespace;
 use netcraq_wire::{Ipv4Addr, NETCRAQ_UDP_PORT};
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where an operation goes: a node of a running topology, or an address.
+/// Where an operation goes: a node of a running topology, an address, or
+/// the chain a running controller publishes the members of.
 #[derive(Debug, Args)]
 pub struct Target {
+    /// A running controller's membership endpoint (`netcraq controller
+    /// --membership-listen`), http://HOST:PORT; several, comma-separated, are
+    /// asked in turn. The operation follows the chain: a write goes to the
+    /// head, a read to a member, and after a silent or refusing node the
+    /// members are learnt again and the next one is tried (docs/controller.md)
+    #[arg(long, value_name = "URL", value_delimiter = ',', conflicts_with_all = ["topology", "node"])]
+    controller: Vec<ControllerUrl>,
+    /// With --controller: the operation ends within this, however many tries
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    total_ms: u64,
     /// A topology started by `netcraq up`: the operation is sent from one of
     /// its hosts (see --host) to one of its nodes (see --node)
     #[arg(long, value_name = "FILE")]
@@ -23,12 +37,13 @@ pub struct Target {
     /// With --topology: the host to send from (default: the first host)
     #[arg(long, value_name = "HOST", requires = "topology")]
     host: Option<String>,
-    /// Time to wait for a reply before retransmitting
+    /// Time to wait for a reply before retransmitting (with --controller:
+    /// the first try's wait; each later one waits twice as long, up to 10x)
     #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
-    /// Retransmissions before giving up
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
-    retries: u32,
+    /// Retransmissions before giving up [default: 5; with --controller, 49]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    retries: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -65,17 +80,30 @@ pub fn put(args: &PutArgs) -> Result<(), String> {
 impl Target {
     /// Runs `operation` with a client for the chosen node, from the chosen
     /// host's namespace when a topology is given.
-    fn run<T: Send, E: std::fmt::Display>(
+    fn run<T: Send>(
         &self,
-        operation: impl FnOnce(&mut Client) -> Result<T, E> + Send,
+        operation: impl FnOnce(&mut dyn KeyValue) -> Result<T, ClientError> + Send,
     ) -> Result<T, String> {
-        let options = ClientOptions {
-            timeout: Duration::from_millis(self.timeout_ms),
-            retries: self.retries,
-            ..ClientOptions::default()
-        };
+        let timeout = Duration::from_millis(self.timeout_ms);
+        if !self.controller.is_empty() {
+            let defaults = ChainClientOptions::default();
+            let options = ChainClientOptions {
+                try_timeout: timeout,
+                max_try_timeout: timeout * 10,
+                tries: self.retries.map_or(defaults.tries, |retries| retries + 1),
+                total: Duration::from_millis(self.total_ms),
+                ..defaults
+            };
+            let mut client = ChainClient::new(self.controller.clone(), options);
+            return operation(&mut client).map_err(|e| e.to_string());
+        }
+        let retries = self.retries.unwrap_or(ClientOptions::default().retries);
+        let options = ClientOptions { timeout, retries, ..ClientOptions::default() };
         let Some(topology) = &self.topology else {
-            let node = self.node.as_deref().ok_or("give --node ADDRESS, or --topology FILE of a running topology")?;
+            let node = self
+                .node
+                .as_deref()
+                .ok_or("give --node ADDRESS, --topology FILE of a running topology, or --controller URL")?;
             let ip: Ipv4Addr =
                 node.parse().map_err(|_| format!("--node {node:?}: not an IPv4 address (names need --topology)"))?;
             let mut client = Client::new(SocketAddrV4::new(ip, NETCRAQ_UDP_PORT), options);

@@ -144,28 +144,49 @@ impl Client {
         let deadline_ns = machine.next_deadline_ns().unwrap_or_default();
         let deadline = self.started + Duration::from_nanos(deadline_ns);
         let mut buffer = [0; RECEIVE_BUFFER_LEN];
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Ok(None);
-            }
-            socket.set_read_timeout(Some(remaining))?;
-            let len = match socket.recv(&mut buffer) {
-                Ok(len) => len,
-                Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    return Ok(None)
-                }
-                Err(error) => return Err(error),
-            };
+        while let Some(len) = receive_until(socket, deadline, &mut buffer)? {
             let received = parse_header(&buffer[..len]).map(|reply| machine.receive(0, None, &reply, self.now_ns()));
             match received {
                 Some(Received::Finished(finished)) => return Ok(Some(finished)),
                 _ => self.stats.ignored_replies += 1,
             }
         }
+        Ok(None)
     }
 
     fn now_ns(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Reads and writes one at a time: a [`Client`] of one node, or a
+/// [`crate::ChainClient`] that follows a chain's members.
+pub trait KeyValue {
+    fn read(&mut self, key: u16) -> Result<ReadReply, ClientError>;
+    fn write(&mut self, key: u16, value: Value) -> Result<WriteReply, ClientError>;
+}
+
+impl KeyValue for Client {
+    fn read(&mut self, key: u16) -> Result<ReadReply, ClientError> {
+        Client::read(self, key)
+    }
+
+    fn write(&mut self, key: u16, value: Value) -> Result<WriteReply, ClientError> {
+        Client::write(self, key, value)
+    }
+}
+
+/// The next datagram on `socket`, its length in `buffer`, or `None` once
+/// `deadline` passes.
+pub(crate) fn receive_until(socket: &UdpSocket, deadline: Instant, buffer: &mut [u8]) -> io::Result<Option<usize>> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Ok(None);
+    }
+    socket.set_read_timeout(Some(remaining))?;
+    match socket.recv(buffer) {
+        Ok(len) => Ok(Some(len)),
+        Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(error) => Err(error),
     }
 }

@@ -6,7 +6,9 @@ use std::net::SocketAddrV4;
 
 use netcraq_linearizability::Value;
 
+use crate::follow::Try;
 use crate::machine::Finished;
+use crate::membership::MembershipError;
 use crate::request::OpResult;
 
 /// The two kinds of request a client sends.
@@ -42,6 +44,22 @@ pub enum ClientError {
     Timeout { kind: RequestKind, key: u16, attempts: u32, node: SocketAddrV4 },
     /// A socket operation failed.
     Io { node: SocketAddrV4, source: io::Error },
+    /// The chain's members could not be learnt, so nobody was asked.
+    NoMembership(MembershipError),
+    /// The membership has no chain that serves the key: its chains as `name [lo, hi)`.
+    NoChainForKey { key: u16, chains: Vec<String> },
+    /// Following the chain, no member answered within the bounds on tries
+    /// and time: `failed` lists the tries that went unanswered or refused.
+    NoMemberAnswered {
+        kind: RequestKind,
+        key: u16,
+        tries: u32,
+        failed: Vec<Try>,
+        elapsed_ms: u64,
+        /// Why the membership could not be learnt again, if it could not.
+        refresh_error: Option<MembershipError>,
+        write_may_have_applied: bool,
+    },
 }
 
 impl ClientError {
@@ -66,11 +84,14 @@ impl ClientError {
     /// may be applied later): then only a read can tell.
     pub fn write_may_have_applied(&self) -> bool {
         match self {
-            ClientError::KeyOutOfRange { .. } | ClientError::WindowFull { .. } | ClientError::NotServing { .. } => {
-                false
-            }
+            ClientError::KeyOutOfRange { .. }
+            | ClientError::WindowFull { .. }
+            | ClientError::NotServing { .. }
+            | ClientError::NoMembership(_)
+            | ClientError::NoChainForKey { .. } => false,
             ClientError::OutcomeUnknown { .. } | ClientError::Io { .. } => true,
             ClientError::Timeout { kind, .. } => *kind == RequestKind::Write,
+            ClientError::NoMemberAnswered { write_may_have_applied, .. } => *write_may_have_applied,
         }
     }
 }
@@ -107,8 +128,50 @@ impl Display for ClientError {
                  the write may or may not have been applied (it may still be applied later: a read shows only the current value)"
             ),
             ClientError::Io { node, source } => write!(f, "I/O error talking to {node}: {source}"),
+            ClientError::NoMembership(error) => write!(f, "could not learn the chain's members: {error}"),
+            ClientError::NoChainForKey { key, chains } => {
+                write!(f, "no chain serves key {key}; the membership has: {}", chains.join(", "))
+            }
+            ClientError::NoMemberAnswered {
+                kind,
+                key,
+                tries,
+                failed,
+                elapsed_ms,
+                refresh_error,
+                write_may_have_applied,
+            } => {
+                write!(f, "no member answered {kind} of key {key} after {tries} tries over {elapsed_ms} ms: tried ")?;
+                f.write_str(&runs(failed).join(", "))?;
+                match (kind, write_may_have_applied) {
+                    (RequestKind::Write, true) => f.write_str(
+                        "; the write may or may not have been applied (it may still be applied later: \
+                         a read shows only the current value)",
+                    )?,
+                    (RequestKind::Write, false) => f.write_str("; the write was not applied")?,
+                    (RequestKind::Read, _) => {}
+                }
+                match refresh_error {
+                    Some(error) => write!(f, "; the membership could not be learnt again: {error}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
+}
+
+/// Tries as text, a run of equal ones once with its count: `10.0.0.1 (no reply) ×3`.
+fn runs(tries: &[Try]) -> Vec<String> {
+    let mut runs: Vec<(Try, usize)> = Vec::new();
+    for attempt in tries {
+        match runs.last_mut() {
+            Some((last, count)) if last == attempt => *count += 1,
+            _ => runs.push((*attempt, 1)),
+        }
+    }
+    runs.iter()
+        .map(|(attempt, count)| if *count == 1 { attempt.to_string() } else { format!("{attempt} ×{count}") })
+        .collect()
 }
 
 impl std::error::Error for ClientError {

@@ -7,6 +7,11 @@
 //!   and its validation; [`Latencies`]: their latency histograms.
 //! - [`Client`]: blocking reads and writes over UDP, one at a time, with a
 //!   timeout and bounded retransmissions.
+//! - [`Membership`]: which nodes serve each chain now, as the running
+//!   controller publishes it; [`Follower`]: one operation following its
+//!   chain through reconfigurations, a pure state machine; [`ChainClient`]:
+//!   blocking reads and writes that follow the chain, learning its members
+//!   from the controller ([`ControllerUrl`]).
 //! - [`run_workload`]: a closed-loop load generator that keeps many requests
 //!   outstanding from one thread, measures latency and can record a
 //!   [`History`] for the linearizability checker.
@@ -22,21 +27,29 @@
 // Only `poll(2)` needs unsafe code, in one place (poll.rs).
 #![deny(unsafe_code)]
 
+mod chain_client;
 mod client;
 mod error;
+mod follow;
 mod latency;
 mod linger;
 mod machine;
+pub mod membership;
+mod membership_source;
 pub mod mix;
 mod poll;
 mod request;
 mod value;
 mod workload;
 
-pub use client::{Client, ClientOptions, ClientStats};
+pub use chain_client::{ChainClient, ChainClientOptions, ChainClientStats};
+pub use client::{Client, ClientOptions, ClientStats, KeyValue};
 pub use error::{ClientError, RequestKind};
+pub use follow::{FollowPolicy, FollowStep, Follower, Try, TryOutcome};
 pub use latency::Latencies;
 pub use machine::{ClientMachine, Expiry, Finished, InFlight, Received, RetryPolicy, Transmission};
+pub use membership::{ChainMembers, Member, Membership, MembershipError};
+pub use membership_source::{fetch_membership, ControllerUrl, MEMBERSHIP_PATH};
 pub use mix::KeyDistribution;
 pub use netcraq_linearizability::{History, Value};
 pub use request::{OpResult, Operation, ReadReply, WriteReply};

@@ -40,12 +40,13 @@ impl ErrorCounts {
 
     pub(crate) fn count(&mut self, error: &ClientError) {
         let counter = match error {
-            ClientError::Timeout { .. } => &mut self.timeouts,
+            // A chain client's errors count with their nearest kin.
+            ClientError::Timeout { .. } | ClientError::NoMemberAnswered { .. } => &mut self.timeouts,
             ClientError::OutcomeUnknown { .. } => &mut self.outcome_unknown,
             ClientError::WindowFull { .. } => &mut self.window_full,
-            ClientError::KeyOutOfRange { .. } => &mut self.key_out_of_range,
+            ClientError::KeyOutOfRange { .. } | ClientError::NoChainForKey { .. } => &mut self.key_out_of_range,
             ClientError::NotServing { .. } => &mut self.not_serving,
-            ClientError::Io { .. } => &mut self.io,
+            ClientError::Io { .. } | ClientError::NoMembership(_) => &mut self.io,
         };
         *counter += 1;
     }

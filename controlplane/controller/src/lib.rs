@@ -15,6 +15,8 @@
 //!   machine; [`service`]: the running controller that carries them out.
 //! - [`election`]: controllers campaign in etcd; only the leader writes.
 //! - [`state_store`]: the controller's state, in memory or in etcd.
+//! - [`membership`]: each chain's members as clients follow them, kept
+//!   from the service's notes and published over HTTP and in etcd.
 //! - [`lease_clock`]: the estimate of a node's lease clock that renewals
 //!   and the wait for a removed node's lease rest on (§9.3).
 
@@ -24,6 +26,7 @@ pub mod deploy;
 pub mod deployment_file;
 pub mod election;
 pub mod lease_clock;
+pub mod membership;
 pub mod reconfigure;
 pub mod running_topology;
 pub mod service;
