@@ -303,7 +303,11 @@ pub fn run(args: &BenchFailoverArgs) -> Result<(), String> {
 
 fn dedup(kinds: &[Kind]) -> Vec<Kind> {
     let mut unique = Vec::new();
-    kinds.iter().filter(|k| !unique.contains(*k)).for_each(|k| unique.push(*k));
+    for kind in kinds {
+        if !unique.contains(kind) {
+            unique.push(*kind);
+        }
+    }
     unique
 }
 
