@@ -17,11 +17,13 @@ use netcraq_linearizability::{check, save_history_if_requested, CheckResult};
 use netcraq_topology::Topology;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::{running_as_root, Chain};
+use support::{outcome, running_as_root, Chain};
 use tokio::sync::mpsc;
 
 /// Keys the workload writes and reads; the chain serves them all.
 const KEYS: u16 = 16;
+/// Keys of a chain whose spare takes long enough to sync that a node can be killed meanwhile.
+const MANY_KEYS: u32 = 65_536;
 /// How long the workload runs: through both failures and the spare's join.
 const WORKLOAD: Duration = Duration::from_secs(10);
 /// How long any one expected note may take to come.
@@ -30,8 +32,9 @@ const NOTE_WAIT: Duration = Duration::from_secs(20);
 const CALM: Duration = Duration::from_millis(1500);
 
 /// Four software nodes, each linked to every other; the client host hangs
-/// off `host_on`. The chain is n1, n2, n3 with n4 as its spare.
-fn topology(host_on: &str) -> String {
+/// off `host_on`. The chain is n1, n2, n3 with n4 as its spare, and serves
+/// keys `0..chain_keys`.
+fn topology(host_on: &str, chain_keys: u32) -> String {
     let mut text = String::new();
     for i in 1..=4 {
         text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"software\"\nip = \"10.0.0.{i}\"\n\n");
@@ -43,7 +46,7 @@ fn topology(host_on: &str) -> String {
         }
     }
     text + &format!(
-        "[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nspares = [\"n4\"]\nmode = \"craq\"\nkeys = [0, {KEYS}]\n"
+        "[[chain]]\nname = \"kv\"\nnodes = [\"n1\", \"n2\", \"n3\"]\nspares = [\"n4\"]\nmode = \"craq\"\nkeys = [0, {chain_keys}]\n"
     )
 }
 
@@ -81,6 +84,16 @@ fn reconfigured(change: Change) -> impl Fn(&NoteKind) -> bool {
     move |note| matches!(note, NoteKind::Reconfigured { change: done, .. } if *done == change)
 }
 
+/// Accepts the end of `change`, done or failed.
+fn ended(change: Change) -> impl Fn(&NoteKind) -> bool {
+    move |note| match note {
+        NoteKind::Reconfigured { change: done, .. } | NoteKind::ReconfigureFailed { change: done, .. } => {
+            *done == change
+        }
+        _ => false,
+    }
+}
+
 /// Sets its flag when dropped.
 struct StopOnDrop<'a>(&'a AtomicBool);
 
@@ -100,15 +113,18 @@ enum Fault {
     Stop(&'static str),
     /// SIGCONT of a stopped node: it must serve nothing stale, and be retired.
     Resume(&'static str),
+    /// `kill -9` of `victim` once `joining` has received its first keys
+    /// and before it has them all: the join must fail, and the chain go on.
+    KillWhileJoining { joining: &'static str, victim: &'static str },
 }
 
 /// Brings the chain up, starts the running controller and a workload from
 /// h1 (on `host_on`: reads to any of `read_at`, writes to `write_to`),
-/// then injects `faults` with calm in between; the chain must end as
-/// `members`, every history linearizable, every key read back at every
-/// member.
-fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], members: &[&str]) {
-    let text = topology(host_on);
+/// then injects `faults` with calm in between; the chain (of keys
+/// `0..chain_keys`) must end as `members`, every history linearizable,
+/// every key read back at every member.
+fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], members: &[&str], chain_keys: u32) {
+    let text = topology(host_on, chain_keys);
     let topology = Topology::parse(&text).expect("the test topology is valid");
     let chain = Chain::up_managed(&text);
     let mut deployment = chain.deployment_with_spares(&topology, 2);
@@ -156,7 +172,10 @@ fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], 
         });
 
         for fault in faults {
-            std::thread::sleep(CALM);
+            // A join is caught while it runs, not after a calm.
+            if !matches!(fault, Fault::KillWhileJoining { .. }) {
+                std::thread::sleep(CALM);
+            }
             match fault {
                 Fault::Kill(node) => {
                     let killed = Instant::now();
@@ -181,6 +200,23 @@ fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], 
                     chain.signal(node, libc::SIGCONT);
                     notes.wait("it answers again", |n| *n == NoteKind::NodeUp(node.to_string()));
                     notes.wait("it was retired", |n| *n == NoteKind::Retired(node.to_string()));
+                }
+                Fault::KillWhileJoining { joining, victim } => {
+                    let join = Change::Add { node: joining.to_string() };
+                    notes.wait(
+                        "the spare starts joining",
+                        |n| matches!(n, NoteKind::ReconfigureStarted { change, .. } if *change == join),
+                    );
+                    chain.wait_stats(joining, |stats| outcome(stats, "KEY_RECEIVED") > 0);
+                    chain.kill(victim);
+                    println!("{victim} killed while {joining} syncs");
+                    let end = notes.wait("the join ended", ended(join.clone()));
+                    assert!(
+                        matches!(end.what, NoteKind::ReconfigureFailed { .. }),
+                        "the join ended before the kill, so the kill tested nothing: {}",
+                        end.what
+                    );
+                    notes.wait("it is down", |n| *n == NoteKind::NodeDown(victim.to_string()));
                 }
             }
         }
@@ -211,7 +247,8 @@ fn the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_und
     if !running_as_root("the_controller_fails_over_a_middle_node_then_a_tail_and_brings_in_a_spare_under_load") {
         return;
     }
-    fail_over("n1", &["n1"], "n1", &[Fault::Kill("n2"), Fault::SpareJoins("n4"), Fault::Kill("n3")], &["n1", "n4"]);
+    let faults = [Fault::Kill("n2"), Fault::SpareJoins("n4"), Fault::Kill("n3")];
+    fail_over("n1", &["n1"], "n1", &faults, &["n1", "n4"], u32::from(KEYS));
 }
 
 #[test]
@@ -219,7 +256,8 @@ fn the_controller_fails_over_the_head_and_clients_retransmit_through_the_new_one
     if !running_as_root("the_controller_fails_over_the_head_and_clients_retransmit_through_the_new_one") {
         return;
     }
-    fail_over("n3", &["n3"], "n3", &[Fault::Kill("n1"), Fault::SpareJoins("n4")], &["n2", "n3", "n4"]);
+    let faults = [Fault::Kill("n1"), Fault::SpareJoins("n4")];
+    fail_over("n3", &["n3"], "n3", &faults, &["n2", "n3", "n4"], u32::from(KEYS));
 }
 
 /// The stopped tail's P4Runtime socket holds RENEWs sent before it was
@@ -231,7 +269,30 @@ fn a_stopped_tail_is_removed_and_serves_nothing_stale_when_it_resumes() {
         return;
     }
     let faults = [Fault::Stop("n3"), Fault::SpareJoins("n4"), Fault::Resume("n3")];
-    fail_over("n1", &["n1", "n3"], "n1", &faults, &["n1", "n2", "n4"]);
+    fail_over("n1", &["n1", "n3"], "n1", &faults, &["n1", "n2", "n4"], u32::from(KEYS));
+}
+
+/// The old tail feeds the joining spare every key (§10.4); killed
+/// mid-sync, the join fails, the chain goes on without it, and the spare
+/// joins again from the head, the one member left.
+#[test]
+fn a_predecessor_killed_while_the_spare_syncs_is_removed_and_the_spare_joins_again() {
+    if !running_as_root("a_predecessor_killed_while_the_spare_syncs_is_removed_and_the_spare_joins_again") {
+        return;
+    }
+    let faults = [Fault::Kill("n2"), Fault::KillWhileJoining { joining: "n4", victim: "n3" }, Fault::SpareJoins("n4")];
+    fail_over("n1", &["n1"], "n1", &faults, &["n1", "n4"], MANY_KEYS);
+}
+
+/// The spare itself dies mid-sync: the join fails, and the chain must go on
+/// with the members it had, serving every key consistently.
+#[test]
+fn a_spare_killed_while_it_syncs_leaves_the_chain_serving_without_it() {
+    if !running_as_root("a_spare_killed_while_it_syncs_leaves_the_chain_serving_without_it") {
+        return;
+    }
+    let faults = [Fault::Kill("n2"), Fault::KillWhileJoining { joining: "n4", victim: "n4" }];
+    fail_over("n1", &["n1", "n3"], "n1", &faults, &["n1", "n3"], MANY_KEYS);
 }
 
 fn stop_workload(report: netcraq_client::WorkloadReport) -> netcraq_client::WorkloadReport {

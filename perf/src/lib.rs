@@ -8,7 +8,8 @@
 //! `netcraq bench tofino`, the comparison model with a Tofino switch, and
 //! `netcraq bench figures`, CRAQ against CR on chains of every kind of
 //! node (with the chain runners `netns_chain` and `sim_chain` that
-//! `netcraq demo` uses too).
+//! `netcraq demo` uses too), and `netcraq bench failover` and `bench soak`,
+//! node failures under the running controller.
 //!
 //! The request mix, the window, frame building and reply matching and the
 //! latency histogram are plain code with unit tests; the load generator's
@@ -23,6 +24,7 @@ pub mod bench_node;
 pub mod bench_tofino;
 pub mod ceiling;
 pub mod etcd;
+pub mod failover;
 pub mod figures;
 pub mod frames;
 pub mod latency;
@@ -98,6 +100,18 @@ pub enum BenchCommand {
     /// (BMv2 is skipped with the reason). Writes PNG and SVG plots, JSON and CSV
     /// (perf/README.md, "Figures").
     Figures(figures::FiguresArgs),
+    /// Failover under the running controller: a chain of three nodes and a
+    /// spare under steady load, each member killed (SIGKILL) in turn, on
+    /// software and DPDK nodes (BMv2: not applicable, with the reason):
+    /// detection time, write unavailability, clean reads answered meanwhile,
+    /// the spare's join (recovery) and the throughput during it. Prints a
+    /// summary line with the targets and writes JSON (perf/README.md, "Failover")
+    Failover(failover::BenchFailoverArgs),
+    /// Randomized faults (SIGKILL, or SIGSTOP past the lease then SIGCONT)
+    /// on managed chains of software nodes, every history checked for
+    /// linearizability with final reads at every member; resumable, bounded
+    /// (perf/README.md, "Soak"). Not run by CI
+    Soak(failover::soak::BenchSoakArgs),
     /// The closed-loop DPDK load generator that `bench node` starts (one
     /// process, one generator per lcore and --device, pinned with the EAL's --lcores)
     #[command(hide = true)]
@@ -112,6 +126,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         BenchCommand::Tofino(args) => bench_tofino::run(args),
         BenchCommand::Ceiling(args) => ceiling::run(args),
         BenchCommand::Figures(args) => figures::run(args),
+        BenchCommand::Failover(args) => failover::run(args),
+        BenchCommand::Soak(args) => failover::soak::run(args),
         BenchCommand::Loadgen(args) => loadgen::run(args),
     }
 }
