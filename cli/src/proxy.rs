@@ -2,8 +2,12 @@
 //! (docs/kubernetes.md), until Ctrl-C or SIGTERM.
 
 use clap::Args;
-use netcraq_proxy::{Limits, Upstream};
-use std::net::SocketAddr;
+use netcraq_client::{Client, ClientOptions};
+use netcraq_proxy::{HotReads, Limits, ProxySeat, Slots, Upstream};
+use netcraq_topology::Namespace;
+use netcraq_wire::NETCRAQ_UDP_PORT;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub const PROXY_LONG_ABOUT: &str = "\
@@ -14,7 +18,13 @@ unchanged. Point etcdctl (--endpoints=HOST:PORT) or kube-apiserver
 (--etcd-servers=http://HOST:PORT) at --listen.
 
 An etcd that does not answer at start is reported, and the proxy serves
-anyway: calls fail with UNAVAILABLE until etcd answers (docs/kubernetes.md).";
+anyway: calls fail with UNAVAILABLE until etcd answers (docs/kubernetes.md).
+
+With --place and --netcraq-node, single-key reads of the placed keys are
+answered from the proxy's cache when one NetCRAQ read says no proxy has a
+write of the key in flight (hot reads, docs/kubernetes.md). Every writer of a
+placed key must then go through a proxy of the same --proxies, each with its
+own --proxy-index and the same --place.";
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
@@ -32,6 +42,39 @@ pub struct ProxyArgs {
     /// refused with RESOURCE_EXHAUSTED
     #[arg(long, value_name = "COUNT", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_streams: u64,
+    /// A placed key and the first of its NetCRAQ slots (one per proxy:
+    /// SLOT..SLOT+proxies-1); repeat for more keys. Needs --netcraq-node
+    #[arg(long, value_name = "SLOT=KEY", value_parser = parse_placement, requires = "netcraq_node")]
+    place: Vec<(u16, String)>,
+    /// The NetCRAQ node to read and write slots at (IPv4 address)
+    #[arg(long, value_name = "IPV4")]
+    netcraq_node: Option<Ipv4Addr>,
+    /// The network namespace to reach NetCRAQ from (a host's namespace of a
+    /// topology on namespaces); default: the proxy's own
+    #[arg(long, value_name = "NAME")]
+    netcraq_netns: Option<String>,
+    /// Time to wait for a NetCRAQ reply before retransmitting
+    #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    netcraq_timeout_ms: u64,
+    /// NetCRAQ retransmissions before a read falls back to etcd or a write
+    /// of a placed key is refused
+    #[arg(long, value_name = "COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    netcraq_retries: u32,
+    /// This proxy's index among the proxies that write placed keys (kept across restarts)
+    #[arg(long, value_name = "INDEX", default_value_t = 0)]
+    proxy_index: u16,
+    /// How many proxies write placed keys
+    #[arg(long, value_name = "COUNT", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    proxies: u16,
+}
+
+fn parse_placement(text: &str) -> Result<(u16, String), String> {
+    let (slot, key) = text.split_once('=').ok_or("expected SLOT=KEY")?;
+    let slot = slot.parse().map_err(|_| format!("slot {slot:?}: not a number from 0 to 65535"))?;
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    Ok((slot, key.to_string()))
 }
 
 pub fn run(args: &ProxyArgs) -> Result<(), String> {
@@ -61,9 +104,133 @@ async fn serve(args: &ProxyArgs) -> Result<(), String> {
             status.message()
         ),
     }
-    netcraq_proxy::run(listener, upstream, interrupted()).await.map_err(|e| format!("serving on {listening}: {e}"))?;
-    println!("netcraq proxy: stopped");
+    let hot = hot_reads(args)?;
+    if let Some(hot) = &hot {
+        let (hot, upstream) = (hot.clone(), upstream.clone());
+        tokio::spawn(async move {
+            hot.restart(&upstream).await;
+            println!("netcraq proxy: hot reads of {} placed keys ready", hot.placed_keys().len());
+        });
+    }
+    let counters = upstream.counters();
+    netcraq_proxy::run_with_hot_reads(listener, upstream, hot, interrupted())
+        .await
+        .map_err(|e| format!("serving on {listening}: {e}"))?;
+    let count = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "netcraq proxy: stopped; hot reads: {} hits, {} misses, {} NetCRAQ failures, {} placed writes, {} fenced",
+        count(&counters.hot_hits),
+        count(&counters.hot_misses),
+        count(&counters.hot_netcraq_failures),
+        count(&counters.placed_writes),
+        count(&counters.fenced_writes)
+    );
     Ok(())
+}
+
+/// The hot-read state of `--place`, over NetCRAQ at `--netcraq-node`.
+fn hot_reads(args: &ProxyArgs) -> Result<Option<Arc<HotReads>>, String> {
+    let Some(node) = args.netcraq_node else { return Ok(None) };
+    let options = ClientOptions {
+        timeout: Duration::from_millis(args.netcraq_timeout_ms),
+        retries: args.netcraq_retries,
+        ..ClientOptions::default()
+    };
+    let slots = NetcraqSlots::start(SocketAddrV4::new(node, NETCRAQ_UDP_PORT), options, args.netcraq_netns.as_deref())?;
+    let seat = ProxySeat { index: args.proxy_index, proxies: args.proxies };
+    let hot = HotReads::new(Arc::new(slots), seat)?;
+    for (slot, key) in &args.place {
+        hot.place(key.as_bytes(), *slot).map_err(|e| format!("--place {slot}={key}: {e}"))?;
+    }
+    println!(
+        "netcraq proxy: hot reads of {} keys over NetCRAQ at {node}, proxy {} of {}",
+        args.place.len(),
+        args.proxy_index,
+        args.proxies
+    );
+    Ok(Some(Arc::new(hot)))
+}
+
+/// Slots read and written by NetCRAQ clients on worker threads (the
+/// client is blocking), in `--netcraq-netns` when given.
+struct NetcraqSlots {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+enum SlotOp {
+    Read(u16),
+    Write(u16, [u8; 16]),
+}
+
+struct Job {
+    op: SlotOp,
+    done: tokio::sync::oneshot::Sender<Result<[u8; 16], String>>,
+}
+
+/// Slot operations in flight at once: a hot read of N proxies' slots takes N.
+const SLOT_WORKERS: usize = 8;
+
+impl NetcraqSlots {
+    fn start(node: SocketAddrV4, options: ClientOptions, netns: Option<&str>) -> Result<NetcraqSlots, String> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let (ready, started) = mpsc::channel();
+        for _ in 0..SLOT_WORKERS {
+            let (queue, ready, netns) = (queue.clone(), ready.clone(), netns.map(str::to_string));
+            std::thread::spawn(move || {
+                if let Some(name) = &netns {
+                    if let Err(e) = Namespace::named(name).enter() {
+                        let _ = ready.send(Err(format!("--netcraq-netns {name}: {e}")));
+                        return;
+                    }
+                }
+                let _ = ready.send(Ok(()));
+                let mut client = Client::new(node, options);
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    let result = match job.op {
+                        SlotOp::Read(slot) => client.read(slot).map(|reply| reply.value),
+                        SlotOp::Write(slot, value) => client.write(slot, value).map(|_| value),
+                    };
+                    let _ = job.done.send(result.map_err(|e| e.to_string()));
+                }
+            });
+        }
+        for _ in 0..SLOT_WORKERS {
+            started.recv().map_err(|_| "a NetCRAQ worker did not start")??;
+        }
+        Ok(NetcraqSlots { jobs: Mutex::new(jobs) })
+    }
+
+    /// Hands `op` to a worker; the receiver gets its result.
+    fn submit(&self, op: SlotOp) -> Result<tokio::sync::oneshot::Receiver<Result<[u8; 16], String>>, String> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.send(Job { op, done }).map_err(|_| "the NetCRAQ workers are gone")?;
+        Ok(result)
+    }
+}
+
+async fn outcome(result: tokio::sync::oneshot::Receiver<Result<[u8; 16], String>>) -> Result<[u8; 16], String> {
+    result.await.map_err(|_| "a NetCRAQ worker dropped a request".to_string())?
+}
+
+#[netcraq_proxy::async_trait]
+impl Slots for NetcraqSlots {
+    /// Every read is handed out before the first is awaited: one round trip.
+    async fn read(&self, slots: &[u16]) -> Result<Vec<[u8; 16]>, String> {
+        let results = slots.iter().map(|slot| self.submit(SlotOp::Read(*slot))).collect::<Result<Vec<_>, _>>()?;
+        let mut values = Vec::with_capacity(results.len());
+        for result in results {
+            values.push(outcome(result).await?);
+        }
+        Ok(values)
+    }
+
+    async fn write(&self, slot: u16, value: [u8; 16]) -> Result<(), String> {
+        outcome(self.submit(SlotOp::Write(slot, value))?).await.map(|_| ())
+    }
 }
 
 /// Completes once SIGINT, SIGTERM or SIGHUP arrives.

@@ -14,4 +14,18 @@ pub struct Counters {
     pub upstream_failures: AtomicU64,
     /// Streams refused because `max_streams` were open.
     pub streams_refused: AtomicU64,
+    /// Hot reads (docs/kubernetes.md): candidate Ranges of placed keys
+    /// answered from the cache after one NetCRAQ read.
+    pub hot_hits: AtomicU64,
+    /// Candidate Ranges of placed keys sent to etcd: a slot dirty or
+    /// unknown, the value not cached or not the newest, or NetCRAQ failed.
+    pub hot_misses: AtomicU64,
+    /// NetCRAQ READs or WRITEs of slots that failed (each also a miss, a
+    /// refused write, or a key left dirty, and logged).
+    pub hot_netcraq_failures: AtomicU64,
+    /// Writes of placed keys, sent to etcd through the write steps.
+    pub placed_writes: AtomicU64,
+    /// Of those, refused by etcd because this proxy's fence moved (another
+    /// process took its index).
+    pub fenced_writes: AtomicU64,
 }

@@ -4,16 +4,23 @@
 //! message and metadata, and etcd's answer, errors included, comes back
 //! unchanged; RangeStream and Auth answer UNIMPLEMENTED.
 //!
-//! Range calls go through [`cache_candidate`], where hot single-key reads
-//! will be answered from a cache validated by NetCRAQ (issue 15).
+//! With [`HotReads`], single-key latest Ranges of placed keys
+//! ([`cache_candidate`]) are answered from the proxy's cache when NetCRAQ
+//! says it holds the newest value ([`coherence`]), and writes of placed
+//! keys keep NetCRAQ truthful.
 
+pub mod coherence;
 mod counters;
+mod hot;
 mod range;
 mod services;
 mod upstream;
 
 pub use counters::Counters;
+pub use hot::{fence_key, HotReads, ProxySeat, Slots};
 pub use range::cache_candidate;
+/// For implementations of [`Slots`].
+pub use tonic::async_trait;
 pub use upstream::{Limits, Upstream};
 
 use etcd_client::proto::{
@@ -21,6 +28,7 @@ use etcd_client::proto::{
 };
 use services::Proxy;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -42,7 +50,19 @@ pub async fn run(
     upstream: Upstream,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let proxy = Proxy { upstream };
+    run_with_hot_reads(listener, upstream, None, shutdown).await
+}
+
+/// [`run`], answering hot reads of `hot`'s placed keys once the caller
+/// has run [`HotReads::restart`] (until then reads go to etcd and writes
+/// of placed keys are refused).
+pub async fn run_with_hot_reads(
+    listener: TcpListener,
+    upstream: Upstream,
+    hot: Option<Arc<HotReads>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let proxy = Proxy { upstream, hot };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

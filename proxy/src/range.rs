@@ -1,5 +1,5 @@
-//! Which Ranges a hot-key cache could answer: where the hot-read path of
-//! issue 15 will plug in.
+//! Which Ranges a hot-key cache could answer (hot reads answer those of
+//! placed keys: `hot`).
 
 use etcd_client::proto::PbRangeRequest;
 

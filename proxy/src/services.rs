@@ -1,10 +1,12 @@
 //! etcd's KV, Watch, Lease, Cluster and Maintenance services, each call
 //! forwarded to the upstream etcd with its own message and metadata.
 
+use crate::hot::HotReads;
 use crate::range::cache_candidate;
 use crate::upstream::{ForwardedStream, Upstream};
 use etcd_client::proto::*;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -12,6 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 #[derive(Clone)]
 pub(crate) struct Proxy {
     pub(crate) upstream: Upstream,
+    pub(crate) hot: Option<Arc<HotReads>>,
 }
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -30,19 +33,66 @@ impl Proxy {
     {
         self.upstream.stream(method, request.map(|requests| requests.map_while(Result::ok))).await
     }
+
+    /// Forwards a Put, DeleteRange or Txn; one that may change placed keys
+    /// goes through the hot-read write steps, as the op `wrap` makes of it.
+    async fn write<Req, Resp>(
+        &self,
+        method: &'static str,
+        request: Request<Req>,
+        wrap: fn(Req) -> PbTxnOpRequest,
+        unwrap: fn(PbTxnOpResponse) -> Option<Resp>,
+    ) -> Answer<Resp>
+    where
+        Req: prost::Message + Clone + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let op = self.hot.as_ref().map(|_| wrap(request.get_ref().clone()));
+        let keys = match (&self.hot, &op) {
+            (Some(hot), Some(op)) => hot.touched(&[op]),
+            _ => Vec::new(),
+        };
+        let (Some(hot), Some(op), false) = (&self.hot, op, keys.is_empty()) else {
+            let response: Response<Resp> = self.upstream.unary(method, request).await?;
+            return Ok(response);
+        };
+        let response = hot.write(&self.upstream, keys, request.map(|_| op)).await?;
+        let (metadata, answer, extensions) = response.into_parts();
+        let answer = unwrap(answer).ok_or_else(|| Status::internal("netcraq proxy: etcd answered another op"))?;
+        Ok(Response::from_parts(metadata, answer, extensions))
+    }
 }
 
 #[tonic::async_trait]
 impl PbKvService for Proxy {
-    /// Every Range goes to etcd for now; the hot-key cache will answer
-    /// candidates here.
+    /// A candidate Range of a placed key is answered from the cache when
+    /// NetCRAQ says the cached value is the newest; every other goes to etcd.
     async fn range(&self, request: Request<PbRangeRequest>) -> Answer<PbRangeResponse> {
         let counters = &self.upstream.counters;
-        if cache_candidate(request.get_ref()).is_some() {
+        let candidate = cache_candidate(request.get_ref()).map(<[u8]>::to_vec);
+        if candidate.is_some() {
             counters.cache_candidates.fetch_add(1, Relaxed);
         }
+        let hot = self.hot.as_ref();
+        if let (Some(hot), Some(key)) = (hot, &candidate) {
+            if hot.is_placed(key) {
+                match hot.read(key, counters).await {
+                    Ok(answer) => {
+                        counters.hot_hits.fetch_add(1, Relaxed);
+                        return Ok(Response::new(answer));
+                    }
+                    Err(_) => counters.hot_misses.fetch_add(1, Relaxed),
+                };
+            }
+        }
         counters.ranges_forwarded.fetch_add(1, Relaxed);
-        self.upstream.unary("/etcdserverpb.KV/Range", request).await
+        let response: Response<PbRangeResponse> = self.upstream.unary("/etcdserverpb.KV/Range", request).await?;
+        match (hot, &candidate) {
+            (Some(hot), Some(key)) => hot.observe(key, response.get_ref()),
+            (Some(hot), None) => hot.observe_header(response.get_ref().header.as_ref()),
+            _ => {}
+        }
+        Ok(response)
     }
 
     type RangeStreamStream = ForwardedStream<PbRangeStreamResponse>;
@@ -53,15 +103,28 @@ impl PbKvService for Proxy {
     }
 
     async fn put(&self, request: Request<PbPutRequest>) -> Answer<PbPutResponse> {
-        self.upstream.unary("/etcdserverpb.KV/Put", request).await
+        self.write("/etcdserverpb.KV/Put", request, PbTxnOpRequest::RequestPut, |answer| match answer {
+            PbTxnOpResponse::ResponsePut(put) => Some(put),
+            _ => None,
+        })
+        .await
     }
 
     async fn delete_range(&self, request: Request<PbDeleteRequest>) -> Answer<PbDeleteResponse> {
-        self.upstream.unary("/etcdserverpb.KV/DeleteRange", request).await
+        let method = "/etcdserverpb.KV/DeleteRange";
+        self.write(method, request, PbTxnOpRequest::RequestDeleteRange, |answer| match answer {
+            PbTxnOpResponse::ResponseDeleteRange(delete) => Some(delete),
+            _ => None,
+        })
+        .await
     }
 
     async fn txn(&self, request: Request<PbTxnRequest>) -> Answer<PbTxnResponse> {
-        self.upstream.unary("/etcdserverpb.KV/Txn", request).await
+        self.write("/etcdserverpb.KV/Txn", request, PbTxnOpRequest::RequestTxn, |answer| match answer {
+            PbTxnOpResponse::ResponseTxn(txn) => Some(txn),
+            _ => None,
+        })
+        .await
     }
 
     async fn compact(&self, request: Request<PbCompactionRequest>) -> Answer<PbCompactionResponse> {
