@@ -206,7 +206,7 @@ impl FailoverReport {
     }
 
     fn write_rows(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "{:>6} {:>9} {:>8} {:>8}  {:<30}", "time s", "ops/s", "p50 ms", "p99 ms", "ops/s")?;
+        writeln!(out, "{:>6} {:>9} {:>8} {:>8}  ops/s", "time s", "ops/s", "p50 ms", "p99 ms")?;
         let peak = self.rows.iter().map(|r| r.ops_per_s).fold(1.0, f64::max);
         let row_s = ROW.as_secs_f64();
         let mut marks = self.marks.iter().peekable();

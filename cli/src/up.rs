@@ -118,7 +118,7 @@ fn serve(
             return Err("the controller stopped; tearing the topology down".into());
         }
         while let Some(note) = controller.next_note(WAIT_SLICE) {
-            println!("{:>9.3} s  {}", note.at.duration_since(started).as_secs_f64(), note.what);
+            // Saved before it is said, so what `up` prints is what `put` finds.
             if let NoteKind::Reconfigured { chain, members, .. } = &note.what {
                 let index = topology.chains().iter().position(|c| c.name == *chain);
                 if let Some(members_of) = index.and_then(|index| state.chains.get_mut(index)) {
@@ -126,6 +126,7 @@ fn serve(
                     state.save(state_file)?;
                 }
             }
+            println!("{:>9.3} s  {}", note.at.duration_since(started).as_secs_f64(), note.what);
         }
     }
 }

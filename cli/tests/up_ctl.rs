@@ -263,7 +263,7 @@ fn up_fails_a_killed_node_over_and_a_spare_joins() {
     up.wait_line("chain kv: add n4 done: n1 -> n3 -> n4");
     let state: Value =
         serde_json::from_str(&std::fs::read_to_string(up.state_file()).expect("state")).expect("state is JSON");
-    assert_eq!(state["chains"][0], serde_json::json!(["n1", "n3", "n4"]), "the run state follows the controller");
+    assert_eq!(state["chains"][0], serde_json::json!(["n1", "n3", "n4"]), "the run state is saved before it is said");
 
     for node in ["n1", "n3", "n4"] {
         let get = netcraq(&["get", "--topology", file, "--node", node, "7", "--timeout-ms", "200"]);
