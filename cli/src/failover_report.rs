@@ -358,7 +358,8 @@ mod tests {
         let rows = rows(&history);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].ops_per_s, 20.0);
-        assert_eq!((rows[0].latency_ms_p50, rows[0].latency_ms_p99), (Some(2.0), Some(4.0)));
+        // Nearest rank, rounded up: of two latencies the median is the higher.
+        assert_eq!((rows[0].latency_ms_p50, rows[0].latency_ms_p99), (Some(4.0), Some(4.0)));
         assert_eq!((rows[1].ops_per_s, rows[1].latency_ms_p99), (0.0, None), "an unknown outcome is no completion");
         assert_eq!(rows[2].latency_ms_p50, Some(130.0));
         let whole = window(&history, 0.0, 0.3).unwrap();
