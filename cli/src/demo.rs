@@ -1,5 +1,7 @@
-//! `netcraq demo`: the same workload on a simulated chain, in CRAQ mode and in CR mode.
+//! `netcraq demo`: the same workload on a simulated chain, in CRAQ mode and
+//! in CR mode; with `--kill-node`, a chain that loses a node mid-run.
 
+use crate::demo_failover::{self, Victim};
 use crate::demo_netns;
 use crate::report::{DemoReport, DemoSetup, ModeReport, Network};
 use clap::Args;
@@ -10,6 +12,7 @@ use netcraq_perf::progress_bar;
 use netcraq_perf::sim_chain::SimLoad;
 use netcraq_sim::{ExperimentReport, NodeChoice, NodeSettings};
 use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
 
 /// Client hosts and requests each keeps outstanding: enough to saturate
 /// any chain the demo accepts, so throughput is the bottleneck node's.
@@ -31,7 +34,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_NODES)))]
     nodes: u8,
     /// Seconds measured per mode: wall-clock on namespaces (default 3), simulated on the
-    /// in-memory network (default 0.1; a few seconds of wall time per simulated second)
+    /// in-memory network (default 0.1; a few seconds of wall time per simulated second);
+    /// with --kill-node, the whole run (default 6, at least 2)
     #[arg(long, value_parser = parse_seconds)]
     seconds: Option<f64>,
     /// Share of operations that are reads, as a decimal or a fraction (0 to 1); the rest are writes
@@ -47,8 +51,18 @@ pub struct DemoArgs {
     #[arg(long)]
     json: bool,
     /// Use the in-memory network even when running as root
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kill_node")]
     simulated: bool,
+    /// Kill this member mid-run (kill -9 of its process): head, middle, tail
+    /// or a node n1, n2, …; alone, the middle one. The chain runs in CRAQ
+    /// mode with a spare and the running controller; the demo prints
+    /// throughput and latency every 100 ms with the failure, failover and
+    /// recovery marked, and checks that nothing was lost. Needs root
+    #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "middle")]
+    kill_node: Option<Victim>,
+    /// With --kill-node: where to write the timeline's plot (SVG)
+    #[arg(long, value_name = "FILE", requires = "kill_node")]
+    plot: Option<PathBuf>,
 }
 
 const NAMESPACE_SECONDS_DEFAULT: f64 = 3.0;
@@ -57,6 +71,12 @@ const SIMULATED_SECONDS_DEFAULT: f64 = 0.1;
 pub fn run(args: &DemoArgs) -> Result<(), String> {
     let root = netcraq_topology::running_as_root();
     let iproute2 = std::process::Command::new("ip").arg("-V").output().is_ok_and(|out| out.status.success());
+    if let Some(victim) = &args.kill_node {
+        return match root && iproute2 {
+            true => kill_node(args, victim.clone()),
+            false => Err("--kill-node kills a node process on network namespaces: run as root, with iproute2".into()),
+        };
+    }
     if root && !args.simulated && !iproute2 {
         eprintln!("netcraq: `ip` (iproute2) not found, so no namespaces: running on the in-memory network instead");
         eprintln!("netcraq: `apt-get install -y iproute2` for a chain with real packets");
@@ -71,6 +91,47 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     };
     write_stdout(&text)
 }
+
+/// The failure demo: its report as text or JSON, its plot, and an error
+/// after the report when anything acknowledged was lost.
+fn kill_node(args: &DemoArgs, victim: Victim) -> Result<(), String> {
+    let seconds = args.seconds.unwrap_or(demo_failover::SECONDS_DEFAULT);
+    if seconds < demo_failover::SECONDS_MIN {
+        return Err(format!("--seconds {seconds}: --kill-node needs at least {} s", demo_failover::SECONDS_MIN));
+    }
+    if args.nodes > demo_failover::MAX_NODES {
+        return Err(format!("--nodes {}: --kill-node runs at most {} nodes", args.nodes, demo_failover::MAX_NODES));
+    }
+    let settings = demo_failover::Settings {
+        nodes: args.nodes,
+        seconds,
+        read_fraction: args.read_fraction,
+        keys: args.keys,
+        seed: args.seed,
+        victim,
+    };
+    let progress = progress_bar(1, "{msg:<48} [{bar:40}] {elapsed}");
+    let report = demo_failover::run(&settings, &progress);
+    progress.finish_and_clear();
+    let mut report = report?;
+    let plot = args.plot.clone().unwrap_or_else(|| std::env::temp_dir().join(DEFAULT_PLOT));
+    match crate::timeline_plot::write_svg(&report, &plot) {
+        Ok(()) => report.plot = Some(plot.display().to_string()),
+        Err(error) => eprintln!("netcraq: no plot: {error}"),
+    }
+    let text = match args.json {
+        true => serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
+        false => report.table(),
+    };
+    write_stdout(&text)?;
+    match report.verification().nothing_lost() {
+        true => Ok(()),
+        false => Err(format!("the failover lost something: the history is {}", report.verification().verdict)),
+    }
+}
+
+/// Where the failure demo's plot goes unless --plot says.
+const DEFAULT_PLOT: &str = "netcraq-demo-failover.svg";
 
 fn on_namespaces(args: &DemoArgs) -> Result<DemoReport, String> {
     let settings = demo_netns::Settings {

@@ -5,13 +5,17 @@
 mod controller;
 mod ctl;
 mod demo;
+mod demo_failover;
 mod demo_netns;
+mod failover_report;
+mod in_process_controller;
 mod kv;
 mod node;
 mod node_p4runtime;
 mod proxy;
 mod report;
 mod state;
+mod timeline_plot;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -62,7 +66,18 @@ how many it forwarded to the tail. The first line says which network ran.
 
 Every write costs each non-tail node two frames (the write and its ACK), so
 CRAQ's advantage grows with the share of reads and with the chain's length:
-try --read-fraction 0.95 --nodes 5.";
+try --read-fraction 0.95 --nodes 5.
+
+With --kill-node (as root) the demo shows a failure instead: a CRAQ chain
+with a spare, brought up as `netcraq up` does with the running controller in
+this process, and one client host. A third of the way into the run the demo
+kills a member's process (kill -9; --kill-node alone kills the middle one).
+It prints throughput and latency every 100 ms, marking the failure, when the
+controller saw it (detected), when the chain ran without it in a new epoch
+(failover) and when the spare joined (recovery); then it reads every key
+back at every member, checks the whole history for linearizability, and
+says what was lost: nothing, or the command fails. It also writes the
+timeline as an SVG plot (--plot FILE) and prints its path.";
 
 #[derive(Debug, Parser)]
 #[command(name = "netcraq", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -80,8 +95,9 @@ enum Command {
     /// `netcraq up` starts these.
     Node(node::NodeArgs),
     /// Bring a topology up on network namespaces and veth links: one process
-    /// per node, tables installed, until Ctrl-C, then everything torn down
-    /// (needs root)
+    /// per node, configured and kept serving through node failures by the
+    /// running controller in this process (state in memory; spares join),
+    /// until Ctrl-C, then everything torn down (needs root)
     Up(up::UpArgs),
     /// Read a key from a running chain
     Get(kv::GetArgs),

@@ -15,7 +15,7 @@ pub enum Network {
 }
 
 impl Network {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Network::InMemory => {
                 "the in-memory network (simulated; every time and rate is virtual time, not wall-clock)"

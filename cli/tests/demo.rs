@@ -70,6 +70,70 @@ fn as_root_the_demo_runs_on_namespaces_with_real_packets() {
     check_modes(&report);
 }
 
+/// A bounded failure run: the middle node is killed a third of the way in;
+/// the marks come in order, nothing is lost, the history is linearizable,
+/// the plot is written and nothing of the run remains.
+#[test]
+fn as_root_the_demo_kills_the_middle_node_and_loses_nothing() {
+    if !netcraq_topology::running_as_root() {
+        eprintln!("SKIP: as_root_the_demo_kills_the_middle_node_and_loses_nothing needs root");
+        return;
+    }
+    let plot = std::env::temp_dir().join(format!("netcraq-demo-test-{}.svg", std::process::id()));
+    let plot_arg = plot.to_str().expect("utf-8 path");
+    let child = Command::new(env!("CARGO_BIN_EXE_netcraq"))
+        .args(["demo", "--kill-node", "--seconds", "6", "--keys", "200", "--plot", plot_arg])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the netcraq binary runs");
+    let pid = child.id();
+    let output = child.wait_with_output().expect("the demo ends");
+    let text = String::from_utf8_lossy(&output.stdout);
+    println!("{text}");
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let mark_line = |label: &str| {
+        text.lines()
+            .position(|line| line.contains(&format!("<- {label}: ")))
+            .unwrap_or_else(|| panic!("no {label} mark"))
+    };
+    let order: Vec<usize> = ["failure", "detected", "failover", "recovery"].iter().map(|l| mark_line(l)).collect();
+    assert!(order.windows(2).all(|pair| pair[0] <= pair[1]), "marks out of order: {order:?}");
+    assert!(text.contains("<- failure: n2 killed (kill -9)"), "the middle node is the one killed");
+    assert!(text.contains("remove n2 done: n1 -> n3") && text.contains("add n4 done: n1 -> n3 -> n4"));
+    assert!(text.contains("lost: nothing."), "the summary says nothing was lost");
+    assert!(text.contains("read back at n1, n3, n4: they agree on 200 of them"));
+    assert!(text.contains("final reads is linearizable"), "the history is linearizable");
+    let svg = std::fs::read_to_string(&plot).expect("the plot is written");
+    assert!(svg.contains("<svg") && svg.contains("failover") && svg.contains("ops/s"));
+    assert!(text.contains(&format!("plot: {plot_arg}")));
+    std::fs::remove_file(&plot).expect("plot removed");
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
+    assert!(!String::from_utf8_lossy(&namespaces.stdout).contains(&format!("ncq{pid}-")), "namespaces remain");
+}
+
+#[test]
+fn kill_node_refuses_what_it_cannot_run() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["demo", "--kill-node", "--simulated"], "cannot be used with"),
+        (&["demo", "--kill-node", "second"], "give head, middle, tail or a node"),
+        (&["demo", "--plot", "x.svg"], "--kill-node"),
+    ];
+    for (args, message) in cases {
+        let output = netcraq(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let output = netcraq(&["demo", "--kill-node", "--nodes", "2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no middle node") || stderr.contains("needs root") || stderr.contains("run as root"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_option_values_exit_non_zero_with_a_message() {
     let cases: [&[&str]; 6] = [
@@ -95,8 +159,9 @@ fn help_teaches_what_netcraq_and_the_demo_are() {
         assert!(help.contains(phrase), "--help mentions {phrase}: {help}");
     }
     let demo_help = String::from_utf8(netcraq(&["demo", "--help"]).stdout).unwrap();
-    for option in ["--nodes", "--seconds", "--read-fraction", "--keys", "--seed", "--json", "--simulated", "namespaces"]
-    {
+    let options =
+        ["--nodes", "--seconds", "--read-fraction", "--keys", "--seed", "--json", "--simulated", "namespaces"];
+    for option in options.into_iter().chain(["--kill-node", "--plot", "failover", "recovery"]) {
         assert!(demo_help.contains(option), "demo --help mentions {option}");
     }
 }
