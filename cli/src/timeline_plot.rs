@@ -5,26 +5,16 @@
 use crate::failover_report::{FailoverReport, MarkKind};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{register_font, FontStyle};
+use netcraq_perf::figures::plot::{register_dejavu, FONT};
 use std::path::Path;
 
 const SIZE: (u32, u32) = (960, 620);
-const FONT: &str = "sans-serif";
 
 /// Writes the timeline of `report` to `path` as SVG.
 pub fn write_svg(report: &FailoverReport, path: &Path) -> Result<(), String> {
     register_dejavu()?;
     draw(SVGBackend::new(path, SIZE).into_drawing_area(), report)
         .map_err(|e| format!("drawing {}: {e}", path.display()))
-}
-
-/// plotters measures text with the font registered for "sans-serif".
-fn register_dejavu() -> Result<(), String> {
-    let file = netcraq_perf::figures::plot::FONT_FILE;
-    let bytes = std::fs::read(file)
-        .map_err(|e| format!("{file}: {e}: the plot needs DejaVu Sans (`apt-get install -y fonts-dejavu-core`)"))?;
-    register_font(FONT, FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
-        .map_err(|_| format!("{file} is not a font plotters can read"))
 }
 
 fn color(kind: MarkKind) -> RGBColor {

@@ -12,7 +12,8 @@ pub const FONT_FILE: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const PANEL_WIDTH: u32 = 420;
 const HEIGHT: u32 = 460;
 const CAPTION_HEIGHT: u32 = 46;
-const FONT: &str = "sans-serif";
+/// The family plotters measures text with once `register_dejavu` ran.
+pub const FONT: &str = "sans-serif";
 
 /// Which of the poster's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub fn render(figure: Figure, panels: &[Panel], caption: &str, path_stem: &Path)
 }
 
 /// plotters draws text with the font registered for "sans-serif", read once.
-fn register_dejavu() -> Result<(), String> {
+pub fn register_dejavu() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
