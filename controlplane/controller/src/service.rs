@@ -455,7 +455,12 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
                 self.note(NoteKind::ReconfigureFailed { chain: chain.clone(), change, error: error.clone() });
             }
         }
+        let reached = result.is_ok();
         let decisions = self.supervisor.handle(Event::Finished { chain, outcome: result });
+        if reached && !decisions.iter().any(|d| matches!(d, Decision::Persist(_))) {
+            // The layout reached is stored too: a successor goes on from it.
+            self.pending.push_back(Decision::Persist(self.supervisor.state().clone()));
+        }
         self.pending.extend(decisions);
         self.renew_set.send_replace(renewed_members(self.supervisor.state(), &self.in_flight));
     }

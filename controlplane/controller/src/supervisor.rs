@@ -130,16 +130,12 @@ impl Supervisor {
 
     /// Takes in what the nodes hold at the start: `configured` gives the
     /// epoch of every node found configured. Each chain's next epoch then
-    /// exceeds any its nodes hold, even if the state was lost or lags
-    /// them; a spare found configured (a member removed by a predecessor
-    /// that crashed before retiring it) is retired before it may join.
+    /// exceeds any its nodes hold, even if the state was lost or lags them.
     pub fn reconcile(&mut self, configured: &BTreeMap<String, u32>) {
         for chain in &mut self.state.chains {
             let nodes = chain.layout.members.iter().chain(&chain.spares);
             let highest = nodes.filter_map(|node| configured.get(node)).max();
             chain.epoch_used = chain.epoch_used.max(highest.copied().unwrap_or(0));
-            let configured_spares = chain.spares.iter().filter(|node| configured.contains_key(*node));
-            self.to_retire.extend(configured_spares.cloned());
         }
     }
 
@@ -385,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn a_start_takes_an_epoch_above_the_nodes_and_retires_configured_spares() {
+    fn a_start_takes_an_epoch_above_the_nodes_from_the_stored_members() {
         let chain = ChainRecord {
             name: "kv".into(),
             layout: layout(&["n1", "n3"], 5),
@@ -398,7 +394,6 @@ mod tests {
         // n2 was removed in epoch 6 but still holds epoch 5; n3 holds an epoch the state lost.
         s.reconcile(&BTreeMap::from([("n1".into(), 6), ("n2".into(), 5), ("n3".into(), 9)]));
         let decisions = s.start();
-        assert_eq!(decisions[0], Decision::Retire { node: "n2".into() });
         assert_eq!(reconfigurations(&decisions), [(Change::Restart, 10)]);
         let from = decisions.iter().find_map(|d| match d {
             Decision::Reconfigure { from, .. } => Some(from.members.clone()),
