@@ -1,14 +1,16 @@
 //! `netcraq controller`: the running controller (docs/controller.md, "The
-//! running controller") over a deployment file's nodes, until Ctrl-C.
+//! running controller") over a deployment file's nodes, until Ctrl-C; with
+//! `--etcd`, one of several, elected in etcd ("High availability").
 
 use clap::Args;
 use netcraq_controller::membership::{self, MembershipBook};
 use netcraq_controller::running_topology::TopologyPlanner;
+use netcraq_controller::election::{self, EtcdOptions, EtcdTls};
 use netcraq_controller::service::{self, InMemory, ServiceSettings};
 use netcraq_controller::supervisor::SupervisorSettings;
-use netcraq_controller::{load_with_spares, Controller};
+use netcraq_controller::{load_with_spares, Controller, StateStore};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
@@ -18,9 +20,28 @@ pub struct ControllerArgs {
     /// unconfigured, to replace a failed member
     #[arg(long)]
     deployment: PathBuf,
-    /// Election id on every node (above any other controller's)
-    #[arg(long, default_value_t = 2)]
+    /// Election id on every node (above any other controller's); with
+    /// --etcd it comes from etcd instead
+    #[arg(long, default_value_t = 2, conflicts_with = "etcd")]
     election_id: u64,
+    /// etcd client URLs (comma-separated): campaign for leadership of the
+    /// deployment (named by the file's stem) and keep its state there; only
+    /// the leader writes to the nodes, a standby takes over when it fails
+    #[arg(long, value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// TTL of the leadership lease in etcd, whole seconds (at least 2): a
+    /// failed leader is replaced within about this plus a second
+    #[arg(long, default_value_t = election::DEFAULT_LEASE_TTL.as_secs(), requires = "etcd")]
+    etcd_ttl_s: u64,
+    /// CA certificate (PEM) that signed etcd's: talk to etcd over TLS (https:// URLs)
+    #[arg(long, requires = "etcd")]
+    etcd_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that requires one (--client-cert-auth)
+    #[arg(long, requires_all = ["etcd_ca", "etcd_key"])]
+    etcd_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM)
+    #[arg(long, requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
     /// Time between two probes of a node, and two lease renewals
     #[arg(long, default_value_t = 50)]
     probe_interval_ms: u64,
@@ -58,11 +79,11 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
         ..ServiceSettings::default()
     };
     settings.check()?;
-    let controller = Controller::new(&deployment).map_err(|e| e.to_string())?;
+    let etcd = etcd_options(args)?;
     let state = service::initial_state(&topology, &settings);
+    let kept = if etcd.is_some() { "in etcd, while this process leads" } else { "in memory only (lost when this process ends)" };
     eprintln!(
-        "netcraq controller: {} nodes, {} chain(s); state kept in memory only (lost when this process ends); \
-         Ctrl-C stops",
+        "netcraq controller: {} nodes, {} chain(s); state kept {kept}; Ctrl-C stops",
         deployment.nodes.len(),
         state.chains.len()
     );
@@ -87,9 +108,48 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let planner = TopologyPlanner::new(&topology);
-    let mut sink = InMemory::default();
-    let result = runtime.block_on(service::run(controller, planner, state, &mut sink, settings, notes_tx, interrupted));
+    let planner = || TopologyPlanner::new(&topology);
+    let result = match etcd {
+        None => {
+            let controller = Controller::new(&deployment).map_err(|e| e.to_string())?;
+            let mut sink = InMemory::default();
+            runtime.block_on(service::run(controller, planner(), state, &mut sink, settings, notes_tx, interrupted))
+        }
+        Some(options) => runtime.block_on(async {
+            let store = StateStore::etcd(options).await.map_err(|e| e.to_string())?;
+            let name = deployment_name(&args.deployment)?;
+            let candidate = format!("{} pid {}", hostname(), std::process::id());
+            let candidacy = service::Candidacy { store: &store, deployment: &name, candidate: &candidate };
+            service::run_elected(candidacy, &deployment, planner, &state, settings, notes_tx, interrupted).await
+        }),
+    };
     runtime.block_on(printer).map_err(|e| e.to_string())?;
     result
+}
+
+/// The etcd options the flags give, if --etcd does.
+fn etcd_options(args: &ControllerArgs) -> Result<Option<EtcdOptions>, String> {
+    if args.etcd.is_empty() {
+        return Ok(None);
+    }
+    let mut options = EtcdOptions::new(args.etcd.clone());
+    options.lease_ttl = Duration::from_secs(args.etcd_ttl_s);
+    options.tls = args.etcd_ca.clone().map(|ca| EtcdTls {
+        ca,
+        client_cert_and_key: args.etcd_cert.clone().zip(args.etcd_key.clone()),
+    });
+    options.validate().map_err(|e| e.to_string())?;
+    Ok(Some(options))
+}
+
+/// The deployment's name in etcd: the file's stem (`chain.toml`: `chain`).
+fn deployment_name(file: &Path) -> Result<String, String> {
+    let stem = file.file_stem().and_then(|stem| stem.to_str());
+    stem.map(str::to_string).ok_or_else(|| format!("{}: no file name to name the deployment by", file.display()))
+}
+
+/// This machine's name, for the leader key's value (who leads).
+fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if name.trim().is_empty() { "localhost".to_string() } else { name.trim().to_string() }
 }

@@ -8,17 +8,20 @@
 //! of 65,536 keys takes seconds), over a second handle on each node's
 //! connection that shares the primary role ([`Target::share`]).
 
-use crate::deploy::Controller;
+use crate::deploy::{Controller, Deployment};
+use crate::election::{Leadership, LossReason};
 use crate::lease_clock::NodeClockEstimate;
 use crate::reconfigure::{plan_addition, plan_removal, plan_restart, renew_frame, ChainLayout, LayoutPlanner, Step};
 use crate::supervisor::{Change, Decision, Event, Supervisor, SupervisorSettings, SupervisorState};
+use crate::state_store::{StateStore, StoreError};
 use crate::target::{NodeError, Target};
 use async_trait::async_trait;
 use netcraq_core::control::RegisterId;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 /// How the running controller probes, and how long leases last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,30 @@ impl StateSink for InMemory {
     }
 }
 
+/// State in a [`StateStore`] (etcd), written only while `leadership` leads:
+/// each save is a transaction that checks the leader key is still the one
+/// it won with ([`StateStore::save`]).
+pub struct Stored<'a> {
+    pub store: &'a StateStore,
+    pub leadership: &'a Leadership,
+}
+
+#[async_trait]
+impl StateSink for Stored<'_> {
+    async fn save(&mut self, state: &SupervisorState) -> Result<(), String> {
+        let bytes = serde_json::to_vec(state).map_err(|e| format!("encoding the state: {e}"))?;
+        self.store.save(self.leadership, &bytes).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The state last saved for `deployment`, if any.
+pub async fn load_state(store: &StateStore, deployment: &str) -> Result<Option<SupervisorState>, String> {
+    let Some(bytes) = store.load(deployment).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let state = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the stored state of deployment {deployment} is not a controller's state: {e}"))?;
+    Ok(Some(state))
+}
+
 /// What the running controller did and when, for logs, the demo's
 /// timeline and the failover benchmark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +170,22 @@ pub enum NoteKind {
         node: String,
         error: String,
     },
+    /// [`run_elected`]: this controller campaigns for the deployment.
+    Campaigning {
+        deployment: String,
+        candidate: String,
+    },
+    /// It leads: it claims every node with `election_id`.
+    Leading {
+        deployment: String,
+        election_id: u64,
+        /// Whether it goes on from a predecessor's stored state.
+        stored_state: bool,
+    },
+    /// It stopped leading, and writing, and campaigns again.
+    StoppedLeading {
+        why: String,
+    },
 }
 
 impl std::fmt::Display for NoteKind {
@@ -162,6 +205,14 @@ impl std::fmt::Display for NoteKind {
             NoteKind::Retired(node) => write!(f, "{node} retired (node_config cleared)"),
             NoteKind::RetireFailed { node, error } => write!(f, "{node} could not be retired: {error}"),
             NoteKind::Unreachable { node, error } => write!(f, "{node} unreachable at start: {error}"),
+            NoteKind::Campaigning { deployment, candidate } => {
+                write!(f, "campaigning in etcd for deployment {deployment} as {candidate}")
+            }
+            NoteKind::Leading { deployment, election_id, stored_state } => {
+                let from = if *stored_state { "the stored state" } else { "the deployment file (no stored state)" };
+                write!(f, "leading deployment {deployment} with election id {election_id}, from {from}")
+            }
+            NoteKind::StoppedLeading { why } => write!(f, "stopped leading, nodes no longer written: {why}"),
         }
     }
 }
@@ -182,9 +233,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Runs the controller over `controller`'s nodes (members and spares,
 /// unconnected) until `shutdown` resolves or `sink` refuses a write.
-/// `state` is the store's, or [`initial_state`]'s at a first start.
+/// `state` is the store's, or [`initial_state`]'s at a first start. Every
+/// task it started (probes, a reconfiguration under way) ends with it, and
+/// with them its P4Runtime connections: it writes nothing after it returns.
 pub async fn run(
-    mut controller: Controller,
+    controller: Controller,
     planner: impl LayoutPlanner + Send + Sync + 'static,
     state: SupervisorState,
     sink: &mut dyn StateSink,
@@ -193,111 +246,339 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     settings.check()?;
+    let mut service = Service::start(controller, planner, state, settings, notes).await;
+    tokio::pin!(shutdown);
+    loop {
+        service.carry_out(sink).await?;
+        let retry_in = service.retry_in();
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            Some(event) = service.events.recv() => service.probed(event),
+            Some(finished) = service.reconfiguring.join_next() => {
+                service.finished(finished.map_err(|e| format!("a reconfiguration task ended: {e}"))?);
+            }
+            _ = tokio::time::sleep(retry_in), if !service.pending.is_empty() => {}
+        }
+    }
+}
+
+/// A reconfiguration that ended, with the controller it used.
+struct Finished {
+    controller: Controller,
+    chain: String,
+    change: Change,
+    result: Result<ChainLayout, String>,
+}
+
+/// The running controller's state between two events. Dropping it ends
+/// its tasks.
+struct Service<P> {
+    supervisor: Supervisor,
+    planner: P,
+    settings: ServiceSettings,
+    notes: mpsc::UnboundedSender<Note>,
+    events: mpsc::Receiver<Event>,
+    /// The nodes whose leases the probers renew.
+    renew_set: watch::Sender<BTreeSet<String>>,
+    lease_ends: LeaseEnds,
+    pending: VecDeque<Decision>,
+    /// Layouts being reached: their members are renewed too.
+    in_flight: Vec<ChainLayout>,
+    /// The controller, when no reconfiguration holds it.
+    idle: Option<Controller>,
+    reconfiguring: JoinSet<Finished>,
+    probers: JoinSet<()>,
+    /// No reconfiguration starts before this (after a failed one).
+    pause_until: Instant,
+}
+
+impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
+    /// Claims every node, starts its prober and takes the supervisor's first decisions.
+    async fn start(
+        mut controller: Controller,
+        planner: P,
+        state: SupervisorState,
+        settings: ServiceSettings,
+        notes: mpsc::UnboundedSender<Note>,
+    ) -> Service<P> {
+        let supervisor = Supervisor::new(state, settings.supervisor);
+        let (events_tx, events) = mpsc::channel::<Event>(1024);
+        let (renew_set, _) = watch::channel(renewed_members(supervisor.state(), &[]));
+        let mut service = Service {
+            supervisor,
+            planner,
+            settings,
+            notes,
+            events,
+            renew_set,
+            lease_ends: Arc::default(),
+            pending: VecDeque::new(),
+            in_flight: Vec::new(),
+            idle: None,
+            reconfiguring: JoinSet::new(),
+            probers: JoinSet::new(),
+            pause_until: Instant::now(),
+        };
+        let mut configured = BTreeMap::new();
+        for node in service.supervisor.nodes() {
+            if let Some(epoch) = service.start_prober(&mut controller, node.clone(), &events_tx).await {
+                configured.insert(node, epoch);
+            }
+        }
+        service.supervisor.reconcile(&configured);
+        service.idle = Some(controller);
+        service.pending = service.supervisor.start().into();
+        service
+    }
+
+    fn note(&self, what: NoteKind) {
+        let _ = self.notes.send(Note { at: Instant::now(), what });
+    }
+
+    /// Claims `node` and probes it from now on; one that cannot be claimed
+    /// misses every probe, so the supervisor holds it down. Returns the
+    /// epoch the node is configured with, if it is.
+    ///
+    /// A predecessor (a controller that crashed or lost its leadership) may
+    /// have renewed the node's lease up to `lease` before it stopped: the
+    /// node's lease is taken to last that long from now, so that no chain
+    /// goes on without the node before it has surely stopped serving (§9.3).
+    async fn start_prober(
+        &mut self,
+        controller: &mut Controller,
+        node: String,
+        events: &mpsc::Sender<Event>,
+    ) -> Option<u32> {
+        if let Ok(mut ends) = self.lease_ends.lock() {
+            ends.insert(node.clone(), Instant::now() + self.settings.lease);
+        }
+        match claim(controller, &node).await {
+            Ok(mut target) => {
+                let epoch = target.read_config().await.ok().flatten().map(|config| config.epoch);
+                let prober = Prober {
+                    node,
+                    target,
+                    renew_set: self.renew_set.subscribe(),
+                    lease_ends: self.lease_ends.clone(),
+                    settings: self.settings,
+                };
+                self.probers.spawn(prober.run(events.clone()));
+                epoch
+            }
+            Err(error) => {
+                self.note(NoteKind::Unreachable { node: node.clone(), error: error.to_string() });
+                self.probers.spawn(silent(node, events.clone(), self.settings));
+                None
+            }
+        }
+    }
+
+    /// Carries out the pending decisions in order, up to the first that
+    /// needs the controller while it is busy or pausing.
+    async fn carry_out(&mut self, sink: &mut dyn StateSink) -> Result<(), String> {
+        while let Some(decision) = self.pending.front() {
+            let needs_controller = !matches!(decision, Decision::Persist(_));
+            if needs_controller && (self.idle.is_none() || Instant::now() < self.pause_until) {
+                break;
+            }
+            match self.pending.pop_front().expect("looked at") {
+                Decision::Persist(state) => sink.save(&state).await.map_err(|e| format!("saving the state: {e}"))?,
+                Decision::Retire { node } => self.retire(node).await,
+                Decision::Reconfigure { chain, change, from, next_epoch } => {
+                    self.reconfigure(chain, change, &from, next_epoch);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn retire(&mut self, node: String) {
+        let controller = self.idle.as_mut().expect("checked");
+        match retire(controller, &node).await {
+            Ok(()) => self.note(NoteKind::Retired(node)),
+            Err(error) => self.note(NoteKind::RetireFailed { node, error: error.to_string() }),
+        }
+    }
+
+    /// Plans `change` and starts it on a task of its own; a change that
+    /// cannot be planned fails at once, and is retried after the pause.
+    fn reconfigure(&mut self, chain: String, change: Change, from: &ChainLayout, next_epoch: u32) {
+        let wait = |node: &str| lease_wait(&self.lease_ends, node, &self.settings);
+        let (next, steps) = match plan(&change, from, next_epoch, wait, &self.planner) {
+            Ok(planned) => planned,
+            Err(error) => {
+                let finished = Event::Finished { chain: chain.clone(), outcome: Err(error.clone()) };
+                // The retry plans the same change: not in a tight loop.
+                self.pause_until = Instant::now() + self.settings.retry_pause;
+                self.note(NoteKind::ReconfigureFailed { chain, change, error });
+                let decisions = self.supervisor.handle(finished);
+                self.pending.extend(decisions);
+                return;
+            }
+        };
+        self.note(NoteKind::ReconfigureStarted { chain: chain.clone(), change: change.clone(), epoch: next_epoch });
+        self.in_flight.push(next.clone());
+        self.renew_set.send_replace(renewed_members(self.supervisor.state(), &self.in_flight));
+        let mut controller = self.idle.take().expect("checked");
+        self.reconfiguring.spawn(async move {
+            let result = controller.reconfigure(&steps).await.map(|_| next).map_err(|e| e.to_string());
+            Finished { controller, chain, change, result }
+        });
+    }
+
+    fn probed(&mut self, event: Event) {
+        let Event::Probed { node, .. } = &event else { unreachable!("probers send probes") };
+        let was_down = self.supervisor.is_down(node);
+        let node = node.clone();
+        let decisions = self.supervisor.handle(event);
+        self.pending.extend(decisions);
+        match (was_down, self.supervisor.is_down(&node)) {
+            (false, true) => self.note(NoteKind::NodeDown(node)),
+            (true, false) => self.note(NoteKind::NodeUp(node)),
+            _ => {}
+        }
+    }
+
+    fn finished(&mut self, Finished { controller, chain, change, result }: Finished) {
+        self.idle = Some(controller);
+        self.in_flight.retain(|layout| !matches!(&result, Ok(next) if next == layout));
+        match &result {
+            Ok(next) => self.note(NoteKind::Reconfigured {
+                chain: chain.clone(),
+                change: change.clone(),
+                members: next.members.clone(),
+                epoch: next.epoch,
+            }),
+            Err(error) => {
+                self.in_flight.clear();
+                self.pause_until = Instant::now() + self.settings.retry_pause;
+                self.note(NoteKind::ReconfigureFailed { chain: chain.clone(), change, error: error.clone() });
+            }
+        }
+        let reached = result.is_ok();
+        let decisions = self.supervisor.handle(Event::Finished { chain, outcome: result });
+        if reached && !decisions.iter().any(|d| matches!(d, Decision::Persist(_))) {
+            // The layout reached is stored too: a successor goes on from it.
+            self.pending.push_back(Decision::Persist(self.supervisor.state().clone()));
+        }
+        self.pending.extend(decisions);
+        self.renew_set.send_replace(renewed_members(self.supervisor.state(), &self.in_flight));
+    }
+
+    /// How long until a paused reconfiguration may start.
+    fn retry_in(&self) -> Duration {
+        self.pause_until.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+    }
+}
+
+/// A controller of a deployment that several may run, elected in etcd.
+pub struct Candidacy<'a> {
+    pub store: &'a StateStore,
+    /// The deployment's name in etcd (its keys' segment).
+    pub deployment: &'a str,
+    /// This controller's name, the value of its leader key.
+    pub candidate: &'a str,
+}
+
+/// How long a controller that stopped leading, or could not campaign,
+/// waits before it campaigns again.
+const CAMPAIGN_PAUSE: Duration = Duration::from_secs(1);
+
+/// Why [`lead`] returned.
+enum Stopped {
+    Shutdown,
+    Lost(LossReason),
+}
+
+/// Runs the controller of `deployment` whenever it leads in etcd, until
+/// `shutdown` resolves: it campaigns, and once it leads it claims every
+/// node with its leader key's create revision as election id, goes on from
+/// the stored state (or `first_state` if there is none), and persists
+/// every change through a [`Stored`] sink. When it stops leading
+/// ([`Leadership::lost`], a refused save, an etcd failure) the service
+/// stops with every task and P4Runtime connection, it resigns, and
+/// campaigns again as a standby.
+pub async fn run_elected<P: LayoutPlanner + Send + Sync + 'static>(
+    candidacy: Candidacy<'_>,
+    deployment: &Deployment,
+    planner: impl Fn() -> P,
+    first_state: &SupervisorState,
+    settings: ServiceSettings,
+    notes: mpsc::UnboundedSender<Note>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    settings.check()?;
     let note = |what: NoteKind| {
         let _ = notes.send(Note { at: Instant::now(), what });
     };
-    let mut supervisor = Supervisor::new(state, settings.supervisor);
-    let (events_tx, mut events) = mpsc::channel::<Event>(1024);
-    let (renew_tx, renew_set) = watch::channel(renewed_members(supervisor.state(), &[]));
-    let lease_ends: LeaseEnds = Arc::default();
-    for node in supervisor.nodes() {
-        let Some(target) = claim(&mut controller, &node)
-            .await
-            .map_err(|e| note(NoteKind::Unreachable { node: node.clone(), error: e.to_string() }))
-            .ok()
-        else {
-            // Never answers: the supervisor holds it down after its misses.
-            spawn_silent(node, events_tx.clone(), settings);
-            continue;
-        };
-        let prober = Prober { node, target, renew_set: renew_set.clone(), lease_ends: lease_ends.clone(), settings };
-        tokio::spawn(prober.run(events_tx.clone()));
-    }
-    let planner = Arc::new(planner);
-    let mut pending: VecDeque<Decision> = supervisor.start().into();
-    let mut in_flight: Vec<ChainLayout> = Vec::new();
-    let (done_tx, mut done) = mpsc::channel::<(Controller, String, Change, Result<ChainLayout, String>)>(16);
-    let mut idle = Some(controller);
-    let mut pause_until = Instant::now();
+    let Candidacy { store, deployment: name, candidate } = candidacy;
     tokio::pin!(shutdown);
     loop {
-        while let Some(decision) = pending.front() {
-            let needs_controller = !matches!(decision, Decision::Persist(_));
-            if needs_controller && (idle.is_none() || Instant::now() < pause_until) {
-                break;
-            }
-            match pending.pop_front().expect("looked at") {
-                Decision::Persist(state) => sink.save(&state).await.map_err(|e| format!("saving the state: {e}"))?,
-                Decision::Retire { node } => {
-                    let controller = idle.as_mut().expect("checked");
-                    match retire(controller, &node).await {
-                        Ok(()) => note(NoteKind::Retired(node)),
-                        Err(error) => note(NoteKind::RetireFailed { node, error: error.to_string() }),
-                    }
-                }
-                Decision::Reconfigure { chain, change, from, next_epoch } => {
-                    let wait = |node: &str| lease_wait(&lease_ends, node, &settings);
-                    let planned = plan(&change, &from, next_epoch, wait, planner.as_ref());
-                    let (next, steps) = match planned {
-                        Ok(planned) => planned,
-                        Err(error) => {
-                            let finished = Event::Finished { chain: chain.clone(), outcome: Err(error.clone()) };
-                            // The retry plans the same change: not in a tight loop.
-                            pause_until = Instant::now() + settings.retry_pause;
-                            note(NoteKind::ReconfigureFailed { chain, change, error });
-                            pending.extend(supervisor.handle(finished));
-                            continue;
-                        }
-                    };
-                    note(NoteKind::ReconfigureStarted {
-                        chain: chain.clone(),
-                        change: change.clone(),
-                        epoch: next_epoch,
-                    });
-                    in_flight.push(next.clone());
-                    let _ = renew_tx.send(renewed_members(supervisor.state(), &in_flight));
-                    let mut controller = idle.take().expect("checked");
-                    let done_tx = done_tx.clone();
-                    tokio::spawn(async move {
-                        let result = controller.reconfigure(&steps).await.map(|_| next).map_err(|e| e.to_string());
-                        let _ = done_tx.send((controller, chain, change, result)).await;
-                    });
-                }
-            }
-        }
-        let retry_in = pause_until.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        tokio::select! {
+        note(NoteKind::Campaigning { deployment: name.to_string(), candidate: candidate.to_string() });
+        let won = tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            Some(event) = events.recv() => {
-                let Event::Probed { node, .. } = &event else { unreachable!("probers send probes") };
-                let was_down = supervisor.is_down(node);
-                let node = node.clone();
-                pending.extend(supervisor.handle(event));
-                match (was_down, supervisor.is_down(&node)) {
-                    (false, true) => note(NoteKind::NodeDown(node)),
-                    (true, false) => note(NoteKind::NodeUp(node)),
-                    _ => {}
-                }
+            won = store.lead(name, candidate) => won,
+        };
+        let leadership = match won {
+            Ok(leadership) => leadership,
+            Err(error @ (StoreError::LeaseLost { .. } | StoreError::Etcd { .. })) => {
+                note(NoteKind::StoppedLeading { why: format!("campaigning: {error}") });
+                tokio::time::sleep(CAMPAIGN_PAUSE).await;
+                continue;
             }
-            Some((controller, chain, change, result)) = done.recv() => {
-                idle = Some(controller);
-                in_flight.retain(|layout| !matches!(&result, Ok(next) if next == layout));
-                match &result {
-                    Ok(next) => note(NoteKind::Reconfigured {
-                        chain: chain.clone(), change: change.clone(), members: next.members.clone(), epoch: next.epoch,
-                    }),
-                    Err(error) => {
-                        in_flight.clear();
-                        pause_until = Instant::now() + settings.retry_pause;
-                        note(NoteKind::ReconfigureFailed { chain: chain.clone(), change: change.clone(), error: error.clone() });
-                    }
-                }
-                pending.extend(supervisor.handle(Event::Finished { chain, outcome: result }));
-                let _ = renew_tx.send(renewed_members(supervisor.state(), &in_flight));
+            Err(error) => return Err(error.to_string()),
+        };
+        let sink = Stored { store, leadership: &leadership };
+        let stopped = lead(sink, deployment, planner(), first_state, settings, &notes, shutdown.as_mut());
+        let why = match stopped.await {
+            Ok(Stopped::Shutdown) => {
+                let _ = leadership.resign().await;
+                return Ok(());
             }
-            _ = tokio::time::sleep(retry_in), if !pending.is_empty() => {}
-        }
+            Ok(Stopped::Lost(reason)) => format!("its leadership ended ({reason:?})"),
+            Err(error) => error,
+        };
+        // Its lease may still live at etcd: a standby need not wait for it.
+        let _ = leadership.resign().await;
+        note(NoteKind::StoppedLeading { why });
+        tokio::time::sleep(CAMPAIGN_PAUSE).await;
     }
+}
+
+/// Runs the service while `leadership` leads; returns when it stopped leading or `shutdown` resolved.
+async fn lead<P: LayoutPlanner + Send + Sync + 'static>(
+    mut sink: Stored<'_>,
+    deployment: &Deployment,
+    planner: P,
+    first_state: &SupervisorState,
+    settings: ServiceSettings,
+    notes: &mpsc::UnboundedSender<Note>,
+    shutdown: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<Stopped, String> {
+    let leadership = sink.leadership;
+    let name = leadership.deployment();
+    let stored = load_state(sink.store, name).await?;
+    let _ = notes.send(Note {
+        at: Instant::now(),
+        what: NoteKind::Leading {
+            deployment: name.to_string(),
+            election_id: leadership.election_id(),
+            stored_state: stored.is_some(),
+        },
+    });
+    let mut deployment = deployment.clone();
+    deployment.election_id = u128::from(leadership.election_id());
+    let controller = Controller::new(&deployment).map_err(|e| e.to_string())?;
+    let mut stopped = Stopped::Shutdown;
+    let until_stopped = async {
+        tokio::select! {
+            reason = leadership.lost() => stopped = Stopped::Lost(reason),
+            _ = shutdown => {}
+        }
+    };
+    let state = stored.unwrap_or_else(|| first_state.clone());
+    run(controller, planner, state, &mut sink, settings, notes.clone(), until_stopped).await?;
+    Ok(stopped)
 }
 
 /// The state of a first start: every chain of the topology as its file
@@ -381,16 +662,14 @@ async fn retire(controller: &mut Controller, node: &str) -> Result<(), NodeError
 }
 
 /// A node that could not be reached at the start: it misses every probe.
-fn spawn_silent(node: String, events: mpsc::Sender<Event>, settings: ServiceSettings) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(settings.probe_interval);
-        loop {
-            ticks.tick().await;
-            if events.send(Event::Probed { node: node.clone(), answered: false }).await.is_err() {
-                return;
-            }
+async fn silent(node: String, events: mpsc::Sender<Event>, settings: ServiceSettings) {
+    let mut ticks = tokio::time::interval(settings.probe_interval);
+    loop {
+        ticks.tick().await;
+        if events.send(Event::Probed { node: node.clone(), answered: false }).await.is_err() {
+            return;
         }
-    });
+    }
 }
 
 /// Probes one node every interval and renews its lease while it is a
@@ -482,6 +761,30 @@ mod tests {
         assert!(short.check().unwrap_err().contains("three probe intervals"));
         let blind = ServiceSettings { supervisor: SupervisorSettings { miss_limit: 0, rejoin_after: 1 }, ..settings };
         assert!(blind.check().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stored_state_is_saved_only_by_its_leader_and_loads_back() {
+        let store = StateStore::in_memory();
+        assert_eq!(load_state(&store, "kv").await.unwrap(), None, "nothing stored: start from the file");
+        let leadership = store.lead("kv", "a").await.unwrap();
+        let mut state = SupervisorState::default();
+        state.chains.push(crate::supervisor::ChainRecord {
+            name: "kv".into(),
+            layout: ChainLayout {
+                members: vec!["n1".into(), "n3".into()],
+                mode: netcraq_core::Mode::Craq,
+                key_lo: 0,
+                key_hi: 16,
+                epoch: 4,
+                lease_ticks: 488,
+            },
+            length: 3,
+            spares: vec!["n2".into()],
+            epoch_used: 5,
+        });
+        Stored { store: &store, leadership: &leadership }.save(&state).await.unwrap();
+        assert_eq!(load_state(&store, "kv").await.unwrap(), Some(state));
     }
 
     #[test]

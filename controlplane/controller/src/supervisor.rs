@@ -128,6 +128,17 @@ impl Supervisor {
         Supervisor { state, settings, health, busy: BTreeMap::new(), to_retire: Vec::new(), to_restart }
     }
 
+    /// Takes in what the nodes hold at the start: `configured` gives the
+    /// epoch of every node found configured. Each chain's next epoch then
+    /// exceeds any its nodes hold, even if the state was lost or lags them.
+    pub fn reconcile(&mut self, configured: &BTreeMap<String, u32>) {
+        for chain in &mut self.state.chains {
+            let nodes = chain.layout.members.iter().chain(&chain.spares);
+            let highest = nodes.filter_map(|node| configured.get(node)).max();
+            chain.epoch_used = chain.epoch_used.max(highest.copied().unwrap_or(0));
+        }
+    }
+
     /// The first decisions: every chain restarted in a new epoch, since
     /// nothing is known of what its nodes hold.
     pub fn start(&mut self) -> Vec<Decision> {
@@ -367,6 +378,28 @@ mod tests {
         let decisions = s.handle(Event::SpareOffered { chain: "kv".into(), node: "n5".into() });
         assert_eq!(reconfigurations(&decisions), [(Change::Add { node: "n5".into() }, 3)]);
         assert!(s.handle(Event::SpareOffered { chain: "kv".into(), node: "n5".into() }).is_empty());
+    }
+
+    #[test]
+    fn a_start_takes_an_epoch_above_the_nodes_from_the_stored_members() {
+        let chain = ChainRecord {
+            name: "kv".into(),
+            layout: layout(&["n1", "n3"], 5),
+            length: 3,
+            spares: vec!["n2".into(), "n4".into()],
+            epoch_used: 6,
+        };
+        let settings = SupervisorSettings { miss_limit: 3, rejoin_after: 2 };
+        let mut s = Supervisor::new(SupervisorState { chains: vec![chain] }, settings);
+        // n2 was removed in epoch 6 but still holds epoch 5; n3 holds an epoch the state lost.
+        s.reconcile(&BTreeMap::from([("n1".into(), 6), ("n2".into(), 5), ("n3".into(), 9)]));
+        let decisions = s.start();
+        assert_eq!(reconfigurations(&decisions), [(Change::Restart, 10)]);
+        let from = decisions.iter().find_map(|d| match d {
+            Decision::Reconfigure { from, .. } => Some(from.members.clone()),
+            _ => None,
+        });
+        assert_eq!(from.unwrap(), ["n1", "n3"], "the persisted members, not the file's");
     }
 
     #[test]
