@@ -8,6 +8,8 @@
 //! will be answered from a cache validated by NetCRAQ (issue 15).
 
 mod counters;
+pub mod hot_keys;
+pub mod metrics;
 mod range;
 mod services;
 mod upstream;

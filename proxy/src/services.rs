@@ -38,7 +38,11 @@ impl PbKvService for Proxy {
     /// candidates here.
     async fn range(&self, request: Request<PbRangeRequest>) -> Answer<PbRangeResponse> {
         let counters = &self.upstream.counters;
-        if cache_candidate(request.get_ref()).is_some() {
+        let range = request.get_ref();
+        if range.range_end.is_empty() && !range.key.is_empty() {
+            self.upstream.observed.read_key(&range.key);
+        }
+        if cache_candidate(range).is_some() {
             counters.cache_candidates.fetch_add(1, Relaxed);
         }
         counters.ranges_forwarded.fetch_add(1, Relaxed);
