@@ -15,6 +15,8 @@
 //!   machine; [`service`]: the running controller that carries them out.
 //! - [`election`]: controllers campaign in etcd; only the leader writes.
 //! - [`state_store`]: the controller's state, in memory or in etcd.
+//! - [`metrics`]: the running controller's Prometheus metrics, from its notes.
+//! - [`placement`]: which hot keys NetCRAQ slots should hold, a pure decision.
 //! - [`lease_clock`]: the estimate of a node's lease clock that renewals
 //!   and the wait for a removed node's lease rest on (§9.3).
 
@@ -24,6 +26,8 @@ pub mod deploy;
 pub mod deployment_file;
 pub mod election;
 pub mod lease_clock;
+pub mod metrics;
+pub mod placement;
 pub mod reconfigure;
 pub mod running_topology;
 pub mod service;

@@ -110,6 +110,11 @@ pub struct Note {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoteKind {
+    /// One probe of a node, answered or missed (for metrics; not printed).
+    Probed {
+        node: String,
+        answered: bool,
+    },
     /// A node missed its probes: the supervisor holds it down.
     NodeDown(String),
     /// A node that was down answers again.
@@ -148,6 +153,9 @@ pub enum NoteKind {
 impl std::fmt::Display for NoteKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            NoteKind::Probed { node, answered } => {
+                write!(f, "{node} {}", if *answered { "answered its probe" } else { "missed its probe" })
+            }
             NoteKind::NodeDown(node) => write!(f, "{node} is down (missed its probes)"),
             NoteKind::NodeUp(node) => write!(f, "{node} answers again"),
             NoteKind::ReconfigureStarted { chain, change, epoch } => {
@@ -269,7 +277,8 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
             Some(event) = events.recv() => {
-                let Event::Probed { node, .. } = &event else { unreachable!("probers send probes") };
+                let Event::Probed { node, answered } = &event else { unreachable!("probers send probes") };
+                note(NoteKind::Probed { node: node.clone(), answered: *answered });
                 let was_down = supervisor.is_down(node);
                 let node = node.clone();
                 pending.extend(supervisor.handle(event));
