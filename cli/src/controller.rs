@@ -2,11 +2,14 @@
 //! running controller") over a deployment file's nodes, until Ctrl-C.
 
 use clap::Args;
+use netcraq_controller::metrics::ControllerMetrics;
 use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::service::{self, InMemory, ServiceSettings};
 use netcraq_controller::supervisor::SupervisorSettings;
 use netcraq_controller::{load_with_spares, Controller};
+use netcraq_metrics::MetricsServer;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
@@ -38,6 +41,11 @@ pub struct ControllerArgs {
     /// Bound on each P4Runtime call of a reconfiguration
     #[arg(long, default_value_t = 1000)]
     call_timeout_ms: u64,
+    /// Serve the controller's metrics to Prometheus at http://ADDR/metrics:
+    /// probes sent and missed, reconfigurations, each chain's epoch, failure
+    /// detection latency (docs/metrics.md)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: &ControllerArgs) -> Result<(), String> {
@@ -63,10 +71,15 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     netcraq_topology::catch_interrupts().map_err(|e| format!("catching Ctrl-C: {e}"))?;
     let runtime = service::runtime().map_err(|e| format!("starting the runtime: {e}"))?;
     let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel::<service::Note>();
+    let metrics = Arc::new(ControllerMetrics::new(&state));
+    let _server = args.metrics_listen.map(|address| serve_metrics(address, &metrics)).transpose()?;
     let started = Instant::now();
     let printer = runtime.spawn(async move {
         while let Some(note) = notes.recv().await {
-            println!("{:>9.3} s  {}", note.at.duration_since(started).as_secs_f64(), note.what);
+            metrics.observe(&note);
+            if !matches!(note.what, service::NoteKind::Probed { .. }) {
+                println!("{:>9.3} s  {}", note.at.duration_since(started).as_secs_f64(), note.what);
+            }
         }
     });
     let interrupted = async {
@@ -79,4 +92,12 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     let result = runtime.block_on(service::run(controller, planner, state, &mut sink, settings, notes_tx, interrupted));
     runtime.block_on(printer).map_err(|e| e.to_string())?;
     result
+}
+
+fn serve_metrics(address: std::net::SocketAddr, metrics: &Arc<ControllerMetrics>) -> Result<MetricsServer, String> {
+    let exported = metrics.clone();
+    let server = MetricsServer::start(address, Arc::new(move || exported.render()))
+        .map_err(|e| format!("--metrics-listen {address}: {e}"))?;
+    eprintln!("netcraq controller: metrics at http://{}/metrics", server.address());
+    Ok(server)
 }

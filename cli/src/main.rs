@@ -4,10 +4,12 @@
 
 mod controller;
 mod ctl;
+mod ctl_top;
 mod demo;
 mod demo_netns;
 mod kv;
 mod node;
+mod node_metrics;
 mod node_p4runtime;
 mod proxy;
 mod report;

@@ -2,8 +2,10 @@
 //! (docs/kubernetes.md), until Ctrl-C or SIGTERM.
 
 use clap::Args;
+use netcraq_metrics::MetricsServer;
 use netcraq_proxy::{Limits, Upstream};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const PROXY_LONG_ABOUT: &str = "\
@@ -32,6 +34,11 @@ pub struct ProxyArgs {
     /// refused with RESOURCE_EXHAUSTED
     #[arg(long, value_name = "COUNT", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_streams: u64,
+    /// Serve the proxy's metrics to Prometheus at http://ADDR/metrics: calls
+    /// forwarded by method and their latency, Ranges, cache candidates,
+    /// upstream failures, the hottest keys (docs/metrics.md)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub fn run(args: &ProxyArgs) -> Result<(), String> {
@@ -54,6 +61,16 @@ async fn serve(args: &ProxyArgs) -> Result<(), String> {
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("listening on {}: {e}", args.listen))?;
     let listening = listener.local_addr().map_err(|e| e.to_string())?;
     println!("netcraq proxy: serving etcd's v3 API on {listening}, forwarding to {}", args.etcd.join(","));
+    let _metrics = match args.metrics_listen {
+        Some(address) => {
+            let exported = upstream.clone();
+            let server = MetricsServer::start(address, Arc::new(move || exported.render_metrics()))
+                .map_err(|e| format!("--metrics-listen {address}: {e}"))?;
+            println!("netcraq proxy: metrics at http://{}/metrics", server.address());
+            Some(server)
+        }
+        None => None,
+    };
     match netcraq_proxy::etcd_version(&upstream).await {
         Ok(version) => println!("netcraq proxy: etcd {version} answers"),
         Err(status) => eprintln!(
