@@ -129,12 +129,12 @@ mod tests {
     fn a_heavy_hitter_is_found_among_many_cold_keys_within_its_error() {
         let now = Instant::now();
         let mut sketch = HotKeys::new(8, HOUR, now);
-        // 1000 reads of distinct cold keys, with every tenth read the hot key:
-        // 100 of 1100 reads, above 1100 / 8.
+        // 1000 reads of distinct cold keys and, after every fourth, one of
+        // the hot key: 250 of 1250 reads, above 1250 / 8.
         let mut hot_reads = 0;
         for i in 0..1000u32 {
             sketch.record(format!("cold{i}").as_bytes(), now);
-            if i % 10 == 0 {
+            if i % 4 == 0 {
                 sketch.record(b"hot", now);
                 hot_reads += 1;
             }
