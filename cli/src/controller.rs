@@ -4,13 +4,16 @@
 
 use clap::Args;
 use netcraq_controller::membership::{self, MembershipBook};
+use netcraq_controller::metrics::ControllerMetrics;
 use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::election::{self, EtcdOptions, EtcdTls};
 use netcraq_controller::service::{self, InMemory, ServiceSettings};
 use netcraq_controller::supervisor::SupervisorSettings;
 use netcraq_controller::{load_with_spares, Controller, StateStore};
+use netcraq_metrics::MetricsServer;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
@@ -65,6 +68,11 @@ pub struct ControllerArgs {
     /// `netcraq get/put --controller` to follow reconfigurations
     #[arg(long, value_name = "ADDR")]
     membership_listen: Option<SocketAddr>,
+    /// Serve the controller's metrics to Prometheus at http://ADDR/metrics:
+    /// probes sent and missed, reconfigurations, each chain's epoch, failure
+    /// detection latency (docs/metrics.md)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub fn run(args: &ControllerArgs) -> Result<(), String> {
@@ -90,6 +98,8 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     netcraq_topology::catch_interrupts().map_err(|e| format!("catching Ctrl-C: {e}"))?;
     let runtime = service::runtime().map_err(|e| format!("starting the runtime: {e}"))?;
     let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel::<service::Note>();
+    let metrics = Arc::new(ControllerMetrics::new(&state));
+    let _server = args.metrics_listen.map(|address| serve_metrics(address, &metrics)).transpose()?;
     let book = MembershipBook::new(&topology, &state);
     let (listening, mut notes) = runtime
         .block_on(membership::publish(args.membership_listen, Vec::new(), book, notes))
@@ -100,7 +110,10 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     let started = Instant::now();
     let printer = runtime.spawn(async move {
         while let Some(note) = notes.recv().await {
-            println!("{:>9.3} s  {}", note.at.duration_since(started).as_secs_f64(), note.what);
+            metrics.observe(&note);
+            if !note.what.is_probe() {
+                println!("{:>9.3} s  {}", note.at.duration_since(started).as_secs_f64(), note.what);
+            }
         }
     });
     let interrupted = async {
@@ -152,4 +165,12 @@ fn deployment_name(file: &Path) -> Result<String, String> {
 fn hostname() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     if name.trim().is_empty() { "localhost".to_string() } else { name.trim().to_string() }
+}
+
+fn serve_metrics(address: SocketAddr, metrics: &Arc<ControllerMetrics>) -> Result<MetricsServer, String> {
+    let exported = metrics.clone();
+    let server = MetricsServer::start(address, Arc::new(move || exported.render()))
+        .map_err(|e| format!("--metrics-listen {address}: {e}"))?;
+    eprintln!("netcraq controller: metrics at http://{}/metrics", server.address());
+    Ok(server)
 }

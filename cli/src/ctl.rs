@@ -2,8 +2,10 @@
 //! deployment file's tables to its nodes over P4Runtime and reads their
 //! counters back.
 
+use crate::ctl_top::{scrape_samples, Sources, View};
 use crate::state::RunState;
 use clap::{Args, Subcommand};
+use netcraq_controller::placement::PlacementSettings;
 use netcraq_controller::stats::{hottest_keys, read_counters, read_shares, NodeCounters};
 use netcraq_controller::{block_on_runtime, load_deployment, Controller, Deployment};
 use netcraq_core::Outcome;
@@ -28,7 +30,9 @@ enum CtlCommand {
     /// Read every node's counters (outcomes, key_reads, key_writes)
     Counters(CountersArgs),
     /// The hottest keys over all nodes, and each node's share of reads it
-    /// answered itself (READ_LOCAL) rather than sent to the tail (READ_TO_TAIL)
+    /// answered itself (READ_LOCAL) rather than sent to the tail (READ_TO_TAIL);
+    /// with --proxy-metrics/--etcd-metrics, placement: placed keys, hit
+    /// rates, candidates and the moves placement would make
     Top(TopArgs),
 }
 
@@ -107,6 +111,23 @@ struct TopArgs {
     /// Print JSON instead of text
     #[arg(long)]
     json: bool,
+    /// The proxy's metrics (http://HOST:PORT[/metrics] of `netcraq proxy
+    /// --metrics-listen`): its hottest keys, placed keys and cache hit rate
+    #[arg(long, value_name = "URL")]
+    proxy_metrics: Option<String>,
+    /// etcd's metrics (http://HOST:PORT/metrics, its client URL): calls per
+    /// second by method, over --interval-ms
+    #[arg(long, value_name = "URL")]
+    etcd_metrics: Option<String>,
+    /// With --proxy-metrics or --etcd-metrics: rates are measured over this long
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    interval_ms: u64,
+    /// Slots placement may fill (NetCRAQ keys 0..N)
+    #[arg(long, value_name = "N", default_value_t = PlacementSettings::default().capacity)]
+    slots: u16,
+    /// Reads per second for which a key is worth a slot
+    #[arg(long, value_name = "RATE", default_value_t = PlacementSettings::default().min_rate)]
+    min_rate: f64,
 }
 
 pub fn run(args: &CtlArgs) -> Result<(), String> {
@@ -220,7 +241,14 @@ fn counters_json(node: &NodeCounters) -> Value {
 
 fn top(args: &TopArgs) -> Result<(), String> {
     let deployment = load(&args.deployment)?;
-    let all = read_all(&deployment, None)?;
+    let sources = Sources { proxy: args.proxy_metrics.as_deref(), etcd: args.etcd_metrics.as_deref() };
+    let (all, view) = match (sources.proxy, sources.etcd) {
+        (None, None) => (read_all(&deployment, None)?, None),
+        _ => {
+            let (all, view) = placement_view(args, &deployment, &sources)?;
+            (all, Some(view))
+        }
+    };
     let keys = hottest_keys(&all, args.limit);
     let shares = read_shares(&all);
     if args.json {
@@ -232,7 +260,8 @@ fn top(args: &TopArgs) -> Result<(), String> {
             .iter()
             .map(|s| json!({ "node": s.node, "local": s.local, "to_tail": s.to_tail, "local_share": s.local_fraction() }))
             .collect();
-        println!("{}", json!({ "keys": keys, "nodes": nodes }));
+        let placement = view.map(|view| view.json(args.limit));
+        println!("{}", json!({ "keys": keys, "nodes": nodes, "placement": placement }));
         return Ok(());
     }
     println!("hottest keys: requests the {} nodes received (a forwarded request counts at each node)", all.len());
@@ -250,5 +279,29 @@ fn top(args: &TopArgs) -> Result<(), String> {
         let fraction = share.local_fraction().map_or("-".to_string(), |f| format!("{:.1} %", f * 100.0));
         println!("{:<12} {:>12} {:>12} {:>12}", share.node, share.local, share.to_tail, fraction);
     }
+    if let Some(view) = view {
+        view.print(&sources, args.limit);
+    }
     Ok(())
+}
+
+/// The nodes' counters and etcd's scrape before and after the interval, the
+/// proxy's scrape after it: the counters at the end, and the placement view.
+fn placement_view(
+    args: &TopArgs,
+    deployment: &Deployment,
+    sources: &Sources,
+) -> Result<(Vec<NodeCounters>, View), String> {
+    let etcd_before = sources.etcd.map(scrape_samples).transpose()?;
+    let before = read_all(deployment, None)?;
+    std::thread::sleep(Duration::from_millis(args.interval_ms));
+    let after = read_all(deployment, None)?;
+    let etcd = match (etcd_before, sources.etcd) {
+        (Some(before), Some(url)) => Some((before, scrape_samples(url)?)),
+        _ => None,
+    };
+    let proxy = sources.proxy.map(scrape_samples).transpose()?.unwrap_or_default();
+    let settings = PlacementSettings { capacity: args.slots, min_rate: args.min_rate, ..PlacementSettings::default() };
+    let view = View::new(etcd, proxy, (&before, &after), args.interval_ms as f64 / 1000.0, settings);
+    Ok((after, view))
 }

@@ -56,7 +56,9 @@ impl InProcessController {
                 let (service_notes, mut received) = tokio::sync::mpsc::unbounded_channel();
                 runtime.spawn(async move {
                     while let Some(note) = received.recv().await {
-                        let _ = notes_tx.send(note);
+                        if !note.what.is_probe() {
+                            let _ = notes_tx.send(note);
+                        }
                     }
                 });
                 let shutdown = async move {

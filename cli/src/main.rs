@@ -4,6 +4,7 @@
 
 mod controller;
 mod ctl;
+mod ctl_top;
 mod demo;
 mod demo_failover;
 mod demo_netns;
@@ -11,6 +12,7 @@ mod failover_report;
 mod in_process_controller;
 mod kv;
 mod node;
+mod node_metrics;
 mod node_p4runtime;
 mod proxy;
 mod report;

@@ -1,6 +1,7 @@
 //! `netcraq node`: one node, the core over AF_PACKET sockets (the software
 //! node) or, with `--dpdk`, over DPDK ports (the kernel-bypass node).
 
+use crate::node_metrics::NodeMetrics;
 use crate::node_p4runtime;
 use clap::Args;
 use netcraq_core::{Node, Outcome, DEFAULT_KEY_CAPACITY};
@@ -73,8 +74,15 @@ pub struct NodeArgs {
     /// --stats-interval-ms and at exit.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
+    /// How often the counters are reported to --stats and --metrics-listen
     #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     stats_interval_ms: u64,
+    /// Serve the node's counters to Prometheus at http://ADDR/metrics
+    /// (outcomes by name, frames and bytes in and out, drops; docs/metrics.md),
+    /// as of the last report (--stats-interval-ms). Bound where the node
+    /// starts, before --netns
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Run over DPDK with these EAL arguments (one string, e.g. '--no-huge
     /// -m 256'); see DPDK below (`--help`)
     #[arg(long, value_name = "EAL_ARGS", allow_hyphen_values = true)]
@@ -114,9 +122,10 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
     // The P4Runtime listener binds where the node starts, before --netns
     // moves the packet sockets into the data namespace.
     let control = node_p4runtime::start(&args.control, &name)?;
+    let metrics = args.metrics_listen.map(|listen| NodeMetrics::serve(listen, &name)).transpose()?;
     node_p4runtime::enter_netns(&args.control, &name)?;
     let Some(file) = file else {
-        return run_controlled(args, &name, control);
+        return run_controlled(args, &name, control, metrics);
     };
     let mut node = Node::new(DEFAULT_KEY_CAPACITY);
     if !args.await_controller {
@@ -131,16 +140,21 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
         let devices = dpdk_devices(&file.ports, &args.dpdk_ports).map_err(|e| format!("node {}: {e}", file.name))?;
         let idle = args.dpdk_idle.parse::<Idle>().map_err(|e| format!("node {}: --dpdk-idle: {e}", file.name))?;
         let ports = ports.into_iter().zip(devices).collect();
-        return dpdk::run(args, &file, node, ports, eal_args, idle, control);
+        return dpdk::run(args, &file, node, ports, eal_args, idle, control, metrics);
     }
     let software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {}: {e}", file.name))?;
     tracing::info!(node = %file.name, ip = %file.config.own_ip, role = file.config.role.name(), ports = ports.len(), "node running");
-    run_software(args, &file.name, software, control)
+    run_software(args, &file.name, software, control, metrics)
 }
 
 /// A node with no node file: unconfigured, its ports from --port, until its
 /// controller sets node_config and routes over P4Runtime.
-fn run_controlled(args: &NodeArgs, name: &str, control: Option<node_p4runtime::Control>) -> Result<(), String> {
+fn run_controlled(
+    args: &NodeArgs,
+    name: &str,
+    control: Option<node_p4runtime::Control>,
+    metrics: Option<NodeMetrics>,
+) -> Result<(), String> {
     let ports = node_p4runtime::port_specs(&args.control).map_err(|e| format!("node {name}: {e}"))?;
     if args.dpdk.is_some() {
         return Err(format!("node {name}: --dpdk needs --config (the node file names the DPDK ports)"));
@@ -148,7 +162,7 @@ fn run_controlled(args: &NodeArgs, name: &str, control: Option<node_p4runtime::C
     let node = Node::new(DEFAULT_KEY_CAPACITY);
     let software = SoftwareNode::open(node, &ports).map_err(|e| format!("node {name}: {e}"))?;
     tracing::info!(node = %name, ports = ports.len(), "node running, unconfigured until its controller sets it");
-    run_software(args, name, software, control)
+    run_software(args, name, software, control, metrics)
 }
 
 fn run_software(
@@ -156,6 +170,7 @@ fn run_software(
     name: &str,
     mut software: SoftwareNode,
     control: Option<node_p4runtime::Control>,
+    metrics: Option<NodeMetrics>,
 ) -> Result<(), String> {
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     if let Some(rate_fps) = args.service_rate_fps {
@@ -171,6 +186,9 @@ fn run_software(
         None => (None, None),
     };
     let report = |running: &SoftwareNode| {
+        if let Some(metrics) = &metrics {
+            metrics.update(&[running.node()], running.io_counters());
+        }
         let p4runtime = p4runtime.as_ref().map(|counters| counters.snapshot());
         write_stats_with(args, name, &[running.node()], running.io_counters(), p4runtime)
     };
@@ -207,7 +225,7 @@ fn dpdk_devices(ports: &[netcraq_topology::Port], explicit: &[(u16, String)]) ->
 
 #[cfg(feature = "dpdk")]
 mod dpdk {
-    use super::{node_p4runtime, write_stats_with, NodeArgs};
+    use super::{node_p4runtime, write_stats_with, NodeArgs, NodeMetrics};
     use netcraq_core::Node;
     use netcraq_node::afpacket::PortSpec;
     use netcraq_node::dpdk_launch::{self, DpdkNodeConfig};
@@ -225,6 +243,7 @@ mod dpdk {
         eal_args: &str,
         idle: Idle,
         control: Option<node_p4runtime::Control>,
+        metrics: Option<NodeMetrics>,
     ) -> Result<(), String> {
         let name = &file.name;
         let settings = DpdkSettings {
@@ -254,7 +273,10 @@ mod dpdk {
                            lcores, idle = %settings.idle, "DPDK node running");
             Ok(())
         };
-        let report = args.stats.is_some().then_some(|nodes: &[&Node], io: IoCounters| {
+        let report = (args.stats.is_some() || metrics.is_some()).then_some(|nodes: &[&Node], io: IoCounters| {
+            if let Some(metrics) = &metrics {
+                metrics.update(nodes, io);
+            }
             write_stats_with(args, name, nodes, io, p4runtime.as_ref().map(|counters| counters.snapshot()))
         });
         let stop = || netcraq_topology::interrupted();
@@ -281,6 +303,7 @@ mod dpdk {
         _: &str,
         _: Idle,
         _: Option<super::node_p4runtime::Control>,
+        _: Option<super::NodeMetrics>,
     ) -> Result<(), String> {
         Err(format!(
             "node {}: this netcraq was built without DPDK: install DPDK (`apt-get install -y dpdk-dev \
@@ -311,7 +334,8 @@ pub fn stats_json(name: &str, nodes: &[&Node], io: IoCounters) -> Value {
         "key_reads": per_key(&|node| node.key_reads()),
         "key_writes": per_key(&|node| node.key_writes()),
         "io": {
-            "rx_frames": io.rx_frames, "tx_frames": io.tx_frames, "rx_errors": io.rx_errors,
+            "rx_frames": io.rx_frames, "tx_frames": io.tx_frames, "rx_bytes": io.rx_bytes, "tx_bytes": io.tx_bytes,
+            "rx_errors": io.rx_errors,
             "tx_errors": io.tx_errors, "tx_no_port": io.tx_no_port, "fault_dropped": io.fault_dropped,
             "fault_duplicated": io.fault_duplicated, "fault_reordered": io.fault_reordered,
             "handed_over": io.handed_over, "handoff_full": io.handoff_full,

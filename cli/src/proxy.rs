@@ -3,6 +3,7 @@
 
 use clap::Args;
 use netcraq_client::{Client, ClientOptions};
+use netcraq_metrics::MetricsServer;
 use netcraq_proxy::{HotReads, Limits, ProxySeat, Slots, Upstream};
 use netcraq_topology::Namespace;
 use netcraq_wire::NETCRAQ_UDP_PORT;
@@ -66,6 +67,11 @@ pub struct ProxyArgs {
     /// How many proxies write placed keys
     #[arg(long, value_name = "COUNT", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     proxies: u16,
+    /// Serve the proxy's metrics to Prometheus at http://ADDR/metrics: calls
+    /// forwarded by method and their latency, Ranges, cache candidates,
+    /// upstream failures, the hottest keys (docs/metrics.md)
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_placement(text: &str) -> Result<(u16, String), String> {
@@ -97,6 +103,16 @@ async fn serve(args: &ProxyArgs) -> Result<(), String> {
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("listening on {}: {e}", args.listen))?;
     let listening = listener.local_addr().map_err(|e| e.to_string())?;
     println!("netcraq proxy: serving etcd's v3 API on {listening}, forwarding to {}", args.etcd.join(","));
+    let _metrics = match args.metrics_listen {
+        Some(address) => {
+            let exported = upstream.clone();
+            let server = MetricsServer::start(address, Arc::new(move || exported.render_metrics()))
+                .map_err(|e| format!("--metrics-listen {address}: {e}"))?;
+            println!("netcraq proxy: metrics at http://{}/metrics", server.address());
+            Some(server)
+        }
+        None => None,
+    };
     match netcraq_proxy::etcd_version(&upstream).await {
         Ok(version) => println!("netcraq proxy: etcd {version} answers"),
         Err(status) => eprintln!(

@@ -12,6 +12,8 @@
 pub mod coherence;
 mod counters;
 mod hot;
+pub mod hot_keys;
+pub mod metrics;
 mod range;
 mod services;
 mod upstream;

@@ -69,7 +69,11 @@ impl PbKvService for Proxy {
     /// NetCRAQ says the cached value is the newest; every other goes to etcd.
     async fn range(&self, request: Request<PbRangeRequest>) -> Answer<PbRangeResponse> {
         let counters = &self.upstream.counters;
-        let candidate = cache_candidate(request.get_ref()).map(<[u8]>::to_vec);
+        let range = request.get_ref();
+        if range.range_end.is_empty() && !range.key.is_empty() {
+            self.upstream.observed.read_key(&range.key);
+        }
+        let candidate = cache_candidate(range).map(<[u8]>::to_vec);
         if candidate.is_some() {
             counters.cache_candidates.fetch_add(1, Relaxed);
         }

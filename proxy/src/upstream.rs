@@ -2,10 +2,11 @@
 //! and the calls that forward a request's own message and metadata to it.
 
 use crate::counters::Counters;
+use crate::metrics::Observed;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::{Stream, StreamExt};
 use tonic::client::Grpc;
@@ -51,6 +52,8 @@ pub struct Upstream {
     limits: Limits,
     streams: Arc<Semaphore>,
     pub(crate) counters: Arc<Counters>,
+    /// Calls by method, their latency, and the hot-key sketch.
+    pub(crate) observed: Arc<Observed>,
 }
 
 impl Upstream {
@@ -74,6 +77,7 @@ impl Upstream {
             streams: Arc::new(Semaphore::new(limits.max_streams)),
             limits,
             counters: Arc::new(Counters::default()),
+            observed: Arc::new(Observed::default()),
         })
     }
 
@@ -83,6 +87,16 @@ impl Upstream {
 
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()
+    }
+
+    /// Calls by method, their latency, and the hottest keys.
+    pub fn observed(&self) -> Arc<Observed> {
+        self.observed.clone()
+    }
+
+    /// Everything the proxy exports at `/metrics`, in the text format.
+    pub fn render_metrics(&self) -> String {
+        self.observed.render(&self.counters)
     }
 
     /// Forwards one unary call, bounded by the call timeout.
@@ -95,6 +109,7 @@ impl Upstream {
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
+        let started = Instant::now();
         let call = async {
             let mut grpc = self.ready(method).await?;
             grpc.unary(forwarded(request), PathAndQuery::from_static(method), ProstCodec::default()).await
@@ -105,6 +120,7 @@ impl Upstream {
                 self.limits.call_timeout
             )))
         });
+        self.observed.forwarded(method, Some(started.elapsed()));
         self.observe(method, result).map(returned)
     }
 
@@ -128,6 +144,7 @@ impl Upstream {
                 self.limits.max_streams
             ))
         })?;
+        self.observed.forwarded(method, None);
         let result = match self.ready(method).await {
             Ok(mut grpc) => {
                 grpc.streaming(forwarded(requests), PathAndQuery::from_static(method), ProstCodec::default()).await

@@ -17,6 +17,8 @@
 //! - [`state_store`]: the controller's state, in memory or in etcd.
 //! - [`membership`]: each chain's members as clients follow them, kept
 //!   from the service's notes and published over HTTP and in etcd.
+//! - [`metrics`]: the running controller's Prometheus metrics, from its notes.
+//! - [`placement`]: which hot keys NetCRAQ slots should hold, a pure decision.
 //! - [`lease_clock`]: the estimate of a node's lease clock that renewals
 //!   and the wait for a removed node's lease rest on (§9.3).
 
@@ -27,6 +29,8 @@ pub mod deployment_file;
 pub mod election;
 pub mod lease_clock;
 pub mod membership;
+pub mod metrics;
+pub mod placement;
 pub mod reconfigure;
 pub mod running_topology;
 pub mod service;

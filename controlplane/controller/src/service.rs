@@ -137,6 +137,11 @@ pub struct Note {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoteKind {
+    /// One probe of a node, answered or missed (for metrics; not printed).
+    Probed {
+        node: String,
+        answered: bool,
+    },
     /// A node missed its probes: the supervisor holds it down.
     NodeDown(String),
     /// A node that was down answers again.
@@ -188,9 +193,20 @@ pub enum NoteKind {
     },
 }
 
+impl NoteKind {
+    /// One per node per probe interval: for metrics, not for people or
+    /// for a timeline kept in memory.
+    pub fn is_probe(&self) -> bool {
+        matches!(self, NoteKind::Probed { .. })
+    }
+}
+
 impl std::fmt::Display for NoteKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            NoteKind::Probed { node, answered } => {
+                write!(f, "{node} {}", if *answered { "answered its probe" } else { "missed its probe" })
+            }
             NoteKind::NodeDown(node) => write!(f, "{node} is down (missed its probes)"),
             NoteKind::NodeUp(node) => write!(f, "{node} answers again"),
             NoteKind::ReconfigureStarted { chain, change, epoch } => {
@@ -427,7 +443,8 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
     }
 
     fn probed(&mut self, event: Event) {
-        let Event::Probed { node, .. } = &event else { unreachable!("probers send probes") };
+        let Event::Probed { node, answered } = &event else { unreachable!("probers send probes") };
+        self.note(NoteKind::Probed { node: node.clone(), answered: *answered });
         let was_down = self.supervisor.is_down(node);
         let node = node.clone();
         let decisions = self.supervisor.handle(event);

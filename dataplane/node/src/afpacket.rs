@@ -47,7 +47,7 @@ impl Transmit for PacketSocket {
     }
 
     fn send(&mut self, frame: &[u8], io: &mut IoCounters) {
-        io.count_send(PacketSocket::send(self, frame));
+        io.count_send(PacketSocket::send(self, frame), frame.len());
     }
 
     fn send_twice(&mut self, frame: &[u8], io: &mut IoCounters) {
@@ -209,6 +209,7 @@ impl SoftwareNode {
                 }
             };
             self.io.rx_frames += 1;
+            self.io.rx_bytes += len as u64;
             let ingress = self.shells[index].number();
             let verdict = self.node.process(ingress, &mut frame[..len], scratch);
             let (shells, sockets, io) = (&mut self.shells, &mut self.sockets, &mut self.io);

@@ -140,13 +140,21 @@ impl TxBatch {
         }
         self.len = 0;
         let slots = &mut self.slots[..len];
+        let batch_bytes = frame_bytes(slots);
         let sent = queues[self.port].tx_burst(slots);
         io.tx_frames += sent as u64;
+        // What the driver did not take stays in the slots.
+        io.tx_bytes += batch_bytes - frame_bytes(slots);
         if sent < len {
             io.tx_errors += (len - sent) as u64;
             slots.iter_mut().for_each(|slot| *slot = None);
         }
     }
+}
+
+/// The bytes of the frames in `slots`.
+fn frame_bytes(slots: &[Option<Mbuf>]) -> u64 {
+    slots.iter().flatten().map(|mbuf| mbuf.data().len() as u64).sum()
 }
 
 /// How the shell's frames leave by `queues[index]`: into the transmit
@@ -426,6 +434,7 @@ impl DpdkNode {
             (received, budget) = (received + count, budget - count);
             for slot in 0..count {
                 if let Some(mbuf) = self.rx[slot].take() {
+                    self.io.rx_bytes += mbuf.data().len() as u64;
                     self.dispatch(index, mbuf);
                 }
             }

@@ -15,6 +15,9 @@ use netcraq_core::faults::{FaultDecision, FaultSettings};
 pub struct IoCounters {
     pub rx_frames: u64,
     pub tx_frames: u64,
+    /// Bytes of the frames received and sent (Ethernet header on, no FCS).
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
     pub tx_errors: u64,
     pub rx_errors: u64,
     /// Outputs for a port number the node has no interface for.
@@ -33,6 +36,8 @@ impl IoCounters {
     pub fn add(&mut self, other: &IoCounters) {
         self.rx_frames += other.rx_frames;
         self.tx_frames += other.tx_frames;
+        self.rx_bytes += other.rx_bytes;
+        self.tx_bytes += other.tx_bytes;
         self.tx_errors += other.tx_errors;
         self.rx_errors += other.rx_errors;
         self.tx_no_port += other.tx_no_port;
@@ -51,10 +56,13 @@ impl IoCounters {
         self.fault_reordered += faults.reordered;
     }
 
-    /// Counts the outcome of one send.
-    pub fn count_send<E>(&mut self, result: Result<(), E>) {
+    /// Counts the outcome of sending one frame of `len` bytes.
+    pub fn count_send<E>(&mut self, result: Result<(), E>, len: usize) {
         match result {
-            Ok(()) => self.tx_frames += 1,
+            Ok(()) => {
+                self.tx_frames += 1;
+                self.tx_bytes += len as u64;
+            }
             Err(_) => self.tx_errors += 1,
         }
     }
@@ -151,7 +159,7 @@ mod tests {
         }
         fn send(&mut self, frame: u8, io: &mut IoCounters) {
             self.sent.push(frame);
-            io.count_send::<()>(Ok(()));
+            io.count_send::<()>(Ok(()), 1);
         }
         fn send_twice(&mut self, frame: u8, io: &mut IoCounters) {
             self.send(frame, io);
@@ -181,7 +189,7 @@ mod tests {
     fn a_held_frame_leaves_after_the_next_one_or_when_released() {
         let (sent, io) = run(shell(0.0, 0.0, 100.0), &[1, 2, 3]);
         assert_eq!(sent, [2, 1, 3]);
-        assert_eq!((io.tx_frames, io.fault_reordered), (3, 3));
+        assert_eq!((io.tx_frames, io.tx_bytes, io.fault_reordered), (3, 3, 3));
         assert_eq!(run(shell(0.0, 100.0, 0.0), &[1, 2]).0, [1, 1, 2, 2]);
         assert_eq!(run(shell(100.0, 0.0, 0.0), &[1, 2]).0, []);
     }

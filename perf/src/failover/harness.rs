@@ -211,6 +211,7 @@ impl Notes {
         let deadline = Instant::now() + limit;
         loop {
             match self.receiver.try_recv() {
+                Ok(note) if note.what.is_probe() => {}
                 Ok(note) => {
                     self.seen.push(note.clone());
                     if wanted(&note.what) {
@@ -230,7 +231,9 @@ impl Notes {
     /// The members of the last reconfiguration done, if any.
     pub fn last_members(&mut self) -> Option<Vec<String>> {
         while let Ok(note) = self.receiver.try_recv() {
-            self.seen.push(note);
+            if !note.what.is_probe() {
+                self.seen.push(note);
+            }
         }
         self.seen.iter().rev().find_map(|note| match &note.what {
             NoteKind::Reconfigured { members, .. } => Some(members.clone()),
