@@ -3,10 +3,10 @@
 //! `--etcd`, one of several, elected in etcd ("High availability").
 
 use clap::Args;
+use netcraq_controller::election::{self, EtcdOptions, EtcdTls};
 use netcraq_controller::membership::{self, MembershipBook};
 use netcraq_controller::metrics::ControllerMetrics;
 use netcraq_controller::running_topology::TopologyPlanner;
-use netcraq_controller::election::{self, EtcdOptions, EtcdTls};
 use netcraq_controller::service::{self, InMemory, ServiceSettings};
 use netcraq_controller::supervisor::SupervisorSettings;
 use netcraq_controller::{load_with_spares, Controller, StateStore};
@@ -89,7 +89,11 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     settings.check()?;
     let etcd = etcd_options(args)?;
     let state = service::initial_state(&topology, &settings);
-    let kept = if etcd.is_some() { "in etcd, while this process leads" } else { "in memory only (lost when this process ends)" };
+    let kept = if etcd.is_some() {
+        "in etcd, while this process leads"
+    } else {
+        "in memory only (lost when this process ends)"
+    };
     eprintln!(
         "netcraq controller: {} nodes, {} chain(s); state kept {kept}; Ctrl-C stops",
         deployment.nodes.len(),
@@ -147,10 +151,10 @@ fn etcd_options(args: &ControllerArgs) -> Result<Option<EtcdOptions>, String> {
     }
     let mut options = EtcdOptions::new(args.etcd.clone());
     options.lease_ttl = Duration::from_secs(args.etcd_ttl_s);
-    options.tls = args.etcd_ca.clone().map(|ca| EtcdTls {
-        ca,
-        client_cert_and_key: args.etcd_cert.clone().zip(args.etcd_key.clone()),
-    });
+    options.tls = args
+        .etcd_ca
+        .clone()
+        .map(|ca| EtcdTls { ca, client_cert_and_key: args.etcd_cert.clone().zip(args.etcd_key.clone()) });
     options.validate().map_err(|e| e.to_string())?;
     Ok(Some(options))
 }
@@ -164,7 +168,11 @@ fn deployment_name(file: &Path) -> Result<String, String> {
 /// This machine's name, for the leader key's value (who leads).
 fn hostname() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    if name.trim().is_empty() { "localhost".to_string() } else { name.trim().to_string() }
+    if name.trim().is_empty() {
+        "localhost".to_string()
+    } else {
+        name.trim().to_string()
+    }
 }
 
 fn serve_metrics(address: SocketAddr, metrics: &Arc<ControllerMetrics>) -> Result<MetricsServer, String> {

@@ -53,7 +53,7 @@ impl InProcessController {
             .name("controller".into())
             .spawn(move || {
                 let runtime = service::runtime().map_err(|e| format!("starting the controller's runtime: {e}"))?;
-                let (service_notes, mut received) = tokio::sync::mpsc::unbounded_channel();
+                let (service_notes, mut received) = tokio::sync::mpsc::unbounded_channel::<Note>();
                 runtime.spawn(async move {
                     while let Some(note) = received.recv().await {
                         if !note.what.is_probe() {

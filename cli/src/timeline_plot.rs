@@ -3,9 +3,9 @@
 //! failure and the controller's moves as vertical lines across both.
 
 use crate::failover_report::{FailoverReport, MarkKind};
+use netcraq_perf::figures::plot::{register_dejavu, FONT};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use netcraq_perf::figures::plot::{register_dejavu, FONT};
 use std::path::Path;
 
 const SIZE: (u32, u32) = (960, 620);

@@ -175,7 +175,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_strays_are_unknown() {
-        for record in [Record::Unknown, Record::Dirty { tag: TAG, fence: 9 }, Record::Clean { tag: u32::MAX, revision: 1 << 40 }]
+        for record in
+            [Record::Unknown, Record::Dirty { tag: TAG, fence: 9 }, Record::Clean { tag: u32::MAX, revision: 1 << 40 }]
         {
             assert_eq!(Record::from_bytes(record.to_bytes()), record);
         }

@@ -88,8 +88,7 @@ impl HotReads {
         let last = first_slot.checked_add(self.seat.proxies - 1).ok_or("the slots run past 65535")?;
         let mut placed = locked(&self.placed);
         for (other, p) in placed.iter() {
-            if other.as_slice() != key && first_slot <= p.first_slot + (self.seat.proxies - 1) && p.first_slot <= last
-            {
+            if other.as_slice() != key && first_slot <= p.first_slot + (self.seat.proxies - 1) && p.first_slot <= last {
                 return Err(format!("slots {first_slot}..={last} overlap those of {}", String::from_utf8_lossy(other)));
             }
         }
@@ -142,7 +141,11 @@ impl HotReads {
 
     async fn try_restart(&self, upstream: &Upstream) -> Result<(), String> {
         if locked(&self.fence).is_none() {
-            let put = PbPutRequest { key: fence_key(self.seat.index), value: b"netcraq proxy".to_vec(), ..Default::default() };
+            let put = PbPutRequest {
+                key: fence_key(self.seat.index),
+                value: b"netcraq proxy".to_vec(),
+                ..Default::default()
+            };
             let response: tonic::Response<etcd_client::proto::PbPutResponse> =
                 upstream.unary("/etcdserverpb.KV/Put", Request::new(put)).await.map_err(|s| s.to_string())?;
             let revision = response.into_inner().header.ok_or("etcd's Put answer has no header")?.revision;
@@ -155,7 +158,8 @@ impl HotReads {
                 continue;
             }
             let range = PbRangeRequest { key: key.clone(), ..Default::default() };
-            let response = upstream.unary("/etcdserverpb.KV/Range", Request::new(range)).await.map_err(|s| s.to_string())?;
+            let response =
+                upstream.unary("/etcdserverpb.KV/Range", Request::new(range)).await.map_err(|s| s.to_string())?;
             let response: PbRangeResponse = response.into_inner();
             self.observe(&key, &response);
             let revision = response.header.as_ref().map_or(0, |h| h.revision);
@@ -257,7 +261,9 @@ impl HotReads {
             **own = Record::Unknown;
             self.slots.write(*slot, dirty.to_bytes()).await.map_err(|error| {
                 upstream.counters.hot_netcraq_failures.fetch_add(1, Relaxed);
-                Status::unavailable(format!("netcraq proxy: NetCRAQ did not take the dirty mark ({error}); write not applied"))
+                Status::unavailable(format!(
+                    "netcraq proxy: NetCRAQ did not take the dirty mark ({error}); write not applied"
+                ))
             })?;
             **own = dirty;
         }
@@ -283,9 +289,12 @@ impl HotReads {
         }
         self.observe_header(outer.header.as_ref());
         let header = outer.header.unwrap_or_default();
-        let mut answer = outer.responses.into_iter().next().and_then(|r| r.response).ok_or_else(|| {
-            Status::internal("netcraq proxy: etcd's Txn answer holds no response to the request")
-        })?;
+        let mut answer = outer
+            .responses
+            .into_iter()
+            .next()
+            .and_then(|r| r.response)
+            .ok_or_else(|| Status::internal("netcraq proxy: etcd's Txn answer holds no response to the request"))?;
         for ((key, slot, mut own), before) in held.into_iter().zip(befores) {
             let changed = may_have_changed(&op, &answer, &key);
             let clean = coherence::clean_after_write(coherence::key_tag(&key), header.revision, changed, before);
@@ -361,8 +370,14 @@ mod tests {
 
     #[test]
     fn a_txn_changes_only_what_its_branches_write() {
-        let put = |key: &str| PbTxnRequestOp { request: Some(PbTxnOpRequest::RequestPut(PbPutRequest { key: key.into(), ..Default::default() })) };
-        let txn = PbTxnOpRequest::RequestTxn(PbTxnRequest { compare: vec![], success: vec![put("/a")], failure: vec![put("/b")] });
+        let put = |key: &str| PbTxnRequestOp {
+            request: Some(PbTxnOpRequest::RequestPut(PbPutRequest { key: key.into(), ..Default::default() })),
+        };
+        let txn = PbTxnOpRequest::RequestTxn(PbTxnRequest {
+            compare: vec![],
+            success: vec![put("/a")],
+            failure: vec![put("/b")],
+        });
         assert!(may_change(&txn, b"/a") && may_change(&txn, b"/b") && !may_change(&txn, b"/c"));
         let failed = PbTxnOpResponse::ResponseTxn(PbTxnResponse { succeeded: false, ..Default::default() });
         assert!(!may_have_changed(&txn, &failed, b"/a"));

@@ -49,11 +49,21 @@ struct Script {
 enum Doing {
     Ready,
     /// A write at `step`; `before` is the proxy's record before its dirty mark.
-    Writing { value: u8, step: WriteStep, before: Record },
+    Writing {
+        value: u8,
+        step: WriteStep,
+        before: Record,
+    },
     /// The write's Txn is in etcd; `Some(revision)` once it committed.
-    Committed { value: u8, revision: i64, before: Record },
+    Committed {
+        value: u8,
+        revision: i64,
+        before: Record,
+    },
     /// A read, with the records read so far (slot by slot, in any order).
-    Reading { records: [Option<Record>; PROXIES] },
+    Reading {
+        records: [Option<Record>; PROXIES],
+    },
     /// A read that goes to etcd.
     Fallback,
     /// Stopped by its proxy's crash, its operation in flight for ever.
@@ -486,7 +496,9 @@ fn verify(name: &str, model: CoherenceModel) {
         match (property.expectation, checker.discovery(property.name)) {
             (Expectation::Sometimes, None) => failures.push(format!("never reached: \"{}\"", property.name)),
             (Expectation::Sometimes, Some(_)) | (_, None) => {}
-            (_, Some(path)) => failures.push(format!("counterexample to \"{}\":\n{}", property.name, model.explain(&path))),
+            (_, Some(path)) => {
+                failures.push(format!("counterexample to \"{}\":\n{}", property.name, model.explain(&path)))
+            }
         }
     }
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));

@@ -72,7 +72,8 @@ fn placed_keys_are_served_from_the_cache_and_writes_through_either_proxy_are_see
         assert_eq!(second.hot_hits.load(Relaxed), 0);
 
         // A create through the first proxy; the second misses once, then hits.
-        let create = Txn::new().when([Compare::mod_revision(KEY, CompareOp::Equal, 0)]).and_then([TxnOp::put(KEY, "v1", None)]);
+        let create =
+            Txn::new().when([Compare::mod_revision(KEY, CompareOp::Equal, 0)]).and_then([TxnOp::put(KEY, "v1", None)]);
         let created = a.txn(create).await.unwrap();
         assert!(created.succeeded());
         let revision = created.header().unwrap().revision();

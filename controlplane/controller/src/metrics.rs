@@ -86,7 +86,11 @@ impl ControllerMetrics {
             NoteKind::ReconfigureFailed { chain, change, .. } => reconfiguration(chain, change, "failed"),
             NoteKind::Retired(_) => *seen.retirements.entry("done").or_default() += 1,
             NoteKind::RetireFailed { .. } => *seen.retirements.entry("failed").or_default() += 1,
-            NoteKind::NodeUp(_) | NoteKind::Unreachable { .. } => {}
+            NoteKind::NodeUp(_)
+            | NoteKind::Unreachable { .. }
+            | NoteKind::Campaigning { .. }
+            | NoteKind::Leading { .. }
+            | NoteKind::StoppedLeading { .. } => {}
         }
     }
 

@@ -12,8 +12,8 @@ use crate::deploy::{Controller, Deployment};
 use crate::election::{Leadership, LossReason};
 use crate::lease_clock::NodeClockEstimate;
 use crate::reconfigure::{plan_addition, plan_removal, plan_restart, renew_frame, ChainLayout, LayoutPlanner, Step};
-use crate::supervisor::{Change, Decision, Event, Supervisor, SupervisorSettings, SupervisorState};
 use crate::state_store::{StateStore, StoreError};
+use crate::supervisor::{Change, Decision, Event, Supervisor, SupervisorSettings, SupervisorState};
 use crate::target::{NodeError, Target};
 use async_trait::async_trait;
 use netcraq_core::control::RegisterId;
@@ -619,6 +619,7 @@ pub fn initial_state(topology: &netcraq_topology::Topology, settings: &ServiceSe
                 spares: chain.spares.clone(),
                 epoch_used: layout.epoch,
                 layout,
+                joining: None,
             }
         })
         .collect();
@@ -799,6 +800,7 @@ mod tests {
             length: 3,
             spares: vec!["n2".into()],
             epoch_used: 5,
+            joining: None,
         });
         Stored { store: &store, leadership: &leadership }.save(&state).await.unwrap();
         assert_eq!(load_state(&store, "kv").await.unwrap(), Some(state));

@@ -47,6 +47,21 @@ pub struct ChainRecord {
     pub spares: Vec<String>,
     /// The highest epoch ever given out for this chain, by any attempt.
     pub epoch_used: u32,
+    /// A spare whose join failed: the members may still send to it, and it
+    /// may serve what it received while its lease lasts, so it is removed
+    /// (its lease waited out) before the chain changes otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joining: Option<String>,
+}
+
+impl ChainRecord {
+    /// The layout a change starts from: the members, and a failed joiner
+    /// as their tail.
+    pub fn layout_to_change(&self) -> ChainLayout {
+        let mut layout = self.layout.clone();
+        layout.members.extend(self.joining.iter().cloned());
+        layout
+    }
 }
 
 /// Everything the running controller persists: enough for a new leader to
@@ -198,6 +213,7 @@ impl Supervisor {
             (Ok(layout), Change::Restart) => chain.layout = layout,
             (Ok(layout), Change::Remove { node }) => {
                 chain.layout = layout;
+                chain.joining.take_if(|joining| *joining == node);
                 chain.spares.push(node.clone());
                 self.to_retire.push(node);
             }
@@ -205,8 +221,10 @@ impl Supervisor {
                 chain.layout = layout;
                 chain.spares.retain(|spare| *spare != node);
             }
-            // The joining node may hold a half-done configuration: clear it.
-            (Err(_), Change::Add { node }) => self.to_retire.push(node),
+            (Err(_), Change::Add { node }) => {
+                chain.spares.retain(|spare| *spare != node);
+                chain.joining = Some(node);
+            }
             (Err(_), Change::Remove { .. } | Change::Restart) => {}
         }
     }
@@ -233,7 +251,7 @@ impl Supervisor {
             let reconfigure = Decision::Reconfigure {
                 chain: chain.name.clone(),
                 change: change.clone(),
-                from: chain.layout.clone(),
+                from: chain.layout_to_change(),
                 next_epoch: chain.epoch_used,
             };
             self.busy.insert(chain.name.clone(), change);
@@ -260,6 +278,9 @@ impl Supervisor {
             if members.len() > 1 {
                 return Some(Change::Remove { node: down.clone() });
             }
+        }
+        if let Some(joining) = &chain.joining {
+            return Some(Change::Remove { node: joining.clone() });
         }
         if self.to_restart.contains(&chain.name) {
             return Some(Change::Restart);
@@ -295,6 +316,7 @@ mod tests {
             length: members.len(),
             spares: spares.iter().map(|s| s.to_string()).collect(),
             epoch_used: 1,
+            joining: None,
         };
         let mut supervisor = Supervisor::new(
             SupervisorState { chains: vec![chain] },
@@ -365,6 +387,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_join_removes_the_joiner_as_a_tail_before_it_joins_again() {
+        let mut s = supervisor(&["n1", "n2"], &[]);
+        let decisions = probe(&mut s, "n2", false, 3);
+        assert_eq!(reconfigurations(&decisions), [(Change::Remove { node: "n2".into() }, 3)]);
+        assert!(s.handle(Event::Finished { chain: "kv".into(), outcome: Ok(layout(&["n1"], 3)) }).is_empty());
+        let decisions = probe(&mut s, "n2", true, 2);
+        assert_eq!(reconfigurations(&decisions), [(Change::Add { node: "n2".into() }, 4)]);
+
+        let decisions = s.handle(Event::Finished { chain: "kv".into(), outcome: Err("n2 timed out".into()) });
+        let from = decisions.iter().find_map(|d| match d {
+            Decision::Reconfigure { change: Change::Remove { node }, from, next_epoch: 5, .. } if node == "n2" => {
+                Some(from.members.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(from, Some(vec!["n1".to_string(), "n2".to_string()]), "{decisions:?}");
+        assert!(matches!(&decisions[0], Decision::Persist(state) if state.chains[0].joining.as_deref() == Some("n2")));
+        // n2 answers its probes: it is retired, then joins again.
+        let decisions = s.handle(Event::Finished { chain: "kv".into(), outcome: Ok(layout(&["n1"], 5)) });
+        assert_eq!(s.state().chains[0].joining, None);
+        assert_eq!(decisions[0], Decision::Retire { node: "n2".into() });
+        assert_eq!(reconfigurations(&decisions), [(Change::Add { node: "n2".into() }, 6)]);
+    }
+
+    #[test]
     fn a_chain_of_one_keeps_its_last_node() {
         let mut s = supervisor(&["n1"], &[]);
         assert!(probe(&mut s, "n1", false, 10).is_empty());
@@ -388,6 +435,7 @@ mod tests {
             length: 3,
             spares: vec!["n2".into(), "n4".into()],
             epoch_used: 6,
+            joining: None,
         };
         let settings = SupervisorSettings { miss_limit: 3, rejoin_after: 2 };
         let mut s = Supervisor::new(SupervisorState { chains: vec![chain] }, settings);
