@@ -669,11 +669,17 @@ async fn claim(controller: &mut Controller, node: &str) -> Result<Box<dyn Target
     target.share().ok_or_else(|| NodeError::new(node, target.address(), "its connection cannot be shared"))
 }
 
-/// Clears `node`'s `node_config` over a new connection: the node was down,
-/// and its server may have dropped the stream that held the primary role.
+/// Clears `node`'s `node_config`: over the connection the controller holds
+/// when it still works (a node removed alive, such as a failed joiner,
+/// would refuse a second claim with the same election id as in use), else
+/// over a new one (a node that was down may have dropped the stream that
+/// held the primary role).
 async fn retire(controller: &mut Controller, node: &str) -> Result<(), NodeError> {
     let election_id = controller.election_id();
     let target = controller.target(node).ok_or_else(|| NodeError::new(node, "", "is not in the deployment"))?;
+    if target.clear_config().await.is_ok() {
+        return Ok(());
+    }
     target.connect().await?;
     target.become_primary(election_id).await?;
     target.clear_config().await
