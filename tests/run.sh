@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
 command -v ip >/dev/null || missing+=(iproute2)
+# kube-apiserver's REST API, in its test through the proxy.
+command -v curl >/dev/null || missing+=(curl)
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 # DPDK 22.11 (Debian 12) and what its bindings are generated with; protoc for
 # the etcd client crates (controller, proxy, `bench etcd`), etcd and etcdctl for their tests.
