@@ -3,7 +3,7 @@
 //! the DPDK node's measured rate (a `bench node` results file) to etcd's
 //! linearizable reads per second.
 
-use crate::etcd::{self, EtcdReport, EtcdRun, EtcdSettings};
+use crate::etcd::{self, ClosedLoopArgs, EtcdReport, EtcdRun, EtcdSettings};
 use crate::report::{ratio, NodeMeasurement};
 use crate::results::{load_average, machine_json, source_path, utc_now, write_json};
 use clap::Args;
@@ -26,28 +26,8 @@ pub struct BenchEtcdArgs {
     /// Keys drawn uniformly from 0..KEYS, all written before measuring
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub keys: u32,
-    /// Requests outstanding at any time (the closed loop)
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub concurrency: u32,
-    /// gRPC connections the requests are spread over
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub connections: u32,
-    /// Seconds of load before measuring, per configuration
-    #[arg(long, value_name = "S", default_value_t = 2.0)]
-    pub warmup_s: f64,
-    /// Seconds measured, per configuration
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    pub duration_s: f64,
-    /// Measure every configuration this many times, in turn, and report
-    /// each one's median round (by ops/s): steadier figures on a noisy machine
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub rounds: u32,
-    /// Seed of the request draw
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
-    /// The etcd server program (Debian: `apt-get install -y etcd-server`)
-    #[arg(long, value_name = "PATH", default_value = "etcd")]
-    pub etcd: PathBuf,
+    #[command(flatten)]
+    pub load: ClosedLoopArgs,
     /// Where to write the results as JSON [default: perf/results/etcd-latest.json in the source tree]
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -63,18 +43,7 @@ impl BenchEtcdArgs {
         if self.read_fraction != 1.0 {
             read_fractions.push(1.0);
         }
-        EtcdSettings {
-            etcd: self.etcd.clone(),
-            members: self.members.clone(),
-            read_fractions,
-            keys: self.keys,
-            concurrency: self.concurrency,
-            connections: self.connections,
-            warmup_s: self.warmup_s,
-            duration_s: self.duration_s,
-            rounds: self.rounds,
-            seed: self.seed,
-        }
+        self.load.settings(self.members.clone(), read_fractions, self.keys)
     }
 }
 
@@ -315,13 +284,15 @@ mod tests {
             members: vec![1, 3],
             read_fraction: 0.5,
             keys: 1000,
-            concurrency: 64,
-            connections: 4,
-            warmup_s: 2.0,
-            duration_s: 10.0,
-            rounds: 1,
-            seed: 1,
-            etcd: "etcd".into(),
+            load: ClosedLoopArgs {
+                concurrency: 64,
+                connections: 4,
+                warmup_s: 2.0,
+                duration_s: 10.0,
+                rounds: 1,
+                seed: 1,
+                etcd: "etcd".into(),
+            },
             json: None,
             node_json: None,
         }

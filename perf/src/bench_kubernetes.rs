@@ -11,7 +11,7 @@
 //! [`proxy_arguments`]: placing hot keys in NetCRAQ is turned on there (or,
 //! without rebuilding, with `--proxy-arg`).
 
-use crate::etcd::{self, measure_closed_loop, EtcdCluster, EtcdRun, EtcdSettings};
+use crate::etcd::{self, measure_closed_loop, ClosedLoopArgs, EtcdCluster, EtcdRun, EtcdSettings};
 use crate::report::ratio;
 use crate::results::{load_average, machine_json, source_path, utc_now, write_json};
 use crate::system::ScratchDir;
@@ -55,28 +55,8 @@ pub struct BenchKubernetesArgs {
     /// The mix's share of reads (the poster's Kubernetes mix)
     #[arg(long, value_name = "F", default_value_t = 2.0 / 3.0)]
     pub read_fraction: f64,
-    /// Requests outstanding at any time (the closed loop)
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub concurrency: u32,
-    /// gRPC connections the requests are spread over
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub connections: u32,
-    /// Seconds of load before measuring, per measurement
-    #[arg(long, value_name = "S", default_value_t = 2.0)]
-    pub warmup_s: f64,
-    /// Seconds measured, per measurement
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    pub duration_s: f64,
-    /// Measure everything this many times, in turn, and report each
-    /// measurement's median round (by ops/s)
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub rounds: u32,
-    /// Seed of the request draw
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
-    /// The etcd server program (Debian's `etcd-server`, or tests/peers' etcd 3.7)
-    #[arg(long, value_name = "PATH", default_value = "etcd")]
-    pub etcd: PathBuf,
+    #[command(flatten)]
+    pub load: ClosedLoopArgs,
     /// The netcraq program whose `proxy` is measured [default: this one]
     #[arg(long, value_name = "PATH")]
     pub netcraq: Option<PathBuf>,
@@ -299,18 +279,8 @@ impl Drop for ProxyProcess {
 
 impl BenchKubernetesArgs {
     fn settings(&self) -> EtcdSettings {
-        EtcdSettings {
-            etcd: self.etcd.clone(),
-            members: vec![self.members],
-            read_fractions: Workload::ALL.iter().map(|w| w.mix(self).read_fraction).collect(),
-            keys: self.keys,
-            concurrency: self.concurrency,
-            connections: self.connections,
-            warmup_s: self.warmup_s,
-            duration_s: self.duration_s,
-            rounds: self.rounds,
-            seed: self.seed,
-        }
+        let read_fractions = Workload::ALL.iter().map(|w| w.mix(self).read_fraction).collect();
+        self.load.settings(vec![self.members], read_fractions, self.keys)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -333,11 +303,11 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
     };
     netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
     let load_average_at_start = load_average();
-    let etcd_version = etcd::etcd_version(&args.etcd)?;
+    let etcd_version = etcd::etcd_version(&args.load.etcd)?;
     let settings = args.settings();
     let scratch = ScratchDir::new("netcraq-kubernetes")?;
     eprintln!("bench: starting a {}-member etcd cluster ({etcd_version})", args.members);
-    let mut cluster = EtcdCluster::start(&args.etcd, args.members, &scratch.path.join("etcd"))?;
+    let mut cluster = EtcdCluster::start(&args.load.etcd, args.members, &scratch.path.join("etcd"))?;
     cluster.wait_serving(SERVING_TIMEOUT)?;
     let mut arguments = proxy_arguments(&cluster.client_urls);
     arguments.extend(args.proxy_args.iter().cloned());
@@ -346,7 +316,7 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
 
     let paths = [(Route::Direct, cluster.client_urls.clone()), (Route::Proxy, vec![proxy.url.clone()])];
     let mut rounds: Vec<(Workload, Route, Vec<EtcdRun>)> = Vec::new();
-    for round in 1..=args.rounds {
+    for round in 1..=args.load.rounds {
         for workload in Workload::ALL {
             for (path, endpoints) in &paths {
                 if netcraq_topology::interrupted() {
@@ -358,7 +328,7 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
                     "bench:   {} {path:?}, round {round}/{}: {:.0} ops/s, read p50/p99 {:.0}/{:.0} µs, write \
                      p50/p99 {:.0}/{:.0} µs, {} errors",
                     workload.label(),
-                    args.rounds,
+                    args.load.rounds,
                     run.ops_per_s,
                     run.read_latency_us_p50,
                     run.read_latency_us_p99,
@@ -391,12 +361,12 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
     println!(
         "closed loop: {} requests outstanding over {} gRPC connections, {}-byte values, {} s measured after {} s \
          warm-up{}; hot keys: {} of {}; mix: {}",
-        args.concurrency,
-        args.connections,
+        args.load.concurrency,
+        args.load.connections,
         etcd::VALUE_BYTES,
-        args.duration_s,
-        args.warmup_s,
-        match args.rounds {
+        args.load.duration_s,
+        args.load.warmup_s,
+        match args.load.rounds {
             1 => String::new(),
             rounds => format!(", median of {rounds} rounds"),
         },
@@ -468,12 +438,12 @@ fn to_json(
             "hot_keys": args.hot_keys,
             "workloads": Workload::ALL.map(|w| json!({"workload": w, "mix": w.mix(args).to_string()})),
             "value_bytes": etcd::VALUE_BYTES,
-            "concurrency": args.concurrency,
-            "connections": args.connections,
-            "warmup_s": args.warmup_s,
-            "duration_s": args.duration_s,
-            "rounds": args.rounds,
-            "seed": args.seed,
+            "concurrency": args.load.concurrency,
+            "connections": args.load.connections,
+            "warmup_s": args.load.warmup_s,
+            "duration_s": args.load.duration_s,
+            "rounds": args.load.rounds,
+            "seed": args.load.seed,
             "reads": "linearizable (etcd's default Range, as kube-apiserver's GET), each checked against the writes acknowledged before it",
             "client": "etcd-client crate (gRPC), one tokio runtime, on the same machine",
         },

@@ -38,6 +38,52 @@ pub const WITHOUT_ETCD: &str = "this netcraq was built without the etcd client: 
                                 protobuf-compiler`) and build with `cargo build --release -p netcraq --features \
                                 etcd` (perf/README.md)";
 
+/// The closed loop's flags, shared by `bench etcd` and `bench kubernetes`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClosedLoopArgs {
+    /// Requests outstanding at any time (the closed loop)
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: u32,
+    /// gRPC connections the requests are spread over
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub connections: u32,
+    /// Seconds of load before measuring, per measurement
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    pub warmup_s: f64,
+    /// Seconds measured, per measurement
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub duration_s: f64,
+    /// Measure everything this many times, in turn, and report each
+    /// measurement's median round (by ops/s): steadier figures on a noisy machine
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub rounds: u32,
+    /// Seed of the request draw
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// The etcd server program (Debian's `etcd-server`, or tests/peers' etcd 3.7)
+    #[arg(long, value_name = "PATH", default_value = "etcd")]
+    pub etcd: PathBuf,
+}
+
+impl ClosedLoopArgs {
+    /// These flags' settings for clusters of `members`, each measured at
+    /// every one of `read_fractions` over `keys`.
+    pub fn settings(&self, members: Vec<u32>, read_fractions: Vec<f64>, keys: u32) -> EtcdSettings {
+        EtcdSettings {
+            etcd: self.etcd.clone(),
+            members,
+            read_fractions,
+            keys,
+            concurrency: self.concurrency,
+            connections: self.connections,
+            warmup_s: self.warmup_s,
+            duration_s: self.duration_s,
+            rounds: self.rounds,
+            seed: self.seed,
+        }
+    }
+}
+
 /// What to measure: every cluster size with every read fraction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EtcdSettings {
