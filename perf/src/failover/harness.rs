@@ -144,17 +144,21 @@ impl ManagedChain {
         Ok(())
     }
 
-    /// Reads keys `0..keys` at each of `nodes` from their own hosts (the
-    /// spare from h1, over the mesh) and appends the reads to `history`
-    /// after everything in it.
+    /// Reads keys `0..keys` at each of `nodes` from their own hosts and
+    /// appends the reads to `history` after everything in it. The spare has
+    /// no host: it is read over the mesh from the host of the first of
+    /// `nodes` that has one (a removed member may no longer route).
     pub fn append_final_reads(&self, history: &mut History, nodes: &[String], keys: u16) -> Result<(), String> {
         let mut at_ns = history.operations().iter().map(|op| op.return_ns).max().unwrap_or(0) + 1;
+        let first_with_host = nodes.iter().find(|node| MEMBERS.contains(&node.as_str()));
+        let spare_host = host_of(first_with_host.ok_or("no member with a host is left to read from")?);
         for (client, node) in (1000u32..).zip(nodes) {
-            let host = if MEMBERS.contains(&node.as_str()) { host_of(node) } else { host_of(MEMBERS[0]) };
+            let host = if MEMBERS.contains(&node.as_str()) { host_of(node) } else { spare_host.clone() };
             let address = self.address(node)?;
             let reads = self.inside(&host, || {
+                // Patient: on a loaded machine a member may wait a moment for its next lease.
                 let options =
-                    ClientOptions { timeout: Duration::from_millis(250), retries: 8, ..ClientOptions::default() };
+                    ClientOptions { timeout: Duration::from_millis(250), retries: 40, ..ClientOptions::default() };
                 let mut reader = Client::new(address, options);
                 (0..keys)
                     .map(|key| reader.read(key).map_err(|e| format!("final read of {key} at {node}: {e}")))
