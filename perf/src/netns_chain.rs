@@ -16,7 +16,7 @@ use netcraq_topology::{
 };
 use netcraq_wire::NETCRAQ_UDP_PORT;
 use serde_json::Value;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -203,6 +203,16 @@ impl NamespaceChain {
     /// The chain and its hosts over the topology's network, for the bound.
     pub fn routes(&self) -> ChainRoutes {
         routes_of(&self.topology)
+    }
+
+    /// How a process outside the chain reaches node `n<index+1>`: its
+    /// address, and the namespace of its host `h<index+1>` to send from.
+    pub fn access(&self, index: usize) -> Result<(Ipv4Addr, String), String> {
+        let plan = self.running.plan();
+        let (node, host) = plan.nodes.get(index).zip(plan.hosts.get(index)).ok_or(format!("no node {index}"))?;
+        let namespace =
+            self.running.namespace(&host.name).ok_or_else(|| format!("host {} has no namespace", host.name))?;
+        Ok((node.config.own_ip, namespace.name().to_string()))
     }
 
     /// Warms up, then measures every host at once for `load.length`.
