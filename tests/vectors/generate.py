@@ -2309,16 +2309,17 @@ def group_control_cases():
                          [reg(5, VA, 3, 2, C1), reg(9, VA, 3, 3, C1)], [reg(5, VA, 3, 3, C1), reg(9, VA, 3, 3, C1)]))
     leased = replica().but(lease_ticks=LEASE)
     r5 = request(N2, READ, 5, C2)
-    cases.append(grouped("group-renew-and-lease-are-the-nodes", f"§11: the lease is the node's. A RENEW naming key 5 "
-                         f"in its group's epoch {G_TAIL} is dropped, DROP_WRONG_EPOCH (a RENEW uses node_config's "
-                         f"chain, §2.3); in node_config's epoch {EPOCH} it renews ({ROW_RENEW}). The lease covers "
-                         f"every group: once it lapses, key 5 of the TAIL group is not served ({ROW_NOT_SERVING}).",
-                         [step(renew(5500, key=5, epoch=G_TAIL), [], ["DROP_WRONG_EPOCH"], CTRL_PORT, clock=5000),
-                          step(renew(5500, key=5), [], ["LEASE_RENEWED"], CTRL_PORT, clock=5000),
-                          step(r5, [reply(N2, r5, READ_REPLY, 3, VA)], ["READ_LOCAL"], clock=5499),
-                          step(r5, [reply(N2, r5, ERROR, NOT_SERVING_CODE, ZERO)], ["READ_NOT_SERVING"], clock=5500)],
-                         [reg(5, VA, 3, 3, C1)], cfg=leased, key_reads={5: 2}, lease=lease(4000, False),
-                         final_lease=lease(5500, False, 5000)))
+    cases.append(grouped("group-renew-is-the-nodes", f"§11: the lease is the node's. A RENEW naming key 5 in its "
+                         f"group's epoch {G_TAIL} is dropped, DROP_WRONG_EPOCH (a RENEW uses node_config's chain, "
+                         f"§2.3); in node_config's epoch {EPOCH} it renews ({ROW_RENEW}).",
+                         [step(renew(6000, key=5, epoch=G_TAIL), [], ["DROP_WRONG_EPOCH"], CTRL_PORT, clock=5000),
+                          step(renew(6000, key=5), [], ["LEASE_RENEWED"], CTRL_PORT, clock=5000)],
+                         cfg=leased, lease=lease(4000, False), final_lease=lease(6000, clock=5000)))
+    cases.append(grouped("group-lease-covers-every-group", f"§11: the node's lease covers every group: once it lapses, "
+                         f"key 5 of the TAIL group is not served ({ROW_NOT_SERVING}).",
+                         [step(r5, [reply(N2, r5, ERROR, NOT_SERVING_CODE, ZERO)], ["READ_NOT_SERVING"], clock=7000)],
+                         [reg(5, VA, 3, 3, C1)], cfg=leased, key_reads={5: 1}, lease=lease(6000),
+                         final_lease=lease(6000, False)))
     syncing = [key_group(0, 13, "TAIL", G_TAIL, head=N1.ip, pred=N3.ip, sync_epoch=G_TAIL), HEAD_GROUP]
     r9 = request(N2, READ, 9, C2)
     sy5 = chain(N3, N2, SYNC, 5, 5, VB, C2, epoch=G_TAIL)
