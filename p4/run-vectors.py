@@ -173,7 +173,9 @@ def read_registers(ports, value_keys):
     for m in re.finditer(r"NetcraqIngress\.(kv_\w+)\[(\d+)\]=\s*(\d+)", text):
         values[(m.group(1), int(m.group(2)))] = int(m.group(3))
     port = ports.ports[0]
-    cli(["table_set_default NetcraqIngress.node_config " + HARNESS_TAIL,
+    # The harness reads as node_config's TAIL: no group may give a key another chain.
+    cli(["table_clear NetcraqIngress.key_group",
+         "table_set_default NetcraqIngress.node_config " + HARNESS_TAIL,
          f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop 10.254.0.1/32 => {port} 02:fe:00:00:00:01"])
     for k in value_keys:
         ports.drain()
@@ -347,6 +349,12 @@ def setup_case(case, ports):
             f"{config['head_ip']} {config['tail_ip']} {config['successor_ip']} {config['predecessor_ip']} "
             f"{config['key_lo']} {config['key_hi']} {config['epoch']} "
             f"{config.get('lease_ticks', 0)} {config.get('sync_epoch', 0)}")
+    for group in case.get("key_groups", []):
+        commands.append(
+            f"table_add NetcraqIngress.key_group NetcraqIngress.set_group {group['key']}/{group['prefix_len']} "
+            f"=> {ROLES[group['role']]} {group.get('head_ip', '0.0.0.0')} {group.get('tail_ip', '0.0.0.0')} "
+            f"{group.get('successor_ip', '0.0.0.0')} {group.get('predecessor_ip', '0.0.0.0')} "
+            f"{group['epoch']} {group.get('sync_epoch', 0)}")
     for route in case.get("routes", []):
         commands.append(f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop {route['prefix']} "
                         f"=> {route['port']} {route['mac']}")
