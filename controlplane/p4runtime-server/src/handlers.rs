@@ -6,7 +6,7 @@ use crate::counters::bump;
 use crate::errors::{control_error, node_unavailable, unexpected};
 use crate::service::{Notices, Shared, MAX_UPDATES_PER_WRITE, READ_CHUNK_ENTITIES};
 use netcraq_core::control::{ControlRequest, ControlResponse};
-use netcraq_core::{FabricPort, Route};
+use netcraq_core::{FabricPort, KeyGroup, Route};
 use netcraq_p4runtime::entities::TableRead;
 use netcraq_p4runtime::p4info::first_difference;
 use netcraq_p4runtime::proto::p4::v1 as p4;
@@ -166,6 +166,18 @@ impl Shared {
             };
             let wanted = |f: &&FabricPort| read.fabric_port_filter.is_none_or(|port| f.port == port);
             return Ok(ports.iter().filter(wanted).map(|f| ids.fabric_port_entry(f)).collect());
+        }
+        if table == ids.key_group {
+            if read.default_entries {
+                return Ok(vec![ids.key_group_default_entry()]);
+            }
+            let groups = match self.call(ControlRequest::ReadKeyGroups).await {
+                Ok(ControlResponse::KeyGroups(groups)) => groups,
+                other => return Err(unexpected(other)),
+            };
+            let wanted =
+                |g: &&KeyGroup| read.key_group_filter.is_none_or(|(key, len)| g.key == key && g.prefix_len == len);
+            return Ok(groups.iter().filter(wanted).map(|g| ids.key_group_entry(g)).collect());
         }
         if read.default_entries {
             return Ok(vec![ids.route_default_entry()]);
