@@ -4,7 +4,7 @@
 //! on a thread of its own), with a client host on each member, and the
 //! controller's notes as they come.
 
-use netcraq_client::{Client, ClientOptions};
+use netcraq_client::{Client, ClientError, ClientOptions, ReadReply};
 use netcraq_controller::running_topology::{deployment, deployment_with_spares, wait_for_listeners, TopologyPlanner};
 use netcraq_controller::service::{self, InMemory, Note, NoteKind, ServiceSettings};
 use netcraq_controller::supervisor::Change;
@@ -156,12 +156,13 @@ impl ManagedChain {
             let host = if MEMBERS.contains(&node.as_str()) { host_of(node) } else { spare_host.clone() };
             let address = self.address(node)?;
             let reads = self.inside(&host, || {
-                // Patient: on a loaded machine a member may wait a moment for its next lease.
                 let options =
-                    ClientOptions { timeout: Duration::from_millis(250), retries: 40, ..ClientOptions::default() };
+                    ClientOptions { timeout: Duration::from_millis(250), retries: 8, ..ClientOptions::default() };
                 let mut reader = Client::new(address, options);
                 (0..keys)
-                    .map(|key| reader.read(key).map_err(|e| format!("final read of {key} at {node}: {e}")))
+                    .map(|key| {
+                        read_patiently(&mut reader, key).map_err(|e| format!("final read of {key} at {node}: {e}"))
+                    })
                     .collect::<Result<Vec<_>, String>>()
             })??;
             for (key, read) in (0..keys).zip(reads) {
@@ -174,6 +175,25 @@ impl ManagedChain {
 
     pub fn stop(mut self) -> Result<(), String> {
         self.running.down().map_err(|e| e.to_string())
+    }
+}
+
+/// How long a final read is asked again while its node answers
+/// NOT_SERVING: on a loaded machine a lease renewal may come late.
+const NOT_SERVING_WAIT: Duration = Duration::from_secs(5);
+
+/// A read of `key`, asked again while the node says it may not serve now
+/// (no value was read, so asking again changes no history), within
+/// [`NOT_SERVING_WAIT`].
+fn read_patiently(reader: &mut Client, key: u16) -> Result<ReadReply, ClientError> {
+    let deadline = Instant::now() + NOT_SERVING_WAIT;
+    loop {
+        match reader.read(key) {
+            Err(ClientError::NotServing { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            answer => return answer,
+        }
     }
 }
 
