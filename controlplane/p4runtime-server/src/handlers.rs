@@ -256,11 +256,7 @@ impl Shared {
                 Ok(())
             }
             Some(Update::Packet(packet)) => {
-                if let Err(refusal) = self.packet_out(stream, packet.payload).await {
-                    bump(&self.counters.packets_out_refused);
-                    tracing::info!(code = ?refusal.code(), message = refusal.message(), "PacketOut refused");
-                    self.stream_error(notices, refusal);
-                }
+                self.packets_out(stream, vec![packet.payload], notices).await;
                 Ok(())
             }
             Some(other) => {
@@ -275,21 +271,40 @@ impl Shared {
         }
     }
 
-    /// Injects a PacketOut's frame into the node, by its controller port:
-    /// only from the primary, whose stream this is.
-    async fn packet_out(&self, stream: u64, payload: Vec<u8>) -> Result<(), Status> {
+    /// Injects PacketOut frames into the node, by its controller port, in
+    /// one call to its poll loop: only from the primary, whose stream this
+    /// is. Each refused frame is counted; the controller hears of the
+    /// refusals in a StreamError per frame refused by the node, or one for
+    /// the whole call when the node took none of them.
+    pub(crate) async fn packets_out(&self, stream: u64, frames: Vec<Vec<u8>>, notices: &Notices) {
+        let count = frames.len() as u64;
+        let refused = |status: Status| {
+            self.counters.packets_out_refused.fetch_add(count, Ordering::Relaxed);
+            tracing::info!(code = ?status.code(), message = status.message(), frames = count, "PacketOut refused");
+            self.stream_error(notices, status);
+        };
         if !self.arbitration().is_primary(stream) {
-            bump(&self.counters.not_primary);
-            return Err(Status::permission_denied(
+            self.counters.not_primary.fetch_add(count, Ordering::Relaxed);
+            return refused(Status::permission_denied(
                 "PacketOut from a controller that is not primary: only the primary may send frames",
             ));
         }
-        match self.call(ControlRequest::PacketOut(payload)).await {
-            Ok(ControlResponse::Done) => {
-                bump(&self.counters.packets_out);
-                Ok(())
+        let batch = ControlRequest::Batch(frames.into_iter().map(ControlRequest::PacketOut).collect());
+        bump(&self.counters.packet_out_calls);
+        let results = match self.call(batch).await {
+            Ok(ControlResponse::Batch(results)) if results.len() as u64 == count => results,
+            other => return refused(unexpected(other)),
+        };
+        for result in results {
+            match result {
+                Ok(ControlResponse::Done) => bump(&self.counters.packets_out),
+                other => {
+                    bump(&self.counters.packets_out_refused);
+                    let status = unexpected(other);
+                    tracing::info!(code = ?status.code(), message = status.message(), "PacketOut refused");
+                    self.stream_error(notices, status);
+                }
             }
-            other => Err(unexpected(other)),
         }
     }
 

@@ -204,6 +204,47 @@ async fn outcome_count(fixture: &Fixture, client: &mut P4RuntimeClient, outcome:
     }
 }
 
+/// A sweep's PacketOuts, written without waiting, reach the node in fewer
+/// calls than frames, and every one is processed, in the order sent.
+#[test]
+fn packet_outs_sent_back_to_back_reach_the_node_together_and_in_order() {
+    let fixture = Fixture::start();
+    bounded(async {
+        let ids = &fixture.ids;
+        let epoch = 3;
+        let head = NodeConfig {
+            role: Role::Head,
+            successor_ip: [10, 0, 0, 2].into(),
+            tail_ip: [10, 0, 0, 3].into(),
+            epoch,
+            ..solo_config()
+        };
+        let controller =
+            FabricPort { port: CONTROLLER_PORT, from_predecessor: false, from_successor: false, from_controller: true };
+        let mut primary = fixture.primary(10).await;
+        primary
+            .write(vec![
+                update(Insert, table(ids.fabric_port_entry(&controller))),
+                update(Insert, table(ids.route_entry(&route([10, 0, 0, 0], 24, 2)))),
+                update(Modify, table(ids.config_entry(Some(&head)))),
+            ])
+            .await
+            .expect("configured");
+        let keys = head.key_hi as u16;
+        for key in 0..keys {
+            primary.packet_out(controller_frame(Op::Sweep, key, epoch)).await.expect("sent");
+        }
+        for key in 0..keys {
+            let (_, frame) = fixture.next_emitted(Duration::from_secs(5)).expect("every SWEEP sends its SYNC");
+            let sync = NetcraqFrame::parse(&frame).expect("a NetCRAQ frame");
+            assert_eq!((sync.header.op, sync.header.key), (Op::Sync, key), "in the order sent");
+        }
+        let counters = fixture.server.counters().snapshot();
+        assert_eq!((counters.packets_out, counters.packets_out_refused), (u64::from(keys), 0), "{counters:?}");
+        assert!(counters.packet_out_calls < u64::from(keys) / 2, "frames share calls: {counters:?}");
+    });
+}
+
 #[test]
 fn packet_out_from_the_primary_enters_by_the_controller_port_and_others_are_refused() {
     let fixture = Fixture::start();

@@ -39,8 +39,9 @@ pub struct ChainSpec {
 }
 
 /// Nodes n1..n4, each linked to every other; host h<i> on member n<i>. The
-/// chain is n1, n2, n3, with n4 as its spare.
-fn topology_text(spec: &ChainSpec) -> String {
+/// chain is n1, n2, n3, with n4 as its spare. With `p4runtime` (each
+/// node's name and P4Runtime address), a deployment file.
+fn topology_text(spec: &ChainSpec, p4runtime: &[(String, String)]) -> String {
     let kind = spec.kind.name();
     let eal = match spec.kind {
         NodeKind::Dpdk => format!("eal = \"{}\"\n", spec.eal),
@@ -48,7 +49,11 @@ fn topology_text(spec: &ChainSpec) -> String {
     };
     let mut text = String::new();
     for i in 1..=4 {
-        text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"{kind}\"\n{eal}ip = \"10.0.0.{i}\"\n\n");
+        text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"{kind}\"\n{eal}ip = \"10.0.0.{i}\"\n");
+        if let Some((_, address)) = p4runtime.iter().find(|(name, _)| *name == format!("n{i}")) {
+            text += &format!("p4runtime = \"{address}\"\n");
+        }
+        text += "\n";
     }
     for i in 1..=MEMBERS.len() {
         text += &format!("[[host]]\nname = \"h{i}\"\nip = \"10.0.1.{i}\"\n\n[[link]]\na = \"h{i}\"\nb = \"n{i}\"\n\n");
@@ -74,6 +79,7 @@ pub struct ManagedChain {
     pub topology: Topology,
     running: Running,
     addresses: Vec<(String, String)>,
+    spec: ChainSpec,
 }
 
 impl ManagedChain {
@@ -81,7 +87,7 @@ impl ManagedChain {
     /// `netcraq` executable `exe`, and configures the members over P4Runtime.
     pub fn up(spec: &ChainSpec, exe: &Path) -> Result<ManagedChain, String> {
         netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
-        let topology = Topology::parse(&topology_text(spec)).map_err(|e| e.to_string())?;
+        let topology = Topology::parse(&topology_text(spec, &[])).map_err(|e| e.to_string())?;
         let running = topology
             .up_placed(Placement::Here, |node_file, namespace| {
                 let mut command = netcraq_topology::node_command(exe, node_file);
@@ -96,7 +102,12 @@ impl ManagedChain {
         let addresses = wait_for_listeners(&topology, &running)?;
         let members = deployment(&topology, &running.plan().nodes, &addresses, &PipelineFiles::default())?;
         apply_blocking(&members).map_err(|e| format!("configuring the chain: {e}"))?;
-        Ok(ManagedChain { topology, running, addresses })
+        Ok(ManagedChain { topology, running, addresses, spec: spec.clone() })
+    }
+
+    /// The chain as a deployment file (`docs/controller.md`), for `netcraq controller`.
+    pub fn deployment_text(&self) -> String {
+        topology_text(&self.spec, &self.addresses)
     }
 
     /// Starts the running controller over every node, spares included.
@@ -288,7 +299,7 @@ mod tests {
     #[test]
     fn the_topology_has_three_members_a_spare_and_a_host_on_each_member() {
         let spec = ChainSpec { kind: NodeKind::Software, keys: 65_536, eal: String::new() };
-        let topology = Topology::parse(&topology_text(&spec)).unwrap();
+        let topology = Topology::parse(&topology_text(&spec, &[])).unwrap();
         assert_eq!(topology.nodes().len(), 4);
         assert_eq!(topology.hosts().len(), 3);
         assert_eq!(topology.links().len(), 3 + 6);
