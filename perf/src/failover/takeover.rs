@@ -82,9 +82,9 @@ pub fn measure(spec: &ChainSpec, exe: &Path, seed: u64, args: &super::BenchFailo
             std::thread::sleep(BEFORE_KILL.min(Duration::from_secs(args.load_s) / 2));
             let killed = Instant::now();
             leader.kill();
-            let timeline = standby.wait_for("leading deployment").and_then(|leads| {
-                standby.wait_for("restart done").map(|restarted| (leads, restarted))
-            });
+            let timeline = standby
+                .wait_for("leading deployment")
+                .and_then(|leads| standby.wait_for("restart done").map(|restarted| (leads, restarted)));
             let load = load.join().unwrap_or_else(|_| Err("the load thread panicked".into()));
             let ((leads, restarted), (started, report)) = (timeline?, load?);
             let operations = report.history.as_ref().map_or(&[][..], |history| history.operations());
