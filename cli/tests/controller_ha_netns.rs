@@ -342,9 +342,7 @@ fn of_two_controllers_started_at_once_only_one_writes() {
     assert!(standing_by.said("leading").is_empty(), "the other never led: {:?}", standing_by.said(""));
     assert!(standing_by.said("chain kv").is_empty(), "the other reconfigured nothing");
 
-    let restart = leading.said("restart done").remove(0);
-    let epoch: u32 =
-        restart.rsplit("(epoch ").next().and_then(|e| e.trim_end_matches(')').parse().ok()).expect("epoch");
+    let epoch = restart_epoch(leading);
     assert_eq!(setup.epochs(&["n1", "n2", "n3", "n4"]), [Some(epoch), Some(epoch), Some(epoch), None]);
     let id = leading.election_id();
     for node in ["n1", "n2", "n3", "n4"] {
