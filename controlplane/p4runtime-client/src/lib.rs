@@ -183,7 +183,7 @@ impl P4RuntimeClient {
                     if let Some(tls) = tls {
                         endpoint = endpoint.tls_config(tls.config.clone()).map_err(|e| failed(&e))?;
                     }
-                    endpoint.connect_timeout(timeout).connect().await.map_err(|e| failed(&e))
+                    endpoint.connect_timeout(timeout).tcp_nodelay(true).connect().await.map_err(|e| failed(&e))
                 }
             }
         };

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
 /// A server running on its own thread; stopped (and joined) on drop.
@@ -74,7 +75,9 @@ pub fn serve_on_thread(
     let (shutdown, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new().name("p4runtime-server".to_string()).spawn(move || {
         runtime.block_on(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            // Without TCP_NODELAY each small answer waits for the
+            // controller's delayed ACK: about 40 ms a call.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             let serving = builder.add_service(service.into_server()).serve_with_incoming(incoming);
             // Not a graceful shutdown: an open StreamChannel would hold it forever.
             tokio::select! {
