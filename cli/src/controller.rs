@@ -93,7 +93,7 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     };
     settings.check()?;
     let etcd = etcd_options(args)?;
-    let state = service::initial_state(&topology, &settings);
+    let state = service::initial_state(&topology, &settings).map_err(|e| e.to_string())?;
     let kept = if etcd.is_some() {
         "in etcd, while this process leads"
     } else {

@@ -44,7 +44,7 @@ impl InProcessController {
         deployment.options.timeout = CALL_TIMEOUT;
         let controller = Controller::new(&deployment).map_err(|e| e.to_string())?;
         let settings = ServiceSettings::default();
-        let state = service::initial_state(topology, &settings);
+        let state = service::initial_state(topology, &settings).map_err(|e| e.to_string())?;
         let planner = TopologyPlanner::new(topology);
         let stop = Arc::new(AtomicBool::new(false));
         let (notes_tx, notes) = mpsc::channel();

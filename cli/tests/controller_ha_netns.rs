@@ -306,7 +306,7 @@ fn a_standby_takes_over_from_a_killed_leader_while_a_node_fails_under_load() {
         assert!(report.reads + report.writes > 1000, "the chain served through the takeover");
         let mut history = report.history.expect("history recorded");
         assert!(!report.history_truncated);
-        chain.append_final_reads(&mut history, "h1", &["n1", "n4"], KEYS);
+        chain.append_final_reads(&mut history, "h1", &["n1", "n4"], 0..KEYS);
         save_history_if_requested(&history, "controller-ha-takeover").expect("saves the history");
         match check(&history) {
             CheckResult::Linearizable => {}

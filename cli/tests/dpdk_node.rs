@@ -42,7 +42,7 @@ fn routes() -> Vec<Route> {
 /// A SOLO node with port 1 towards the client.
 fn write_node_file(dir: &Path) -> PathBuf {
     let port = Port { number: 1, interface: "eth1".into(), faults: PortFaults::default(), device: None };
-    let tables = NodeTables { config: config(), routes: routes(), fabric_ports: vec![] };
+    let tables = NodeTables { config: config(), routes: routes(), fabric_ports: vec![], key_groups: vec![] };
     let file = NodeFile::new("solo", &tables, vec![port], 0);
     let path = dir.join("solo.toml");
     file.save(&path).unwrap();

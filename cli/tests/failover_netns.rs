@@ -11,10 +11,13 @@ mod support;
 use netcraq_client::{run_workload, ClientOptions, KeyDistribution, Stop, Workload, WriteTarget};
 use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::service::{self, InMemory, Note, NoteKind, ServiceSettings};
-use netcraq_controller::supervisor::Change;
+use netcraq_controller::supervisor::{ChainRecord, Change, SupervisorState};
 use netcraq_controller::Controller;
-use netcraq_linearizability::{check, save_history_if_requested, CheckResult};
+use netcraq_linearizability::{check, save_history_if_requested, CheckResult, History};
 use netcraq_topology::Topology;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddrV4;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::{outcome, running_as_root, Chain};
@@ -30,6 +33,11 @@ const WORKLOAD: Duration = Duration::from_secs(10);
 const NOTE_WAIT: Duration = Duration::from_secs(60);
 /// Between two failures the chain serves undisturbed this long.
 const CALM: Duration = Duration::from_millis(1500);
+/// Groups of the grouped chain, over its keys `0..GROUPED_KEYS` (4 a group).
+const GROUPS: usize = 256;
+const GROUPED_KEYS: u32 = 1024;
+/// Consecutive groups the workload of the grouped chain runs on.
+const WORKLOAD_GROUPS: usize = 4;
 
 /// Four software nodes, each linked to every other; the client host hangs
 /// off `host_on`. The chain is n1, n2, n3 with n4 as its spare, and serves
@@ -132,7 +140,7 @@ fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], 
     deployment.options.timeout = Duration::from_secs(1);
     let controller = Controller::new(&deployment).expect("a controller of every node");
     let settings = ServiceSettings::default();
-    let state = service::initial_state(&topology, &settings);
+    let state = service::initial_state(&topology, &settings).expect("the groups of a checked topology");
     let (notes_tx, receiver) = mpsc::unbounded_channel();
     let mut notes = Notes { receiver, seen: Vec::new() };
     let stop = AtomicBool::new(false);
@@ -141,35 +149,12 @@ fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], 
         // Stops the controller however this scope ends (a failed assertion too),
         // so that the scope's join of its thread returns.
         let _stop_controller = StopOnDrop(&stop);
-        let service = scope.spawn(|| {
-            let runtime = service::runtime().expect("a runtime");
-            let planner = TopologyPlanner::new(&topology);
-            let mut sink = InMemory::default();
-            let stopped = async {
-                while !stop.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            };
-            runtime.block_on(service::run(controller, planner, state, &mut sink, settings, notes_tx, stopped))
-        });
+        let service = scope.spawn(|| run_service(controller, &topology, state, settings, notes_tx, &stop));
         notes.wait("the chain restarted", reconfigured(Change::Restart));
 
         let workload = scope.spawn(|| {
-            let workload = Workload {
-                read_fraction: 0.5,
-                keys: 0..KEYS,
-                key_distribution: KeyDistribution::Uniform,
-                concurrency: 8,
-                stop: Stop::AfterDuration(WORKLOAD),
-                seed: 14,
-                // A write entering at a replica or the tail is forwarded to the head.
-                write_target: WriteTarget::Node(chain.address(write_to)),
-                client: ClientOptions { timeout: Duration::from_millis(250), retries: 40, ..ClientOptions::default() },
-                history_capacity_ops: 2_000_000,
-                progress_interval: Duration::from_millis(100),
-            };
             let targets: Vec<_> = read_at.iter().map(|node| chain.address(node)).collect();
-            chain.inside("h1", || run_workload(&targets, &workload, |_| {}))
+            chain.inside("h1", || run_workload(&targets, &workload(0..KEYS, chain.address(write_to)), |_| {}))
         });
 
         for fault in faults {
@@ -237,14 +222,154 @@ fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], 
         let mut history = report.history.expect("history recorded");
         assert!(!report.history_truncated);
         // While the controller still renews the members' leases.
-        chain.append_final_reads(&mut history, "h1", members, KEYS);
+        chain.append_final_reads(&mut history, "h1", members, 0..KEYS);
         stop.store(true, Ordering::Relaxed);
         service.join().expect("the service thread").expect("the controller ran until stopped");
-        save_history_if_requested(&history, &format!("failover-{}", members.join("-"))).expect("saves the history");
-        match check(&history) {
-            CheckResult::Linearizable => {}
-            other => panic!("not linearizable through the failovers: {other:?}"),
+        check_history(&history, &format!("failover-{}", members.join("-")));
+    });
+}
+
+/// Runs the controller service until `stop` is set.
+fn run_service(
+    controller: Controller,
+    topology: &Topology,
+    state: SupervisorState,
+    settings: ServiceSettings,
+    notes: mpsc::UnboundedSender<Note>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let runtime = service::runtime().expect("a runtime");
+    let planner = TopologyPlanner::new(topology);
+    let mut sink = InMemory::default();
+    let stopped = async {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    };
+    runtime.block_on(service::run(controller, planner, state, &mut sink, settings, notes, stopped))
+}
+
+/// Half reads, half writes on `keys` for [`WORKLOAD`]; writes go to `write_to`.
+fn workload(keys: Range<u16>, write_to: SocketAddrV4) -> Workload {
+    Workload {
+        read_fraction: 0.5,
+        keys,
+        key_distribution: KeyDistribution::Uniform,
+        concurrency: 8,
+        stop: Stop::AfterDuration(WORKLOAD),
+        seed: 14,
+        // A write entering at a replica or the tail is forwarded to the head.
+        write_target: WriteTarget::Node(write_to),
+        client: ClientOptions { timeout: Duration::from_millis(250), retries: 40, ..ClientOptions::default() },
+        history_capacity_ops: 2_000_000,
+        progress_interval: Duration::from_millis(100),
+    }
+}
+
+fn check_history(history: &History, name: &str) {
+    save_history_if_requested(history, name).expect("saves the history");
+    match check(history) {
+        CheckResult::Linearizable => {}
+        other => panic!("not linearizable through the failovers: {other:?}"),
+    }
+}
+
+/// Groups (§11): 256 groups of three over the four nodes, so that each node
+/// heads, relays and tails some. `kill -9` of n2 under a workload on groups
+/// it shares with n1 removes it from its groups only, each in an epoch of
+/// its own, and in each the node left out joins at the tail; no other group
+/// changes, and every history is linearizable.
+#[test]
+fn a_node_killed_in_256_groups_leaves_only_its_groups_and_the_node_left_out_joins_each() {
+    if !running_as_root("a_node_killed_in_256_groups_leaves_only_its_groups_and_the_node_left_out_joins_each") {
+        return;
+    }
+    let text = topology("n1", GROUPED_KEYS) + &format!("groups = {GROUPS}\n");
+    let topology = Topology::parse(&text).expect("the test topology is valid");
+    let chain = Chain::up_managed(&text);
+    let mut deployment = chain.deployment_with_spares(&topology, 2);
+    deployment.options.timeout = Duration::from_secs(1);
+    let controller = Controller::new(&deployment).expect("a controller of every node");
+    let settings = ServiceSettings::default();
+    let state = service::initial_state(&topology, &settings).expect("the groups of a checked topology");
+    let groups = &state.chains;
+    assert_eq!(groups.len(), GROUPS);
+    let has = |g: &ChainRecord, node: &str| g.layout.members.iter().any(|m| m == node);
+    // Consecutive groups (one key range) all with n1, which clients enter by, and some with n2.
+    let first = (0..GROUPS - WORKLOAD_GROUPS)
+        .find(|&g| {
+            let run = &groups[g..g + WORKLOAD_GROUPS];
+            run.iter().all(|c| has(c, "n1")) && run.iter().filter(|c| has(c, "n2")).count() >= 2
+        })
+        .expect("the ring places n1 in a run of groups");
+    let group_keys = (GROUPED_KEYS / GROUPS as u32) as u16;
+    let keys = first as u16 * group_keys..(first + WORKLOAD_GROUPS) as u16 * group_keys;
+    let expected: BTreeMap<String, Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            let mut members: Vec<String> = g.layout.members.iter().filter(|m| *m != "n2").cloned().collect();
+            if has(g, "n2") {
+                members.push(g.spares[0].clone());
+            }
+            (g.name.clone(), members)
+        })
+        .collect();
+    let moved = groups.iter().filter(|g| has(g, "n2")).count();
+    let workload_groups: Vec<ChainRecord> = groups[first..first + WORKLOAD_GROUPS].to_vec();
+    let (notes_tx, receiver) = mpsc::unbounded_channel();
+    let mut notes = Notes { receiver, seen: Vec::new() };
+    let stop = AtomicBool::new(false);
+
+    std::thread::scope(|scope| {
+        let _stop_controller = StopOnDrop(&stop);
+        let service = scope.spawn(|| run_service(controller, &topology, state, settings, notes_tx, &stop));
+        let started = Instant::now();
+        for _ in 0..GROUPS {
+            notes.wait("every group restarted", reconfigured(Change::Restart));
+        }
+        println!("{GROUPS} groups restarted in {:?}", started.elapsed());
+        let workload = scope.spawn(|| {
+            let targets = [chain.address("n1")];
+            chain.inside("h1", || run_workload(&targets, &workload(keys.clone(), chain.address("n1")), |_| {}))
+        });
+        std::thread::sleep(CALM);
+        chain.kill("n2");
+        let killed = Instant::now();
+        notes.wait("it is down", |n| *n == NoteKind::NodeDown("n2".to_string()));
+        let mut finished: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for _ in 0..2 * moved {
+            let note = notes.wait("each of its groups moved", |n| {
+                matches!(n, NoteKind::Reconfigured { change: Change::Remove { .. } | Change::Add { .. }, .. })
+            });
+            let NoteKind::Reconfigured { chain, members, .. } = note.what else { unreachable!("matched") };
+            finished.insert(chain, members);
+        }
+        println!("n2's {moved} groups left and joined again {:?} after the kill", killed.elapsed());
+        assert_eq!(finished.len(), moved, "only the groups of n2 changed, each removed and joined: {finished:?}");
+        for (group, members) in &finished {
+            assert_eq!(members, &expected[group], "{group}");
+        }
+        let epochs: BTreeSet<u32> = notes
+            .seen
+            .iter()
+            .filter_map(|n| match &n.what {
+                NoteKind::Reconfigured { epoch, .. } => Some(*epoch),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(epochs.len(), GROUPS + 2 * moved, "one counter: no epoch given twice");
+
+        let report = stop_workload(workload.join().expect("the workload thread").expect("the workload runs"));
+        let mut history = report.history.expect("history recorded");
+        assert!(!report.history_truncated);
+        for group in &workload_groups {
+            let members: Vec<&str> = expected[&group.name].iter().map(String::as_str).collect();
+            let lo = group.layout.key_lo;
+            chain.append_final_reads(&mut history, "h1", &members, lo..lo + group_keys);
+        }
+        stop.store(true, Ordering::Relaxed);
+        service.join().expect("the service thread").expect("the controller ran until stopped");
+        check_history(&history, "failover-groups");
     });
 }
 

@@ -138,7 +138,7 @@ fn a_chain_loses_its_middle_then_its_tail_then_gains_a_node_under_load() {
 
     let mut history = report.history.expect("history recorded");
     assert!(!report.history_truncated);
-    chain.append_final_reads(&mut history, "h1", &["n1", "n4"], KEYS);
+    chain.append_final_reads(&mut history, "h1", &["n1", "n4"], 0..KEYS);
     save_history_if_requested(&history, "reconfiguration").expect("saves the history");
     match check(&history) {
         CheckResult::Linearizable => {}

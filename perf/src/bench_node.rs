@@ -548,7 +548,7 @@ impl Bench<'_> {
             routes.push(Route { prefix: generator.ip, prefix_len: 32, port: number, mac: generator.mac });
         }
         let path = self.dir.join(format!("{name}.toml"));
-        let tables = NodeTables { config, routes, fabric_ports: Vec::new() };
+        let tables = NodeTables { config, routes, fabric_ports: Vec::new(), key_groups: Vec::new() };
         NodeFile::new(name, &tables, ports, 0).save(&path).map_err(|e| e.to_string())?;
         Ok(path)
     }

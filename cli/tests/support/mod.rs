@@ -265,18 +265,20 @@ impl Chain {
         assert_eq!(sent, 0, "signal {signal} to {node} (pid {pid})");
     }
 
-    /// Reads keys `0..keys` at each of `nodes` from `host` after a workload,
+    /// Reads `keys` at each of `nodes` from `host` after a workload,
     /// and appends the reads to its history after everything in it: each
     /// must return the last acknowledged write of its key (or a later one
     /// whose outcome was unknown).
-    pub fn append_final_reads(&self, history: &mut History, host: &str, nodes: &[&str], keys: u16) {
+    pub fn append_final_reads(&self, history: &mut History, host: &str, nodes: &[&str], keys: std::ops::Range<u16>) {
         let mut at_ns = history.operations().iter().map(|op| op.return_ns).max().unwrap_or(0) + 1;
         for (client, node) in (1000u32..).zip(nodes) {
             let reads: Vec<_> = self.inside(host, || {
                 let mut reader = self.client(node);
-                (0..keys).map(|key| reader.read(key).unwrap_or_else(|e| panic!("read {key} at {node}: {e}"))).collect()
+                keys.clone()
+                    .map(|key| reader.read(key).unwrap_or_else(|e| panic!("read {key} at {node}: {e}")))
+                    .collect()
             });
-            for (key, read) in (0..keys).zip(reads) {
+            for (key, read) in keys.clone().zip(reads) {
                 history.push(Operation::read(client, key, at_ns, at_ns + 1, read.value));
                 at_ns += 2;
             }

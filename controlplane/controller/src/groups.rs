@@ -5,9 +5,11 @@
 //! groups it is in, and the replacement of each is the next node on the
 //! ring, which joins at the tail.
 
-use crate::reconfigure::ChainLayout;
+use crate::reconfigure::{ChainLayout, LayoutPlanner};
 use crate::supervisor::ChainRecord;
+use netcraq_core::{KeyGroup, NodeConfig};
 use netcraq_plan::groups::place_groups;
+use netcraq_plan::plan::NodeTables;
 use netcraq_topology::Chain;
 
 /// The separator of a group's record name: `"<chain>/<group>"`.
@@ -30,28 +32,16 @@ pub fn group_name(chain: &str, group: u32) -> String {
     format!("{chain}{GROUP_SEPARATOR}{group}")
 }
 
-/// `chain` split into `groups` groups of equal key ranges, each a record
-/// in `epoch` whose members are the chain's length of its nodes and spares
-/// (`nodes` and `spares` together) in ring order, and whose spares are the
-/// rest in ring order: the first spare that is up replaces a member.
-/// `groups` and the chain's key range (from 0) are powers of two, and
-/// every group holds at least one key.
-pub fn group_records(
-    chain: &Chain,
-    groups: u32,
-    epoch: u32,
-    lease_ticks: u32,
-) -> Result<Vec<ChainRecord>, GroupLayoutError> {
+/// `chain` (as the topology's checks passed it) split into its `groups`
+/// groups of equal key ranges, each a record in `epoch` whose members are
+/// the chain's length of its nodes and spares (`nodes` and `spares`
+/// together) in ring order, and whose spares are the rest in ring order:
+/// the first spare that is up replaces a member.
+pub fn group_records(chain: &Chain, epoch: u32, lease_ticks: u32) -> Result<Vec<ChainRecord>, GroupLayoutError> {
     let refuse = |problem: String| GroupLayoutError(format!("chain {}: {problem}", chain.name));
-    let keys = chain.key_hi.checked_sub(u32::from(chain.key_lo)).unwrap_or(0);
-    if chain.key_lo != 0 || !keys.is_power_of_two() {
-        return Err(refuse(format!(
-            "groups split keys 0 to a power of two; the chain's keys are {} to {}",
-            chain.key_lo, chain.key_hi
-        )));
-    }
-    if !groups.is_power_of_two() || groups > keys {
-        return Err(refuse(format!("{groups} groups: a power of two, at most the chain's {keys} keys")));
+    let (groups, keys) = (chain.groups, chain.key_hi - u32::from(chain.key_lo));
+    if chain.key_lo != 0 || !keys.is_power_of_two() || !groups.is_power_of_two() || groups > keys {
+        return Err(refuse(format!("{groups} groups of keys {}..{}", chain.key_lo, chain.key_hi)));
     }
     let everyone: Vec<String> = chain.nodes.iter().chain(&chain.spares).cloned().collect();
     let ring =
@@ -64,8 +54,8 @@ pub fn group_records(
             let mut members = placed.nodes;
             let spares = members.split_off(chain.nodes.len());
             let key_lo = (group * size) as u16; // below keys <= 2^16
-            let layout =
-                ChainLayout { members, mode: chain.mode, key_lo, key_hi: u32::from(key_lo) + size, epoch, lease_ticks };
+            let key_hi = u32::from(key_lo) + size;
+            let layout = ChainLayout { members, mode: chain.mode, key_lo, key_hi, epoch, lease_ticks, grouped: true };
             ChainRecord {
                 name: group_name(&chain.name, group),
                 length: chain.nodes.len(),
@@ -76,6 +66,51 @@ pub fn group_records(
             }
         })
         .collect())
+}
+
+/// Plans a group's layout over `inner`, which plans any layout as a chain
+/// of its own (§11): every member's `node_config` serves no key, and its
+/// tables hold every group it is in, this one as planned and the others
+/// as `layouts` last reached them. Other layouts pass through unchanged.
+pub struct GroupPlanner<'a, P> {
+    pub inner: &'a P,
+    /// Every chain's layout (those of other groups among them).
+    pub layouts: &'a [ChainLayout],
+}
+
+impl<P: LayoutPlanner> LayoutPlanner for GroupPlanner<'_, P> {
+    fn tables(&self, layout: &ChainLayout) -> Result<Vec<(String, NodeTables)>, String> {
+        let mut planned = self.inner.tables(layout)?;
+        if !layout.grouped {
+            return Ok(planned);
+        }
+        let is_other =
+            |other: &&ChainLayout| other.grouped && (other.key_lo, other.key_hi) != (layout.key_lo, layout.key_hi);
+        let mut others = Vec::new();
+        for other in self.layouts.iter().filter(is_other) {
+            for (node, tables) in self.inner.tables(other)? {
+                if planned.iter().any(|(member, _)| *member == node) {
+                    others.push((node, as_group(&tables)?));
+                }
+            }
+        }
+        for (node, tables) in &mut planned {
+            *tables = as_group(tables)?;
+            others.iter().filter(|(other, _)| other == node).for_each(|(_, other)| tables.merge(other));
+        }
+        Ok(planned)
+    }
+}
+
+/// A node's tables of a chain of its own as those of a group: the chain in
+/// a `key_group` entry, and a `node_config` that serves no key (§11).
+fn as_group(chain: &NodeTables) -> Result<NodeTables, String> {
+    let config = &chain.config;
+    let group = KeyGroup::of_chain(config).ok_or_else(|| {
+        format!("keys {}..{} are no group: not a power of two aligned on its size", config.key_lo, config.key_hi)
+    })?;
+    let serves_none = NodeConfig { key_lo: 0, key_hi: 0, sync_epoch: 0, ..*config };
+    Ok(NodeTables { config: serves_none, key_groups: vec![group], ..chain.clone() })
 }
 
 #[cfg(test)]
@@ -96,6 +131,7 @@ mod tests {
             key_lo: 0,
             key_hi: 1 << 16,
             spares: (nodes + 1..=nodes + spares).map(name).collect(),
+            groups: 256,
         }
     }
 
@@ -106,13 +142,26 @@ nodes = ["n1", "n2", "n3"]
 spares = ["n4"]
 mode = "craq"
 keys = [0, 65536]
+groups = 256
 "#;
+
+    /// Four software nodes in a line, and `chain_entry`.
+    fn topology(chain_entry: &str) -> Result<Topology, netcraq_topology::TopologyError> {
+        let mut text = String::new();
+        for i in 1..=4 {
+            text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"software\"\nip = \"10.0.0.{i}\"\n\n");
+        }
+        for i in 1..4 {
+            text += &format!("[[link]]\na = \"n{i}\"\nb = \"n{}\"\n\n", i + 1);
+        }
+        Topology::parse(&(text + chain_entry))
+    }
 
     const SETTINGS: SupervisorSettings = SupervisorSettings { miss_limit: 2, rejoin_after: 2 };
 
     /// A supervisor of 256 groups of 3 over 6 nodes, every group restarted.
     fn started() -> Supervisor {
-        let records = group_records(&chain(3, 3), 256, 1, 100).unwrap();
+        let records = group_records(&chain(3, 3), 1, 100).unwrap();
         let mut supervisor = Supervisor::new(SupervisorState { chains: records }, SETTINGS);
         let restarts = supervisor.start();
         assert_eq!(reconfigurations(&restarts).len(), 256, "every group restarted");
@@ -159,7 +208,7 @@ keys = [0, 65536]
 
     #[test]
     fn groups_split_the_key_range_and_place_every_node() {
-        let records = group_records(&chain(3, 3), 256, 1, 100).unwrap();
+        let records = group_records(&chain(3, 3), 1, 100).unwrap();
         assert_eq!(records.len(), 256);
         for (g, record) in records.iter().enumerate() {
             assert_eq!(record.name, format!("kv/{g}"));
@@ -177,16 +226,8 @@ keys = [0, 65536]
 
     #[test]
     fn clients_find_a_keys_group_in_the_published_membership() {
-        let mut text = String::new();
-        for i in 1..=4 {
-            text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"software\"\nip = \"10.0.0.{i}\"\n\n");
-        }
-        for i in 1..4 {
-            text += &format!("[[link]]\na = \"n{i}\"\nb = \"n{}\"\n\n", i + 1);
-        }
-        text += CHAIN_ENTRY;
-        let topology = Topology::parse(&text).unwrap();
-        let chains = group_records(&topology.chains()[0], 256, 1, 100).unwrap();
+        let topology = topology(CHAIN_ENTRY).unwrap();
+        let chains = group_records(&topology.chains()[0], 1, 100).unwrap();
         let book = MembershipBook::new(&topology, &SupervisorState { chains: chains.clone() });
         let membership = book.membership();
         membership.check().unwrap();
@@ -200,14 +241,42 @@ keys = [0, 65536]
     }
 
     #[test]
-    fn refuses_what_cannot_be_split() {
-        let mut odd = chain(3, 0);
-        odd.key_hi = 1000;
-        assert!(group_records(&odd, 4, 1, 0).unwrap_err().0.contains("power of two"));
-        assert!(group_records(&chain(3, 0), 3, 1, 0).unwrap_err().0.contains("3 groups"));
-        let mut small = chain(3, 0);
-        small.key_hi = 16;
-        assert!(group_records(&small, 32, 1, 0).unwrap_err().0.contains("at most the chain's 16 keys"));
+    fn a_groups_members_get_every_group_they_are_in_and_serve_no_key_through_node_config() {
+        let topology = topology(CHAIN_ENTRY).unwrap();
+        let layouts: Vec<ChainLayout> =
+            group_records(&topology.chains()[0], 1, 100).unwrap().into_iter().map(|r| r.layout).collect();
+        let inner = crate::running_topology::TopologyPlanner::new(&topology);
+        let planner = GroupPlanner { inner: &inner, layouts: &layouts };
+        let group = &layouts[7];
+        let alone = inner.tables(group).unwrap();
+        for ((node, tables), (_, chain)) in planner.tables(group).unwrap().iter().zip(&alone) {
+            assert_eq!((tables.config.key_lo, tables.config.key_hi), (0, 0), "{node}");
+            assert_eq!(tables.chain_of(group.key_lo, group.key_hi), chain.config, "{node}: the group's chain");
+            let groups_of_node = layouts.iter().filter(|l| l.members.contains(node)).count();
+            assert_eq!(tables.key_groups.len(), groups_of_node, "{node}: an entry per group it is in");
+            for port in &chain.fabric_ports {
+                let merged = tables.fabric_ports.iter().find(|p| p.port == port.port).expect("kept");
+                assert!(
+                    merged.from_predecessor >= port.from_predecessor && merged.from_successor >= port.from_successor
+                );
+            }
+        }
+        let whole = ChainLayout { grouped: false, ..group.clone() };
+        assert_eq!(planner.tables(&whole).unwrap(), inner.tables(&whole).unwrap(), "a chain of its own passes through");
+    }
+
+    #[test]
+    fn the_topology_refuses_groups_that_cannot_split_the_keys() {
+        for (keys, groups, problem) in [
+            ("[0, 1000]", 4, "keys are [0, 1000]"),
+            ("[0, 16]", 3, "a power of two"),
+            ("[0, 16]", 32, "keys are [0, 16]"),
+        ] {
+            let entry = CHAIN_ENTRY.replace("[0, 65536]", keys).replace("256", &groups.to_string());
+            let refused = topology(&entry).expect_err(&entry).to_string();
+            assert!(refused.contains(problem), "{refused}");
+        }
+        assert!(topology(&CHAIN_ENTRY.replace("256", "2048")).unwrap_err().to_string().contains("at most 1024"));
     }
 
     #[test]
@@ -226,9 +295,11 @@ keys = [0, 65536]
         assert_eq!(removed, with_n2, "only the groups with n2");
         let persists = decisions.iter().filter(|d| matches!(d, Decision::Persist(_))).count();
         assert_eq!(persists, 1, "every new epoch persisted at once");
-        assert!(removals
-            .iter()
-            .all(|(_, change, epoch)| *change == Change::Remove { node: "n2".into() } && *epoch == 3));
+        assert!(removals.iter().all(|(_, change, _)| *change == Change::Remove { node: "n2".into() }));
+        let mut epochs: Vec<u32> = removals.iter().map(|(_, _, epoch)| *epoch).collect();
+        epochs.dedup();
+        assert_eq!(epochs.len(), removals.len(), "one counter: every group its own epoch");
+        assert!(epochs.iter().all(|epoch| *epoch > 257), "above the restarts' epochs 2 to 257");
 
         let done = finish_all(&mut s, &decisions);
         let after = members(&s);
@@ -244,6 +315,52 @@ keys = [0, 65536]
         }
         let joins = done.iter().filter(|(_, change, _)| matches!(change, Change::Add { .. })).count();
         assert_eq!(joins, with_n2.len(), "every group of n2 back to three nodes");
+    }
+
+    /// A node whose join of one group failed is taken out of that group,
+    /// and then of every other group it serves (its one lease would still
+    /// let it serve the first group's keys), unrenewed meanwhile; once in no
+    /// group it is retired, and may join again.
+    #[test]
+    fn a_node_removed_from_one_group_leaves_every_group_before_it_joins_again() {
+        let mut s = started();
+        let decisions: Vec<Decision> =
+            (0..2).flat_map(|_| s.handle(Event::Probed { node: "n2".into(), answered: false })).collect();
+        let mut joins = Vec::new();
+        for (group, change, epoch) in reconfigurations(&decisions) {
+            let record = s.state().chains.iter().find(|c| c.name == group).unwrap();
+            let mut reached = record.layout.clone();
+            reached.members.retain(|m| Change::Remove { node: m.clone() } != change);
+            reached.epoch = epoch;
+            joins.extend(reconfigurations(&s.handle(Event::Finished { chain: group, outcome: Ok(reached) })));
+        }
+        let (failed_group, Change::Add { node: joiner }, _) = joins[0].clone() else { panic!("a join: {joins:?}") };
+        assert!(!s.lease_withheld(&joiner));
+        let served = members(&s).values().filter(|m| m.contains(&joiner)).count();
+        let decisions = s.handle(Event::Finished { chain: failed_group.clone(), outcome: Err("synced no key".into()) });
+        assert!(s.lease_withheld(&joiner), "a failed joiner is not renewed");
+        let removal = reconfigurations(&decisions);
+        let leaves = Change::Remove { node: joiner.clone() };
+        assert_eq!(
+            removal.iter().map(|(g, c, _)| (g.clone(), c.clone())).collect::<Vec<_>>(),
+            [(failed_group, leaves.clone())]
+        );
+        // The other joins under way finish too, as they would; each removal,
+        // retirement and join they lead to is carried out as decided.
+        let other_joins: Vec<Decision> = joins[1..]
+            .iter()
+            .map(|(chain, change, next_epoch)| {
+                let from = s.state().chains.iter().find(|c| c.name == *chain).unwrap().layout.clone();
+                Decision::Reconfigure { chain: chain.clone(), change: change.clone(), from, next_epoch: *next_epoch }
+            })
+            .collect();
+        let mut done = finish_all(&mut s, &decisions);
+        done.extend(finish_all(&mut s, &other_joins));
+        let removals: Vec<usize> = (0..done.len()).filter(|&i| done[i].1 == leaves).collect();
+        assert_eq!(removals.len(), served + 1, "out of every group it served, and the one it failed to join");
+        let rejoined = done.iter().position(|(_, c, _)| *c == Change::Add { node: joiner.clone() });
+        assert!(rejoined.is_some_and(|at| at > *removals.last().unwrap()), "joins again only once out of every group");
+        assert!(!s.lease_withheld(&joiner), "retired, and renewed again once it serves");
     }
 
     #[test]

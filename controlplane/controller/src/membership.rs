@@ -371,7 +371,7 @@ keys = [0, 16]
 
     fn book() -> MembershipBook {
         let topology = Topology::parse(TOPOLOGY).unwrap();
-        MembershipBook::new(&topology, &initial_state(&topology, &ServiceSettings::default()))
+        MembershipBook::new(&topology, &initial_state(&topology, &ServiceSettings::default()).unwrap())
     }
 
     fn reconfigured(members: &[&str], epoch: u32) -> NoteKind {

@@ -17,6 +17,9 @@ pub const MAX_SWEEP_ROUNDS: u32 = 4;
 /// How long a round waits for the node to count every SWEEP (or the joining
 /// node every key) before the next round.
 pub const SWEEP_ROUND_WAIT: Duration = Duration::from_secs(3);
+/// Counters are read again after 1 ms, then ever less often, up to every
+/// 20 ms: a group's few keys are counted at once, 65,536 take a while.
+const FIRST_COUNTER_POLL: Duration = Duration::from_millis(1);
 const COUNTER_POLL: Duration = Duration::from_millis(20);
 /// The source MAC of the frames the controller sends through PacketOut:
 /// locally administered, and never a node's.
@@ -32,6 +35,11 @@ pub struct ChainLayout {
     pub key_hi: u32,
     pub epoch: u32,
     pub lease_ticks: u32,
+    /// The layout is one group of a chain in groups (`docs/protocol.md`
+    /// §11): its members serve its keys through a `key_group` entry, and
+    /// their `node_config` serves no key.
+    #[serde(default)]
+    pub grouped: bool,
 }
 
 impl ChainLayout {
@@ -52,12 +60,15 @@ pub enum Step {
     /// Waits until a removed node's lease has surely lapsed (§9.3), so that
     /// it serves nothing once the chain goes on without it.
     WaitForLeases(Duration),
-    /// Writes a member's forwarding state, then its `node_config`.
-    Configure { node: String, tables: NodeTables },
-    /// Sweeps a node: one SWEEP per key, until it has counted every one (§10.1).
-    Sweep { node: String },
-    /// Sweeps `from` until `joining`, a syncing tail, has received every key (§10.4).
-    Sync { from: String, joining: String },
+    /// Writes a member's forwarding state and `key_group` entries, then its
+    /// `node_config`; `chain` is the member's chain in the layout (§2.3).
+    Configure { node: String, tables: NodeTables, chain: NodeConfig },
+    /// Sweeps a node's keys of `chain`, its chain in the layout: one SWEEP
+    /// per key, until it has counted every one (§10.1).
+    Sweep { node: String, chain: NodeConfig },
+    /// Sweeps `from`'s keys of `chain`, its chain in the layout, until
+    /// `joining`, a syncing tail, has received every one (§10.4).
+    Sync { from: String, chain: NodeConfig, joining: String },
 }
 
 /// The layout without `removed`, in the next epoch, and the steps to it:
@@ -83,8 +94,9 @@ pub fn plan_removal(
     if layout.lease_ticks != 0 {
         steps.push(Step::WaitForLeases(lease_wait));
     }
-    steps.extend(configure_tail_first(planner.tables(&next)?));
-    steps.extend(sweep_tail_first(&next));
+    let planned = planner.tables(&next)?;
+    steps.extend(configure_tail_first(&planned, &next));
+    steps.extend(sweep_tail_first(&planned, &next));
     Ok((next, steps))
 }
 
@@ -106,16 +118,20 @@ pub fn plan_addition(
     let mut members = layout.members.clone();
     members.push(joining.to_string());
     let next = ChainLayout { members, epoch: next_epoch, ..layout.clone() };
-    let mut tables = planner.tables(&next)?;
-    let at = tables.iter().position(|(name, _)| name == joining).ok_or("the planner left out the new node")?;
-    let (_, mut member) = tables.remove(at);
-    member.config.sync_epoch = next_epoch;
-    let mut steps = vec![Step::Configure { node: joining.to_string(), tables: member.clone() }];
-    steps.extend(configure_tail_first(tables));
-    steps.push(Step::Sync { from: old_tail, joining: joining.to_string() });
-    member.config.sync_epoch = 0;
-    steps.push(Step::Configure { node: joining.to_string(), tables: member });
-    steps.extend(sweep_tail_first(&next));
+    let mut planned = planner.tables(&next)?;
+    let sweeps: Vec<Step> = sweep_tail_first(&planned, &next).collect();
+    let at = planned.iter().position(|(name, _)| name == joining).ok_or("the planner left out the new node")?;
+    let (_, member) = planned.remove(at);
+    let mut syncing = member.clone();
+    syncing.set_sync_epoch(next.key_lo, next.key_hi, next_epoch);
+    let mut steps = vec![configure(joining, syncing, &next)];
+    steps.extend(configure_tail_first(&planned, &next));
+    let (_, old_tail_tables) =
+        planned.iter().find(|(name, _)| *name == old_tail).ok_or("the planner left out the tail")?;
+    let chain = old_tail_tables.chain_of(next.key_lo, next.key_hi);
+    steps.push(Step::Sync { from: old_tail, chain, joining: joining.to_string() });
+    steps.push(configure(joining, member, &next));
+    steps.extend(sweeps);
     Ok((next, steps))
 }
 
@@ -130,8 +146,9 @@ pub fn plan_restart(
 ) -> Result<(ChainLayout, Vec<Step>), String> {
     check_epoch(layout, next_epoch)?;
     let next = ChainLayout { epoch: next_epoch, ..layout.clone() };
-    let mut steps: Vec<Step> = configure_tail_first(planner.tables(&next)?).collect();
-    steps.extend(sweep_tail_first(&next));
+    let planned = planner.tables(&next)?;
+    let mut steps: Vec<Step> = configure_tail_first(&planned, &next).collect();
+    steps.extend(sweep_tail_first(&planned, &next));
     Ok((next, steps))
 }
 
@@ -143,12 +160,25 @@ fn check_epoch(layout: &ChainLayout, next_epoch: u32) -> Result<(), String> {
     }
 }
 
-fn configure_tail_first(tables: Vec<(String, NodeTables)>) -> impl Iterator<Item = Step> {
-    tables.into_iter().rev().map(|(node, tables)| Step::Configure { node, tables })
+fn configure(node: &str, tables: NodeTables, layout: &ChainLayout) -> Step {
+    let chain = tables.chain_of(layout.key_lo, layout.key_hi);
+    Step::Configure { node: node.to_string(), tables, chain }
 }
 
-fn sweep_tail_first(layout: &ChainLayout) -> impl Iterator<Item = Step> + '_ {
-    layout.members.iter().rev().map(|node| Step::Sweep { node: node.clone() })
+fn configure_tail_first<'a>(
+    planned: &'a [(String, NodeTables)],
+    layout: &'a ChainLayout,
+) -> impl Iterator<Item = Step> + 'a {
+    planned.iter().rev().map(move |(node, tables)| configure(node, tables.clone(), layout))
+}
+
+/// Planned in member order, as every planner gives them.
+fn sweep_tail_first<'a>(
+    planned: &'a [(String, NodeTables)],
+    layout: &'a ChainLayout,
+) -> impl Iterator<Item = Step> + 'a {
+    let chain = |tables: &NodeTables| tables.chain_of(layout.key_lo, layout.key_hi);
+    planned.iter().rev().map(move |(node, tables)| Step::Sweep { node: node.clone(), chain: chain(tables) })
 }
 
 /// A SWEEP of `key` to the node configured `config` (§10.1).
@@ -207,25 +237,25 @@ impl Controller {
                     tokio::time::sleep(*wait).await;
                     format!("waited {wait:?} for the removed node's lease to lapse")
                 }
-                Step::Configure { node, tables } => {
-                    if tables.config.is_syncing() {
+                Step::Configure { node, tables, chain } => {
+                    if chain.is_syncing() {
                         let count = outcome_count(self.member(node)?, Outcome::KeyReceived).await?;
                         received_before.push((node.clone(), count));
                     }
-                    self.configure(node, tables).await?
+                    self.configure(node, tables, chain).await?
                 }
-                Step::Sweep { node } => {
+                Step::Sweep { node, chain } => {
                     let target = self.member(node)?;
-                    let (sent, rounds) = sweep(target, &SWEPT).await?;
+                    let (sent, rounds) = sweep(target, chain, &SWEPT).await?;
                     report.sweeps_sent += sent;
                     format!("{node}: swept ({sent} SWEEPs in {rounds} round(s))")
                 }
-                Step::Sync { from, joining } => {
+                Step::Sync { from, chain, joining } => {
                     let before = received_before.iter().find(|(node, _)| node == joining).map(|(_, count)| *count);
                     let before = before.ok_or_else(|| {
                         NodeError::new(joining, "", "is synced without being configured as a syncing tail first")
                     })?;
-                    let (sent, rounds) = self.sync(from, joining, before).await?;
+                    let (sent, rounds) = self.sync(from, chain, joining, before).await?;
                     report.sweeps_sent += sent;
                     format!("{joining}: received every key from {from} ({sent} SWEEPs in {rounds} round(s))")
                 }
@@ -235,29 +265,35 @@ impl Controller {
         Ok(report)
     }
 
-    async fn configure(&mut self, node: &str, tables: &NodeTables) -> Result<String, NodeError> {
+    async fn configure(&mut self, node: &str, tables: &NodeTables, chain: &NodeConfig) -> Result<String, NodeError> {
         let target = self.member(node)?;
         let mut tables = tables.clone();
         tables.add_controller_port(target.capabilities().packet_out_port);
         let changes = target.write_forwarding(&tables).await?;
         target.set_config(&tables.config).await?;
-        self.set_tables(node, tables.clone());
-        let config = tables.config;
-        let syncing = if config.is_syncing() { ", syncing" } else { "" };
-        Ok(format!("{node}: {changes}; node_config set ({}, epoch {}{syncing})", config.role.name(), config.epoch))
+        self.set_tables(node, tables);
+        let syncing = if chain.is_syncing() { ", syncing" } else { "" };
+        let keys = format!("keys {}..{}", chain.key_lo, chain.key_hi);
+        Ok(format!("{node}: {changes}; {keys} as {}, epoch {}{syncing}", chain.role.name(), chain.epoch))
     }
 
-    /// Sweeps `from` until `joining` has counted `KEY_RECEIVED` for every
-    /// key of its range since it became a syncing tail (when it counted
-    /// `received_before`): the only count that tells that it holds every
-    /// key (§10.4), whether a write or the sweep brought it.
-    async fn sync(&mut self, from: &str, joining: &str, received_before: u64) -> Result<(u64, u32), NodeError> {
-        let keys = key_count(&self.configured(joining)?.config);
+    /// Sweeps `from`'s keys of `chain` until `joining` has counted
+    /// `KEY_RECEIVED` for every one since it became a syncing tail (when it
+    /// counted `received_before`): the only count that tells that it holds
+    /// every key (§10.4), whether a write or the sweep brought it.
+    async fn sync(
+        &mut self,
+        from: &str,
+        chain: &NodeConfig,
+        joining: &str,
+        received_before: u64,
+    ) -> Result<(u64, u32), NodeError> {
+        let keys = key_count(chain);
         let mut sent = 0;
         for round in 1..=MAX_SWEEP_ROUNDS {
-            let config = self.configured(from)?.config;
-            sent += send_sweeps(self.member(from)?, &config).await?;
+            sent += send_sweeps(self.member(from)?, chain).await?;
             let deadline = Instant::now() + SWEEP_ROUND_WAIT;
+            let mut poll = FIRST_COUNTER_POLL;
             loop {
                 // Saturating: a node that restarted counts from 0 again, and must not look synced.
                 let received =
@@ -268,7 +304,8 @@ impl Controller {
                 if Instant::now() >= deadline {
                     break;
                 }
-                tokio::time::sleep(COUNTER_POLL).await;
+                tokio::time::sleep(poll).await;
+                poll = (poll * 2).min(COUNTER_POLL);
             }
         }
         let target = self.member(joining)?;
@@ -282,35 +319,29 @@ impl Controller {
     fn member(&mut self, node: &str) -> Result<&mut (dyn Target + 'static), NodeError> {
         self.target(node).ok_or_else(|| NodeError::new(node, "", "is not a node of this controller's deployment"))
     }
-
-    fn configured(&self, node: &str) -> Result<NodeTables, NodeError> {
-        self.tables_of(node).cloned().ok_or_else(|| NodeError::new(node, "", "is not a node of this deployment"))
-    }
 }
 
 /// The outcomes that count a SWEEP at the swept node: one per key.
 const SWEPT: [Outcome; 4] = [Outcome::SweepResent, Outcome::SweepCopied, Outcome::SweepCommitted, Outcome::SweepClean];
 
-/// Sweeps `target` until one round's SWEEPs are all counted by its
-/// `counted` outcomes, one per key: then every key was swept (a round with
-/// a lost SWEEP is simply repeated, as every SWEEP is harmless, §10.1).
-/// Returns the SWEEPs sent and the rounds it took.
-async fn sweep(target: &mut dyn Target, counted: &[Outcome]) -> Result<(u64, u32), NodeError> {
-    let config = target
-        .read_config()
-        .await?
-        .ok_or_else(|| NodeError::new(target.name(), target.address(), "is unconfigured: there is nothing to sweep"))?;
-    let keys = key_count(&config);
+/// Sweeps `target`'s keys of `chain` until one round's SWEEPs are all
+/// counted by its `counted` outcomes, one per key: then every key was swept
+/// (a round with a lost SWEEP is simply repeated, as every SWEEP is
+/// harmless, §10.1). Returns the SWEEPs sent and the rounds it took.
+async fn sweep(target: &mut dyn Target, chain: &NodeConfig, counted: &[Outcome]) -> Result<(u64, u32), NodeError> {
+    let keys = key_count(chain);
     let mut sent = 0;
     for round in 1..=MAX_SWEEP_ROUNDS {
         let before = outcome_sum(target, counted).await?;
-        sent += send_sweeps(target, &config).await?;
+        sent += send_sweeps(target, chain).await?;
         let deadline = Instant::now() + SWEEP_ROUND_WAIT;
+        let mut poll = FIRST_COUNTER_POLL;
         while Instant::now() < deadline {
             if outcome_sum(target, counted).await?.saturating_sub(before) >= keys {
                 return Ok((sent, round));
             }
-            tokio::time::sleep(COUNTER_POLL).await;
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(COUNTER_POLL);
         }
     }
     Err(NodeError::new(
@@ -324,12 +355,12 @@ fn key_count(config: &NodeConfig) -> u64 {
     u64::from(config.key_hi) - u64::from(config.key_lo)
 }
 
-/// One SWEEP per key of the node's range, through PacketOut.
-async fn send_sweeps(target: &mut dyn Target, config: &NodeConfig) -> Result<u64, NodeError> {
+/// One SWEEP per key of `chain`, in its epoch, through PacketOut.
+async fn send_sweeps(target: &mut dyn Target, chain: &NodeConfig) -> Result<u64, NodeError> {
     let mut sent = 0;
-    for key in u32::from(config.key_lo)..config.key_hi {
+    for key in u32::from(chain.key_lo)..chain.key_hi {
         let key = u16::try_from(key).expect("key_hi <= 65536");
-        target.packet_out(&sweep_frame(config, key)).await?;
+        target.packet_out(&sweep_frame(chain, key)).await?;
         sent += 1;
     }
     Ok(sent)
@@ -387,6 +418,7 @@ mod tests {
             key_hi: 64,
             epoch: 1,
             lease_ticks,
+            grouped: false,
         }
     }
 
@@ -395,10 +427,10 @@ mod tests {
             .iter()
             .map(|step| match step {
                 Step::WaitForLeases(_) => "wait".to_string(),
-                Step::Configure { node, tables } if tables.config.is_syncing() => format!("configure {node} syncing"),
-                Step::Configure { node, tables } => format!("configure {node} {}", tables.config.role.name()),
-                Step::Sweep { node } => format!("sweep {node}"),
-                Step::Sync { from, joining } => format!("sync {joining} from {from}"),
+                Step::Configure { node, chain, .. } if chain.is_syncing() => format!("configure {node} syncing"),
+                Step::Configure { node, chain, .. } => format!("configure {node} {}", chain.role.name()),
+                Step::Sweep { node, .. } => format!("sweep {node}"),
+                Step::Sync { from, joining, .. } => format!("sync {joining} from {from}"),
             })
             .collect()
     }

@@ -153,6 +153,7 @@ impl TopologyPlanner {
             key_hi: chain.key_hi,
             epoch: FIRST_EPOCH,
             lease_ticks: 0,
+            grouped: false,
         })
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::deploy::{Controller, Deployment};
 use crate::election::{Leadership, LossReason};
+use crate::groups::{group_records, GroupLayoutError, GroupPlanner};
 use crate::lease_clock::NodeClockEstimate;
 use crate::reconfigure::{plan_addition, plan_removal, plan_restart, renew_frame, ChainLayout, LayoutPlanner, Step};
 use crate::state_store::{StateStore, StoreError};
@@ -319,7 +320,7 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
     ) -> Service<P> {
         let supervisor = Supervisor::new(state, settings.supervisor);
         let (events_tx, events) = mpsc::channel::<Event>(1024);
-        let (renew_set, _) = watch::channel(renewed_members(supervisor.state(), &[]));
+        let (renew_set, _) = watch::channel(renewed_members(&supervisor, &[]));
         let mut service = Service {
             supervisor,
             planner,
@@ -420,7 +421,9 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
     /// cannot be planned fails at once, and is retried after the pause.
     fn reconfigure(&mut self, chain: String, change: Change, from: &ChainLayout, next_epoch: u32) {
         let wait = |node: &str| lease_wait(&self.lease_ends, node, &self.settings);
-        let (next, steps) = match plan(&change, from, next_epoch, wait, &self.planner) {
+        let layouts: Vec<ChainLayout> = self.supervisor.state().chains.iter().map(|c| c.layout.clone()).collect();
+        let planner = GroupPlanner { inner: &self.planner, layouts: &layouts };
+        let (next, steps) = match plan(&change, from, next_epoch, wait, &planner) {
             Ok(planned) => planned,
             Err(error) => {
                 let finished = Event::Finished { chain: chain.clone(), outcome: Err(error.clone()) };
@@ -434,7 +437,7 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
         };
         self.note(NoteKind::ReconfigureStarted { chain: chain.clone(), change: change.clone(), epoch: next_epoch });
         self.in_flight.push(next.clone());
-        self.renew_set.send_replace(renewed_members(self.supervisor.state(), &self.in_flight));
+        self.update_renew_set();
         let mut controller = self.idle.take().expect("checked");
         self.reconfiguring.spawn(async move {
             let result = controller.reconfigure(&steps).await.map(|_| next).map_err(|e| e.to_string());
@@ -449,6 +452,7 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
         let node = node.clone();
         let decisions = self.supervisor.handle(event);
         self.pending.extend(decisions);
+        self.update_renew_set();
         match (was_down, self.supervisor.is_down(&node)) {
             (false, true) => self.note(NoteKind::NodeDown(node)),
             (true, false) => self.note(NoteKind::NodeUp(node)),
@@ -479,7 +483,18 @@ impl<P: LayoutPlanner + Send + Sync + 'static> Service<P> {
             self.pending.push_back(Decision::Persist(self.supervisor.state().clone()));
         }
         self.pending.extend(decisions);
-        self.renew_set.send_replace(renewed_members(self.supervisor.state(), &self.in_flight));
+        self.update_renew_set();
+    }
+
+    fn update_renew_set(&self) {
+        let renewed = renewed_members(&self.supervisor, &self.in_flight);
+        self.renew_set.send_if_modified(|set| match *set == renewed {
+            true => false,
+            false => {
+                *set = renewed;
+                true
+            }
+        });
     }
 
     /// How long until a paused reconfiguration may start.
@@ -599,31 +614,38 @@ async fn lead<P: LayoutPlanner + Send + Sync + 'static>(
 }
 
 /// The state of a first start: every chain of the topology as its file
-/// gives it, with this controller's leases.
-pub fn initial_state(topology: &netcraq_topology::Topology, settings: &ServiceSettings) -> SupervisorState {
-    let chains = topology
-        .chains()
-        .iter()
-        .map(|chain| {
-            let layout = ChainLayout {
-                members: chain.nodes.clone(),
-                mode: chain.mode,
-                key_lo: chain.key_lo,
-                key_hi: chain.key_hi,
-                epoch: netcraq_plan::plan::FIRST_EPOCH,
-                lease_ticks: settings.lease_ticks(),
-            };
-            crate::supervisor::ChainRecord {
-                name: chain.name.clone(),
-                length: chain.nodes.len(),
-                spares: chain.spares.clone(),
-                epoch_used: layout.epoch,
-                layout,
-                joining: None,
-            }
-        })
-        .collect();
-    SupervisorState { chains }
+/// gives it, or its groups (`groups::group_records`), with this
+/// controller's leases.
+pub fn initial_state(
+    topology: &netcraq_topology::Topology,
+    settings: &ServiceSettings,
+) -> Result<SupervisorState, GroupLayoutError> {
+    let (epoch, lease_ticks) = (netcraq_plan::plan::FIRST_EPOCH, settings.lease_ticks());
+    let mut chains = Vec::new();
+    for chain in topology.chains() {
+        if chain.groups > 1 {
+            chains.extend(group_records(chain, epoch, lease_ticks)?);
+            continue;
+        }
+        let layout = ChainLayout {
+            members: chain.nodes.clone(),
+            mode: chain.mode,
+            key_lo: chain.key_lo,
+            key_hi: chain.key_hi,
+            epoch,
+            lease_ticks,
+            grouped: false,
+        };
+        chains.push(crate::supervisor::ChainRecord {
+            name: chain.name.clone(),
+            length: chain.nodes.len(),
+            spares: chain.spares.clone(),
+            epoch_used: layout.epoch,
+            layout,
+            joining: None,
+        });
+    }
+    Ok(SupervisorState { chains })
 }
 
 /// The steps of `change`: a removal first waits out the removed node's lease.
@@ -651,11 +673,13 @@ fn lease_wait(lease_ends: &LeaseEnds, node: &str, settings: &ServiceSettings) ->
     end.map_or(Duration::ZERO, |end| (end + settings.lease_margin).saturating_duration_since(Instant::now()))
 }
 
-/// The members of every chain and of every layout under way: the nodes
-/// whose leases are renewed.
-fn renewed_members(state: &SupervisorState, in_flight: &[ChainLayout]) -> BTreeSet<String> {
-    let layouts = state.chains.iter().map(|c| &c.layout).chain(in_flight);
-    layouts.flat_map(|layout| layout.members.iter().cloned()).collect()
+/// The nodes whose leases are renewed: the members of every chain and of
+/// every layout under way, but for those whose leases must lapse.
+fn renewed_members(supervisor: &Supervisor, in_flight: &[ChainLayout]) -> BTreeSet<String> {
+    let layouts = supervisor.state().chains.iter().map(|c| &c.layout).chain(in_flight);
+    let mut members: BTreeSet<String> = layouts.flat_map(|layout| layout.members.iter().cloned()).collect();
+    members.retain(|node| !supervisor.lease_withheld(node));
+    members
 }
 
 /// Connects to `node`, claims the primary role and prepares its pipeline;
@@ -802,6 +826,7 @@ mod tests {
                 key_hi: 16,
                 epoch: 4,
                 lease_ticks: 488,
+                grouped: false,
             },
             length: 3,
             spares: vec!["n2".into()],

@@ -16,9 +16,9 @@
 //! - a node joins one chain at a time: its `KEY_RECEIVED` counter tells one
 //!   sync from another only then (§11, joins), so a node's failure brings
 //!   the groups it was in back one at a time on each replacement;
-//! - every attempt takes a new epoch, recorded (persisted) before any node
-//!   sees it, so that no epoch is ever given out twice, even by a new leader
-//!   after a crash (§9.2).
+//! - every attempt takes a new epoch from one counter over every chain
+//!   (§9.2), recorded (persisted) before any node sees it, so that no epoch
+//!   is ever given out twice, even by a new leader after a crash.
 
 use crate::reconfigure::ChainLayout;
 use serde::{Deserialize, Serialize};
@@ -179,6 +179,16 @@ impl Supervisor {
         matches!(self.health.get(node), Some(Health::Down { .. }))
     }
 
+    /// Whether `node` must not be renewed, so that its lease lapses before
+    /// a chain goes on without it (§9.3): it is down, a failed joiner, or
+    /// was removed from a chain and so leaves every chain (a node fails as
+    /// a whole, §11: it stays in no group while removed from another, whose
+    /// keys its `key_group` entry would still serve).
+    pub fn lease_withheld(&self, node: &str) -> bool {
+        let joining = self.state.chains.iter().any(|c| c.joining.as_deref() == Some(node));
+        self.is_down(node) || joining || self.to_retire.iter().any(|n| n == node)
+    }
+
     /// Whether `chain` is being reconfigured.
     pub fn is_busy(&self, chain: &str) -> bool {
         self.busy.contains_key(chain)
@@ -255,8 +265,9 @@ impl Supervisor {
                 continue;
             }
             let Some(change) = self.change_for(chain) else { continue };
+            let next_epoch = self.highest_epoch() + 1;
             let chain = &mut self.state.chains[index];
-            chain.epoch_used = chain.epoch_used.max(chain.layout.epoch) + 1;
+            chain.epoch_used = next_epoch;
             let reconfigure = Decision::Reconfigure {
                 chain: chain.name.clone(),
                 change: change.clone(),
@@ -271,6 +282,11 @@ impl Supervisor {
         }
         decisions.extend(reconfigurations);
         decisions
+    }
+
+    /// The highest epoch given out or reached by any chain.
+    fn highest_epoch(&self) -> u32 {
+        self.state.chains.iter().map(|c| c.epoch_used.max(c.layout.epoch)).max().unwrap_or(0)
     }
 
     /// Removed nodes that answer again and serve in no chain, retired once.
@@ -293,12 +309,14 @@ impl Supervisor {
         self.busy.values().any(|change| matches!(change, Change::Add { node: n } if n == node))
     }
 
-    /// A down member to remove first (never the last: a chain of one
-    /// whose node is down waits for it); else a restart not yet done; else
-    /// a spare that is up, when the chain is short.
+    /// A down member, or one removed from another chain, to remove first
+    /// (never the last: a chain of one whose node is down waits for it);
+    /// else a restart not yet done; else a spare that is up, when the chain
+    /// is short.
     fn change_for(&self, chain: &ChainRecord) -> Option<Change> {
         let members = &chain.layout.members;
-        if let Some(down) = members.iter().find(|node| self.is_down(node)) {
+        let leaving = |node: &&String| self.is_down(node) || self.to_retire.contains(node);
+        if let Some(down) = members.iter().find(leaving) {
             if members.len() > 1 {
                 return Some(Change::Remove { node: down.clone() });
             }
@@ -309,10 +327,7 @@ impl Supervisor {
         if self.to_restart.contains(&chain.name) {
             return Some(Change::Restart);
         }
-        let spare = chain
-            .spares
-            .iter()
-            .find(|node| !self.is_down(node) && !self.to_retire.contains(node) && !self.is_joining(node));
+        let spare = chain.spares.iter().find(|node| !self.lease_withheld(node) && !self.is_joining(node));
         match (members.len() < chain.length, spare) {
             (true, Some(node)) if members.iter().all(|m| !self.is_down(m)) => Some(Change::Add { node: node.clone() }),
             _ => None,
@@ -333,6 +348,7 @@ mod tests {
             key_hi: 16,
             epoch,
             lease_ticks: 100,
+            grouped: false,
         }
     }
 

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{FabricPort, NodeConfig, Outcome, Route, CONTROLLER_PORT};
+use netcraq_core::{FabricPort, KeyGroup, NodeConfig, Outcome, Route, CONTROLLER_PORT};
 use netcraq_p4runtime::entities::{
     array_entry, decode_bits, RegisterArrays, CONTROL_PREFIX, NO_ROUTE_COUNTER, REGISTER_WORD_BITS,
 };
@@ -140,6 +140,7 @@ pub struct ForwardingChanges {
     pub routes_deleted: usize,
     pub routes_unchanged: usize,
     pub fabric_ports_changed: usize,
+    pub key_groups_changed: usize,
     pub replication_entries: usize,
 }
 
@@ -152,6 +153,9 @@ impl std::fmt::Display for ForwardingChanges {
         )?;
         if self.fabric_ports_changed > 0 {
             write!(f, "; {} fabric port(s) written", self.fabric_ports_changed)?;
+        }
+        if self.key_groups_changed > 0 {
+            write!(f, "; {} key_group entries written", self.key_groups_changed)?;
         }
         if self.replication_entries > 0 {
             write!(f, "; {} clone session(s)", self.replication_entries)?;
@@ -450,7 +454,8 @@ impl Target for P4RuntimeTarget {
         };
         let changes = self.connection.write_routes(&tables.routes).await?;
         let fabric_ports_changed = self.connection.write_fabric_ports(&tables.fabric_ports).await?;
-        Ok(ForwardingChanges { replication_entries, fabric_ports_changed, ..changes })
+        let key_groups_changed = self.connection.write_key_groups(&tables.key_groups).await?;
+        Ok(ForwardingChanges { replication_entries, fabric_ports_changed, key_groups_changed, ..changes })
     }
 
     async fn set_config(&mut self, config: &NodeConfig) -> Result<(), NodeError> {
@@ -725,23 +730,54 @@ impl Connection {
     /// entries changed.
     async fn write_fabric_ports(&mut self, fabric_ports: &[FabricPort]) -> Result<usize, NodeError> {
         let current = self.read_fabric_ports().await?;
-        let kept = |port: u16| fabric_ports.iter().any(|f| f.port == port);
-        let deleted = current
-            .iter()
-            .filter(|c| !kept(c.port))
-            .map(|c| (p4::update::Type::Delete, self.ids.fabric_port_key(c.port)));
-        let changed = fabric_ports.iter().filter(|f| !current.contains(f)).map(|f| {
-            let kind = if current.iter().any(|c| c.port == f.port) {
-                p4::update::Type::Modify
-            } else {
-                p4::update::Type::Insert
-            };
-            (kind, self.ids.fabric_port_entry(f))
-        });
-        let updates: Vec<_> =
-            deleted.chain(changed).map(|(kind, entry)| update(kind, p4::entity::Entity::TableEntry(entry))).collect();
+        let ids = &self.ids;
+        let updates = exact_updates(
+            &current,
+            fabric_ports,
+            |a, b| a.port == b.port,
+            |f| ids.fabric_port_key(f.port),
+            |f| ids.fabric_port_entry(f),
+        );
         let count = updates.len();
         self.write("writing fabric_port", updates).await?;
+        Ok(count)
+    }
+
+    async fn read_key_groups(&mut self) -> Result<Vec<KeyGroup>, NodeError> {
+        let wanted = p4::TableEntry { table_id: self.ids.key_group, ..Default::default() };
+        let found = self.read("reading key_group", vec![entity(p4::entity::Entity::TableEntry(wanted))]).await?;
+        let entries = found.iter().filter_map(|e| match &e.entity {
+            Some(p4::entity::Entity::TableEntry(entry))
+                if entry.table_id == self.ids.key_group && !entry.is_default_action =>
+            {
+                Some(entry)
+            }
+            _ => None,
+        });
+        entries
+            .map(|entry| {
+                let group = self.ids.parse_key_group_entry(&self.index, entry);
+                group.map_err(|e| self.error(format!("reading key_group: an entry is not a group: {e}")))
+            })
+            .collect()
+    }
+
+    /// Makes `key_group` hold exactly `groups` (§11), as
+    /// [`Connection::write_routes`] does for routes, deletes first: a group
+    /// the node leaves stops being served before any other changes.
+    /// Returns how many entries changed.
+    async fn write_key_groups(&mut self, groups: &[KeyGroup]) -> Result<usize, NodeError> {
+        let current = self.read_key_groups().await?;
+        let ids = &self.ids;
+        let updates = exact_updates(
+            &current,
+            groups,
+            |a, b| (a.key, a.prefix_len) == (b.key, b.prefix_len),
+            |g| ids.key_group_key(g.key, g.prefix_len),
+            |g| ids.key_group_entry(g),
+        );
+        let count = updates.len();
+        self.write("writing key_group", updates).await?;
         Ok(count)
     }
 
@@ -887,6 +923,30 @@ fn detail_of(error: &ClientError) -> String {
             text
         }
     }
+}
+
+/// The updates that make a table holding `current` hold exactly `wanted`,
+/// deletes first, then modifies and inserts; `same_match` tells two entries
+/// of the same match key, `match_key` is an entry's key alone (for DELETE).
+fn exact_updates<T: PartialEq>(
+    current: &[T],
+    wanted: &[T],
+    same_match: impl Fn(&T, &T) -> bool,
+    match_key: impl Fn(&T) -> p4::TableEntry,
+    entry: impl Fn(&T) -> p4::TableEntry,
+) -> Vec<p4::Update> {
+    let deleted = current
+        .iter()
+        .filter(|c| !wanted.iter().any(|w| same_match(c, w)))
+        .map(|c| (p4::update::Type::Delete, match_key(c)));
+    let changed = wanted.iter().filter(|w| !current.contains(w)).map(|w| {
+        let kind = match current.iter().any(|c| same_match(c, w)) {
+            true => p4::update::Type::Modify,
+            false => p4::update::Type::Insert,
+        };
+        (kind, entry(w))
+    });
+    deleted.chain(changed).map(|(kind, entry)| update(kind, p4::entity::Entity::TableEntry(entry))).collect()
 }
 
 #[cfg(test)]

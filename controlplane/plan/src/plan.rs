@@ -2,7 +2,7 @@
 //! §2.3). Pure: no I/O, so the topology runner, the in-memory network and the
 //! P4Runtime controller all install the same entries.
 
-use netcraq_core::{FabricPort, Mode, NodeConfig, Role, Route};
+use netcraq_core::{FabricPort, KeyGroup, Mode, NodeConfig, Role, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 
 use netcraq_wire::Endpoint;
@@ -62,9 +62,52 @@ pub struct NodeTables {
     pub routes: Vec<Route>,
     /// In port order.
     pub fabric_ports: Vec<FabricPort>,
+    /// The node's `key_group` entries: one per group it is in when its
+    /// keys are in groups (§11), none otherwise.
+    pub key_groups: Vec<KeyGroup>,
 }
 
 impl NodeTables {
+    /// The chain the node serves keys `key_lo..key_hi` by (§2.3, "The
+    /// key's chain"): its `key_group` entry of exactly those keys, else
+    /// `node_config`.
+    pub fn chain_of(&self, key_lo: u16, key_hi: u32) -> NodeConfig {
+        match self.key_groups.iter().find(|g| g.key == key_lo && g.key_end() == key_hi) {
+            Some(group) => group.chain_of(&self.config),
+            None => self.config,
+        }
+    }
+
+    /// Sets `sync_epoch` (§10.4) of the chain of keys `key_lo..key_hi`.
+    pub fn set_sync_epoch(&mut self, key_lo: u16, key_hi: u32, sync_epoch: u32) {
+        match self.key_groups.iter_mut().find(|g| g.key == key_lo && g.key_end() == key_hi) {
+            Some(group) => group.sync_epoch = sync_epoch,
+            None => self.config.sync_epoch = sync_epoch,
+        }
+    }
+
+    /// Adds the routes, fabric ports and `key_group` entries of `other`,
+    /// the same node's tables in another group (§2.3: a port is marked for
+    /// a neighbour of any of the node's chains).
+    pub fn merge(&mut self, other: &NodeTables) {
+        for route in &other.routes {
+            if !self.routes.iter().any(|r| r.prefix == route.prefix && r.prefix_len == route.prefix_len) {
+                self.routes.push(*route);
+            }
+        }
+        for port in &other.fabric_ports {
+            self.add_fabric_port(port.port, port.from_predecessor, port.from_successor);
+            if port.from_controller {
+                self.add_controller_port(port.port);
+            }
+        }
+        for group in &other.key_groups {
+            if !self.key_groups.iter().any(|g| g.key == group.key && g.prefix_len == group.prefix_len) {
+                self.key_groups.push(*group);
+            }
+        }
+    }
+
     /// Marks `port` as a fabric port, adding the neighbour flags given.
     pub fn add_fabric_port(&mut self, port: u16, from_predecessor: bool, from_successor: bool) {
         let entry = self.fabric_port_mut(port);
@@ -132,7 +175,7 @@ pub fn chain_tables(
                 Ok(Route { prefix: to, prefix_len: 32, port, mac })
             };
             let routes = peers.clone().chain(clients.iter().copied()).map(route).collect::<Result<Vec<_>, _>>()?;
-            let mut tables = NodeTables { config, routes, fabric_ports: Vec::new() };
+            let mut tables = NodeTables { config, routes, fabric_ports: Vec::new(), key_groups: Vec::new() };
             for peer in peers {
                 let port = route(peer)?.port;
                 let (predecessor, successor) = (config.predecessor_ip == peer, config.successor_ip == peer);

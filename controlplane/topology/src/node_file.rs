@@ -260,7 +260,12 @@ impl NodeFile {
 
     /// The node's tables as the planner computes them.
     pub fn tables(&self) -> NodeTables {
-        NodeTables { config: self.config, routes: self.routes(), fabric_ports: self.fabric_ports.clone() }
+        NodeTables {
+            config: self.config,
+            routes: self.routes(),
+            fabric_ports: self.fabric_ports.clone(),
+            key_groups: Vec::new(),
+        }
     }
 }
 

@@ -116,6 +116,13 @@ pub(crate) struct ChainEntry {
     /// Nodes that wait, unconfigured, to join this chain when a member fails.
     #[serde(default)]
     pub spares: Vec<String>,
+    /// Virtual groups the running controller splits the keys into (§11).
+    #[serde(default = "one_group")]
+    pub groups: u32,
+}
+
+fn one_group() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -277,6 +284,10 @@ pub struct Chain {
     pub key_lo: u16,
     pub key_hi: u32,
     pub spares: Vec<String>,
+    /// 1, or the number of virtual groups (a power of two) the running
+    /// controller lays over `nodes` and `spares` together (`docs/protocol.md`
+    /// §11), each a chain of `nodes.len()` of them.
+    pub groups: u32,
 }
 
 /// Why a topology file was refused: the entry at fault and what is wrong.

@@ -278,6 +278,7 @@ fn chains(entries: &[ChainEntry], nodes: &[Node], hosts: &[Host]) -> Result<Vec<
             }
         }
         let (key_lo, key_hi) = key_range(&at, entry.keys)?;
+        check_groups(&at, entry, key_lo, key_hi)?;
         chains.push(Chain {
             name: entry.name.clone(),
             nodes: entry.nodes.clone(),
@@ -285,9 +286,30 @@ fn chains(entries: &[ChainEntry], nodes: &[Node], hosts: &[Host]) -> Result<Vec<
             key_lo,
             key_hi,
             spares: entry.spares.clone(),
+            groups: entry.groups,
         });
     }
     Ok(chains)
+}
+
+/// Groups split keys `0..2^k` into a power of two of equal ranges, each
+/// a `key_group` entry of every node it is on (at most
+/// [`netcraq_core::KEY_GROUP_CAPACITY`] of them).
+fn check_groups(at: &str, entry: &ChainEntry, key_lo: u16, key_hi: u32) -> Result<(), TopologyError> {
+    let groups = entry.groups;
+    if groups == 1 {
+        return Ok(());
+    }
+    if !groups.is_power_of_two() || groups as usize > netcraq_core::KEY_GROUP_CAPACITY {
+        let most = netcraq_core::KEY_GROUP_CAPACITY;
+        return Err(error(at, format!("groups = {groups}: a power of two, at most {most}")));
+    }
+    if key_lo != 0 || !key_hi.is_power_of_two() || groups > key_hi {
+        let problem =
+            format!("groups split keys [0, 2^k) with at least one key a group; keys are [{key_lo}, {key_hi}]");
+        return Err(error(at, problem));
+    }
+    Ok(())
 }
 
 fn check_member(at: &str, member: &str, nodes: &[Node], hosts: &[Host]) -> Result<(), TopologyError> {

@@ -52,6 +52,26 @@ impl KeyGroup {
         (key ^ self.key) & self.mask() == 0
     }
 
+    /// The entry that makes `chain` the chain of its keys (§2.3): `None`
+    /// unless they are a power-of-two range aligned on its size.
+    pub fn of_chain(chain: &NodeConfig) -> Option<KeyGroup> {
+        let size = chain.key_hi.checked_sub(u32::from(chain.key_lo))?;
+        if !size.is_power_of_two() || size > 1 << 16 || u32::from(chain.key_lo) % size != 0 {
+            return None;
+        }
+        Some(KeyGroup {
+            key: chain.key_lo,
+            prefix_len: 16 - size.trailing_zeros() as u8, // size <= 2^16
+            role: chain.role,
+            head_ip: chain.head_ip,
+            tail_ip: chain.tail_ip,
+            successor_ip: chain.successor_ip,
+            predecessor_ip: chain.predecessor_ip,
+            epoch: chain.epoch,
+            sync_epoch: chain.sync_epoch,
+        })
+    }
+
     /// The key's chain (§2.3): `config` with this group's chain parameters
     /// and its keys as the key range.
     pub fn chain_of(&self, config: &NodeConfig) -> NodeConfig {
@@ -199,6 +219,17 @@ mod tests {
         assert_eq!((chain.role, chain.epoch, chain.key_lo, chain.key_hi), (Role::Tail, 21, 16, 32));
         assert_eq!((chain.own_ip, chain.own_mac), (config.own_ip, config.own_mac));
         assert_eq!(tail(0, 0, 1).key_end(), 1 << 16);
+    }
+
+    #[test]
+    fn a_chain_over_an_aligned_power_of_two_of_keys_is_a_group() {
+        let config = crate::NodeConfig::solo(netcraq_wire::MacAddr([2, 0, 0, 0, 0, 3]), [10, 0, 0, 3].into(), 0, 0);
+        for group in [tail(16, 12, 21), tail(0, 0, 1), tail(0xffff, 16, 2)] {
+            assert_eq!(KeyGroup::of_chain(&group.chain_of(&config)), Some(group));
+        }
+        for (key_lo, key_hi) in [(0, 3), (8, 24), (5, 5), (5, 4)] {
+            assert_eq!(KeyGroup::of_chain(&crate::NodeConfig { key_lo, key_hi, ..config }), None, "{key_lo}..{key_hi}");
+        }
     }
 
     #[test]

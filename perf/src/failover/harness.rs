@@ -119,7 +119,7 @@ impl ManagedChain {
         deployment.options.timeout = CALL_TIMEOUT;
         let controller = Controller::new(&deployment).map_err(|e| e.to_string())?;
         let planner = TopologyPlanner::new(&self.topology);
-        let state = service::initial_state(&self.topology, &settings);
+        let state = service::initial_state(&self.topology, &settings).map_err(|e| e.to_string())?;
         let (notes_tx, receiver) = mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
