@@ -50,7 +50,8 @@ struct metadata_t {
     @field_list(1)
     bit<8>  second;
 
-    /* node_config (§2.3). */
+    /* node_config (§2.3); key_group replaces the chain's fields for the
+     * keys of a group (§2.3, "the key's chain"). */
     bit<1>  configured;
     bit<48> own_mac;
     bit<32> own_ip;
@@ -197,6 +198,27 @@ control NetcraqIngress(inout headers_t hdr,
         meta.sync_epoch = sync_epoch;
     }
 
+    /* §2.3 key_group: the key's chain is the group's. Its keys are in range
+     * (§5 step 16); the range stays within the registers. */
+    @name(".NetcraqIngress.set_group") @id(0x01000007)
+    action set_group(bit<8> role, bit<32> head_ip, bit<32> tail_ip,
+                     bit<32> successor_ip, bit<32> predecessor_ip,
+                     bit<32> epoch, bit<32> sync_epoch) {
+        meta.role = role;
+        meta.head_ip = head_ip;
+        meta.tail_ip = tail_ip;
+        meta.successor_ip = successor_ip;
+        meta.predecessor_ip = predecessor_ip;
+        meta.key_lo = 0;
+        meta.key_hi = (bit<17>) NETCRAQ_KEYS;
+        meta.epoch = epoch;
+        meta.sync_epoch = sync_epoch;
+    }
+
+    /* No key_group entry: node_config's chain. */
+    @name(".NetcraqIngress.no_group") @id(0x01000008)
+    action no_group() { }
+
     @name(".NetcraqIngress.set_next_hop") @id(0x01000002)
     action set_next_hop(bit<16> port, bit<48> mac) {
         std_meta.egress_spec = (bit<9>) port;
@@ -245,6 +267,19 @@ control NetcraqIngress(inout headers_t hdr,
         size = 1;
     }
 
+    @name(".NetcraqIngress.key_group") @id(0x02000004)
+    table key_group {
+        key = {
+            hdr.netcraq.key : lpm @name("key");
+        }
+        actions = {
+            set_group;
+            no_group;
+        }
+        const default_action = no_group();
+        size = 1024;
+    }
+
     @name(".NetcraqIngress.ipv4_route") @id(0x02000002)
     table ipv4_route {
         key = {
@@ -279,6 +314,10 @@ control NetcraqIngress(inout headers_t hdr,
         meta.rewrite_csum = 0;
 
         node_config.apply();
+        /* A RENEW names no key: node_config's chain (§2.3). */
+        if (hdr.netcraq.isValid() && hdr.netcraq.op != OP_RENEW) {
+            key_group.apply();
+        }
         meta.ingress_port = (bit<16>) std_meta.ingress_port;
         fabric_port.apply();
 

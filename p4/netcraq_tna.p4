@@ -103,7 +103,8 @@ struct ig_metadata_t {
     bit<1>  csum_ok;
     resubmit_h resubmit_md;  /* what the STAMP pass will carry */
 
-    /* node_config */
+    /* node_config; key_group replaces the chain's fields for the keys of a
+     * group (§2.3, "the key's chain"). */
     bit<1>  configured;
     bit<48> own_mac;
     bit<32> own_ip;
@@ -519,6 +520,37 @@ control NetcraqIngress(inout ig_headers_t hdr,
         }
         default_action = unconfigured();
         size = 1;
+    }
+
+    /* §2.3 key_group: the key's chain is the group's. Its keys are in range
+     * (§5 step 16); the range stays within the registers. */
+    action set_group(bit<8> role, bit<32> head_ip, bit<32> tail_ip,
+                     bit<32> successor_ip, bit<32> predecessor_ip,
+                     bit<32> epoch, bit<32> sync_epoch) {
+        meta.role = role;
+        meta.head_ip = head_ip;
+        meta.tail_ip = tail_ip;
+        meta.successor_ip = successor_ip;
+        meta.predecessor_ip = predecessor_ip;
+        meta.key_lo = 0;
+        meta.key_hi = (bit<17>) NETCRAQ_KEYS;
+        meta.epoch = epoch;
+        meta.sync_epoch = sync_epoch;
+    }
+
+    /* No key_group entry: node_config's chain. */
+    action no_group() { }
+
+    table key_group {
+        key = {
+            hdr.netcraq.key : lpm @name("key");
+        }
+        actions = {
+            set_group;
+            no_group;
+        }
+        const default_action = no_group();
+        size = 1024;
     }
 
     action set_next_hop(bit<16> port, bit<48> mac) {
@@ -1064,6 +1096,10 @@ control NetcraqIngress(inout ig_headers_t hdr,
         key_t idx = hdr.netcraq.key;  /* the register index */
 
         node_config.apply();
+        /* A RENEW names no key: node_config's chain (§2.3). */
+        if (hdr.netcraq.isValid() && hdr.netcraq.op != OP_RENEW) {
+            key_group.apply();
+        }
         meta.ingress_port = (bit<16>) ig_intr_md.ingress_port;
         /* §2.4: the lease clock, in ticks of 65.536 us. */
         meta.now = ig_prsr_md.global_tstamp[47:16];

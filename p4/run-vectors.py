@@ -5,8 +5,10 @@
 
 Needs root (veth pairs and raw sockets), `ip`, `simple_switch` and
 `simple_switch_CLI` (BMv2 with its Thrift CLI); without them it prints SKIP
-and exits 0. Each vector port P is a veth pair: BMv2 port P on `ncsP`, the
-test's end `nctP` (IPv6 off, so the kernel sends nothing on them). For each
+and exits 0. Each vector port P is a veth pair: BMv2 port P on `ns<pid>pP`,
+the test's end `nt<pid>pP` (IPv6 off, so the kernel sends nothing on them);
+the names, the Thrift port (a free one) and the device id are this run's own,
+so that runs in parallel do not meet. For each
 case: reset the switch state, install the clone session of the second output
 (session 100 -> port 510, p4/README.md), node_config, routes, fabric ports
 and registers;
@@ -39,6 +41,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -75,7 +78,26 @@ HARNESS_MAC, HARNESS_IP = "02:fe:00:00:00:fe", "10.254.0.254"
 HARNESS_SOLO = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 4 0 0.0.0.0 0.0.0.0 0.0.0.0 0.0.0.0 0 65536 0 0 0"
 HARNESS_TAIL = f"NetcraqIngress.set_config {HARNESS_MAC} {HARNESS_IP} 3 0 10.254.0.2 10.254.0.2 10.254.0.2 10.254.0.2 0 65536 0 0 0"
 CLONE_SESSION, CLONE_PORT = 100, 510
-THRIFT_PORT = 9090
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# This run's own: veth names (at most 15 characters), Thrift port, device id.
+RUN = os.getpid()
+THRIFT_PORT = free_tcp_port()
+
+
+def switch_end(port):
+    return f"ns{RUN}p{port}"
+
+
+def test_end(port):
+    return f"nt{RUN}p{port}"
+
 SETTLE = 0.15  # seconds to wait for outputs after the last expected one
 OP_READ, OP_RENEW = 1, 10
 # A lease this far (in 1.024 ms ticks) from the ends of the held range can
@@ -173,7 +195,9 @@ def read_registers(ports, value_keys):
     for m in re.finditer(r"NetcraqIngress\.(kv_\w+)\[(\d+)\]=\s*(\d+)", text):
         values[(m.group(1), int(m.group(2)))] = int(m.group(3))
     port = ports.ports[0]
-    cli(["table_set_default NetcraqIngress.node_config " + HARNESS_TAIL,
+    # The harness reads as node_config's TAIL: no group may give a key another chain.
+    cli(["table_clear NetcraqIngress.key_group",
+         "table_set_default NetcraqIngress.node_config " + HARNESS_TAIL,
          f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop 10.254.0.1/32 => {port} 02:fe:00:00:00:01"])
     for k in value_keys:
         ports.drain()
@@ -272,14 +296,14 @@ class Ports:
         self.ports = sorted(ports)
         self.socks = {}
         for p in self.ports:
-            subprocess.run(["ip", "link", "del", f"ncs{p}"], capture_output=True)
-            subprocess.run(["ip", "link", "add", f"ncs{p}", "type", "veth", "peer", "name", f"nct{p}"], check=True)
-            for end in (f"ncs{p}", f"nct{p}"):
+            subprocess.run(["ip", "link", "add", switch_end(p), "type", "veth", "peer", "name", test_end(p)],
+                           check=True)
+            for end in (switch_end(p), test_end(p)):
                 with open(f"/proc/sys/net/ipv6/conf/{end}/disable_ipv6", "w") as f:
                     f.write("1")
                 subprocess.run(["ip", "link", "set", end, "up"], check=True)
             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-            s.bind((f"nct{p}", 0))
+            s.bind((test_end(p), 0))
             s.setblocking(False)
             self.socks[p] = s
 
@@ -320,7 +344,7 @@ class Ports:
     def close(self):
         for p, s in self.socks.items():
             s.close()
-            subprocess.run(["ip", "link", "del", f"ncs{p}"], capture_output=True)
+            subprocess.run(["ip", "link", "del", switch_end(p)], capture_output=True)
 
 
 def setup_case(case, ports):
@@ -347,6 +371,12 @@ def setup_case(case, ports):
             f"{config['head_ip']} {config['tail_ip']} {config['successor_ip']} {config['predecessor_ip']} "
             f"{config['key_lo']} {config['key_hi']} {config['epoch']} "
             f"{config.get('lease_ticks', 0)} {config.get('sync_epoch', 0)}")
+    for group in case.get("key_groups", []):
+        commands.append(
+            f"table_add NetcraqIngress.key_group NetcraqIngress.set_group {group['key']}/{group['prefix_len']} "
+            f"=> {ROLES[group['role']]} {group.get('head_ip', '0.0.0.0')} {group.get('tail_ip', '0.0.0.0')} "
+            f"{group.get('successor_ip', '0.0.0.0')} {group.get('predecessor_ip', '0.0.0.0')} "
+            f"{group['epoch']} {group.get('sync_epoch', 0)}")
     for route in case.get("routes", []):
         commands.append(f"table_add NetcraqIngress.ipv4_route NetcraqIngress.set_next_hop {route['prefix']} "
                         f"=> {route['port']} {route['mac']}")
@@ -479,12 +509,14 @@ def main():
         used |= {s["ingress_port"] for s in case["steps"]}
         used |= {e["port"] for s in case["steps"] for e in s["expect"]}
         used |= {r["port"] for r in case.get("routes", [])}
+    # A SIGTERM (a timeout) still removes this run's veths and stops BMv2.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ports = Ports(used)
     os.makedirs(os.path.dirname(args.log), exist_ok=True)
     log = open(args.log, "w")
     switch = subprocess.Popen(
-        ["simple_switch", "--device-id", "0", "--thrift-port", str(THRIFT_PORT)]
-        + [a for p in sorted(used) for a in ("-i", f"{p}@ncs{p}")] + [args.json],
+        ["simple_switch", "--device-id", str(RUN), "--thrift-port", str(THRIFT_PORT)]
+        + [a for p in sorted(used) for a in ("-i", f"{p}@{switch_end(p)}")] + [args.json],
         stdout=log, stderr=subprocess.STDOUT)
     passed = failed = skipped = 0
     try:

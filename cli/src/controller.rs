@@ -4,7 +4,7 @@
 
 use clap::Args;
 use netcraq_controller::election::{self, EtcdOptions, EtcdTls};
-use netcraq_controller::membership::{self, MembershipBook};
+use netcraq_controller::membership::{self, MembershipBook, Publication};
 use netcraq_controller::metrics::ControllerMetrics;
 use netcraq_controller::running_topology::TopologyPlanner;
 use netcraq_controller::service::{self, InMemory, ServiceSettings};
@@ -32,6 +32,11 @@ pub struct ControllerArgs {
     /// the leader writes to the nodes, a standby takes over when it fails
     #[arg(long, value_delimiter = ',')]
     etcd: Vec<String>,
+    /// The deployment's name in etcd: its leader key and state live under
+    /// <prefix>/NAME/ (by default the deployment file's stem); controllers
+    /// of one deployment must give the same name
+    #[arg(long, requires = "etcd")]
+    name: Option<String>,
     /// TTL of the leadership lease in etcd, whole seconds (at least 2): a
     /// failed leader is replaced within about this plus a second
     #[arg(long, default_value_t = election::DEFAULT_LEASE_TTL.as_secs(), requires = "etcd")]
@@ -105,8 +110,12 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
     let metrics = Arc::new(ControllerMetrics::new(&state));
     let _server = args.metrics_listen.map(|address| serve_metrics(address, &metrics)).transpose()?;
     let book = MembershipBook::new(&topology, &state);
+    let publication = match etcd {
+        None => Publication::leading_from_start(book),
+        Some(_) => Publication::elected(book),
+    };
     let (listening, mut notes) = runtime
-        .block_on(membership::publish(args.membership_listen, Vec::new(), book, notes))
+        .block_on(membership::publish(args.membership_listen, Vec::new(), publication, notes))
         .map_err(|e| format!("--membership-listen: {e}"))?;
     if let Some(address) = listening {
         eprintln!("netcraq controller: membership at http://{address}{}", membership::MEMBERSHIP_PATH);
@@ -134,7 +143,7 @@ pub fn run(args: &ControllerArgs) -> Result<(), String> {
         }
         Some(options) => runtime.block_on(async {
             let store = StateStore::etcd(options).await.map_err(|e| e.to_string())?;
-            let name = deployment_name(&args.deployment)?;
+            let name = deployment_name(args.name.as_deref(), &args.deployment)?;
             let candidate = format!("{} pid {}", hostname(), std::process::id());
             let candidacy = service::Candidacy { store: &store, deployment: &name, candidate: &candidate };
             service::run_elected(candidacy, &deployment, planner, &state, settings, notes_tx, interrupted).await
@@ -160,7 +169,10 @@ fn etcd_options(args: &ControllerArgs) -> Result<Option<EtcdOptions>, String> {
 }
 
 /// The deployment's name in etcd: the file's stem (`chain.toml`: `chain`).
-fn deployment_name(file: &Path) -> Result<String, String> {
+fn deployment_name(given: Option<&str>, file: &Path) -> Result<String, String> {
+    if let Some(name) = given {
+        return Ok(name.to_string());
+    }
     let stem = file.file_stem().and_then(|stem| stem.to_str());
     stem.map(str::to_string).ok_or_else(|| format!("{}: no file name to name the deployment by", file.display()))
 }

@@ -102,16 +102,8 @@ fn kill_node(args: &DemoArgs, victim: Victim) -> Result<(), String> {
     if args.nodes > demo_failover::MAX_NODES {
         return Err(format!("--nodes {}: --kill-node runs at most {} nodes", args.nodes, demo_failover::MAX_NODES));
     }
-    let settings = demo_failover::Settings {
-        nodes: args.nodes,
-        seconds,
-        read_fraction: args.read_fraction,
-        keys: args.keys,
-        seed: args.seed,
-        victim,
-    };
     let progress = progress_bar(1, "{msg:<48} [{bar:40}] {elapsed}");
-    let report = demo_failover::run(&settings, &progress);
+    let report = demo_failover::run(&namespace_settings(args, seconds), victim, &progress);
     progress.finish_and_clear();
     let mut report = report?;
     let plot = args.plot.clone().unwrap_or_else(|| std::env::temp_dir().join(DEFAULT_PLOT));
@@ -133,14 +125,19 @@ fn kill_node(args: &DemoArgs, victim: Victim) -> Result<(), String> {
 /// Where the failure demo's plot goes unless --plot says.
 const DEFAULT_PLOT: &str = "netcraq-demo-failover.svg";
 
-fn on_namespaces(args: &DemoArgs) -> Result<DemoReport, String> {
-    let settings = demo_netns::Settings {
+/// The namespace chain's settings from the command line, running `seconds`.
+fn namespace_settings(args: &DemoArgs, seconds: f64) -> demo_netns::Settings {
+    demo_netns::Settings {
         nodes: args.nodes,
-        seconds: args.seconds.unwrap_or(NAMESPACE_SECONDS_DEFAULT),
+        seconds,
         read_fraction: args.read_fraction,
         keys: args.keys,
         seed: args.seed,
-    };
+    }
+}
+
+fn on_namespaces(args: &DemoArgs) -> Result<DemoReport, String> {
+    let settings = namespace_settings(args, args.seconds.unwrap_or(NAMESPACE_SECONDS_DEFAULT));
     let progress = progress_bar(1, "{msg:<22} [{bar:40}] {elapsed}");
     let report = demo_netns::run(&settings, &progress);
     progress.finish_and_clear();

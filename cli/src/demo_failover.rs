@@ -5,6 +5,7 @@
 //! saw the failure, failed over and brought the spare in, and then checks
 //! that nothing acknowledged was lost.
 
+use crate::demo_netns::Settings;
 use crate::failover_report::{FailoverReport, FailoverSetup, Mark, MarkKind, Verification};
 use crate::in_process_controller::InProcessController;
 use crate::up::{self, NodeLog};
@@ -84,16 +85,6 @@ impl Victim {
     }
 }
 
-/// What the failure demo needs from the command line.
-pub struct Settings {
-    pub nodes: u8,
-    pub seconds: f64,
-    pub read_fraction: f64,
-    pub keys: u32,
-    pub seed: u64,
-    pub victim: Victim,
-}
-
 /// The chain `n1 … nN` with spare `nN+1`, every node linked to every other
 /// (any member may be removed, the spare joins after any tail), and host
 /// `h1` on `host_on`.
@@ -116,11 +107,12 @@ fn topology_text(nodes: u8, keys: u32, host_on: &str) -> String {
     )
 }
 
-pub fn run(settings: &Settings, progress: &ProgressBar) -> Result<FailoverReport, String> {
+/// Runs the namespace demo's chain with `settings`, killing `victim` mid-run.
+pub fn run(settings: &Settings, victim: Victim, progress: &ProgressBar) -> Result<FailoverReport, String> {
     if settings.nodes < 2 {
         return Err("--kill-node needs a chain of at least 2 nodes: a chain of one waits for its node".into());
     }
-    let victim_index = settings.victim.index(settings.nodes)?;
+    let victim_index = victim.index(settings.nodes)?;
     let members: Vec<String> = (1..=settings.nodes).map(|i| format!("n{i}")).collect();
     let victim = members[victim_index].clone();
     // The client host hangs off a node that survives: the head, or the tail when the head dies.

@@ -143,6 +143,7 @@ pub fn stats_json(counters: ServerCountersSnapshot) -> Value {
         "updates_failed": counters.updates_failed,
         "not_primary": counters.not_primary,
         "packets_out": counters.packets_out,
+        "packet_out_calls": counters.packet_out_calls,
         "packets_out_refused": counters.packets_out_refused,
         "arbitrations_refused": counters.arbitrations_refused,
         "notices_dropped": counters.notices_dropped,

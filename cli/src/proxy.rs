@@ -8,6 +8,7 @@ use netcraq_metrics::MetricsServer;
 use netcraq_proxy::{HotReads, Limits, ProxySeat, Slots, Upstream};
 use netcraq_topology::Namespace;
 use netcraq_wire::NETCRAQ_UDP_PORT;
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -261,16 +262,23 @@ impl Follow {
 /// client is blocking), in `--netcraq-netns` when given.
 struct NetcraqSlots {
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// Reads asked for and not yet sent, by slot. A read of a slot asked for
+    /// while another waits joins it: the one READ, sent after both were
+    /// asked for, answers both (hot keys are read by many at once).
+    unsent_reads: Arc<Mutex<HashMap<u16, Vec<Done>>>>,
 }
+
+type Done = tokio::sync::oneshot::Sender<Result<[u8; 16], String>>;
 
 enum SlotOp {
     Read(u16),
     Write(u16, [u8; 16]),
 }
 
+/// A write with its requester, or a read whose requesters wait in `unsent_reads`.
 struct Job {
     op: SlotOp,
-    done: tokio::sync::oneshot::Sender<Result<[u8; 16], String>>,
+    done: Option<Done>,
 }
 
 /// Slot operations in flight at once: a hot read of N proxies' slots takes N.
@@ -280,9 +288,11 @@ impl NetcraqSlots {
     fn start(node: SocketAddrV4, options: ClientOptions, netns: Option<&str>) -> Result<NetcraqSlots, String> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
+        let unsent_reads: Arc<Mutex<HashMap<u16, Vec<Done>>>> = Arc::default();
         let (ready, started) = mpsc::channel();
         for _ in 0..SLOT_WORKERS {
             let (queue, ready, netns) = (queue.clone(), ready.clone(), netns.map(str::to_string));
+            let unsent_reads = unsent_reads.clone();
             std::thread::spawn(move || {
                 if let Some(name) = &netns {
                     if let Err(e) = Namespace::named(name).enter() {
@@ -293,29 +303,52 @@ impl NetcraqSlots {
                 let _ = ready.send(Ok(()));
                 let mut client = Client::new(node, options);
                 loop {
-                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let job = locked(&queue).recv();
                     let Ok(job) = job else { return };
-                    let result = match job.op {
-                        SlotOp::Read(slot) => client.read(slot).map(|reply| reply.value),
-                        SlotOp::Write(slot, value) => client.write(slot, value).map(|_| value),
+                    let (result, requesters) = match job.op {
+                        SlotOp::Read(slot) => {
+                            // Taken before the READ is sent: a read asked for from now on waits for the next.
+                            let requesters = locked(&unsent_reads).remove(&slot).unwrap_or_default();
+                            (client.read(slot).map(|reply| reply.value), requesters)
+                        }
+                        SlotOp::Write(slot, value) => (client.write(slot, value).map(|_| value), Vec::new()),
                     };
-                    let _ = job.done.send(result.map_err(|e| e.to_string()));
+                    let result = result.map_err(|e| e.to_string());
+                    for done in job.done.into_iter().chain(requesters) {
+                        let _ = done.send(result.clone());
+                    }
                 }
             });
         }
         for _ in 0..SLOT_WORKERS {
             started.recv().map_err(|_| "a NetCRAQ worker did not start")??;
         }
-        Ok(NetcraqSlots { jobs: Mutex::new(jobs) })
+        Ok(NetcraqSlots { jobs: Mutex::new(jobs), unsent_reads })
     }
 
-    /// Hands `op` to a worker; the receiver gets its result.
+    /// Hands `op` to a worker, or joins an unsent read of the same slot;
+    /// the receiver gets its result.
     fn submit(&self, op: SlotOp) -> Result<tokio::sync::oneshot::Receiver<Result<[u8; 16], String>>, String> {
         let (done, result) = tokio::sync::oneshot::channel();
-        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.send(Job { op, done }).map_err(|_| "the NetCRAQ workers are gone")?;
+        let done = match op {
+            SlotOp::Read(slot) => {
+                let mut unsent_reads = locked(&self.unsent_reads);
+                let waiting = unsent_reads.entry(slot).or_default();
+                waiting.push(done);
+                if waiting.len() > 1 {
+                    return Ok(result);
+                }
+                None
+            }
+            SlotOp::Write(..) => Some(done),
+        };
+        locked(&self.jobs).send(Job { op, done }).map_err(|_| "the NetCRAQ workers are gone")?;
         Ok(result)
     }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn outcome(result: tokio::sync::oneshot::Receiver<Result<[u8; 16], String>>) -> Result<[u8; 16], String> {

@@ -8,7 +8,7 @@
 
 mod support;
 
-use netcraq_client::{run_workload, ClientOptions, KeyDistribution, Stop, Workload, WriteTarget};
+use netcraq_client::{run_workload, ClientOptions, ControllerUrl, KeyDistribution, Stop, Workload, WriteTarget};
 use netcraq_controller::{block_on_runtime, Controller, Deployment};
 use netcraq_etcd_cluster::{etcd_installed, EtcdCluster, SERVING_TIMEOUT};
 use netcraq_linearizability::{check, save_history_if_requested, CheckResult};
@@ -91,13 +91,41 @@ impl Setup {
         Some(Setup { chain, deployment, file, etcd: Some(cluster), dir })
     }
 
-    /// Starts `netcraq controller --etcd` over the deployment.
-    fn controller(&self, name: &'static str) -> ControllerProcess {
-        let etcd = self.etcd.as_ref().expect("running").client_urls.join(",");
+    /// Starts `netcraq controller --etcd` over the deployment, with `extra` arguments.
+    fn controller(&self, name: &'static str, extra: &[&str]) -> ControllerProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_netcraq"));
         command.arg("controller").arg("--deployment").arg(&self.file);
-        command.args(["--etcd", &etcd, "--etcd-ttl-s", &TTL_S.to_string(), "--call-timeout-ms", "1000"]);
+        command.args(["--etcd", &self.etcd_urls(), "--etcd-ttl-s", &TTL_S.to_string(), "--call-timeout-ms", "1000"]);
+        command.args(extra);
         ControllerProcess::start(name, command)
+    }
+
+    fn etcd_urls(&self) -> String {
+        self.etcd.as_ref().expect("running").client_urls.join(",")
+    }
+
+    /// Revokes the lease of the deployment's leader key (the lowest create
+    /// revision under its election prefix), as etcd does when a leader's
+    /// keep-alives stop reaching it for its TTL.
+    fn revoke_leader_lease(&self) {
+        let etcdctl = |args: &[&str]| {
+            let output = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .args(["--endpoints", &self.etcd_urls()])
+                .args(args)
+                .output()
+                .expect("etcdctl runs (apt-get install -y etcd-client)");
+            assert!(output.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8(output.stdout).expect("UTF-8")
+        };
+        let leader =
+            etcdctl(&["get", "--prefix", "/netcraq/kv/leader", "--sort-by=CREATE", "--limit=1", "-w", "fields"]);
+        let lease: u64 = leader
+            .lines()
+            .find_map(|line| line.strip_prefix("\"Lease\" : "))
+            .and_then(|id| id.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no leader key with a lease in {leader:?}"));
+        etcdctl(&["lease", "revoke", &format!("{lease:x}")]);
     }
 
     /// Whether a controller claiming `election_id` is refused on `node`
@@ -220,10 +248,10 @@ fn a_standby_takes_over_from_a_killed_leader_while_a_node_fails_under_load() {
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(setup) = Setup::start("takeover") else { return };
-    let mut leader = setup.controller("a");
+    let mut leader = setup.controller("a", &[]);
     leader.wait_for("from the deployment file");
     leader.wait_for("chain kv: restart done");
-    let mut standby = setup.controller("b");
+    let mut standby = setup.controller("b", &[]);
     standby.wait_for("campaigning");
     let old_id = leader.election_id();
 
@@ -297,7 +325,7 @@ fn of_two_controllers_started_at_once_only_one_writes() {
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(setup) = Setup::start("two") else { return };
-    let mut controllers = [setup.controller("a"), setup.controller("b")];
+    let mut controllers = [setup.controller("a", &[]), setup.controller("b", &[])];
     let deadline = Instant::now() + LINE_WAIT;
     let leader = loop {
         if let Some(leader) = controllers.iter().position(|c| c.first("restart done").is_some()) {
@@ -314,13 +342,86 @@ fn of_two_controllers_started_at_once_only_one_writes() {
     assert!(standing_by.said("leading").is_empty(), "the other never led: {:?}", standing_by.said(""));
     assert!(standing_by.said("chain kv").is_empty(), "the other reconfigured nothing");
 
-    let restart = leading.said("restart done").remove(0);
-    let epoch: u32 =
-        restart.rsplit("(epoch ").next().and_then(|e| e.trim_end_matches(')').parse().ok()).expect("epoch");
+    let epoch = restart_epoch(leading);
     assert_eq!(setup.epochs(&["n1", "n2", "n3", "n4"]), [Some(epoch), Some(epoch), Some(epoch), None]);
     let id = leading.election_id();
     for node in ["n1", "n2", "n3", "n4"] {
         assert!(setup.refused(node, id - 1), "{node} refuses election id {} below the leader's {id}", id - 1);
     }
     controllers.iter_mut().for_each(ControllerProcess::kill);
+}
+
+/// A local address free a moment ago, for a controller's membership endpoint.
+fn free_local_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a free port");
+    listener.local_addr().expect("its address").to_string()
+}
+
+/// The membership a controller serves, or why not (`503` from a standby).
+fn membership_at(address: &str) -> Result<netcraq_client::membership::Membership, String> {
+    let url: ControllerUrl = format!("http://{address}").parse().expect("a controller URL");
+    url.fetch(Duration::from_secs(2)).map_err(|e| e.to_string())
+}
+
+/// Waits until `address` serves a membership whose chain has `epoch`.
+fn wait_for_membership(address: &str, epoch: u32) -> Vec<String> {
+    let deadline = Instant::now() + LINE_WAIT;
+    loop {
+        let found = membership_at(address);
+        if let Ok(chain) = found.as_ref().map(|m| m.chains[0].clone()) {
+            if chain.epoch == epoch {
+                return chain.members.into_iter().map(|m| m.name).collect();
+            }
+        }
+        assert!(Instant::now() < deadline, "{address} did not publish epoch {epoch}: {found:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The epoch a "restart done" line gives.
+fn restart_epoch(controller: &ControllerProcess) -> u32 {
+    let line = controller.said("restart done").pop().expect("a restart");
+    line.rsplit("(epoch ").next().and_then(|e| e.trim_end_matches(')').parse().ok()).expect("an epoch")
+}
+
+/// A leader whose lease etcd revokes while it runs (as after a partition
+/// longer than its TTL) stops leading and writing, withdraws its membership
+/// and campaigns again; the standby leads with a higher election id,
+/// restarts the chain from the stored state and publishes its membership;
+/// every node refuses the old leader's id.
+#[test]
+fn a_leader_that_loses_its_lease_while_alive_stops_writing_and_the_standby_leads() {
+    if !running_as_root("a_leader_that_loses_its_lease_while_alive_stops_writing_and_the_standby_leads") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(setup) = Setup::start("revoked") else { return };
+    let endpoints = [free_local_address(), free_local_address()];
+    let mut leader = setup.controller("a", &["--membership-listen", &endpoints[0]]);
+    leader.wait_for("chain kv: restart done");
+    let mut standby = setup.controller("b", &["--membership-listen", &endpoints[1]]);
+    standby.wait_for("campaigning");
+    assert_eq!(wait_for_membership(&endpoints[0], restart_epoch(&leader)), ["n1", "n2", "n3"]);
+    let refused = membership_at(&endpoints[1]).unwrap_err();
+    assert!(refused.contains("503"), "a standby publishes nothing: {refused}");
+    let old_id = leader.election_id();
+
+    setup.revoke_leader_lease();
+    let stopped = leader.wait_for("stopped leading");
+    standby.wait_for("chain kv: restart done");
+    let epoch = restart_epoch(&standby);
+    assert_eq!(wait_for_membership(&endpoints[1], epoch), ["n1", "n2", "n3"]);
+    let withdrawn = membership_at(&endpoints[0]).unwrap_err();
+    assert!(withdrawn.contains("503"), "the old leader withdrew its membership: {withdrawn}");
+    assert!(leader.said("campaigning").len() >= 2, "it campaigns again: {:?}", leader.said(""));
+    let wrote_after = leader.lines.lock().unwrap().iter().any(|(at, line)| *at > stopped && line.contains("chain kv"));
+    assert!(!wrote_after, "it reconfigured nothing after it stopped leading: {:?}", leader.said(""));
+    let new_id = standby.election_id();
+    assert!(new_id > old_id, "election ids only grow: {old_id} then {new_id}");
+    for node in ["n1", "n2", "n3"] {
+        assert!(setup.refused(node, old_id), "{node} refuses the old leader's election id {old_id}");
+    }
+    assert_eq!(setup.epochs(&["n1", "n2", "n3", "n4"]), [Some(epoch), Some(epoch), Some(epoch), None]);
+    leader.kill();
+    standby.kill();
 }

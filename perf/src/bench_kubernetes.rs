@@ -8,19 +8,31 @@
 //! before the read was sent.
 //!
 //! The proxy runs as a process (`netcraq proxy`) with the arguments of
-//! [`proxy_arguments`]: placing hot keys in NetCRAQ is turned on there (or,
-//! without rebuilding, with `--proxy-arg`).
+//! [`proxy_arguments`]: the hot keys are placed, key `i` on slot `i`, in a
+//! CRAQ chain of software `netcraq node`s on network namespaces started for
+//! the run ([`NamespaceChain`]; root), so the proxy answers their
+//! linearizable GETs from its cache after one NetCRAQ read (docs/kubernetes.md
+//! "Hot reads"). `--forward-only` measures the proxy forwarding everything.
+//!
+//! Direct measurements write around the proxy, which deployments must not
+//! do; here it is harmless because every measurement starts by writing
+//! every key through its own path, so the proxy's slots name the newest
+//! revisions before it is read again.
 
 use crate::etcd::{self, measure_closed_loop, ClosedLoopArgs, EtcdCluster, EtcdRun, EtcdSettings};
+use crate::netns_chain::{ChainSetup, NamespaceChain, Wiring};
 use crate::report::ratio;
 use crate::results::{load_average, machine_json, source_path, utc_now, write_json};
 use crate::system::ScratchDir;
 use clap::Args;
 use netcraq_client::mix::{KeyDistribution, RequestMix};
+use netcraq_core::Mode;
 use netcraq_etcd_cluster::SERVING_TIMEOUT;
 use netcraq_topology::spawned::Spawned;
+use netcraq_topology::NodeKind;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -32,11 +44,18 @@ pub const TARGET_HOT_GET_THROUGHPUT_RATIO: f64 = 5.0;
 pub const TARGET_HOT_GET_P50_RATIO: f64 = 0.2;
 /// ... and writes through the proxy at most this many times the direct p50 latency.
 pub const TARGET_WRITE_P50_RATIO: f64 = 1.5;
-/// How long the proxy may take to say where it serves.
-const PROXY_START_LIMIT: Duration = Duration::from_secs(10);
+/// How long the proxy may take to say where it serves and that its hot
+/// reads are ready (its fence put and every placed key observed).
+const PROXY_START_LIMIT: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// The proxy's wait for a NetCRAQ reply before it retransmits.
+const NETCRAQ_TIMEOUT_MS: u32 = 100;
 /// What the proxy prints first; its address follows.
 const PROXY_SERVING: &str = "netcraq proxy: serving etcd's v3 API on ";
+/// What the proxy prints once it serves placed keys from its cache.
+const PROXY_HOT_READY: &str = "placed keys ready";
+/// What the proxy prints when it stops; its hot-read counters follow.
+const PROXY_STOPPED: &str = "netcraq proxy: stopped; hot reads: ";
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchKubernetesArgs {
@@ -55,6 +74,12 @@ pub struct BenchKubernetesArgs {
     /// The mix's share of reads (the poster's Kubernetes mix)
     #[arg(long, value_name = "F", default_value_t = 2.0 / 3.0)]
     pub read_fraction: f64,
+    /// Software nodes of the CRAQ chain that holds the hot keys' slots
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub netcraq_nodes: u8,
+    /// Place no key: measure the proxy forwarding every call (needs no root)
+    #[arg(long)]
+    pub forward_only: bool,
     #[command(flatten)]
     pub load: ClosedLoopArgs,
     /// The netcraq program whose `proxy` is measured [default: this one]
@@ -219,12 +244,56 @@ fn shown(value: Option<f64>) -> String {
     value.map_or("n/a".to_string(), |v| format!("{v:.2}"))
 }
 
+/// Where the proxy keeps the hot keys' slots: hot key `i` ([`etcd::etcd_key`]) on slot `i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The NetCRAQ node the proxy reads and writes at...
+    pub node: Ipv4Addr,
+    /// ... from this network namespace.
+    pub netns: String,
+    pub hot_keys: u32,
+}
+
 /// The arguments of the measured `netcraq proxy`, before `--proxy-arg`'s:
-/// where it serves and the etcd members behind it. Placement of the hot
-/// keys (`args.hot_keys` keys, [`etcd::etcd_key`]) in NetCRAQ goes here
-/// once the proxy has it, with the NetCRAQ nodes it reads from.
-pub fn proxy_arguments(etcd_urls: &[String]) -> Vec<String> {
-    ["proxy", "--listen", "127.0.0.1:0", "--etcd", &etcd_urls.join(",")].map(str::to_string).to_vec()
+/// where it serves, the etcd members behind it and the hot keys' placement.
+pub fn proxy_arguments(etcd_urls: &[String], placement: Option<&Placement>) -> Vec<String> {
+    let mut arguments: Vec<String> =
+        ["proxy", "--listen", "127.0.0.1:0", "--etcd", &etcd_urls.join(",")].map(str::to_string).to_vec();
+    if let Some(placement) = placement {
+        arguments.extend(["--netcraq-node".to_string(), placement.node.to_string()]);
+        arguments.extend(["--netcraq-netns".to_string(), placement.netns.clone()]);
+        // Nodes sharing two busy CPUs with etcd, the proxy and the client
+        // answer in tens of ms at times: the default 20 ms retransmits
+        // needlessly and fails writes of placed keys.
+        arguments.extend(["--netcraq-timeout-ms".to_string(), NETCRAQ_TIMEOUT_MS.to_string()]);
+        for key in 0..placement.hot_keys {
+            let key_text = String::from_utf8_lossy(&etcd::etcd_key(key as u16)).into_owned();
+            arguments.extend(["--place".to_string(), format!("{key}={key_text}")]);
+        }
+    }
+    arguments
+}
+
+/// The CRAQ chain of the hot keys' slots, on namespaces.
+fn start_chain(args: &BenchKubernetesArgs, netcraq: &Path) -> Result<(NamespaceChain, Placement), String> {
+    if !netcraq_topology::running_as_root() {
+        return Err("placing the hot keys starts NetCRAQ nodes on network namespaces, which needs root \
+                    (or measure the proxy forwarding only: --forward-only)"
+            .to_string());
+    }
+    let setup = ChainSetup {
+        nodes: args.netcraq_nodes,
+        mode: Mode::Craq,
+        kind: NodeKind::Software,
+        wiring: Wiring::Mesh,
+        keys: args.hot_keys,
+        service_rate_fps: None,
+        eal: String::new(),
+        nice: 0,
+    };
+    let chain = NamespaceChain::start(&setup, netcraq)?;
+    let (node, netns) = chain.access(0)?;
+    Ok((chain, Placement { node, netns, hot_keys: args.hot_keys }))
 }
 
 /// `netcraq proxy` as a child process, stopped by PID when dropped.
@@ -236,14 +305,16 @@ struct ProxyProcess {
 }
 
 impl ProxyProcess {
-    fn start(netcraq: &Path, arguments: Vec<String>, dir: &Path) -> Result<ProxyProcess, String> {
+    /// Starts it and waits until it serves and, with `hot_reads`, until its hot reads are ready.
+    fn start(netcraq: &Path, arguments: Vec<String>, dir: &Path, hot_reads: bool) -> Result<ProxyProcess, String> {
         let mut command = Command::new(netcraq);
         command.args(&arguments);
         let mut process = Spawned::start("proxy", command, dir, false)?;
         let deadline = Instant::now() + PROXY_START_LIMIT;
         loop {
             let printed = std::fs::read_to_string(&process.stdout_path).unwrap_or_default();
-            if let Some(address) = printed.lines().find_map(|line| line.strip_prefix(PROXY_SERVING)) {
+            let ready = !hot_reads || printed.lines().any(|line| line.ends_with(PROXY_HOT_READY));
+            if let Some(address) = printed.lines().find_map(|line| line.strip_prefix(PROXY_SERVING)).filter(|_| ready) {
                 let address = address.split(',').next().unwrap_or(address);
                 // The program's name only: results files do not name the checkout.
                 let program =
@@ -255,7 +326,11 @@ impl ProxyProcess {
                 return Err(format!("netcraq proxy ended ({status}):\n{}", process.stderr_tail(10)));
             }
             if Instant::now() >= deadline {
-                return Err(format!("netcraq proxy did not serve within {PROXY_START_LIMIT:?}"));
+                return Err(format!(
+                    "netcraq proxy did not serve{} within {PROXY_START_LIMIT:?}:\n{}",
+                    if hot_reads { " placed keys" } else { "" },
+                    process.stderr_tail(10)
+                ));
             }
             std::thread::sleep(POLL_INTERVAL);
         }
@@ -269,11 +344,25 @@ impl ProxyProcess {
     }
 }
 
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
+impl ProxyProcess {
+    /// Stops it (SIGTERM) and returns its hot-read counters as it printed them:
+    /// `N hits, N misses, N NetCRAQ failures, N placed writes, N fenced`.
+    fn stop(mut self) -> Option<String> {
+        self.stop_process();
+        let printed = std::fs::read_to_string(&self.process.stdout_path).unwrap_or_default();
+        printed.lines().find_map(|line| line.strip_prefix(PROXY_STOPPED)).map(str::to_string)
+    }
+
+    fn stop_process(&mut self) {
         if let (_, true) = self.process.stop(Some(libc::SIGTERM)) {
             eprintln!("bench: netcraq proxy had to be killed");
         }
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        self.stop_process();
     }
 }
 
@@ -309,10 +398,18 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
     eprintln!("bench: starting a {}-member etcd cluster ({etcd_version})", args.members);
     let mut cluster = EtcdCluster::start(&args.load.etcd, args.members, &scratch.path.join("etcd"))?;
     cluster.wait_serving(SERVING_TIMEOUT)?;
-    let mut arguments = proxy_arguments(&cluster.client_urls);
+    let chain = match args.forward_only {
+        true => None,
+        false => {
+            eprintln!("bench: starting a {}-node CRAQ chain of software nodes for the hot keys", args.netcraq_nodes);
+            Some(start_chain(args, &netcraq)?)
+        }
+    };
+    let placement = chain.as_ref().map(|(_, placement)| placement);
+    let mut arguments = proxy_arguments(&cluster.client_urls, placement);
     arguments.extend(args.proxy_args.iter().cloned());
-    let mut proxy = ProxyProcess::start(&netcraq, arguments, &scratch.path)?;
-    eprintln!("bench: {} serves at {}", proxy.command_line.join(" "), proxy.url);
+    let mut proxy = ProxyProcess::start(&netcraq, arguments, &scratch.path, placement.is_some())?;
+    eprintln!("bench: {} serves at {}", shortened(&proxy.command_line), proxy.url);
 
     let paths = [(Route::Direct, cluster.client_urls.clone()), (Route::Proxy, vec![proxy.url.clone()])];
     let mut rounds: Vec<(Workload, Route, Vec<EtcdRun>)> = Vec::new();
@@ -348,7 +445,10 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
         .filter_map(|(workload, path, runs)| Some(Measurement { workload, path, run: EtcdRun::median(runs)? }))
         .collect();
     let proxy_command = proxy.command_line.clone();
-    drop(proxy);
+    let hot_reads = proxy.stop();
+    if let Some((chain, _)) = chain {
+        chain.stop()?;
+    }
     drop(cluster);
     let ratios = Ratios::of(&measurements);
     let proxy_args_given = !args.proxy_args.is_empty();
@@ -356,8 +456,14 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
     println!(
         "etcd: {etcd_version}, {} members on this machine; netcraq proxy in front: {}",
         args.members,
-        proxy_command.join(" ")
+        shortened(&proxy_command)
     );
+    let hot_reads_line = match (args.forward_only, &hot_reads) {
+        (true, _) => "none placed (--forward-only)".to_string(),
+        (false, Some(counts)) => format!("{counts} (whole run), NetCRAQ: {} software nodes, CRAQ", args.netcraq_nodes),
+        (false, None) => "the proxy printed no counters".to_string(),
+    };
+    println!("proxy's hot reads: {hot_reads_line}");
     println!(
         "closed loop: {} requests outstanding over {} gRPC connections, {}-byte values, {} s measured after {} s \
          warm-up{}; hot keys: {} of {}; mix: {}",
@@ -381,7 +487,8 @@ pub fn run(args: &BenchKubernetesArgs) -> Result<(), String> {
     let json_path = args.json.clone().unwrap_or_else(|| source_path("results/kubernetes-latest.json"));
     let machine = machine_json(&crate::system::allowed_cpus(), load_average_at_start);
     let summary = ratios.summary_line(proxy_args_given);
-    let json = to_json(args, &etcd_version, &proxy_command, &measurements, &ratios, &summary, machine);
+    let proxy = json!({ "command": proxy_command, "hot_reads": hot_reads_line });
+    let json = to_json(args, &etcd_version, proxy, &measurements, &ratios, &summary, machine);
     write_json(&json_path, &json)?;
     println!("results: {}", json_path.display());
     println!("{summary}");
@@ -418,10 +525,29 @@ pub fn table(measurements: &[Measurement]) -> String {
     text + "(latencies in µs)\n"
 }
 
+/// The proxy's command line with its run of `--place` arguments counted, not listed.
+fn shortened(command: &[String]) -> String {
+    let places = command.iter().filter(|a| *a == "--place").count();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut arguments = command.iter();
+    while let Some(argument) = arguments.next() {
+        match argument.as_str() {
+            "--place" => {
+                arguments.next();
+            }
+            other => kept.push(other),
+        }
+    }
+    match places {
+        0 => kept.join(" "),
+        n => format!("{} --place SLOT=KEY x{n}", kept.join(" ")),
+    }
+}
+
 fn to_json(
     args: &BenchKubernetesArgs,
     etcd_version: &str,
-    proxy_command: &[String],
+    proxy: Value,
     measurements: &[Measurement],
     ratios: &Ratios,
     summary: &str,
@@ -432,7 +558,11 @@ fn to_json(
         "timestamp_utc": utc_now(),
         "machine": machine,
         "etcd": { "version": etcd_version, "members": args.members },
-        "proxy_command": proxy_command,
+        "proxy": proxy,
+        "netcraq": match args.forward_only {
+            true => json!(null),
+            false => json!({ "nodes": args.netcraq_nodes, "mode": "CRAQ", "kind": "software, on network namespaces" }),
+        },
         "settings": {
             "keys": args.keys,
             "hot_keys": args.hot_keys,
@@ -503,8 +633,15 @@ mod tests {
         assert!(self::args(&["--hot-keys", "0"]).validate().is_err());
         assert!(self::args(&["--zipf", "0"]).validate().is_err());
         assert!(self::args(&["--members", "0"]).validate().is_err());
-        let proxy = proxy_arguments(&["http://a:1".into(), "http://b:2".into()]);
-        assert_eq!(proxy, ["proxy", "--listen", "127.0.0.1:0", "--etcd", "http://a:1,http://b:2"]);
+        let etcd = ["http://a:1".to_string(), "http://b:2".to_string()];
+        let forwarding = proxy_arguments(&etcd, None);
+        assert_eq!(forwarding, ["proxy", "--listen", "127.0.0.1:0", "--etcd", "http://a:1,http://b:2"]);
+        let placement = Placement { node: Ipv4Addr::new(10, 0, 0, 1), netns: "ns-h1".into(), hot_keys: 2 };
+        let placing = proxy_arguments(&etcd, Some(&placement));
+        assert_eq!(placing[5..9], ["--netcraq-node", "10.0.0.1", "--netcraq-netns", "ns-h1"]);
+        assert_eq!(placing[11..], ["--place", "0=netcraq/00000", "--place", "1=netcraq/00001"]);
+        let shown = shortened(&placing);
+        assert!(shown.ends_with("--netcraq-netns ns-h1 --netcraq-timeout-ms 100 --place SLOT=KEY x2"), "{shown}");
     }
 
     #[test]
@@ -529,7 +666,8 @@ mod tests {
         assert!(summary.contains("mix_throughput_ratio=n/a") && summary.ends_with("targets_met=2/3 proxy_args=none"));
         let text = table(&measurements);
         assert!(text.contains("hot GETs    proxy") && text.contains("1000/4000"), "{text}");
-        let json = to_json(&args(&[]), "etcd 3.7.4", &["netcraq".into()], &measurements, &ratios, &summary, json!({}));
+        let json = to_json(&args(&[]), "etcd 3.7.4", json!({}), &measurements, &ratios, &summary, json!({}));
+        assert_eq!(json["netcraq"]["nodes"], 3);
         assert_eq!(json["measurements"][1]["path"], "proxy");
         assert_eq!(json["measurements"][1]["workload"], "hot_gets");
         assert_eq!(json["measurements"][1]["linearizable_reads_per_s"], 60_000.0);

@@ -703,7 +703,10 @@ mod tests {
         let report = measure_etcd(&settings).unwrap();
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
         let [run] = report.runs.as_slice() else { panic!("{:?}", report.runs) };
-        assert!(run.reads >= 50 && run.writes >= 50, "{run:?}");
+        // Thousands a second on a quiet machine, dozens on a loaded one
+        // (46 once, under other builds): the bound asks only that both
+        // kinds were answered and checked.
+        assert!(run.reads >= 10 && run.writes >= 10, "{run:?}");
         assert_eq!((run.errors, run.wrong_values, run.stale_reads), (0, 0, 0), "{run:?}");
         assert!(run.latency_us_p50 > 0.0 && run.latency_us_p99 >= run.latency_us_p50);
         assert!(report.etcd_version.contains("3."), "{}", report.etcd_version);

@@ -22,6 +22,7 @@ pub mod bench_etcd;
 pub mod bench_kubernetes;
 pub mod bench_node;
 pub mod bench_tofino;
+pub mod bmv2_relay;
 pub mod ceiling;
 pub mod etcd;
 pub mod failover;

@@ -1,19 +1,32 @@
-//! A chain of `netcraq node` processes (software or DPDK) on network
-//! namespaces and veth links, one client host per node, measured with real
-//! packets: what `netcraq demo` runs as root and what `netcraq bench figures`
-//! runs for its namespace kinds. One start serves any number of measurements.
+//! A chain of `netcraq node` processes (software or DPDK) or BMv2 switches
+//! on network namespaces and veth links, one client host per node, measured
+//! with real packets: what `netcraq demo` runs as root and what `netcraq
+//! bench figures` runs for its namespace kinds. One start serves any number
+//! of measurements. BMv2 switches are configured over P4Runtime, as `netcraq
+//! up` does, and capped through relays ([`crate::bmv2_relay`]).
 
+use crate::bmv2_relay::{packets_socket, Relay};
 use crate::figures::bound::ChainRoutes;
 use netcraq_client::{run_workload, ClientOptions, KeyDistribution, Stop, Workload, WorkloadReport, WriteTarget};
+use netcraq_controller::running_topology::{bmv2_socket, deployment, wait_for_listeners};
+use netcraq_controller::{apply_blocking, PipelineFiles};
 use netcraq_core::Mode;
-use netcraq_topology::{node_command, stats_path, NodeKind, Running, Topology};
+use netcraq_topology::{
+    node_command, stats_path, Namespace, NodeKind, Placement, Running, Topology, BMV2_CPU_PORT, BMV2_SWITCH,
+};
 use netcraq_wire::NETCRAQ_UDP_PORT;
 use serde_json::Value;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const STATS_INTERVAL_MS: u64 = 50;
+/// Where `p4/compile.sh` puts the program BMv2 switches run (from the repository's root).
+pub const P4_BUILD: &str = "p4/build";
+/// Each switch's Thrift runtime port, in its own namespace: this plus the
+/// node's index (not BMv2's default 9090, which p4/run-vectors.py uses).
+const THRIFT_PORT_BASE: u16 = 29_090;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often a client reports progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -100,8 +113,14 @@ impl ChainMeasurement {
 pub struct NamespaceChain {
     topology: Topology,
     running: Running,
-    stats_files: Vec<PathBuf>,
+    /// The nodes' counters: stats files (`netcraq node`) or the relays of BMv2 switches.
+    counters: Counters,
     keys: u32,
+}
+
+enum Counters {
+    StatsFiles(Vec<PathBuf>),
+    Relays(Vec<Relay>),
 }
 
 /// `phase`, time into it, and its length: for progress bars.
@@ -115,6 +134,9 @@ impl NamespaceChain {
         }
         netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
         let topology = Topology::parse(&topology_text(setup)).map_err(|e| e.to_string())?;
+        if setup.kind == NodeKind::Bmv2 {
+            return NamespaceChain::start_bmv2(setup, topology);
+        }
         let running = topology
             .up(|node_file| {
                 let mut command = node_command(exe, node_file);
@@ -132,21 +154,65 @@ impl NamespaceChain {
             .iter()
             .map(|n| node_file(&n.name).map(|f| stats_path(&f)))
             .collect::<Result<_, _>>()?;
-        let chain = NamespaceChain { topology, running, stats_files, keys: setup.keys };
-        if setup.nice != 0 {
-            for node in &chain.running.plan().nodes {
-                let pid =
-                    chain.running.node_pid(&node.name).ok_or_else(|| format!("node {} did not start", node.name))?;
-                crate::system::set_autogroup_nice(&pid.to_string(), setup.nice)?;
-            }
-        }
+        let chain = NamespaceChain { topology, running, counters: Counters::StatsFiles(stats_files), keys: setup.keys };
+        chain.set_nice(setup.nice)?;
         chain.wait_for_nodes()?;
         Ok(chain)
+    }
+
+    /// BMv2 switches with their ports on relays at the cap, configured over P4Runtime.
+    fn start_bmv2(setup: &ChainSetup, topology: Topology) -> Result<NamespaceChain, String> {
+        let rate_fps = setup.service_rate_fps.ok_or("BMv2 switches here run with a service-rate cap")?;
+        let pipeline = bmv2_pipeline()?;
+        let node_index =
+            |node_file: &Path| topology.nodes().iter().position(|n| Some(n.name.as_str()) == file_stem(node_file));
+        let running = topology
+            .up_placed(Placement::Here, |node_file, namespace| {
+                capped_bmv2_command(node_file, namespace, node_index(node_file).unwrap_or(0))
+            })
+            .map_err(|e| e.to_string())?;
+        let mut chain = NamespaceChain { topology, running, counters: Counters::Relays(Vec::new()), keys: setup.keys };
+        for file in &chain.running.plan().nodes {
+            let node_file = chain.running.node_file(&file.name).ok_or("the run directory is gone")?;
+            let namespace =
+                chain.running.namespace(&file.name).ok_or_else(|| format!("{} has no namespace", file.name))?;
+            let relay = Relay::start(file, &node_file, namespace, rate_fps)?;
+            if let Counters::Relays(relays) = &mut chain.counters {
+                relays.push(relay);
+            }
+        }
+        chain.set_nice(setup.nice)?;
+        let addresses = wait_for_listeners(&chain.topology, &chain.running)?;
+        let deployment = deployment(&chain.topology, &chain.running.plan().nodes, &addresses, &pipeline)?;
+        apply_blocking(&deployment).map_err(|e| format!("configuring the switches over P4Runtime: {e}"))?;
+        Ok(chain)
+    }
+
+    /// Sets the autogroup nice value of every node process (0 leaves it).
+    fn set_nice(&self, nice: i32) -> Result<(), String> {
+        if nice == 0 {
+            return Ok(());
+        }
+        for node in &self.running.plan().nodes {
+            let pid = self.running.node_pid(&node.name).ok_or_else(|| format!("node {} did not start", node.name))?;
+            crate::system::set_autogroup_nice(&pid.to_string(), nice)?;
+        }
+        Ok(())
     }
 
     /// The chain and its hosts over the topology's network, for the bound.
     pub fn routes(&self) -> ChainRoutes {
         routes_of(&self.topology)
+    }
+
+    /// How a process outside the chain reaches node `n<index+1>`: its
+    /// address, and the namespace of its host `h<index+1>` to send from.
+    pub fn access(&self, index: usize) -> Result<(Ipv4Addr, String), String> {
+        let plan = self.running.plan();
+        let (node, host) = plan.nodes.get(index).zip(plan.hosts.get(index)).ok_or(format!("no node {index}"))?;
+        let namespace =
+            self.running.namespace(&host.name).ok_or_else(|| format!("host {} has no namespace", host.name))?;
+        Ok((node.config.own_ip, namespace.name().to_string()))
     }
 
     /// Warms up, then measures every host at once for `load.length`.
@@ -180,13 +246,17 @@ impl NamespaceChain {
     }
 
     pub fn stop(mut self) -> Result<(), String> {
+        if let Counters::Relays(relays) = std::mem::replace(&mut self.counters, Counters::Relays(Vec::new())) {
+            relays.into_iter().for_each(Relay::stop);
+        }
         self.running.down().map_err(|e| e.to_string())
     }
 
     /// Every node has written its first counters (so its ports are open).
     fn wait_for_nodes(&self) -> Result<(), String> {
+        let Counters::StatsFiles(stats_files) = &self.counters else { return Ok(()) };
         let deadline = Instant::now() + START_TIMEOUT;
-        while !self.stats_files.iter().all(|f| f.exists()) {
+        while !stats_files.iter().all(|f| f.exists()) {
             if let netcraq_topology::Event::NodeExited { node, exit } = self.running.wait(Duration::from_millis(20)) {
                 return Err(format!("node {node} {exit} while starting"));
             }
@@ -242,8 +312,16 @@ impl NamespaceChain {
         reports.into_iter().collect()
     }
 
+    /// Each node's counters as its stats file has them; a relay counts the
+    /// frames it handed to its switch (BMv2's outcome counters are not read).
     fn read_stats(&self) -> Result<Vec<Value>, String> {
-        self.stats_files
+        let stats_files = match &self.counters {
+            Counters::StatsFiles(files) => files,
+            Counters::Relays(relays) => {
+                return Ok(relays.iter().map(|r| serde_json::json!({ "io": { "rx_frames": r.served() } })).collect())
+            }
+        };
+        stats_files
             .iter()
             .map(|path| {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -251,6 +329,44 @@ impl NamespaceChain {
             })
             .collect()
     }
+}
+
+/// A BMv2 switch whose ports are a packet socket for its relay
+/// ([`packets_socket`]), with no program until the controller installs one,
+/// P4Runtime on [`bmv2_socket`] and Thrift on a port of its own.
+fn capped_bmv2_command(node_file: &Path, namespace: &Namespace, index: usize) -> Command {
+    let mut command = namespace.command(BMV2_SWITCH);
+    let thrift_port = THRIFT_PORT_BASE.saturating_add(index as u16);
+    command.args(["--device-id", "1", "--no-p4", "--thrift-port", &thrift_port.to_string()]);
+    command.arg("--packet-in").arg(format!("ipc://{}", packets_socket(node_file).display()));
+    command.arg("--").arg("--grpc-server-addr").arg(format!("unix:{}", bmv2_socket(node_file).display()));
+    command.arg("--cpu-port").arg(BMV2_CPU_PORT.to_string());
+    command
+}
+
+/// The P4Info and BMv2 JSON of `p4/netcraq.p4`, compiled by `p4/compile.sh` when missing and p4c is on PATH.
+pub fn bmv2_pipeline() -> Result<PipelineFiles, String> {
+    let build = Path::new(P4_BUILD);
+    let pipeline = PipelineFiles {
+        p4info: Some(build.join("netcraq.p4info.txtpb")),
+        device_config: Some(build.join("bmv2").join("netcraq.json")),
+    };
+    let compiled =
+        || [&pipeline.p4info, &pipeline.device_config].iter().all(|f| f.as_ref().is_some_and(|f| f.is_file()));
+    if !compiled() && netcraq_topology::on_path("p4c") {
+        let output = Command::new("bash").arg("p4/compile.sh").output().map_err(|e| format!("p4/compile.sh: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("p4/compile.sh failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        }
+    }
+    match compiled() {
+        true => Ok(pipeline),
+        false => Err(format!("{P4_BUILD}/bmv2/netcraq.json is missing and p4c is not on PATH (run p4/compile.sh)")),
+    }
+}
+
+fn file_stem(path: &Path) -> Option<&str> {
+    path.file_stem()?.to_str()
 }
 
 /// Node `n<i>` at 10.0.0.<i>, host `h<i>` at 10.0.1.<i> on node `n<i>`, the nodes wired as asked.

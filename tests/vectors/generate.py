@@ -411,7 +411,7 @@ SAME = object()
 
 
 def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, key_reads=None, key_writes=None,
-         fabric=None, lease=None, final_lease=SAME):
+         fabric=None, lease=None, final_lease=SAME, key_groups=()):
     """A case. `final` is the list of non-zero registers after the last step (SAME: the
     initial ones, unchanged). The final outcome counters are the sum of the steps'
     outcome lists; `key_reads` / `key_writes` are stated by the case. `routes` and
@@ -425,6 +425,8 @@ def case(name, description, cfg, steps, registers=(), final=SAME, routes=None, k
     result = {"name": name, "description": description}
     if cfg is not None:
         result["config"] = cfg.json()
+    if key_groups:
+        result["key_groups"] = list(key_groups)
     result.update({
         "routes": routes,
         "fabric_ports": fabric,
@@ -2177,6 +2179,164 @@ def sequence_cases():
 
 
 # =========================================================================== output
+
+# =========================================================================== §2.3 key_group, §11 groups
+
+G_TAIL, G_HEAD, G_REPLICA = 21, 22, 23  # the epochs of N2's groups: each chain has its own (§9.2)
+ROW_KEYS_CHAIN = ("§2.3 'the key's chain': the key_group entry matching the key, longest prefix first, gives role, "
+                  "neighbours, epoch and sync_epoch; node_config's apply to keys no entry matches")
+
+
+def key_group(key, prefix_len, role, epoch, head=NONE_IP, tail=NONE_IP, succ=NONE_IP, pred=NONE_IP, sync_epoch=0):
+    """A key_group entry (§2.3): keys key/prefix_len and the set_group action's chain parameters."""
+    entry = {"key": key, "prefix_len": prefix_len, "role": role, "head_ip": head, "tail_ip": tail,
+             "successor_ip": succ, "predecessor_ip": pred, "epoch": epoch}
+    if sync_epoch:
+        entry["sync_epoch"] = sync_epoch
+    return entry
+
+
+# N2 is the TAIL of keys 0-7 (chain N1 N3 N2), the HEAD of keys 8-11 (chain N2 N3 N1) and, through
+# node_config, the REPLICA of keys 12-15 (chain N1 N2 N3, epoch 7).
+TAIL_GROUP = key_group(0, 13, "TAIL", G_TAIL, head=N1.ip, pred=N3.ip)
+HEAD_GROUP = key_group(8, 14, "HEAD", G_HEAD, tail=N1.ip, succ=N3.ip)
+# Key 6 alone, inside the TAIL group: N2 is its REPLICA (chain N3 N2 N1).
+REPLICA_KEY = key_group(6, 16, "REPLICA", G_REPLICA, head=N3.ip, tail=N1.ip, succ=N1.ip, pred=N3.ip)
+N2_GROUPS = [TAIL_GROUP, HEAD_GROUP, REPLICA_KEY]
+
+
+def groups_fabric():
+    """N2's fabric ports over all its chains (§2.3 fabric_port): N1 is its predecessor (node_config) and successor
+    (key 6); N3 its predecessor (keys 0-7, key 6) and successor (node_config, keys 8-11); port 6 the controller's."""
+    return [fabric_port(N1.port, True, True), fabric_port(N3.port, True, True),
+            fabric_port(CTRL_PORT, from_controller=True)]
+
+
+def grouped(name, description, steps, registers=(), final=SAME, cfg=None, key_groups=None, **kw):
+    kw.setdefault("fabric", groups_fabric())
+    cfg = replica() if cfg is None else cfg
+    return case(name, description, cfg, steps, registers, final,
+                key_groups=N2_GROUPS if key_groups is None else key_groups, **kw)
+
+
+@group("groups", "§2.3 key_group and §11: many chains over one node; a key follows the chain of the longest prefix "
+       "that matches it, node_config's where none does; chain frames carry the key's chain's epoch; RENEW and the "
+       "lease are the node's; a node serving only its groups")
+def groups_cases():
+    return group_request_cases() + group_chain_cases() + group_control_cases()
+
+
+def group_request_cases():
+    cases = []
+    dirty = [reg(k, VA, 3, 2, C1) for k in (5, 6, 13)]
+    r5, r6, r13 = (request(N2, READ, k, C2) for k in (5, 6, 13))
+    cases.append(grouped("group-read-by-the-keys-role", f"{ROW_KEYS_CHAIN}: three dirty keys at N2. Key 5: N2 is the "
+                         f"group's TAIL, the READ is answered locally ({ROW_READ_TAIL}). Key 6: the /16 entry makes N2 "
+                         f"a REPLICA whose tail is N1 ({ROW_READ_FWD}). Key 13: no entry, node_config's REPLICA, whose "
+                         "tail is N3.", [step(r5, [reply(N2, r5, READ_REPLY, 3, VA)], ["READ_LOCAL"]),
+                                         step(r6, [forward(N2, r6, N1)], ["READ_TO_TAIL"]),
+                                         step(r13, [forward(N2, r13, N3)], ["READ_TO_TAIL"])],
+                         dirty, key_reads={5: 1, 6: 1, 13: 1}))
+    w9, w6, w13 = request(N2, WRITE, 9, C2, VB), request(N2, WRITE, 6, C2, VB), request(N2, WRITE, 13, C2, VB)
+    cases.append(grouped("group-write-by-the-keys-role", f"{ROW_KEYS_CHAIN}. Key 9: N2 is the group's HEAD: it stamps "
+                         f"version 4 and sends the CHAIN_WRITE to the group's successor N3 with the group's epoch "
+                         f"{G_HEAD} (§1.4, §4.2; {ROW_W_STAMP}). Key 6: forwarded to its group's head N3 ({ROW_W_FWD}). "
+                         "Key 13: forwarded to node_config's head N1.",
+                         [step(w9, [forward(N2, w9, N3, op=CHAIN_WRITE, version=4, epoch=G_HEAD)], ["WRITE_STAMPED"]),
+                          step(w6, [forward(N2, w6, N3)], ["WRITE_TO_HEAD"]),
+                          step(w13, [forward(N2, w13, N1)], ["WRITE_TO_HEAD"])],
+                         [reg(9, VA, 3, 3, C1)], [reg(9, VB, 4, 3, C2)], key_writes={6: 1, 9: 1, 13: 1}))
+    only_groups = Cfg(N2, "SOLO", "CRAQ", NONE_IP, NONE_IP, NONE_IP, NONE_IP, 0, 0)
+    r12 = request(N2, READ, 12, C2, VC)
+    sw12 = control(N2, SWEEP, 12)
+    cases.append(grouped("group-only-node-serves-its-groups", "§2.3 key_hi, §11: node_config with key_lo = key_hi = 0 "
+                         "serves no key of its own. Key 5 is in N2's TAIL group and is read locally; key 12 matches no "
+                         "entry and is out of range (§5 step 16): the READ gets ERROR KEY_OUT_OF_RANGE, the SWEEP is "
+                         "dropped, DROP_KEY_OUT_OF_RANGE.", [
+                             step(r5, [reply(N2, r5, READ_REPLY, 3, VA)], ["READ_LOCAL"]),
+                             step(r12, [reply(N2, r12, ERROR, KEY_OUT_OF_RANGE_CODE, VC)], ["KEY_OUT_OF_RANGE"]),
+                             step(sw12, [], ["DROP_KEY_OUT_OF_RANGE"], CTRL_PORT)],
+                         [reg(5, VA, 3, 2, C1), reg(12, VB, 3, 3, C2)], cfg=only_groups, key_reads={5: 1}))
+    return cases
+
+
+def group_chain_cases():
+    cases = []
+    cw5 = chain(N3, N2, CHAIN_WRITE, 5, 4, VB, C2, epoch=G_TAIL)
+    commit = [reply(N2, cw5, WRITE_REPLY, 4, VB), forward(N2, cw5, N3, op=ACK, epoch=G_TAIL)]
+    cases.append(grouped("group-commit-at-the-groups-tail", f"{ROW_KEYS_CHAIN}; {ROW_COMMIT}: key 5's group makes N2 "
+                         f"its TAIL; the CHAIN_WRITE from the group's predecessor N3 carries the group's epoch "
+                         f"{G_TAIL}; the ACK goes to N3 with epoch {G_TAIL}.",
+                         [step(cw5, commit, ["COMMIT_APPLIED"])], [reg(5, VA, 3, 3, C1)], [reg(5, VB, 4, 4, C2)]))
+    cases.append(grouped("group-chain-op-in-the-node-epoch", f"§5 step 15c: a CHAIN_WRITE of key 5 carrying "
+                         f"node_config's epoch {EPOCH}, not its group's {G_TAIL}, is dropped, DROP_WRONG_EPOCH.",
+                         [step(chain(N3, N2, CHAIN_WRITE, 5, 4, VB, C2), [], ["DROP_WRONG_EPOCH"])],
+                         [reg(5, VA, 3, 3, C1)]))
+    cases.append(grouped("group-chain-op-in-another-groups-epoch", f"§5 step 15c, §9.2: a CHAIN_WRITE of key 13 (no "
+                         f"group: node_config's chain, epoch {EPOCH}) carrying the epoch {G_TAIL} of another group is "
+                         "dropped, DROP_WRONG_EPOCH.",
+                         [step(chain(N1, N2, CHAIN_WRITE, 13, 4, VB, C2, epoch=G_TAIL), [], ["DROP_WRONG_EPOCH"])],
+                         [reg(13, VA, 3, 3, C1)]))
+    cases.append(grouped("group-role-decides-the-op", f"§5 step 15 by the key's role: N2 is the HEAD of key 9's group, "
+                         f"so a CHAIN_WRITE of key 9, which node_config's REPLICA would apply, is dropped, "
+                         "DROP_UNEXPECTED_OP.",
+                         [step(chain(N1, N2, CHAIN_WRITE, 9, 4, VB, C2, epoch=G_HEAD), [], ["DROP_UNEXPECTED_OP"])],
+                         [reg(9, VA, 3, 3, C1)]))
+    ack9 = chain(N3, N2, ACK, 9, 4, VB, C2, epoch=G_HEAD)
+    ack6 = chain(N1, N2, ACK, 6, 4, VB, C2, epoch=G_REPLICA)
+    cases.append(grouped("group-acks-by-the-keys-chain", f"{ROW_ACK_H} for key 9 (N2 the group's HEAD, epoch "
+                         f"{G_HEAD}); {ROW_ACK_R} for key 6 (N2 a REPLICA by the /16 entry, epoch {G_REPLICA}: "
+                         "forwarded to the group's predecessor N3 with that epoch).",
+                         [step(ack9, [], ["ACK_CONSUMED"]),
+                          step(ack6, [forward(N2, ack6, N3, epoch=G_REPLICA)], ["ACK_FORWARDED"])],
+                         [reg(9, VB, 4, 3, C2), reg(6, VB, 4, 3, C2)], [reg(9, VB, 4, 4, C2), reg(6, VB, 4, 4, C2)]))
+    return cases
+
+
+def group_control_cases():
+    cases = []
+    sw5 = control(N2, SWEEP, 5, epoch=G_TAIL)
+    sw9 = control(N2, SWEEP, 9, epoch=G_HEAD)
+    cases.append(grouped("group-sweeps-in-the-groups-epoch", f"§10.1, §11: sweeps are per group. Key 5 at the group's "
+                         f"TAIL, dirty: {ROW_SWEEP_COMMITTED}, the ACK to the group's predecessor N3 in epoch {G_TAIL}. "
+                         f"Key 9 at the group's HEAD, clean: {ROW_SWEEP_COPIED}, to the group's successor N3 in epoch "
+                         f"{G_HEAD}. A SWEEP of key 5 in node_config's epoch {EPOCH} is dropped, DROP_WRONG_EPOCH.",
+                         [step(sw5, [resend(N2, sw5, N3, 3, VA, C1, op=ACK, epoch=G_TAIL)], ["SWEEP_COMMITTED"],
+                               CTRL_PORT),
+                          step(sw9, [resend(N2, sw9, N3, 3, VA, C1, op=SYNC, epoch=G_HEAD)], ["SWEEP_COPIED"],
+                               CTRL_PORT),
+                          step(control(N2, SWEEP, 5), [], ["DROP_WRONG_EPOCH"], CTRL_PORT)],
+                         [reg(5, VA, 3, 2, C1), reg(9, VA, 3, 3, C1)], [reg(5, VA, 3, 3, C1), reg(9, VA, 3, 3, C1)]))
+    leased = replica().but(lease_ticks=LEASE)
+    r5 = request(N2, READ, 5, C2)
+    cases.append(grouped("group-renew-is-the-nodes", f"§11: the lease is the node's. A RENEW naming key 5 in its "
+                         f"group's epoch {G_TAIL} is dropped, DROP_WRONG_EPOCH (a RENEW uses node_config's chain, "
+                         f"§2.3); in node_config's epoch {EPOCH} it renews ({ROW_RENEW}).",
+                         [step(renew(6000, key=5, epoch=G_TAIL), [], ["DROP_WRONG_EPOCH"], CTRL_PORT, clock=5000),
+                          step(renew(6000, key=5), [], ["LEASE_RENEWED"], CTRL_PORT, clock=5000)],
+                         cfg=leased, lease=lease(4000, False), final_lease=lease(6000, clock=5000)))
+    cases.append(grouped("group-lease-covers-every-group", f"§11: the node's lease covers every group: once it lapses, "
+                         f"key 5 of the TAIL group is not served ({ROW_NOT_SERVING}).",
+                         [step(r5, [reply(N2, r5, ERROR, NOT_SERVING_CODE, ZERO)], ["READ_NOT_SERVING"], clock=7000)],
+                         [reg(5, VA, 3, 3, C1)], cfg=leased, key_reads={5: 1}, lease=lease(6000),
+                         final_lease=lease(6000, False)))
+    syncing = [key_group(0, 13, "TAIL", G_TAIL, head=N1.ip, pred=N3.ip, sync_epoch=G_TAIL), HEAD_GROUP]
+    r9 = request(N2, READ, 9, C2)
+    sy5 = chain(N3, N2, SYNC, 5, 5, VB, C2, epoch=G_TAIL)
+    cases.append(grouped("group-joins-as-syncing-tail", f"§10.4, §11: N2 joins key 5's group as a syncing TAIL "
+                         f"(sync_epoch {G_TAIL}, the group's new epoch). A READ of key 5, a leftover, gets NOT_SERVING "
+                         f"({ROW_NOT_SERVING}); key 9 of the HEAD group, which is not syncing, is served. The SYNC of "
+                         f"key 5 is received, received = {G_TAIL} ({ROW_RECEIVED}); then key 5 is served.",
+                         [step(r5, [reply(N2, r5, ERROR, NOT_SERVING_CODE, ZERO)], ["READ_NOT_SERVING"]),
+                          step(r9, [reply(N2, r9, READ_REPLY, 3, VA)], ["READ_LOCAL"]),
+                          step(sy5, [], ["KEY_RECEIVED"]),
+                          step(r5, [reply(N2, r5, READ_REPLY, 5, VB)], ["READ_LOCAL"])],
+                         [reg(5, VA, 3, 3, C1), reg(9, VA, 3, 3, C1)],
+                         [reg(5, VB, 5, 5, C2, G_TAIL), reg(9, VA, 3, 3, C1)], key_groups=syncing,
+                         key_reads={5: 2, 9: 1}))
+    return cases
+
+
 
 def to_json(value, indent=0):
     """JSON text with one object per line where the object holds only scalars (configs, routes, registers,

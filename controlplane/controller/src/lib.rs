@@ -13,6 +13,8 @@
 //!   while it serves (`docs/protocol.md` §10).
 //! - [`supervisor`]: the running controller's decisions, a pure state
 //!   machine; [`service`]: the running controller that carries them out.
+//! - [`groups`]: a chain's keys over many virtual groups (§11), each a
+//!   chain of the supervisor's.
 //! - [`election`]: controllers campaign in etcd; only the leader writes.
 //! - [`state_store`]: the controller's state, in memory or in etcd.
 //! - [`membership`]: each chain's members as clients follow them, kept
@@ -27,6 +29,7 @@
 pub mod deploy;
 pub mod deployment_file;
 pub mod election;
+pub mod groups;
 pub mod lease_clock;
 pub mod membership;
 pub mod metrics;

@@ -1,23 +1,17 @@
 //! Publishing which nodes serve each chain, for clients to follow through
 //! reconfigurations (`docs/controller.md`, "Membership for clients"). The
 //! format is the client's ([`netcraq_client::membership`]); this module
-//! keeps it current from the running controller's notes and publishes it:
-//!
-//! - over HTTP ([`MembershipEndpoint`], `netcraq controller --membership-listen`):
-//!   `GET /membership` answers the JSON, `503` while there is none;
-//! - in etcd ([`EtcdMembership`]) under `<prefix>/<deployment>/membership`,
-//!   next to the state, written only by the leader, in the same fenced
-//!   transaction as the state.
+//! keeps it current from the running controller's notes and serves it over
+//! HTTP ([`MembershipEndpoint`], `netcraq controller --membership-listen`):
+//! `GET /membership` answers the JSON, `503` while this controller does not
+//! lead, so a client given every controller's URL finds the leader's.
 
-use crate::election::{EtcdOptions, Leader};
 use crate::service::{Note, NoteKind};
-use crate::state_store::{bounded, deployment_key, StoreError};
 use crate::supervisor::SupervisorState;
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 use netcraq_topology::Topology;
 use netcraq_wire::Ipv4Addr;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,9 +22,6 @@ use tokio::sync::{mpsc, watch};
 
 pub use netcraq_client::membership::{ChainMembers, Member, Membership};
 pub use netcraq_client::MEMBERSHIP_PATH;
-
-/// The last segment of the etcd key holding a deployment's membership.
-pub const MEMBERSHIP_LEAF: &str = "membership";
 
 /// The chains' membership, kept current from the running controller's notes.
 #[derive(Debug, Clone)]
@@ -92,6 +83,8 @@ pub trait PublishMembership: Send {
     /// Where, for messages.
     fn name(&self) -> String;
     async fn publish(&mut self, membership: &Membership) -> Result<(), String>;
+    /// Stops publishing: this controller no longer leads.
+    fn withdraw(&mut self);
 }
 
 /// Serves the membership on `listen` if given (returning the address it
@@ -99,7 +92,7 @@ pub trait PublishMembership: Send {
 pub async fn publish(
     listen: Option<SocketAddr>,
     mut publishers: Vec<Box<dyn PublishMembership>>,
-    book: MembershipBook,
+    publication: Publication,
     notes: mpsc::UnboundedReceiver<Note>,
 ) -> std::io::Result<(Option<SocketAddr>, mpsc::UnboundedReceiver<Note>)> {
     let mut listening = None;
@@ -108,23 +101,91 @@ pub async fn publish(
         listening = Some(endpoint.address());
         publishers.push(Box::new(endpoint));
     }
-    Ok((listening, relay(book, publishers, notes)))
+    Ok((listening, relay(publication, publishers, notes)))
 }
 
-/// Publishes the book's membership at once and after every reconfiguration
-/// the service notes, and passes every note on (to the printer, a test).
-/// A publication that fails is said on stderr and retried with the next change.
+/// When the membership may be published. A controller that leads from its
+/// start (in memory) publishes the book at once and after every change. An
+/// elected one publishes nothing until it leads and has reconfigured every
+/// chain under its leadership (until then the book holds the deployment
+/// file's layout, not the stored state's), and withdraws it when it stops
+/// leading.
+#[derive(Debug)]
+pub struct Publication {
+    book: MembershipBook,
+    leading: bool,
+    /// Chains not reconfigured since this controller began to lead.
+    unconfirmed: BTreeSet<String>,
+}
+
+/// What a note asks of the publishers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    Now,
+    Withdraw,
+    Nothing,
+}
+
+impl Publication {
+    pub fn leading_from_start(book: MembershipBook) -> Publication {
+        Publication { book, leading: true, unconfirmed: BTreeSet::new() }
+    }
+
+    pub fn elected(book: MembershipBook) -> Publication {
+        Publication { book, leading: false, unconfirmed: BTreeSet::new() }
+    }
+
+    fn membership(&self) -> &Membership {
+        self.book.membership()
+    }
+
+    /// Whether the membership is current enough to publish.
+    fn current(&self) -> bool {
+        self.leading && self.unconfirmed.is_empty()
+    }
+
+    pub fn observe(&mut self, note: &NoteKind) -> Publish {
+        match note {
+            NoteKind::Leading { .. } => {
+                self.leading = true;
+                self.unconfirmed = self.book.membership().chains.iter().map(|chain| chain.name.clone()).collect();
+                Publish::Nothing
+            }
+            NoteKind::StoppedLeading { .. } => {
+                self.leading = false;
+                Publish::Withdraw
+            }
+            _ => {
+                let changed = self.book.observe(note);
+                let confirmed = matches!(note, NoteKind::Reconfigured { chain, .. } if self.unconfirmed.remove(chain));
+                match self.current() && (changed || confirmed) {
+                    true => Publish::Now,
+                    false => Publish::Nothing,
+                }
+            }
+        }
+    }
+}
+
+/// Publishes the membership whenever [`Publication`] says so (at once for a
+/// controller that leads from its start), withdraws it when this controller
+/// stops leading, and passes every note on (to the printer, a test). A
+/// publication that fails is said on stderr and retried with the next change.
 pub fn relay(
-    mut book: MembershipBook,
+    mut publication: Publication,
     mut publishers: Vec<Box<dyn PublishMembership>>,
     mut notes: mpsc::UnboundedReceiver<Note>,
 ) -> mpsc::UnboundedReceiver<Note> {
     let (passed, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        publish_all(&mut publishers, book.membership()).await;
+        if publication.current() {
+            publish_all(&mut publishers, publication.membership()).await;
+        }
         while let Some(note) = notes.recv().await {
-            if book.observe(&note.what) {
-                publish_all(&mut publishers, book.membership()).await;
+            match publication.observe(&note.what) {
+                Publish::Now => publish_all(&mut publishers, publication.membership()).await,
+                Publish::Withdraw => publishers.iter_mut().for_each(|publisher| publisher.withdraw()),
+                Publish::Nothing => {}
             }
             if passed.send(note).is_err() {
                 return;
@@ -201,11 +262,6 @@ impl MembershipEndpoint {
     pub fn stats(&self) -> &EndpointStats {
         &self.stats
     }
-
-    /// Stops serving a membership (`503`), as when this controller stops leading.
-    pub fn withdraw(&self) {
-        self.current.send_replace(None);
-    }
 }
 
 #[async_trait]
@@ -217,6 +273,11 @@ impl PublishMembership for MembershipEndpoint {
     async fn publish(&mut self, membership: &Membership) -> Result<(), String> {
         self.current.send_replace(Some(membership.to_json().into()));
         Ok(())
+    }
+
+    /// Serves `503` again.
+    fn withdraw(&mut self) {
+        self.current.send_replace(None);
     }
 }
 
@@ -267,64 +328,6 @@ fn response(status: &str, body: &str) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
-}
-
-/// The membership in etcd, `<prefix>/<deployment>/membership`, written by
-/// the leader it was made for while its leader key is the one it won with
-/// (the state's fence, `docs/controller.md`).
-pub struct EtcdMembership {
-    client: Client,
-    key: String,
-    leader_key: Vec<u8>,
-    create_revision: i64,
-    request_timeout: Duration,
-}
-
-impl EtcdMembership {
-    /// A publisher for `leader`'s deployment over `client`.
-    pub fn new(client: &Client, options: &EtcdOptions, leader: &Leader) -> Result<EtcdMembership, StoreError> {
-        Ok(EtcdMembership {
-            client: client.clone(),
-            key: deployment_key(&options.prefix, leader.deployment(), MEMBERSHIP_LEAF)?,
-            leader_key: leader.key().to_vec(),
-            create_revision: leader.create_revision(),
-            request_timeout: options.request_timeout,
-        })
-    }
-}
-
-#[async_trait]
-impl PublishMembership for EtcdMembership {
-    fn name(&self) -> String {
-        format!("etcd key {}", self.key)
-    }
-
-    async fn publish(&mut self, membership: &Membership) -> Result<(), String> {
-        let ours = Compare::create_revision(self.leader_key.clone(), CompareOp::Equal, self.create_revision);
-        let put = TxnOp::put(self.key.clone(), membership.to_json(), None);
-        let txn = Txn::new().when([ours]).and_then([put]);
-        let answer = bounded("txn (membership)", self.request_timeout, self.client.clone().txn(txn))
-            .await
-            .map_err(|e| e.to_string())?;
-        match answer.succeeded() {
-            true => Ok(()),
-            false => Err("not written: this controller's leader key is no longer in etcd".into()),
-        }
-    }
-}
-
-/// The membership last published for `deployment` in etcd, if any; anyone may read it.
-pub async fn load_membership(
-    client: &Client,
-    options: &EtcdOptions,
-    deployment: &str,
-) -> Result<Option<Membership>, StoreError> {
-    let key = deployment_key(&options.prefix, deployment, MEMBERSHIP_LEAF)?;
-    let answer = bounded("get (membership)", options.request_timeout, client.clone().get(key, None)).await?;
-    let Some(kv) = answer.kvs().first() else { return Ok(None) };
-    let membership = Membership::from_json(kv.value())
-        .map_err(|e| StoreError::Etcd { operation: "get (membership)", detail: e.to_string() })?;
-    Ok(Some(membership))
 }
 
 #[cfg(test)]
@@ -451,58 +454,59 @@ keys = [0, 16]
         assert_eq!((stats.answered.load(Ordering::Relaxed), stats.refused.load(Ordering::Relaxed)), (2, 3));
     }
 
-    /// Needs etcd (Debian's etcd-server); otherwise it says SKIP.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn in_etcd_only_the_leader_publishes_and_anyone_reads() {
-        use netcraq_etcd_cluster::{etcd_installed, EtcdCluster, SERVING_TIMEOUT};
-        let etcd = std::path::Path::new("etcd");
-        if !etcd_installed(etcd) {
-            eprintln!("SKIP: etcd is not installed (apt-get install -y etcd-server)");
-            return;
+    /// What a publisher was asked: `Some(epoch)` published, `None` withdrawn.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<std::sync::Mutex<Vec<Option<u32>>>>);
+
+    #[async_trait]
+    impl PublishMembership for Seen {
+        fn name(&self) -> String {
+            "a test".into()
         }
-        let dir = std::env::temp_dir().join(format!("netcraq-membership-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut cluster = EtcdCluster::start(etcd, 1, &dir).unwrap();
-        cluster.wait_serving(SERVING_TIMEOUT).unwrap();
-        let options = EtcdOptions::new(cluster.client_urls.clone());
-        let client = crate::election::connect(&options).await.unwrap();
-        assert_eq!(load_membership(&client, &options, "chain3").await.unwrap(), None);
-        let leader = crate::election::campaign(&client, &options, "chain3", "a").await.unwrap();
-        let mut publisher = EtcdMembership::new(&client, &options, &leader).unwrap();
-        assert_eq!(publisher.name(), "etcd key /netcraq/chain3/membership");
-        let book = book();
-        publisher.publish(book.membership()).await.unwrap();
-        assert_eq!(load_membership(&client, &options, "chain3").await.unwrap().as_ref(), Some(book.membership()));
-        leader.resign().await.unwrap();
-        let refused = publisher.publish(&Membership::default()).await.unwrap_err();
-        assert!(refused.contains("no longer in etcd"), "{refused}");
-        assert_eq!(load_membership(&client, &options, "chain3").await.unwrap().as_ref(), Some(book.membership()));
-        drop(cluster);
-        let _ = std::fs::remove_dir_all(&dir);
+        async fn publish(&mut self, membership: &Membership) -> Result<(), String> {
+            self.0.lock().unwrap().push(Some(membership.chains[0].epoch));
+            Ok(())
+        }
+        fn withdraw(&mut self) {
+            self.0.lock().unwrap().push(None);
+        }
+    }
+
+    /// Relays `notes` through `publication`; what the publisher saw.
+    async fn relayed(publication: Publication, notes: Vec<NoteKind>) -> Vec<Option<u32>> {
+        let seen = Seen::default();
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let mut passed = relay(publication, vec![Box::new(seen.clone())], receiver);
+        for what in notes {
+            sender.send(Note { at: Instant::now(), what: what.clone() }).unwrap();
+            assert_eq!(passed.recv().await.unwrap().what, what, "every note is passed on");
+        }
+        let seen = seen.0.lock().unwrap().clone();
+        seen
     }
 
     #[tokio::test]
-    async fn the_relay_publishes_at_start_and_after_each_reconfiguration_and_passes_notes_on() {
-        #[derive(Clone, Default)]
-        struct Seen(Arc<std::sync::Mutex<Vec<u32>>>);
-        #[async_trait]
-        impl PublishMembership for Seen {
-            fn name(&self) -> String {
-                "a test".into()
-            }
-            async fn publish(&mut self, membership: &Membership) -> Result<(), String> {
-                self.0.lock().unwrap().push(membership.chains[0].epoch);
-                Ok(())
-            }
-        }
-        let seen = Seen::default();
-        let (notes, receiver) = mpsc::unbounded_channel();
-        let mut passed = relay(book(), vec![Box::new(seen.clone())], receiver);
-        for what in [NoteKind::NodeDown("n1".into()), reconfigured(&["n2"], 3), reconfigured(&["n2", "n3"], 4)] {
-            notes.send(Note { at: Instant::now(), what: what.clone() }).unwrap();
-            assert_eq!(passed.recv().await.unwrap().what, what);
-        }
-        assert_eq!(*seen.0.lock().unwrap(), [1, 3, 4], "the first start's epoch, then each reconfiguration's");
+    async fn leading_from_the_start_it_publishes_at_once_and_after_each_reconfiguration() {
+        let notes = vec![NoteKind::NodeDown("n1".into()), reconfigured(&["n2"], 3), reconfigured(&["n2", "n3"], 4)];
+        let seen = relayed(Publication::leading_from_start(book()), notes).await;
+        assert_eq!(seen, [Some(1), Some(3), Some(4)], "the first start's epoch, then each reconfiguration's");
+    }
+
+    #[tokio::test]
+    async fn elected_it_publishes_only_what_it_reconfigured_while_leading_and_withdraws_when_it_stops() {
+        let leading = NoteKind::Leading { deployment: "d".into(), election_id: 9, stored_state: true };
+        let stopped = NoteKind::StoppedLeading { why: "its lease ended".into() };
+        let notes = vec![
+            reconfigured(&["n2"], 3), // another leader's, seen while a standby
+            leading.clone(),
+            reconfigured(&["n2"], 5), // its restart of the stored layout
+            reconfigured(&["n2", "n3"], 6),
+            stopped,
+            reconfigured(&["n3"], 7), // stale: written by nobody now
+            leading,
+            reconfigured(&["n3"], 8),
+        ];
+        let seen = relayed(Publication::elected(book()), notes).await;
+        assert_eq!(seen, [Some(5), Some(6), None, Some(8)]);
     }
 }

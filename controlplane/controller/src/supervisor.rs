@@ -11,7 +11,11 @@
 //!   (`plan_addition`), after any removal it needs;
 //! - a spare that has answered `rejoin_after` probes in a row is up again;
 //!   one that was a member is first *retired* (its `node_config` cleared),
-//!   so that it drops every frame until it joins again;
+//!   so that it drops every frame until it joins again, once it is a member
+//!   of no chain;
+//! - a node joins one chain at a time: its `KEY_RECEIVED` counter tells one
+//!   sync from another only then (§11, joins), so a node's failure brings
+//!   the groups it was in back one at a time on each replacement;
 //! - every attempt takes a new epoch, recorded (persisted) before any node
 //!   sees it, so that no epoch is ever given out twice, even by a new leader
 //!   after a crash (§9.2).
@@ -215,7 +219,9 @@ impl Supervisor {
                 chain.layout = layout;
                 chain.joining.take_if(|joining| *joining == node);
                 chain.spares.push(node.clone());
-                self.to_retire.push(node);
+                if !self.to_retire.contains(&node) {
+                    self.to_retire.push(node);
+                }
             }
             (Ok(layout), Change::Add { node }) => {
                 chain.layout = layout;
@@ -238,8 +244,11 @@ impl Supervisor {
         self.health.entry(node).or_insert(Health::Up { misses: 0 });
     }
 
+    /// Retirements, then the state with every new epoch persisted once
+    /// (hundreds of groups change together), then the reconfigurations.
     fn decide(&mut self) -> Vec<Decision> {
         let mut decisions = self.retirements();
+        let mut reconfigurations = Vec::new();
         for index in 0..self.state.chains.len() {
             let chain = &self.state.chains[index];
             if self.busy.contains_key(&chain.name) {
@@ -255,18 +264,33 @@ impl Supervisor {
                 next_epoch: chain.epoch_used,
             };
             self.busy.insert(chain.name.clone(), change);
-            decisions.push(Decision::Persist(self.state.clone()));
-            decisions.push(reconfigure);
+            reconfigurations.push(reconfigure);
         }
+        if !reconfigurations.is_empty() {
+            decisions.push(Decision::Persist(self.state.clone()));
+        }
+        decisions.extend(reconfigurations);
         decisions
     }
 
-    /// Removed nodes that answer again, retired once.
+    /// Removed nodes that answer again and serve in no chain, retired once.
     fn retirements(&mut self) -> Vec<Decision> {
-        let (back, waiting): (Vec<String>, Vec<String>) =
-            std::mem::take(&mut self.to_retire).into_iter().partition(|node| !self.is_down(node));
+        let (back, waiting): (Vec<String>, Vec<String>) = std::mem::take(&mut self.to_retire)
+            .into_iter()
+            .partition(|node| !self.is_down(node) && !self.is_member(node));
         self.to_retire = waiting;
         back.into_iter().map(|node| Decision::Retire { node }).collect()
+    }
+
+    /// Whether `node` is a member, or a failed joiner, of any chain.
+    fn is_member(&self, node: &str) -> bool {
+        let named = |n: &String| n == node;
+        self.state.chains.iter().any(|c| c.layout.members.iter().any(named) || c.joining.iter().any(named))
+    }
+
+    /// Whether `node` is joining a chain now.
+    fn is_joining(&self, node: &str) -> bool {
+        self.busy.values().any(|change| matches!(change, Change::Add { node: n } if n == node))
     }
 
     /// A down member to remove first (never the last: a chain of one
@@ -285,7 +309,10 @@ impl Supervisor {
         if self.to_restart.contains(&chain.name) {
             return Some(Change::Restart);
         }
-        let spare = chain.spares.iter().find(|node| !self.is_down(node) && !self.to_retire.contains(node));
+        let spare = chain
+            .spares
+            .iter()
+            .find(|node| !self.is_down(node) && !self.to_retire.contains(node) && !self.is_joining(node));
         match (members.len() < chain.length, spare) {
             (true, Some(node)) if members.iter().all(|m| !self.is_down(m)) => Some(Change::Add { node: node.clone() }),
             _ => None,

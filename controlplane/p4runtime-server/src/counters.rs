@@ -14,6 +14,9 @@ pub struct ServerCounters {
     pub not_primary: AtomicU64,
     /// PacketOut frames the node processed.
     pub packets_out: AtomicU64,
+    /// Calls to the poll loop that carried PacketOut frames (several each
+    /// when they arrive back to back).
+    pub packet_out_calls: AtomicU64,
     /// PacketOut frames refused (not primary, too long, the node busy or
     /// stopped), each answered with a StreamError.
     pub packets_out_refused: AtomicU64,
@@ -32,6 +35,7 @@ pub struct ServerCountersSnapshot {
     pub updates_failed: u64,
     pub not_primary: u64,
     pub packets_out: u64,
+    pub packet_out_calls: u64,
     pub packets_out_refused: u64,
     pub arbitrations_refused: u64,
     pub notices_dropped: u64,
@@ -47,6 +51,7 @@ impl ServerCounters {
             updates_failed: get(&self.updates_failed),
             not_primary: get(&self.not_primary),
             packets_out: get(&self.packets_out),
+            packet_out_calls: get(&self.packet_out_calls),
             packets_out_refused: get(&self.packets_out_refused),
             arbitrations_refused: get(&self.arbitrations_refused),
             notices_dropped: get(&self.notices_dropped),

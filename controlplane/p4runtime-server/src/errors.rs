@@ -1,7 +1,7 @@
 //! A node's refusals and failures as P4Runtime error codes.
 
 use netcraq_core::control::{ControlError, ControlResponse};
-use netcraq_core::{FabricPortError, RouteError};
+use netcraq_core::{FabricPortError, KeyGroupError, RouteError};
 use netcraq_p4runtime::P4Error;
 use tonic::{Code, Status};
 
@@ -30,6 +30,11 @@ pub fn control_error(error: ControlError) -> P4Error {
         ControlError::FabricPort(FabricPortError::Duplicate) => Code::AlreadyExists,
         ControlError::FabricPort(FabricPortError::NotFound) => Code::NotFound,
         ControlError::FabricPort(FabricPortError::Full) => Code::ResourceExhausted,
+        ControlError::KeyGroup(KeyGroupError::Duplicate) => Code::AlreadyExists,
+        ControlError::KeyGroup(KeyGroupError::NotFound) => Code::NotFound,
+        ControlError::KeyGroup(KeyGroupError::Full) => Code::ResourceExhausted,
+        ControlError::KeyGroup(KeyGroupError::BadPrefix | KeyGroupError::Chain(_)) => Code::InvalidArgument,
+        ControlError::KeyGroup(KeyGroupError::BeyondCapacity { .. }) => Code::OutOfRange,
         ControlError::IndexOutOfRange { .. } | ControlError::ValueTooWide { .. } => Code::OutOfRange,
         ControlError::PacketOutTooLong(_) => Code::InvalidArgument,
         ControlError::BadBatch(_) | ControlError::LcoresDiffer(_) => Code::Internal,

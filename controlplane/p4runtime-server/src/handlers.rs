@@ -6,7 +6,7 @@ use crate::counters::bump;
 use crate::errors::{control_error, node_unavailable, unexpected};
 use crate::service::{Notices, Shared, MAX_UPDATES_PER_WRITE, READ_CHUNK_ENTITIES};
 use netcraq_core::control::{ControlRequest, ControlResponse};
-use netcraq_core::{FabricPort, Route};
+use netcraq_core::{FabricPort, KeyGroup, Route};
 use netcraq_p4runtime::entities::TableRead;
 use netcraq_p4runtime::p4info::first_difference;
 use netcraq_p4runtime::proto::p4::v1 as p4;
@@ -167,6 +167,18 @@ impl Shared {
             let wanted = |f: &&FabricPort| read.fabric_port_filter.is_none_or(|port| f.port == port);
             return Ok(ports.iter().filter(wanted).map(|f| ids.fabric_port_entry(f)).collect());
         }
+        if table == ids.key_group {
+            if read.default_entries {
+                return Ok(vec![ids.key_group_default_entry()]);
+            }
+            let groups = match self.call(ControlRequest::ReadKeyGroups).await {
+                Ok(ControlResponse::KeyGroups(groups)) => groups,
+                other => return Err(unexpected(other)),
+            };
+            let wanted =
+                |g: &&KeyGroup| read.key_group_filter.is_none_or(|(key, len)| g.key == key && g.prefix_len == len);
+            return Ok(groups.iter().filter(wanted).map(|g| ids.key_group_entry(g)).collect());
+        }
         if read.default_entries {
             return Ok(vec![ids.route_default_entry()]);
         }
@@ -244,11 +256,7 @@ impl Shared {
                 Ok(())
             }
             Some(Update::Packet(packet)) => {
-                if let Err(refusal) = self.packet_out(stream, packet.payload).await {
-                    bump(&self.counters.packets_out_refused);
-                    tracing::info!(code = ?refusal.code(), message = refusal.message(), "PacketOut refused");
-                    self.stream_error(notices, refusal);
-                }
+                self.packets_out(stream, vec![packet.payload], notices).await;
                 Ok(())
             }
             Some(other) => {
@@ -263,21 +271,40 @@ impl Shared {
         }
     }
 
-    /// Injects a PacketOut's frame into the node, by its controller port:
-    /// only from the primary, whose stream this is.
-    async fn packet_out(&self, stream: u64, payload: Vec<u8>) -> Result<(), Status> {
+    /// Injects PacketOut frames into the node, by its controller port, in
+    /// one call to its poll loop: only from the primary, whose stream this
+    /// is. Each refused frame is counted; the controller hears of the
+    /// refusals in a StreamError per frame refused by the node, or one for
+    /// the whole call when the node took none of them.
+    pub(crate) async fn packets_out(&self, stream: u64, frames: Vec<Vec<u8>>, notices: &Notices) {
+        let count = frames.len() as u64;
+        let refused = |status: Status| {
+            self.counters.packets_out_refused.fetch_add(count, Ordering::Relaxed);
+            tracing::info!(code = ?status.code(), message = status.message(), frames = count, "PacketOut refused");
+            self.stream_error(notices, status);
+        };
         if !self.arbitration().is_primary(stream) {
-            bump(&self.counters.not_primary);
-            return Err(Status::permission_denied(
+            self.counters.not_primary.fetch_add(count, Ordering::Relaxed);
+            return refused(Status::permission_denied(
                 "PacketOut from a controller that is not primary: only the primary may send frames",
             ));
         }
-        match self.call(ControlRequest::PacketOut(payload)).await {
-            Ok(ControlResponse::Done) => {
-                bump(&self.counters.packets_out);
-                Ok(())
+        let batch = ControlRequest::Batch(frames.into_iter().map(ControlRequest::PacketOut).collect());
+        bump(&self.counters.packet_out_calls);
+        let results = match self.call(batch).await {
+            Ok(ControlResponse::Batch(results)) if results.len() as u64 == count => results,
+            other => return refused(unexpected(other)),
+        };
+        for result in results {
+            match result {
+                Ok(ControlResponse::Done) => bump(&self.counters.packets_out),
+                other => {
+                    bump(&self.counters.packets_out_refused);
+                    let status = unexpected(other);
+                    tracing::info!(code = ?status.code(), message = status.message(), "PacketOut refused");
+                    self.stream_error(notices, status);
+                }
             }
-            other => Err(unexpected(other)),
         }
     }
 

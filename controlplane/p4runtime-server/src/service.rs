@@ -23,6 +23,12 @@ pub const MAX_UPDATES_PER_WRITE: usize = 4096;
 pub const READ_CHUNK_ENTITIES: usize = 2048;
 /// Messages waiting to be sent on one StreamChannel or Read stream.
 const STREAM_QUEUE_LEN: usize = 16;
+/// PacketOut frames one call to the poll loop carries at most: a controller
+/// that writes many without waiting (a sweep, `docs/protocol.md` §10.1) pays
+/// one hand-off to the poll loop per this many frames instead of one per
+/// frame, while the loop spends at most a few hundred microseconds on them
+/// between two bursts of data frames.
+pub const MAX_PACKETS_PER_CALL: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerSettings {
@@ -230,9 +236,25 @@ impl P4Runtime for NodeService {
         let shared = self.shared.clone();
         let stream = shared.next_stream.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
+            // A message read while gathering PacketOuts, handled next.
+            let mut read_ahead = None;
             // Until the controller closes its side or the connection breaks.
-            while let Ok(Some(message)) = inbound.message().await {
-                if let Err(status) = shared.on_stream_message(stream, message, &notices).await {
+            loop {
+                let next = match read_ahead.take() {
+                    Some(next) => next,
+                    None => inbound.message().await,
+                };
+                let Ok(Some(message)) = next else { break };
+                let handled = match message.update {
+                    Some(p4::stream_message_request::Update::Packet(packet)) => {
+                        let (frames, next) = packets_ready(&mut inbound, packet.payload).await;
+                        read_ahead = next;
+                        shared.packets_out(stream, frames, &notices).await;
+                        Ok(())
+                    }
+                    update => shared.on_stream_message(stream, p4::StreamMessageRequest { update }, &notices).await,
+                };
+                if let Err(status) = handled {
                     bump(&shared.counters.arbitrations_refused);
                     bump(&shared.counters.rpcs_failed);
                     tracing::info!(code = ?status.code(), message = status.message(), "StreamChannel refused");
@@ -254,4 +276,33 @@ impl P4Runtime for NodeService {
         bump(&self.shared.counters.rpcs);
         Ok(Response::new(p4::CapabilitiesResponse { p4runtime_api_version: P4RUNTIME_API_VERSION.to_string() }))
     }
+}
+
+type StreamRead = Result<Option<p4::StreamMessageRequest>, Status>;
+
+/// `first` and the PacketOut frames already received after it, up to
+/// [`MAX_PACKETS_PER_CALL`], without waiting for more; and the first other
+/// read, if one ended the run (a message of another kind, or the stream's
+/// end), to be handled after these frames.
+async fn packets_ready(
+    inbound: &mut Streaming<p4::StreamMessageRequest>,
+    first: Vec<u8>,
+) -> (Vec<Vec<u8>>, Option<StreamRead>) {
+    let mut frames = vec![first];
+    while frames.len() < MAX_PACKETS_PER_CALL {
+        // `message` keeps what it has read in `inbound`: dropping it when
+        // nothing is ready loses nothing.
+        let ready = tokio::select! {
+            biased;
+            read = inbound.message() => read,
+            () = std::future::ready(()) => break,
+        };
+        match ready {
+            Ok(Some(p4::StreamMessageRequest { update: Some(p4::stream_message_request::Update::Packet(packet)) })) => {
+                frames.push(packet.payload);
+            }
+            other => return (frames, Some(other)),
+        }
+    }
+    (frames, None)
 }

@@ -106,7 +106,12 @@ fn p4runtime_shell_reads_the_p4info_inserts_a_route_and_reads_a_counter() {
     let names = |key: &str| -> Vec<String> {
         report[key].as_array().expect(key).iter().map(|v| v.as_str().expect("name").to_string()).collect()
     };
-    let tables = ["NetcraqIngress.fabric_port", "NetcraqIngress.ipv4_route", "NetcraqIngress.node_config"];
+    let tables = [
+        "NetcraqIngress.fabric_port",
+        "NetcraqIngress.ipv4_route",
+        "NetcraqIngress.key_group",
+        "NetcraqIngress.node_config",
+    ];
     assert_eq!(names("tables"), tables, "{report}");
     assert_eq!(
         names("counters"),

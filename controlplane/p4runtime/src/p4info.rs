@@ -241,7 +241,8 @@ mod tests {
         assert_eq!(index.counter_by_name("outcomes").map(|c| c.size), Some(43));
         assert_eq!(index.register(0x16000001).and_then(register_bitwidth), Some(128));
         assert_eq!(index.table(0x02000003).map(|t| t.size), Some(512), "fabric_port");
-        assert!(index.table(0x02000004).is_none());
+        assert_eq!(index.table(0x02000004).map(|t| t.size), Some(1024), "key_group");
+        assert!(index.table(0x02000005).is_none());
         assert_eq!(first_difference(index.p4info(), index.p4info()), None);
     }
 

@@ -7,8 +7,11 @@
 //!   transit routes.
 //! - [`plan`]: [`plan::chain_tables`], one chain's tables over any
 //!   [`plan::Reachability`].
+//! - [`groups`]: many chains over the same nodes (§11): groups of keys
+//!   placed by consistent hashing, and each node's `key_group` entries.
 
 #![forbid(unsafe_code)]
 
+pub mod groups;
 pub mod network;
 pub mod plan;

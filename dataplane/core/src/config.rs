@@ -159,7 +159,7 @@ impl std::fmt::Display for ConfigError {
         match self {
             ConfigError::KeyRange { key_lo, key_hi, capacity } => write!(
                 f,
-                "key range [{key_lo}, {key_hi}) is empty or exceeds the node's {capacity} key registers: need key_lo < key_hi <= {capacity}"
+                "key range [{key_lo}, {key_hi}) is reversed or exceeds the node's {capacity} key registers: need key_lo <= key_hi <= {capacity}"
             ),
             ConfigError::MissingAddress { role, field } => {
                 write!(f, "a {} node needs {field} (it is 0.0.0.0)", role.name())
@@ -199,38 +199,42 @@ impl NodeConfig {
     /// Checks the entry against the node's register capacity and its role.
     pub fn validate(&self, key_capacity: usize) -> Result<(), ConfigError> {
         let hi = usize::try_from(self.key_hi).unwrap_or(usize::MAX);
-        if usize::from(self.key_lo) >= hi || hi > key_capacity {
+        if usize::from(self.key_lo) > hi || hi > key_capacity {
             return Err(ConfigError::KeyRange { key_lo: self.key_lo, key_hi: self.key_hi, capacity: key_capacity });
         }
         if self.own_ip.is_unspecified() || self.own_mac.0[0] & 1 == 1 {
             return Err(ConfigError::OwnAddress);
         }
-        for (field, addr) in self.required_addresses() {
-            if addr.is_unspecified() {
-                return Err(ConfigError::MissingAddress { role: self.role, field });
-            }
-        }
-        if self.sync_epoch != 0 && self.role != Role::Tail {
-            return Err(ConfigError::SyncingNotTail { role: self.role });
-        }
-        Ok(())
+        check_chain(self.role, [self.head_ip, self.tail_ip, self.successor_ip, self.predecessor_ip], self.sync_epoch)
     }
 
     /// A syncing tail (§10.4): it serves only the keys received since its join.
     pub fn is_syncing(&self) -> bool {
         self.sync_epoch != 0
     }
+}
 
-    fn required_addresses(&self) -> Vec<(&'static str, Ipv4Addr)> {
-        let (head, tail) = (("head_ip", self.head_ip), ("tail_ip", self.tail_ip));
-        let (succ, pred) = (("successor_ip", self.successor_ip), ("predecessor_ip", self.predecessor_ip));
-        match self.role {
-            Role::Head => vec![tail, succ],
-            Role::Replica => vec![head, tail, succ, pred],
-            Role::Tail => vec![head, pred],
-            Role::Solo => vec![],
+/// The rules a chain's parameters follow, in `node_config` and in a
+/// `key_group` entry (§2.3): the addresses its role uses (`head_ip`,
+/// `tail_ip`, `successor_ip`, `predecessor_ip`, in this order) are set, and
+/// only a `TAIL` is syncing.
+pub(crate) fn check_chain(role: Role, addresses: [Ipv4Addr; 4], sync_epoch: u32) -> Result<(), ConfigError> {
+    const FIELDS: [&str; 4] = ["head_ip", "tail_ip", "successor_ip", "predecessor_ip"];
+    let uses = match role {
+        Role::Head => [false, true, true, false],
+        Role::Replica => [true; 4],
+        Role::Tail => [true, false, false, true],
+        Role::Solo => [false; 4],
+    };
+    for ((field, addr), used) in FIELDS.into_iter().zip(addresses).zip(uses) {
+        if used && addr.is_unspecified() {
+            return Err(ConfigError::MissingAddress { role, field });
         }
     }
+    if sync_epoch != 0 && role != Role::Tail {
+        return Err(ConfigError::SyncingNotTail { role });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -251,5 +255,13 @@ mod tests {
         let replica = NodeConfig { role: Role::Replica, tail_ip: ip(4), successor_ip: ip(4), ..tail };
         assert_eq!(replica.validate(16), Err(ConfigError::SyncingNotTail { role: Role::Replica }));
         assert_eq!(NodeConfig { sync_epoch: 0, ..replica }.validate(16), Ok(()));
+    }
+
+    #[test]
+    fn an_empty_key_range_serves_only_groups_and_a_reversed_one_is_refused() {
+        let solo = NodeConfig::solo(MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 0, 0);
+        assert_eq!(solo.validate(16), Ok(()));
+        let reversed = NodeConfig { key_lo: 5, key_hi: 4, ..solo };
+        assert_eq!(reversed.validate(16), Err(ConfigError::KeyRange { key_lo: 5, key_hi: 4, capacity: 16 }));
     }
 }

@@ -6,7 +6,8 @@
 //! poll loop lives with the backends (`netcraq-node`).
 
 use crate::{
-    ConfigError, FabricPort, FabricPortError, Lease, Node, NodeConfig, Outcome, Route, RouteError, CONTROLLER_PORT,
+    ConfigError, FabricPort, FabricPortError, KeyGroup, KeyGroupError, Lease, Node, NodeConfig, Outcome, Route,
+    RouteError, CONTROLLER_PORT,
 };
 use netcraq_wire::{Ipv4Addr, CHAIN_FRAME_LEN};
 use std::time::Duration;
@@ -176,6 +177,15 @@ pub enum ControlRequest {
     ModifyFabricPort(FabricPort),
     DeleteFabricPort(u16),
     ReadFabricPorts,
+    /// Adds a `key_group` entry (validated as [`Node::insert_key_group`] does).
+    InsertKeyGroup(KeyGroup),
+    /// Replaces the action of the entry with the same prefix and length.
+    ModifyKeyGroup(KeyGroup),
+    DeleteKeyGroup {
+        key: u16,
+        prefix_len: u8,
+    },
+    ReadKeyGroups,
     /// One index of a counter, or all of them (`index: None`).
     ReadCounter {
         counter: CounterId,
@@ -210,6 +220,8 @@ pub enum ControlResponse {
     Routes(Vec<Route>),
     /// In port order.
     FabricPorts(Vec<FabricPort>),
+    /// In lookup order: longest prefix first.
+    KeyGroups(Vec<KeyGroup>),
     /// Packet counts of indices `first_index..first_index + packets.len()`.
     Counter {
         first_index: u32,
@@ -230,6 +242,7 @@ pub enum ControlError {
     Config(ConfigError),
     Route(RouteError),
     FabricPort(FabricPortError),
+    KeyGroup(KeyGroupError),
     IndexOutOfRange {
         what: &'static str,
         index: u32,
@@ -261,6 +274,7 @@ impl std::fmt::Display for ControlError {
             ControlError::Config(e) => write!(f, "node_config refused: {e}"),
             ControlError::Route(e) => write!(f, "{e}"),
             ControlError::FabricPort(e) => write!(f, "{e}"),
+            ControlError::KeyGroup(e) => write!(f, "{e}"),
             ControlError::IndexOutOfRange { what, index, size } => {
                 write!(f, "index {index} of {what} is out of range: it has {size} indices")
             }
@@ -341,6 +355,19 @@ pub fn apply(
             Ok(ControlResponse::Done)
         }
         ControlRequest::ReadFabricPorts => Ok(ControlResponse::FabricPorts(node.fabric_ports().entries().to_vec())),
+        ControlRequest::InsertKeyGroup(group) => {
+            node.insert_key_group(group).map_err(ControlError::KeyGroup)?;
+            Ok(ControlResponse::Done)
+        }
+        ControlRequest::ModifyKeyGroup(group) => {
+            node.modify_key_group(group).map_err(ControlError::KeyGroup)?;
+            Ok(ControlResponse::Done)
+        }
+        ControlRequest::DeleteKeyGroup { key, prefix_len } => {
+            node.remove_key_group(key, prefix_len).map_err(ControlError::KeyGroup)?;
+            Ok(ControlResponse::Done)
+        }
+        ControlRequest::ReadKeyGroups => Ok(ControlResponse::KeyGroups(node.key_groups().entries().to_vec())),
         ControlRequest::ReadCounter { counter, index } => {
             let values = counter.values(node);
             let (first_index, packets) = match index {
@@ -504,6 +531,37 @@ mod tests {
         assert!(matches!(apply_quietly(&mut node, outside), Err(ControlError::IndexOutOfRange { size: 16, .. })));
         let counter = ControlRequest::ReadCounter { counter: CounterId::Outcomes, index: Some(43) };
         assert!(matches!(apply_quietly(&mut node, counter), Err(ControlError::IndexOutOfRange { size: 43, .. })));
+    }
+
+    #[test]
+    fn key_groups_round_trip() {
+        let mut node = Node::new(16);
+        let group = KeyGroup {
+            key: 0,
+            prefix_len: 13,
+            role: crate::Role::Head,
+            head_ip: Ipv4Addr::UNSPECIFIED,
+            tail_ip: Ipv4Addr::new(10, 0, 0, 3),
+            successor_ip: Ipv4Addr::new(10, 0, 0, 2),
+            predecessor_ip: Ipv4Addr::UNSPECIFIED,
+            epoch: 21,
+            sync_epoch: 0,
+        };
+        apply_quietly(&mut node, ControlRequest::InsertKeyGroup(group)).unwrap();
+        let twice = apply_quietly(&mut node, ControlRequest::InsertKeyGroup(group));
+        assert_eq!(twice, Err(ControlError::KeyGroup(KeyGroupError::Duplicate)));
+        let beyond = KeyGroup { key: 16, ..group };
+        let refused = apply_quietly(&mut node, ControlRequest::InsertKeyGroup(beyond));
+        assert_eq!(refused, Err(ControlError::KeyGroup(KeyGroupError::BeyondCapacity { key_end: 24, capacity: 16 })));
+        let reconfigured = KeyGroup { epoch: 22, ..group };
+        apply_quietly(&mut node, ControlRequest::ModifyKeyGroup(reconfigured)).unwrap();
+        assert_eq!(
+            apply_quietly(&mut node, ControlRequest::ReadKeyGroups),
+            Ok(ControlResponse::KeyGroups(vec![reconfigured]))
+        );
+        let delete = ControlRequest::DeleteKeyGroup { key: 0, prefix_len: 13 };
+        apply_quietly(&mut node, delete.clone()).unwrap();
+        assert_eq!(apply_quietly(&mut node, delete), Err(ControlError::KeyGroup(KeyGroupError::NotFound)));
     }
 
     #[test]

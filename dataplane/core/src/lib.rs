@@ -14,6 +14,7 @@ mod config;
 pub mod control;
 mod fabric;
 pub mod faults;
+mod groups;
 mod node;
 mod outcome;
 mod registers;
@@ -21,6 +22,7 @@ mod routes;
 
 pub use config::{ConfigError, Mode, NodeConfig, Role};
 pub use fabric::{FabricPort, FabricPortError, FabricPorts, FABRIC_PORT_CAPACITY};
+pub use groups::{KeyGroup, KeyGroupError, KeyGroups, KEY_GROUP_CAPACITY};
 pub use node::{Egress, Node, Verdict};
 pub use outcome::Outcome;
 pub use registers::{is_newer, KeySlot, Lease, Registers, Writer, MAX_UNCOMMITTED_VERSIONS};

@@ -1,7 +1,7 @@
 use crate::{
     is_newer, KeySlot, Lease, NodeConfig, Outcome, Registers, Role, RouteTable, Writer, MAX_UNCOMMITTED_VERSIONS,
 };
-use crate::{ConfigError, FabricPorts, Mode};
+use crate::{ConfigError, FabricPorts, KeyGroup, KeyGroupError, KeyGroups, Mode};
 use netcraq_wire::{
     ChainExtension, ErrorCode, EthernetFrame, Ipv4Addr, Ipv4Packet, NetcraqFrame, NetcraqHeader, NetcraqRepr, Op,
     UdpDatagram, WireError, CHAIN_FRAME_LEN, ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, IPV4_HEADER_LEN, IP_PROTOCOL_UDP,
@@ -73,6 +73,7 @@ enum Received {
 #[derive(Debug, Clone)]
 pub struct Node {
     config: Option<NodeConfig>,
+    key_groups: KeyGroups,
     routes: RouteTable,
     fabric_ports: FabricPorts,
     registers: Registers,
@@ -90,6 +91,7 @@ impl Node {
         assert!(key_capacity > 0 && key_capacity <= 1 << 16, "key capacity must be 1..=65536");
         Node {
             config: None,
+            key_groups: KeyGroups::default(),
             routes: RouteTable::default(),
             fabric_ports: FabricPorts::default(),
             registers: Registers::new(key_capacity),
@@ -114,6 +116,24 @@ impl Node {
 
     pub fn clear_config(&mut self) {
         self.config = None;
+    }
+
+    pub fn key_groups(&self) -> &KeyGroups {
+        &self.key_groups
+    }
+
+    /// Adds a `key_group` entry after validating it (§2.3).
+    pub fn insert_key_group(&mut self, group: KeyGroup) -> Result<(), KeyGroupError> {
+        self.key_groups.insert(group, self.registers.capacity())
+    }
+
+    /// Replaces the `key_group` entry of `group`'s prefix after validating it.
+    pub fn modify_key_group(&mut self, group: KeyGroup) -> Result<(), KeyGroupError> {
+        self.key_groups.modify(group, self.registers.capacity())
+    }
+
+    pub fn remove_key_group(&mut self, key: u16, prefix_len: u8) -> Result<KeyGroup, KeyGroupError> {
+        self.key_groups.remove(key, prefix_len)
     }
 
     pub fn routes(&self) -> &RouteTable {
@@ -193,13 +213,37 @@ impl Node {
                 Verdict::silent(Outcome::DropNotFromChain)
             }
             Ok(Received::Transit { .. }) => self.transit(&config, frame),
-            Ok(Received::Request(request)) => match self.admit(&config, ingress_port, &request) {
-                Err(outcome) => Verdict::silent(outcome),
-                Ok(()) => {
-                    let action = self.decide(&config, &request);
-                    self.emit(&config, &request, action, frame, scratch)
-                }
-            },
+            Ok(Received::Request(request)) => {
+                let chain = self.chain_of(&config, &request);
+                self.serve(&chain, ingress_port, &request, frame, scratch)
+            }
+        }
+    }
+
+    /// The key's chain (§2.3): its `key_group` entry's over `node_config`;
+    /// a `RENEW` names no key and uses `node_config`'s.
+    fn chain_of(&self, config: &NodeConfig, request: &NetcraqFrame) -> NodeConfig {
+        match (request.header.op, self.key_groups.lookup(request.header.key)) {
+            (Op::Renew, _) | (_, None) => *config,
+            (_, Some(group)) => group.chain_of(config),
+        }
+    }
+
+    /// Steps 15 and 16 of §5 and the behaviour table, by the key's chain.
+    fn serve(
+        &mut self,
+        config: &NodeConfig,
+        ingress_port: u16,
+        request: &NetcraqFrame,
+        frame: &mut [u8],
+        scratch: &mut [u8; CHAIN_FRAME_LEN],
+    ) -> Verdict {
+        match self.admit(config, ingress_port, request) {
+            Err(outcome) => Verdict::silent(outcome),
+            Ok(()) => {
+                let action = self.decide(config, request);
+                self.emit(config, request, action, frame, scratch)
+            }
         }
     }
 

@@ -29,7 +29,7 @@
 //! to see the state counts and the negative tests' traces; the larger
 //! configurations are `#[ignore]`d (add `--ignored`).
 
-use netcraq_core::{is_newer, FabricPort, KeySlot, Lease, Mode, Node, NodeConfig, Outcome, Role, Route};
+use netcraq_core::{is_newer, FabricPort, KeyGroup, KeySlot, Lease, Mode, Node, NodeConfig, Outcome, Role, Route};
 use netcraq_wire::{
     ErrorCode, FrameBytes, Ipv4Addr, MacAddr, NetcraqFrame, NetcraqRepr, Op, CHAIN_FRAME_LEN, NETCRAQ_UDP_PORT,
 };
@@ -56,6 +56,12 @@ const NODES: usize = 3;
 const NODE_NAMES: [&str; NODES] = ["HEAD", "REPLICA", "TAIL"];
 /// The full chain, in order.
 const FULL_CHAIN: [usize; NODES] = [HEAD, REPLICA, TAIL];
+/// The chain of key 1 when keys are in groups (§11): the full chain
+/// reversed, so that the HEAD node is the tail of key 1 and the TAIL node
+/// its head.
+const REVERSED_CHAIN: [usize; NODES] = [TAIL, REPLICA, HEAD];
+/// The epochs of the groups of keys 0 and 1: every chain has its own (§9.2).
+const GROUP_EPOCHS: [u32; 2] = [11, 12];
 /// Key register capacity of every node (and `key_hi`).
 const KEY_CAPACITY: usize = 2;
 const CLIENT_PORT_BASE: u16 = 101;
@@ -248,6 +254,40 @@ fn chain_node(node: usize, order: &[usize], clients: usize, lease_ticks: u32) ->
         let port = Endpoint::Client(c as u8).port();
         let route = Route { prefix: client_ip(c), prefix_len: 32, port, mac: client_mac(c) };
         n.routes_mut().insert(route).expect("route");
+    }
+    n
+}
+
+/// `chain_node` with its keys in groups (§11): `node_config` serves no key
+/// of its own (`key_lo = key_hi`); key 0 is a group on the full chain, key 1
+/// a group on the reversed one, and each fabric port is marked for the
+/// node's neighbours in either chain.
+fn grouped_node(node: usize, clients: usize) -> Node {
+    let mut n = chain_node(node, &FULL_CHAIN, clients, 0);
+    let own = NodeConfig { key_lo: 0, key_hi: 0, ..node_config(node, &FULL_CHAIN, EPOCH, 0, 0) };
+    n.set_config(own).expect("valid node_config");
+    for (key, order) in [(0u16, FULL_CHAIN), (1, REVERSED_CHAIN)] {
+        let chain = node_config(node, &order, GROUP_EPOCHS[usize::from(key)], 0, 0);
+        let group = KeyGroup {
+            key,
+            prefix_len: 16,
+            role: chain.role,
+            head_ip: chain.head_ip,
+            tail_ip: chain.tail_ip,
+            successor_ip: chain.successor_ip,
+            predecessor_ip: chain.predecessor_ip,
+            epoch: chain.epoch,
+            sync_epoch: 0,
+        };
+        n.insert_key_group(group).expect("valid key_group");
+    }
+    for (full, reversed) in fabric_ports(node, &FULL_CHAIN).into_iter().zip(fabric_ports(node, &REVERSED_CHAIN)) {
+        let either = FabricPort {
+            from_predecessor: full.from_predecessor || reversed.from_predecessor,
+            from_successor: full.from_successor || reversed.from_successor,
+            ..full
+        };
+        n.fabric_ports_mut().modify(either).expect("fabric port");
     }
     n
 }
@@ -727,6 +767,8 @@ struct ChainModel {
     max_retransmissions: u8,
     max_forgeries: u8,
     reconfiguration: Option<Reconfiguration>,
+    /// Keys 0 and 1 in groups whose chains run in opposite directions (§11).
+    groups: bool,
 }
 
 /// What one step did, for traces.
@@ -736,6 +778,14 @@ struct Effect {
 }
 
 impl ChainModel {
+    /// The chain of `key`, head first.
+    fn chain_of(&self, key: u16) -> [usize; NODES] {
+        match self.groups && key == 1 {
+            true => REVERSED_CHAIN,
+            false => FULL_CHAIN,
+        }
+    }
+
     fn step_of(&self, client: usize, pc: u8) -> Step {
         self.scripts[client][usize::from(pc)]
     }
@@ -1153,7 +1203,10 @@ impl Model for ChainModel {
         let leased = self.reconfiguration.as_ref().and_then(|r| r.leased);
         let nodes = std::array::from_fn(|n| {
             let lease_ticks = if leased == Some(n) { LEASE_TICKS } else { 0 };
-            ChainNode(chain_node(n, chain, clients, lease_ticks))
+            ChainNode(match self.groups {
+                true => grouped_node(n, clients),
+                false => chain_node(n, chain, clients, lease_ticks),
+            })
         });
         let client = Client { pc: 0, phase: Phase::Ready, read_written: false, bad_reply: false, redirected: false };
         let network = match (leased, self.late_renew()) {
@@ -1272,24 +1325,30 @@ impl Model for ChainModel {
     }
 }
 
-/// The properties of the fixed chain HEAD, REPLICA, TAIL (§7's argument).
+/// The tail of `key`'s chain.
+fn tail_of(m: &ChainModel, s: &State, key: u16) -> KeySlot {
+    s.nodes[m.chain_of(key)[NODES - 1]].slot(key)
+}
+
+/// The properties of a fixed chain per key (§7's argument): HEAD, REPLICA,
+/// TAIL, or the reversed chain for key 1 in groups.
 fn fixed_chain_properties() -> Vec<Property<ChainModel>> {
     vec![
         Property::always("the tail is clean", |m: &ChainModel, s: &State| {
-            (0..m.keys).all(|k| !s.nodes[TAIL].slot(k).is_dirty())
+            (0..m.keys).all(|k| !tail_of(m, s, k).is_dirty())
         }),
         Property::always("versions never grow down the chain", |m: &ChainModel, s: &State| {
             (0..m.keys).all(|k| {
-                let [h, r, t] = [HEAD, REPLICA, TAIL].map(|n| s.nodes[n].slot(k).version);
+                let [h, r, t] = m.chain_of(k).map(|n| s.nodes[n].slot(k).version);
                 !is_newer(r, h) && !is_newer(t, r)
             })
         }),
         Property::always("only committed versions are acked", |m: &ChainModel, s: &State| {
-            slots(m, s).all(|(_, k, slot)| !is_newer(slot.acked, s.nodes[TAIL].slot(k).version))
+            slots(m, s).all(|(_, k, slot)| !is_newer(slot.acked, tail_of(m, s, k).version))
         }),
         Property::always("a clean node holds the tail's version and value", |m: &ChainModel, s: &State| {
             slots(m, s).all(|(_, k, slot)| {
-                let tail = s.nodes[TAIL].slot(k);
+                let tail = tail_of(m, s, k);
                 slot.is_dirty() || (slot.version, slot.value) == (tail.version, tail.value)
             })
         }),
@@ -1469,7 +1528,7 @@ fn converged_when_quiet(m: &ChainModel, s: &State) -> bool {
     }
     let no_waiting = s.clients.iter().all(|c| c.phase != Phase::Waiting);
     let same = (0..m.keys).all(|k| {
-        let tail = s.nodes[TAIL].slot(k);
+        let tail = tail_of(m, s, k);
         !tail.is_dirty() && s.nodes.iter().all(|n| n.slot(k) == tail)
     });
     no_waiting && same
@@ -1524,6 +1583,7 @@ fn forging_model(
         max_retransmissions: retransmissions,
         max_forgeries: forgeries,
         reconfiguration: None,
+        groups: false,
     }
 }
 
@@ -1699,6 +1759,18 @@ fn lost_frames_with_retries_larger() {
 #[test]
 fn two_keys_three_clients_with_loss() {
     verify("(d) two keys, loss 1", model(two_key_scripts(), (Scope::AnyFrame, 1), NO_FAULT, 0));
+}
+
+/// (o) Keys in groups (§11): the scripts of (d), with key 0 on the chain
+/// HEAD, REPLICA, TAIL and key 1 on the reversed chain over the same nodes,
+/// so that one node is the head of one group and the tail of the other;
+/// every node's `node_config` serves no key, and every fabric port is marked
+/// for the neighbours of both chains.
+#[test]
+fn two_groups_in_opposite_directions_with_loss() {
+    let mut model = model(two_key_scripts(), (Scope::AnyFrame, 1), NO_FAULT, 0);
+    model.groups = true;
+    verify("(o) two groups in opposite directions, loss 1", model);
 }
 
 /// (d+) Three clients on two keys; reordering and one duplicate of a

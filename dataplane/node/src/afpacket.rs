@@ -4,10 +4,9 @@
 
 use crate::control::ControlPort;
 use crate::lease_clock::LeaseClock;
-use crate::service_rate::ServiceRate;
+use crate::service_rate::{Arrivals, ServiceRate};
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
-use crate::sys::poll;
-pub use crate::sys::PacketSocket;
+pub use crate::sys::{poll, PacketSocket};
 use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
 use netcraq_wire::CHAIN_FRAME_LEN;
@@ -75,8 +74,10 @@ pub struct SoftwareNode {
     io: IoCounters,
     /// Requests from the control plane, applied between receive bursts.
     control: Option<ControlPort>,
-    /// The cap on frames taken per second, if any.
+    /// The cap on frames served per second, if any.
     service_rate: Option<ServiceRate>,
+    /// Frames taken and not yet served, when capped.
+    arrivals: Arrivals<Vec<u8>>,
     lease_clock: LeaseClock,
 }
 
@@ -96,6 +97,7 @@ impl SoftwareNode {
             io: IoCounters::default(),
             control: None,
             service_rate: None,
+            arrivals: Arrivals::default(),
             lease_clock: LeaseClock::start(),
         })
     }
@@ -106,7 +108,8 @@ impl SoftwareNode {
         self.control = Some(port);
     }
 
-    /// Takes at most what `rate` allows from the ports; the rest waits in the sockets.
+    /// Serves at most what `rate` allows, in arrival order across the ports
+    /// (`service_rate`); the rest waits.
     pub fn limit_service_rate(&mut self, rate: ServiceRate) {
         self.service_rate = Some(rate);
     }
@@ -132,17 +135,19 @@ impl SoftwareNode {
         let mut scratch = [0u8; CHAIN_FRAME_LEN];
         let mut last_report = Instant::now();
         while !should_stop() {
-            if !self.wait_readable()? {
+            if self.arrivals.is_empty() && !self.wait_readable()? {
                 self.flush_held();
             }
-            let mut budget = self.round_budget();
+            let budget = self.round_budget();
             // Read every round, after any wait and before any frame: the
             // round's poll(2) and recv(2) calls cost far more than the clock.
             self.node.set_clock(self.lease_clock.now_ticks());
-            let ports = self.sockets.len();
-            let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
-            for turn in 0..ports {
-                budget -= self.drain_port((first + turn) % ports, budget, &mut frame, &mut scratch);
+            if self.service_rate.is_some() {
+                self.serve_arrivals(budget, &mut frame, &mut scratch);
+            } else {
+                for index in 0..self.sockets.len() {
+                    self.drain_port(index, &mut frame, &mut scratch);
+                }
             }
             if let Some(control) = &mut self.control {
                 let (shells, sockets, io) = (&mut self.shells, &mut self.sockets, &mut self.io);
@@ -191,44 +196,68 @@ impl SoftwareNode {
         usize::try_from(rate.available(Instant::now())).unwrap_or(usize::MAX)
     }
 
-    /// Takes up to `limit` frames from the port; returns how many it took.
-    fn drain_port(
-        &mut self,
-        index: usize,
-        limit: usize,
-        frame: &mut [u8; MAX_FRAME_LEN],
-        scratch: &mut [u8; CHAIN_FRAME_LEN],
-    ) -> usize {
-        for taken in 0..RX_BURST.min(limit) {
-            let len = match self.sockets[index].recv(frame) {
-                Ok(Some(len)) => len,
-                Ok(None) => return self.taken(taken),
-                Err(_) => {
-                    self.io.rx_errors += 1;
-                    return self.taken(taken);
-                }
-            };
-            self.io.rx_frames += 1;
-            self.io.rx_bytes += len as u64;
-            let ingress = self.shells[index].number();
-            let verdict = self.node.process(ingress, &mut frame[..len], scratch);
-            let (shells, sockets, io) = (&mut self.shells, &mut self.sockets, &mut self.io);
-            if let Some(egress) = verdict.primary {
-                transmit(shells, sockets, io, egress.port, &frame[..egress.len]);
-            }
-            if let Some(egress) = verdict.secondary {
-                transmit(shells, sockets, io, egress.port, &scratch[..egress.len]);
+    /// Handles up to a burst of frames from the port.
+    fn drain_port(&mut self, index: usize, frame: &mut [u8; MAX_FRAME_LEN], scratch: &mut [u8; CHAIN_FRAME_LEN]) {
+        for _ in 0..RX_BURST {
+            match self.receive(index, frame) {
+                Some(len) => self.handle(index, len, frame, scratch),
+                None => return,
             }
         }
-        self.taken(RX_BURST.min(limit))
     }
 
-    /// Spends the service rate's tokens for `frames` frames taken.
-    fn taken(&mut self, frames: usize) -> usize {
-        if let Some(rate) = &mut self.service_rate {
-            rate.take(frames as u64);
+    /// Takes every waiting frame off the ports (the ports in turn, while
+    /// there is room), then serves up to `budget` of the taken frames, oldest first.
+    fn serve_arrivals(&mut self, budget: usize, frame: &mut [u8; MAX_FRAME_LEN], scratch: &mut [u8; CHAIN_FRAME_LEN]) {
+        let ports = self.sockets.len();
+        let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
+        for index in (0..ports).map(|turn| (first + turn) % ports) {
+            while self.arrivals.room() > 0 {
+                let Some(len) = self.receive(index, frame) else { break };
+                self.arrivals.push(index, frame[..len].to_vec());
+            }
         }
-        frames
+        let served = budget.min(self.arrivals.len());
+        for _ in 0..served {
+            let Some((index, bytes)) = self.arrivals.pop() else { break };
+            frame[..bytes.len()].copy_from_slice(&bytes);
+            self.handle(index, bytes.len(), frame, scratch);
+        }
+        if let Some(rate) = &mut self.service_rate {
+            rate.take(served as u64);
+        }
+    }
+
+    /// A frame from the port into `frame`: its length, or `None` when none waits (or on an error, counted).
+    fn receive(&mut self, index: usize, frame: &mut [u8; MAX_FRAME_LEN]) -> Option<usize> {
+        match self.sockets[index].recv(frame) {
+            Ok(received) => received,
+            Err(_) => {
+                self.io.rx_errors += 1;
+                None
+            }
+        }
+    }
+
+    /// The frame of `len` bytes in `frame`, received on port `index`, through the core; its outputs sent.
+    fn handle(
+        &mut self,
+        index: usize,
+        len: usize,
+        frame: &mut [u8; MAX_FRAME_LEN],
+        scratch: &mut [u8; CHAIN_FRAME_LEN],
+    ) {
+        self.io.rx_frames += 1;
+        self.io.rx_bytes += len as u64;
+        let ingress = self.shells[index].number();
+        let verdict = self.node.process(ingress, &mut frame[..len], scratch);
+        let (shells, sockets, io) = (&mut self.shells, &mut self.sockets, &mut self.io);
+        if let Some(egress) = verdict.primary {
+            transmit(shells, sockets, io, egress.port, &frame[..egress.len]);
+        }
+        if let Some(egress) = verdict.secondary {
+            transmit(shells, sockets, io, egress.port, &scratch[..egress.len]);
+        }
     }
 
     /// Sends frames held back for reordering once the node falls idle, so none is lost.

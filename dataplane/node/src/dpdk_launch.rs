@@ -8,6 +8,7 @@ use crate::afpacket::PortSpec;
 use crate::control::ControlPort;
 use crate::dpdk_node::{run_lcores, wait_for_memif_server, DpdkNode, DpdkPortSpec, DpdkSettings, HANDOFF_RING_SIZE};
 use crate::lcore_control::LcoreControl;
+use crate::service_rate::ARRIVALS_LIMIT;
 use crate::shell::IoCounters;
 use netcraq_core::Node;
 use netcraq_dpdk::{eal_arguments, hugepages, Eal, EalExtras, Mempool, Port, DEFAULT_DATA_ROOM};
@@ -106,11 +107,13 @@ where
     Ok(())
 }
 
-/// A mempool with enough mbufs for every queue full, in flight and in the caches.
+/// A mempool with enough mbufs for every queue full, in flight, in the
+/// caches and, when capped, taken and not yet served.
 fn mempool(eal: &Eal, ports: usize, settings: &DpdkSettings, lcores: usize) -> Result<Mempool, String> {
     let descriptors = u32::from(settings.port.rx_descriptors) + u32::from(settings.port.tx_descriptors);
     let lcores = lcores as u32;
-    let mbufs = ports as u32 * descriptors * lcores + (HANDOFF_RING_SIZE + CACHE) * lcores + SPARE_MBUFS;
+    let arrivals = ARRIVALS_LIMIT as u32 * lcores;
+    let mbufs = ports as u32 * descriptors * lcores + (HANDOFF_RING_SIZE + CACHE) * lcores + SPARE_MBUFS + arrivals;
     Mempool::new(eal, "netcraq_node", mbufs, CACHE, DEFAULT_DATA_ROOM).map_err(|e| e.to_string())
 }
 

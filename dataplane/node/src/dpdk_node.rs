@@ -34,7 +34,7 @@ use crate::control::ControlPort;
 use crate::idle::Idle;
 use crate::lcore_control::key_owner;
 use crate::lease_clock::LeaseClock;
-use crate::service_rate::ServiceRate;
+use crate::service_rate::{Arrivals, ServiceRate};
 use crate::shell::{port_index, with_fault_counts, IoCounters, PortShell, Transmit};
 use netcraq_core::faults::FaultSettings;
 use netcraq_core::Node;
@@ -210,6 +210,8 @@ pub struct DpdkNode {
     control: Option<ControlPort>,
     settings: DpdkSettings,
     service_rate: Option<ServiceRate>,
+    /// Frames taken and not yet served, when capped (`service_rate`).
+    arrivals: Arrivals<Mbuf>,
     lease_clock: LeaseClock,
     io: IoCounters,
     rx: [Option<Mbuf>; MAX_BURST],
@@ -286,6 +288,7 @@ impl DpdkNode {
                 control: None,
                 settings,
                 service_rate,
+                arrivals: Arrivals::default(),
                 lease_clock,
                 io: IoCounters::default(),
                 rx: std::array::from_fn(|_| None),
@@ -425,27 +428,60 @@ impl DpdkNode {
     /// then a burst of the frames other lcores handed over. Returns the
     /// frames taken.
     pub fn poll_once(&mut self) -> usize {
-        let mut budget = self.service_rate.as_mut().map_or(usize::MAX, |rate| rate.available(Instant::now()) as usize);
-        let (mut received, ports) = (0, self.queues.len());
-        let first = self.service_rate.as_mut().map_or(0, |rate| rate.first_port(ports));
-        for index in (0..ports).map(|turn| (first + turn) % ports) {
-            let burst = self.settings.burst.min(budget);
-            let count = if burst > 0 { self.queues[index].rx_burst(&mut self.rx[..burst]) } else { 0 };
-            (received, budget) = (received + count, budget - count);
-            for slot in 0..count {
-                if let Some(mbuf) = self.rx[slot].take() {
-                    self.io.rx_bytes += mbuf.data().len() as u64;
-                    self.dispatch(index, mbuf);
-                }
-            }
-        }
-        self.io.rx_frames += received as u64;
-        if let Some(rate) = &mut self.service_rate {
-            rate.take(received as u64);
-        }
+        let mut received = match self.service_rate.is_some() {
+            true => self.serve_arrivals(),
+            false => (0..self.queues.len()).map(|index| self.receive_burst(index, self.settings.burst, true)).sum(),
+        };
         received += self.take_handed_over();
         self.tx.flush(&mut self.queues, &mut self.io);
         received
+    }
+
+    /// Takes a burst of up to `burst` frames from port `index`: dispatched at
+    /// once when `dispatch`, else queued in the arrivals. Returns how many.
+    fn receive_burst(&mut self, index: usize, burst: usize, dispatch: bool) -> usize {
+        let count = self.queues[index].rx_burst(&mut self.rx[..burst]);
+        for slot in 0..count {
+            let Some(mbuf) = self.rx[slot].take() else { continue };
+            match dispatch {
+                true => self.serve(index, mbuf),
+                false => self.arrivals.push(index, mbuf),
+            }
+        }
+        count
+    }
+
+    /// Takes every waiting frame off the ports (the ports in turn, while
+    /// there is room), then serves the taken frames the service rate's
+    /// tokens allow, oldest first. Returns the frames served.
+    fn serve_arrivals(&mut self) -> usize {
+        let ports = self.queues.len();
+        let Some(rate) = &mut self.service_rate else { return 0 };
+        let (first, budget) = (rate.first_port(ports), rate.available(Instant::now()) as usize);
+        for index in (0..ports).map(|turn| (first + turn) % ports) {
+            loop {
+                let burst = self.settings.burst.min(self.arrivals.room());
+                if burst == 0 || self.receive_burst(index, burst, false) < burst {
+                    break;
+                }
+            }
+        }
+        let served = budget.min(self.arrivals.len());
+        for _ in 0..served {
+            let Some((index, mbuf)) = self.arrivals.pop() else { break };
+            self.serve(index, mbuf);
+        }
+        if let Some(rate) = &mut self.service_rate {
+            rate.take(served as u64);
+        }
+        served
+    }
+
+    /// Counts a frame taken from port `index` and dispatches it.
+    fn serve(&mut self, index: usize, mbuf: Mbuf) {
+        self.io.rx_frames += 1;
+        self.io.rx_bytes += mbuf.data().len() as u64;
+        self.dispatch(index, mbuf);
     }
 
     /// Processes a received frame here, or hands it to the lcore owning its key.

@@ -84,6 +84,10 @@ fn is_table_request(request: &ControlRequest) -> bool {
             | ControlRequest::ModifyFabricPort(_)
             | ControlRequest::DeleteFabricPort(_)
             | ControlRequest::ReadFabricPorts
+            | ControlRequest::InsertKeyGroup(_)
+            | ControlRequest::ModifyKeyGroup(_)
+            | ControlRequest::DeleteKeyGroup { .. }
+            | ControlRequest::ReadKeyGroups
     )
 }
 

@@ -1,10 +1,16 @@
 //! A node's service-rate cap (`netcraq node --service-rate-fps`): at most so
-//! many frames per second taken from the ports, as a token bucket with a
-//! small burst. Frames beyond it wait in the receive queue (socket buffer or
-//! NIC ring) and overflow there, as at a node that cannot serve faster. It
-//! lets many nodes share few cores and still behave like equal, saturated
-//! nodes (`perf/README.md`, "Figures").
+//! many frames per second served, as a token bucket with a small burst. A
+//! capped node takes frames off its ports as they come into one queue,
+//! [`Arrivals`], and serves that queue in arrival order at the cap: a single
+//! server with one first-come-first-served queue, the model of the in-memory
+//! network and of the figures' bound. (Serving the ports in turn instead let
+//! the ports whose traffic the clients' windows pace take the turns while the
+//! ACKs, which no window paces, overflowed their socket: saturated nodes then
+//! dropped ACK work and measured above the bound.) It lets many nodes share
+//! few cores and still behave like equal, saturated nodes (`perf/README.md`,
+//! "Figures").
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The most frames the bucket holds: a node idle for a while serves at most
@@ -12,6 +18,9 @@ use std::time::{Duration, Instant};
 pub const BURST_FRAMES: u64 = 8;
 /// The highest cap: above it a frame's interval would round to nothing.
 pub const MAX_RATE_FPS: u32 = 100_000_000;
+/// The most frames a capped node holds taken but not served; beyond, frames
+/// wait in the ports' own receive queues and overflow there.
+pub const ARRIVALS_LIMIT: usize = 512;
 
 /// Tokens as time credit: each frame costs one interval, and the credit
 /// never exceeds [`BURST_FRAMES`] intervals.
@@ -61,6 +70,44 @@ impl ServiceRate {
     }
 }
 
+/// Frames taken off the ports and not yet served, each with the index of
+/// its port, in arrival order across the ports.
+#[derive(Debug)]
+pub struct Arrivals<F> {
+    frames: VecDeque<(usize, F)>,
+}
+
+impl<F> Default for Arrivals<F> {
+    fn default() -> Self {
+        Arrivals { frames: VecDeque::with_capacity(ARRIVALS_LIMIT) }
+    }
+}
+
+impl<F> Arrivals<F> {
+    /// Frames that may still be taken off the ports.
+    pub fn room(&self) -> usize {
+        ARRIVALS_LIMIT.saturating_sub(self.frames.len())
+    }
+
+    /// Queues a frame taken off port `index` (the caller keeps to [`Arrivals::room`]).
+    pub fn push(&mut self, index: usize, frame: F) {
+        self.frames.push_back((index, frame));
+    }
+
+    /// The oldest frame and its port's index.
+    pub fn pop(&mut self) -> Option<(usize, F)> {
+        self.frames.pop_front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +146,16 @@ mod tests {
         let firsts: Vec<usize> = (0..5).map(|_| rate.first_port(3)).collect();
         assert_eq!(firsts, vec![0, 1, 2, 0, 1]);
         assert_eq!(rate.first_port(0), 0, "no ports is no division by zero");
+    }
+
+    #[test]
+    fn arrivals_are_served_in_order_across_ports_up_to_the_limit() {
+        let mut arrivals = Arrivals::default();
+        arrivals.push(2, "ack");
+        arrivals.push(0, "read");
+        assert_eq!((arrivals.pop(), arrivals.pop(), arrivals.pop()), (Some((2, "ack")), Some((0, "read")), None));
+        (0..ARRIVALS_LIMIT).for_each(|i| arrivals.push(i % 3, "frame"));
+        assert_eq!((arrivals.room(), arrivals.len()), (0, ARRIVALS_LIMIT));
     }
 
     #[test]

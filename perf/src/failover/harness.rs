@@ -4,7 +4,7 @@
 //! on a thread of its own), with a client host on each member, and the
 //! controller's notes as they come.
 
-use netcraq_client::{Client, ClientOptions};
+use netcraq_client::{Client, ClientError, ClientOptions, ReadReply};
 use netcraq_controller::running_topology::{deployment, deployment_with_spares, wait_for_listeners, TopologyPlanner};
 use netcraq_controller::service::{self, InMemory, Note, NoteKind, ServiceSettings};
 use netcraq_controller::supervisor::Change;
@@ -39,8 +39,9 @@ pub struct ChainSpec {
 }
 
 /// Nodes n1..n4, each linked to every other; host h<i> on member n<i>. The
-/// chain is n1, n2, n3, with n4 as its spare.
-fn topology_text(spec: &ChainSpec) -> String {
+/// chain is n1, n2, n3, with n4 as its spare. With `p4runtime` (each
+/// node's name and P4Runtime address), a deployment file.
+fn topology_text(spec: &ChainSpec, p4runtime: &[(String, String)]) -> String {
     let kind = spec.kind.name();
     let eal = match spec.kind {
         NodeKind::Dpdk => format!("eal = \"{}\"\n", spec.eal),
@@ -48,7 +49,11 @@ fn topology_text(spec: &ChainSpec) -> String {
     };
     let mut text = String::new();
     for i in 1..=4 {
-        text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"{kind}\"\n{eal}ip = \"10.0.0.{i}\"\n\n");
+        text += &format!("[[node]]\nname = \"n{i}\"\nkind = \"{kind}\"\n{eal}ip = \"10.0.0.{i}\"\n");
+        if let Some((_, address)) = p4runtime.iter().find(|(name, _)| *name == format!("n{i}")) {
+            text += &format!("p4runtime = \"{address}\"\n");
+        }
+        text += "\n";
     }
     for i in 1..=MEMBERS.len() {
         text += &format!("[[host]]\nname = \"h{i}\"\nip = \"10.0.1.{i}\"\n\n[[link]]\na = \"h{i}\"\nb = \"n{i}\"\n\n");
@@ -74,6 +79,7 @@ pub struct ManagedChain {
     pub topology: Topology,
     running: Running,
     addresses: Vec<(String, String)>,
+    spec: ChainSpec,
 }
 
 impl ManagedChain {
@@ -81,7 +87,7 @@ impl ManagedChain {
     /// `netcraq` executable `exe`, and configures the members over P4Runtime.
     pub fn up(spec: &ChainSpec, exe: &Path) -> Result<ManagedChain, String> {
         netcraq_topology::catch_interrupts().map_err(|e| format!("installing signal handlers: {e}"))?;
-        let topology = Topology::parse(&topology_text(spec)).map_err(|e| e.to_string())?;
+        let topology = Topology::parse(&topology_text(spec, &[])).map_err(|e| e.to_string())?;
         let running = topology
             .up_placed(Placement::Here, |node_file, namespace| {
                 let mut command = netcraq_topology::node_command(exe, node_file);
@@ -96,7 +102,12 @@ impl ManagedChain {
         let addresses = wait_for_listeners(&topology, &running)?;
         let members = deployment(&topology, &running.plan().nodes, &addresses, &PipelineFiles::default())?;
         apply_blocking(&members).map_err(|e| format!("configuring the chain: {e}"))?;
-        Ok(ManagedChain { topology, running, addresses })
+        Ok(ManagedChain { topology, running, addresses, spec: spec.clone() })
+    }
+
+    /// The chain as a deployment file (`docs/controller.md`), for `netcraq controller`.
+    pub fn deployment_text(&self) -> String {
+        topology_text(&self.spec, &self.addresses)
     }
 
     /// Starts the running controller over every node, spares included.
@@ -144,20 +155,25 @@ impl ManagedChain {
         Ok(())
     }
 
-    /// Reads keys `0..keys` at each of `nodes` from their own hosts (the
-    /// spare from h1, over the mesh) and appends the reads to `history`
-    /// after everything in it.
+    /// Reads keys `0..keys` at each of `nodes` from their own hosts and
+    /// appends the reads to `history` after everything in it. The spare has
+    /// no host: it is read over the mesh from the host of the first of
+    /// `nodes` that has one (a removed member may no longer route).
     pub fn append_final_reads(&self, history: &mut History, nodes: &[String], keys: u16) -> Result<(), String> {
         let mut at_ns = history.operations().iter().map(|op| op.return_ns).max().unwrap_or(0) + 1;
+        let first_with_host = nodes.iter().find(|node| MEMBERS.contains(&node.as_str()));
+        let spare_host = host_of(first_with_host.ok_or("no member with a host is left to read from")?);
         for (client, node) in (1000u32..).zip(nodes) {
-            let host = if MEMBERS.contains(&node.as_str()) { host_of(node) } else { host_of(MEMBERS[0]) };
+            let host = if MEMBERS.contains(&node.as_str()) { host_of(node) } else { spare_host.clone() };
             let address = self.address(node)?;
             let reads = self.inside(&host, || {
                 let options =
                     ClientOptions { timeout: Duration::from_millis(250), retries: 8, ..ClientOptions::default() };
                 let mut reader = Client::new(address, options);
                 (0..keys)
-                    .map(|key| reader.read(key).map_err(|e| format!("final read of {key} at {node}: {e}")))
+                    .map(|key| {
+                        read_patiently(&mut reader, key).map_err(|e| format!("final read of {key} at {node}: {e}"))
+                    })
                     .collect::<Result<Vec<_>, String>>()
             })??;
             for (key, read) in (0..keys).zip(reads) {
@@ -170,6 +186,25 @@ impl ManagedChain {
 
     pub fn stop(mut self) -> Result<(), String> {
         self.running.down().map_err(|e| e.to_string())
+    }
+}
+
+/// How long a final read is asked again while its node answers
+/// NOT_SERVING: on a loaded machine a lease renewal may come late.
+const NOT_SERVING_WAIT: Duration = Duration::from_secs(5);
+
+/// A read of `key`, asked again while the node says it may not serve now
+/// (no value was read, so asking again changes no history), within
+/// [`NOT_SERVING_WAIT`].
+fn read_patiently(reader: &mut Client, key: u16) -> Result<ReadReply, ClientError> {
+    let deadline = Instant::now() + NOT_SERVING_WAIT;
+    loop {
+        match reader.read(key) {
+            Err(ClientError::NotServing { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            answer => return answer,
+        }
     }
 }
 
@@ -264,7 +299,7 @@ mod tests {
     #[test]
     fn the_topology_has_three_members_a_spare_and_a_host_on_each_member() {
         let spec = ChainSpec { kind: NodeKind::Software, keys: 65_536, eal: String::new() };
-        let topology = Topology::parse(&topology_text(&spec)).unwrap();
+        let topology = Topology::parse(&topology_text(&spec, &[])).unwrap();
         assert_eq!(topology.nodes().len(), 4);
         assert_eq!(topology.hosts().len(), 3);
         assert_eq!(topology.links().len(), 3 + 6);

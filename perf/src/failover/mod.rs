@@ -12,6 +12,7 @@
 pub mod harness;
 pub mod measures;
 pub mod soak;
+pub mod takeover;
 
 use crate::results::{load_average, machine_json, shown, source_path, utc_now, write_json};
 use clap::{Args, ValueEnum};
@@ -51,10 +52,6 @@ const BEFORE_WINDOW: Duration = Duration::from_secs(2);
 /// Why BMv2 is not measured.
 const BMV2_NOT_APPLICABLE: &str = "BMv2 serves no register reads over P4Runtime, so the running controller cannot \
                                    read its lease_clock to probe it and renew its leases (docs/controller.md)";
-/// Controller takeover (HA over etcd) is not wired into the running controller of this build.
-const TAKEOVER_NOT_MEASURED: &str = "not measured in this build: `netcraq controller` does not campaign in etcd yet \
-                                     (docs/controller.md), so there is no standby to take over";
-
 /// A kind of node the failover is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -255,7 +252,7 @@ pub fn run(args: &BenchFailoverArgs) -> Result<(), String> {
                 (json!({ "status": status, "reason": reason }), format!("{} {status}", kind.name()))
             }
             None => match measure_kind(args, kind, &exe) {
-                Ok(kills) => {
+                Ok((kills, takeovers)) => {
                     let all: Vec<&KillResult> = kills.iter().collect();
                     let medians = Medians::of(&all);
                     print_table(kind, &kills);
@@ -267,8 +264,9 @@ pub fn run(args: &BenchFailoverArgs) -> Result<(), String> {
                         })
                         .collect();
                     let kills: Vec<Value> = kills.iter().map(KillResult::to_json).collect();
-                    let status = json!({ "status": "measured", "medians": medians.to_json(), "by_position": by_position, "kills": kills });
-                    (status, medians.summary(kind.name()))
+                    let takeover = takeover_json(&takeovers);
+                    let status = json!({ "status": "measured", "medians": medians.to_json(), "by_position": by_position, "kills": kills, "controller_takeover": takeover });
+                    (status, format!("{} {}", medians.summary(kind.name()), takeover_summary(&takeovers)))
                 }
                 Err(error) if netcraq_topology::interrupted() => return Err(error),
                 Err(error) => {
@@ -280,7 +278,6 @@ pub fn run(args: &BenchFailoverArgs) -> Result<(), String> {
         kinds.insert(kind.name().to_string(), status);
         summaries.push(summary);
     }
-    summaries.push("controller_takeover=not_measured_in_this_build".into());
     let summary = format!("summary: {}", summaries.join(" | "));
     let json = json!({
         "benchmark": "failover",
@@ -290,9 +287,9 @@ pub fn run(args: &BenchFailoverArgs) -> Result<(), String> {
         "targets": {
             "detection_ms_at_most": DETECTION_TARGET.as_millis() as u64, "write_unavailable_ms_at_most": WRITE_UNAVAILABLE_TARGET.as_millis() as u64,
             "recovery_s_at_most": RECOVERY_TARGET.as_secs(), "recovery_throughput_at_least": RECOVERY_THROUGHPUT_TARGET,
+            "takeover_ms_at_most": takeover_target().as_millis() as u64,
         },
         "kinds": kinds,
-        "controller_takeover": { "status": "not measured in this build", "reason": TAKEOVER_NOT_MEASURED },
         "summary": summary,
     });
     write_json(&json_path, &json)?;
@@ -355,8 +352,13 @@ fn probe_keys(keys: u32) -> Range<u16> {
     load..(u32::from(load) * 2).min(keys) as u16
 }
 
-/// Every member killed in turn, `--rounds` times, each on a fresh chain.
-fn measure_kind(args: &BenchFailoverArgs, kind: Kind, exe: &Path) -> Result<Vec<KillResult>, String> {
+/// Every member killed in turn, `--rounds` times, each on a fresh chain;
+/// then as many controller takeovers (or why there are none).
+fn measure_kind(
+    args: &BenchFailoverArgs,
+    kind: Kind,
+    exe: &Path,
+) -> Result<(Vec<KillResult>, Result<Vec<takeover::Takeover>, String>), String> {
     let node_kind = if kind == Kind::Dpdk { NodeKind::Dpdk } else { NodeKind::Software };
     let spec = ChainSpec { kind: node_kind, keys: args.keys, eal: args.dpdk_eal.clone() };
     let mut kills = Vec::new();
@@ -369,7 +371,61 @@ fn measure_kind(args: &BenchFailoverArgs, kind: Kind, exe: &Path) -> Result<Vec<
             kills.push(kill);
         }
     }
-    Ok(kills)
+    let takeovers = (1..=args.rounds)
+        .map(|round| {
+            eprintln!("bench: {} round {round}/{}: kill -9 the controller leader", kind.name(), args.rounds);
+            let measured = takeover::measure(&spec, exe, args.seed.wrapping_add(u64::from(round)), args);
+            if let Ok(takeover) = &measured {
+                eprintln!("bench:   {}", takeover.line());
+            }
+            measured
+        })
+        .collect::<Result<Vec<_>, String>>();
+    if let Err(error) = &takeovers {
+        eprintln!("SKIP {} controller takeover: {error}", kind.name());
+    }
+    Ok((kills, takeovers))
+}
+
+/// A standby leads within the lease TTL and about a second (issue #14).
+fn takeover_target() -> Duration {
+    takeover::TTL + Duration::from_secs(1)
+}
+
+fn takeover_json(takeovers: &Result<Vec<takeover::Takeover>, String>) -> Value {
+    let takeovers = match takeovers {
+        Ok(takeovers) => takeovers,
+        Err(reason) => return json!({ "status": "skipped", "reason": reason }),
+    };
+    let median = |value: &dyn Fn(&takeover::Takeover) -> Option<Duration>| {
+        let values: Vec<f64> = takeovers.iter().filter_map(|t| value(t)).map(|d| d.as_secs_f64() * 1e3).collect();
+        crate::results::lower_median_by(&values, |v| *v).copied()
+    };
+    json!({
+        "status": "measured", "etcd_lease_ttl_s": takeover::TTL.as_secs(),
+        "medians": { "leads_ms": median(&|t| Some(t.leads)), "restarted_ms": median(&|t| Some(t.restarted)),
+                     "first_write_after_restart_ms": median(&|t| t.first_write) },
+        "rounds": takeovers.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
+    })
+}
+
+/// The takeover's part of a kind's summary: the standby's lead against TTL + 1 s.
+fn takeover_summary(takeovers: &Result<Vec<takeover::Takeover>, String>) -> String {
+    let Ok(takeovers) = takeovers else { return "takeover=skipped".into() };
+    let leads: Vec<Duration> = takeovers.iter().map(|t| t.leads).collect();
+    let writes: Vec<Duration> = takeovers.iter().filter_map(|t| t.first_write).collect();
+    let median = |values: &[Duration]| crate::results::lower_median_by(values, |d| d.as_secs_f64()).copied();
+    let target = takeover_target();
+    match median(&leads) {
+        Some(leads) => format!(
+            "takeover_ms={} (<={} {}) first_write_after_restart_ms={}",
+            leads.as_millis(),
+            target.as_millis(),
+            if leads <= target { "met" } else { "MISSED" },
+            median(&writes).map_or("n/a".into(), |d| d.as_millis().to_string())
+        ),
+        None => "takeover=n/a".into(),
+    }
 }
 
 /// What the controller did after a kill, and when.

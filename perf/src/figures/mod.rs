@@ -25,7 +25,6 @@ use output::{Figures, Measurement, Skip};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What BMv2 nodes run as; without it on PATH the kind is skipped.
 /// Requests each client host keeps outstanding: enough to keep its node
 /// busy at the cap, few enough that CR's tail queue stays short.
 const OUTSTANDING_PER_HOST: usize = 8;
@@ -49,7 +48,7 @@ pub enum Kind {
     Software,
     /// `netcraq node --dpdk`, on network namespaces
     Dpdk,
-    /// BMv2's simple_switch_grpc, on network namespaces (skipped with the reason: not run yet)
+    /// BMv2's simple_switch_grpc running p4/netcraq.p4, on network namespaces, capped through relays
     Bmv2,
 }
 
@@ -76,7 +75,7 @@ impl Kind {
 #[derive(Debug, Clone, Args)]
 pub struct FiguresArgs {
     /// Kinds of node, comma-separated [default: sim always; software and
-    /// dpdk as root; bmv2 is skipped with the reason]
+    /// dpdk as root; bmv2 as root with simple_switch_grpc on PATH]
     #[arg(long, value_delimiter = ',')]
     kinds: Vec<Kind>,
     /// Chain lengths, comma-separated (1 to 16 nodes each)
@@ -181,10 +180,7 @@ fn why_not(kind: Kind) -> Option<String> {
         _ if !root => Some("namespaces need root".to_owned()),
         Kind::Dpdk if !cfg!(feature = "dpdk") => Some("this netcraq was built without the dpdk feature".to_owned()),
         Kind::Bmv2 if !netcraq_topology::on_path(BMV2_SWITCH) => Some(format!("{BMV2_SWITCH} not on PATH")),
-        Kind::Bmv2 => Some(format!(
-            "{BMV2_SWITCH} is on PATH, but BMv2 chains need the controller that `netcraq up` runs, which bench \
-             figures does not start yet"
-        )),
+        Kind::Bmv2 => crate::netns_chain::bmv2_pipeline().err(),
         _ => None,
     }
 }

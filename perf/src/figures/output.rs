@@ -43,6 +43,9 @@ pub struct Machine {
     pub cores: usize,
     pub kernel: String,
     pub date_utc: String,
+    /// The 1-minute load average when the run started and when it ended: other work on the machine.
+    pub load_average_1min_at_start: Option<f64>,
+    pub load_average_1min_at_end: Option<f64>,
 }
 
 impl Machine {
@@ -52,12 +55,22 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel: crate::system::kernel(),
             date_utc: crate::results::utc_now(),
+            load_average_1min_at_start: crate::results::load_average(),
+            load_average_1min_at_end: None,
         }
     }
 
     fn describe(&self) -> String {
         let model = self.cpu_model.as_deref().unwrap_or("unknown CPU");
-        format!("{model}, {} cores, Linux {}, {}", self.cores, self.kernel, self.date_utc)
+        let load = |load: Option<f64>| load.map_or("?".to_owned(), |l| format!("{l:.2}"));
+        format!(
+            "{model}, {} cores, Linux {}, {}, load average {} to {}",
+            self.cores,
+            self.kernel,
+            self.date_utc,
+            load(self.load_average_1min_at_start),
+            load(self.load_average_1min_at_end)
+        )
     }
 }
 
@@ -241,7 +254,9 @@ impl Figures {
         chains
     }
 
+    /// Summarizes the measurements against the targets and notes the load at the end.
     pub fn summarize(&mut self) {
+        self.machine.load_average_1min_at_end = crate::results::load_average();
         self.summary = self.chains().into_iter().map(|(kind, nodes)| self.summary_of(kind, nodes)).collect();
     }
 
@@ -354,8 +369,10 @@ impl Figures {
         for kind in kinds {
             for figure in [Figure::DistanceFromTail, Figure::ReadFraction] {
                 let caption = format!(
-                    "{kind} nodes, each capped at {} frames/s; median of {} rounds of {} s, bars min–max; {}",
+                    "{kind} nodes, each serving at most {} frames/s in arrival order ({}); median of {} rounds of \
+                     {} s, bars min–max; {}",
                     self.settings.service_rate_fps,
+                    cap_method(kind),
                     self.settings.rounds,
                     self.settings.seconds,
                     self.machine.describe()
@@ -436,6 +453,15 @@ fn spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {
     values.sort_by(f64::total_cmp);
     let (min, max) = (*values.first()?, *values.last()?);
     Some((values[(values.len() - 1) / 2], min, max))
+}
+
+/// How the nodes of `kind` are capped, for the plots' captions (perf/README.md, "The service-rate cap").
+fn cap_method(kind: &str) -> &'static str {
+    match kind {
+        "sim" => "a simulated service time",
+        "bmv2" => "a relay hands each switch its frames: simple_switch_grpc --packet-in",
+        _ => "netcraq node --service-rate-fps",
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@ impl NodeUnderTest for Node {
         if let Some(config) = state.config {
             self.set_config(*config).map_err(|e| format!("node_config refused: {e}"))?;
         }
+        for group in state.key_groups {
+            let prefix = format!("{}/{}", group.key, group.prefix_len);
+            self.insert_key_group(*group).map_err(|e| format!("key_group {prefix} refused: {e}"))?;
+        }
         for route in state.routes {
             let entry =
                 Route { prefix: route.prefix, prefix_len: route.prefix_len, port: route.port, mac: MacAddr(route.mac) };

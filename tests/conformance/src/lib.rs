@@ -23,7 +23,7 @@ pub mod frame;
 mod runner;
 mod vectors;
 
-pub use netcraq_core::{FabricPort, Lease, Mode, NodeConfig, Role};
+pub use netcraq_core::{FabricPort, KeyGroup, Lease, Mode, NodeConfig, Role};
 pub use runner::{run_case, run_files, Difference, InitialState, Mismatch, NodeUnderTest, Report};
 pub use vectors::{load_dir, load_file, Case, Counters, KeyRegisters, LoadError, Output, Route, Step, VectorFile};
 

@@ -2,7 +2,7 @@
 
 use crate::frame::{describe, differing_fields, field_at, first_difference};
 use crate::{Case, Counters, FabricPort, KeyRegisters, Lease, Output, Route, VectorFile, OUTCOMES};
-use netcraq_core::NodeConfig;
+use netcraq_core::{KeyGroup, NodeConfig};
 use std::collections::BTreeMap;
 use std::fmt::{self, Display, Formatter};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct InitialState<'a> {
     /// `None`: the node stays unconfigured.
     pub config: Option<&'a NodeConfig>,
+    /// `key_group` entries, installed after `config`.
+    pub key_groups: &'a [KeyGroup],
     /// `ipv4_route` entries, in installation order.
     pub routes: &'a [Route],
     /// `fabric_port` entries; every other port is an edge port.
@@ -26,7 +28,7 @@ pub struct InitialState<'a> {
 /// A NetCRAQ node implementation under test: the Rust core, the DPDK node,
 /// the BMv2 switch. Errors are free text for the report.
 pub trait NodeUnderTest {
-    /// Returns the node to its power-on state (no `node_config`, no routes, no
+    /// Returns the node to its power-on state (no `node_config`, no groups, no routes, no
     /// fabric ports, every register and counter zero), then installs `state`.
     fn reset(&mut self, state: &InitialState<'_>) -> Result<(), String>;
 
@@ -128,6 +130,7 @@ pub fn run_case<N: NodeUnderTest + ?Sized>(node: &mut N, file: &Path, case: &Cas
     };
     let state = InitialState {
         config: case.config.as_ref(),
+        key_groups: &case.key_groups,
         routes: &case.routes,
         fabric_ports: &case.fabric_ports,
         registers: &case.registers,

@@ -7,7 +7,7 @@
 //! [`NodeConfig`], the one the node files use too.
 
 use crate::{outcome_code, OUTCOMES};
-use netcraq_core::{FabricPort, Lease, NodeConfig};
+use netcraq_core::{FabricPort, KeyGroup, Lease, NodeConfig};
 use netcraq_wire::MacAddr;
 use serde::de::value::MapDeserializer;
 use serde::Deserialize;
@@ -138,6 +138,8 @@ pub struct Case {
     pub description: String,
     /// `None`: the node is unconfigured.
     pub config: Option<NodeConfig>,
+    /// `key_group` entries (§2.3), installed after `config`.
+    pub key_groups: Vec<KeyGroup>,
     pub routes: Vec<Route>,
     /// `fabric_port` entries; unlisted ports are edge ports.
     pub fabric_ports: Vec<FabricPort>,
@@ -253,10 +255,11 @@ struct Ctx<'a> {
     case: Option<String>,
 }
 
-const CASE_FIELDS: [&str; 11] = [
+const CASE_FIELDS: [&str; 12] = [
     "name",
     "description",
     "config",
+    "key_groups",
     "routes",
     "fabric_ports",
     "registers",
@@ -268,8 +271,9 @@ const CASE_FIELDS: [&str; 11] = [
 ];
 
 /// Case fields a case may leave out: an unconfigured node has no `config`,
-/// and the lease registers are zero unless stated.
-const OPTIONAL_CASE_FIELDS: [&str; 3] = ["config", "lease", "final_lease"];
+/// a node without groups no `key_groups`, and the lease registers are zero
+/// unless stated.
+const OPTIONAL_CASE_FIELDS: [&str; 4] = ["config", "key_groups", "lease", "final_lease"];
 
 const REGISTER_FIELDS: [&str; 8] =
     ["key", "value", "version", "acked", "writer_ip", "writer_port", "writer_id", "received"];
@@ -377,6 +381,10 @@ impl Ctx<'_> {
         }
         let description = self.string(&map["description"], "description")?.to_string();
         let config = map.get("config").map(|c| self.config(c)).transpose()?;
+        let key_groups = match map.get("key_groups") {
+            Some(groups) => self.list(groups, "key_groups", |v, p| self.serde_object::<KeyGroup>(v, p))?,
+            None => Vec::new(),
+        };
         let routes = self.list(&map["routes"], "routes", |v, p| self.route(v, p))?;
         let fabric_ports = self.fabric_ports(&map["fabric_ports"], "fabric_ports")?;
         let registers = self.register_list(&map["registers"], "registers")?;
@@ -411,6 +419,7 @@ impl Ctx<'_> {
             name,
             description,
             config,
+            key_groups,
             routes,
             fabric_ports,
             registers,
@@ -447,11 +456,12 @@ impl Ctx<'_> {
         self.array(value, path)?.iter().enumerate().map(|(i, v)| item(v, &format!("{path}[{i}]"))).collect()
     }
 
-    /// `node_config` in the serde form of [`NodeConfig`] (shared with the
-    /// node files); an error names the field being read when it occurred.
-    fn config(&self, value: &Value) -> Result<NodeConfig, LoadError> {
+    /// An object in the serde form of `T` (a [`NodeConfig`], shared with the
+    /// node files, or a [`KeyGroup`]); an error names the field being read
+    /// when it occurred.
+    fn serde_object<T: for<'de> Deserialize<'de>>(&self, value: &Value, path: &str) -> Result<T, LoadError> {
         let Value::Object(map) = value else {
-            return Err(self.err("config", format!("expected an object, found {}", kind(value))));
+            return Err(self.err(path, format!("expected an object, found {}", kind(value))));
         };
         // The field the deserializer last took, "" once all are taken (a missing field).
         let field = Cell::new("");
@@ -461,17 +471,23 @@ impl Ctx<'_> {
             field.set(entry.map_or("", |(key, _)| key));
             entry
         });
-        let config = NodeConfig::deserialize(MapDeserializer::new(fields))
-            .map_err(|e: serde_json::Error| self.err(&join("config", field.get()), e.to_string()))?;
+        T::deserialize(MapDeserializer::new(fields))
+            .map_err(|e: serde_json::Error| self.err(&join(path, field.get()), e.to_string()))
+    }
+
+    fn config(&self, value: &Value) -> Result<NodeConfig, LoadError> {
+        let config: NodeConfig = self.serde_object(value, "config")?;
         // NodeConfig's serde form lets a node file leave the epoch out (0); a vector states it.
-        if !map.contains_key("epoch") {
+        if !value.as_object().is_some_and(|map| map.contains_key("epoch")) {
             return Err(self.err("config.epoch", "missing field: every case states its node's epoch"));
         }
         if config.key_hi > 1 << 16 {
             return Err(self.err("config.key_hi", format!("{} is above the maximum {}", config.key_hi, 1 << 16)));
         }
-        if u32::from(config.key_lo) >= config.key_hi {
-            return Err(self.err("config", format!("key_lo {} must be below key_hi {}", config.key_lo, config.key_hi)));
+        if u32::from(config.key_lo) > config.key_hi {
+            return Err(
+                self.err("config", format!("key_lo {} must not be above key_hi {}", config.key_lo, config.key_hi))
+            );
         }
         Ok(config)
     }

@@ -342,7 +342,7 @@ fn a_panicking_implementation_is_reported_and_the_run_goes_on() {
 
 /// The core as a node without one of the trust checks would behave: every
 /// frame arrives on one fabric port marked for both neighbours, or every
-/// chain op addressed to the node carries the node's epoch.
+/// chain op addressed to the node carries the epoch of its key's chain.
 struct Trusting {
     node: Node,
     ignore_ports: bool,
@@ -373,7 +373,11 @@ impl NodeUnderTest for Trusting {
         let chain_op = frame.len() >= CHAIN_FRAME_LEN && Op::from_code(frame[42]).is_some_and(Op::is_chain);
         if let Some(own) = self.own.filter(|own| self.ignore_epochs && chain_op && frame[30..34] == own.own_ip.octets())
         {
-            frame[62..66].copy_from_slice(&own.epoch.to_be_bytes());
+            // The epoch of the key's chain (§2.3): its group's, node_config's for a RENEW.
+            let key = u16::from_be_bytes([frame[44], frame[45]]);
+            let group = self.node.key_groups().lookup(key).filter(|_| frame[42] != Op::Renew as u8);
+            let epoch = group.map_or(own.epoch, |group| group.epoch);
+            frame[62..66].copy_from_slice(&epoch.to_be_bytes());
         }
         self.node.receive(if self.ignore_ports { 0 } else { ingress_port }, clock_ticks, &frame)
     }

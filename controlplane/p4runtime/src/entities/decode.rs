@@ -3,13 +3,14 @@
 
 use super::bits::{decode_bits, mac_from};
 use super::{
-    NetcraqIds, P4Error, DST_IP_FIELD, FABRIC_PORT_TABLE, INGRESS_PORT_FIELD, IPV4_ROUTE_TABLE, NO_ROUTE_ACTION,
+    NetcraqIds, P4Error, DST_IP_FIELD, FABRIC_PORT_TABLE, INGRESS_PORT_FIELD, IPV4_ROUTE_TABLE, KEY_FIELD,
+    KEY_GROUP_TABLE, NO_GROUP_ACTION, NO_ROUTE_ACTION,
 };
 use crate::p4info::{name_of, P4InfoIndex};
 use crate::proto::p4::config::v1 as info;
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{FabricPort, Mode, NodeConfig, Role, Route};
+use netcraq_core::{FabricPort, KeyGroup, Mode, NodeConfig, Role, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 use tonic::Code;
 
@@ -53,6 +54,60 @@ impl NetcraqIds {
             from_successor: flag(successor),
             from_controller: flag(controller),
         })
+    }
+
+    /// Reads back a `key_group` entry (as a read answers it, or as an INSERT or MODIFY gives it).
+    pub fn parse_key_group_entry(&self, index: &P4InfoIndex, entry: &p4::TableEntry) -> Result<KeyGroup, P4Error> {
+        let table = index.table(self.key_group).ok_or_else(|| P4Error::not_found("no key_group table"))?;
+        let (key, prefix_len) = self.key_group_match(entry)?;
+        let action = entry.action.as_ref().ok_or_else(|| P4Error::invalid("the entry has no action"))?;
+        let (action_id, values) = decode_action(index, table, action, false)?;
+        if action_id != self.set_group {
+            return Err(P4Error::unimplemented(format!(
+                "entries with {NO_GROUP_ACTION} are not served: no match already means no_group; delete the entry"
+            )));
+        }
+        let value = |position: usize| {
+            let id = self.set_group_params[position];
+            values.iter().find(|(p, _)| *p == id).map_or(0, |(_, v)| *v)
+        };
+        let ip = |position: usize| Ipv4Addr::from(value(position) as u32);
+        Ok(KeyGroup {
+            key,
+            prefix_len,
+            role: role_of(value(0))?,
+            head_ip: ip(1),
+            tail_ip: ip(2),
+            successor_ip: ip(3),
+            predecessor_ip: ip(4),
+            epoch: value(5) as u32,
+            sync_epoch: value(6) as u32,
+        })
+    }
+
+    /// The prefix of a `key_group` entry: one LPM match on `key`; no match field means /0.
+    pub(super) fn key_group_match(&self, entry: &p4::TableEntry) -> Result<(u16, u8), P4Error> {
+        use p4::field_match::FieldMatchType;
+        let field = match entry.r#match.as_slice() {
+            [] => return Ok((0, 0)),
+            [field] if field.field_id == self.key_field => field,
+            _ => return Err(P4Error::invalid(format!("{KEY_GROUP_TABLE} matches exactly {KEY_FIELD}"))),
+        };
+        let lpm = match field.field_match_type.as_ref() {
+            Some(FieldMatchType::Lpm(lpm)) => lpm,
+            _ => return Err(P4Error::invalid(format!("{KEY_FIELD} is an LPM field: send an LPM match"))),
+        };
+        let key = decode_bits(&lpm.value, 16, KEY_FIELD)? as u16;
+        if !(1..=16).contains(&lpm.prefix_len) {
+            return Err(P4Error::invalid(format!(
+                "prefix length {} of {KEY_FIELD}: give 1 to 16, or leave the field out for a /0 match",
+                lpm.prefix_len
+            )));
+        }
+        if key & (u16::MAX >> lpm.prefix_len) != 0 {
+            return Err(P4Error::invalid(format!("{key}/{}: bits are set beyond the prefix length", lpm.prefix_len)));
+        }
+        Ok((key, lpm.prefix_len as u8))
     }
 
     /// The port of a `fabric_port` entry: one exact match on `ingress_port`.
@@ -138,8 +193,7 @@ impl NetcraqIds {
             values.iter().find(|(p, _)| *p == id).map_or(0, |(_, v)| *v)
         };
         let ip = |position: usize| Ipv4Addr::from(value(position) as u32);
-        let role = Role::from_code(value(2) as u8)
-            .ok_or_else(|| P4Error::invalid(format!("role {}: give 1 HEAD, 2 REPLICA, 3 TAIL or 4 SOLO", value(2))))?;
+        let role = role_of(value(2))?;
         let mode = Mode::from_code(value(3) as u8)
             .ok_or_else(|| P4Error::invalid(format!("mode {}: give 0 CRAQ or 1 CR", value(3))))?;
         Ok(Some(NodeConfig {
@@ -201,19 +255,19 @@ impl NetcraqIds {
     /// route to filter on when it gives a match.
     pub fn table_read(&self, index: &P4InfoIndex, entry: &p4::TableEntry) -> Result<TableRead, P4Error> {
         let tables = match entry.table_id {
-            0 => vec![self.node_config, self.ipv4_route, self.fabric_port],
+            0 => vec![self.node_config, self.ipv4_route, self.fabric_port, self.key_group],
             id => {
                 let table = index
                     .table(id)
                     .ok_or_else(|| P4Error::not_found(format!("no table with id {id:#010x} in the P4Info")))?;
-                if ![self.node_config, self.ipv4_route, self.fabric_port].contains(&id) {
+                if ![self.node_config, self.ipv4_route, self.fabric_port, self.key_group].contains(&id) {
                     let name = name_of(table.preamble.as_ref());
                     return Err(P4Error::unimplemented(format!("this node does not serve table {name}")));
                 }
                 vec![id]
             }
         };
-        let (mut route_filter, mut fabric_port_filter) = (None, None);
+        let (mut route_filter, mut fabric_port_filter, mut key_group_filter) = (None, None, None);
         match (entry.table_id, entry.r#match.is_empty()) {
             (_, true) => {}
             (id, false) if id == self.ipv4_route => {
@@ -221,9 +275,11 @@ impl NetcraqIds {
                 route_filter = Some(self.route_match(table, entry)?);
             }
             (id, false) if id == self.fabric_port => fabric_port_filter = Some(self.fabric_port_match(entry)?),
+            (id, false) if id == self.key_group => key_group_filter = Some(self.key_group_match(entry)?),
             _ => return Err(P4Error::invalid("a match filter needs the id of a table with match fields")),
         }
-        Ok(TableRead { tables, default_entries: entry.is_default_action, route_filter, fabric_port_filter })
+        let default_entries = entry.is_default_action;
+        Ok(TableRead { tables, default_entries, route_filter, fabric_port_filter, key_group_filter })
     }
 }
 
@@ -235,6 +291,16 @@ pub struct TableRead {
     pub default_entries: bool,
     pub route_filter: Option<(Ipv4Addr, u8)>,
     pub fabric_port_filter: Option<u16>,
+    /// `(key, prefix_len)` of the `key_group` entry asked for.
+    pub key_group_filter: Option<(u16, u8)>,
+}
+
+/// A `role` parameter (`set_config`, `set_group`) as a [`Role`].
+fn role_of(value: u128) -> Result<Role, P4Error> {
+    u8::try_from(value)
+        .ok()
+        .and_then(Role::from_code)
+        .ok_or_else(|| P4Error::invalid(format!("role {value}: give 1 HEAD, 2 REPLICA, 3 TAIL or 4 SOLO")))
 }
 
 /// An index of a counter or register entry: unset means all; negative is
@@ -343,5 +409,35 @@ mod tests {
         assert_eq!(ids.parse_fabric_port_entry(&index, &ids.fabric_port_entry(&fabric)), Ok(fabric));
         assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(Some(&config))), Ok(Some(config)));
         assert_eq!(ids.parse_config_entry(&index, &ids.config_entry(None)), Ok(None));
+    }
+
+    #[test]
+    fn key_groups_round_trip_through_entries_and_bad_prefixes_are_refused() {
+        let index = P4InfoIndex::netcraq();
+        let ids = NetcraqIds::resolve(&index).unwrap();
+        let group = KeyGroup {
+            key: 0x8000,
+            prefix_len: 6,
+            role: Role::Tail,
+            head_ip: [10, 0, 0, 1].into(),
+            tail_ip: Ipv4Addr::UNSPECIFIED,
+            successor_ip: Ipv4Addr::UNSPECIFIED,
+            predecessor_ip: [10, 0, 0, 2].into(),
+            epoch: 0xfeed_0002,
+            sync_epoch: 0xfeed_0002,
+        };
+        for group in [group, KeyGroup { key: 0, prefix_len: 0, ..group }] {
+            assert_eq!(ids.parse_key_group_entry(&index, &ids.key_group_entry(&group)), Ok(group));
+        }
+        let host_bits = ids.key_group_entry(&KeyGroup { key: 0x8001, ..group });
+        let refused = ids.parse_key_group_entry(&index, &host_bits).unwrap_err();
+        assert!(refused.message.contains("beyond the prefix length"), "{refused}");
+        let request = ids.update_request(
+            &index,
+            p4::update::Type::Delete,
+            &p4::Entity { entity: Some(p4::entity::Entity::TableEntry(ids.key_group_key(0x8000, 6))) },
+        );
+        let delete = netcraq_core::control::ControlRequest::DeleteKeyGroup { key: 0x8000, prefix_len: 6 };
+        assert_eq!(request, Ok(delete));
     }
 }

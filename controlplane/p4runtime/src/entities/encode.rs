@@ -5,7 +5,7 @@ use super::bits::{encode_bits, ip_value, mac_value};
 use super::NetcraqIds;
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::{CounterId, RegisterId};
-use netcraq_core::{FabricPort, NodeConfig, Route};
+use netcraq_core::{FabricPort, KeyGroup, NodeConfig, Route};
 use netcraq_wire::{Ipv4Addr, MacAddr};
 
 /// An entry of register array `array_id`: to read (`value: None`), to
@@ -97,6 +97,43 @@ impl NetcraqIds {
     /// not let change (no match means an edge port, §2.3).
     pub fn fabric_port_default_entry(&self) -> p4::TableEntry {
         default_entry(self.fabric_port, action(self.edge_port, vec![]))
+    }
+
+    /// The `key_group` entry of `group`.
+    pub fn key_group_entry(&self, group: &KeyGroup) -> p4::TableEntry {
+        let values = [
+            u128::from(group.role as u8),
+            ip_value(group.head_ip),
+            ip_value(group.tail_ip),
+            ip_value(group.successor_ip),
+            ip_value(group.predecessor_ip),
+            u128::from(group.epoch),
+            u128::from(group.sync_epoch),
+        ];
+        let params = self.set_group_params.iter().zip(values).map(|(id, value)| param(*id, value)).collect();
+        p4::TableEntry {
+            action: Some(action(self.set_group, params)),
+            ..self.key_group_key(group.key, group.prefix_len)
+        }
+    }
+
+    /// The `key_group` entry that identifies `key/prefix_len` (for DELETE or a read filter).
+    pub fn key_group_key(&self, key: u16, prefix_len: u8) -> p4::TableEntry {
+        // A /0 group matches every key: "don't care", so no match field.
+        let field = p4::FieldMatch {
+            field_id: self.key_field,
+            field_match_type: Some(p4::field_match::FieldMatchType::Lpm(p4::field_match::Lpm {
+                value: encode_bits(u128::from(key)),
+                prefix_len: i32::from(prefix_len),
+            })),
+        };
+        let r#match = if prefix_len == 0 { vec![] } else { vec![field] };
+        p4::TableEntry { table_id: self.key_group, r#match, ..Default::default() }
+    }
+
+    /// The default entry of `key_group`: its constant `no_group`.
+    pub fn key_group_default_entry(&self) -> p4::TableEntry {
+        default_entry(self.key_group, action(self.no_group, vec![]))
     }
 
     /// The default entry of `ipv4_route`: its constant `no_route`.

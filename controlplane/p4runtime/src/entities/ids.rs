@@ -14,6 +14,10 @@ pub const INGRESS_PORT_FIELD: &str = "ingress_port";
 pub const SET_FABRIC_PORT_ACTION: &str = "NetcraqIngress.set_fabric_port";
 pub const EDGE_PORT_ACTION: &str = "NetcraqIngress.edge_port";
 pub const DST_IP_FIELD: &str = "dst_ip";
+pub const KEY_GROUP_TABLE: &str = "NetcraqIngress.key_group";
+pub const KEY_FIELD: &str = "key";
+pub const SET_GROUP_ACTION: &str = "NetcraqIngress.set_group";
+pub const NO_GROUP_ACTION: &str = "NetcraqIngress.no_group";
 pub const SET_CONFIG_ACTION: &str = "NetcraqIngress.set_config";
 pub const UNCONFIGURED_ACTION: &str = "NetcraqIngress.unconfigured";
 pub const SET_NEXT_HOP_ACTION: &str = "NetcraqIngress.set_next_hop";
@@ -40,6 +44,17 @@ pub const SET_CONFIG_PARAMS: [(&str, u32); 13] = [
     ("sync_epoch", 32),
 ];
 
+/// `set_group`'s parameters, in this order in [`NetcraqIds::set_group_params`], with their widths.
+pub const SET_GROUP_PARAMS: [(&str, u32); 7] = [
+    ("role", 8),
+    ("head_ip", 32),
+    ("tail_ip", 32),
+    ("successor_ip", 32),
+    ("predecessor_ip", 32),
+    ("epoch", 32),
+    ("sync_epoch", 32),
+];
+
 /// Every id NetCRAQ needs, resolved by name from a P4Info and checked
 /// against the widths the node needs, so that a P4Info with other ids (a
 /// recompiled program) still works and a wrong one fails at start.
@@ -62,6 +77,12 @@ pub struct NetcraqIds {
     /// `from_predecessor`, `from_successor`, `from_controller`.
     pub fabric_port_params: [u32; 3],
     pub edge_port: u32,
+    pub key_group: u32,
+    pub key_field: u32,
+    pub set_group: u32,
+    /// In [`SET_GROUP_PARAMS`] order.
+    pub set_group_params: [u32; 7],
+    pub no_group: u32,
     pub counters: [(CounterId, u32); 3],
     /// Tofino's one-entry `no_route_count`, where its NO_ROUTE outcomes are
     /// counted instead of `outcomes[NO_ROUTE]` (p4/README.md, "Tofino").
@@ -105,6 +126,11 @@ impl NetcraqIds {
             }
             _ => return Err(format!("{FABRIC_PORT_TABLE} must match exactly {INGRESS_PORT_FIELD}: exact, 16 bits")),
         };
+        let key_group = table(KEY_GROUP_TABLE)?;
+        let key_field = match key_group.match_fields.as_slice() {
+            [field] if field.name == KEY_FIELD && field.bitwidth == 16 && is_match(field, MatchType::Lpm) => field.id,
+            _ => return Err(format!("{KEY_GROUP_TABLE} must match exactly {KEY_FIELD}: LPM, 16 bits")),
+        };
         let action = |name: &str, params: &[(&str, u32)]| -> Result<(u32, Vec<u32>), String> {
             let action = index.action_by_name(name).ok_or(format!("the P4Info has no action {name}"))?;
             let ids = params
@@ -129,6 +155,8 @@ impl NetcraqIds {
         let fabric_params = [("from_predecessor", 1), ("from_successor", 1), ("from_controller", 1)];
         let (set_fabric_port, fabric_port_params) = action(SET_FABRIC_PORT_ACTION, &fabric_params)?;
         let (edge_port, _) = action(EDGE_PORT_ACTION, &[])?;
+        let (set_group, group_params) = action(SET_GROUP_ACTION, &SET_GROUP_PARAMS)?;
+        let (no_group, _) = action(NO_GROUP_ACTION, &[])?;
         let counter = |counter: CounterId| -> Result<(CounterId, u32), String> {
             let name = format!("{CONTROL_PREFIX}{}", counter.name());
             let found = index.counter_by_name(&name).ok_or(format!("the P4Info has no counter {name}"))?;
@@ -172,6 +200,11 @@ impl NetcraqIds {
             set_fabric_port,
             fabric_port_params: fabric_port_params.try_into().expect("3 parameters"),
             edge_port,
+            key_group: id_of(key_group.preamble.as_ref()),
+            key_field,
+            set_group,
+            set_group_params: group_params.try_into().expect("7 parameters"),
+            no_group,
             counters: [counter(CounterId::Outcomes)?, counter(CounterId::KeyReads)?, counter(CounterId::KeyWrites)?],
             no_route_counter: index
                 .counter_by_name(&format!("{CONTROL_PREFIX}{NO_ROUTE_COUNTER}"))
@@ -250,6 +283,11 @@ mod tests {
         assert_eq!((ids.fabric_port, ids.ingress_port_field), (0x02000003, 1));
         assert_eq!((ids.set_fabric_port, ids.fabric_port_params, ids.edge_port), (0x01000005, [1, 2, 3], 0x01000006));
         assert_eq!((ids.port_param, ids.mac_param), (1, 2));
+        assert_eq!(
+            (ids.key_group, ids.key_field, ids.set_group, ids.no_group),
+            (0x02000004, 1, 0x01000007, 0x01000008)
+        );
+        assert_eq!(ids.set_group_params, [1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(ids.counter_id(CounterId::Outcomes), 0x12000001);
         assert_eq!(ids.counter_id(CounterId::KeyWrites), 0x12000003);
         assert_eq!(ids.register_id(RegisterId::KvValue), 0x16000001);

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `node_config` default entry: `set_config(...)` / `unconfigured` / unset action | `SetConfig` / `ClearConfig` |
 //! | `ipv4_route` entry: LPM on `dst_ip`, `set_next_hop(port, mac)` | `InsertRoute` / `ModifyRoute` / `DeleteRoute` |
+//! | `key_group` entry: LPM on `key`, `set_group(role, head_ip, tail_ip, successor_ip, predecessor_ip, epoch, sync_epoch)` | `InsertKeyGroup` / `ModifyKeyGroup` / `DeleteKeyGroup` |
 //! | `CounterEntry` of `outcomes`, `key_reads`, `key_writes` | `ReadCounter` |
 //! | `RegisterEntry` of `kv_*` | `ReadRegister` / `WriteRegister` |
 //!

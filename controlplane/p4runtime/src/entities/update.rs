@@ -3,8 +3,8 @@
 
 use super::bits::decode_bits;
 use super::decode::register_index;
-use super::FABRIC_PORT_TABLE;
 use super::{NetcraqIds, P4Error};
+use super::{FABRIC_PORT_TABLE, KEY_GROUP_TABLE};
 use crate::p4info::{name_of, P4InfoIndex};
 use crate::proto::p4::v1 as p4;
 use netcraq_core::control::ControlRequest;
@@ -105,6 +105,9 @@ impl NetcraqIds {
         if entry.table_id == self.fabric_port {
             return self.fabric_port_update(index, kind, entry);
         }
+        if entry.table_id == self.key_group {
+            return self.key_group_update(index, kind, entry);
+        }
         if entry.table_id != self.ipv4_route {
             return Err(P4Error::unimplemented(format!("this node does not serve table {name}")));
         }
@@ -145,6 +148,30 @@ impl NetcraqIds {
         Ok(match kind {
             Type::Insert => ControlRequest::InsertFabricPort(fabric),
             _ => ControlRequest::ModifyFabricPort(fabric),
+        })
+    }
+}
+
+impl NetcraqIds {
+    fn key_group_update(
+        &self,
+        index: &P4InfoIndex,
+        kind: p4::update::Type,
+        entry: &p4::TableEntry,
+    ) -> Result<ControlRequest, P4Error> {
+        use p4::update::Type;
+        // Its default entry is const (no_group): refused above as PERMISSION_DENIED.
+        if entry.priority != 0 {
+            return Err(P4Error::invalid(format!("{KEY_GROUP_TABLE} has no ternary or range field: priority 0")));
+        }
+        if kind == Type::Delete {
+            let (key, prefix_len) = self.key_group_match(entry)?;
+            return Ok(ControlRequest::DeleteKeyGroup { key, prefix_len });
+        }
+        let group = self.parse_key_group_entry(index, entry)?;
+        Ok(match kind {
+            Type::Insert => ControlRequest::InsertKeyGroup(group),
+            _ => ControlRequest::ModifyKeyGroup(group),
         })
     }
 }
