@@ -12,7 +12,8 @@ use etcd_client::proto::{
     PbTargetUnion, PbTxnOpRequest, PbTxnOpResponse, PbTxnRequest, PbTxnRequestOp, PbTxnResponse,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tonic::{Request, Status};
@@ -58,6 +59,10 @@ pub struct HotReads {
     /// etcd answered; exclusive for a placement change, which so sees no
     /// write of this proxy in flight.
     writes: tokio::sync::RwLock<()>,
+    /// Set when etcd did not answer a marked write, whose Txn may then
+    /// still commit: the fence moves before any slot of this proxy is
+    /// marked clean again (`settle_doubt`).
+    in_doubt: AtomicBool,
 }
 
 /// What a placement change did.
@@ -66,6 +71,9 @@ pub struct PlacementChange {
     pub promoted: usize,
     pub demoted: usize,
 }
+
+/// A placed key a write holds this proxy's lock of, with its own slot.
+type HeldKey = (Vec<u8>, u16, tokio::sync::OwnedMutexGuard<Record>);
 
 /// Where a proxy keeps its fence: one key per proxy index.
 pub fn fence_key(index: u16) -> Vec<u8> {
@@ -89,6 +97,7 @@ impl HotReads {
             fence: Mutex::default(),
             newest_header: Mutex::default(),
             writes: tokio::sync::RwLock::default(),
+            in_doubt: AtomicBool::new(false),
         })
     }
 
@@ -217,11 +226,15 @@ impl HotReads {
         if locked(&self.fence).is_none() {
             self.put_fence(upstream).await?;
         }
+        self.settle_doubt(upstream).await?;
         for key in self.placed_keys() {
             let Some((slot, own)) = self.own_slot(&key) else { continue };
             let mut own = own.lock().await;
             if matches!(*own, Record::Clean { .. }) {
                 continue;
+            }
+            if self.in_doubt.load(Acquire) {
+                return Err("a write of a placed key got no answer from etcd meanwhile".into());
             }
             let range = PbRangeRequest { key: key.clone(), ..Default::default() };
             let response =
@@ -242,6 +255,7 @@ impl HotReads {
 
     /// Puts this proxy's fence key: every write sent before with the
     /// previous fence now fails its compare, if it did not commit already.
+    /// Called with no write in flight, so no outcome is in doubt after it.
     async fn put_fence(&self, upstream: &Upstream) -> Result<(), String> {
         let put =
             PbPutRequest { key: fence_key(self.seat.index), value: b"netcraq proxy".to_vec(), ..Default::default() };
@@ -249,6 +263,18 @@ impl HotReads {
             upstream.unary("/etcdserverpb.KV/Put", Request::new(put)).await.map_err(|s| s.to_string())?;
         let revision = response.into_inner().header.ok_or("etcd's Put answer has no header")?.revision;
         *locked(&self.fence) = Some(revision);
+        self.in_doubt.store(false, Release);
+        Ok(())
+    }
+
+    /// Moves the fence, with no write in flight, if a write's outcome is in doubt.
+    async fn settle_doubt(&self, upstream: &Upstream) -> Result<(), String> {
+        if self.in_doubt.load(Acquire) {
+            let _no_writes = self.writes.write().await;
+            if self.in_doubt.load(Acquire) {
+                self.put_fence(upstream).await?;
+            }
+        }
         Ok(())
     }
 
@@ -307,6 +333,37 @@ impl HotReads {
         }
     }
 
+    /// Waits until a write of `op` may be sent: no earlier write's outcome
+    /// in doubt, and this proxy's locks of the placed keys `op` may change
+    /// held. Returns the shared hold of `writes`, the fence, and each of
+    /// those keys with its slot and lock.
+    async fn lock_for_write(
+        &self,
+        upstream: &Upstream,
+        op: &PbTxnOpRequest,
+    ) -> Result<(tokio::sync::RwLockReadGuard<'_, ()>, i64, Vec<HeldKey>), Status> {
+        loop {
+            self.settle_doubt(upstream).await.map_err(|error| {
+                Status::unavailable(format!(
+                    "netcraq proxy: an earlier write got no answer from etcd and the fence did not move ({error}); write not applied"
+                ))
+            })?;
+            let in_flight = self.writes.read().await;
+            let fence = (*locked(&self.fence)).ok_or_else(|| {
+                Status::unavailable("netcraq proxy: hot reads are starting (fence not yet in etcd); write not applied")
+            })?;
+            let mut held = Vec::new();
+            for key in self.touched(op) {
+                let Some((slot, own)) = self.own_slot(&key) else { continue };
+                held.push((key, slot, own.lock_owned().await));
+            }
+            // A write that failed while this one waited for a lock: settle that first.
+            if !self.in_doubt.load(Acquire) {
+                return Ok((in_flight, fence, held));
+            }
+        }
+    }
+
     /// The placed keys a write request may change, in slot-lock order.
     fn touched(&self, op: &PbTxnOpRequest) -> Vec<Vec<u8>> {
         let placed = locked(&self.placed);
@@ -323,18 +380,9 @@ impl HotReads {
         upstream: &Upstream,
         request: Request<PbTxnOpRequest>,
     ) -> Result<tonic::Response<PbTxnOpResponse>, Status> {
-        let _in_flight = self.writes.read().await;
-        let fence = (*locked(&self.fence)).ok_or_else(|| {
-            Status::unavailable("netcraq proxy: hot reads are starting (fence not yet in etcd); write not applied")
-        })?;
-        let keys = self.touched(request.get_ref());
-        if !keys.is_empty() {
+        let (_in_flight, fence, mut held) = self.lock_for_write(upstream, request.get_ref()).await?;
+        if !held.is_empty() {
             upstream.counters.placed_writes.fetch_add(1, Relaxed);
-        }
-        let mut held = Vec::new();
-        for key in &keys {
-            let Some((slot, own)) = self.own_slot(key) else { continue };
-            held.push((key.clone(), slot, own.lock_owned().await));
         }
         let befores: Vec<Record> = held.iter().map(|(_, _, own)| **own).collect();
         for (key, slot, own) in &mut held {
@@ -360,8 +408,13 @@ impl HotReads {
             success: vec![PbTxnRequestOp { request: Some(op.clone()) }],
             failure: Vec::new(),
         };
-        let response: tonic::Response<PbTxnResponse> =
-            upstream.unary("/etcdserverpb.KV/Txn", Request::from_parts(metadata, extensions, fenced)).await?;
+        let sent = upstream.unary("/etcdserverpb.KV/Txn", Request::from_parts(metadata, extensions, fenced)).await;
+        let response: tonic::Response<PbTxnResponse> = sent.inspect_err(|_| {
+            if !held.is_empty() {
+                // The Txn may still commit: the fence moves before a clean mark.
+                self.in_doubt.store(true, Release);
+            }
+        })?;
         let (metadata, outer, extensions) = response.into_parts();
         if !outer.succeeded {
             upstream.counters.fenced_writes.fetch_add(1, Relaxed);
