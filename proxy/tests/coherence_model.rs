@@ -621,9 +621,8 @@ impl Model for CoherenceModel {
                 }));
             properties.push(Property::sometimes("a write sent before a promotion is fenced", |_, s: &State| s.fenced));
             if self.omit == Omit::Nothing {
-                properties.push(Property::sometimes("the fence moves after a write given up on", |_, s: &State| {
-                    s.settled
-                }));
+                properties
+                    .push(Property::sometimes("the fence moves after a write given up on", |_, s: &State| s.settled));
             }
         }
         if self.max_crashes > 0 {
@@ -657,11 +656,8 @@ fn model(max_crashes: u8, omit: Omit) -> CoherenceModel {
 /// that sees the latest and one, at the other proxy, that misses it.
 fn placement_model(omit: Omit) -> CoherenceModel {
     let script = |proxy, ops: &[Op]| Script { proxy, ops: ops.to_vec(), after_restart: false };
-    let scripts = vec![
-        script(0, &[Op::Read, Op::Write(1)]),
-        script(1, &[Op::Write(2), Op::Read]),
-        script(1, &[Op::Read]),
-    ];
+    let scripts =
+        vec![script(0, &[Op::Read, Op::Write(1)]), script(1, &[Op::Write(2), Op::Read]), script(1, &[Op::Read])];
     CoherenceModel { scripts, max_crashes: 0, omit, moves: Some(Moves { promote: 1, demote: 0 }) }
 }
 

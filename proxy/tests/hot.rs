@@ -48,6 +48,15 @@ async fn hot_proxy(index: u16, etcd: &str, slots: Arc<MemorySlots>) -> (String, 
     (url, counters)
 }
 
+/// One etcd member in a directory of its own (`name`), and a runtime for the proxies.
+fn one_etcd(name: &str) -> (netcraq_etcd_cluster::EtcdCluster, std::path::PathBuf, tokio::runtime::Runtime) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let mut cluster = netcraq_etcd_cluster::EtcdCluster::start(&etcd_binary(), 1, &dir).unwrap();
+    cluster.wait_serving(netcraq_etcd_cluster::SERVING_TIMEOUT).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    (cluster, dir, runtime)
+}
+
 async fn value(client: &mut Client, key: &str) -> Option<Vec<u8>> {
     client.get(key, None).await.unwrap().kvs().first().map(|kv| kv.value().to_vec())
 }
@@ -57,11 +66,8 @@ fn placed_keys_are_served_from_the_cache_and_writes_through_either_proxy_are_see
     if !installed(&etcd_binary(), &["--version"], "hot") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("netcraq-proxy-hot-{}", std::process::id()));
-    let mut cluster = netcraq_etcd_cluster::EtcdCluster::start(&etcd_binary(), 1, &dir).unwrap();
-    cluster.wait_serving(netcraq_etcd_cluster::SERVING_TIMEOUT).unwrap();
+    let (cluster, dir, runtime) = one_etcd("netcraq-proxy-hot");
     let etcd = cluster.client_urls[0].clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let slots = Arc::new(MemorySlots::default());
         let (first_url, first) = hot_proxy(0, &etcd, slots.clone()).await;
@@ -130,11 +136,8 @@ fn a_key_promoted_and_demoted_at_runtime_is_served_from_the_cache_only_while_pla
     if !installed(&etcd_binary(), &["--version"], "hot") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("netcraq-proxy-placement-{}", std::process::id()));
-    let mut cluster = netcraq_etcd_cluster::EtcdCluster::start(&etcd_binary(), 1, &dir).unwrap();
-    cluster.wait_serving(netcraq_etcd_cluster::SERVING_TIMEOUT).unwrap();
+    let (cluster, dir, runtime) = one_etcd("netcraq-proxy-placement");
     let etcd = cluster.client_urls[0].clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let slots = Arc::new(MemorySlots::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
