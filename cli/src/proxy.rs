@@ -3,6 +3,7 @@
 
 use clap::Args;
 use netcraq_client::{Client, ClientOptions};
+use netcraq_controller::placement::PublishedPlacement;
 use netcraq_metrics::MetricsServer;
 use netcraq_proxy::{HotReads, Limits, ProxySeat, Slots, Upstream};
 use netcraq_topology::Namespace;
@@ -22,11 +23,12 @@ unchanged. Point etcdctl (--endpoints=HOST:PORT) or kube-apiserver
 An etcd that does not answer at start is reported, and the proxy serves
 anyway: calls fail with UNAVAILABLE until etcd answers (docs/kubernetes.md).
 
-With --place and --netcraq-node, single-key reads of the placed keys are
-answered from the proxy's cache when one NetCRAQ read says no proxy has a
-write of the key in flight (hot reads, docs/kubernetes.md). Every writer of a
-placed key must then go through a proxy of the same --proxies, each with its
-own --proxy-index and the same --place.";
+With --place (or --placement-from) and --netcraq-node, single-key reads of
+the placed keys are answered from the proxy's cache when one NetCRAQ read
+says no proxy has a write of the key in flight (hot reads,
+docs/kubernetes.md). Every writer of a placed key must then go through a
+proxy of the same --proxies, each with its own --proxy-index and the same
+--place or --placement-from.";
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
@@ -48,6 +50,18 @@ pub struct ProxyArgs {
     /// SLOT..SLOT+proxies-1); repeat for more keys. Needs --netcraq-node
     #[arg(long, value_name = "SLOT=KEY", value_parser = parse_placement, requires = "netcraq_node")]
     place: Vec<(u16, String)>,
+    /// Follow the placement published at this URL (the controller's `GET
+    /// /placement`, JSON), promoting and demoting keys as it changes, instead
+    /// of --place. Needs --netcraq-node
+    #[arg(long, value_name = "URL", conflicts_with = "place", requires = "netcraq_node")]
+    placement_from: Option<String>,
+    /// Time between two fetches of --placement-from
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    placement_interval_ms: u64,
+    /// NetCRAQ slots --placement-from may use (0..N); at start the proxy
+    /// marks its own of them unknown, forgetting an earlier incarnation's records
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    placement_slots: u16,
     /// The NetCRAQ node to read and write slots at (IPv4 address)
     #[arg(long, value_name = "IPV4")]
     netcraq_node: Option<Ipv4Addr>,
@@ -104,10 +118,12 @@ async fn serve(args: &ProxyArgs) -> Result<(), String> {
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("listening on {}: {e}", args.listen))?;
     let listening = listener.local_addr().map_err(|e| e.to_string())?;
     println!("netcraq proxy: serving etcd's v3 API on {listening}, forwarding to {}", args.etcd.join(","));
+    let hot = hot_reads(args)?;
     let _metrics = match args.metrics_listen {
         Some(address) => {
-            let exported = upstream.clone();
-            let server = MetricsServer::start(address, Arc::new(move || exported.render_metrics()))
+            let (exported, hot) = (upstream.clone(), hot.clone());
+            let render = move || exported.render_metrics(&hot.as_ref().map(|h| h.placed_slots()).unwrap_or_default());
+            let server = MetricsServer::start(address, Arc::new(render))
                 .map_err(|e| format!("--metrics-listen {address}: {e}"))?;
             println!("netcraq proxy: metrics at http://{}/metrics", server.address());
             Some(server)
@@ -121,12 +137,23 @@ async fn serve(args: &ProxyArgs) -> Result<(), String> {
             status.message()
         ),
     }
-    let hot = hot_reads(args)?;
     if let Some(hot) = &hot {
         let (hot, upstream) = (hot.clone(), upstream.clone());
+        let follow = args.placement_from.clone().map(|url| Follow {
+            url,
+            interval: Duration::from_millis(args.placement_interval_ms),
+            slots: args.placement_slots,
+            proxies: args.proxies,
+        });
         tokio::spawn(async move {
+            if let Some(follow) = &follow {
+                forget_slots(&hot, follow.slots).await;
+            }
             hot.restart(&upstream).await;
             println!("netcraq proxy: hot reads of {} placed keys ready", hot.placed_keys().len());
+            if let Some(follow) = follow {
+                follow.run(&hot, &upstream).await;
+            }
         });
     }
     let counters = upstream.counters();
@@ -166,6 +193,69 @@ fn hot_reads(args: &ProxyArgs) -> Result<Option<Arc<HotReads>>, String> {
         args.proxies
     );
     Ok(Some(Arc::new(hot)))
+}
+
+/// Marks the proxy's slots unknown before its restart, retrying until NetCRAQ answers.
+async fn forget_slots(hot: &HotReads, slots: u16) {
+    while let Err(error) = hot.forget_slots(slots).await {
+        eprintln!("netcraq proxy: marking its slots unknown failed ({error}); retrying in 1 s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `--placement-from`: the placement is fetched every `interval` and applied.
+struct Follow {
+    url: String,
+    interval: Duration,
+    slots: u16,
+    proxies: u16,
+}
+
+/// Longest wait for the placement source's answer.
+const PLACEMENT_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Follow {
+    async fn run(self, hot: &HotReads, upstream: &Upstream) {
+        let counters = upstream.counters();
+        let mut last_error = None;
+        loop {
+            let outcome = match self.fetch().await {
+                Ok(placement) => hot.set_placement(upstream, &placement.keys).await,
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(change) => {
+                    if change.promoted + change.demoted > 0 {
+                        println!(
+                            "netcraq proxy: placement from {}: {} keys promoted, {} demoted, {} placed",
+                            self.url,
+                            change.promoted,
+                            change.demoted,
+                            hot.placed_keys().len()
+                        );
+                    }
+                    last_error = None;
+                }
+                Err(error) => {
+                    counters.placement_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Logged once per distinct error, not at every fetch.
+                    if last_error.as_ref() != Some(&error) {
+                        eprintln!("netcraq proxy: placement from {} not applied: {error}", self.url);
+                    }
+                    last_error = Some(error);
+                }
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    async fn fetch(&self) -> Result<PublishedPlacement, String> {
+        let url = self.url.clone();
+        let text = tokio::task::spawn_blocking(move || netcraq_metrics::scrape(&url, PLACEMENT_FETCH_TIMEOUT))
+            .await
+            .map_err(|e| e.to_string())??;
+        PublishedPlacement::from_json(&text, self.proxies, self.slots)
+    }
 }
 
 /// Slots read and written by NetCRAQ clients on worker threads (the

@@ -3,16 +3,23 @@
 //! ConfigMap that etcd holds meanwhile (tests/peers/smoke.sh); and
 //! kube-apiserver on `netcraq proxy` in front of a 3-member etcd serves
 //! ConfigMap CRUD and a watch while leader-election Leases churn
-//! (docs/kubernetes.md). Without the binaries of tests/peers/build.sh, or
-//! curl, each says SKIP.
+//! (docs/kubernetes.md); and, with a NetCRAQ chain on namespaces (root),
+//! kube-apiserver's GETs of a ConfigMap whose key the proxy places at
+//! runtime are served from the proxy's cache. Without the binaries of
+//! tests/peers/build.sh, curl, or root for the chain, each says SKIP.
+
+mod support;
 
 use netcraq_etcd_cluster::{EtcdCluster, SERVING_TIMEOUT};
+use netcraq_metrics::{parse, scrape, Samples};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{line_topology, running_as_root, Chain};
 
 /// Far above what each test takes here: the smoke 15–40 s (etcd and kube-apiserver
 /// start, four requests), the proxy test about a minute.
@@ -81,32 +88,51 @@ struct ProxyProcess {
     child: Child,
     /// Where it serves, `127.0.0.1:PORT`.
     address: String,
+    /// Its stdout's lines after the first.
+    lines: mpsc::Receiver<String>,
 }
 
 impl ProxyProcess {
     fn start(etcd_urls: &[String]) -> ProxyProcess {
+        ProxyProcess::start_with(etcd_urls, &[])
+    }
+
+    fn start_with(etcd_urls: &[String], extra: &[String]) -> ProxyProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netcraq"))
             .args(["proxy", "--listen", "127.0.0.1:0", "--etcd", &etcd_urls.join(",")])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting netcraq proxy");
         // Its stdout is read to the end, so that what it prints later finds a reader.
-        let (first_line, first) = std::sync::mpsc::channel();
+        let (sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = first_line.send(line);
+                let _ = sender.send(line);
             }
         });
-        let first = first.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let first = lines.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
         let address = first
             .strip_prefix("netcraq proxy: serving etcd's v3 API on ")
             .and_then(|rest| rest.split(',').next())
             .map(str::to_string);
-        let proxy = ProxyProcess { child, address: address.unwrap_or_default() };
+        let proxy = ProxyProcess { child, address: address.unwrap_or_default(), lines };
         assert!(!proxy.address.is_empty(), "unexpected first line of netcraq proxy: {first:?}");
         proxy
+    }
+
+    /// The text after `prefix` in the first line that starts with it.
+    fn printed_after(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("the proxy never printed {prefix:?}"));
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_string();
+            }
+        }
     }
 }
 
@@ -404,5 +430,179 @@ fn kube_apiserver_on_the_proxy_serves_crud_with_lease_churn() {
     drop(api);
     drop(proxy);
     drop(cluster);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A placement source as the controller serves it: `GET /placement`
+/// answers the JSON it holds now (or whatever text a test puts there).
+struct PlacementSource {
+    url: String,
+    document: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl PlacementSource {
+    fn start() -> PlacementSource {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the placement");
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/placement", listener.local_addr().unwrap());
+        let document = Arc::new(Mutex::new(r#"{"keys":[]}"#.to_string()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (served, stopped) = (document.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            while !stopped.load(Ordering::Acquire) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut request = [0; 1024];
+                let _ = stream.read(&mut request);
+                let body = served.lock().unwrap().clone();
+                let head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(format!("{head}{body}").as_bytes());
+            }
+        });
+        PlacementSource { url, document, stop }
+    }
+
+    fn publish(&self, document: &str) {
+        *self.document.lock().unwrap() = document.to_string();
+    }
+}
+
+impl Drop for PlacementSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+fn proxy_samples(url: &str) -> Samples {
+    parse(&scrape(url, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn counter(samples: &Samples, name: &str) -> f64 {
+    samples.sum(name, &[]).unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// Scrapes `url` until `ready` says yes, within a minute.
+fn wait_for_metrics(url: &str, what: &str, ready: impl Fn(&Samples) -> bool) -> Samples {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let samples = proxy_samples(url);
+        if ready(&samples) {
+            return samples;
+        }
+        assert!(Instant::now() < deadline, "the proxy's metrics never showed {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// kube-apiserver on a proxy that follows a placement source, in front of
+/// a 3-member etcd, with a chain of three `netcraq node`s: once the
+/// ConfigMap's key is placed, its GETs (Range(key, limit 1), linearizable)
+/// are answered from the proxy's cache (the hit counter rises by them), an
+/// update through kube-apiserver is read back at once, and once the key is
+/// demoted its GETs go to etcd again and still read the latest.
+#[test]
+fn kube_apiserver_gets_of_a_placed_key_are_served_from_netcraq() {
+    const TEST: &str = "kube_apiserver_gets_of_a_placed_key_are_served_from_netcraq";
+    const NAME: &str = "netcraq-hot";
+    const HOT_GETS: usize = 40;
+    let peers = peers_dir();
+    let Some(etcd) = peer_binary(&peers, "etcd-", "etcd") else {
+        return skip(TEST, &format!("no etcd in {} (tests/peers/build.sh)", peers.display()));
+    };
+    if !peers_built(&peers) {
+        return skip(TEST, &format!("no kube-apiserver in {} (tests/peers/build.sh)", peers.display()));
+    }
+    if !Command::new("curl").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return skip(TEST, "curl does not run (apt-get install -y curl)");
+    }
+    if !running_as_root(TEST) {
+        return;
+    }
+    let started = Instant::now();
+    let chain = Chain::up(&line_topology(3, "CRAQ", ""));
+    let netns = chain.running.namespace("h1").expect("host h1").name().to_string();
+    let work = std::env::temp_dir().join(format!("netcraq-kube-hot-{}", std::process::id()));
+    let mut cluster = EtcdCluster::start(&etcd, 3, &work.join("etcd")).unwrap();
+    cluster.wait_serving(SERVING_TIMEOUT).unwrap();
+    let source = PlacementSource::start();
+    let flags = [
+        "--netcraq-node",
+        "10.0.0.1",
+        "--netcraq-netns",
+        netns.as_str(),
+        "--netcraq-timeout-ms",
+        "100",
+        "--placement-from",
+        source.url.as_str(),
+        "--placement-interval-ms",
+        "200",
+        "--placement-slots",
+        "16",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let proxy = ProxyProcess::start_with(&cluster.client_urls, &flags.map(String::from));
+    let metrics = proxy.printed_after("netcraq proxy: metrics at ");
+    proxy.printed_after("netcraq proxy: hot reads of 0 placed keys ready");
+    let api = KubeApiserver::start(&peers, &format!("http://{}", proxy.address), &work.join("kube"));
+    eprintln!("{TEST}: kube-apiserver ready on the proxy after {:?}", started.elapsed());
+
+    let path = format!("{CONFIGMAPS}/{NAME}");
+    api.expect(201, "POST", CONFIGMAPS, Some(&configmap(NAME, "created")));
+    let key = format!("/registry/configmaps/default/{NAME}");
+    let placed = [("key", key.as_str())];
+    source.publish(&format!(r#"{{"keys":[{{"key":"{key}","slot":0}}]}}"#));
+    wait_for_metrics(&metrics, "the key placed", |s| s.sum("netcraq_proxy_placed_slot", &placed) == Some(0.0));
+
+    let hot_gets = |expected: &str| {
+        let before = counter(&proxy_samples(&metrics), "netcraq_proxy_cache_hits_total");
+        for _ in 0..HOT_GETS {
+            let read = api.expect(200, "GET", &path, None);
+            assert_eq!(read["data"]["value"], expected, "{read}");
+        }
+        counter(&proxy_samples(&metrics), "netcraq_proxy_cache_hits_total") - before
+    };
+    // kube-apiserver may read the key for itself too: at least our GETs hit, bar the first.
+    let hits = hot_gets("created");
+    assert!(hits >= (HOT_GETS - 1) as f64, "{hits} of {HOT_GETS} GETs of the placed key hit the cache");
+
+    let mut read = api.expect(200, "GET", &path, None);
+    read["data"]["value"] = json!("updated");
+    api.expect(200, "PUT", &path, Some(&read));
+    let hits = hot_gets("updated");
+    assert!(hits >= (HOT_GETS - 1) as f64, "after the update, {hits} of {HOT_GETS} GETs hit");
+    let samples = proxy_samples(&metrics);
+    assert!(counter(&samples, "netcraq_proxy_placed_writes_total") >= 1.0, "the update went through the write steps");
+    assert_eq!(counter(&samples, "netcraq_proxy_promotions_total"), 1.0);
+
+    // A source that sends something else is counted and changes nothing.
+    source.publish("not json");
+    wait_for_metrics(&metrics, "a placement failure", |s| {
+        s.sum("netcraq_proxy_placement_failures_total", &[]).is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(proxy_samples(&metrics).sum("netcraq_proxy_placed_slot", &placed), Some(0.0));
+
+    source.publish(r#"{"keys":[]}"#);
+    wait_for_metrics(&metrics, "the key demoted", |s| s.sum("netcraq_proxy_demotions_total", &[]) == Some(1.0));
+    read = api.expect(200, "GET", &path, None);
+    read["data"]["value"] = json!("after demotion");
+    api.expect(200, "PUT", &path, Some(&read));
+    assert_eq!(hot_gets("after demotion"), 0.0, "a demoted key is read from etcd");
+    api.expect(200, "DELETE", &path, None);
+    eprintln!("{TEST}: passed in {:?}", started.elapsed());
+    drop(api);
+    drop(proxy);
+    drop(source);
+    drop(cluster);
+    drop(chain);
     let _ = std::fs::remove_dir_all(&work);
 }

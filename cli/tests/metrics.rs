@@ -184,6 +184,12 @@ fn the_proxy_and_etcd_export_what_placement_reads() {
     assert_eq!(value(&proxy_samples, "netcraq_proxy_cache_candidates_total", &[]), 6.0, "all but the prefix read");
     assert_eq!(value(&proxy_samples, "netcraq_proxy_upstream_latency_seconds_count", &range), 7.0);
     assert_eq!(value(&proxy_samples, "netcraq_proxy_upstream_failures_total", &[]), 0.0);
+    // Without hot reads the cache's counters are there, at zero, and nothing is placed
+    // (cli/tests/kube_apiserver.rs watches them move).
+    for counter in ["cache_hits", "cache_misses", "netcraq_failures", "placed_writes", "fenced_writes", "promotions"] {
+        assert_eq!(value(&proxy_samples, &format!("netcraq_proxy_{counter}_total"), &[]), 0.0, "{counter}");
+    }
+    assert_eq!(proxy_samples.matching("netcraq_proxy_placed_slot", &[]).count(), 0);
     let hot: Vec<(String, u64)> =
         proxy_hot_keys(&proxy_samples).into_iter().map(|h| (String::from_utf8(h.key).unwrap(), h.reads)).collect();
     assert_eq!(hot, [("/registry/hot".to_string(), 5), ("/registry/cold".to_string(), 1)]);

@@ -25,7 +25,14 @@ pub struct Counters {
     pub hot_netcraq_failures: AtomicU64,
     /// Writes of placed keys, sent to etcd through the write steps.
     pub placed_writes: AtomicU64,
-    /// Of those, refused by etcd because this proxy's fence moved (another
-    /// process took its index).
+    /// Writes refused by etcd because this proxy's fence moved: another
+    /// process took its index, or the write had timed out before a
+    /// placement change.
     pub fenced_writes: AtomicU64,
+    /// Keys placed and removed at runtime (`HotReads::set_placement`).
+    pub promotions: AtomicU64,
+    pub demotions: AtomicU64,
+    /// Placements not applied: the source did not answer, sent something
+    /// that is not a placement, or the change failed (each logged).
+    pub placement_failures: AtomicU64,
 }

@@ -12,7 +12,8 @@ use etcd_client::proto::{
     PbTargetUnion, PbTxnOpRequest, PbTxnOpResponse, PbTxnRequest, PbTxnRequestOp, PbTxnResponse,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tonic::{Request, Status};
@@ -54,7 +55,25 @@ pub struct HotReads {
     /// The newest response header seen from etcd: cached answers carry it,
     /// with a revision no older than the value's (`answer`).
     newest_header: Mutex<Option<PbResponseHeader>>,
+    /// Shared by every write from before it looks at the placement until
+    /// etcd answered; exclusive for a placement change, which so sees no
+    /// write of this proxy in flight.
+    writes: tokio::sync::RwLock<()>,
+    /// Set when etcd did not answer a marked write, whose Txn may then
+    /// still commit: the fence moves before any slot of this proxy is
+    /// marked clean again (`settle_doubt`).
+    in_doubt: AtomicBool,
 }
+
+/// What a placement change did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlacementChange {
+    pub promoted: usize,
+    pub demoted: usize,
+}
+
+/// A placed key a write holds this proxy's lock of, with its own slot.
+type HeldKey = (Vec<u8>, u16, tokio::sync::OwnedMutexGuard<Record>);
 
 /// Where a proxy keeps its fence: one key per proxy index.
 pub fn fence_key(index: u16) -> Vec<u8> {
@@ -77,13 +96,15 @@ impl HotReads {
             cache: Mutex::default(),
             fence: Mutex::default(),
             newest_header: Mutex::default(),
+            writes: tokio::sync::RwLock::default(),
+            in_doubt: AtomicBool::new(false),
         })
     }
 
     /// Places `key` on slots `first_slot ..= first_slot + proxies - 1`,
-    /// which no other placed key may share. Its slot is marked clean once
-    /// the proxy's fence is in place ([`HotReads::restart`]) or, for a key
-    /// placed after it, by the next write or restart.
+    /// which no other placed key may share, before [`HotReads::restart`]
+    /// (which marks its slot clean); once the proxy serves, placement
+    /// changes go through [`HotReads::set_placement`].
     pub fn place(&self, key: &[u8], first_slot: u16) -> Result<(), String> {
         let last = first_slot.checked_add(self.seat.proxies - 1).ok_or("the slots run past 65535")?;
         let mut placed = locked(&self.placed);
@@ -97,21 +118,83 @@ impl HotReads {
         Ok(())
     }
 
-    /// Stops serving `key` from the cache: marks this proxy's slot unknown
-    /// (so that no proxy serves it from then on, since this one will write
-    /// it without marking), then forgets it.
-    pub async fn unplace(&self, key: &[u8]) -> Result<(), String> {
-        let Some((slot, own)) = self.own_slot(key) else { return Ok(()) };
-        let mut own = own.lock().await;
-        self.slots.write(slot, Record::Unknown.to_bytes()).await?;
-        *own = Record::Unknown;
-        locked(&self.placed).remove(key);
-        locked(&self.cache).remove(key);
+    /// Brings the placed keys to `wanted` (key: first slot) while no write
+    /// of this proxy is in flight (docs/kubernetes.md, "Placement at
+    /// runtime"). A demoted key's slot is marked unknown before the key is
+    /// forgotten (its writes then go unmarked, and no proxy serves it). For
+    /// promoted keys the fence moves first, so that no write sent before
+    /// (unmarked) can commit after their observation; then they are
+    /// observed and marked clean as at a restart. A demotion NetCRAQ does
+    /// not take, or a fence etcd does not take, leaves that part for the
+    /// next call.
+    pub async fn set_placement(
+        &self,
+        upstream: &Upstream,
+        wanted: &BTreeMap<Vec<u8>, u16>,
+    ) -> Result<PlacementChange, String> {
+        let mut change = PlacementChange::default();
+        let current: BTreeMap<Vec<u8>, u16> = self.placed_slots().into_iter().collect();
+        if current != *wanted {
+            self.change_placement(upstream, wanted, &mut change).await?;
+        }
+        // Also retries the observation of keys a failed call left unknown.
+        self.try_restart(upstream).await?;
+        Ok(change)
+    }
+
+    /// [`HotReads::set_placement`]'s demotions and promotions, with no write in flight.
+    async fn change_placement(
+        &self,
+        upstream: &Upstream,
+        wanted: &BTreeMap<Vec<u8>, u16>,
+        change: &mut PlacementChange,
+    ) -> Result<(), String> {
+        let _no_writes = self.writes.write().await;
+        for (key, first_slot) in self.placed_slots().into_iter().filter(|(k, s)| wanted.get(k) != Some(s)) {
+            if let Err(error) = self.slots.write(first_slot + self.seat.index, Record::Unknown.to_bytes()).await {
+                upstream.counters.hot_netcraq_failures.fetch_add(1, Relaxed);
+                return Err(format!("NetCRAQ did not take the unknown mark of a demoted key: {error}"));
+            }
+            locked(&self.placed).remove(&key);
+            locked(&self.cache).remove(&key);
+            upstream.counters.demotions.fetch_add(1, Relaxed);
+            change.demoted += 1;
+        }
+        let promoted: Vec<(&Vec<u8>, u16)> =
+            wanted.iter().filter(|(key, _)| !self.is_placed(key)).map(|(k, s)| (k, *s)).collect();
+        if !promoted.is_empty() {
+            self.put_fence(upstream).await?;
+            for (key, first_slot) in promoted {
+                self.place(key, first_slot)?;
+                upstream.counters.promotions.fetch_add(1, Relaxed);
+                change.promoted += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks unknown this proxy's slot of every group of `slots` (slots
+    /// `0..slots` in groups of `proxies`): records an earlier incarnation
+    /// left for keys this one does not place, which others would trust.
+    pub async fn forget_slots(&self, slots: u16) -> Result<(), String> {
+        let _no_writes = self.writes.write().await;
+        let placed: Vec<u16> = locked(&self.placed).values().map(|p| p.first_slot).collect();
+        let step = usize::from(self.seat.proxies);
+        for first_slot in (0..slots).step_by(step).filter(|s| !placed.contains(s)) {
+            if let Some(own) = first_slot.checked_add(self.seat.index).filter(|own| *own < slots) {
+                self.slots.write(own, Record::Unknown.to_bytes()).await?;
+            }
+        }
         Ok(())
     }
 
     pub fn placed_keys(&self) -> Vec<Vec<u8>> {
         locked(&self.placed).keys().cloned().collect()
+    }
+
+    /// Each placed key with its first slot.
+    pub fn placed_slots(&self) -> Vec<(Vec<u8>, u16)> {
+        locked(&self.placed).iter().map(|(key, p)| (key.clone(), p.first_slot)).collect()
     }
 
     pub fn is_placed(&self, key: &[u8]) -> bool {
@@ -141,21 +224,17 @@ impl HotReads {
 
     async fn try_restart(&self, upstream: &Upstream) -> Result<(), String> {
         if locked(&self.fence).is_none() {
-            let put = PbPutRequest {
-                key: fence_key(self.seat.index),
-                value: b"netcraq proxy".to_vec(),
-                ..Default::default()
-            };
-            let response: tonic::Response<etcd_client::proto::PbPutResponse> =
-                upstream.unary("/etcdserverpb.KV/Put", Request::new(put)).await.map_err(|s| s.to_string())?;
-            let revision = response.into_inner().header.ok_or("etcd's Put answer has no header")?.revision;
-            *locked(&self.fence) = Some(revision);
+            self.put_fence(upstream).await?;
         }
+        self.settle_doubt(upstream).await?;
         for key in self.placed_keys() {
             let Some((slot, own)) = self.own_slot(&key) else { continue };
             let mut own = own.lock().await;
             if matches!(*own, Record::Clean { .. }) {
                 continue;
+            }
+            if self.in_doubt.load(Acquire) {
+                return Err("a write of a placed key got no answer from etcd meanwhile".into());
             }
             let range = PbRangeRequest { key: key.clone(), ..Default::default() };
             let response =
@@ -170,6 +249,31 @@ impl HotReads {
             );
             self.slots.write(slot, clean.to_bytes()).await?;
             *own = clean;
+        }
+        Ok(())
+    }
+
+    /// Puts this proxy's fence key: every write sent before with the
+    /// previous fence now fails its compare, if it did not commit already.
+    /// Called with no write in flight, so no outcome is in doubt after it.
+    async fn put_fence(&self, upstream: &Upstream) -> Result<(), String> {
+        let put =
+            PbPutRequest { key: fence_key(self.seat.index), value: b"netcraq proxy".to_vec(), ..Default::default() };
+        let response: tonic::Response<etcd_client::proto::PbPutResponse> =
+            upstream.unary("/etcdserverpb.KV/Put", Request::new(put)).await.map_err(|s| s.to_string())?;
+        let revision = response.into_inner().header.ok_or("etcd's Put answer has no header")?.revision;
+        *locked(&self.fence) = Some(revision);
+        self.in_doubt.store(false, Release);
+        Ok(())
+    }
+
+    /// Moves the fence, with no write in flight, if a write's outcome is in doubt.
+    async fn settle_doubt(&self, upstream: &Upstream) -> Result<(), String> {
+        if self.in_doubt.load(Acquire) {
+            let _no_writes = self.writes.write().await;
+            if self.in_doubt.load(Acquire) {
+                self.put_fence(upstream).await?;
+            }
         }
         Ok(())
     }
@@ -229,30 +333,56 @@ impl HotReads {
         }
     }
 
-    /// The placed keys a write request may change, in slot-lock order.
-    pub fn touched(&self, ops: &[&PbTxnOpRequest]) -> Vec<Vec<u8>> {
-        let placed = locked(&self.placed);
-        placed.keys().filter(|key| ops.iter().any(|op| may_change(op, key))).cloned().collect()
+    /// Waits until a write of `op` may be sent: no earlier write's outcome
+    /// in doubt, and this proxy's locks of the placed keys `op` may change
+    /// held. Returns the shared hold of `writes`, the fence, and each of
+    /// those keys with its slot and lock.
+    async fn lock_for_write(
+        &self,
+        upstream: &Upstream,
+        op: &PbTxnOpRequest,
+    ) -> Result<(tokio::sync::RwLockReadGuard<'_, ()>, i64, Vec<HeldKey>), Status> {
+        loop {
+            self.settle_doubt(upstream).await.map_err(|error| {
+                Status::unavailable(format!(
+                    "netcraq proxy: an earlier write got no answer from etcd and the fence did not move ({error}); write not applied"
+                ))
+            })?;
+            let in_flight = self.writes.read().await;
+            let fence = (*locked(&self.fence)).ok_or_else(|| {
+                Status::unavailable("netcraq proxy: hot reads are starting (fence not yet in etcd); write not applied")
+            })?;
+            let mut held = Vec::new();
+            for key in self.touched(op) {
+                let Some((slot, own)) = self.own_slot(&key) else { continue };
+                held.push((key, slot, own.lock_owned().await));
+            }
+            // A write that failed while this one waited for a lock: settle that first.
+            if !self.in_doubt.load(Acquire) {
+                return Ok((in_flight, fence, held));
+            }
+        }
     }
 
-    /// Sends `op` (a Put, DeleteRange or Txn of placed keys `keys`) to etcd
-    /// through the write steps (`WriteStep`): lock, mark dirty, commit inside
-    /// a Txn that compares the fence, mark clean. Returns etcd's answer to
-    /// `op` with the outer Txn's header.
+    /// The placed keys a write request may change, in slot-lock order.
+    fn touched(&self, op: &PbTxnOpRequest) -> Vec<Vec<u8>> {
+        let placed = locked(&self.placed);
+        placed.keys().filter(|key| may_change(op, key)).cloned().collect()
+    }
+
+    /// Sends `op` (a Put, DeleteRange or Txn) to etcd inside a Txn that
+    /// compares the fence, so that a later fence stops it if it is still in
+    /// flight; one that may change placed keys goes through the write steps
+    /// (`WriteStep`): lock, mark dirty, commit, mark clean. Returns etcd's
+    /// answer to `op` with the outer Txn's header.
     pub async fn write(
         &self,
         upstream: &Upstream,
-        keys: Vec<Vec<u8>>,
         request: Request<PbTxnOpRequest>,
     ) -> Result<tonic::Response<PbTxnOpResponse>, Status> {
-        let fence = (*locked(&self.fence)).ok_or_else(|| {
-            Status::unavailable("netcraq proxy: hot reads are starting (fence not yet in etcd); write not applied")
-        })?;
-        upstream.counters.placed_writes.fetch_add(1, Relaxed);
-        let mut held = Vec::new();
-        for key in &keys {
-            let Some((slot, own)) = self.own_slot(key) else { continue };
-            held.push((key.clone(), slot, own.lock_owned().await));
+        let (_in_flight, fence, mut held) = self.lock_for_write(upstream, request.get_ref()).await?;
+        if !held.is_empty() {
+            upstream.counters.placed_writes.fetch_add(1, Relaxed);
         }
         let befores: Vec<Record> = held.iter().map(|(_, _, own)| **own).collect();
         for (key, slot, own) in &mut held {
@@ -278,8 +408,13 @@ impl HotReads {
             success: vec![PbTxnRequestOp { request: Some(op.clone()) }],
             failure: Vec::new(),
         };
-        let response: tonic::Response<PbTxnResponse> =
-            upstream.unary("/etcdserverpb.KV/Txn", Request::from_parts(metadata, extensions, fenced)).await?;
+        let sent = upstream.unary("/etcdserverpb.KV/Txn", Request::from_parts(metadata, extensions, fenced)).await;
+        let response: tonic::Response<PbTxnResponse> = sent.inspect_err(|_| {
+            if !held.is_empty() {
+                // The Txn may still commit: the fence moves before a clean mark.
+                self.in_doubt.store(true, Release);
+            }
+        })?;
         let (metadata, outer, extensions) = response.into_parts();
         if !outer.succeeded {
             upstream.counters.fenced_writes.fetch_add(1, Relaxed);

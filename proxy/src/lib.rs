@@ -19,7 +19,7 @@ mod services;
 mod upstream;
 
 pub use counters::Counters;
-pub use hot::{fence_key, HotReads, ProxySeat, Slots};
+pub use hot::{fence_key, HotReads, PlacementChange, ProxySeat, Slots};
 pub use range::cache_candidate;
 /// For implementations of [`Slots`].
 pub use tonic::async_trait;

@@ -1,6 +1,6 @@
 //! What the proxy exports at `/metrics` (docs/metrics.md): its
-//! [`Counters`], the calls it forwarded by method with their latency, and
-//! the hottest keys of single-key Ranges.
+//! [`Counters`], the calls it forwarded by method with their latency, the
+//! hottest keys of single-key Ranges, and the placed keys' slots.
 
 use crate::counters::Counters;
 use crate::hot_keys::{HotKey, HotKeys};
@@ -24,6 +24,34 @@ const EXPORTED_COUNTERS: &[(&str, &str, fn(&Counters) -> &AtomicU64)] = &[
         |c| &c.upstream_failures,
     ),
     ("netcraq_proxy_streams_refused_total", "Streams refused because --max-streams were open.", |c| &c.streams_refused),
+    (
+        "netcraq_proxy_cache_hits_total",
+        "Hot reads: candidate Ranges of placed keys answered from the cache after one NetCRAQ read.",
+        |c| &c.hot_hits,
+    ),
+    (
+        "netcraq_proxy_cache_misses_total",
+        "Candidate Ranges of placed keys that fell back to etcd: a slot dirty or unknown, the value not cached or not the newest, or NetCRAQ failed.",
+        |c| &c.hot_misses,
+    ),
+    (
+        "netcraq_proxy_netcraq_failures_total",
+        "NetCRAQ reads or writes of slots that failed (each also a miss, a refused write, a key left dirty, or a placement change retried).",
+        |c| &c.hot_netcraq_failures,
+    ),
+    ("netcraq_proxy_placed_writes_total", "Writes of placed keys, sent through the write steps.", |c| &c.placed_writes),
+    (
+        "netcraq_proxy_fenced_writes_total",
+        "Writes refused by etcd because this proxy's fence moved.",
+        |c| &c.fenced_writes,
+    ),
+    ("netcraq_proxy_promotions_total", "Keys placed at runtime.", |c| &c.promotions),
+    ("netcraq_proxy_demotions_total", "Keys removed from placement at runtime.", |c| &c.demotions),
+    (
+        "netcraq_proxy_placement_failures_total",
+        "Placements not applied: the source did not answer or sent bad data, or the change failed.",
+        |c| &c.placement_failures,
+    ),
 ];
 
 /// Every method the proxy forwards, as gRPC names it.
@@ -115,11 +143,17 @@ impl Observed {
         self.hot_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Everything in the text format, with `counters`.
-    pub fn render(&self, counters: &Counters) -> String {
+    /// Everything in the text format, with `counters` and the `placed`
+    /// keys (key, first slot).
+    pub fn render(&self, counters: &Counters, placed: &[(Vec<u8>, u16)]) -> String {
         let mut out = Exposition::new();
         for (name, help, field) in EXPORTED_COUNTERS {
             out.counter(name, help, field(counters).load(Relaxed));
+        }
+        let slot = "netcraq_proxy_placed_slot";
+        out.family(slot, Kind::Gauge, "Each placed key's first NetCRAQ slot (one slot per proxy from there).");
+        for (key, first_slot) in placed {
+            out.sample(slot, &[("key", bytes_label(key).as_str())], f64::from(*first_slot));
         }
         let labels = |method: &'static str| {
             let (service, name) = method.trim_start_matches('/').split_once('/').unwrap_or(("", method));
@@ -173,8 +207,15 @@ mod tests {
         observed.read_key(b"/registry/pods/a");
         observed.read_key(b"/registry/pods/a");
         observed.read_key(&[0xff, 0x00]);
-        let samples = netcraq_metrics::parse(&observed.render(&counters)).unwrap();
+        counters.hot_hits.fetch_add(5, Relaxed);
+        let placed = [(b"/registry/pods/a".to_vec(), 4)];
+        let samples = netcraq_metrics::parse(&observed.render(&counters, &placed)).unwrap();
         assert_eq!(samples.sum("netcraq_proxy_ranges_forwarded_total", &[]), Some(2.0));
+        assert_eq!(samples.sum("netcraq_proxy_cache_hits_total", &[]), Some(5.0));
+        for (name, _, _) in EXPORTED_COUNTERS {
+            assert!(samples.sum(name, &[]).is_some(), "{name}");
+        }
+        assert_eq!(samples.sum("netcraq_proxy_placed_slot", &[("key", "/registry/pods/a")]), Some(4.0));
         assert_eq!(samples.matching("netcraq_proxy_forwarded_total", &[]).count(), METHODS.len());
         let range = [("service", "etcdserverpb.KV"), ("method", "Range")];
         assert_eq!(samples.sum("netcraq_proxy_forwarded_total", &range), Some(1.0));

@@ -34,8 +34,8 @@ impl Proxy {
         self.upstream.stream(method, request.map(|requests| requests.map_while(Result::ok))).await
     }
 
-    /// Forwards a Put, DeleteRange or Txn; one that may change placed keys
-    /// goes through the hot-read write steps, as the op `wrap` makes of it.
+    /// Forwards a Put, DeleteRange or Txn; with hot reads, through
+    /// [`HotReads::write`], as the op `wrap` makes of it.
     async fn write<Req, Resp>(
         &self,
         method: &'static str,
@@ -47,16 +47,11 @@ impl Proxy {
         Req: prost::Message + Clone + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        let op = self.hot.as_ref().map(|_| wrap(request.get_ref().clone()));
-        let keys = match (&self.hot, &op) {
-            (Some(hot), Some(op)) => hot.touched(&[op]),
-            _ => Vec::new(),
-        };
-        let (Some(hot), Some(op), false) = (&self.hot, op, keys.is_empty()) else {
+        let Some(hot) = &self.hot else {
             let response: Response<Resp> = self.upstream.unary(method, request).await?;
             return Ok(response);
         };
-        let response = hot.write(&self.upstream, keys, request.map(|_| op)).await?;
+        let response = hot.write(&self.upstream, request.map(wrap)).await?;
         let (metadata, answer, extensions) = response.into_parts();
         let answer = unwrap(answer).ok_or_else(|| Status::internal("netcraq proxy: etcd answered another op"))?;
         Ok(Response::from_parts(metadata, answer, extensions))

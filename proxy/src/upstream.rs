@@ -94,9 +94,10 @@ impl Upstream {
         self.observed.clone()
     }
 
-    /// Everything the proxy exports at `/metrics`, in the text format.
-    pub fn render_metrics(&self) -> String {
-        self.observed.render(&self.counters)
+    /// Everything the proxy exports at `/metrics`, in the text format,
+    /// with the `placed` keys (key, first slot).
+    pub fn render_metrics(&self, placed: &[(Vec<u8>, u16)]) -> String {
+        self.observed.render(&self.counters, placed)
     }
 
     /// Forwards one unary call, bounded by the call timeout.

@@ -209,6 +209,60 @@ pub fn etcd_method_rates(before: &Samples, after: &Samples, interval_s: f64) -> 
         .collect()
 }
 
+/// The placement proxies follow (`netcraq proxy --placement-from URL`):
+/// each placed key's first slot. With `proxies` proxies a key has slots
+/// `slot..slot + proxies`, and first slots are multiples of `proxies`.
+/// As JSON: `{"keys": [{"key": "/registry/...", "slot": 0}, ...]}`, keys
+/// written as [`netcraq_metrics::bytes_label`] writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedPlacement {
+    pub keys: BTreeMap<Vec<u8>, u16>,
+}
+
+impl PublishedPlacement {
+    pub fn to_json(&self) -> String {
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .map(|(key, slot)| serde_json::json!({ "key": netcraq_metrics::bytes_label(key), "slot": slot }))
+            .collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    }
+
+    /// The placement in `text`, checked for `proxies` proxies and slots
+    /// `0..slots`: every key's slots in range, aligned, and its own.
+    pub fn from_json(text: &str, proxies: u16, slots: u16) -> Result<PublishedPlacement, String> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            key: String,
+            slot: u16,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Document {
+            keys: Vec<Entry>,
+        }
+        let document: Document = serde_json::from_str(text).map_err(|e| format!("not a placement: {e}"))?;
+        let mut keys = BTreeMap::new();
+        let mut used = BTreeSet::new();
+        for Entry { key, slot } in document.keys {
+            if key.is_empty() {
+                return Err("an empty key".into());
+            }
+            if slot % proxies.max(1) != 0 || u32::from(slot) + u32::from(proxies) > u32::from(slots) {
+                return Err(format!(
+                    "{key}: slot {slot} is not a multiple of {proxies} proxies with its slots below {slots}"
+                ));
+            }
+            if !used.insert(slot) || keys.insert(netcraq_metrics::label_bytes(&key), slot).is_some() {
+                return Err(format!("{key}: its key or slot {slot} is placed twice"));
+            }
+        }
+        Ok(PublishedPlacement { keys })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +363,18 @@ mod tests {
         };
         let rates = etcd_method_rates(&etcd(10, 4), &etcd(30, 5), 2.0);
         assert_eq!((rates["Range"], rates["Put"]), (10.0, 0.5));
+    }
+
+    #[test]
+    fn published_placements_round_trip_and_bad_ones_are_refused() {
+        let placement = PublishedPlacement { keys: BTreeMap::from([(b"/a".to_vec(), 0), (vec![0xff], 2)]) };
+        assert_eq!(PublishedPlacement::from_json(&placement.to_json(), 2, 4), Ok(placement));
+        let refused = |text: &str| PublishedPlacement::from_json(text, 2, 4).unwrap_err();
+        assert!(refused("[]").starts_with("not a placement"));
+        assert!(refused(r#"{"keys":[{"key":"/a","slot":1}]}"#).contains("multiple of 2"));
+        assert!(refused(r#"{"keys":[{"key":"/a","slot":4}]}"#).contains("below 4"));
+        assert!(refused(r#"{"keys":[{"key":"/a","slot":0},{"key":"/b","slot":0}]}"#).contains("twice"));
+        assert!(refused(r#"{"keys":[{"key":"/a","slot":0},{"key":"/a","slot":2}]}"#).contains("twice"));
+        assert!(refused(r#"{"keys":[{"key":"","slot":0}]}"#).contains("empty"));
     }
 }
