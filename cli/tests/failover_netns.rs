@@ -133,14 +133,8 @@ enum Fault {
 /// `0..chain_keys`) must end as `members`, every history linearizable,
 /// every key read back at every member.
 fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], members: &[&str], chain_keys: u32) {
-    let text = topology(host_on, chain_keys);
-    let topology = Topology::parse(&text).expect("the test topology is valid");
-    let chain = Chain::up_managed(&text);
-    let mut deployment = chain.deployment_with_spares(&topology, 2);
-    deployment.options.timeout = Duration::from_secs(1);
-    let controller = Controller::new(&deployment).expect("a controller of every node");
+    let (topology, chain, controller, state) = started(&topology(host_on, chain_keys));
     let settings = ServiceSettings::default();
-    let state = service::initial_state(&topology, &settings).expect("the groups of a checked topology");
     let (notes_tx, receiver) = mpsc::unbounded_channel();
     let mut notes = Notes { receiver, seen: Vec::new() };
     let stop = AtomicBool::new(false);
@@ -229,6 +223,19 @@ fn fail_over(host_on: &str, read_at: &[&str], write_to: &str, faults: &[Fault], 
     });
 }
 
+/// The topology of `text` up on namespaces, unconfigured, a controller of
+/// every node, and the supervisor's first state at the default settings.
+fn started(text: &str) -> (Topology, Chain, Controller, SupervisorState) {
+    let topology = Topology::parse(text).expect("the test topology is valid");
+    let chain = Chain::up_managed(text);
+    let mut deployment = chain.deployment_with_spares(&topology, 2);
+    deployment.options.timeout = Duration::from_secs(1);
+    let controller = Controller::new(&deployment).expect("a controller of every node");
+    let state =
+        service::initial_state(&topology, &ServiceSettings::default()).expect("the groups of a checked topology");
+    (topology, chain, controller, state)
+}
+
 /// Runs the controller service until `stop` is set.
 fn run_service(
     controller: Controller,
@@ -284,14 +291,9 @@ fn a_node_killed_in_256_groups_leaves_only_its_groups_and_the_node_left_out_join
     if !running_as_root("a_node_killed_in_256_groups_leaves_only_its_groups_and_the_node_left_out_joins_each") {
         return;
     }
-    let text = topology("n1", GROUPED_KEYS) + &format!("groups = {GROUPS}\n");
-    let topology = Topology::parse(&text).expect("the test topology is valid");
-    let chain = Chain::up_managed(&text);
-    let mut deployment = chain.deployment_with_spares(&topology, 2);
-    deployment.options.timeout = Duration::from_secs(1);
-    let controller = Controller::new(&deployment).expect("a controller of every node");
+    let (topology, chain, controller, state) =
+        started(&(topology("n1", GROUPED_KEYS) + &format!("groups = {GROUPS}\n")));
     let settings = ServiceSettings::default();
-    let state = service::initial_state(&topology, &settings).expect("the groups of a checked topology");
     let groups = &state.chains;
     assert_eq!(groups.len(), GROUPS);
     let has = |g: &ChainRecord, node: &str| g.layout.members.iter().any(|m| m == node);

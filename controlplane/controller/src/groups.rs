@@ -202,6 +202,22 @@ groups = 256
         done
     }
 
+    /// n2 misses its probes and every removal it leads to finishes at
+    /// once; returns the joins they lead to, decided together.
+    fn n2_removed_from_every_group(s: &mut Supervisor) -> Vec<(String, Change, u32)> {
+        let decisions: Vec<Decision> =
+            (0..2).flat_map(|_| s.handle(Event::Probed { node: "n2".into(), answered: false })).collect();
+        let mut joins = Vec::new();
+        for (group, change, epoch) in reconfigurations(&decisions) {
+            let record = s.state().chains.iter().find(|c| c.name == group).unwrap();
+            let mut reached = record.layout.clone();
+            reached.members.retain(|m| Change::Remove { node: m.clone() } != change);
+            reached.epoch = epoch;
+            joins.extend(reconfigurations(&s.handle(Event::Finished { chain: group, outcome: Ok(reached) })));
+        }
+        joins
+    }
+
     fn members(supervisor: &Supervisor) -> BTreeMap<String, Vec<String>> {
         supervisor.state().chains.iter().map(|c| (c.name.clone(), c.layout.members.clone())).collect()
     }
@@ -324,16 +340,7 @@ groups = 256
     #[test]
     fn a_node_removed_from_one_group_leaves_every_group_before_it_joins_again() {
         let mut s = started();
-        let decisions: Vec<Decision> =
-            (0..2).flat_map(|_| s.handle(Event::Probed { node: "n2".into(), answered: false })).collect();
-        let mut joins = Vec::new();
-        for (group, change, epoch) in reconfigurations(&decisions) {
-            let record = s.state().chains.iter().find(|c| c.name == group).unwrap();
-            let mut reached = record.layout.clone();
-            reached.members.retain(|m| Change::Remove { node: m.clone() } != change);
-            reached.epoch = epoch;
-            joins.extend(reconfigurations(&s.handle(Event::Finished { chain: group, outcome: Ok(reached) })));
-        }
+        let joins = n2_removed_from_every_group(&mut s);
         let (failed_group, Change::Add { node: joiner }, _) = joins[0].clone() else { panic!("a join: {joins:?}") };
         assert!(!s.lease_withheld(&joiner));
         let served = members(&s).values().filter(|m| m.contains(&joiner)).count();
@@ -366,17 +373,7 @@ groups = 256
     #[test]
     fn a_node_syncs_one_group_at_a_time() {
         let mut s = started();
-        let decisions: Vec<Decision> =
-            (0..2).flat_map(|_| s.handle(Event::Probed { node: "n2".into(), answered: false })).collect();
-        // Every removal finished at once: the joins they lead to are decided together.
-        let mut joins = Vec::new();
-        for (group, change, epoch) in reconfigurations(&decisions) {
-            let record = s.state().chains.iter().find(|c| c.name == group).unwrap();
-            let mut reached = record.layout.clone();
-            reached.members.retain(|m| Change::Remove { node: m.clone() } != change);
-            reached.epoch = epoch;
-            joins.extend(reconfigurations(&s.handle(Event::Finished { chain: group, outcome: Ok(reached) })));
-        }
+        let joins = n2_removed_from_every_group(&mut s);
         let mut joining: Vec<&str> = joins
             .iter()
             .map(|(_, change, _)| match change {
