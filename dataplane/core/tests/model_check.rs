@@ -268,17 +268,8 @@ fn grouped_node(node: usize, clients: usize) -> Node {
     n.set_config(own).expect("valid node_config");
     for (key, order) in [(0u16, FULL_CHAIN), (1, REVERSED_CHAIN)] {
         let chain = node_config(node, &order, GROUP_EPOCHS[usize::from(key)], 0, 0);
-        let group = KeyGroup {
-            key,
-            prefix_len: 16,
-            role: chain.role,
-            head_ip: chain.head_ip,
-            tail_ip: chain.tail_ip,
-            successor_ip: chain.successor_ip,
-            predecessor_ip: chain.predecessor_ip,
-            epoch: chain.epoch,
-            sync_epoch: 0,
-        };
+        let one_key = NodeConfig { key_lo: key, key_hi: u32::from(key) + 1, ..chain };
+        let group = KeyGroup::of_chain(&one_key).expect("one key is a group");
         n.insert_key_group(group).expect("valid key_group");
     }
     for (full, reversed) in fabric_ports(node, &FULL_CHAIN).into_iter().zip(fabric_ports(node, &REVERSED_CHAIN)) {
