@@ -1,7 +1,7 @@
 //! A chain's keys over many virtual groups (`docs/protocol.md` §11): each
-//! group is a chain of its own for the supervisor, a [`ChainRecord`] with
-//! its own epoch counter (§9.2), placed by the planner's consistent hashing
-//! (`netcraq_plan::groups`). A node's failure then reconfigures only the
+//! group is a chain of its own for the supervisor, a [`ChainRecord`] whose
+//! epochs come from the one counter of every chain (§9.2), placed by the
+//! planner's consistent hashing (`netcraq_plan::groups`). A node's failure then reconfigures only the
 //! groups it is in, and the replacement of each is the next node on the
 //! ring, which joins at the tail.
 
